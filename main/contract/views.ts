@@ -1,0 +1,138 @@
+// Plain, serializable shapes shared by main, preload and renderer.
+// No Node imports here: the renderer bundles this file.
+
+export type ExchangeKind = 'git-push' | 'git-fetch' | 'http-api' | 'other';
+export type Verdict = 'allow' | 'review' | 'deny';
+export type ReviewState = 'pending' | 'approved' | 'denied' | 'expired' | 'interrupted';
+
+export interface DecisionView {
+  verdict: Verdict;
+  ruleId: string;
+  /** One English sentence: why this verdict. Shown to reviewers and to rejected agents. */
+  explanation: string;
+}
+
+export interface ExchangeView {
+  id: string;
+  agent: string;
+  sessionId: string | null;
+  kind: ExchangeKind;
+  method: string;
+  scheme: 'http' | 'https';
+  host: string;
+  port: number;
+  path: string;
+  startedAt: string; // ISO time
+  endedAt: string | null;
+  status: number | null;
+  error: string | null;
+  requestBytes: number;
+  responseBytes: number;
+  decision: DecisionView | null;
+  reviewId: string | null;
+  timings: { totalMs: number | null; upstreamMs: number | null };
+}
+
+export type RefChange = 'create' | 'update' | 'fast-forward' | 'forced' | 'delete';
+
+export interface CommitView {
+  oid: string;
+  author: string;
+  authorDate: string;
+  committer: string;
+  message: string;
+}
+
+export type FileStatus = 'added' | 'modified' | 'deleted' | 'renamed' | 'copied' | 'mode-change' | 'type-change';
+
+export interface FileDiffView {
+  path: string;
+  oldPath: string | null;
+  status: FileStatus;
+  binary: boolean;
+  oldSize: number | null;
+  newSize: number | null;
+  oldMode: string | null;
+  newMode: string | null;
+  additions: number;
+  deletions: number;
+  /** Unified diff text of this file (hunks only), possibly truncated; see `omitted`. */
+  patch: string;
+  /** Set when part of this file's patch was left out of the display, saying what. */
+  omitted: string | null;
+}
+
+export interface RefUpdateView {
+  ref: string;
+  oldOid: string;
+  newOid: string;
+  change: RefChange;
+  commits: CommitView[];
+  /** What the diff is taken against, in words ("origin/main merge-base", "empty tree", ...). */
+  base: string;
+  files: FileDiffView[];
+  /** Files or commits left out of the display, in words; null when nothing was omitted. */
+  omitted: string | null;
+}
+
+export interface FindingView {
+  severity: 'info' | 'warning' | 'critical';
+  rule: string;
+  message: string;
+  path: string | null;
+  line: number | null;
+}
+
+export interface ReviewView {
+  id: string;
+  exchangeId: string;
+  agent: string;
+  kind: ExchangeKind;
+  host: string;
+  repo: string;
+  state: ReviewState;
+  createdAt: string;
+  expiresAt: string;
+  decidedAt: string | null;
+  decidedBy: string | null;
+  reason: string | null;
+  /** SHA-256 (hex) of the exact body bytes that will be forwarded on approval. */
+  bodySha256: string;
+  bodyBytes: number;
+  refs: RefUpdateView[];
+  findings: FindingView[];
+  /** Upstream's answer after forwarding (approved reviews only). */
+  upstreamStatus: number | null;
+  summary: string;
+}
+
+export interface AgentView {
+  name: string;
+  groups: string[];
+  createdAt: string;
+}
+
+export interface StatusView {
+  version: string;
+  proxyUrl: string;
+  consoleUrl: string | null;
+  caPath: string;
+  dataDir: string;
+  startedAt: string;
+  counts: { exchanges: number; pendingReviews: number };
+}
+
+export interface AuditVerifyView {
+  ok: boolean;
+  events: number;
+  head: string | null;
+  /** First broken sequence number when ok is false. */
+  brokenAt: number | null;
+  message: string;
+}
+
+/** Everything the main side pushes to UIs, on one channel. */
+export type AirlockEvent =
+  | { type: 'exchange'; exchange: ExchangeView }
+  | { type: 'review'; review: ReviewView }
+  | { type: 'status'; status: StatusView };

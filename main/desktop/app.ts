@@ -1,0 +1,5 @@
+import { app } from 'electron';
+
+export async function runDesktopApp(): Promise<void> {
+  await app.whenReady();
+}

@@ -1,0 +1,325 @@
+// TEST DOUBLE for the transports (web console, IPC bridge, renderer).
+// An in-memory AirlockClient seeded with plausible data: one pending git-push
+// review (with a hostile-looking diff), a few exchanges, two agents. It exists
+// only because the real service (main/service.ts) is written elsewhere; end-to-end
+// tests should use the real service instead. It implements just enough
+// behaviour to exercise the transport: state changes, conflicts, events.
+import {
+  AirlockError,
+  type AgentView,
+  type AirlockClient,
+  type AirlockEvent,
+  type AuditVerifyView,
+  type ExchangeView,
+  type ListExchangesQuery,
+  type ReviewState,
+  type ReviewView,
+  type StatusView,
+} from '../../main/contract';
+
+export const HOSTILE_LINE = '<img src=x onerror=alert(1)>';
+export const HOSTILE_FILE = '<b>bold</b>.txt';
+
+const T0 = Date.parse('2025-01-15T10:00:00.000Z');
+const iso = (ms: number) => new Date(ms).toISOString();
+
+function oid(seed: string): string {
+  let h = 0x811c9dc5;
+  let out = '';
+  for (let i = 0; out.length < 40; i++) {
+    h ^= seed.charCodeAt(i % seed.length) + i;
+    h = Math.imul(h, 0x01000193) >>> 0;
+    out += h.toString(16).padStart(8, '0');
+  }
+  return out.slice(0, 40);
+}
+
+const PATCH_README = [
+  '@@ -1,6 +1,8 @@',
+  ' # widgets',
+  ' ',
+  '-A small library of widgets.',
+  '+A small library of widgets for dashboards.',
+  '+',
+  '+See docs/usage.md for examples.',
+  ' ',
+  ' ## Install',
+  ' ',
+].join('\n');
+
+const PATCH_HTML = [
+  '@@ -10,7 +10,8 @@ export function renderBadge(label: string) {',
+  '   const el = document.createElement("span");',
+  '   el.className = "badge";',
+  '-  el.textContent = label;',
+  `+  el.innerHTML = "${HOSTILE_LINE}";`,
+  `+${HOSTILE_LINE}`,
+  '   return el;',
+  ' }',
+  ' ',
+  ' export function clearBadge(el: HTMLElement) {',
+].join('\n');
+
+const PATCH_BOLD = ['@@ -0,0 +1,2 @@', '+<b>bold</b> text', '+<script>alert("x")</script>'].join('\n');
+
+function seedReview(id: string, createdMs: number, agent = 'claude-1'): ReviewView {
+  const base = oid(id + 'base');
+  const head = oid(id + 'head');
+  const mid = oid(id + 'mid');
+  return {
+    id,
+    exchangeId: `ex-${id}`,
+    agent,
+    kind: 'git-push',
+    host: 'github.com',
+    repo: 'acme/widgets',
+    state: 'pending',
+    createdAt: iso(createdMs),
+    expiresAt: iso(createdMs + 60 * 60_000),
+    decidedAt: null,
+    decidedBy: null,
+    reason: null,
+    bodySha256: 'a3f1c2d4e5b6978812ab34cd56ef7890a1b2c3d4e5f60718293a4b5c6d7e8f90',
+    bodyBytes: 4812,
+    refs: [
+      {
+        ref: 'refs/heads/feature/badges',
+        oldOid: base,
+        newOid: head,
+        change: 'fast-forward',
+        base: 'old ref tip',
+        omitted: null,
+        commits: [
+          {
+            oid: mid,
+            author: 'Claude Agent <claude@agents.example>',
+            authorDate: iso(createdMs - 120_000),
+            committer: 'Claude Agent <claude@agents.example>',
+            message: 'docs: describe dashboards in README\n\nAlso link to the usage guide.',
+          },
+          {
+            oid: head,
+            author: 'Claude Agent <claude@agents.example>',
+            authorDate: iso(createdMs - 60_000),
+            committer: 'Claude Agent <claude@agents.example>',
+            message: `feat: render badge label as ${HOSTILE_LINE}\n\nThis body mentions <script>alert(2)</script> too.`,
+          },
+        ],
+        files: [
+          {
+            path: 'README.md', oldPath: null, status: 'modified', binary: false, oldSize: 812, newSize: 870,
+            oldMode: '100644', newMode: '100644', additions: 3, deletions: 1, patch: PATCH_README, omitted: null,
+          },
+          {
+            path: 'src/badge.ts', oldPath: null, status: 'modified', binary: false, oldSize: 1400, newSize: 1452,
+            oldMode: '100644', newMode: '100644', additions: 2, deletions: 1, patch: PATCH_HTML, omitted: null,
+          },
+          {
+            path: HOSTILE_FILE, oldPath: null, status: 'added', binary: false, oldSize: null, newSize: 48,
+            oldMode: null, newMode: '100644', additions: 2, deletions: 0, patch: PATCH_BOLD, omitted: null,
+          },
+          {
+            path: 'assets/logo.png', oldPath: null, status: 'modified', binary: true, oldSize: 10240, newSize: 11876,
+            oldMode: '100644', newMode: '100644', additions: 0, deletions: 0, patch: '', omitted: null,
+          },
+          {
+            path: 'dist/bundle.js', oldPath: null, status: 'added', binary: false, oldSize: null, newSize: 2_400_000,
+            oldMode: null, newMode: '100644', additions: 41234, deletions: 0, patch: '@@ -0,0 +1,41234 @@\n+(function(){',
+            omitted: 'patch truncated after 1 of 41234 lines (file larger than 1 MiB)',
+          },
+        ],
+      },
+      {
+        ref: 'refs/tags/v0.3.0',
+        oldOid: '0'.repeat(40),
+        newOid: head,
+        change: 'create',
+        base: 'refs/heads/feature/badges',
+        omitted: null,
+        commits: [],
+        files: [],
+      },
+    ],
+    findings: [
+      { severity: 'warning', rule: 'html-injection', message: 'Assigns to innerHTML.', path: 'src/badge.ts', line: 13 },
+      { severity: 'info', rule: 'generated-file', message: 'Adds a generated bundle.', path: 'dist/bundle.js', line: null },
+    ],
+    upstreamStatus: null,
+    summary: 'claude-1 pushes 2 commits to feature/badges and creates tag v0.3.0',
+  };
+}
+
+export interface FixtureApi extends AirlockClient {
+  /** Adds a new pending review (and its exchange) and emits both events. */
+  addPendingReview(opts?: { agent?: string; repo?: string }): ReviewView;
+  /** Emits an arbitrary event to every subscriber. */
+  emit(event: AirlockEvent): void;
+  readonly listenerCount: number;
+  /** Every call made, for assertions about dispatch. */
+  readonly calls: { method: string; arg: unknown }[];
+}
+
+export function createFixtureApi(opts: { exchanges?: number; now?: () => number } = {}): FixtureApi {
+  const now = opts.now ?? (() => Date.now());
+  const startMs = now();
+  const listeners = new Set<(e: AirlockEvent) => void>();
+  const calls: { method: string; arg: unknown }[] = [];
+  const agents: AgentView[] = [
+    { name: 'claude-1', groups: ['coders', 'git-push'], createdAt: iso(T0) },
+    { name: 'codex-ci', groups: ['ci'], createdAt: iso(T0 + 3_600_000) },
+  ];
+  const reviews = new Map<string, ReviewView>();
+  const first = seedReview('rv-0001', startMs - 5 * 60_000);
+  reviews.set(first.id, first);
+  const exchanges: ExchangeView[] = [];
+  let seq = 0;
+
+  function addExchange(partial: Partial<ExchangeView>): ExchangeView {
+    seq++;
+    const started = partial.startedAt ? Date.parse(partial.startedAt) : startMs - 10 * 60_000 + seq * 1000;
+    const ex: ExchangeView = {
+      id: `ex-${String(seq).padStart(6, '0')}`,
+      agent: seq % 3 === 0 ? 'codex-ci' : 'claude-1',
+      sessionId: `s-${1 + (seq % 4)}`,
+      kind: 'http-api',
+      method: 'GET',
+      scheme: 'https',
+      host: 'api.github.com',
+      port: 443,
+      path: `/repos/acme/widgets/pulls?page=${seq}`,
+      startedAt: iso(started),
+      endedAt: iso(started + 120 + (seq % 7) * 31),
+      status: 200,
+      error: null,
+      requestBytes: 312,
+      responseBytes: 2048 + seq,
+      decision: { verdict: 'allow', ruleId: 'read-only-api', explanation: 'Read-only GitHub API calls are allowed.' },
+      reviewId: null,
+      timings: { totalMs: 120 + (seq % 7) * 31, upstreamMs: 100 + (seq % 7) * 30 },
+      ...partial,
+    };
+    exchanges.push(ex);
+    return ex;
+  }
+
+  const extra = Math.max(0, (opts.exchanges ?? 4) - 2);
+  for (let i = 0; i < extra; i++) {
+    addExchange(i % 5 === 4
+      ? { method: 'POST', path: '/repos/acme/widgets/issues', status: 403, decision: { verdict: 'deny', ruleId: 'no-issue-writes', explanation: 'Agents may not open issues.' } }
+      : {});
+  }
+  addExchange({ kind: 'git-fetch', method: 'POST', host: 'github.com', path: '/acme/widgets.git/git-upload-pack', status: 200 });
+  addExchange({
+    id: first.exchangeId, kind: 'git-push', method: 'POST', host: 'github.com', path: '/acme/widgets.git/git-receive-pack',
+    startedAt: first.createdAt, endedAt: null, status: null, responseBytes: 0,
+    decision: { verdict: 'review', ruleId: 'push-needs-review', explanation: 'Pushes by agents are held for a human.' },
+    reviewId: first.id, timings: { totalMs: null, upstreamMs: null },
+  });
+
+  const emit = (event: AirlockEvent) => {
+    for (const l of [...listeners]) l(event);
+  };
+  const clone = <T>(x: T): T => structuredClone(x);
+
+  function status(): StatusView {
+    return {
+      version: '0.1.0-fixture',
+      proxyUrl: 'http://127.0.0.1:8877',
+      consoleUrl: null,
+      caPath: '/home/dev/.airlock/ca/airlock-ca.pem',
+      dataDir: '/home/dev/.airlock',
+      startedAt: iso(startMs),
+      counts: { exchanges: exchanges.length, pendingReviews: [...reviews.values()].filter((r) => r.state === 'pending').length },
+    };
+  }
+
+  function need(id: unknown): ReviewView {
+    if (typeof id !== 'string' || !id) throw new AirlockError('bad-request', 'A review id is required.');
+    const r = reviews.get(id);
+    if (!r) throw new AirlockError('not-found', `No review with id ${id}.`);
+    return r;
+  }
+
+  function decide(id: unknown, state: ReviewState, reason: string | null): ReviewView {
+    const r = need(id);
+    if (r.state !== 'pending') throw new AirlockError('conflict', `Review ${r.id} was already ${r.state}.`);
+    const updated: ReviewView = {
+      ...r,
+      state,
+      decidedAt: iso(now()),
+      decidedBy: 'console',
+      reason,
+      upstreamStatus: state === 'approved' ? 200 : null,
+    };
+    reviews.set(r.id, updated);
+    emit({ type: 'review', review: clone(updated) });
+    emit({ type: 'status', status: status() });
+    return clone(updated);
+  }
+
+  let nextReview = 2;
+  const api: FixtureApi = {
+    calls,
+    get listenerCount() {
+      return listeners.size;
+    },
+    emit,
+    addPendingReview(o = {}) {
+      const id = `rv-${String(nextReview++).padStart(4, '0')}`;
+      const r = { ...seedReview(id, now(), o.agent ?? 'claude-1'), repo: o.repo ?? 'acme/widgets' };
+      reviews.set(id, r);
+      const ex = addExchange({
+        id: r.exchangeId, kind: 'git-push', method: 'POST', host: r.host, path: `/${r.repo}.git/git-receive-pack`,
+        agent: r.agent, startedAt: r.createdAt, endedAt: null, status: null, reviewId: id,
+        decision: { verdict: 'review', ruleId: 'push-needs-review', explanation: 'Pushes by agents are held for a human.' },
+      });
+      emit({ type: 'exchange', exchange: clone(ex) });
+      emit({ type: 'review', review: clone(r) });
+      emit({ type: 'status', status: status() });
+      return clone(r);
+    },
+    async getStatus() {
+      calls.push({ method: 'getStatus', arg: undefined });
+      return status();
+    },
+    async listExchanges(q: ListExchangesQuery) {
+      calls.push({ method: 'listExchanges', arg: q });
+      const limit = Math.min(Math.max(1, q?.limit ?? 200), 5000);
+      const sorted = [...exchanges].sort((a, b) => (a.id < b.id ? 1 : -1));
+      const filtered = q?.before ? sorted.filter((e) => e.id < q.before!) : sorted;
+      return clone(filtered.slice(0, limit));
+    },
+    async listReviews(q: { state?: ReviewState }) {
+      calls.push({ method: 'listReviews', arg: q });
+      const all = [...reviews.values()].filter((r) => !q?.state || r.state === q.state);
+      return clone(all.sort((a, b) => b.createdAt.localeCompare(a.createdAt)));
+    },
+    async getReview(q: { id: string }) {
+      calls.push({ method: 'getReview', arg: q });
+      return clone(need(q?.id));
+    },
+    async approveReview(input: { id: string; reason?: string }) {
+      calls.push({ method: 'approveReview', arg: input });
+      return decide(input?.id, 'approved', input?.reason?.trim() || null);
+    },
+    async denyReview(input: { id: string; reason: string }) {
+      calls.push({ method: 'denyReview', arg: input });
+      const reason = typeof input?.reason === 'string' ? input.reason.trim() : '';
+      if (!reason) throw new AirlockError('bad-request', 'Denying a review needs a reason; the agent is told why.');
+      return decide(input?.id, 'denied', reason);
+    },
+    async listAgents() {
+      calls.push({ method: 'listAgents', arg: undefined });
+      return clone(agents);
+    },
+    async verifyAudit(): Promise<AuditVerifyView> {
+      calls.push({ method: 'verifyAudit', arg: undefined });
+      return { ok: true, events: exchanges.length + 3, head: 'c0ffee' + '0'.repeat(58), brokenAt: null, message: 'Audit chain intact.' };
+    },
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+  };
+  return api;
+}

@@ -38,6 +38,8 @@ export interface UpstreamOptions {
   /** 'good' (default): leaf signed by the test CA; 'bad': self-signed leaf; false: plain HTTP. */
   tls?: 'good' | 'bad' | false;
   pki?: TestPki;
+  /** WebSocket implementation for /ws: 'ws' package when installed (default), or the built-in minimal RFC 6455 echo. */
+  websocket?: 'ws' | 'builtin';
 }
 
 const MAX_BYTES = 50 * 1024 * 1024;
@@ -256,7 +258,7 @@ export async function startUpstream(opts: UpstreamOptions = {}): Promise<Upstrea
   server.on('tlsClientError', (_e: Error, s: Duplex) => s.destroy());
   server.on('clientError', (_e: Error, s: Duplex) => s.destroy());
 
-  const wsLib = loadWs();
+  const wsLib = opts.websocket === 'builtin' ? null : loadWs();
   const wss = wsLib ? new wsLib.WebSocketServer({ noServer: true, maxPayload: 64 * 1024 }) : null;
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     sockets.add(socket); socket.once('close', () => sockets.delete(socket));

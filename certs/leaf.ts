@@ -1,0 +1,293 @@
+import {
+  X509Certificate, createPrivateKey, createPublicKey, generateKeyPair, randomBytes,
+  type KeyObject,
+} from 'node:crypto';
+import { chmodSync } from 'node:fs';
+import { link, mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createSecureContext, type SecureContext } from 'node:tls';
+import { promisify } from 'node:util';
+import forge from 'node-forge';
+import type { CertAuthority } from './ca';
+import { CaError, errnoOf } from './errors';
+import { ipv6Bytes, leafFileName, validateHostname, type HostKind } from './hostname';
+import { randomSerialHex, signCertificate, utf8Attr } from './sign';
+
+const DAY = 24 * 60 * 60 * 1000;
+/** Leaf lifetime: the CA/Browser Forum maximum that Apple and Chrome accept. */
+export const LEAF_LIFETIME_MS = 397 * DAY;
+/** A cached leaf with less than this left is reissued. */
+export const LEAF_RENEW_MS = 30 * DAY;
+
+const generateKeyPairAsync = promisify(generateKeyPair);
+
+interface LeafKey {
+  /** PKCS#1 PEM: OpenSSL loads it ~25% faster than PKCS#8 in createSecureContext. */
+  pem: string;
+  key: KeyObject;
+  forgePublic: forge.pki.PublicKey;
+}
+
+interface Entry {
+  certPem: string;
+  ctx: SecureContext;
+  notAfterMs: number;
+}
+
+export interface LeafIssuerOptions {
+  /** Size of the in-memory LRU of SecureContexts (default 1000). */
+  maxEntries?: number;
+  /** Clock, for tests. */
+  now?: () => Date;
+}
+
+/**
+ * Issues per-host leaf certificates signed by the Airlock CA. All leaves share
+ * one RSA key (`paths.leafKey`); forge builds the certificate, OpenSSL signs it.
+ * Results are kept in an LRU of SecureContexts and on disk under `leavesDir`.
+ */
+export class LeafIssuer {
+  /** `issueMs`: total time spent building + signing the `issued` certificates. */
+  readonly stats = { issued: 0, memoryHits: 0, diskHits: 0, issueMs: 0 };
+
+  private readonly maxEntries: number;
+  private readonly now: () => Date;
+  private readonly caKey: KeyObject;
+  private readonly caPublic: KeyObject;
+  private readonly issuerAttrs: forge.pki.CertificateField[];
+  private readonly caKeyId: string;
+  private readonly caNotAfterMs: number;
+  private readonly lru = new Map<string, Entry>();
+  private readonly inflight = new Map<string, Promise<Entry>>();
+  private leafKeyP: Promise<LeafKey> | undefined;
+  private leavesDirReady = false;
+  /** File names present in leavesDir at start (plus those written since); saves a failed open per new host. */
+  private onDisk: Set<string> | null = null;
+
+  constructor(private readonly ca: CertAuthority, opts: LeafIssuerOptions = {}) {
+    this.maxEntries = Math.max(1, opts.maxEntries ?? 1000);
+    this.now = opts.now ?? (() => new Date());
+    try {
+      this.caKey = createPrivateKey(ca.keyPem);
+      this.caPublic = createPublicKey(this.caKey);
+      const caCert = forge.pki.certificateFromPem(ca.certPem);
+      this.issuerAttrs = caCert.subject.attributes.map((a) => {
+        // forge keeps parsed UTF8String values as raw bytes but encodes on output.
+        const utf8 = a.valueTagClass === (forge.asn1.Type.UTF8 as unknown) && typeof a.value === 'string';
+        return { type: a.type, value: utf8 ? forge.util.decodeUtf8(a.value as string) : a.value,
+          valueTagClass: a.valueTagClass } as forge.pki.CertificateField;
+      });
+      const ski = caCert.getExtension('subjectKeyIdentifier') as { subjectKeyIdentifier?: string } | undefined;
+      this.caKeyId = ski?.subjectKeyIdentifier
+        ? forge.util.hexToBytes(ski.subjectKeyIdentifier)
+        : forge.pki.getPublicKeyFingerprint(caCert.publicKey, { type: 'RSAPublicKey' }).getBytes();
+      this.caNotAfterMs = caCert.validity.notAfter.getTime();
+    } catch (err) {
+      throw new CaError(`The Airlock CA at ${ca.paths.dir} cannot be used to issue certificates (${errnoOf(err)}); run \`airlock ca rotate\`.`);
+    }
+  }
+
+  /** A TLS context (leaf + CA chain, shared leaf key) for `host`. */
+  async getSecureContext(host: string): Promise<SecureContext> {
+    return (await this.entry(host)).ctx;
+  }
+
+  async getCertificate(host: string): Promise<{ certPem: string; keyPem: string }> {
+    const [e, leaf] = await Promise.all([this.entry(host), this.leafKey()]);
+    return { certPem: e.certPem, keyPem: leaf.pem };
+  }
+
+  private entry(host: string): Promise<Entry> {
+    let kind: HostKind;
+    try {
+      kind = validateHostname(host);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const k = kind.value;
+    const hit = this.lru.get(k);
+    if (hit && hit.notAfterMs - this.now().getTime() > LEAF_RENEW_MS) {
+      this.lru.delete(k);
+      this.lru.set(k, hit);
+      this.stats.memoryHits++;
+      return Promise.resolve(hit);
+    }
+    const pending = this.inflight.get(k);
+    if (pending) {
+      this.stats.memoryHits++;
+      return pending;
+    }
+    const p = this.load(kind).finally(() => this.inflight.delete(k));
+    this.inflight.set(k, p);
+    return p;
+  }
+
+  private async load(kind: HostKind): Promise<Entry> {
+    const leaf = await this.leafKey();
+    const name = leafFileName(kind);
+    const file = join(this.ca.paths.leavesDir, name);
+    let cert = this.onDisk && !this.onDisk.has(name) ? null : await this.readCached(file, kind, leaf);
+    if (cert) {
+      this.stats.diskHits++;
+    } else {
+      const t0 = performance.now();
+      cert = this.issue(kind, leaf);
+      this.stats.issueMs += performance.now() - t0;
+      this.stats.issued++;
+      if (await this.writeCached(file, cert.certPem)) this.onDisk?.add(name);
+    }
+    const entry: Entry = {
+      certPem: cert.certPem,
+      // Leaf only: clients that trust the CA have it already, and parsing it again
+      // would add ~0.4 ms per new host.
+      ctx: createSecureContext({ key: leaf.pem, cert: cert.certPem }),
+      notAfterMs: cert.notAfterMs,
+    };
+    this.lru.delete(kind.value);
+    this.lru.set(kind.value, entry);
+    while (this.lru.size > this.maxEntries) {
+      this.lru.delete(this.lru.keys().next().value as string);
+    }
+    return entry;
+  }
+
+  /** Builds and signs one leaf (forge for DER, OpenSSL for RSA). */
+  private issue(kind: HostKind, leaf: LeafKey): { certPem: string; notAfterMs: number } {
+    const now = this.now().getTime();
+    const cert = forge.pki.createCertificate();
+    cert.publicKey = leaf.forgePublic;
+    cert.serialNumber = randomSerialHex();
+    cert.validity.notBefore = new Date(now - DAY);
+    cert.validity.notAfter = new Date(Math.min(now + LEAF_LIFETIME_MS, this.caNotAfterMs));
+    cert.setSubject([utf8Attr('CN', kind.value.slice(0, 64))]);
+    cert.setIssuer(this.issuerAttrs);
+    const altName = kind.type === 'dns'
+      ? { type: 2, value: kind.value }
+      : { type: 7, value: ipBytes(kind.value).toString('binary') };
+    cert.setExtensions([
+      { name: 'basicConstraints', cA: false },
+      { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
+      { name: 'extKeyUsage', serverAuth: true },
+      { name: 'subjectAltName', altNames: [altName] },
+      { name: 'authorityKeyIdentifier', keyIdentifier: this.caKeyId },
+    ]);
+    return { certPem: signCertificate(cert, this.caKey), notAfterMs: cert.validity.notAfter.getTime() };
+  }
+
+  private async readCached(
+    file: string, kind: HostKind, leaf: LeafKey,
+  ): Promise<{ certPem: string; notAfterMs: number } | null> {
+    let pem: string;
+    try {
+      pem = await readFile(file, 'utf8');
+    } catch {
+      return null;
+    }
+    try {
+      const x = new X509Certificate(pem);
+      const now = this.now().getTime();
+      const notAfterMs = new Date(x.validTo).getTime();
+      if (new Date(x.validFrom).getTime() > now) return null;
+      if (!(notAfterMs - now > LEAF_RENEW_MS)) return null;
+      if (!x.verify(this.caPublic)) return null; // issued by an older CA
+      if (!x.checkPrivateKey(leaf.key)) return null; // issued for an older leaf key
+      const matches = kind.type === 'dns'
+        ? x.checkHost(kind.value, { subject: 'never', wildcards: false }) !== undefined
+        : x.checkIP(kind.value) !== undefined;
+      return matches ? { certPem: pem, notAfterMs } : null;
+    } catch {
+      return null; // corrupt cache file: reissue and overwrite
+    }
+  }
+
+  private async writeCached(file: string, pem: string): Promise<boolean> {
+    const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+    try {
+      if (!this.leavesDirReady) {
+        await mkdir(this.ca.paths.leavesDir, { recursive: true, mode: 0o700 });
+        this.leavesDirReady = true;
+      }
+      await writeFile(tmp, pem, { mode: 0o644, flag: 'wx' });
+      await rename(tmp, file);
+      return true;
+    } catch {
+      // The disk cache is an optimisation; a failure only costs a reissue later.
+      await rm(tmp, { force: true }).catch(() => {});
+      return false;
+    }
+  }
+
+  private leafKey(): Promise<LeafKey> {
+    if (!this.leafKeyP) {
+      this.leafKeyP = Promise.all([
+        loadOrCreateLeafKey(this.ca.paths.leafKey),
+        readdir(this.ca.paths.leavesDir).then((names) => new Set(names), (err: NodeJS.ErrnoException) =>
+          err.code === 'ENOENT' ? new Set<string>() : null),
+      ]).then(([leaf, names]) => {
+        this.onDisk = names;
+        return leaf;
+      });
+      this.leafKeyP.catch(() => { this.leafKeyP = undefined; });
+    }
+    return this.leafKeyP;
+  }
+}
+
+function ipBytes(ip: string): Buffer {
+  return ip.includes(':') ? ipv6Bytes(ip) : Buffer.from(ip.split('.').map(Number));
+}
+
+function toLeafKey(pem: string): LeafKey {
+  const key = createPrivateKey(pem);
+  if (key.asymmetricKeyType !== 'rsa' || (key.asymmetricKeyDetails?.modulusLength ?? 0) < 2048) {
+    throw new Error('not an RSA key of at least 2048 bits');
+  }
+  const pubPem = createPublicKey(key).export({ type: 'spki', format: 'pem' }).toString();
+  const pkcs1 = key.export({ type: 'pkcs1', format: 'pem' }).toString();
+  return { pem: pkcs1, key, forgePublic: forge.pki.publicKeyFromPem(pubPem) };
+}
+
+/** Reads the shared leaf key, or creates it (0600) if missing or corrupt. */
+async function loadOrCreateLeafKey(path: string): Promise<LeafKey> {
+  const unreadable = (err: unknown) => new CaError(
+    `The Airlock leaf key at ${path} is unreadable (${errnoOf(err)}). Fix its permissions or run \`airlock ca rotate\`.`,
+  );
+  let existing: string | null = null;
+  try {
+    existing = await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw unreadable(err);
+  }
+  if (existing !== null) {
+    try {
+      const leaf = toLeafKey(existing);
+      if (((await stat(path)).mode & 0o777 & ~0o600) !== 0) chmodSync(path, 0o600);
+      return leaf;
+    } catch {
+      // corrupt: replaced below; certificates for the old key fail checkPrivateKey and are reissued
+    }
+  }
+  const { privateKey } = await generateKeyPairAsync('rsa', { modulusLength: 2048 });
+  const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  try {
+    await writeFile(tmp, pem, { mode: 0o600, flag: 'wx' });
+    chmodSync(tmp, 0o600);
+    if (existing === null) {
+      try {
+        await link(tmp, path); // exclusive: another process may have won the race
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        return toLeafKey(await readFile(path, 'utf8'));
+      }
+    } else {
+      await rename(tmp, path);
+    }
+  } catch (err) {
+    if (err instanceof CaError) throw err;
+    throw new CaError(`Could not write the Airlock leaf key at ${path} (${errnoOf(err)}); check that the directory is writable.`);
+  } finally {
+    await rm(tmp, { force: true }).catch(() => {});
+  }
+  return toLeafKey(pem);
+}

@@ -1,0 +1,309 @@
+// Append-only, hash-chained audit log, plus its verification and export formats.
+import { createHash } from 'node:crypto';
+import type Database from 'better-sqlite3';
+import { AirlockError } from '../contract/errors';
+import { canonicalJson } from './canonical-json';
+import type { AuditEvent, AuditLog, Store, VerifyResult } from './types';
+
+export const GENESIS_HASH = '0'.repeat(64);
+const HASH_RE = /^[0-9a-f]{64}$/;
+
+/** The exact string that is hashed for one event. */
+export function canonicalEvent(e: Omit<AuditEvent, 'hash'>): string {
+  return JSON.stringify([e.seq, e.at, e.actor, e.action, e.subject, canonicalJson(e.details), e.prevHash]);
+}
+
+export function hashEvent(e: Omit<AuditEvent, 'hash'>): string {
+  return createHash('sha256').update(canonicalEvent(e), 'utf8').digest('hex');
+}
+
+interface AuditRow {
+  seq: number;
+  at: string;
+  actor: string;
+  action: string;
+  subject: string;
+  details: string;
+  prev_hash: string;
+  hash: string;
+}
+
+function rowToEvent(r: AuditRow): AuditEvent {
+  let details: unknown;
+  try {
+    details = JSON.parse(r.details);
+  } catch {
+    details = r.details; // not JSON (tampered): keep the text, so the hash check fails instead of the reader
+  }
+  return { seq: r.seq, at: r.at, actor: r.actor, action: r.action, subject: r.subject, details, prevHash: r.prev_hash, hash: r.hash };
+}
+
+export function createAuditLog(db: Database.Database, now: () => Date): AuditLog {
+  const headStmt = db.prepare<[], AuditRow>('SELECT * FROM audit_events ORDER BY seq DESC LIMIT 1');
+  const insertStmt = db.prepare(
+    'INSERT INTO audit_events (seq, at, actor, action, subject, details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+  );
+  const allStmt = db.prepare<[], AuditRow>('SELECT * FROM audit_events ORDER BY seq');
+  const sinceStmt = db.prepare<[string], AuditRow>('SELECT * FROM audit_events WHERE at >= ? ORDER BY seq');
+
+  const appendTx = db.transaction((e: { actor: string; action: string; subject: string; details?: unknown }): AuditEvent => {
+    const head = headStmt.get();
+    const draft = {
+      seq: head ? head.seq + 1 : 1,
+      at: now().toISOString(),
+      actor: e.actor,
+      action: e.action,
+      subject: e.subject,
+      details: JSON.parse(canonicalJson(e.details ?? null)) as unknown,
+      prevHash: head ? head.hash : GENESIS_HASH,
+    };
+    const hash = hashEvent(draft);
+    insertStmt.run(draft.seq, draft.at, draft.actor, draft.action, draft.subject, canonicalJson(draft.details), draft.prevHash, hash);
+    return { ...draft, hash };
+  });
+
+  return {
+    append(e) {
+      for (const k of ['actor', 'action', 'subject'] as const) {
+        if (typeof e[k] !== 'string') throw new AirlockError('bad-request', `Audit event ${k} must be a string.`);
+      }
+      // A nested call (inside another store transaction) becomes a savepoint; otherwise BEGIN IMMEDIATE.
+      return db.inTransaction ? appendTx(e) : appendTx.immediate(e);
+    },
+    list(q = {}) {
+      const rows = q.since === undefined ? allStmt.all() : sinceStmt.all(q.since);
+      return rows.map(rowToEvent);
+    },
+    verify() {
+      return verifyEvents(mapIter(allStmt.iterate(), rowToEvent), { allowPartial: false });
+    },
+    head() {
+      const r = headStmt.get();
+      return r ? rowToEvent(r) : null;
+    },
+  };
+}
+
+function* mapIter<A, B>(it: Iterable<A>, f: (a: A) => B): Generator<B> {
+  for (const a of it) yield f(a);
+}
+
+/**
+ * Checks a sequence of events, in the order given: each hash must match its content, each prevHash the previous
+ * event's hash, and seq must increase by exactly one. The first event must be seq 1 with a zero prevHash, unless
+ * `allowPartial` (the default, for exports made with `since`) and its seq is > 1: then its prevHash is taken on trust.
+ */
+export function verifyEvents(events: Iterable<AuditEvent>, opts: { allowPartial?: boolean } = {}): VerifyResult {
+  const allowPartial = opts.allowPartial ?? true;
+  let count = 0;
+  let prev: AuditEvent | null = null;
+  let partialFrom: number | null = null;
+  const broken = (seq: number, what: string): VerifyResult => ({
+    ok: false,
+    events: count,
+    head: prev ? prev.hash : null,
+    brokenAt: seq,
+    message: `broken at seq ${seq}: ${what}`,
+  });
+  for (const e of events) {
+    const seq = e.seq;
+    if (!Number.isSafeInteger(seq) || seq < 1) {
+      return broken(prev ? prev.seq + 1 : 1, `invalid seq ${JSON.stringify(seq)}`);
+    }
+    if (prev === null) {
+      if (seq === 1) {
+        if (e.prevHash !== GENESIS_HASH) return broken(1, 'the first event must have a prevHash of 64 zeros');
+      } else if (allowPartial) {
+        partialFrom = seq;
+      } else {
+        return broken(1, `the log starts at seq ${seq}; events 1 to ${seq - 1} are missing`);
+      }
+    } else {
+      const expected = prev.seq + 1;
+      if (seq !== expected) {
+        return broken(
+          expected,
+          seq > expected
+            ? `expected seq ${expected} after ${prev.seq} but found ${seq} (events missing or out of order)`
+            : `expected seq ${expected} after ${prev.seq} but found ${seq} (out of order or duplicated)`,
+        );
+      }
+      if (e.prevHash !== prev.hash) return broken(seq, `prevHash does not match the hash of seq ${prev.seq}`);
+    }
+    if (typeof e.hash !== 'string' || !HASH_RE.test(e.hash)) return broken(seq, 'hash is not 64 lowercase hex digits');
+    let actual: string;
+    try {
+      actual = hashEvent(e);
+    } catch (err) {
+      return broken(seq, `content cannot be hashed (${(err as Error).message})`);
+    }
+    if (actual !== e.hash) return broken(seq, 'hash does not match the event content (event was modified)');
+    prev = e;
+    count++;
+  }
+  const head = prev ? prev.hash : null;
+  const partial = partialFrom !== null ? ` (partial export starting at seq ${partialFrom})` : '';
+  return { ok: true, events: count, head, brokenAt: null, message: `ok ${count} events, head ${head ?? 'none'}${partial}` };
+}
+
+// ---------------------------------------------------------------- export / import
+
+export const CSV_HEADER = 'seq,at,actor,action,subject,details,prev_hash,hash';
+
+function csvField(s: string): string {
+  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+export function formatAuditEvents(events: Iterable<AuditEvent>, format: 'jsonl' | 'csv'): string {
+  const out: string[] = [];
+  if (format === 'jsonl') {
+    for (const e of events) {
+      out.push(
+        JSON.stringify({ seq: e.seq, at: e.at, actor: e.actor, action: e.action, subject: e.subject, details: e.details, prevHash: e.prevHash, hash: e.hash }) + '\n',
+      );
+    }
+  } else if (format === 'csv') {
+    out.push(CSV_HEADER + '\r\n');
+    for (const e of events) {
+      const fields = [String(e.seq), e.at, e.actor, e.action, e.subject, canonicalJson(e.details), e.prevHash, e.hash];
+      out.push(fields.map(csvField).join(',') + '\r\n');
+    }
+  } else {
+    throw new AirlockError('bad-request', `Unknown audit export format ${JSON.stringify(format)}; use jsonl or csv.`);
+  }
+  return out.join('');
+}
+
+export function exportAudit(store: Store, opts: { format: 'jsonl' | 'csv'; since?: string }): string {
+  return formatAuditEvents(store.audit.list(opts.since === undefined ? {} : { since: opts.since }), opts.format);
+}
+
+/** Reads an export back (for verifyEvents). AirlockError('bad-request') naming the line when it is malformed. */
+export function parseAuditExport(text: string, format: 'jsonl' | 'csv'): AuditEvent[] {
+  if (format === 'jsonl') return parseJsonl(text);
+  if (format === 'csv') return parseCsv(text);
+  throw new AirlockError('bad-request', `Unknown audit export format ${JSON.stringify(format)}; use jsonl or csv.`);
+}
+
+function bad(line: number, what: string): AirlockError {
+  return new AirlockError('bad-request', `Audit export line ${line}: ${what}.`, { line });
+}
+
+function parseJsonl(text: string): AuditEvent[] {
+  const events: AuditEvent[] = [];
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!.replace(/\r$/, '');
+    if (line.trim() === '') continue;
+    let o: unknown;
+    try {
+      o = JSON.parse(line);
+    } catch {
+      throw bad(i + 1, 'not valid JSON');
+    }
+    if (typeof o !== 'object' || o === null || Array.isArray(o)) throw bad(i + 1, 'not a JSON object');
+    const r = o as Record<string, unknown>;
+    for (const k of ['at', 'actor', 'action', 'subject', 'prevHash', 'hash']) {
+      if (typeof r[k] !== 'string') throw bad(i + 1, `field ${k} is missing or not a string`);
+    }
+    if (typeof r.seq !== 'number') throw bad(i + 1, 'field seq is missing or not a number');
+    events.push({
+      seq: r.seq,
+      at: r.at as string,
+      actor: r.actor as string,
+      action: r.action as string,
+      subject: r.subject as string,
+      details: r.details ?? null,
+      prevHash: r.prevHash as string,
+      hash: r.hash as string,
+    });
+  }
+  return events;
+}
+
+/** RFC 4180 records (CRLF or LF line ends); returns [lineNumber, fields] per record. */
+function csvRecords(text: string): Array<[number, string[]]> {
+  const records: Array<[number, string[]]> = [];
+  let fields: string[] = [];
+  let field = '';
+  let line = 1;
+  let recordLine = 1;
+  let i = 0;
+  let quoted = false;
+  let touched = false; // the current record has content (so a blank line is not a record)
+  const endField = () => {
+    fields.push(field);
+    field = '';
+  };
+  while (i < text.length) {
+    const c = text[i]!;
+    if (quoted) {
+      if (c === '"') {
+        if (text[i + 1] === '"') {
+          field += '"';
+          i += 2;
+          continue;
+        }
+        quoted = false;
+        i++;
+        const n = text[i];
+        if (n !== undefined && n !== ',' && n !== '\n' && n !== '\r') throw bad(line, 'text after a closing quote');
+        continue;
+      }
+      if (c === '\n') line++;
+      field += c;
+      i++;
+      continue;
+    }
+    if (c === '"') {
+      if (field !== '') throw bad(line, 'a quote inside an unquoted field');
+      quoted = true;
+      touched = true;
+      i++;
+    } else if (c === ',') {
+      endField();
+      touched = true;
+      i++;
+    } else if (c === '\r' || c === '\n') {
+      if (c === '\r' && text[i + 1] === '\n') i++;
+      i++;
+      if (touched || field !== '') {
+        endField();
+        records.push([recordLine, fields]);
+      }
+      fields = [];
+      touched = false;
+      line++;
+      recordLine = line;
+    } else {
+      field += c;
+      touched = true;
+      i++;
+    }
+  }
+  if (quoted) throw bad(recordLine, 'unterminated quoted field');
+  if (touched || field !== '') {
+    endField();
+    records.push([recordLine, fields]);
+  }
+  return records;
+}
+
+function parseCsv(text: string): AuditEvent[] {
+  const records = csvRecords(text.replace(/^\uFEFF/, ''));
+  if (records.length === 0) throw bad(1, `missing header ${CSV_HEADER}`);
+  const [, header] = records[0]!;
+  if (header.join(',') !== CSV_HEADER) throw bad(records[0]![0], `expected header ${CSV_HEADER}`);
+  return records.slice(1).map(([line, f]) => {
+    if (f.length !== 8) throw bad(line, `expected 8 fields, found ${f.length}`);
+    const [seqText, at, actor, action, subject, detailsText, prevHash, hash] = f as [string, string, string, string, string, string, string, string];
+    if (!/^\d+$/.test(seqText)) throw bad(line, 'seq is not a number');
+    let details: unknown;
+    try {
+      details = JSON.parse(detailsText);
+    } catch {
+      throw bad(line, 'details is not valid JSON');
+    }
+    return { seq: Number(seqText), at, actor, action, subject, details, prevHash, hash };
+  });
+}

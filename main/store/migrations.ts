@@ -1,0 +1,153 @@
+// Versioned schema. MIGRATIONS[i] moves the database from user_version i to i + 1.
+// Append new entries; never edit one that has shipped.
+import type Database from 'better-sqlite3';
+import { AirlockError } from '../contract/errors';
+
+export const MIGRATIONS: readonly string[] = [
+  // 1: initial schema
+  `
+  CREATE TABLE agents (
+    name        TEXT PRIMARY KEY,
+    groups_json TEXT NOT NULL,
+    created_at  TEXT NOT NULL
+  );
+
+  CREATE TABLE agent_tokens (
+    hash       TEXT PRIMARY KEY,
+    agent      TEXT NOT NULL REFERENCES agents(name) ON DELETE CASCADE,
+    label      TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT
+  );
+  CREATE INDEX agent_tokens_agent ON agent_tokens(agent);
+
+  CREATE TABLE sessions (
+    id             TEXT PRIMARY KEY,
+    agent          TEXT NOT NULL,
+    client_address TEXT NOT NULL,
+    started_at     TEXT NOT NULL,
+    ended_at       TEXT
+  );
+  CREATE INDEX sessions_agent_started ON sessions(agent, started_at);
+
+  CREATE TABLE exchanges (
+    id                     TEXT PRIMARY KEY,
+    session_id             TEXT,
+    agent                  TEXT NOT NULL,
+    started_at             TEXT NOT NULL,
+    ended_at               TEXT,
+    method                 TEXT NOT NULL,
+    scheme                 TEXT NOT NULL,
+    host                   TEXT NOT NULL,
+    port                   INTEGER NOT NULL,
+    path                   TEXT NOT NULL,
+    kind                   TEXT NOT NULL,
+    verdict                TEXT,
+    rule_id                TEXT,
+    explanation            TEXT,
+    status                 INTEGER,
+    error                  TEXT,
+    request_bytes          INTEGER NOT NULL,
+    response_bytes         INTEGER NOT NULL,
+    connect_ms             REAL,
+    tls_ms                 REAL,
+    upstream_ms            REAL,
+    total_ms               REAL,
+    request_headers        TEXT NOT NULL,
+    response_headers       TEXT,
+    request_body_complete  INTEGER NOT NULL,
+    response_body_complete INTEGER NOT NULL,
+    request_body_sha256    TEXT,
+    response_body_sha256   TEXT,
+    review_id              TEXT
+  );
+  CREATE INDEX exchanges_started ON exchanges(started_at, id);
+  CREATE INDEX exchanges_agent_started ON exchanges(agent, started_at);
+  CREATE INDEX exchanges_session ON exchanges(session_id);
+  CREATE INDEX exchanges_review ON exchanges(review_id) WHERE review_id IS NOT NULL;
+
+  CREATE TABLE exchange_bodies (
+    exchange_id TEXT NOT NULL REFERENCES exchanges(id) ON DELETE CASCADE,
+    direction   TEXT NOT NULL CHECK (direction IN ('request', 'response')),
+    body        BLOB NOT NULL,
+    PRIMARY KEY (exchange_id, direction)
+  );
+
+  CREATE TABLE reviews (
+    id              TEXT PRIMARY KEY,
+    exchange_id     TEXT NOT NULL,
+    agent           TEXT NOT NULL,
+    kind            TEXT NOT NULL,
+    host            TEXT NOT NULL,
+    repo            TEXT NOT NULL,
+    state           TEXT NOT NULL CHECK (state IN ('pending', 'approved', 'denied', 'expired', 'interrupted')),
+    created_at      TEXT NOT NULL,
+    expires_at      TEXT NOT NULL,
+    decided_at      TEXT,
+    decided_by      TEXT,
+    reason          TEXT,
+    body_sha256     TEXT NOT NULL,
+    body_bytes      INTEGER NOT NULL,
+    body_path       TEXT,
+    summary         TEXT NOT NULL,
+    detail_json     TEXT NOT NULL,
+    upstream_status INTEGER
+  );
+  CREATE INDEX reviews_state_created ON reviews(state, created_at);
+  CREATE INDEX reviews_created ON reviews(created_at);
+  CREATE INDEX reviews_exchange ON reviews(exchange_id);
+
+  CREATE TABLE review_events (
+    id        INTEGER PRIMARY KEY,
+    review_id TEXT NOT NULL REFERENCES reviews(id) ON DELETE CASCADE,
+    state     TEXT NOT NULL,
+    at        TEXT NOT NULL,
+    actor     TEXT NOT NULL,
+    reason    TEXT
+  );
+  CREATE INDEX review_events_review ON review_events(review_id, id);
+
+  CREATE TABLE audit_events (
+    seq       INTEGER PRIMARY KEY,
+    at        TEXT NOT NULL,
+    actor     TEXT NOT NULL,
+    action    TEXT NOT NULL,
+    subject   TEXT NOT NULL,
+    details   TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash      TEXT NOT NULL
+  );
+  CREATE INDEX audit_events_at ON audit_events(at);
+  CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
+    BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END;
+  CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
+    BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END;
+  `,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/**
+ * Applies pending migrations, each in its own IMMEDIATE transaction together with its user_version bump
+ * (the version is re-read inside the transaction, so two processes opening the same file cannot both apply one).
+ */
+export function migrate(db: Database.Database, file: string, migrations: readonly string[] = MIGRATIONS): number {
+  const step = db.transaction((): boolean => {
+    const current = db.pragma('user_version', { simple: true }) as number;
+    if (current > migrations.length) {
+      throw new AirlockError(
+        'unavailable',
+        `The database ${file} has schema version ${current}, newer than this Airlock understands (${migrations.length}); upgrade Airlock or use another data directory.`,
+        { file, version: current, known: migrations.length },
+      );
+    }
+    if (current === migrations.length) return false;
+    db.exec(migrations[current]!);
+    db.pragma(`user_version = ${current + 1}`);
+    return true;
+  });
+  while (step.immediate()) {
+    /* next migration */
+  }
+  return migrations.length;
+}

@@ -1,0 +1,67 @@
+// openStore: one SQLite file (WAL) holding agents, sessions, exchanges, reviews and the audit chain.
+import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import { AirlockError } from '../contract/errors';
+import { createAgentsRepo } from './agents';
+import { createAuditLog } from './audit';
+import { createWriteQueue } from './exchanges';
+import { normalizeSecrets } from './mask';
+import { migrate } from './migrations';
+import { createReviewsRepo } from './reviews';
+import type { Store, StoreOptions } from './types';
+
+export function openStore(file: string, opts: StoreOptions = {}): Store {
+  const path = resolve(file);
+  const now = opts.now ?? (() => new Date());
+  const onError = opts.onError ?? ((err: unknown) => console.error('airlock store:', err));
+
+  mkdirSync(dirname(path), { recursive: true });
+  if (!existsSync(path)) closeSync(openSync(path, 'a', 0o600)); // the record holds request bodies: owner-only
+
+  let db: Database.Database;
+  try {
+    db = new Database(path);
+  } catch (err) {
+    throw new AirlockError('unavailable', `Cannot open the database ${path}: ${(err as Error).message}.`, { file: path });
+  }
+  try {
+    db.pragma('busy_timeout = 5000');
+    const mode = db.pragma('journal_mode = WAL', { simple: true });
+    if (mode !== 'wal') throw new AirlockError('unavailable', `The database ${path} cannot use WAL journaling (got ${String(mode)}).`);
+    db.pragma('synchronous = NORMAL');
+    db.pragma('foreign_keys = ON');
+    migrate(db, path);
+  } catch (err) {
+    db.close();
+    if (err instanceof AirlockError) throw err;
+    throw new AirlockError('unavailable', `Cannot open the database ${path}: ${(err as Error).message}.`, { file: path });
+  }
+
+  const audit = createAuditLog(db, now);
+  const agents = createAgentsRepo(db, now);
+  const queue = createWriteQueue(db, audit, { now, onError, normalizeSecrets });
+  const reviews = createReviewsRepo(db, audit, now);
+  let closed = false;
+
+  return {
+    file: path,
+    agents,
+    sessions: queue.sessions,
+    exchanges: queue.exchanges,
+    reviews,
+    audit,
+    setSecrets(values) {
+      queue.setSecrets(values);
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      try {
+        queue.close();
+      } finally {
+        db.close();
+      }
+    },
+  };
+}

@@ -1,0 +1,199 @@
+// Public shapes of the local record. Plain Node: nothing here knows Electron or HTTP.
+import type { ExchangeView } from '../contract/views';
+
+export interface StoreOptions {
+  /** Clock used for created/at timestamps (tests inject a fixed one). */
+  now?: () => Date;
+  /** Where failures of background (batched) writes are reported; default console.error. */
+  onError?: (err: unknown) => void;
+}
+
+export interface Store {
+  readonly file: string;
+  agents: AgentsRepo;
+  sessions: SessionsRepo;
+  exchanges: ExchangesRepo;
+  reviews: ReviewsRepo;
+  audit: AuditLog;
+  /** Values to mask in headers and text bodies of exchanges recorded from now on (e.g. upstream credentials). */
+  setSecrets(values: string[]): void;
+  /** Flushes pending batched writes, then closes the database. Idempotent. */
+  close(): void;
+}
+
+export interface AgentRecord {
+  name: string;
+  groups: string[];
+  createdAt: string;
+}
+
+export interface AgentTokenInfo {
+  /** SHA-256 hex of the token (the token itself is never stored). */
+  hash: string;
+  label: string;
+  createdAt: string;
+  expiresAt: string | null;
+}
+
+export interface AgentsRepo {
+  /** AirlockError('conflict') if it exists; AirlockError('bad-request') unless the name matches AGENT_NAME_RE. */
+  add(name: string, groups: string[]): AgentRecord;
+  /** Also deletes its tokens. */
+  remove(name: string): boolean;
+  get(name: string): AgentRecord | null;
+  list(): AgentRecord[];
+  /** AirlockError('not-found') for an unknown agent, 'bad-request' for a malformed hash/expiry, 'conflict' for a duplicate hash. */
+  addToken(name: string, tokenSha256Hex: string, label: string, expiresAt: string | null): void;
+  removeToken(tokenSha256Hex: string): void;
+  /** Tokens of one agent (hashes only), oldest first. */
+  tokens(name: string): AgentTokenInfo[];
+  /** null if unknown agent, unknown token, token of another agent, or expired. */
+  findByToken(name: string, tokenSha256Hex: string, now?: Date): AgentRecord | null;
+}
+
+export interface SessionRecord {
+  id: string;
+  agent: string;
+  clientAddress: string;
+  startedAt: string;
+  endedAt: string | null;
+}
+
+export interface SessionsRepo {
+  /** Queued with the exchange batch (no disk I/O on the caller's path). */
+  start(s: { id: string; agent: string; clientAddress: string; startedAt: string }): void;
+  /** Queued with the exchange batch. */
+  end(id: string, endedAt: string): void;
+  /** Flushes pending writes first. */
+  get(id: string): SessionRecord | null;
+}
+
+export type HeaderMap = Record<string, string | string[]>;
+
+export interface ExchangeRecord {
+  id: string;
+  sessionId: string | null;
+  agent: string;
+  startedAt: string;
+  endedAt: string | null;
+  method: string;
+  scheme: 'http' | 'https';
+  host: string;
+  port: number;
+  path: string;
+  kind: 'git-push' | 'git-fetch' | 'http-api' | 'other';
+  verdict: 'allow' | 'review' | 'deny' | null;
+  ruleId: string | null;
+  explanation: string | null;
+  status: number | null;
+  error: string | null;
+  requestBytes: number;
+  responseBytes: number;
+  timings: { connectMs: number | null; tlsMs: number | null; upstreamMs: number | null; totalMs: number | null };
+  requestHeaders: HeaderMap;
+  responseHeaders: HeaderMap | null;
+  /** What was captured (may be a prefix). */
+  requestBody: Buffer | null;
+  responseBody: Buffer | null;
+  /** false when the body was larger than the capture cap. */
+  requestBodyComplete: boolean;
+  responseBodyComplete: boolean;
+  requestBodySha256: string | null;
+  responseBodySha256: string | null;
+  reviewId: string | null;
+}
+
+export interface ExchangesRepo {
+  /**
+   * Queued; written in batches (one transaction per batch, flushed every 50 ms or at 200 rows, and on close).
+   * Recording the same id again replaces the earlier row (so a pipeline may record at start and at end).
+   * Do not mutate the record's buffers after handing them over.
+   */
+  record(rec: ExchangeRecord): void;
+  flush(): void;
+  /** Newest first (startedAt, then id). `before` is the id of the last row of the previous page. Flushes first. */
+  list(q: { limit?: number; before?: string }): ExchangeView[];
+  /** Flushes first. */
+  get(id: string): ExchangeRecord | null;
+  /** Flushes first. */
+  count(): number;
+  /** Deletes exchanges (and their bodies) started more than N days ago; appends audit event 'retention.pruned'. */
+  prune(olderThanDays: number, now?: Date): number;
+}
+
+export type ReviewStateName = 'pending' | 'approved' | 'denied' | 'expired' | 'interrupted';
+
+export interface ReviewRecord {
+  id: string;
+  exchangeId: string;
+  agent: string;
+  kind: string;
+  host: string;
+  repo: string;
+  state: ReviewStateName;
+  createdAt: string;
+  expiresAt: string;
+  decidedAt: string | null;
+  decidedBy: string | null;
+  reason: string | null;
+  bodySha256: string;
+  bodyBytes: number;
+  bodyPath: string | null;
+  summary: string;
+  /** JSON: refs + findings as shown to the reviewer. */
+  detail: unknown;
+  upstreamStatus: number | null;
+}
+
+export type ReviewPatch = Partial<Pick<ReviewRecord, 'state' | 'decidedAt' | 'decidedBy' | 'reason' | 'upstreamStatus'>>;
+
+export interface ReviewEvent {
+  id: number;
+  reviewId: string;
+  state: ReviewStateName;
+  at: string;
+  actor: string;
+  reason: string | null;
+}
+
+export interface ReviewsRepo {
+  /** Immediate (not batched). Also appends the first review_events row (state as inserted, actor 'system'). */
+  insert(r: ReviewRecord): void;
+  /** Also appends a review_events row. AirlockError('not-found') for an unknown id. */
+  update(id: string, patch: ReviewPatch): void;
+  get(id: string): ReviewRecord | null;
+  /** Newest first. */
+  list(q: { state?: ReviewStateName }): ReviewRecord[];
+  /** The review's history, oldest first. */
+  events(id: string): ReviewEvent[];
+  /** Every 'pending' → 'interrupted' (startup after a crash), one audit event each ('review.interrupted'). */
+  markInterrupted(now: Date): ReviewRecord[];
+}
+
+export interface AuditEvent {
+  seq: number;
+  at: string;
+  actor: string;
+  action: string;
+  subject: string;
+  details: unknown;
+  prevHash: string;
+  hash: string;
+}
+
+export interface VerifyResult {
+  ok: boolean;
+  events: number;
+  head: string | null;
+  brokenAt: number | null;
+  message: string;
+}
+
+export interface AuditLog {
+  /** Immediate, own transaction (nested as a savepoint when called inside another store transaction). */
+  append(e: { actor: string; action: string; subject: string; details?: unknown }): AuditEvent;
+  /** seq order; `since` keeps events with at >= since. */
+  list(q?: { since?: string }): AuditEvent[];
+  verify(): VerifyResult;
+  head(): AuditEvent | null;
+}

@@ -1,0 +1,27 @@
+// Errors raised by the git protocol layer.
+import { AirlockError } from '../contract/errors';
+
+/**
+ * The bytes on the wire do not follow the git smart-HTTP protocol (bad pkt-line,
+ * bad command, corrupt pack...). The agent caused it, so it is a 'bad-request'.
+ */
+export class GitProtocolError extends AirlockError {
+  constructor(message: string, meta: Record<string, unknown> = {}) {
+    super('bad-request', message, meta);
+    this.name = 'GitProtocolError';
+  }
+}
+
+/** A `git` child process failed (non-accepted exit code, spawn failure or timeout). */
+export class GitError extends Error {
+  constructor(
+    message: string,
+    readonly args: string[],
+    /** Exit code; -1 when the process could not be started or was killed. */
+    readonly code: number,
+    readonly stderr: string,
+  ) {
+    super(message);
+    this.name = 'GitError';
+  }
+}

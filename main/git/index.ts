@@ -1,0 +1,6 @@
+export * from './errors';
+export * from './pkt-line';
+export * from './receive-pack';
+export * from './report-status';
+export * from './smart-http';
+export * from './git-cli';

@@ -6,7 +6,8 @@ import type { Socket } from 'node:net';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { extname, resolve, sep } from 'node:path';
-import { API_METHODS, AirlockError, isErrorPayload, type AirlockClient, type ApiMethod, type ErrorCode, type ErrorPayload } from '../contract';
+import { toErrorPayload } from './errors';
+import { API_METHODS, AirlockError, type AirlockClient, type ApiMethod, type ErrorCode, type ErrorPayload } from '../contract';
 
 export const CONSOLE_CSP =
   "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
@@ -55,6 +56,8 @@ export interface ConsoleServer {
   close(): Promise<void>;
 }
 
+export { toErrorPayload };
+
 const methodSet: ReadonlySet<string> = new Set(API_METHODS);
 
 function digest(s: string): Buffer {
@@ -102,16 +105,6 @@ function sendText(res: ServerResponse, status: number, text: string): void {
   const data = Buffer.from(text + '\n', 'utf8');
   res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': data.length, 'Cache-Control': 'no-store' });
   res.end(data);
-}
-
-/** Maps anything thrown by the service to the wire payload. Unknown errors are not echoed. */
-export function toErrorPayload(err: unknown): ErrorPayload {
-  if (err instanceof AirlockError) return err.toPayload();
-  // An AirlockError from another bundle/realm still carries name, code and message.
-  if (err instanceof Error && err.name === 'AirlockError' && isErrorPayload(err) && err.code in STATUS_BY_CODE) {
-    return { code: err.code, message: err.message };
-  }
-  return { code: 'internal', message: 'Internal error in the Airlock service; see its log.' };
 }
 
 class BodyTooLarge extends Error {}

@@ -1,0 +1,73 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { rootCertificates } from 'node:tls';
+import { LeafIssuer, loadOrCreateCa, writeTrustBundle, type CertAuthority } from '../../certs/index';
+import { makeTempDir, removeDir, runCommand } from '../helpers';
+
+const dirs: string[] = [];
+let ca: CertAuthority;
+let server: Server | undefined;
+before(async () => {
+  const d = await makeTempDir('airlock-certs-trust-');
+  dirs.push(d);
+  ca = await loadOrCreateCa(d);
+});
+after(async () => {
+  if (server) await new Promise<void>((r) => server!.close(() => r()));
+  await Promise.all(dirs.map((d) => removeDir(d)));
+});
+
+test('the bundle holds the public roots plus the Airlock CA', () => {
+  const path = writeTrustBundle(ca);
+  assert.equal(path, ca.paths.bundle);
+  const text = readFileSync(path, 'utf8');
+  assert.ok(text.includes(ca.certPem.trim()));
+  assert.ok(text.includes(rootCertificates[0]!.trim()));
+  const count = text.match(/-----BEGIN CERTIFICATE-----/g)?.length ?? 0;
+  assert.ok(count >= rootCertificates.length + 1, `${count} certificates`);
+  if (existsSync('/etc/ssl/certs/ca-certificates.crt')) {
+    const sys = readFileSync('/etc/ssl/certs/ca-certificates.crt', 'utf8').match(/-----BEGIN CERTIFICATE-----/g)?.length ?? 0;
+    assert.equal(count, rootCertificates.length + sys + 1);
+  }
+  assert.equal(statSync(path).mode & 0o777, 0o644);
+  assert.equal(writeTrustBundle(ca), path, 'rewriting is fine');
+});
+
+test('openssl verify and curl accept Airlock leaves with the bundle', async () => {
+  const bundle = writeTrustBundle(ca);
+  const issuer = new LeafIssuer(ca);
+  const leafFile = join(dirs[0]!, 'leaf.pem');
+  writeFileSync(leafFile, (await issuer.getCertificate('bundle.example.test')).certPem);
+  const v = await runCommand('openssl', ['verify', '-CAfile', bundle, leafFile], { timeoutMs: 20_000 });
+  assert.equal(v.code, 0, v.stdout + v.stderr);
+  assert.match(v.stdout, /leaf\.pem: OK/);
+
+  server = createServer({
+    SNICallback: (name, cb) => { issuer.getSecureContext(name).then((c) => cb(null, c), (e: Error) => cb(e)); },
+  }, (_req, res) => { res.end('through airlock\n'); });
+  await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  const env = { ...process.env };
+  for (const k of ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'ALL_PROXY', 'all_proxy']) delete env[k];
+  const curl = await runCommand('curl', ['-sS', '--max-time', '15', '--noproxy', '*', '--cacert', bundle,
+    '--resolve', `bundle.example.test:${port}:127.0.0.1`, `https://bundle.example.test:${port}/`],
+  { env, timeoutMs: 20_000 });
+  assert.equal(curl.code, 0, curl.stderr);
+  assert.equal(curl.stdout, 'through airlock\n');
+
+  // Control: without the bundle curl refuses the same server.
+  const plain = await runCommand('curl', ['-sS', '--max-time', '15', '--noproxy', '*', '--cacert', rootsOnly(),
+    '--resolve', `bundle.example.test:${port}:127.0.0.1`, `https://bundle.example.test:${port}/`],
+  { env, timeoutMs: 20_000 });
+  assert.notEqual(plain.code, 0);
+});
+
+function rootsOnly(): string {
+  const file = join(dirs[0]!, 'roots-only.pem');
+  writeFileSync(file, rootCertificates.join('\n'));
+  return file;
+}

@@ -98,13 +98,14 @@ export interface WriteQueue {
 export function createWriteQueue(
   db: Database.Database,
   audit: AuditLog,
-  opts: { now: () => Date; onError: (err: unknown) => void; normalizeSecrets: (s: string[]) => string[] },
+  opts: { now: () => Date; onError: (err: unknown) => void; normalizeSecrets: (s: string[]) => string[]; maxQueued?: number },
 ): WriteQueue {
   let secrets: string[] = [];
   let queue: QueuedWrite[] = [];
   let timer: NodeJS.Timeout | null = null;
   let immediate: NodeJS.Immediate | null = null;
   let closed = false;
+  const maxQueued = Math.max(FLUSH_ROWS, opts.maxQueued ?? MAX_QUEUED);
 
   const upsertExchange = db.prepare(
     `INSERT INTO exchanges (${EXCHANGE_COLUMNS.join(', ')}) VALUES (${EXCHANGE_COLUMNS.map(() => '?').join(', ')})
@@ -233,7 +234,7 @@ export function createWriteQueue(
   function enqueue(w: QueuedWrite): void {
     if (closed) throw new AirlockError('unavailable', 'The store is closed.');
     queue.push(w);
-    if (queue.length >= MAX_QUEUED) {
+    if (queue.length >= maxQueued) {
       flush();
     } else if (queue.length >= FLUSH_ROWS) {
       if (!immediate) {

@@ -6,6 +6,8 @@ export interface StoreOptions {
   now?: () => Date;
   /** Where failures of background (batched) writes are reported; default console.error. */
   onError?: (err: unknown) => void;
+  /** Queued writes beyond which record() flushes synchronously (bounds memory when the event loop never idles). Default 10 000. */
+  maxQueuedWrites?: number;
 }
 
 export interface Store {

@@ -1,0 +1,285 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import Database from 'better-sqlite3';
+import type { ExchangeRecord } from '../../main/store';
+import { tempStore, type TempStore } from './helpers';
+
+const open: TempStore[] = [];
+after(async () => {
+  for (const t of open) await t.cleanup();
+});
+async function fresh() {
+  const t = await tempStore('airlock-exchanges-');
+  open.push(t);
+  return t;
+}
+
+export function exchange(id: string, over: Partial<ExchangeRecord> = {}): ExchangeRecord {
+  return {
+    id,
+    sessionId: 's1',
+    agent: 'alice',
+    startedAt: '2026-01-01T00:00:00.000Z',
+    endedAt: '2026-01-01T00:00:01.000Z',
+    method: 'POST',
+    scheme: 'https',
+    host: 'github.com',
+    port: 443,
+    path: '/o/r.git/git-receive-pack',
+    kind: 'git-push',
+    verdict: 'review',
+    ruleId: 'push-needs-review',
+    explanation: 'Pushes are reviewed.',
+    status: 200,
+    error: null,
+    requestBytes: 10,
+    responseBytes: 20,
+    timings: { connectMs: 1, tlsMs: 2, upstreamMs: 3, totalMs: 4.5 },
+    requestHeaders: { host: 'github.com', 'content-type': 'application/x-git-receive-pack-request' },
+    responseHeaders: { 'content-type': 'application/x-git-receive-pack-result' },
+    requestBody: Buffer.from('request body'),
+    responseBody: Buffer.from('response body'),
+    requestBodyComplete: true,
+    responseBodyComplete: true,
+    requestBodySha256: null,
+    responseBodySha256: null,
+    reviewId: null,
+    ...over,
+  };
+}
+
+test('record is batched: not on disk until flushed (or the 50 ms timer fires), then visible', async () => {
+  const { store, file } = await fresh();
+  const other = new Database(file, { readonly: true });
+  const onDisk = () => (other.prepare('SELECT count(*) AS n FROM exchanges').get() as { n: number }).n;
+  try {
+    store.exchanges.record(exchange('e1'));
+    store.exchanges.record(exchange('e2'));
+    assert.equal(onDisk(), 0, 'record() does not write synchronously');
+    store.exchanges.flush();
+    assert.equal(onDisk(), 2);
+
+    store.exchanges.record(exchange('e3'));
+    assert.equal(onDisk(), 2);
+    const deadline = Date.now() + 2000;
+    while (onDisk() < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(onDisk(), 3, 'the timer flushed the batch');
+
+    for (let i = 0; i < 200; i++) store.exchanges.record(exchange(`b${i}`));
+    assert.equal(onDisk(), 3);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(onDisk(), 203, '200 queued rows flush on the next turn of the event loop');
+    assert.equal(store.exchanges.count(), 203);
+  } finally {
+    other.close();
+  }
+});
+
+test('round-trips every field, including capped bodies; recording an id again replaces it', async () => {
+  const { store } = await fresh();
+  const reqBody = Buffer.alloc(4096, 0xab);
+  const rec = exchange('e1', {
+    requestBody: reqBody.subarray(0, 1024),
+    requestBodyComplete: false,
+    requestBytes: 4096,
+    requestBodySha256: createHash('sha256').update(reqBody).digest('hex'),
+    responseBody: null,
+    responseHeaders: null,
+    responseBodyComplete: true,
+    requestHeaders: { accept: ['a', 'b'], host: 'github.com' },
+    timings: { connectMs: null, tlsMs: 2.25, upstreamMs: null, totalMs: 7 },
+    sessionId: null,
+    verdict: null,
+    ruleId: null,
+    explanation: null,
+    status: null,
+    error: 'upstream reset',
+    reviewId: 'r1',
+  });
+  store.exchanges.record(rec);
+  assert.deepEqual(store.exchanges.get('e1'), rec, 'get() flushes first and returns what was recorded');
+  assert.equal(store.exchanges.get('missing'), null);
+
+  const done = { ...rec, status: 201, responseBody: Buffer.from('done'), error: null };
+  store.exchanges.record(done);
+  assert.deepEqual(store.exchanges.get('e1'), done);
+  assert.equal(store.exchanges.count(), 1);
+  const v = store.exchanges.list({})[0]!;
+  assert.equal(v.decision, null);
+  assert.equal(v.reviewId, 'r1');
+  assert.deepEqual(v.timings, { totalMs: 7, upstreamMs: null });
+});
+
+test('list: newest first, limit, paging with before', async () => {
+  const { store } = await fresh();
+  const ids: string[] = [];
+  for (let i = 0; i < 25; i++) {
+    const id = `x${String(i).padStart(2, '0')}`;
+    ids.push(id);
+    // several share a timestamp so the id tie-break matters
+    store.exchanges.record(exchange(id, { startedAt: new Date(Date.UTC(2026, 0, 1, 0, 0, Math.floor(i / 3))).toISOString() }));
+  }
+  const newestFirst = [...ids].reverse();
+  const first = store.exchanges.list({ limit: 10 });
+  assert.deepEqual(first.map((e) => e.id), newestFirst.slice(0, 10));
+  assert.deepEqual(first[0]!.decision, { verdict: 'review', ruleId: 'push-needs-review', explanation: 'Pushes are reviewed.' });
+  const second = store.exchanges.list({ limit: 10, before: first.at(-1)!.id });
+  assert.deepEqual(second.map((e) => e.id), newestFirst.slice(10, 20));
+  const third = store.exchanges.list({ limit: 10, before: second.at(-1)!.id });
+  assert.deepEqual(third.map((e) => e.id), newestFirst.slice(20));
+  assert.deepEqual(store.exchanges.list({ before: third.at(-1)!.id }), []);
+  assert.equal(store.exchanges.list({}).length, 25);
+  // an id no longer present: "id lower than" (the contract's wording)
+  assert.deepEqual(store.exchanges.list({ before: 'x05', limit: 100 }).map((e) => e.id).sort(), ids.slice(0, 5));
+  assert.deepEqual(store.exchanges.list({ before: 'x045' }).map((e) => e.id).sort(), ids.slice(0, 5));
+});
+
+test('masks credential headers, secrets in header values, path and text bodies; binary bodies are kept', async () => {
+  const { store } = await fresh();
+  const secret = 'ghp_SECRETTOKEN123';
+  store.setSecrets([secret, '', 'ab']);
+  const binary = Buffer.concat([Buffer.from([0xff, 0xfe, 0x00]), Buffer.from(secret)]);
+  store.exchanges.record(
+    exchange('m1', {
+      path: `/api?token=${secret}`,
+      requestHeaders: {
+        Authorization: 'Basic Zm9vOmJhcg==',
+        'proxy-authorization': 'Bearer x',
+        Cookie: 'a=b',
+        'X-Api-Key': 'k',
+        'x-custom': `token ${secret} here`,
+        'x-list': ['plain', `${secret}`],
+      },
+      responseHeaders: { 'Set-Cookie': ['s=1', 's=2'], 'content-type': 'text/plain' },
+      requestBody: Buffer.from(`{"token":"${secret}","again":"${secret}","é":1}`),
+      responseBody: binary,
+    }),
+  );
+  const got = store.exchanges.get('m1')!;
+  assert.deepEqual(got.requestHeaders, {
+    Authorization: '[masked]',
+    'proxy-authorization': '[masked]',
+    Cookie: '[masked]',
+    'X-Api-Key': '[masked]',
+    'x-custom': 'token [masked] here',
+    'x-list': ['plain', '[masked]'],
+  });
+  assert.deepEqual(got.responseHeaders, { 'Set-Cookie': ['[masked]', '[masked]'], 'content-type': 'text/plain' });
+  assert.equal(got.path, '/api?token=[masked]');
+  assert.equal(got.requestBody!.toString('utf8'), '{"token":"[masked]","again":"[masked]","é":1}');
+  assert.deepEqual(got.responseBody, binary, 'a body that is not UTF-8 text is stored as captured');
+});
+
+test('masks a capped text body whose last character was cut in half', async () => {
+  const { store } = await fresh();
+  store.setSecrets(['sekrit-value']);
+  const full = Buffer.from('x sekrit-value y €');
+  const cut = full.subarray(0, full.length - 1); // half of the euro sign
+  store.exchanges.record(exchange('c1', { requestBody: cut, requestBodyComplete: false }));
+  const got = store.exchanges.get('c1')!.requestBody!;
+  assert.deepEqual(got, Buffer.concat([Buffer.from('x [masked] y '), full.subarray(full.length - 3, full.length - 1)]));
+});
+
+test('sessions are queued with the batch and readable after flush', async () => {
+  const { store } = await fresh();
+  store.sessions.start({ id: 's1', agent: 'alice', clientAddress: '127.0.0.1:5000', startedAt: '2026-01-01T00:00:00.000Z' });
+  store.sessions.end('s1', '2026-01-01T00:01:00.000Z');
+  assert.deepEqual(store.sessions.get('s1'), {
+    id: 's1',
+    agent: 'alice',
+    clientAddress: '127.0.0.1:5000',
+    startedAt: '2026-01-01T00:00:00.000Z',
+    endedAt: '2026-01-01T00:01:00.000Z',
+  });
+  assert.equal(store.sessions.get('nope'), null);
+});
+
+test('prune deletes old exchanges and their bodies, and audits it', async () => {
+  const { store, file } = await fresh();
+  store.exchanges.record(exchange('old', { startedAt: '2025-12-01T00:00:00.000Z' }));
+  store.exchanges.record(exchange('new', { startedAt: '2026-01-05T00:00:00.000Z' }));
+  const n = store.exchanges.prune(30, new Date('2026-01-10T00:00:00.000Z'));
+  assert.equal(n, 1);
+  assert.deepEqual(store.exchanges.list({}).map((e) => e.id), ['new']);
+  const raw = new Database(file, { readonly: true });
+  assert.deepEqual(raw.prepare('SELECT DISTINCT exchange_id FROM exchange_bodies').all(), [{ exchange_id: 'new' }]);
+  raw.close();
+  const ev = store.audit.head()!;
+  assert.equal(ev.action, 'retention.pruned');
+  assert.deepEqual(ev.details, { count: 1, cutoff: '2025-12-11T00:00:00.000Z', olderThanDays: 30 });
+  assert.equal(store.audit.verify().ok, true);
+});
+
+test('close flushes pending writes; recording after close throws', async () => {
+  const t = await fresh();
+  t.store.exchanges.record(exchange('last'));
+  t.store.close();
+  assert.throws(() => t.store.exchanges.record(exchange('late')), /closed/);
+  const raw = new Database(t.file, { readonly: true });
+  assert.equal((raw.prepare('SELECT count(*) AS n FROM exchanges').get() as { n: number }).n, 1);
+  raw.close();
+});
+
+test('a bad row does not lose the rest of its batch', async () => {
+  const { dir } = await fresh();
+  const { openStore } = await import('../../main/store');
+  const errors: unknown[] = [];
+  const store = openStore(`${dir}/other.db`, { onError: (e) => errors.push(e) });
+  try {
+    store.exchanges.record(exchange('ok1'));
+    store.exchanges.record(exchange('bad', { agent: null as unknown as string }));
+    store.exchanges.record(exchange('ok2'));
+    store.exchanges.flush();
+    assert.equal(store.exchanges.count(), 2);
+    assert.equal(errors.length, 1);
+  } finally {
+    store.close();
+  }
+});
+
+test('micro-benchmark: 20 000 exchanges with 1 KiB bodies, enqueue vs flush', async () => {
+  const { dir } = await fresh();
+  const { openStore } = await import('../../main/store');
+  const body = Buffer.alloc(1024, 'a');
+  const recs = Array.from({ length: 20_000 }, (_, i) =>
+    exchange(`bench-${String(i).padStart(6, '0')}`, { requestBody: body, responseBody: body, startedAt: new Date(Date.UTC(2026, 0, 1) + i).toISOString() }),
+  );
+  const ms = (a: bigint, b: bigint) => Number(b - a) / 1e6;
+
+  // (a) one burst, memory bound raised so nothing is written until flush()
+  const burst = openStore(`${dir}/bench-burst.db`, { maxQueuedWrites: 50_000 });
+  burst.setSecrets(['some-secret-value']);
+  let t0 = process.hrtime.bigint();
+  for (const r of recs) burst.exchanges.record(r);
+  let t1 = process.hrtime.bigint();
+  burst.exchanges.flush();
+  let t2 = process.hrtime.bigint();
+  console.log(
+    `store bench (burst): 20000 exchanges, 2 x 1 KiB bodies each: enqueue ${ms(t0, t1).toFixed(1)} ms ` +
+      `(${((ms(t0, t1) * 1000) / 20000).toFixed(2)} µs/row), flush ${ms(t1, t2).toFixed(1)} ms ` +
+      `(${Math.round(20000 / (ms(t1, t2) / 1000))} rows/s)`,
+  );
+  assert.equal(burst.exchanges.count(), 20_000);
+  burst.close();
+
+  // (b) default settings, 200 records per event-loop turn (as a busy proxy would): time inside record() vs elapsed
+  const live = openStore(`${dir}/bench-live.db`);
+  let inRecord = 0n;
+  t0 = process.hrtime.bigint();
+  for (let i = 0; i < recs.length; i += 200) {
+    const a = process.hrtime.bigint();
+    for (let j = i; j < i + 200; j++) live.exchanges.record(recs[j]!);
+    inRecord += process.hrtime.bigint() - a;
+    await new Promise((r) => setImmediate(r));
+  }
+  t1 = process.hrtime.bigint();
+  live.exchanges.flush();
+  t2 = process.hrtime.bigint();
+  console.log(
+    `store bench (200/turn): time in record() ${(Number(inRecord) / 1e6).toFixed(1)} ms, ` +
+      `elapsed incl. background batch flushes ${ms(t0, t1).toFixed(1)} ms, final flush ${ms(t1, t2).toFixed(1)} ms`,
+  );
+  assert.equal(live.exchanges.count(), 20_000);
+  live.close();
+});

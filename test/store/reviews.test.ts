@@ -1,0 +1,107 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { AirlockError } from '../../main/contract/errors';
+import { INTERRUPTED_REASON, type ReviewRecord } from '../../main/store';
+import { tempStore, type TempStore } from './helpers';
+
+const open: TempStore[] = [];
+after(async () => {
+  for (const t of open) await t.cleanup();
+});
+async function fresh() {
+  const t = await tempStore('airlock-reviews-');
+  open.push(t);
+  return t;
+}
+
+function review(id: string, over: Partial<ReviewRecord> = {}): ReviewRecord {
+  return {
+    id,
+    exchangeId: `ex-${id}`,
+    agent: 'alice',
+    kind: 'git-push',
+    host: 'github.com',
+    repo: 'o/r',
+    state: 'pending',
+    createdAt: '2026-01-01T00:00:00.000Z',
+    expiresAt: '2026-01-01T01:00:00.000Z',
+    decidedAt: null,
+    decidedBy: null,
+    reason: null,
+    bodySha256: 'a'.repeat(64),
+    bodyBytes: 1234,
+    bodyPath: '/data/bodies/x',
+    summary: 'push 1 ref to o/r',
+    detail: { refs: [{ ref: 'refs/heads/main', files: [] }], findings: [{ severity: 'warning', rule: 'r' }] },
+    upstreamStatus: null,
+    ...over,
+  };
+}
+
+test('insert, get, list by state, duplicate id', async () => {
+  const { store } = await fresh();
+  const r1 = review('r1');
+  store.reviews.insert(r1);
+  store.reviews.insert(review('r2', { createdAt: '2026-01-01T00:00:05.000Z', state: 'approved' }));
+  assert.deepEqual(store.reviews.get('r1'), r1);
+  assert.equal(store.reviews.get('zz'), null);
+  assert.deepEqual(store.reviews.list({}).map((r) => r.id), ['r2', 'r1']);
+  assert.deepEqual(store.reviews.list({ state: 'pending' }).map((r) => r.id), ['r1']);
+  assert.throws(() => store.reviews.insert(r1), (e: unknown) => e instanceof AirlockError && e.code === 'conflict');
+});
+
+test('update patches fields and appends review events', async () => {
+  const { store, clock } = await fresh();
+  store.reviews.insert(review('r1'));
+  store.reviews.update('r1', { state: 'approved', decidedAt: '2026-01-01T00:10:00.000Z', decidedBy: 'human', reason: 'looks fine' });
+  clock.set('2026-01-01T00:10:02.000Z');
+  store.reviews.update('r1', { upstreamStatus: 200 });
+  const r = store.reviews.get('r1')!;
+  assert.equal(r.state, 'approved');
+  assert.equal(r.decidedBy, 'human');
+  assert.equal(r.reason, 'looks fine');
+  assert.equal(r.upstreamStatus, 200);
+  assert.deepEqual(
+    store.reviews.events('r1').map(({ state, at, actor, reason }) => ({ state, at, actor, reason })),
+    [
+      { state: 'pending', at: '2026-01-01T00:00:00.000Z', actor: 'system', reason: null },
+      { state: 'approved', at: '2026-01-01T00:10:00.000Z', actor: 'human', reason: 'looks fine' },
+      { state: 'approved', at: '2026-01-01T00:10:02.000Z', actor: 'system', reason: null },
+    ],
+  );
+  assert.throws(() => store.reviews.update('nope', { state: 'denied' }), (e: unknown) => e instanceof AirlockError && e.code === 'not-found');
+  assert.throws(() => store.reviews.update('r1', { state: 'bogus' as never }), (e: unknown) => e instanceof AirlockError && e.code === 'bad-request');
+});
+
+test('markInterrupted turns every pending review into interrupted, with one audit event each', async () => {
+  const { store, file } = await fresh();
+  store.reviews.insert(review('p1'));
+  store.reviews.insert(review('p2', { createdAt: '2026-01-01T00:00:01.000Z' }));
+  store.reviews.insert(review('d1', { state: 'denied' }));
+  store.close();
+
+  // "after a crash": a new process opens the file; openStore itself leaves reviews alone
+  const { openStore } = await import('../../main/store');
+  const s2 = openStore(file);
+  try {
+    assert.deepEqual(s2.reviews.list({ state: 'pending' }).map((r) => r.id).sort(), ['p1', 'p2']);
+    const at = new Date('2026-01-02T00:00:00.000Z');
+    const changed = s2.reviews.markInterrupted(at);
+    assert.deepEqual(changed.map((r) => r.id), ['p1', 'p2']);
+    for (const r of changed) {
+      assert.equal(r.state, 'interrupted');
+      assert.equal(r.decidedAt, at.toISOString());
+      assert.equal(r.reason, INTERRUPTED_REASON);
+    }
+    assert.deepEqual(s2.reviews.list({ state: 'pending' }), []);
+    assert.equal(s2.reviews.get('d1')!.state, 'denied');
+    assert.deepEqual(s2.reviews.events('p1').map((e) => e.state), ['pending', 'interrupted']);
+    const audit = s2.audit.list();
+    assert.deepEqual(audit.map((e) => [e.action, e.subject]), [['review.interrupted', 'p1'], ['review.interrupted', 'p2']]);
+    assert.equal((audit[0]!.details as { exchangeId: string }).exchangeId, 'ex-p1');
+    assert.equal(s2.audit.verify().ok, true);
+    assert.deepEqual(s2.reviews.markInterrupted(at), [], 'idempotent');
+  } finally {
+    s2.close();
+  }
+});

@@ -1,0 +1,237 @@
+// Load generator: undici clients, direct or through an HTTP CONNECT proxy.
+// Every loop here is bounded both in count and in wall time.
+import diagnostics_channel from 'node:diagnostics_channel';
+import { performance } from 'node:perf_hooks';
+import { Agent, ProxyAgent, type Dispatcher } from 'undici';
+import { log, sleep } from './procs';
+
+export const BODY_BYTES = 1024;
+
+/** Builds a fresh dispatcher with at most `connections` connections per origin. */
+export type DispatcherFactory = (connections: number) => Dispatcher;
+
+const common = {
+  keepAliveTimeout: 60_000,
+  keepAliveMaxTimeout: 120_000,
+  headersTimeout: 15_000,
+  bodyTimeout: 15_000,
+  connectTimeout: 15_000,
+};
+
+export function directFactory(upstreamCaPem: string): DispatcherFactory {
+  return (connections) => new Agent({ ...common, connections, connect: { ca: upstreamCaPem } });
+}
+
+export function proxyFactory(proxyUrl: string, proxyCaPem: string, proxyAuthorization?: string): DispatcherFactory {
+  return (connections) =>
+    new ProxyAgent({
+      ...common,
+      uri: proxyUrl,
+      connections,
+      ...(proxyAuthorization ? { token: proxyAuthorization } : {}),
+      requestTls: { ca: proxyCaPem },
+    });
+}
+
+// ------------------------------------------------ connection counting (client side)
+
+/** Counts TLS connections undici opens to HTTPS origins (direct, or tunnelled through a proxy). */
+export const clientConnections = { https: 0, toProxy: 0 };
+diagnostics_channel.subscribe('undici:client:connected', (m: unknown) => {
+  const p = (m as { connectParams?: { protocol?: string } }).connectParams;
+  if (p?.protocol === 'https:') clientConnections.https++;
+  else clientConnections.toProxy++;
+});
+export function takeClientConnections(): { https: number; toProxy: number } {
+  const r = { ...clientConnections };
+  clientConnections.https = 0;
+  clientConnections.toProxy = 0;
+  return r;
+}
+
+// ------------------------------------------------ one request
+
+async function getOnce(d: Dispatcher, origin: string): Promise<boolean> {
+  const res = await d.request({ origin, path: '/', method: 'GET' });
+  const body = Buffer.from(await res.body.arrayBuffer());
+  return res.statusCode === 200 && body.length === BODY_BYTES;
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  const rank = Math.min(sorted.length, Math.max(1, Math.ceil((p / 100) * sorted.length)));
+  return sorted[rank - 1]!;
+}
+
+function median(sorted: number[]): number {
+  const n = sorted.length;
+  if (n === 0) return NaN;
+  return n % 2 ? sorted[(n - 1) / 2]! : (sorted[n / 2 - 1]! + sorted[n / 2]!) / 2;
+}
+
+// ------------------------------------------------ sequential latency
+
+export interface LatencyResult {
+  samples: number;
+  errors: number;
+  p50Ms: number;
+  p99Ms: number;
+  meanMs: number;
+  minMs: number;
+  maxMs: number;
+  truncated: boolean;
+}
+
+export async function latencyPhase(
+  make: DispatcherFactory,
+  origin: string,
+  warmup: number,
+  count: number,
+  maxMs = 180_000,
+): Promise<LatencyResult> {
+  const d = make(1);
+  const samples: number[] = [];
+  let errors = 0;
+  const deadline = performance.now() + maxMs;
+  let truncated = false;
+  try {
+    for (let i = 0; i < warmup + count; i++) {
+      if (performance.now() > deadline) {
+        truncated = true;
+        break;
+      }
+      const t0 = performance.now();
+      let ok = false;
+      try {
+        ok = await getOnce(d, origin);
+      } catch (e) {
+        if (errors === 0) log(`  request failed: ${(e as Error).message}`);
+      }
+      const t1 = performance.now();
+      if (!ok) {
+        if (++errors > 20) throw new Error(`more than 20 failed requests in the latency phase`);
+        continue;
+      }
+      if (i >= warmup) samples.push(t1 - t0);
+      if (i === warmup - 1) log(`  warm-up done (${warmup}), measuring ${count} sequential requests`);
+    }
+  } finally {
+    await d.close().catch(() => undefined);
+  }
+  const sorted = [...samples].sort((a, b) => a - b);
+  return {
+    samples: sorted.length,
+    errors,
+    p50Ms: percentile(sorted, 50),
+    p99Ms: percentile(sorted, 99),
+    meanMs: sorted.reduce((a, b) => a + b, 0) / (sorted.length || 1),
+    minMs: sorted[0] ?? NaN,
+    maxMs: sorted[sorted.length - 1] ?? NaN,
+    truncated,
+  };
+}
+
+// ------------------------------------------------ concurrent throughput
+
+export interface ThroughputResult {
+  connections: number;
+  measuredSeconds: number;
+  completed200: number;
+  errors: number;
+  requestsPerSecond: number;
+}
+
+export async function throughputPhase(
+  make: DispatcherFactory,
+  origin: string,
+  connections: number,
+  warmupMs: number,
+  measureMs: number,
+): Promise<ThroughputResult> {
+  const d = make(connections);
+  const start = performance.now();
+  const measureFrom = start + warmupMs;
+  const end = measureFrom + measureMs;
+  const maxPerWorker = 10_000_000;
+  let completed = 0;
+  let errors = 0;
+  let announced = false;
+  const worker = async (): Promise<void> => {
+    for (let n = 0; n < maxPerWorker; n++) {
+      if (performance.now() >= end) return;
+      let ok = false;
+      try {
+        ok = await getOnce(d, origin);
+      } catch (e) {
+        if (errors === 0) log(`  request failed: ${(e as Error).message}`);
+      }
+      const t = performance.now();
+      if (!announced && t >= measureFrom) {
+        announced = true;
+        log(`  warm-up done (${warmupMs / 1000} s), measuring ${measureMs / 1000} s at ${connections} connections`);
+      }
+      if (ok) {
+        if (t >= measureFrom && t <= end) completed++;
+      } else {
+        if (++errors > 1000) throw new Error('more than 1000 failed requests in the throughput phase');
+        await sleep(10);
+      }
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: connections }, worker));
+  } finally {
+    await d.close().catch(() => undefined);
+  }
+  return {
+    connections,
+    measuredSeconds: measureMs / 1000,
+    completed200: completed,
+    errors,
+    requestsPerSecond: completed / (measureMs / 1000),
+  };
+}
+
+// ------------------------------------------------ first request to a new host
+
+export interface FirstRequestResult {
+  samples: number;
+  errors: number;
+  medianMs: number;
+  p90Ms: number;
+  minMs: number;
+  maxMs: number;
+  samplesMs: number[];
+}
+
+/** One fresh dispatcher (no pooling, no TLS session cache) per sample; each sample uses a different host. */
+export async function firstRequestPhase(make: DispatcherFactory, origins: string[]): Promise<FirstRequestResult> {
+  const samples: number[] = [];
+  let errors = 0;
+  for (const origin of origins) {
+    const d = make(1);
+    try {
+      const t0 = performance.now();
+      const ok = await getOnce(d, origin);
+      const t1 = performance.now();
+      if (ok) samples.push(t1 - t0);
+      else errors++;
+    } catch (e) {
+      errors++;
+      log(`  ${origin}: ${(e as Error).message}`);
+    } finally {
+      await d.close().catch(() => undefined);
+    }
+    if (errors > 5) throw new Error('more than 5 failed first requests');
+  }
+  const sorted = [...samples].sort((a, b) => a - b);
+  return {
+    samples: sorted.length,
+    errors,
+    medianMs: median(sorted),
+    p90Ms: percentile(sorted, 90),
+    minMs: sorted[0] ?? NaN,
+    maxMs: sorted[sorted.length - 1] ?? NaN,
+    samplesMs: samples.map((s) => Math.round(s * 1000) / 1000),
+  };
+}

@@ -1,0 +1,348 @@
+// Child processes of the benchmark: the upstream, Airlock and mitmdump.
+// Every wait is bounded; every child is stopped with SIGTERM, then SIGKILL after 5 s.
+import { spawn, fork, execFile, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import net, { type AddressInfo } from 'node:net';
+import { delimiter, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
+const AIRLOCK_BIN = join(REPO_ROOT, 'bin', 'airlock.mjs');
+
+const live = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const c of live) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+});
+
+export function log(msg: string): void {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** The informative part of a child's stderr: no stack frames, at most `max` lines. */
+function summarize(text: string, max = 6): string {
+  const lines = text
+    .split('\n')
+    .map((l) => l.trimEnd())
+    .filter((l) => l.trim() && !/^\s+at /.test(l) && !/^Node\.js v/.test(l));
+  return lines.slice(-max).join('\n  ');
+}
+
+/** Keeps the last `max` lines a stream produced (so a pipe never fills and errors can be quoted). */
+function tail(stream: NodeJS.ReadableStream | null, max = 40): { lines: string[]; text(): string } {
+  const lines: string[] = [];
+  let partial = '';
+  stream?.setEncoding?.('utf8');
+  stream?.on('data', (chunk: string) => {
+    const parts = (partial + chunk).split('\n');
+    partial = parts.pop() ?? '';
+    for (const p of parts) {
+      lines.push(p);
+      if (lines.length > max) lines.shift();
+    }
+  });
+  return { lines, text: () => [...lines, partial].filter(Boolean).join('\n') };
+}
+
+function exited(child: ChildProcess): boolean {
+  return child.exitCode !== null || child.signalCode !== null;
+}
+
+export async function stopChild(child: ChildProcess, graceMs = 5000): Promise<void> {
+  if (exited(child)) {
+    live.delete(child);
+    return;
+  }
+  const done = new Promise<void>((r) => child.once('exit', () => r()));
+  child.kill('SIGTERM');
+  const t = setTimeout(() => {
+    if (!exited(child)) child.kill('SIGKILL');
+  }, graceMs);
+  await done;
+  clearTimeout(t);
+  live.delete(child);
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen({ host: '127.0.0.1', port: 0 }, () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function portAccepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = net.connect({ host: '127.0.0.1', port });
+    const t = setTimeout(() => {
+      sock.destroy();
+      resolve(false);
+    }, 1000);
+    sock.once('connect', () => {
+      clearTimeout(t);
+      sock.destroy();
+      resolve(true);
+    });
+    sock.once('error', () => {
+      clearTimeout(t);
+      resolve(false);
+    });
+  });
+}
+
+/** /proc/<pid>/status VmHWM and VmRSS in bytes (null when the process is gone). */
+export function memoryOf(pid: number): { peakRssBytes: number; rssBytes: number } | null {
+  try {
+    const s = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (k: string): number => {
+      const m = new RegExp(`^${k}:\\s+(\\d+)\\s+kB`, 'm').exec(s);
+      if (!m) throw new Error(`${k} missing`);
+      return Number(m[1]) * 1024;
+    };
+    return { peakRssBytes: kb('VmHWM'), rssBytes: kb('VmRSS') };
+  } catch {
+    return null;
+  }
+}
+
+// ---------------------------------------------------------------- upstream
+
+export interface UpstreamStats {
+  connections: number;
+  requests: number;
+  byIp: Record<string, number>;
+}
+
+export interface Upstream {
+  port: number;
+  pid: number;
+  /** Connections and requests since the last reset; resets the counters when reset is true. */
+  stats(reset?: boolean): Promise<UpstreamStats>;
+  stop(): Promise<void>;
+}
+
+export async function startUpstream(certPath: string, keyPath: string, ipCount: number): Promise<Upstream> {
+  const child = fork(fileURLToPath(new URL('./upstream.ts', import.meta.url)), [certPath, keyPath, String(ipCount)], {
+    execArgv: ['--import', 'tsx'],
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  live.add(child);
+  const port = await new Promise<number>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error('upstream did not report ready within 30 s')), 30_000);
+    child.once('exit', (code) => {
+      clearTimeout(t);
+      reject(new Error(`upstream exited early (code ${code})`));
+    });
+    child.on('message', (m: { type?: string; port?: number }) => {
+      if (m?.type === 'ready' && typeof m.port === 'number') {
+        clearTimeout(t);
+        resolve(m.port);
+      }
+    });
+  });
+  return {
+    port,
+    pid: child.pid!,
+    stats(reset = false) {
+      return new Promise((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error('upstream did not answer stats within 10 s')), 10_000);
+        const on = (m: { type?: string } & UpstreamStats): void => {
+          if (m?.type !== 'stats') return;
+          clearTimeout(t);
+          child.off('message', on);
+          resolve({ connections: m.connections, requests: m.requests, byIp: m.byIp });
+        };
+        child.on('message', on);
+        child.send({ cmd: 'stats', reset });
+      });
+    },
+    async stop() {
+      if (!exited(child) && child.connected) child.send({ cmd: 'close' });
+      const t = setTimeout(() => void stopChild(child), 3000);
+      if (!exited(child)) await new Promise((r) => child.once('exit', r));
+      clearTimeout(t);
+      live.delete(child);
+    },
+  };
+}
+
+// ---------------------------------------------------------------- proxies
+
+export interface ProxyProcess {
+  proxyUrl: string;
+  /** PEM of the CA the proxy signs its leaf certificates with. */
+  caPem: string;
+  /** Proxy-Authorization header value, when the proxy wants one. */
+  proxyAuthorization?: string;
+  pid: number;
+  info: Record<string, unknown>;
+  stop(): Promise<void>;
+}
+
+function parseJsonLine(text: string): Record<string, unknown> | null {
+  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('{'));
+  for (const l of lines.reverse()) {
+    try {
+      return JSON.parse(l) as Record<string, unknown>;
+    } catch {
+      /* not JSON */
+    }
+  }
+  return null;
+}
+
+function runJson(args: string[], timeoutMs: number): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      [AIRLOCK_BIN, ...args],
+      { cwd: REPO_ROOT, timeout: timeoutMs, maxBuffer: 4 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        const cmd = `node bin/airlock.mjs ${args.join(' ')}`;
+        if (err) {
+          const why = (err as NodeJS.ErrnoException & { killed?: boolean }).killed
+            ? `timed out after ${timeoutMs / 1000} s`
+            : `exited with ${(err as { code?: unknown }).code ?? 'error'}`;
+          const detail = summarize(stderr || stdout);
+          reject(new Error(`\`${cmd}\` ${why}${detail ? `:\n  ${detail}` : ''}`));
+          return;
+        }
+        const obj = parseJsonLine(stdout);
+        if (!obj) reject(new Error(`\`${cmd}\` printed no JSON line on stdout (got: ${stdout.trim().slice(0, 200)})`));
+        else resolve(obj);
+      },
+    );
+  });
+}
+
+export async function startAirlock(dataDir: string, upstreamCaPath: string): Promise<ProxyProcess> {
+  if (!existsSync(AIRLOCK_BIN)) throw new Error(`${AIRLOCK_BIN} does not exist`);
+  const agent = await runJson(['agent', 'add', 'bench', '--data-dir', dataDir, '--json'], 60_000);
+  if (typeof agent.token !== 'string' || !agent.token) {
+    throw new Error(`\`airlock agent add bench --json\` printed no token: ${JSON.stringify(agent)}`);
+  }
+  const token = agent.token;
+  const args = [
+    AIRLOCK_BIN, 'serve', '--data-dir', dataDir, '--proxy-port', '0', '--console-port', '0', '--json',
+    '--upstream-ca', upstreamCaPath,
+  ];
+  const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  live.add(child);
+  const err = tail(child.stderr);
+  const info = await new Promise<Record<string, unknown>>((resolve, reject) => {
+    let buf = '';
+    const fail = (msg: string): void => {
+      clearTimeout(t);
+      const detail = summarize(err.text());
+      reject(new Error(`\`node bin/airlock.mjs serve --json …\` ${msg}${detail ? `:\n  ${detail}` : ''}`));
+    };
+    const t = setTimeout(() => fail('printed no JSON line with proxyUrl within 30 s'), 30_000);
+    child.once('exit', (code, sig) => fail(`exited early (${sig ?? `code ${code}`})`));
+    child.once('error', (e) => fail(`could not start (${e.message})`));
+    child.stdout.setEncoding('utf8');
+    const onData = (chunk: string): void => {
+      buf += chunk;
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl).trim();
+        buf = buf.slice(nl + 1);
+        if (!line.startsWith('{')) continue;
+        try {
+          const obj = JSON.parse(line) as Record<string, unknown>;
+          if (typeof obj.proxyUrl === 'string') {
+            clearTimeout(t);
+            child.removeAllListeners('exit');
+            child.stdout.off('data', onData);
+            child.stdout.resume(); // keep draining
+            resolve(obj);
+            return;
+          }
+        } catch {
+          /* not JSON */
+        }
+      }
+    };
+    child.stdout.on('data', onData);
+  }).catch(async (e: unknown) => {
+    await stopChild(child);
+    throw e;
+  });
+  const caPath = info.caPath;
+  if (typeof caPath !== 'string' || !existsSync(caPath)) {
+    await stopChild(child);
+    throw new Error(`Airlock's JSON line names no readable caPath: ${JSON.stringify(info)}`);
+  }
+  const pid = typeof info.pid === 'number' && existsSync(`/proc/${info.pid}`) ? info.pid : child.pid!;
+  return {
+    proxyUrl: info.proxyUrl as string,
+    caPem: readFileSync(caPath, 'utf8'),
+    proxyAuthorization: `Basic ${Buffer.from(`bench:${token}`).toString('base64')}`,
+    pid,
+    info,
+    stop: () => stopChild(child),
+  };
+}
+
+export function findMitmdump(): string | null {
+  const candidates = ['/usr/bin/mitmdump', ...(process.env.PATH ?? '').split(delimiter).filter(Boolean).map((d) => join(d, 'mitmdump'))];
+  for (const c of candidates) {
+    try {
+      if (statSync(c).isFile()) return c;
+    } catch {
+      /* absent */
+    }
+  }
+  return null;
+}
+
+export function mitmdumpVersion(bin: string): Promise<string> {
+  return new Promise((resolve) => {
+    execFile(bin, ['--version'], { timeout: 30_000 }, (err, stdout) => {
+      if (err) resolve(`unknown (${err.message.split('\n')[0]})`);
+      else resolve(stdout.trim().split('\n').map((l) => l.trim()).join('; '));
+    });
+  });
+}
+
+export async function startMitmdump(bin: string, confDir: string, upstreamCaPath: string): Promise<ProxyProcess> {
+  const port = await freePort();
+  const args = [
+    '--listen-host', '127.0.0.1', '--listen-port', String(port),
+    '--set', `confdir=${confDir}`,
+    '--set', `ssl_verify_upstream_trusted_ca=${upstreamCaPath}`,
+    '--set', 'flow_detail=0',
+    '--set', 'termlog_verbosity=error',
+    '-q',
+  ];
+  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  live.add(child);
+  const out = tail(child.stdout);
+  const err = tail(child.stderr);
+  const caFile = join(confDir, 'mitmproxy-ca-cert.pem');
+  const deadline = Date.now() + 30_000;
+  try {
+    for (;;) {
+      if (exited(child)) throw new Error(`mitmdump exited early (code ${child.exitCode}): ${err.text() || out.text()}`);
+      if (existsSync(caFile) && (await portAccepts(port))) break;
+      if (Date.now() > deadline) throw new Error(`mitmdump did not accept on port ${port} within 30 s: ${err.text()}`);
+      await sleep(100);
+    }
+  } catch (e) {
+    await stopChild(child);
+    throw e;
+  }
+  return {
+    proxyUrl: `http://127.0.0.1:${port}`,
+    caPem: readFileSync(caFile, 'utf8'),
+    pid: child.pid!,
+    info: { args },
+    stop: () => stopChild(child),
+  };
+}

@@ -1,0 +1,412 @@
+// `npm run bench`: direct vs through Airlock vs through mitmdump, in one run.
+// See bench/README.md for what each number means.
+//
+//   npm run bench                               full run (~2 minutes)
+//   npm run bench -- --quick                    short smoke run (not comparable numbers)
+//   npm run bench -- --targets=direct,mitmproxy only some columns
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import {
+  directFactory,
+  firstRequestPhase,
+  latencyPhase,
+  proxyFactory,
+  takeClientConnections,
+  throughputPhase,
+  type DispatcherFactory,
+  type FirstRequestResult,
+  type LatencyResult,
+  type ThroughputResult,
+} from './load';
+import { makeBenchPki, upstreamIps } from './pki';
+import {
+  REPO_ROOT,
+  findMitmdump,
+  log,
+  memoryOf,
+  mitmdumpVersion,
+  sleep,
+  startAirlock,
+  startMitmdump,
+  startUpstream,
+  type ProxyProcess,
+  type Upstream,
+  type UpstreamStats,
+} from './procs';
+
+type TargetName = 'direct' | 'airlock' | 'mitmproxy';
+const ALL_TARGETS: TargetName[] = ['direct', 'airlock', 'mitmproxy'];
+const IP_COUNT = 40;
+
+// ------------------------------------------------------------ options
+
+const argv = process.argv.slice(2);
+const quick = argv.includes('--quick');
+const targetsArg = argv.find((a) => a.startsWith('--targets='));
+const targets: TargetName[] = targetsArg
+  ? (targetsArg.slice('--targets='.length).split(',').filter(Boolean) as TargetName[])
+  : ALL_TARGETS;
+for (const t of targets) {
+  if (!ALL_TARGETS.includes(t)) {
+    console.error(`unknown target '${t}' (known: ${ALL_TARGETS.join(', ')})`);
+    process.exit(2);
+  }
+}
+for (const a of argv) {
+  if (a !== '--quick' && !a.startsWith('--targets=')) {
+    console.error(`unknown option '${a}' (known: --quick, --targets=direct,airlock,mitmproxy)`);
+    process.exit(2);
+  }
+}
+
+const config = quick
+  ? { latencyWarmup: 50, latencyCount: 300, connections: 16, throughputWarmupMs: 500, throughputMeasureMs: 2000, firstRequestSamples: 8, quick }
+  : { latencyWarmup: 200, latencyCount: 2000, connections: 16, throughputWarmupMs: 2000, throughputMeasureMs: 10_000, firstRequestSamples: 30, quick };
+
+const GOALS = {
+  throughputVsMitmproxyMin: 3.5,
+  throughputVsDirectMin: 0.35,
+  p50VsMitmproxyMax: 0.7,
+  firstRequestVsDirectMax: 2,
+  rssAfterMaxMB: 150,
+};
+
+// ------------------------------------------------------------ results
+
+interface KeepAliveCheck {
+  clientTlsConnections: number;
+  clientConnectionsToProxy: number;
+  upstream: UpstreamStats;
+  expectedClientConnections: number;
+  ok: boolean;
+}
+
+interface Memory {
+  peakRssBytes: number;
+  rssBytes: number;
+}
+
+interface TargetResult {
+  status: 'ok' | 'failed' | 'not installed' | 'skipped';
+  error?: string;
+  latency?: LatencyResult & { keepAlive: KeepAliveCheck };
+  throughput?: ThroughputResult & { keepAlive: KeepAliveCheck };
+  firstRequest?: FirstRequestResult & { upstream: UpstreamStats };
+  memory?: Memory;
+  process?: { pid: number; proxyUrl: string };
+}
+
+async function keepAliveCheck(upstream: Upstream, expected: number, what: string, name: string): Promise<KeepAliveCheck> {
+  const c = takeClientConnections();
+  const up = await upstream.stats(true);
+  const ok = c.https === expected;
+  log(
+    `  keep-alive check (${name} ${what}): client opened ${c.https} TLS connection(s) to the origin` +
+      (name === 'direct' ? '' : ` via ${c.toProxy} connection(s) to the proxy`) +
+      `, upstream accepted ${up.connections} for ${up.requests} requests` +
+      (ok ? ' - OK' : ` - WARNING: expected ${expected}`),
+  );
+  return { clientTlsConnections: c.https, clientConnectionsToProxy: c.toProxy, upstream: up, expectedClientConnections: expected, ok };
+}
+
+async function measure(name: TargetName, make: DispatcherFactory, upstream: Upstream): Promise<TargetResult> {
+  const origin = `https://127.0.0.1:${upstream.port}`;
+  takeClientConnections();
+  await upstream.stats(true);
+
+  log(`${name}: latency, ${config.latencyWarmup} warm-up + ${config.latencyCount} sequential GETs on one connection`);
+  const lat = await latencyPhase(make, origin, config.latencyWarmup, config.latencyCount);
+  const latKA = await keepAliveCheck(upstream, 1, 'latency', name);
+  log(`  p50 ${lat.p50Ms.toFixed(3)} ms, p99 ${lat.p99Ms.toFixed(3)} ms, errors ${lat.errors}`);
+
+  log(`${name}: throughput, ${config.connections} connections, ${config.throughputWarmupMs / 1000} s warm-up + ${config.throughputMeasureMs / 1000} s`);
+  const tp = await throughputPhase(make, origin, config.connections, config.throughputWarmupMs, config.throughputMeasureMs);
+  const tpKA = await keepAliveCheck(upstream, config.connections, 'throughput', name);
+  log(`  ${tp.requestsPerSecond.toFixed(0)} req/s (${tp.completed200} × 200 in ${tp.measuredSeconds} s), errors ${tp.errors}`);
+
+  const origins = upstreamIps(IP_COUNT)
+    .slice(1, 1 + config.firstRequestSamples)
+    .map((ip) => `https://${ip}:${upstream.port}`);
+  log(`${name}: first request to a new host, ${origins.length} samples (127.0.0.2 … 127.0.0.${origins.length + 1})`);
+  const first = await firstRequestPhase(make, origins);
+  takeClientConnections();
+  const firstUp = await upstream.stats(true);
+  log(`  median ${first.medianMs.toFixed(3)} ms (min ${first.minMs.toFixed(3)}, max ${first.maxMs.toFixed(3)}), errors ${first.errors}`);
+
+  const failures = lat.errors + tp.errors + first.errors;
+  const result: TargetResult = {
+    status: 'ok',
+    latency: { ...lat, keepAlive: latKA },
+    throughput: { ...tp, keepAlive: tpKA },
+    firstRequest: { ...first, upstream: firstUp },
+  };
+  if (lat.samples === 0 || tp.completed200 === 0 || first.samples === 0) {
+    result.status = 'failed';
+    result.error = `no successful requests in at least one phase (${failures} failures)`;
+  }
+  return result;
+}
+
+async function runProxy(
+  name: TargetName,
+  start: () => Promise<ProxyProcess>,
+  upstream: Upstream,
+): Promise<TargetResult> {
+  log(`${name}: starting`);
+  let proxy: ProxyProcess;
+  try {
+    proxy = await start();
+  } catch (e) {
+    return { status: 'failed', error: `${name} could not start: ${(e as Error).message}` };
+  }
+  log(`${name}: listening at ${proxy.proxyUrl} (pid ${proxy.pid})`);
+  try {
+    const r = await measure(name, proxyFactory(proxy.proxyUrl, proxy.caPem, proxy.proxyAuthorization), upstream);
+    await sleep(1000); // let in-flight closes settle before reading RSS
+    const mem = memoryOf(proxy.pid);
+    if (mem) {
+      r.memory = mem;
+      log(`  ${name} peak RSS ${mb(mem.peakRssBytes)} MB, RSS after the run ${mb(mem.rssBytes)} MB`);
+    } else {
+      log(`  WARNING: could not read /proc/${proxy.pid}/status`);
+    }
+    r.process = { pid: proxy.pid, proxyUrl: proxy.proxyUrl };
+    return r;
+  } catch (e) {
+    return { status: 'failed', error: `${name}: ${(e as Error).message}` };
+  } finally {
+    await proxy.stop();
+  }
+}
+
+// ------------------------------------------------------------ table
+
+const mb = (b: number): string => (b / (1024 * 1024)).toFixed(1);
+
+type Row = {
+  metric: string;
+  pick: (r: TargetResult) => number | undefined;
+  fmt: (n: number) => string;
+  goal: (air?: number, mitm?: number, direct?: number) => { text: string; status: 'PASS' | 'MISS' | 'n/a' }[];
+};
+
+function judge(text: string, ratio: number | undefined, ok: (x: number) => boolean): { text: string; status: 'PASS' | 'MISS' | 'n/a' } {
+  if (ratio === undefined || !Number.isFinite(ratio)) return { text, status: 'n/a' };
+  return { text, status: ok(ratio) ? 'PASS' : 'MISS' };
+}
+const div = (a?: number, b?: number): number | undefined =>
+  a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0 ? undefined : a / b;
+
+const ROWS: Row[] = [
+  {
+    metric: 'latency p50 (ms, 1 conn, sequential)',
+    pick: (r) => r.latency?.p50Ms,
+    fmt: (n) => n.toFixed(3),
+    goal: (a, m) => [judge(`<= ${GOALS.p50VsMitmproxyMax}x mitmproxy`, div(a, m), (x) => x <= GOALS.p50VsMitmproxyMax)],
+  },
+  { metric: 'latency p99 (ms, 1 conn, sequential)', pick: (r) => r.latency?.p99Ms, fmt: (n) => n.toFixed(3), goal: () => [] },
+  {
+    metric: `throughput (req/s, ${config.connections} conns)`,
+    pick: (r) => r.throughput?.requestsPerSecond,
+    fmt: (n) => n.toFixed(0),
+    goal: (a, m, d) => [
+      judge(`>= ${GOALS.throughputVsMitmproxyMin}x mitmproxy`, div(a, m), (x) => x >= GOALS.throughputVsMitmproxyMin),
+      judge(`>= ${GOALS.throughputVsDirectMin}x direct`, div(a, d), (x) => x >= GOALS.throughputVsDirectMin),
+    ],
+  },
+  {
+    metric: 'first request to new host (ms, median)',
+    pick: (r) => r.firstRequest?.medianMs,
+    fmt: (n) => n.toFixed(3),
+    goal: (a, _m, d) => [judge(`<= ${GOALS.firstRequestVsDirectMax}x direct`, div(a, d), (x) => x <= GOALS.firstRequestVsDirectMax)],
+  },
+  { metric: 'proxy peak RSS (MB, VmHWM)', pick: (r) => (r.memory ? r.memory.peakRssBytes / 2 ** 20 : undefined), fmt: (n) => n.toFixed(1), goal: () => [] },
+  {
+    metric: 'proxy RSS after run (MB, VmRSS)',
+    pick: (r) => (r.memory ? r.memory.rssBytes / 2 ** 20 : undefined),
+    fmt: (n) => n.toFixed(1),
+    goal: (a) => [judge(`airlock < ${GOALS.rssAfterMaxMB} MB`, a, (x) => x < GOALS.rssAfterMaxMB)],
+  },
+];
+
+function cell(r: TargetResult | undefined, row: Row): string {
+  if (!r) return 'skipped';
+  if (r.status === 'not installed') return 'not installed';
+  if (r.status === 'skipped') return 'skipped';
+  const v = r.status === 'ok' || r.latency ? row.pick(r) : undefined;
+  if (v === undefined || !Number.isFinite(v)) return r.status === 'failed' ? 'failed' : '-';
+  return row.fmt(v);
+}
+
+function buildTable(results: Partial<Record<TargetName, TargetResult>>): {
+  text: string;
+  rows: Record<string, unknown>[];
+  goals: { metric: string; goal: string; ratio?: number; status: string }[];
+} {
+  const header = ['metric', 'direct', 'airlock', 'mitmproxy', 'airlock/mitmproxy', 'airlock/direct', 'goals'];
+  const lines: string[][] = [header];
+  const jsonRows: Record<string, unknown>[] = [];
+  const goals: { metric: string; goal: string; ratio?: number; status: string }[] = [];
+  const val = (t: TargetName, row: Row): number | undefined => {
+    const r = results[t];
+    if (!r || !(r.status === 'ok')) return undefined;
+    const v = row.pick(r);
+    return v !== undefined && Number.isFinite(v) ? v : undefined;
+  };
+  for (const row of ROWS) {
+    const a = val('airlock', row);
+    const m = val('mitmproxy', row);
+    const d = val('direct', row);
+    const rm = div(a, m);
+    const rd = div(a, d);
+    const gs = row.goal(a, m, d);
+    for (const g of gs) {
+      const ratio = g.text.includes('mitmproxy') ? rm : g.text.includes('direct') ? rd : a;
+      goals.push({ metric: row.metric, goal: g.text, ratio, status: g.status });
+    }
+    lines.push([
+      row.metric,
+      cell(results.direct, row),
+      cell(results.airlock, row),
+      cell(results.mitmproxy, row),
+      rm === undefined ? '-' : `${rm.toFixed(2)}x`,
+      rd === undefined ? '-' : `${rd.toFixed(2)}x`,
+      gs.map((g) => `${g.status} ${g.text}`).join('; '),
+    ]);
+    jsonRows.push({ metric: row.metric, direct: d ?? null, airlock: a ?? null, mitmproxy: m ?? null, airlockVsMitmproxy: rm ?? null, airlockVsDirect: rd ?? null });
+  }
+  const widths = header.map((_, i) => Math.max(...lines.map((l) => l[i]!.length)));
+  const fmtLine = (l: string[]): string =>
+    l.map((c, i) => (i === 0 || i === l.length - 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ').trimEnd();
+  const sep = widths.map((w) => '-'.repeat(w)).join('-+-');
+  const text = [fmtLine(lines[0]!), sep, ...lines.slice(1).map(fmtLine)].join('\n');
+  return { text, rows: jsonRows, goals };
+}
+
+// ------------------------------------------------------------ main
+
+function gitCommit(): string | null {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 5000 }).trim();
+  } catch {
+    return null;
+  }
+}
+
+async function main(): Promise<number> {
+  const startedAt = new Date();
+  const tmp = mkdtempSync(join(os.tmpdir(), 'airlock-bench-'));
+  const results: Partial<Record<TargetName, TargetResult>> = {};
+  const mitmBin = findMitmdump();
+  const machine = {
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model ?? 'unknown',
+    totalMemoryMB: Math.round(os.totalmem() / 2 ** 20),
+    platform: `${os.type()} ${os.release()} ${os.arch()}`,
+    node: process.version,
+    undici: (JSON.parse(readFileSync(join(REPO_ROOT, 'node_modules/undici/package.json'), 'utf8')) as { version: string }).version,
+    mitmdump: mitmBin ? await mitmdumpVersion(mitmBin) : 'not installed',
+    mitmdumpPath: mitmBin,
+    airlockCommit: gitCommit(),
+  };
+  log(`machine: ${machine.cpus} cpus (${machine.cpuModel}), node ${machine.node}, mitmdump ${machine.mitmdump}`);
+  if (quick) log('--quick: short phases; numbers are NOT comparable to a full run');
+
+  let upstream: Upstream | undefined;
+  let fatal: string | undefined;
+  try {
+    const pki = makeBenchPki(tmp, upstreamIps(IP_COUNT));
+    upstream = await startUpstream(pki.certPath, pki.keyPath, IP_COUNT);
+    log(`upstream: pid ${upstream.pid}, HTTPS on 127.0.0.1 … 127.0.0.${IP_COUNT} port ${upstream.port}`);
+
+    for (const t of ALL_TARGETS) {
+      if (!targets.includes(t)) {
+        results[t] = { status: 'skipped' };
+        continue;
+      }
+      if (t === 'direct') {
+        try {
+          results.direct = await measure('direct', directFactory(pki.caPem), upstream);
+        } catch (e) {
+          results.direct = { status: 'failed', error: `direct: ${(e as Error).message}` };
+        }
+      } else if (t === 'airlock') {
+        const dataDir = join(tmp, 'airlock-data');
+        mkdirSync(dataDir, { recursive: true });
+        results.airlock = await runProxy('airlock', () => startAirlock(dataDir, pki.caPath), upstream);
+      } else {
+        if (!mitmBin) {
+          results.mitmproxy = { status: 'not installed' };
+          log('mitmproxy: mitmdump not installed, skipping');
+          continue;
+        }
+        const confDir = join(tmp, 'mitmproxy');
+        mkdirSync(confDir, { recursive: true });
+        results.mitmproxy = await runProxy('mitmproxy', () => startMitmdump(mitmBin, confDir, pki.caPath), upstream);
+      }
+      if (results[t]?.status === 'failed') log(`${t}: FAILED - ${results[t]!.error}`);
+    }
+  } catch (e) {
+    fatal = (e as Error).stack ?? String(e);
+    log(`FATAL: ${fatal}`);
+  } finally {
+    await upstream?.stop().catch(() => undefined);
+  }
+
+  const table = buildTable(results);
+  const finishedAt = new Date();
+  const out = {
+    startedAt: startedAt.toISOString(),
+    finishedAt: finishedAt.toISOString(),
+    machine,
+    config,
+    goals: GOALS,
+    table: table.rows,
+    goalResults: table.goals,
+    results,
+    fatal: fatal ?? null,
+  };
+  const dir = join(REPO_ROOT, 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${startedAt.toISOString().replace(/:/g, '-')}.json`);
+  writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
+
+  const lines: string[] = [];
+  lines.push('');
+  lines.push(
+    `Airlock bench${quick ? ' (--quick)' : ''} - ${machine.cpus} cpus, node ${machine.node}, mitmdump ${machine.mitmdump.split(';')[0]}`,
+  );
+  lines.push('');
+  lines.push(table.text);
+  lines.push('');
+  for (const t of ALL_TARGETS) {
+    const r = results[t];
+    if (r?.status === 'failed') lines.push(`${t}: FAILED - ${r.error}`);
+    const ka = [r?.latency?.keepAlive, r?.throughput?.keepAlive].filter((k) => k && !k.ok);
+    for (const k of ka) {
+      lines.push(`${t}: keep-alive warning: ${k!.clientTlsConnections} client connections, expected ${k!.expectedClientConnections}`);
+    }
+  }
+  if (fatal) lines.push(`FATAL: ${fatal.split('\n')[0]}`);
+  lines.push(`results: ${file}`);
+  process.stdout.write(lines.join('\n') + '\n');
+
+  rmSync(tmp, { recursive: true, force: true });
+  const ranBad = fatal !== undefined || ALL_TARGETS.some((t) => results[t]?.status === 'failed');
+  return ranBad ? 1 : 0;
+}
+
+process.on('SIGINT', () => {
+  log('interrupted');
+  process.exit(130);
+});
+
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    console.error(e);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,62 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { AirlockError } from '../contract/errors';
+
+/**
+ * Every option Airlock has, with its default and help text (mitmproxy's
+ * options.py idea): the CLI flags and `<data-dir>/config.yaml` both feed it.
+ */
+export const OptionsSchema = z.object({
+  proxyPort: z.number().int().min(0).max(65535).default(8899).describe('Port of the proxy agents route through (0 picks a free one).'),
+  consolePort: z.number().int().min(0).max(65535).nullable().default(8898).describe('Port of the web console and its API (null turns it off).'),
+  upstreamCa: z.array(z.string()).default([]).describe('Extra CA files trusted for upstream TLS, on top of the system roots.'),
+  upstreamTimeoutMs: z.number().int().positive().default(120_000).describe('Idle time after which an upstream request is abandoned with 504.'),
+  connectTimeoutMs: z.number().int().positive().default(15_000).describe('Time allowed to open an upstream connection.'),
+  clientHeadersTimeoutMs: z.number().int().positive().default(20_000).describe('Time a client has to send its request headers (slow clients get 408).'),
+  clientTlsTimeoutMs: z.number().int().positive().default(15_000).describe('Time a client has to finish the TLS handshake inside a CONNECT tunnel.'),
+  maxHeaderCount: z.number().int().positive().default(200).describe('Requests with more header lines than this get 431.'),
+  reviewTimeoutMs: z.number().int().positive().default(15 * 60_000).describe('A held push not decided within this time is denied as expired.'),
+  maxPushBytes: z.number().int().positive().default(2 * 1024 ** 3).describe('Pushes larger than this are rejected.'),
+  spoolThresholdBytes: z.number().int().positive().default(8 * 1024 ** 2).describe('Held bodies larger than this are spooled to disk.'),
+  bodyCaptureBytes: z.number().int().nonnegative().default(1024 ** 2).describe('Bytes of each body kept in the log; larger bodies keep a hash and size.'),
+  retentionDays: z.number().int().positive().default(90).describe('Exchanges older than this are pruned (the audit log never is).'),
+  record: z.boolean().default(true).describe('Record exchanges in the local SQLite log.'),
+});
+export type Options = z.infer<typeof OptionsSchema>;
+export type OptionsInput = z.input<typeof OptionsSchema>;
+
+export function parseOptions(input: unknown, source: string): Options {
+  const r = OptionsSchema.safeParse(input ?? {});
+  if (!r.success) {
+    const first = r.error.issues[0]!;
+    throw new AirlockError('bad-request', `${source}: option ${first.path.join('.') || '(root)'}: ${first.message}`);
+  }
+  return r.data;
+}
+
+/** Reads `config.yaml` if it exists; CLI flags override its values. */
+export function loadOptions(configFile: string, overrides: OptionsInput = {}): Options {
+  let fromFile: Record<string, unknown> = {};
+  let text: string | null = null;
+  try {
+    text = readFileSync(configFile, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
+      throw new AirlockError('bad-request', `cannot read ${configFile}: ${(e as Error).message}`);
+    }
+  }
+  if (text !== null) {
+    try {
+      fromFile = (parseYaml(text) ?? {}) as Record<string, unknown>;
+    } catch (e) {
+      throw new AirlockError('bad-request', `${configFile} is not valid YAML: ${(e as Error).message.split('\n')[0]}`);
+    }
+  }
+  const merged: Record<string, unknown> = { ...fromFile };
+  for (const [k, v] of Object.entries(overrides)) if (v !== undefined) merged[k] = v;
+  if (Array.isArray(fromFile.upstreamCa) && Array.isArray(overrides.upstreamCa)) {
+    merged.upstreamCa = [...(fromFile.upstreamCa as string[]), ...overrides.upstreamCa];
+  }
+  return parseOptions(merged, configFile);
+}

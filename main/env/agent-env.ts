@@ -1,0 +1,72 @@
+/**
+ * The environment that routes a shell or a command through Airlock: proxy
+ * variables (with the agent's credentials) and the CA each tool needs. Tools
+ * whose variable *adds* a CA get the Airlock CA; tools whose variable
+ * *replaces* the trust store get the combined bundle (system roots + Airlock CA).
+ */
+export interface AgentEnvInput {
+  proxyUrl: string; // http://127.0.0.1:PORT
+  agent: string;
+  token: string;
+  caPath: string;
+  bundlePath: string;
+  nodePreloadPath: string;
+  existingNodeOptions?: string;
+  /** git `url.<base>.insteadOf` rewrites (SSH forms → HTTPS), added through GIT_CONFIG_COUNT. */
+  gitRewrites?: Array<{ base: string; insteadOf: string }>;
+}
+
+export function agentEnv(i: AgentEnvInput): Record<string, string> {
+  const u = new URL(i.proxyUrl);
+  u.username = encodeURIComponent(i.agent);
+  u.password = encodeURIComponent(i.token);
+  const proxy = u.toString().replace(/\/$/, '');
+  const preload = `--require ${quoteNodeOption(i.nodePreloadPath)}`;
+  const nodeOptions = i.existingNodeOptions?.includes(i.nodePreloadPath)
+    ? i.existingNodeOptions
+    : [i.existingNodeOptions, preload].filter(Boolean).join(' ');
+  const env: Record<string, string> = {
+    HTTPS_PROXY: proxy,
+    HTTP_PROXY: proxy,
+    https_proxy: proxy,
+    http_proxy: proxy,
+    ALL_PROXY: proxy,
+    all_proxy: proxy,
+    // Nothing bypasses Airlock: an inherited NO_PROXY could let an agent around it.
+    NO_PROXY: '',
+    no_proxy: '',
+    NODE_EXTRA_CA_CERTS: i.caPath, // adds to Node's built-in roots
+    NODE_USE_ENV_PROXY: '1', // Node ≥ 22.21 / 24.5
+    NODE_OPTIONS: nodeOptions, // older Node: the preload routes fetch/http/https
+    GIT_SSL_CAINFO: i.bundlePath,
+    SSL_CERT_FILE: i.bundlePath,
+    CURL_CA_BUNDLE: i.bundlePath,
+    REQUESTS_CA_BUNDLE: i.bundlePath,
+    PIP_CERT: i.bundlePath,
+    CARGO_HTTP_CAINFO: i.bundlePath,
+    AWS_CA_BUNDLE: i.bundlePath,
+    DENO_CERT: i.caPath,
+    npm_config_proxy: proxy,
+    npm_config_https_proxy: proxy,
+    npm_config_cafile: i.bundlePath,
+    AIRLOCK_AGENT: i.agent,
+  };
+  const rewrites = i.gitRewrites ?? [];
+  if (rewrites.length > 0) {
+    env.GIT_CONFIG_COUNT = String(rewrites.length);
+    rewrites.forEach((r, n) => {
+      env[`GIT_CONFIG_KEY_${n}`] = `url.${r.base}.insteadOf`;
+      env[`GIT_CONFIG_VALUE_${n}`] = r.insteadOf;
+    });
+  }
+  return env;
+}
+
+function quoteNodeOption(p: string): string {
+  return /[\s"'\\]/.test(p) ? JSON.stringify(p) : p;
+}
+
+/** POSIX shell `export` lines, single-quoted so nothing is expanded. */
+export function exportLines(env: Record<string, string>): string {
+  return Object.entries(env).map(([k, v]) => `export ${k}='${v.replace(/'/g, `'\\''`)}'`).join('\n') + '\n';
+}

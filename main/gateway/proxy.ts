@@ -1,0 +1,644 @@
+import { randomUUID } from 'node:crypto';
+import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import { isIP } from 'node:net';
+import type { Duplex, Readable } from 'node:stream';
+import tls from 'node:tls';
+import { Proxy as MitmProxy } from 'http-mitm-proxy';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { LeafIssuer } from '../../certs';
+import { validateHostname } from '../../certs';
+import type { AgentAuthenticator, AgentIdentity } from '../agents/authenticator';
+import { Exchange } from '../exchange/exchange';
+import type { Logger } from '../log';
+import { runDoneStages, runRequestStages } from '../pipeline/run-pipeline';
+import type { RequestIO, Stage } from '../pipeline/stage';
+import { explainUpstreamError, type UpstreamPool } from './upstream';
+
+/** Who is on the other end of a client connection, and where its tunnel goes. */
+interface ConnMeta {
+  agent: AgentIdentity;
+  sessionId: string;
+  scheme: 'http' | 'https';
+  host: string;
+  port: number;
+  servername: string | null;
+}
+
+export interface SessionHooks {
+  sessionStarted(s: { id: string; agent: string; clientAddress: string; startedAt: string }): void;
+  sessionEnded(id: string, endedAt: string): void;
+}
+
+export interface GatewayOptions {
+  issuer: LeafIssuer;
+  auth: AgentAuthenticator;
+  upstream: UpstreamPool;
+  stages: readonly Stage[];
+  log: Logger;
+  sessions?: SessionHooks;
+  port: number;
+  upstreamTimeoutMs: number;
+  clientHeadersTimeoutMs: number;
+  clientTlsTimeoutMs: number;
+  maxHeaderCount: number;
+  bodyCaptureBytes: number;
+}
+
+const HOP_BY_HOP = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate',
+  'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect',
+]);
+
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request', 403: 'Forbidden', 407: 'Proxy Authentication Required', 408: 'Request Timeout',
+  413: 'Payload Too Large', 431: 'Request Header Fields Too Large', 500: 'Internal Server Error',
+  502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',
+};
+
+/** Writes a complete HTTP error on a raw socket (where no ServerResponse exists) and closes it. */
+function rawError(socket: Duplex, status: number, message: string, extraHeaders = ''): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const body = message + '\n';
+  socket.end(`HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\n${extraHeaders}Content-Type: text/plain; charset=utf-8\r\n` +
+    `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+}
+
+function sendError(res: ServerResponse, status: number, message: string, code: string, extra: Record<string, string> = {}): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = message + '\n';
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body), 'x-airlock-error': code, ...extra });
+  res.end(body);
+}
+
+/** Parses `host:port` / `[v6]:port` from a CONNECT line, validating the host before it touches anything. */
+export function parseAuthority(authority: string, defaultPort: number | null): { host: string; port: number } | null {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:/\s[\]]+))(?::(\d{1,5}))?$/.exec(authority);
+  if (!m) return null;
+  const rawHost = m[1] ?? m[2]!;
+  const port = m[3] !== undefined ? Number(m[3]) : defaultPort;
+  if (port === null || !Number.isInteger(port) || port < 1 || port > 65535) return null;
+  try {
+    return { host: validateHostname(rawHost).value, port };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The proxy agents route through. Built on http-mitm-proxy's `Proxy` (its
+ * WebSocket relay is used as is), with connection handling, certificates and
+ * the request path replaced to fix its defects:
+ * - CONNECT tunnels are handed to an in-process TLS server (no loopback hop to
+ *   a helper port, no listener on 0.0.0.0, no per-host servers);
+ * - certificates come from `certs/` (validated host names, one shared leaf key,
+ *   LRU + disk cache) instead of files named after unvalidated CONNECT hosts;
+ * - request bodies stream with backpressure, every stage runs before anything
+ *   goes upstream, and errors are plain sentences instead of `504 Proxy Error`.
+ */
+export class Gateway extends MitmProxy {
+  private readonly servers: http.Server[] = [];
+  private readonly tlsInner: http.Server;
+  private readonly plainInner: http.Server;
+  private readonly wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
+  private readonly meta = new WeakMap<object, ConnMeta>();
+  private readonly plainSessions = new WeakMap<object, Map<string, string>>();
+  private readonly openSockets = new Set<Duplex>();
+  private readonly openExchanges = new Set<Exchange>();
+  private boundPort = 0;
+
+  constructor(private readonly opts: GatewayOptions) {
+    super();
+    this.httpAgent = opts.upstream.http;
+    this.httpsAgent = opts.upstream.https;
+    this.keepAlive = true;
+    // Intercepted traffic is parsed by two servers that never listen: TLS
+    // sockets from CONNECT tunnels, and plain HTTP spoken inside a tunnel.
+    this.tlsInner = this.makeHttpServer(true);
+    this.plainInner = this.makeHttpServer(false);
+  }
+
+  get port(): number {
+    return this.boundPort;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.boundPort}`;
+  }
+
+  /** Exchanges still in progress (for shutdown and the status view). */
+  get inFlight(): number {
+    return this.openExchanges.size;
+  }
+
+  private makeHttpServer(inner: boolean): http.Server {
+    const server = http.createServer({
+      headersTimeout: this.opts.clientHeadersTimeoutMs,
+      requestTimeout: 0, // held pushes may take minutes to upload; slow headers are caught by headersTimeout
+      connectionsCheckingInterval: Math.min(1000, this.opts.clientHeadersTimeoutMs),
+      keepAliveTimeout: 30_000,
+    });
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => this.handleRequest(req, res, inner));
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.onClientError(err, socket));
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head, inner));
+    if (!inner) server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.handleConnect(req, socket, head));
+    server.on('connection', (socket: Socket) => this.track(socket));
+    return server;
+  }
+
+  private track(socket: Duplex): void {
+    this.openSockets.add(socket);
+    socket.once('close', () => this.openSockets.delete(socket));
+  }
+
+  /** Binds 127.0.0.1 and, when the machine has it, [::1] on the same port. Never 0.0.0.0. */
+  async start(): Promise<void> {
+    const v4 = this.makeHttpServer(false);
+    await listen(v4, this.opts.port, '127.0.0.1');
+    this.servers.push(v4);
+    this.boundPort = (v4.address() as AddressInfo).port;
+    const v6 = this.makeHttpServer(false);
+    try {
+      await listen(v6, this.boundPort, '::1');
+      this.servers.push(v6);
+    } catch (e) {
+      this.opts.log.debug('not listening on [::1]', { reason: (e as Error).message });
+    }
+  }
+
+  override close(): this {
+    for (const s of this.servers) s.close();
+    for (const s of this.openSockets) s.destroy();
+    this.wss.close();
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    const closed = this.servers.map((s) => new Promise<void>((r) => s.close(() => r())));
+    for (const s of this.openSockets) s.destroy();
+    for (const s of this.servers) s.closeAllConnections();
+    this.wss.close();
+    await Promise.all(closed);
+  }
+
+  // ---- who is it? ----------------------------------------------------------
+
+  private startSession(agent: AgentIdentity, socket: Duplex): string {
+    const id = randomUUID();
+    const clientAddress = (socket as Socket).remoteAddress ?? 'unknown';
+    try {
+      this.opts.sessions?.sessionStarted({ id, agent: agent.name, clientAddress, startedAt: new Date().toISOString() });
+    } catch (e) {
+      this.opts.log.error('could not record session start', { error: (e as Error).message });
+    }
+    socket.once('close', () => {
+      try {
+        this.opts.sessions?.sessionEnded(id, new Date().toISOString());
+      } catch (e) {
+        this.opts.log.error('could not record session end', { error: (e as Error).message });
+      }
+    });
+    return id;
+  }
+
+  private onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+    const code = err.code ?? '';
+    let status = 400;
+    let message = `Airlock could not parse this request (${code || err.message}).`;
+    if (code === 'HPE_HEADER_OVERFLOW') {
+      status = 431;
+      message = 'Airlock refused this request: its headers are too large.';
+    } else if (code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'ERR_HTTP_HEADERS_TIMEOUT') {
+      status = 408;
+      message = 'Airlock closed this connection: the request headers did not arrive in time.';
+    } else if (code === 'HPE_UNEXPECTED_CONTENT_LENGTH' || /content-length.*transfer-encoding|transfer-encoding.*content-length/i.test(err.message)) {
+      message = 'Airlock refused this request: it has both Content-Length and Transfer-Encoding, which is ambiguous.';
+    } else if (code === 'ECONNRESET' || code === 'EPIPE') {
+      socket.destroy();
+      return;
+    }
+    this.opts.log.warn('bad client input', { code, status, message: err.message });
+    rawError(socket, status, message);
+  }
+
+  private handleConnect(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', (e: NodeJS.ErrnoException) => this.opts.log.debug('client socket error', { code: e.code }));
+    const auth = this.opts.auth.authenticate(req.headers['proxy-authorization']);
+    if (!auth.ok) {
+      this.opts.log.info('CONNECT refused: proxy authentication', { reason: auth.reason });
+      rawError(socket, 407, `Airlock needs agent credentials: ${auth.reason}. Use \`airlock run --agent NAME -- …\`.`,
+        'Proxy-Authenticate: Basic realm="Airlock"\r\n');
+      return;
+    }
+    const target = parseAuthority(req.url ?? '', null);
+    if (!target) {
+      this.opts.log.warn('CONNECT refused: bad target', { target: req.url });
+      rawError(socket, 400, `Airlock refused CONNECT to "${String(req.url).slice(0, 200)}": not a valid host:port.`);
+      return;
+    }
+    const sessionId = this.startSession(auth.agent, socket);
+    const ctx = this.opts.issuer.getSecureContext(target.host);
+    ctx.catch(() => undefined); // reported when used
+    socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+    const onFirst = (first: Buffer) => {
+      socket.pause();
+      socket.unshift(first);
+      const base = { agent: auth.agent, sessionId, host: target.host, port: target.port };
+      if (first[0] === 0x16) this.startTls(socket as Socket, ctx, base);
+      else {
+        // Not TLS: plain HTTP spoken inside the tunnel. Anything that is not HTTP
+        // fails to parse and is answered 400; raw tunnels are never opened.
+        this.meta.set(socket, { ...base, scheme: 'http', servername: null });
+        this.plainInner.emit('connection', socket);
+        socket.resume();
+      }
+    };
+    if (head.length > 0) onFirst(head);
+    else {
+      const raw = socket as Socket;
+      raw.setTimeout(this.opts.clientTlsTimeoutMs, () => raw.destroy());
+      raw.once('data', (d: Buffer) => {
+        raw.setTimeout(0);
+        onFirst(d);
+      });
+    }
+  }
+
+  private startTls(socket: Socket, ctxPromise: Promise<tls.SecureContext>, base: Omit<ConnMeta, 'scheme' | 'servername'>): void {
+    ctxPromise.then((secureContext) => {
+      if (socket.destroyed) return;
+      const issuer = this.opts.issuer;
+      const tlsSocket = new tls.TLSSocket(socket, {
+        isServer: true,
+        secureContext,
+        ALPNProtocols: ['http/1.1'],
+        SNICallback: (name, cb) => {
+          if (name.toLowerCase() === base.host) return cb(null, secureContext);
+          issuer.getSecureContext(name).then((c) => cb(null, c), (e) => cb(e as Error));
+        },
+      });
+      const timer = setTimeout(() => tlsSocket.destroy(), this.opts.clientTlsTimeoutMs);
+      tlsSocket.on('error', (e: NodeJS.ErrnoException) => {
+        clearTimeout(timer);
+        this.opts.log.info('client TLS error', { host: base.host, code: e.code, message: e.message });
+      });
+      tlsSocket.once('secure', () => {
+        clearTimeout(timer);
+        const sni = (tlsSocket as tls.TLSSocket & { servername?: string | false }).servername;
+        const servername = typeof sni === 'string' && sni ? sni.toLowerCase() : isIP(base.host) ? null : base.host;
+        this.meta.set(tlsSocket, { ...base, scheme: 'https', servername });
+        this.track(tlsSocket);
+        this.tlsInner.emit('connection', tlsSocket);
+      });
+      socket.resume();
+    }, (e: Error) => {
+      this.opts.log.warn('no certificate for host', { host: base.host, error: e.message });
+      socket.destroy();
+    });
+  }
+
+  // ---- requests ------------------------------------------------------------
+
+  private resolvePlainTarget(req: IncomingMessage, res: ServerResponse): { agent: AgentIdentity; sessionId: string; host: string; port: number; path: string } | null {
+    const auth = this.opts.auth.authenticate(req.headers['proxy-authorization']);
+    if (!auth.ok) {
+      sendError(res, 407, `Airlock needs agent credentials: ${auth.reason}. Use \`airlock run --agent NAME -- …\`.`, 'proxy-auth',
+        { 'proxy-authenticate': 'Basic realm="Airlock"' });
+      return null;
+    }
+    const raw = req.url ?? '';
+    if (!/^http:\/\//i.test(raw)) {
+      sendError(res, 400, /^https:\/\//i.test(raw)
+        ? 'Airlock only takes https:// URLs through CONNECT; configure the client to use Airlock as its HTTPS proxy.'
+        : 'Airlock is a proxy: send an absolute http:// URL, or CONNECT for https.', 'bad-request');
+      return null;
+    }
+    const slash = raw.indexOf('/', 7);
+    const authority = slash === -1 ? raw.slice(7) : raw.slice(7, slash);
+    const target = parseAuthority(authority.replace(/^[^@]*@/, ''), 80);
+    if (!target) {
+      sendError(res, 400, `Airlock refused this request: "${authority.slice(0, 200)}" is not a valid host.`, 'bad-host');
+      return null;
+    }
+    // One session per client connection, per agent.
+    let byAgent = this.plainSessions.get(req.socket);
+    if (!byAgent) this.plainSessions.set(req.socket, (byAgent = new Map()));
+    let sessionId = byAgent.get(auth.agent.name);
+    if (!sessionId) byAgent.set(auth.agent.name, (sessionId = this.startSession(auth.agent, req.socket)));
+    return { agent: auth.agent, sessionId, host: target.host, port: target.port, path: slash === -1 ? '/' : raw.slice(slash) };
+  }
+
+  private handleRequest(req: IncomingMessage, res: ServerResponse, inner: boolean): void {
+    req.on('error', () => undefined);
+    res.on('error', () => undefined);
+    if (req.rawHeaders.length / 2 > this.opts.maxHeaderCount) {
+      this.opts.log.warn('too many headers', { count: req.rawHeaders.length / 2 });
+      res.shouldKeepAlive = false;
+      sendError(res, 431, `Airlock refused this request: more than ${this.opts.maxHeaderCount} header lines.`, 'header-flood');
+      return;
+    }
+    let target: { agent: AgentIdentity; sessionId: string; host: string; port: number; path: string; scheme: 'http' | 'https'; servername: string | null };
+    if (inner) {
+      const m = this.meta.get(req.socket);
+      if (!m) {
+        sendError(res, 500, 'Airlock lost track of this connection.', 'internal');
+        return;
+      }
+      let path = req.url ?? '/';
+      if (!path.startsWith('/')) {
+        try {
+          const u = new URL(path);
+          path = u.pathname + u.search;
+        } catch {
+          sendError(res, 400, 'Airlock refused this request: the request target is not a path.', 'bad-request');
+          return;
+        }
+      }
+      target = { ...m, path };
+    } else {
+      const t = this.resolvePlainTarget(req, res);
+      if (!t) return;
+      target = { ...t, scheme: 'http', servername: null };
+    }
+    const hostHeader = req.headers.host;
+    if (req.httpVersionMajor === 1 && req.httpVersionMinor >= 1 && (!hostHeader || !parseAuthority(hostHeader, 0))) {
+      sendError(res, 400, hostHeader ? `Airlock refused this request: invalid Host header "${hostHeader.slice(0, 200)}".` : 'Airlock refused this request: it has no Host header.', 'bad-host');
+      return;
+    }
+    const ex = new Exchange(target.agent, target.sessionId, req.method ?? 'GET', target.scheme, target.host, target.port,
+      target.path, req.headers, req.socket.remoteAddress ?? 'unknown');
+    this.openExchanges.add(ex);
+    const flow = new Flow(this, ex, req, res, target.servername);
+    flow.run();
+  }
+
+  /** Called by a Flow when its exchange is over. */
+  finish(ex: Exchange): void {
+    if (ex.endedAt !== null) return;
+    ex.endedAt = Date.now();
+    this.openExchanges.delete(ex);
+    runDoneStages(this.opts.stages, ex, (stage, e) => this.opts.log.error(`${stage.name} step failed after the exchange`, { error: (e as Error).message }));
+  }
+
+  get options_(): GatewayOptions {
+    return this.opts;
+  }
+
+  // ---- WebSockets ----------------------------------------------------------
+
+  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, inner: boolean): void {
+    socket.on('error', () => undefined);
+    if (String(req.headers.upgrade).toLowerCase() !== 'websocket') {
+      rawError(socket, 400, 'Airlock only relays WebSocket upgrades.');
+      return;
+    }
+    let isSSL = false;
+    if (inner) {
+      const m = this.meta.get(req.socket);
+      if (!m) return rawError(socket, 500, 'Airlock lost track of this connection.');
+      isSSL = m.scheme === 'https';
+      // http-mitm-proxy rebuilds the upstream URL from the Host header; pin it to the tunnel's target.
+      req.headers.host = m.port === (isSSL ? 443 : 80) ? m.host : `${m.host.includes(':') ? `[${m.host}]` : m.host}:${m.port}`;
+    } else {
+      const auth = this.opts.auth.authenticate(req.headers['proxy-authorization']);
+      if (!auth.ok) {
+        return rawError(socket, 407, `Airlock needs agent credentials: ${auth.reason}.`, 'Proxy-Authenticate: Basic realm="Airlock"\r\n');
+      }
+      if (!/^ws:\/\/|^http:\/\//i.test(req.url ?? '')) return rawError(socket, 400, 'Airlock needs an absolute ws:// URL.');
+      req.url = (req.url ?? '').replace(/^http:/i, 'ws:');
+    }
+    for (const h of Object.keys(req.headers)) if (h.startsWith('proxy-')) delete req.headers[h];
+    this.wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+      // http-mitm-proxy's relay: frames both ways, close and error propagation.
+      this._onWebSocketServerConnect(isSSL, ws, req);
+    });
+  }
+}
+
+function listen(server: http.Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (e: Error) => reject(e);
+    server.once('error', onError);
+    server.listen({ port, host, exclusive: true }, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+}
+
+/** Clean request headers for upstream: no hop-by-hop, no proxy credentials. */
+export function upstreamHeaders(headers: IncomingHttpHeaders, rawHeaders: string[]): Array<[string, string]> {
+  const connectionTokens = new Set(String(headers.connection ?? '').toLowerCase().split(',').map((s) => s.trim()).filter(Boolean));
+  const out: Array<[string, string]> = [];
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!;
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || connectionTokens.has(lower)) continue;
+    out.push([name, rawHeaders[i + 1]!]);
+  }
+  return out;
+}
+
+function responseHeaders(rawHeaders: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const lower = rawHeaders[i]!.toLowerCase();
+    if (lower === 'connection' || lower === 'keep-alive' || lower === 'proxy-connection' || lower === 'transfer-encoding' || lower === 'trailer' || lower === 'upgrade') continue;
+    out.push(rawHeaders[i]!, rawHeaders[i + 1]!);
+  }
+  return out;
+}
+
+/** Keeps at most `cap` bytes of a body for the log; returns the new captured count. */
+function capture(into: Buffer[] | null, chunk: Buffer, captured: number, cap: number, truncated: () => void): number {
+  if (!into) return captured;
+  if (captured + chunk.length <= cap) {
+    into.push(chunk);
+    return captured + chunk.length;
+  }
+  if (captured < cap) into.push(chunk.subarray(0, cap - captured));
+  truncated();
+  return cap;
+}
+
+/** One exchange's trip through the stages and, if allowed, to upstream and back. */
+class Flow implements RequestIO {
+  private clientGone: Array<() => void> = [];
+  private finished = false;
+
+  constructor(
+    private readonly gw: Gateway,
+    private readonly ex: Exchange,
+    private readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+    private readonly servername: string | null,
+  ) {
+    res.once('close', () => {
+      if (!res.writableFinished) {
+        if (!ex.error) ex.error = 'client closed the connection before the response completed';
+        for (const cb of this.clientGone) cb();
+      }
+      this.done();
+    });
+  }
+
+  get body(): Readable {
+    return this.req;
+  }
+
+  private get opts(): GatewayOptions {
+    return this.gw.options_;
+  }
+
+  run(): void {
+    let outcome;
+    try {
+      outcome = runRequestStages(this.opts.stages, this.ex, this);
+    } catch (e) {
+      outcome = { action: 'refuse' as const, status: 500, message: `Airlock refused the request: ${(e as Error).message}` };
+    }
+    if (outcome instanceof Promise) {
+      outcome.then((o) => this.apply(o), (e: Error) => this.apply({ action: 'refuse', status: 500, message: e.message }));
+    } else this.apply(outcome);
+  }
+
+  private apply(o: Awaited<ReturnType<typeof runRequestStages>>): void {
+    if (o.action === 'handled') return;
+    if (o.action === 'refuse') {
+      this.ex.status = o.status;
+      this.ex.error = o.message;
+      this.req.resume(); // drain; nothing is forwarded
+      sendError(this.res, o.status, o.message, o.status === 403 ? 'denied' : 'refused');
+      return;
+    }
+    this.forward(null, null).catch(() => undefined);
+  }
+
+  private done(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.gw.finish(this.ex);
+  }
+
+  onClientGone(cb: () => void): void {
+    this.clientGone.push(cb);
+  }
+
+  respond(status: number, headers: Record<string, string>, body: Buffer | string): void {
+    this.ex.status = status;
+    const buf = typeof body === 'string' ? Buffer.from(body) : body;
+    this.ex.responseBytes = buf.length;
+    if (this.res.headersSent) return void this.res.end();
+    this.res.writeHead(status, { ...headers, 'content-length': String(buf.length) });
+    this.res.end(buf);
+  }
+
+  respondStream(status: number, headers: Record<string, string>): { write(chunk: Buffer): void; end(chunk?: Buffer): void } {
+    this.ex.status = status;
+    this.res.writeHead(status, headers);
+    this.res.flushHeaders();
+    return {
+      write: (c) => {
+        this.ex.responseBytes += c.length;
+        this.res.write(c);
+      },
+      end: (c) => {
+        if (c) this.ex.responseBytes += c.length;
+        this.res.end(c);
+      },
+    };
+  }
+
+  forwardWith(body: Buffer | (() => Readable), bodyLength: number): Promise<void> {
+    return this.forward(body, bodyLength);
+  }
+
+  /** Sends the request upstream (the client's stream, or a held body) and relays the answer. */
+  private forward(held: Buffer | (() => Readable) | null, heldLength: number | null): Promise<void> {
+    const { ex, req, res } = this;
+    const opts = this.opts;
+    const isTls = ex.scheme === 'https';
+    const headers = upstreamHeaders(req.headers, req.rawHeaders);
+    let outHeaders: Array<[string, string]> = headers;
+    if (held !== null) {
+      outHeaders = headers.filter(([k]) => k.toLowerCase() !== 'content-length');
+      outHeaders.push(['Content-Length', String(heldLength)]);
+    }
+    const flat: string[] = [];
+    for (const [k, v] of outHeaders) flat.push(k, v);
+    const target = `${ex.host}:${ex.port}`;
+    return new Promise<void>((resolve) => {
+      ex.upstreamStartedAt = Date.now();
+      const reqOpts: https.RequestOptions = {
+        host: ex.host,
+        port: ex.port,
+        method: ex.method,
+        path: ex.path,
+        headers: flat as unknown as http.OutgoingHttpHeaders,
+        agent: isTls ? opts.upstream.https : opts.upstream.http,
+        setHost: false,
+        timeout: opts.upstream.connectTimeoutMs,
+      };
+      if (isTls) reqOpts.servername = this.servername ?? undefined;
+      const up = (isTls ? https : http).request(reqOpts);
+      let settled = false;
+      const fail = (err: NodeJS.ErrnoException) => {
+        if (settled) return;
+        settled = true;
+        const x = explainUpstreamError(err, target);
+        ex.status = x.status;
+        ex.error = x.message;
+        opts.log.info('upstream failed', { id: ex.id, target, code: err.code, status: x.status });
+        if (held === null) req.unpipe(up);
+        req.resume();
+        sendError(res, x.status, x.message, x.code);
+        up.destroy();
+        resolve();
+      };
+      up.on('error', fail);
+      up.setTimeout(opts.upstreamTimeoutMs, () => fail(Object.assign(new Error('upstream timeout'), { code: 'upstream-timeout' })));
+      this.onClientGone(() => up.destroy());
+      up.on('response', (upRes) => {
+        settled = true;
+        ex.upstreamHeadersAt = Date.now();
+        ex.status = upRes.statusCode ?? 502;
+        ex.responseHeaders = upRes.headers;
+        upRes.on('error', () => res.destroy());
+        const cap = opts.bodyCaptureBytes;
+        let captured = 0;
+        if (cap > 0) ex.responseCapture = [];
+        upRes.on('data', (c: Buffer) => {
+          ex.responseBytes += c.length;
+          captured = capture(ex.responseCapture, c, captured, cap, () => (ex.responseCaptureComplete = false));
+        });
+        res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, responseHeaders(upRes.rawHeaders));
+        if (ex.responseHeaders['content-type']?.startsWith('text/event-stream')) res.flushHeaders();
+        upRes.pipe(res);
+        upRes.once('end', () => resolve());
+        upRes.once('close', () => resolve());
+      });
+      if (held !== null) {
+        ex.requestBytes = heldLength ?? 0;
+        if (Buffer.isBuffer(held)) up.end(held);
+        else held().on('error', (e) => up.destroy(e)).pipe(up);
+      } else {
+        const cap = opts.bodyCaptureBytes;
+        let captured = 0;
+        if (cap > 0) ex.requestCapture = [];
+        req.on('data', (c: Buffer) => {
+          ex.requestBytes += c.length;
+          captured = capture(ex.requestCapture, c, captured, cap, () => (ex.requestCaptureComplete = false));
+        });
+        req.pipe(up);
+      }
+    });
+  }
+}
+

@@ -1,0 +1,241 @@
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { LeafIssuer, loadOrCreateCa, writeTrustBundle, type CertAuthority } from '../certs';
+import { AgentAuthenticator } from './agents/authenticator';
+import { dataPaths, type DataPaths } from './config/paths';
+import { loadOptions, type Options, type OptionsInput } from './config/options';
+import { createConsoleServer, type ConsoleServer } from './console/server';
+import type { AirlockClient, ListExchangesQuery } from './contract/api';
+import { AirlockError } from './contract/errors';
+import type { AgentView, AirlockEvent, AuditVerifyView, ExchangeView, ReviewState, ReviewView, StatusView } from './contract/views';
+import { Gateway } from './gateway/proxy';
+import { UpstreamPool } from './gateway/upstream';
+import { createLogger, type Logger } from './log';
+import { defaultStages } from './pipeline/default-stages';
+import { recordStage } from './pipeline/stages/record';
+import { openStore, type Store } from './store';
+import { writeNodePreload } from './env/node-preload';
+
+export const VERSION = '0.1.0';
+
+export interface StartAirlockOptions extends OptionsInput {
+  dataDir: string;
+  log?: Logger;
+  /** Where the built renderer lives (defaults to out/renderer next to the sources). */
+  staticDir?: string;
+}
+
+export interface RunningAirlock {
+  service: AirlockService;
+  proxyUrl: string;
+  consoleUrl: string | null;
+  caPath: string;
+  bundlePath: string;
+  dataDir: string;
+  adminToken: string;
+}
+
+/** The admin token for the console API: created once, 0600. */
+export function ensureAdminToken(paths: DataPaths): string {
+  if (existsSync(paths.adminToken)) {
+    chmodSync(paths.adminToken, 0o600);
+    return readFileSync(paths.adminToken, 'utf8').trim();
+  }
+  const token = randomBytes(32).toString('base64url');
+  writeFileSync(paths.adminToken, token + '\n', { mode: 0o600 });
+  return token;
+}
+
+export function ensureDataDir(dir: string): DataPaths {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  return dataPaths(dir);
+}
+
+function defaultStaticDir(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  for (const c of [join(here, '..', 'out', 'renderer'), join(here, '..', 'renderer'), join(here, 'renderer')]) {
+    if (existsSync(join(c, 'index.html'))) return c;
+  }
+  return join(here, '..', 'out', 'renderer');
+}
+
+/**
+ * The one implementation of `AirlockApi`, used in-process by the desktop shell
+ * and over HTTP by the web console and the CLI.
+ */
+export class AirlockService implements AirlockClient {
+  private readonly events = new EventEmitter();
+  readonly startedAt = new Date();
+  consoleUrl: string | null = null;
+
+  constructor(
+    readonly paths: DataPaths,
+    readonly options: Options,
+    readonly ca: CertAuthority,
+    readonly store: Store,
+    readonly gateway: Gateway,
+    readonly log: Logger,
+    private readonly closers: Array<() => Promise<void> | void>,
+  ) {
+    this.events.setMaxListeners(100);
+  }
+
+  emit(event: AirlockEvent): void {
+    if (this.events.listenerCount('event') > 0) this.events.emit('event', event);
+  }
+
+  subscribe(listener: (event: AirlockEvent) => void): () => void {
+    this.events.on('event', listener);
+    return () => this.events.off('event', listener);
+  }
+
+  async getStatus(): Promise<StatusView> {
+    return {
+      version: VERSION,
+      proxyUrl: this.gateway.url,
+      consoleUrl: this.consoleUrl,
+      caPath: this.ca.paths.cert,
+      dataDir: this.paths.dir,
+      startedAt: this.startedAt.toISOString(),
+      counts: { exchanges: this.store.exchanges.count(), pendingReviews: this.store.reviews.list({ state: 'pending' }).length },
+    };
+  }
+
+  async listExchanges(q: ListExchangesQuery): Promise<ExchangeView[]> {
+    const limit = Math.min(Math.max(1, Number(q?.limit ?? 200)), 5000);
+    return this.store.exchanges.list({ limit, before: q?.before });
+  }
+
+  async listReviews(q: { state?: ReviewState }): Promise<ReviewView[]> {
+    return this.store.reviews.list({ state: q?.state }).map(reviewView);
+  }
+
+  async getReview(q: { id: string }): Promise<ReviewView> {
+    const r = this.store.reviews.get(String(q?.id));
+    if (!r) throw new AirlockError('not-found', `no review with id ${q?.id}`);
+    return reviewView(r);
+  }
+
+  async approveReview(_input: { id: string; reason?: string }): Promise<ReviewView> {
+    throw new AirlockError('unavailable', 'reviews are not enabled in this build');
+  }
+
+  async denyReview(_input: { id: string; reason: string }): Promise<ReviewView> {
+    throw new AirlockError('unavailable', 'reviews are not enabled in this build');
+  }
+
+  async listAgents(): Promise<AgentView[]> {
+    return this.store.agents.list().map((a) => ({ name: a.name, groups: a.groups, createdAt: a.createdAt }));
+  }
+
+  async verifyAudit(): Promise<AuditVerifyView> {
+    const r = this.store.audit.verify();
+    return { ok: r.ok, events: r.events, head: r.head, brokenAt: r.brokenAt, message: r.message };
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.closers.reverse()) {
+      try {
+        await c();
+      } catch (e) {
+        this.log.warn('error while shutting down', { error: (e as Error).message });
+      }
+    }
+  }
+}
+
+export function reviewView(r: import('./store').ReviewRecord): ReviewView {
+  const detail = (r.detail ?? {}) as { refs?: ReviewView['refs']; findings?: ReviewView['findings'] };
+  return {
+    id: r.id,
+    exchangeId: r.exchangeId,
+    agent: r.agent,
+    kind: r.kind as ReviewView['kind'],
+    host: r.host,
+    repo: r.repo,
+    state: r.state,
+    createdAt: r.createdAt,
+    expiresAt: r.expiresAt,
+    decidedAt: r.decidedAt,
+    decidedBy: r.decidedBy,
+    reason: r.reason,
+    bodySha256: r.bodySha256,
+    bodyBytes: r.bodyBytes,
+    refs: detail.refs ?? [],
+    findings: detail.findings ?? [],
+    upstreamStatus: r.upstreamStatus,
+    summary: r.summary,
+  };
+}
+
+/** Composition root: CA, store, gateway, console, wired together. */
+export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAirlock> {
+  const dataDir = resolve(opts.dataDir);
+  const paths = ensureDataDir(dataDir);
+  const log = opts.log ?? createLogger();
+  const { dataDir: _d, log: _l, staticDir, ...overrides } = opts;
+  const options = loadOptions(paths.config, overrides);
+  const ca = await loadOrCreateCa(dataDir);
+  const bundlePath = writeTrustBundle(ca);
+  writeNodePreload(paths.nodePreload);
+  const adminToken = ensureAdminToken(paths);
+  const upstream = new UpstreamPool(options.upstreamCa, options.connectTimeoutMs);
+  const store = openStore(paths.db, { onError: (e) => log.error('recording failed', { error: (e as Error).message }) });
+  const closers: Array<() => Promise<void> | void> = [];
+  closers.push(() => store.close());
+  closers.push(() => upstream.destroy());
+
+  let service: AirlockService | null = null;
+  const emitExchange = (ex: import('./exchange/exchange').Exchange) => service?.emit({ type: 'exchange', exchange: ex.toView() });
+  const stages = defaultStages({ record: recordStage(options.record ? store : null, emitExchange) });
+  const auth = new AgentAuthenticator(store.agents);
+  const gateway = new Gateway({
+    issuer: new LeafIssuer(ca),
+    auth,
+    upstream,
+    stages,
+    log,
+    sessions: options.record ? {
+      sessionStarted: (s) => store.sessions.start(s),
+      sessionEnded: (id, at) => store.sessions.end(id, at),
+    } : undefined,
+    port: options.proxyPort,
+    upstreamTimeoutMs: options.upstreamTimeoutMs,
+    clientHeadersTimeoutMs: options.clientHeadersTimeoutMs,
+    clientTlsTimeoutMs: options.clientTlsTimeoutMs,
+    maxHeaderCount: options.maxHeaderCount,
+    bodyCaptureBytes: options.record ? options.bodyCaptureBytes : 0,
+  });
+  try {
+    await gateway.start();
+  } catch (e) {
+    store.close();
+    upstream.destroy();
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'EADDRINUSE') throw new AirlockError('unavailable', `port ${options.proxyPort} on 127.0.0.1 is already in use; pick another with --proxy-port`);
+    throw e;
+  }
+  closers.splice(0, 0, () => gateway.stop());
+  service = new AirlockService(paths, options, ca, store, gateway, log, closers);
+
+  let consoleServer: ConsoleServer | null = null;
+  if (options.consolePort !== null) {
+    try {
+      consoleServer = await createConsoleServer({ api: service, token: adminToken, port: options.consolePort, staticDir: staticDir ?? defaultStaticDir() });
+    } catch (e) {
+      await service.close();
+      const err = e as NodeJS.ErrnoException;
+      if (err.code === 'EADDRINUSE') throw new AirlockError('unavailable', `port ${options.consolePort} on 127.0.0.1 is already in use; pick another with --console-port`);
+      throw e;
+    }
+    service.consoleUrl = consoleServer.url;
+    closers.splice(0, 0, () => consoleServer!.close());
+  }
+  const runtime = { pid: process.pid, proxyUrl: gateway.url, consoleUrl: consoleServer?.url ?? null, startedAt: service.startedAt.toISOString() };
+  writeFileSync(paths.runtime, JSON.stringify(runtime) + '\n', { mode: 0o600 });
+  closers.push(() => rmSync(paths.runtime, { force: true }));
+  return { service, proxyUrl: gateway.url, consoleUrl: consoleServer?.url ?? null, caPath: ca.paths.cert, bundlePath, dataDir, adminToken };
+}

@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect, createServer, type Server } from 'node:tls';
 import type { AddressInfo } from 'node:net';
@@ -223,4 +223,23 @@ test('timing: mean cost of issuing a leaf for a new host', async () => {
     `${wall.toFixed(2)} ms wall and ${((cpu.user + cpu.system) / 1000 / n).toFixed(2)} ms CPU per new host ` +
     '(incl. SecureContext + disk cache write)');
   assert.equal(issuer.stats.issued, n + 1);
+});
+
+test('a corrupt leaf key is replaced (and its cached leaves reissued); an unreadable one is refused', async () => {
+  const local = await freshCa();
+  const first = new LeafIssuer(local);
+  const before = await first.getCertificate('rekey.example.test');
+  writeFileSync(local.paths.leafKey, 'not a key', { mode: 0o600 });
+  const second = new LeafIssuer(local);
+  const after = await second.getCertificate('rekey.example.test');
+  assert.notEqual(after.keyPem, before.keyPem);
+  assert.equal(second.stats.issued, 1, 'cached leaf for the old key is not reused');
+  assert.ok(new X509Certificate(after.certPem).checkPrivateKey(createPrivateKey(after.keyPem)));
+  assert.equal(statSync(local.paths.leafKey).mode & 0o777, 0o600);
+
+  rmSync(local.paths.leafKey);
+  mkdirSync(local.paths.leafKey);
+  const third = new LeafIssuer(local);
+  await assert.rejects(third.getSecureContext('rekey.example.test'),
+    (e: unknown) => e instanceof CaError && /leaf key at .*leaf\.key is unreadable \(EISDIR\).*airlock ca rotate/.test(e.message));
 });

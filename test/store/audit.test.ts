@@ -1,0 +1,204 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import Database from 'better-sqlite3';
+import { exportAudit, GENESIS_HASH, hashEvent, parseAuditExport, verifyEvents, type AuditEvent } from '../../main/store';
+import { AirlockError } from '../../main/contract/errors';
+import { tempStore, type TempStore } from './helpers';
+
+const open: TempStore[] = [];
+after(async () => {
+  for (const t of open) await t.cleanup();
+});
+
+/** A store with `n` events, one second apart, with awkward details (quotes, commas, newlines, nested keys). */
+async function withEvents(n = 10) {
+  const t = await tempStore('airlock-audit-');
+  open.push(t);
+  for (let i = 1; i <= n; i++) {
+    t.store.audit.append({
+      actor: i % 2 ? 'system' : 'human:ana',
+      action: 'review.decided',
+      subject: `r${i}`,
+      details: { z: i, a: { text: `say "hi", then\r\nbye #${i}`, list: [i, null, true] } },
+    });
+    t.clock.advance(1000);
+  }
+  return t;
+}
+
+/** A second connection, as an attacker with the file: drops the append-only triggers first. */
+function tamper(file: string, sql: string) {
+  const db = new Database(file);
+  db.exec('DROP TRIGGER IF EXISTS audit_events_no_update; DROP TRIGGER IF EXISTS audit_events_no_delete;');
+  db.exec(sql);
+  db.close();
+}
+
+test('append builds a hash chain and verify says ok', async () => {
+  const { store } = await withEvents(5);
+  const events = store.audit.list();
+  assert.deepEqual(events.map((e) => e.seq), [1, 2, 3, 4, 5]);
+  assert.equal(events[0]!.prevHash, GENESIS_HASH);
+  for (let i = 1; i < events.length; i++) assert.equal(events[i]!.prevHash, events[i - 1]!.hash);
+  for (const e of events) assert.equal(e.hash, hashEvent(e));
+  assert.equal(events[0]!.at, '2026-01-01T00:00:00.000Z');
+  assert.deepEqual(events[1]!.details, { a: { list: [2, null, true], text: 'say "hi", then\r\nbye #2' }, z: 2 });
+  const head = store.audit.head()!;
+  assert.equal(head.seq, 5);
+  const v = store.audit.verify();
+  assert.deepEqual(v, { ok: true, events: 5, head: head.hash, brokenAt: null, message: `ok 5 events, head ${head.hash}` });
+  const e = store.audit.append({ actor: 'a', action: 'b', subject: 'c' });
+  assert.equal(e.details, null);
+  assert.equal(store.audit.list({ since: '2026-01-01T00:00:03.000Z' }).map((x) => x.seq).join(), '4,5,6');
+});
+
+test('an empty log verifies', async () => {
+  const t = await tempStore('airlock-audit-');
+  open.push(t);
+  assert.equal(t.store.audit.head(), null);
+  assert.deepEqual(t.store.audit.verify(), { ok: true, events: 0, head: null, brokenAt: null, message: 'ok 0 events, head none' });
+});
+
+test('the triggers refuse UPDATE and DELETE through SQL', async () => {
+  const { file } = await withEvents(3);
+  const db = new Database(file);
+  try {
+    assert.throws(() => db.prepare("UPDATE audit_events SET actor = 'x' WHERE seq = 2").run(), /append-only/);
+    assert.throws(() => db.prepare('DELETE FROM audit_events WHERE seq = 2').run(), /append-only/);
+  } finally {
+    db.close();
+  }
+});
+
+test('tampering: an edited row is caught at its seq', async () => {
+  const { store, file } = await withEvents(10);
+  tamper(file, `UPDATE audit_events SET details = '{"a":{"list":[],"text":"nothing to see"},"z":5}' WHERE seq = 5`);
+  const v = store.audit.verify();
+  assert.equal(v.ok, false);
+  assert.equal(v.brokenAt, 5);
+  assert.match(v.message, /^broken at seq 5: hash does not match/);
+});
+
+test('tampering: an edited row with a recomputed hash breaks the next link', async () => {
+  const { store, file } = await withEvents(10);
+  const e5 = store.audit.list().find((e) => e.seq === 5)!;
+  const forged = { ...e5, actor: 'someone-else' };
+  tamper(file, `UPDATE audit_events SET actor = 'someone-else', hash = '${hashEvent(forged)}' WHERE seq = 5`);
+  const v = store.audit.verify();
+  assert.equal(v.brokenAt, 6);
+  assert.match(v.message, /^broken at seq 6: prevHash does not match the hash of seq 5/);
+});
+
+test('tampering: a deleted middle row is caught', async () => {
+  const { store, file } = await withEvents(10);
+  tamper(file, 'DELETE FROM audit_events WHERE seq = 4');
+  const v = store.audit.verify();
+  assert.equal(v.ok, false);
+  assert.equal(v.brokenAt, 4);
+  assert.match(v.message, /^broken at seq 4: expected seq 4 after 3 but found 5/);
+});
+
+test('tampering: deleting the first rows is caught (the database is never a partial log)', async () => {
+  const { store, file } = await withEvents(5);
+  tamper(file, 'DELETE FROM audit_events WHERE seq <= 2');
+  const v = store.audit.verify();
+  assert.equal(v.brokenAt, 1);
+  assert.match(v.message, /starts at seq 3/);
+});
+
+test('tampering: two rows swapped (reordered) is caught at the first of them', async () => {
+  const { store, file } = await withEvents(10);
+  tamper(file, 'UPDATE audit_events SET seq = -1 WHERE seq = 3; UPDATE audit_events SET seq = 3 WHERE seq = 7; UPDATE audit_events SET seq = 7 WHERE seq = -1;');
+  const v = store.audit.verify();
+  assert.equal(v.ok, false);
+  assert.equal(v.brokenAt, 3);
+});
+
+for (const format of ['jsonl', 'csv'] as const) {
+  test(`export ${format}: round trip verifies; edits, deletions and swaps are caught`, async () => {
+    const { store } = await withEvents(10);
+    const text = exportAudit(store, { format });
+    const parsed = parseAuditExport(text, format);
+    assert.deepEqual(parsed, store.audit.list());
+    const v = verifyEvents(parsed);
+    assert.equal(v.ok, true, v.message);
+    assert.equal(v.head, store.audit.head()!.hash);
+
+    const lines = text.split(format === 'csv' ? '\r\n' : '\n');
+    // CSV: line 0 is the header; a row's details contain a quoted CRLF, so find rows by their seq prefix instead
+    const rows = format === 'csv' ? splitCsvRows(text) : lines.filter((l) => l !== '');
+    const header = format === 'csv' ? 'seq,at,actor,action,subject,details,prev_hash,hash\r\n' : '';
+    const join = (rs: string[]) => header + rs.map((r) => r + (format === 'csv' ? '\r\n' : '\n')).join('');
+    assert.equal(join(rows), text, 'row splitting reproduces the export');
+
+    // edit: change the actor of seq 6
+    const edited = [...rows];
+    edited[5] = edited[5]!.replace(format === 'csv' ? ',human:ana,' : '"actor":"human:ana"', format === 'csv' ? ',human:bob,' : '"actor":"human:bob"');
+    assert.notEqual(edited[5], rows[5]);
+    let r = verifyEvents(parseAuditExport(join(edited), format));
+    assert.equal(r.ok, false);
+    assert.equal(r.brokenAt, 6);
+
+    // delete seq 4
+    r = verifyEvents(parseAuditExport(join(rows.filter((_, i) => i !== 3)), format));
+    assert.equal(r.brokenAt, 4);
+    assert.match(r.message, /events missing or out of order/);
+
+    // delete the last line: undetectable without an anchor, but the head changes
+    r = verifyEvents(parseAuditExport(join(rows.slice(0, -1)), format));
+    assert.equal(r.ok, true);
+    assert.notEqual(r.head, v.head);
+
+    // swap seq 3 and 4
+    const swapped = [...rows];
+    [swapped[2], swapped[3]] = [swapped[3]!, swapped[2]!];
+    r = verifyEvents(parseAuditExport(join(swapped), format));
+    assert.equal(r.ok, false);
+    assert.equal(r.brokenAt, 3);
+
+    // partial export (since): ok, and says so; a first event with seq 1 still needs the zero prevHash
+    const since = '2026-01-01T00:00:04.000Z';
+    const partialText = exportAudit(store, { format, since });
+    const partial = parseAuditExport(partialText, format);
+    assert.deepEqual(partial.map((e) => e.seq), [5, 6, 7, 8, 9, 10]);
+    r = verifyEvents(partial);
+    assert.equal(r.ok, true);
+    assert.equal(r.head, v.head);
+    assert.match(r.message, /^ok 6 events, head [0-9a-f]{64} \(partial export starting at seq 5\)$/);
+    const partialRows = format === 'csv' ? splitCsvRows(partialText) : partialText.split('\n').filter((l) => l !== '');
+    r = verifyEvents(parseAuditExport(join(partialRows.filter((_, i) => i !== 2)), format));
+    assert.equal(r.brokenAt, 7, 'links inside a partial export are still checked');
+    const fakeFirst: AuditEvent = { ...parsed[0]!, prevHash: 'f'.repeat(64) };
+    assert.equal(verifyEvents([fakeFirst, ...parsed.slice(1)]).brokenAt, 1);
+  });
+}
+
+/** Splits CSV text (after the header) into records, honouring quoted CRLFs. */
+function splitCsvRows(text: string): string[] {
+  const body = text.slice(text.indexOf('\r\n') + 2);
+  const out: string[] = [];
+  let cur = '';
+  let quoted = false;
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i]!;
+    if (c === '"') quoted = !quoted;
+    if (!quoted && c === '\r' && body[i + 1] === '\n') {
+      out.push(cur);
+      cur = '';
+      i++;
+      continue;
+    }
+    cur += c;
+  }
+  if (cur) out.push(cur);
+  return out;
+}
+
+test('parseAuditExport rejects malformed input with a line number', () => {
+  assert.throws(() => parseAuditExport('{"seq":1}\nnot json\n', 'jsonl'), (e: unknown) => e instanceof AirlockError && e.code === 'bad-request' && /line 1/.test(e.message));
+  assert.throws(() => parseAuditExport('x\nnot json\n', 'jsonl'), /line 1: not valid JSON/);
+  assert.throws(() => parseAuditExport('a,b\r\n', 'csv'), /expected header/);
+  assert.throws(() => parseAuditExport('seq,at,actor,action,subject,details,prev_hash,hash\r\n1,"x\r\n', 'csv'), /unterminated/);
+  assert.deepEqual(parseAuditExport('', 'jsonl'), []);
+  assert.deepEqual(parseAuditExport('seq,at,actor,action,subject,details,prev_hash,hash\n', 'csv'), []);
+});

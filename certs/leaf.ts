@@ -87,7 +87,7 @@ export class LeafIssuer {
     }
   }
 
-  /** A TLS context (leaf + CA chain, shared leaf key) for `host`. */
+  /** A TLS context (the host's leaf certificate + the shared leaf key) for `host`. */
   async getSecureContext(host: string): Promise<SecureContext> {
     return (await this.entry(host)).ctx;
   }

@@ -4,3 +4,5 @@ export * from './receive-pack';
 export * from './report-status';
 export * from './smart-http';
 export * from './git-cli';
+export * from './remote-cache';
+export * from './push-analysis';

@@ -1,0 +1,497 @@
+// Turns a pushed pack plus its ref commands into RefUpdateViews for reviewers.
+// The pack is indexed into a quarantine object directory (like receive-pack does);
+// the per-remote cache is an alternate, so thin packs resolve and nothing touches the cache.
+import { createReadStream } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { devNull, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { CommitView, FileDiffView, FileStatus, RefChange, RefUpdateView } from '../contract/views';
+import { git, type GitOptions } from './git-cli';
+import type { RefCommand } from './receive-pack';
+import { isZeroOid } from './receive-pack';
+
+export interface AnalysisLimits {
+  maxFilesPerRef?: number;
+  maxPatchBytesPerFile?: number;
+  maxCommitsPerRef?: number;
+}
+
+export interface AnalysePushOptions {
+  cacheDir: string;
+  /** The pack bytes, already spooled to a file; null for delete-only pushes. */
+  packFile: string | null;
+  commands: RefCommand[];
+  /** e.g. 'main'; otherwise the cache's HEAD. */
+  defaultBranch?: string;
+  limits?: AnalysisLimits;
+  /** Per git command (default 5 minutes). */
+  timeoutMs?: number;
+}
+
+export interface PushAnalysis {
+  refs: RefUpdateView[];
+  /** Holds the indexed pack; remove with cleanupQuarantine() when done. */
+  quarantineDir: string;
+}
+
+export const EMPTY_TREE_SHA1 = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
+export const EMPTY_TREE_SHA256 = '6ef19b41225c5369f1c104d45d8d85efa9b057b53b14b4b9b939dd74decc5321';
+
+const DIFF_FLAGS = ['--no-color', '--no-ext-diff', '--no-textconv', '--ignore-submodules=none', '-M', '-C'];
+
+export async function cleanupQuarantine(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true, maxRetries: 3, retryDelay: 50 });
+}
+
+export async function analysePush(opts: AnalysePushOptions): Promise<PushAnalysis> {
+  const quarantineDir = await mkdtemp(join(tmpdir(), 'airlock-quarantine-'));
+  try {
+    const refs = await analyseInQuarantine(opts, quarantineDir);
+    return { refs, quarantineDir };
+  } catch (e) {
+    await cleanupQuarantine(quarantineDir).catch(() => undefined);
+    throw e;
+  }
+}
+
+async function analyseInQuarantine(opts: AnalysePushOptions, quarantineDir: string): Promise<RefUpdateView[]> {
+  const limits = {
+    maxFilesPerRef: opts.limits?.maxFilesPerRef ?? 300,
+    maxPatchBytesPerFile: opts.limits?.maxPatchBytesPerFile ?? 64 * 1024,
+    maxCommitsPerRef: opts.limits?.maxCommitsPerRef ?? 200,
+  };
+  const cacheDir = resolve(opts.cacheDir);
+  const objects = join(quarantineDir, 'objects');
+  await mkdir(join(objects, 'pack'), { recursive: true });
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const k of Object.keys(env)) if (k.startsWith('GIT_')) delete env[k];
+  env.GIT_CONFIG_GLOBAL = devNull;
+  env.GIT_OBJECT_DIRECTORY = objects;
+  env.GIT_ALTERNATE_OBJECT_DIRECTORIES = join(cacheDir, 'objects');
+  const timeoutMs = opts.timeoutMs ?? 5 * 60_000;
+  const run = (args: string[], o: Partial<GitOptions> = {}) =>
+    git(['--git-dir', cacheDir, ...args], { env, timeoutMs, ...o });
+
+  if (opts.packFile) {
+    await run(['index-pack', '--stdin', '--fix-thin'], { input: createReadStream(opts.packFile), name: 'git index-pack' });
+  }
+
+  // Object types of every non-zero oid, in one call.
+  const oids = [...new Set(opts.commands.flatMap((c) => [c.oldOid, c.newOid]).filter((o) => !isZeroOid(o)))];
+  const types = new Map<string, string>();
+  if (oids.length > 0) {
+    const r = await run(['cat-file', '--batch-check'], { input: Buffer.from(oids.map((o) => `${o}\n`).join('')) });
+    for (const line of r.stdout.toString('utf8').split('\n')) {
+      const [oid, type] = line.split(' ');
+      if (oid && type && type !== 'missing') types.set(oid, type);
+    }
+  }
+
+  const defaultRef = await findDefaultRef(run, opts.defaultBranch);
+  const ctx: RefContext = { run, limits, types, defaultRef };
+  const out: RefUpdateView[] = [];
+  for (const cmd of opts.commands) out.push(await analyseRef(ctx, cmd));
+  return out;
+}
+
+type Run = (args: string[], o?: Partial<GitOptions>) => ReturnType<typeof git>;
+interface RefContext {
+  run: Run;
+  limits: Required<AnalysisLimits>;
+  types: Map<string, string>;
+  defaultRef: string | null;
+}
+
+async function findDefaultRef(run: Run, defaultBranch?: string): Promise<string | null> {
+  let ref: string | null = null;
+  if (defaultBranch) ref = defaultBranch.startsWith('refs/') ? defaultBranch : `refs/heads/${defaultBranch}`;
+  else {
+    const r = await run(['symbolic-ref', '-q', 'HEAD'], { okCodes: [0, 1, 128] });
+    ref = r.code === 0 ? r.stdout.toString('utf8').trim() : null;
+  }
+  if (!ref) return null;
+  const v = await run(['rev-parse', '--verify', '-q', `${ref}^{commit}`], { okCodes: [0, 1, 128] });
+  return v.code === 0 ? ref : null;
+}
+
+function short(oid: string): string {
+  return oid.slice(0, 12);
+}
+
+function shortRef(ref: string): string {
+  return ref.replace(/^refs\/(heads|tags)\//, '');
+}
+
+async function peelCommit(run: Run, oid: string): Promise<string | null> {
+  const r = await run(['rev-parse', '--verify', '-q', `${oid}^{commit}`], { okCodes: [0, 1, 128] });
+  return r.code === 0 ? r.stdout.toString('utf8').trim() : null;
+}
+
+async function analyseRef(ctx: RefContext, cmd: RefCommand): Promise<RefUpdateView> {
+  const { run, types } = ctx;
+  const view: RefUpdateView = {
+    ref: cmd.ref, oldOid: cmd.oldOid, newOid: cmd.newOid, change: 'update', commits: [], base: '', files: [], omitted: null,
+  };
+  const notes: string[] = [];
+  if (isZeroOid(cmd.newOid)) {
+    view.change = 'delete';
+    view.base = 'none (ref deleted)';
+    return view;
+  }
+  const emptyTree = cmd.newOid.length === 64 ? EMPTY_TREE_SHA256 : EMPTY_TREE_SHA1;
+  if (!types.has(cmd.newOid)) {
+    view.base = 'none';
+    view.omitted = `The new object ${short(cmd.newOid)} is in neither the pushed pack nor the upstream cache, so nothing can be shown.`;
+    return view;
+  }
+  const newCommit = await peelCommit(run, cmd.newOid);
+  const isCreate = isZeroOid(cmd.oldOid);
+  const oldKnown = !isCreate && types.has(cmd.oldOid);
+
+  // Change kind
+  let change: RefChange;
+  if (isCreate) change = 'create';
+  else if (!cmd.ref.startsWith('refs/tags/') && types.get(cmd.oldOid) === 'commit' && types.get(cmd.newOid) === 'commit') {
+    const r = await run(['merge-base', '--is-ancestor', cmd.oldOid, cmd.newOid], { okCodes: [0, 1] });
+    change = r.code === 0 ? 'fast-forward' : 'forced';
+  } else change = 'update';
+  view.change = change;
+
+  // Commits
+  if (newCommit) {
+    const range = oldKnown ? [newCommit, '--not', cmd.oldOid] : [newCommit, '--not', '--branches', '--tags'];
+    const { commits, total } = await listCommits(run, range, ctx.limits.maxCommitsPerRef);
+    view.commits = commits;
+    if (total > commits.length) notes.push(`${fmtCount(total - commits.length)} more ${plural(total - commits.length, 'commit')} not shown`);
+  }
+
+  // Diff base
+  let base: string;
+  if (oldKnown) {
+    base = cmd.oldOid;
+    view.base = `previous tip of ${shortRef(cmd.ref)} (${short(cmd.oldOid)})`;
+  } else {
+    let mb: string | null = null;
+    if (ctx.defaultRef && newCommit) {
+      const r = await run(['merge-base', ctx.defaultRef, newCommit], { okCodes: [0, 1] });
+      mb = r.code === 0 ? r.stdout.toString('utf8').trim().split('\n')[0] : null;
+    }
+    const lead = isCreate ? '' : `previous tip ${short(cmd.oldOid)} not found upstream; `;
+    if (mb) {
+      base = mb;
+      view.base = `${lead}merge-base with ${shortRef(ctx.defaultRef!)} (${short(mb)})`;
+    } else {
+      base = emptyTree;
+      view.base = `${lead}empty tree (${ctx.defaultRef ? `no common history with ${shortRef(ctx.defaultRef)}` : 'no default branch upstream'})`;
+    }
+  }
+
+  // Files
+  const target = newCommit ?? cmd.newOid;
+  const tree = await run(['rev-parse', '--verify', '-q', `${target}^{tree}`], { okCodes: [0, 1, 128] });
+  const baseTree = await run(['rev-parse', '--verify', '-q', `${base}^{tree}`], { okCodes: [0, 1, 128] });
+  if (tree.code !== 0 || (baseTree.code !== 0 && base !== emptyTree)) {
+    notes.push(`no file diff: ${tree.code !== 0 ? `the new ${types.get(cmd.newOid)} has no tree` : 'the base has no tree'}`);
+  } else {
+    const { files, more } = await diffFiles(ctx, base, target);
+    view.files = files;
+    if (more.length > 0) {
+      const shown = more.slice(0, 20).join(', ');
+      notes.push(`${fmtCount(more.length)} more ${plural(more.length, 'file')} not shown: ${shown}${more.length > 20 ? ', …' : ''}`);
+    }
+  }
+  view.omitted = notes.length > 0 ? notes.join('; ') : null;
+  return view;
+}
+
+// ---------- commits ----------
+
+async function listCommits(run: Run, range: string[], cap: number): Promise<{ commits: CommitView[]; total: number }> {
+  const count = await run(['rev-list', '--count', ...range]);
+  const total = parseInt(count.stdout.toString('utf8').trim(), 10) || 0;
+  if (total === 0 || cap <= 0) return { commits: [], total };
+  const list = await run(['rev-list', `--max-count=${cap}`, ...range]);
+  const oids = list.stdout.toString('utf8').split('\n').filter(Boolean);
+  const raw = await run(['cat-file', '--batch'], { input: Buffer.from(oids.map((o) => `${o}\n`).join('')) });
+  return { commits: parseCommitBatch(raw.stdout), total };
+}
+
+/** Parses `git cat-file --batch` output of commit objects. */
+export function parseCommitBatch(buf: Buffer): CommitView[] {
+  const out: CommitView[] = [];
+  let pos = 0;
+  while (pos < buf.length) {
+    const nl = buf.indexOf(0x0a, pos);
+    if (nl < 0) break;
+    const [oid, type, sizeStr] = buf.toString('utf8', pos, nl).split(' ');
+    const size = parseInt(sizeStr, 10);
+    pos = nl + 1;
+    if (type !== 'commit' || !Number.isFinite(size)) continue;
+    out.push(parseCommit(oid, buf.subarray(pos, pos + size)));
+    pos += size + 1;
+  }
+  return out;
+}
+
+function parseCommit(oid: string, body: Buffer): CommitView {
+  const sep = body.indexOf('\n\n');
+  const head = body.toString('utf8', 0, sep < 0 ? body.length : sep);
+  const message = sep < 0 ? '' : body.toString('utf8', sep + 2).replace(/\n+$/, '');
+  let author = '';
+  let authorDate = '';
+  let committer = '';
+  for (const line of head.split('\n')) {
+    const m = /^(author|committer) (.*) (-?\d+) ([+-]\d{4})$/.exec(line);
+    if (!m) continue;
+    if (m[1] === 'author') {
+      author = m[2];
+      authorDate = isoDate(parseInt(m[3], 10), m[4]);
+    } else committer = m[2];
+  }
+  return { oid, author, authorDate, committer, message };
+}
+
+/** Git timestamp + zone → strict ISO 8601 in that zone (like %aI). */
+export function isoDate(seconds: number, tz: string): string {
+  const sign = tz[0] === '-' ? -1 : 1;
+  const offMin = sign * (parseInt(tz.slice(1, 3), 10) * 60 + parseInt(tz.slice(3, 5), 10));
+  const d = new Date((seconds + offMin * 60) * 1000);
+  if (Number.isNaN(d.getTime())) return '';
+  return `${d.toISOString().slice(0, 19)}${tz.slice(0, 3)}:${tz.slice(3, 5)}`;
+}
+
+// ---------- files ----------
+
+interface RawEntry {
+  status: FileStatus;
+  letter: string;
+  oldMode: string;
+  newMode: string;
+  oldOid: string;
+  newOid: string;
+  path: string;
+  oldPath: string | null;
+}
+
+/** Parses `git diff --raw -z --no-abbrev`. */
+export function parseRawDiff(buf: Buffer): RawEntry[] {
+  const toks = buf.toString('utf8').split('\0');
+  const out: RawEntry[] = [];
+  let i = 0;
+  while (i < toks.length) {
+    const t = toks[i++];
+    if (!t.startsWith(':')) continue;
+    const [oldMode, newMode, oldOid, newOid, st] = t.slice(1).split(' ');
+    const letter = st[0];
+    let path: string;
+    let oldPath: string | null = null;
+    if (letter === 'R' || letter === 'C') { oldPath = toks[i++]; path = toks[i++]; } else path = toks[i++];
+    let status: FileStatus;
+    switch (letter) {
+      case 'A': status = 'added'; break;
+      case 'D': status = 'deleted'; break;
+      case 'R': status = 'renamed'; break;
+      case 'C': status = 'copied'; break;
+      case 'T': status = 'type-change'; break;
+      default: status = oldOid === newOid && oldMode !== newMode ? 'mode-change' : 'modified';
+    }
+    out.push({ status, letter, oldMode, newMode, oldOid, newOid, path, oldPath });
+  }
+  return out;
+}
+
+/** Parses `git diff --numstat -z`: one [additions, deletions] per entry, null for binary. */
+export function parseNumstat(buf: Buffer): Array<[number, number] | null> {
+  const toks = buf.toString('utf8').split('\0');
+  const out: Array<[number, number] | null> = [];
+  let i = 0;
+  while (i < toks.length) {
+    const t = toks[i++];
+    if (t === '') continue;
+    const m = /^(-|\d+)\t(-|\d+)\t(.*)$/s.exec(t);
+    if (!m) continue;
+    if (m[3] === '') i += 2; // rename/copy: old and new path follow
+    out.push(m[1] === '-' ? null : [parseInt(m[1], 10), parseInt(m[2], 10)]);
+  }
+  return out;
+}
+
+function modeOrNull(mode: string): string | null {
+  return /^0+$/.test(mode) ? null : mode;
+}
+
+async function diffFiles(ctx: RefContext, base: string, target: string): Promise<{ files: FileDiffView[]; more: string[] }> {
+  const { run, limits } = ctx;
+  const rawOut = await run(['diff', '--raw', '-z', '--no-abbrev', ...DIFF_FLAGS, base, target]);
+  const raw = parseRawDiff(rawOut.stdout);
+  if (raw.length === 0) return { files: [], more: [] };
+  const numOut = await run(['diff', '--numstat', '-z', ...DIFF_FLAGS, base, target]);
+  const nums = parseNumstat(numOut.stdout);
+  const shown = raw.slice(0, limits.maxFilesPerRef);
+  const more = raw.slice(limits.maxFilesPerRef).map((e) => e.path);
+
+  // Blob sizes (submodule entries have none).
+  const sizeOids = [...new Set(shown.flatMap((e) => [
+    e.oldMode !== '160000' && !isZeroOid(e.oldOid) ? e.oldOid : '',
+    e.newMode !== '160000' && !isZeroOid(e.newOid) ? e.newOid : '',
+  ]).filter(Boolean))];
+  const sizes = new Map<string, number>();
+  if (sizeOids.length > 0) {
+    const r = await run(['cat-file', '--batch-check'], { input: Buffer.from(sizeOids.map((o) => `${o}\n`).join('')) });
+    for (const line of r.stdout.toString('utf8').split('\n')) {
+      const [oid, type, size] = line.split(' ');
+      if (type === 'blob') sizes.set(oid, parseInt(size, 10));
+    }
+  }
+
+  // Patches, streamed and capped per file. A type change prints as two patches (delete + add).
+  const headersPerEntry = shown.map((e) => (e.letter === 'T' ? 2 : 1));
+  const splitter = new PatchSplitter(headersPerEntry, limits.maxPatchBytesPerFile);
+  if (shown.length > 0) {
+    await run(['diff', '-p', '--src-prefix=a/', '--dst-prefix=b/', ...DIFF_FLAGS, base, target], {
+      onStdout: (chunk) => splitter.push(chunk),
+    });
+    splitter.end();
+  }
+
+  const files = shown.map((e, i): FileDiffView => {
+    const ns = nums[i];
+    const p = splitter.result(i);
+    const binary = ns === null || p.binary;
+    return {
+      path: e.path,
+      oldPath: e.oldPath,
+      status: e.status,
+      binary,
+      oldSize: sizes.get(e.oldOid) ?? null,
+      newSize: sizes.get(e.newOid) ?? null,
+      oldMode: modeOrNull(e.oldMode),
+      newMode: modeOrNull(e.newMode),
+      additions: ns ? ns[0] : 0,
+      deletions: ns ? ns[1] : 0,
+      patch: binary ? '' : p.patch,
+      omitted: binary ? null : p.omitted,
+    };
+  });
+  return { files, more };
+}
+
+function plural(n: number, word: string): string {
+  return n === 1 ? word : `${word}s`;
+}
+
+/** 1240 → '1 240'. */
+export function fmtCount(n: number): string {
+  return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ' ');
+}
+
+export function fmtBytes(n: number): string {
+  if (n < 1024) return `${n} ${plural(n, 'byte')}`;
+  if (n < 1024 * 1024) return `${fmtCount(Math.round(n / 1024))} KiB`;
+  return `${(n / (1024 * 1024)).toFixed(1)} MiB`;
+}
+
+interface PatchAcc {
+  kept: Buffer[];
+  keptBytes: number;
+  inHunks: boolean;
+  binary: boolean;
+  cut: boolean;
+  omittedLines: number;
+  omittedBytes: number;
+}
+
+/**
+ * Splits `git diff -p` output into per-entry patches (hunks only), keeping at most
+ * `maxBytes` per entry on whole-line boundaries and counting what is left out.
+ * Memory stays bounded even for enormous single-line files.
+ */
+export class PatchSplitter {
+  private readonly accs: PatchAcc[];
+  private readonly headerOwner: number[] = [];
+  private header = -1;
+  private partial: Buffer[] = [];
+  private partialLen = 0;
+  private partialHead = Buffer.alloc(0);
+  private readonly spill: number;
+  private stopped = false;
+
+  constructor(headersPerEntry: number[], private readonly maxBytes: number) {
+    this.accs = headersPerEntry.map(() => ({ kept: [], keptBytes: 0, inHunks: false, binary: false, cut: false, omittedLines: 0, omittedBytes: 0 }));
+    headersPerEntry.forEach((n, i) => { for (let k = 0; k < n; k++) this.headerOwner.push(i); });
+    this.spill = Math.max(maxBytes, 1024 * 1024);
+  }
+
+  /** Returns false once every expected entry has been read (the rest may be skipped). */
+  push(chunk: Buffer): boolean {
+    if (this.stopped) return false;
+    let pos = 0;
+    while (pos < chunk.length) {
+      const nl = chunk.indexOf(0x0a, pos);
+      const end = nl < 0 ? chunk.length : nl + 1;
+      const piece = chunk.subarray(pos, end);
+      if (this.partialHead.length < 16) {
+        this.partialHead = Buffer.concat([this.partialHead, piece.subarray(0, 16 - this.partialHead.length)]);
+      }
+      if (this.partialLen < this.spill) this.partial.push(piece);
+      this.partialLen += piece.length;
+      pos = end;
+      if (nl >= 0) {
+        this.line();
+        if (this.stopped) return false;
+      }
+    }
+    return true;
+  }
+
+  end(): void {
+    if (this.partialLen > 0 && !this.stopped) this.line();
+  }
+
+  private line(): void {
+    const len = this.partialLen;
+    const full = len <= this.spill;
+    const head = this.partialHead;
+    const buf = full ? Buffer.concat(this.partial, len) : null;
+    this.partial = [];
+    this.partialLen = 0;
+    this.partialHead = Buffer.alloc(0);
+
+    if (full && head.toString('latin1').startsWith('diff --git ')) {
+      this.header++;
+      if (this.header >= this.headerOwner.length) { this.stopped = true; return; }
+      const acc = this.accs[this.headerOwner[this.header]];
+      acc.inHunks = false;
+      return;
+    }
+    if (this.header < 0) return;
+    const acc = this.accs[this.headerOwner[this.header]];
+    if (!acc.inHunks) {
+      const h = head.toString('latin1');
+      if (h.startsWith('@@')) acc.inHunks = true;
+      else {
+        if (h.startsWith('Binary files ') || h.startsWith('GIT binary patch')) acc.binary = true;
+        return;
+      }
+    }
+    if (!acc.cut && buf && acc.keptBytes + len <= this.maxBytes) {
+      acc.kept.push(buf);
+      acc.keptBytes += len;
+    } else {
+      acc.cut = true;
+      acc.omittedLines++;
+      acc.omittedBytes += len;
+    }
+  }
+
+  result(i: number): { patch: string; omitted: string | null; binary: boolean } {
+    const acc = this.accs[i];
+    return {
+      patch: Buffer.concat(acc.kept).toString('utf8'),
+      omitted: acc.cut
+        ? `${fmtCount(acc.omittedLines)} ${plural(acc.omittedLines, 'line')} (${fmtBytes(acc.omittedBytes)}) not shown`
+        : null,
+      binary: acc.binary,
+    };
+  }
+}

@@ -1,0 +1,120 @@
+// analysePush on real pushes: ref change kinds, commits, diff bases.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Scenario } from './scenario';
+import { pushAndAnalyse, timings } from './analyse-helper';
+
+let s: Scenario;
+let mainTip: string;
+before(async () => { s = await Scenario.create(); mainTip = await s.g(['rev-parse', 'main']); });
+after(async () => {
+  await s?.close();
+  for (const t of timings) console.log(`# timing ${t.name}: ${t.ms.toFixed(0)} ms (pack ${t.packBytes} bytes)`);
+});
+
+test('create a branch: base is the merge-base with main, commits listed', async () => {
+  await s.g(['checkout', '-q', '-b', 'feature']);
+  const c1 = await s.commit('Add feature module\n\nLonger body line.', { 'src/feature.js': 'export const f = 1;\n' });
+  const c2 = await s.commit('Tweak app', { 'src/app.js': "console.log('hello');\n" });
+  const { refs, req } = await pushAndAnalyse(s, ['origin', 'feature'], { name: 'create-branch' });
+  assert.equal(req.packObjectCount! > 0, true);
+  assert.equal(refs.length, 1);
+  const r = refs[0];
+  assert.equal(r.ref, 'refs/heads/feature');
+  assert.equal(r.change, 'create');
+  assert.match(r.base, new RegExp(`^merge-base with main \\(${mainTip.slice(0, 12)}\\)$`));
+  assert.deepEqual(r.commits.map((c) => c.oid), [c2, c1]);
+  assert.equal(r.commits[1].message, 'Add feature module\n\nLonger body line.');
+  assert.equal(r.commits[1].author, 'Agent Smith <agent@example.test>');
+  assert.equal(r.commits[1].committer, 'Agent Smith <agent@example.test>');
+  assert.match(r.commits[1].authorDate, /^2023-11-1\dT\d\d:\d\d:\d\d\+01:00$/);
+  const date = await s.g(['log', '-1', '--format=%aI', c1]);
+  assert.equal(r.commits[1].authorDate, date);
+  assert.deepEqual(r.files.map((f) => [f.path, f.status, f.additions, f.deletions]), [
+    ['src/app.js', 'modified', 1, 40],
+    ['src/feature.js', 'added', 1, 0],
+  ]);
+  const added = r.files[1];
+  assert.equal(added.oldMode, null);
+  assert.equal(added.newMode, '100644');
+  assert.equal(added.newSize, 20);
+  assert.equal(added.oldSize, null);
+  assert.equal(added.patch, '@@ -0,0 +1 @@\n+export const f = 1;\n');
+  assert.equal(r.omitted, null);
+});
+
+test('fast-forward update: base is the previous tip, commits old..new', async () => {
+  const old = await s.g(['rev-parse', 'HEAD']);
+  const c3 = await s.commit('More', { 'src/feature.js': 'export const f = 2;\n' });
+  const { refs } = await pushAndAnalyse(s, ['origin', 'feature'], { name: 'update-ff' });
+  const r = refs[0];
+  assert.equal(r.change, 'fast-forward');
+  assert.equal(r.oldOid, old);
+  assert.equal(r.base, `previous tip of feature (${old.slice(0, 12)})`);
+  assert.deepEqual(r.commits.map((c) => c.oid), [c3]);
+  assert.deepEqual(r.files.map((f) => f.path), ['src/feature.js']);
+  assert.equal(r.files[0].patch, '@@ -1 +1 @@\n-export const f = 1;\n+export const f = 2;\n');
+});
+
+test('forced update', async () => {
+  const old = await s.g(['rev-parse', 'HEAD']);
+  await s.g(['reset', '-q', '--hard', 'HEAD~1']);
+  const c = await s.commit('Rewrite', { 'src/feature.js': 'export const f = 3;\n' });
+  const { refs } = await pushAndAnalyse(s, ['--force', 'origin', 'feature'], { name: 'forced' });
+  const r = refs[0];
+  assert.equal(r.change, 'forced');
+  assert.equal(r.oldOid, old);
+  assert.deepEqual(r.commits.map((x) => x.oid), [c]);
+  assert.equal(r.files[0].patch, '@@ -1 +1 @@\n-export const f = 2;\n+export const f = 3;\n');
+});
+
+test('annotated tag and lightweight tag, two refs in one push', async () => {
+  await s.g(['tag', '-a', '-m', 'Release 1', 'v1']);
+  await s.g(['tag', 'light', 'main']);
+  const { refs, req } = await pushAndAnalyse(s, ['origin', 'v1', 'light'], { name: 'two-tags' });
+  assert.equal(req.commands.length, 2);
+  const v1 = refs.find((r) => r.ref === 'refs/tags/v1')!;
+  const light = refs.find((r) => r.ref === 'refs/tags/light')!;
+  assert.equal(v1.change, 'create');
+  assert.equal(v1.newOid, await s.g(['rev-parse', 'v1']));
+  assert.deepEqual(v1.commits, []); // everything already upstream on feature
+  assert.match(v1.base, /^merge-base with main/);
+  assert.equal(light.change, 'create');
+  assert.deepEqual(light.files, []);
+  // moving a tag is an 'update'
+  await s.g(['tag', '-f', '-a', '-m', 'Release 1 again', 'v1', 'main']);
+  const moved = await pushAndAnalyse(s, ['--force', 'origin', 'v1'], { name: 'tag-update' });
+  assert.equal(moved.refs[0].change, 'update');
+  assert.ok(moved.refs[0].files.length > 0);
+});
+
+test('two branches in one push, then delete one (no pack)', async () => {
+  await s.g(['checkout', '-q', 'main']);
+  const m = await s.commit('Main change', { 'README.md': '# r\n\nChanged.\n' });
+  await s.g(['checkout', '-q', '-b', 'other']);
+  await s.commit('Other', { 'other.txt': 'o\n' });
+  const { refs } = await pushAndAnalyse(s, ['origin', 'main', 'other'], { name: 'two-refs' });
+  assert.deepEqual(refs.map((r) => [r.ref, r.change]), [['refs/heads/main', 'fast-forward'], ['refs/heads/other', 'create']]);
+  assert.equal(refs[0].commits[0].oid, m);
+  // other is created off the *old* main: merge-base is the old main tip
+  assert.match(refs[1].base, new RegExp(`^merge-base with main \\(${mainTip.slice(0, 12)}\\)`));
+  assert.deepEqual(refs[1].commits.map((c) => c.message), ['Other', 'Main change']);
+
+  const del = await pushAndAnalyse(s, ['origin', '--delete', 'other'], { name: 'delete' });
+  assert.equal(del.req.hasPack, false);
+  assert.deepEqual(del.refs[0], {
+    ref: 'refs/heads/other', oldOid: del.req.commands[0].oldOid, newOid: '0'.repeat(40), change: 'delete',
+    commits: [], base: 'none (ref deleted)', files: [], omitted: null,
+  });
+});
+
+test('orphan branch: empty-tree base; commit limit', async () => {
+  await s.g(['checkout', '-q', '--orphan', 'orphan']);
+  await s.g(['rm', '-q', '-rf', '.']);
+  for (let i = 0; i < 5; i++) await s.commit(`orphan ${i}`, { [`o${i}.txt`]: `${i}\n` });
+  const { refs } = await pushAndAnalyse(s, ['origin', 'orphan'], { limits: { maxCommitsPerRef: 3 }, name: 'orphan' });
+  assert.equal(refs[0].base, 'empty tree (no common history with main)');
+  assert.equal(refs[0].commits.length, 3);
+  assert.equal(refs[0].omitted, '2 more commits not shown');
+  assert.equal(refs[0].files.length, 5);
+});

@@ -89,6 +89,8 @@ interface Memory {
 }
 
 interface TargetResult {
+  /** os.loadavg() [1, 5, 15 min] when the target started and when it finished: other work on the machine skews numbers. */
+  loadAverage?: { start: number[]; end: number[] };
   status: 'ok' | 'failed' | 'not installed' | 'skipped';
   error?: string;
   latency?: LatencyResult & { keepAlive: KeepAliveCheck };
@@ -326,6 +328,10 @@ async function main(): Promise<number> {
         results[t] = { status: 'skipped' };
         continue;
       }
+      const loadStart = os.loadavg().map((x) => Math.round(x * 100) / 100);
+      if (loadStart[0]! > machine.cpus * 0.75) {
+        log(`${t}: note: 1-minute load average is ${loadStart[0]} on ${machine.cpus} cpus; other work may skew the numbers`);
+      }
       if (t === 'direct') {
         try {
           results.direct = await measure('direct', directFactory(pki.caPem), upstream);
@@ -346,7 +352,9 @@ async function main(): Promise<number> {
         mkdirSync(confDir, { recursive: true });
         results.mitmproxy = await runProxy('mitmproxy', () => startMitmdump(mitmBin, confDir, pki.caPath), upstream);
       }
-      if (results[t]?.status === 'failed') log(`${t}: FAILED - ${results[t]!.error}`);
+      const r = results[t];
+      if (r) r.loadAverage = { start: loadStart, end: os.loadavg().map((x) => Math.round(x * 100) / 100) };
+      if (r?.status === 'failed') log(`${t}: FAILED - ${r.error}`);
     }
   } catch (e) {
     fatal = (e as Error).stack ?? String(e);
@@ -381,6 +389,8 @@ async function main(): Promise<number> {
   lines.push('');
   lines.push(table.text);
   lines.push('');
+  const loads = ALL_TARGETS.filter((t) => results[t]?.loadAverage).map((t) => `${t} ${results[t]!.loadAverage!.start[0]}`);
+  if (loads.length) lines.push(`1-min load average at the start of each target (${machine.cpus} cpus): ${loads.join(', ')}`);
   for (const t of ALL_TARGETS) {
     const r = results[t];
     if (r?.status === 'failed') lines.push(`${t}: FAILED - ${r.error}`);

@@ -48,9 +48,12 @@ export function createAuditLog(db: Database.Database, now: () => Date): AuditLog
 
   const appendTx = db.transaction((e: { actor: string; action: string; subject: string; details?: unknown }): AuditEvent => {
     const head = headStmt.get();
+    // Timestamps never go backwards along the chain (a clock step back reuses the head's time), so that an
+    // `at >= since` export is always a contiguous run of seqs that verifies.
+    const clock = now().toISOString();
     const draft = {
       seq: head ? head.seq + 1 : 1,
-      at: now().toISOString(),
+      at: head && head.at > clock ? head.at : clock,
       actor: e.actor,
       action: e.action,
       subject: e.subject,

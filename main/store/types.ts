@@ -192,7 +192,10 @@ export interface VerifyResult {
 }
 
 export interface AuditLog {
-  /** Immediate, own transaction (nested as a savepoint when called inside another store transaction). */
+  /**
+   * Immediate, own transaction (a savepoint when called inside another store transaction); durable once it returns
+   * (WAL + synchronous=NORMAL survives a process crash). `at` never goes backwards along the chain.
+   */
   append(e: { actor: string; action: string; subject: string; details?: unknown }): AuditEvent;
   /** seq order; `since` keeps events with at >= since. */
   list(q?: { since?: string }): AuditEvent[];

@@ -52,6 +52,19 @@ test('append builds a hash chain and verify says ok', async () => {
   assert.equal(store.audit.list({ since: '2026-01-01T00:00:03.000Z' }).map((x) => x.seq).join(), '4,5,6');
 });
 
+test('timestamps never go backwards along the chain', async () => {
+  const t = await tempStore('airlock-audit-');
+  open.push(t);
+  t.clock.set('2026-01-01T00:00:10.000Z');
+  t.store.audit.append({ actor: 'a', action: 'x', subject: '1' });
+  t.clock.set('2026-01-01T00:00:05.000Z'); // clock stepped back
+  const e = t.store.audit.append({ actor: 'a', action: 'x', subject: '2' });
+  assert.equal(e.at, '2026-01-01T00:00:10.000Z');
+  t.clock.set('2026-01-01T00:00:11.000Z');
+  assert.equal(t.store.audit.append({ actor: 'a', action: 'x', subject: '3' }).at, '2026-01-01T00:00:11.000Z');
+  assert.equal(t.store.audit.verify().ok, true);
+});
+
 test('an empty log verifies', async () => {
   const t = await tempStore('airlock-audit-');
   open.push(t);

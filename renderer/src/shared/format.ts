@@ -1,0 +1,54 @@
+export function shortOid(oid: string): string {
+  return /^0+$/.test(oid) ? '0000000' : oid.slice(0, 7);
+}
+
+export function shortRef(ref: string): string {
+  return ref.replace(/^refs\/heads\//, '').replace(/^refs\/tags\//, 'tag ');
+}
+
+export function firstLine(s: string): string {
+  const i = s.indexOf('\n');
+  return i === -1 ? s : s.slice(0, i);
+}
+
+export function duration(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m ${String(s % 60).padStart(2, '0')}s`;
+  const h = Math.floor(m / 60);
+  if (h < 48) return `${h}h ${String(m % 60).padStart(2, '0')}m`;
+  return `${Math.floor(h / 24)}d`;
+}
+
+export function age(iso: string, now: number): string {
+  return `${duration(now - Date.parse(iso))} ago`;
+}
+
+export function countdown(iso: string, now: number): string {
+  const left = Date.parse(iso) - now;
+  return left <= 0 ? 'expiring' : `expires in ${duration(left)}`;
+}
+
+export function bytes(n: number | null): string {
+  if (n === null) return '—';
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+export function clockTime(iso: string): string {
+  const d = new Date(iso);
+  const p = (x: number, n = 2) => String(x).padStart(n, '0');
+  return `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.${p(d.getMilliseconds(), 3)}`;
+}
+
+export function dateTime(iso: string): string {
+  const d = new Date(iso);
+  return `${d.toLocaleDateString()} ${d.toLocaleTimeString()}`;
+}
+
+export function ms(n: number | null): string {
+  if (n === null) return '—';
+  return n < 1000 ? `${Math.round(n)} ms` : `${(n / 1000).toFixed(2)} s`;
+}

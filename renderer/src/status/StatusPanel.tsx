@@ -1,0 +1,53 @@
+import { useAirlock, useNow, useSnapshot } from '../state/hooks';
+import { age, dateTime } from '../shared/format';
+import type { Transport } from '../api';
+
+export function StatusPanel({ transport }: { transport: Transport }) {
+  const { status, audit, busy } = useSnapshot();
+  const store = useAirlock();
+  const now = useNow();
+  return (
+    <div className="page">
+      <div className="pane-head">
+        <h1>Status</h1>
+        {status ? <span className="muted small">Airlock {status.version}</span> : null}
+      </div>
+      {status ? (
+        <dl className="meta meta-wide">
+          <dt>Proxy URL</dt>
+          <dd className="mono selectable">{status.proxyUrl}</dd>
+          <dt>Web console</dt>
+          <dd className="mono selectable">{status.consoleUrl ?? <span className="muted">off</span>}</dd>
+          <dt>CA certificate</dt>
+          <dd className="mono selectable">{status.caPath}</dd>
+          <dt>Data directory</dt>
+          <dd className="mono selectable">{status.dataDir}</dd>
+          <dt>Running since</dt>
+          <dd title={dateTime(status.startedAt)}>{age(status.startedAt, now)}</dd>
+          <dt>Exchanges</dt>
+          <dd>{status.counts.exchanges}</dd>
+          <dt>Pending reviews</dt>
+          <dd>{status.counts.pendingReviews}</dd>
+          <dt>This view via</dt>
+          <dd>{transport === 'ipc' ? 'desktop bridge' : 'web console (HTTP)'}</dd>
+        </dl>
+      ) : (
+        <p className="empty muted">Status not loaded.</p>
+      )}
+      <section className="audit">
+        <h2 className="sub">Audit log</h2>
+        <button type="button" className="btn" disabled={busy.has('audit')} onClick={() => void store.verifyAudit()}>
+          {busy.has('audit') ? 'Verifying…' : 'Verify audit chain'}
+        </button>
+        {audit ? (
+          <div className={`audit-result ${audit.ok ? 'ok' : 'bad'}`} role="status">
+            <strong>{audit.ok ? 'Intact' : 'BROKEN'}</strong> · {audit.events} events
+            {audit.brokenAt !== null ? <> · first bad sequence {audit.brokenAt}</> : null}
+            <div>{audit.message}</div>
+            {audit.head ? <div className="mono small muted">head {audit.head}</div> : null}
+          </div>
+        ) : null}
+      </section>
+    </div>
+  );
+}

@@ -28,6 +28,7 @@ export interface GitResult {
 }
 
 const MAX_STDERR = 64 * 1024;
+const isWindows = process.platform === 'win32';
 /** Variables that could make git prompt or ask a helper for secrets. */
 const DROPPED_ENV = ['GIT_ASKPASS', 'SSH_ASKPASS', 'GIT_TRACE', 'GIT_TRACE_PACKET', 'GIT_TRACE_CURL'];
 
@@ -49,7 +50,8 @@ export function git(args: string[], opts: GitOptions = {}): Promise<GitResult> {
   return new Promise((resolve, reject) => {
     let child;
     try {
-      child = spawn('git', fullArgs, { cwd: opts.cwd, env, stdio: ['pipe', 'pipe', 'pipe'], windowsHide: true });
+      // Own process group on POSIX so a timeout or stop also ends git's children (hooks, aliases, remote helpers).
+      child = spawn('git', fullArgs, { cwd: opts.cwd, env, stdio: ['pipe', 'pipe', 'pipe'], windowsHide: true, detached: !isWindows });
     } catch (e) {
       reject(new GitError(`${name} could not start: ${(e as Error).message}`, args, -1, ''));
       return;
@@ -59,14 +61,22 @@ export function git(args: string[], opts: GitOptions = {}): Promise<GitResult> {
     let stopped = false;
     let timedOut = false;
     let settled = false;
+    const kill = (): void => {
+      try {
+        if (!isWindows && child.pid) process.kill(-child.pid, 'SIGKILL');
+        else child.kill('SIGKILL');
+      } catch {
+        child.kill('SIGKILL');
+      }
+    };
     const timer = opts.timeoutMs
-      ? setTimeout(() => { timedOut = true; child.kill('SIGKILL'); }, opts.timeoutMs)
+      ? setTimeout(() => { timedOut = true; kill(); }, opts.timeoutMs)
       : null;
 
     child.stdout.on('data', (chunk: Buffer) => {
       if (stopped) return;
       if (opts.onStdout) {
-        if (opts.onStdout(chunk) === false) { stopped = true; child.kill('SIGKILL'); }
+        if (opts.onStdout(chunk) === false) { stopped = true; kill(); }
       } else {
         out.push(chunk);
       }
@@ -103,7 +113,7 @@ export function git(args: string[], opts: GitOptions = {}): Promise<GitResult> {
     if (input === undefined) child.stdin.end();
     else if (Buffer.isBuffer(input)) child.stdin.end(input);
     else {
-      input.on('error', (e) => { child.stdin.destroy(e as Error); child.kill('SIGKILL'); });
+      input.on('error', (e) => { child.stdin.destroy(e as Error); kill(); });
       input.pipe(child.stdin);
     }
   });

@@ -25,7 +25,7 @@ export interface CaptureServer {
   respond: ((post: CapturedPost) => { contentType: string; body: Buffer } | null) | null;
   /** Capabilities removed from the receive-pack advertisement (e.g. 'side-band-64k'). */
   stripCaps: string[];
-  requests: Array<{ method: string; url: string }>;
+  requests: Array<{ method: string; url: string; headers: IncomingHttpHeaders }>;
   close(): Promise<void>;
 }
 
@@ -42,7 +42,7 @@ export async function startCaptureServer(projectRoot: string, env: NodeJS.Proces
       void (async () => {
         const raw = Buffer.concat(chunks);
         const url = req.url ?? '/';
-        state.requests.push({ method: req.method ?? '', url });
+        state.requests.push({ method: req.method ?? '', url, headers: req.headers });
         const q = url.indexOf('?');
         const pathInfo = decodeURIComponent(q >= 0 ? url.slice(0, q) : url);
         const query = q >= 0 ? url.slice(q + 1) : '';

@@ -4,6 +4,7 @@
 // only because the real service (main/service.ts) is written elsewhere; end-to-end
 // tests should use the real service instead. It implements just enough
 // behaviour to exercise the transport: state changes, conflicts, events.
+import { createHash } from 'node:crypto';
 import {
   AirlockError,
   type AgentView,
@@ -24,14 +25,7 @@ const T0 = Date.parse('2025-01-15T10:00:00.000Z');
 const iso = (ms: number) => new Date(ms).toISOString();
 
 function oid(seed: string): string {
-  let h = 0x811c9dc5;
-  let out = '';
-  for (let i = 0; out.length < 40; i++) {
-    h ^= seed.charCodeAt(i % seed.length) + i;
-    h = Math.imul(h, 0x01000193) >>> 0;
-    out += h.toString(16).padStart(8, '0');
-  }
-  return out.slice(0, 40);
+  return createHash('sha1').update(seed).digest('hex');
 }
 
 const PATCH_README = [
@@ -152,6 +146,8 @@ function seedReview(id: string, createdMs: number, agent = 'claude-1'): ReviewVi
 export interface FixtureApi extends AirlockClient {
   /** Adds a new pending review (and its exchange) and emits both events. */
   addPendingReview(opts?: { agent?: string; repo?: string }): ReviewView;
+  /** Decides a review without emitting events, as if decided elsewhere and the event was lost. */
+  decideQuietly(id: string, state: 'approved' | 'denied', reason: string): void;
   /** Emits an arbitrary event to every subscriber. */
   emit(event: AirlockEvent): void;
   readonly listenerCount: number;
@@ -173,10 +169,12 @@ export function createFixtureApi(opts: { exchanges?: number; now?: () => number 
   reviews.set(first.id, first);
   const exchanges: ExchangeView[] = [];
   let seq = 0;
+  const extra = Math.max(0, (opts.exchanges ?? 4) - 2);
+  const total = extra;
 
   function addExchange(partial: Partial<ExchangeView>): ExchangeView {
     seq++;
-    const started = partial.startedAt ? Date.parse(partial.startedAt) : startMs - 10 * 60_000 + seq * 1000;
+    const started = partial.startedAt ? Date.parse(partial.startedAt) : startMs - 6 * 60_000 - (total - seq) * 1000;
     const ex: ExchangeView = {
       id: `ex-${String(seq).padStart(6, '0')}`,
       agent: seq % 3 === 0 ? 'codex-ci' : 'claude-1',
@@ -202,7 +200,7 @@ export function createFixtureApi(opts: { exchanges?: number; now?: () => number 
     return ex;
   }
 
-  const extra = Math.max(0, (opts.exchanges ?? 4) - 2);
+
   for (let i = 0; i < extra; i++) {
     addExchange(i % 5 === 4
       ? { method: 'POST', path: '/repos/acme/widgets/issues', status: 403, decision: { verdict: 'deny', ruleId: 'no-issue-writes', explanation: 'Agents may not open issues.' } }
@@ -264,6 +262,10 @@ export function createFixtureApi(opts: { exchanges?: number; now?: () => number 
       return listeners.size;
     },
     emit,
+    decideQuietly(id, state, reason) {
+      const r = need(id);
+      reviews.set(id, { ...r, state, reason, decidedAt: iso(now()), decidedBy: 'cli' });
+    },
     addPendingReview(o = {}) {
       const id = `rv-${String(nextReview++).padStart(4, '0')}`;
       const r = { ...seedReview(id, now(), o.agent ?? 'claude-1'), repo: o.repo ?? 'acme/widgets' };

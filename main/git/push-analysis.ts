@@ -5,6 +5,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { devNull, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import type { CommitView, FileDiffView, FileStatus, RefChange, RefUpdateView } from '../contract/views';
 import { git, type GitOptions } from './git-cli';
 import type { RefCommand } from './receive-pack';
@@ -32,6 +33,8 @@ export interface PushAnalysis {
   refs: RefUpdateView[];
   /** Holds the indexed pack; remove with cleanupQuarantine() when done. */
   quarantineDir: string;
+  /** Wall-clock milliseconds: index-pack, and everything after it. */
+  timings: { indexPackMs: number; analysisMs: number };
 }
 
 export const EMPTY_TREE_SHA1 = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
@@ -46,51 +49,54 @@ export async function cleanupQuarantine(dir: string): Promise<void> {
 export async function analysePush(opts: AnalysePushOptions): Promise<PushAnalysis> {
   const quarantineDir = await mkdtemp(join(tmpdir(), 'airlock-quarantine-'));
   try {
-    const refs = await analyseInQuarantine(opts, quarantineDir);
-    return { refs, quarantineDir };
+    const timings = { indexPackMs: 0, analysisMs: 0 };
+    const refs = await analyseInQuarantine(opts, quarantineDir, timings);
+    return { refs, quarantineDir, timings };
   } catch (e) {
     await cleanupQuarantine(quarantineDir).catch(() => undefined);
     throw e;
   }
 }
 
-async function analyseInQuarantine(opts: AnalysePushOptions, quarantineDir: string): Promise<RefUpdateView[]> {
+async function analyseInQuarantine(opts: AnalysePushOptions, quarantineDir: string,
+  timings: PushAnalysis['timings']): Promise<RefUpdateView[]> {
   const limits = {
     maxFilesPerRef: opts.limits?.maxFilesPerRef ?? 300,
     maxPatchBytesPerFile: opts.limits?.maxPatchBytesPerFile ?? 64 * 1024,
     maxCommitsPerRef: opts.limits?.maxCommitsPerRef ?? 200,
   };
   const cacheDir = resolve(opts.cacheDir);
-  const objects = join(quarantineDir, 'objects');
-  await mkdir(join(objects, 'pack'), { recursive: true });
+  const objectsDir = join(quarantineDir, 'objects');
+  await mkdir(join(objectsDir, 'pack'), { recursive: true });
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const k of Object.keys(env)) if (k.startsWith('GIT_')) delete env[k];
   env.GIT_CONFIG_GLOBAL = devNull;
-  env.GIT_OBJECT_DIRECTORY = objects;
+  env.GIT_OBJECT_DIRECTORY = objectsDir;
   env.GIT_ALTERNATE_OBJECT_DIRECTORIES = join(cacheDir, 'objects');
   const timeoutMs = opts.timeoutMs ?? 5 * 60_000;
   const run = (args: string[], o: Partial<GitOptions> = {}) =>
     git(['--git-dir', cacheDir, ...args], { env, timeoutMs, ...o });
 
+  const t0 = performance.now();
   if (opts.packFile) {
     await run(['index-pack', '--stdin', '--fix-thin'], { input: createReadStream(opts.packFile), name: 'git index-pack' });
   }
-
-  // Object types of every non-zero oid, in one call.
-  const oids = [...new Set(opts.commands.flatMap((c) => [c.oldOid, c.newOid]).filter((o) => !isZeroOid(o)))];
-  const types = new Map<string, string>();
-  if (oids.length > 0) {
-    const r = await run(['cat-file', '--batch-check'], { input: Buffer.from(oids.map((o) => `${o}\n`).join('')) });
-    for (const line of r.stdout.toString('utf8').split('\n')) {
-      const [oid, type] = line.split(' ');
-      if (oid && type && type !== 'missing') types.set(oid, type);
-    }
-  }
+  const t1 = performance.now();
+  timings.indexPackMs = Math.round(t1 - t0);
 
   const defaultRef = await findDefaultRef(run, opts.defaultBranch);
-  const ctx: RefContext = { run, limits, types, defaultRef };
+  // Types of every non-zero oid and what they peel to, in one call ("<expr> missing" when absent).
+  const oids = [...new Set(opts.commands.flatMap((c) => [c.oldOid, c.newOid]).filter((o) => !isZeroOid(o)))];
+  const exprs = [...oids.flatMap((o) => [o, `${o}^{commit}`, `${o}^{tree}`]), ...(defaultRef ? [`${defaultRef}^{commit}`] : [])];
+  const objects = await resolveExprs(run, exprs);
+  const types = new Map<string, string>();
+  for (const o of oids) { const t = objects.get(o); if (t) types.set(o, t.type); }
+  const ctx: RefContext = {
+    run, limits, types, objects, defaultRef: defaultRef && objects.has(`${defaultRef}^{commit}`) ? defaultRef : null,
+  };
   const out: RefUpdateView[] = [];
   for (const cmd of opts.commands) out.push(await analyseRef(ctx, cmd));
+  timings.analysisMs = Math.round(performance.now() - t1);
   return out;
 }
 
@@ -99,19 +105,27 @@ interface RefContext {
   run: Run;
   limits: Required<AnalysisLimits>;
   types: Map<string, string>;
+  /** `git cat-file --batch-check` answers by expression: oid and type. */
+  objects: Map<string, { oid: string; type: string }>;
   defaultRef: string | null;
 }
 
+async function resolveExprs(run: Run, exprs: string[]): Promise<Map<string, { oid: string; type: string }>> {
+  const out = new Map<string, { oid: string; type: string }>();
+  if (exprs.length === 0) return out;
+  const r = await run(['cat-file', '--batch-check=%(objectname) %(objecttype)'], { input: Buffer.from(exprs.map((e) => `${e}\n`).join('')) });
+  const lines = r.stdout.toString('utf8').split('\n');
+  exprs.forEach((e, i) => {
+    const [oid, type] = (lines[i] ?? '').split(' ');
+    if (['commit', 'tree', 'blob', 'tag'].includes(type)) out.set(e, { oid, type });
+  });
+  return out;
+}
+
 async function findDefaultRef(run: Run, defaultBranch?: string): Promise<string | null> {
-  let ref: string | null = null;
-  if (defaultBranch) ref = defaultBranch.startsWith('refs/') ? defaultBranch : `refs/heads/${defaultBranch}`;
-  else {
-    const r = await run(['symbolic-ref', '-q', 'HEAD'], { okCodes: [0, 1, 128] });
-    ref = r.code === 0 ? r.stdout.toString('utf8').trim() : null;
-  }
-  if (!ref) return null;
-  const v = await run(['rev-parse', '--verify', '-q', `${ref}^{commit}`], { okCodes: [0, 1, 128] });
-  return v.code === 0 ? ref : null;
+  if (defaultBranch) return defaultBranch.startsWith('refs/') ? defaultBranch : `refs/heads/${defaultBranch}`;
+  const r = await run(['symbolic-ref', '-q', 'HEAD'], { okCodes: [0, 1, 128] });
+  return r.code === 0 ? r.stdout.toString('utf8').trim() || null : null;
 }
 
 function short(oid: string): string {
@@ -120,11 +134,6 @@ function short(oid: string): string {
 
 function shortRef(ref: string): string {
   return ref.replace(/^refs\/(heads|tags)\//, '');
-}
-
-async function peelCommit(run: Run, oid: string): Promise<string | null> {
-  const r = await run(['rev-parse', '--verify', '-q', `${oid}^{commit}`], { okCodes: [0, 1, 128] });
-  return r.code === 0 ? r.stdout.toString('utf8').trim() : null;
 }
 
 async function analyseRef(ctx: RefContext, cmd: RefCommand): Promise<RefUpdateView> {
@@ -144,7 +153,7 @@ async function analyseRef(ctx: RefContext, cmd: RefCommand): Promise<RefUpdateVi
     view.omitted = `The new object ${short(cmd.newOid)} is in neither the pushed pack nor the upstream cache, so nothing can be shown.`;
     return view;
   }
-  const newCommit = await peelCommit(run, cmd.newOid);
+  const newCommit = ctx.objects.get(`${cmd.newOid}^{commit}`)?.oid ?? null;
   const isCreate = isZeroOid(cmd.oldOid);
   const oldKnown = !isCreate && types.has(cmd.oldOid);
 
@@ -188,10 +197,10 @@ async function analyseRef(ctx: RefContext, cmd: RefCommand): Promise<RefUpdateVi
 
   // Files
   const target = newCommit ?? cmd.newOid;
-  const tree = await run(['rev-parse', '--verify', '-q', `${target}^{tree}`], { okCodes: [0, 1, 128] });
-  const baseTree = await run(['rev-parse', '--verify', '-q', `${base}^{tree}`], { okCodes: [0, 1, 128] });
-  if (tree.code !== 0 || (baseTree.code !== 0 && base !== emptyTree)) {
-    notes.push(`no file diff: ${tree.code !== 0 ? `the new ${types.get(cmd.newOid)} has no tree` : 'the base has no tree'}`);
+  const hasTree = ctx.objects.has(`${cmd.newOid}^{tree}`);
+  const baseHasTree = base === emptyTree || base !== cmd.oldOid || ctx.objects.has(`${cmd.oldOid}^{tree}`);
+  if (!hasTree || !baseHasTree) {
+    notes.push(`no file diff: ${!hasTree ? `the new ${types.get(cmd.newOid)} has no tree` : 'the base has no tree'}`);
   } else {
     const { files, more } = await diffFiles(ctx, base, target);
     view.files = files;
@@ -207,13 +216,12 @@ async function analyseRef(ctx: RefContext, cmd: RefCommand): Promise<RefUpdateVi
 // ---------- commits ----------
 
 async function listCommits(run: Run, range: string[], cap: number): Promise<{ commits: CommitView[]; total: number }> {
-  const count = await run(['rev-list', '--count', ...range]);
-  const total = parseInt(count.stdout.toString('utf8').trim(), 10) || 0;
-  if (total === 0 || cap <= 0) return { commits: [], total };
-  const list = await run(['rev-list', `--max-count=${cap}`, ...range]);
-  const oids = list.stdout.toString('utf8').split('\n').filter(Boolean);
+  const list = await run(['rev-list', ...range]);
+  const all = list.stdout.toString('utf8').split('\n').filter(Boolean);
+  const oids = all.slice(0, Math.max(0, cap));
+  if (oids.length === 0) return { commits: [], total: all.length };
   const raw = await run(['cat-file', '--batch'], { input: Buffer.from(oids.map((o) => `${o}\n`).join('')) });
-  return { commits: parseCommitBatch(raw.stdout), total };
+  return { commits: parseCommitBatch(raw.stdout), total: all.length };
 }
 
 /** Parses `git cat-file --batch` output of commit objects. */
@@ -273,15 +281,13 @@ interface RawEntry {
   oldPath: string | null;
 }
 
-/** Parses `git diff --raw -z --no-abbrev`. */
-export function parseRawDiff(buf: Buffer): RawEntry[] {
+/** Parses `git diff --raw --numstat -z --no-abbrev`: raw entries, then one numstat entry each (null = binary). */
+export function parseRawNumstat(buf: Buffer): { raw: RawEntry[]; nums: Array<[number, number] | null> } {
   const toks = buf.toString('utf8').split('\0');
-  const out: RawEntry[] = [];
+  const raw: RawEntry[] = [];
   let i = 0;
-  while (i < toks.length) {
-    const t = toks[i++];
-    if (!t.startsWith(':')) continue;
-    const [oldMode, newMode, oldOid, newOid, st] = t.slice(1).split(' ');
+  while (i < toks.length && toks[i].startsWith(':')) {
+    const [oldMode, newMode, oldOid, newOid, st] = toks[i++].slice(1).split(' ');
     const letter = st[0];
     let path: string;
     let oldPath: string | null = null;
@@ -295,25 +301,18 @@ export function parseRawDiff(buf: Buffer): RawEntry[] {
       case 'T': status = 'type-change'; break;
       default: status = oldOid === newOid && oldMode !== newMode ? 'mode-change' : 'modified';
     }
-    out.push({ status, letter, oldMode, newMode, oldOid, newOid, path, oldPath });
+    raw.push({ status, letter, oldMode, newMode, oldOid, newOid, path, oldPath });
   }
-  return out;
-}
-
-/** Parses `git diff --numstat -z`: one [additions, deletions] per entry, null for binary. */
-export function parseNumstat(buf: Buffer): Array<[number, number] | null> {
-  const toks = buf.toString('utf8').split('\0');
-  const out: Array<[number, number] | null> = [];
-  let i = 0;
+  const nums: Array<[number, number] | null> = [];
   while (i < toks.length) {
     const t = toks[i++];
     if (t === '') continue;
     const m = /^(-|\d+)\t(-|\d+)\t(.*)$/s.exec(t);
     if (!m) continue;
     if (m[3] === '') i += 2; // rename/copy: old and new path follow
-    out.push(m[1] === '-' ? null : [parseInt(m[1], 10), parseInt(m[2], 10)]);
+    nums.push(m[1] === '-' ? null : [parseInt(m[1], 10), parseInt(m[2], 10)]);
   }
-  return out;
+  return { raw, nums };
 }
 
 function modeOrNull(mode: string): string | null {
@@ -322,11 +321,9 @@ function modeOrNull(mode: string): string | null {
 
 async function diffFiles(ctx: RefContext, base: string, target: string): Promise<{ files: FileDiffView[]; more: string[] }> {
   const { run, limits } = ctx;
-  const rawOut = await run(['diff', '--raw', '-z', '--no-abbrev', ...DIFF_FLAGS, base, target]);
-  const raw = parseRawDiff(rawOut.stdout);
+  const out = await run(['diff', '--raw', '--numstat', '-z', '--no-abbrev', ...DIFF_FLAGS, base, target]);
+  const { raw, nums } = parseRawNumstat(out.stdout);
   if (raw.length === 0) return { files: [], more: [] };
-  const numOut = await run(['diff', '--numstat', '-z', ...DIFF_FLAGS, base, target]);
-  const nums = parseNumstat(numOut.stdout);
   const shown = raw.slice(0, limits.maxFilesPerRef);
   const more = raw.slice(limits.maxFilesPerRef).map((e) => e.path);
 

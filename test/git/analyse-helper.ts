@@ -7,7 +7,7 @@ import { parseReceivePackRequest, analysePush, cleanupQuarantine, type AnalysisL
 import type { RefUpdateView } from '../../main/contract/views';
 import { Scenario, tempDir } from './scenario';
 
-export const timings: Array<{ name: string; ms: number; packBytes: number }> = [];
+export const timings: Array<{ name: string; ms: number; packBytes: number; indexPackMs: number; analysisMs: number }> = [];
 
 export async function pushAndAnalyse(s: Scenario, pushArgs: string[], opts: { limits?: AnalysisLimits; name?: string } = {}):
 Promise<{ refs: RefUpdateView[]; req: ReceivePackRequest; body: Buffer; cache: string; ms: number }> {
@@ -24,7 +24,7 @@ Promise<{ refs: RefUpdateView[]; req: ReceivePackRequest; body: Buffer; cache: s
   const t0 = performance.now();
   const a = await analysePush({ cacheDir: cache, packFile, commands: req.commands, limits: opts.limits });
   const ms = performance.now() - t0;
-  timings.push({ name: opts.name ?? pushArgs.join(' '), ms, packBytes: body.length - req.packOffset });
+  timings.push({ name: opts.name ?? pushArgs.join(' '), ms, packBytes: body.length - req.packOffset, ...a.timings });
   await cleanupQuarantine(a.quarantineDir);
   if (packFile) await rm(dirname(packFile), { recursive: true, force: true });
   await rm(dirname(cache), { recursive: true, force: true });

@@ -6,14 +6,22 @@ import { Scenario } from './scenario';
 export const FIXTURE_NAMES = ['create-branch', 'update-ff', 'tag', 'two-refs', 'delete'] as const;
 export type FixtureName = (typeof FIXTURE_NAMES)[number];
 
-export async function generateFixtures(): Promise<Record<FixtureName, Buffer>> {
+/**
+ * Runs the fixture scenario and returns each captured body. With `snapshots`, also a bare
+ * clone of upstream taken just before each push (the caller removes `dirname(cache)`).
+ */
+export async function generateFixtures(): Promise<Record<FixtureName, Buffer>>;
+export async function generateFixtures(opts: { snapshots: true }): Promise<Record<FixtureName, { body: Buffer; cache: string }>>;
+export async function generateFixtures(opts: { snapshots?: boolean } = {}): Promise<Record<FixtureName, Buffer | { body: Buffer; cache: string }>> {
   const s = await Scenario.create();
   try {
-    const out = {} as Record<FixtureName, Buffer>;
+    const out = {} as Record<FixtureName, Buffer | { body: Buffer; cache: string }>;
     const push = async (name: FixtureName, args: string[]): Promise<void> => {
+      const cache = opts.snapshots ? await s.snapshot() : null;
       const r = await s.push(args);
       if (r.code !== 0) throw new Error(`push for ${name} failed: ${r.stderr}`);
-      out[name] = r.posts[r.posts.length - 1].body;
+      const body = r.posts[r.posts.length - 1].body;
+      out[name] = cache ? { body, cache } : body;
     };
     await s.g(['checkout', '-q', '-b', 'feature']);
     await s.commit('Add feature', { 'src/feature.js': 'export const feature = 1;\n' });

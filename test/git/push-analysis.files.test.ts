@@ -13,7 +13,7 @@ let s: Scenario;
 before(async () => { s = await Scenario.create(); });
 after(async () => {
   await s?.close();
-  for (const t of timings) console.log(`# timing ${t.name}: ${t.ms.toFixed(0)} ms (pack ${t.packBytes} bytes)`);
+  for (const t of timings) console.log(`# timing ${t.name}: ${t.ms.toFixed(0)} ms = index-pack ${t.indexPackMs} + analysis ${t.analysisMs} (pack ${t.packBytes} bytes)`);
 });
 
 /** A valid 1x1 PNG. */

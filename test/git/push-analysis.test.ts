@@ -9,7 +9,7 @@ let mainTip: string;
 before(async () => { s = await Scenario.create(); mainTip = await s.g(['rev-parse', 'main']); });
 after(async () => {
   await s?.close();
-  for (const t of timings) console.log(`# timing ${t.name}: ${t.ms.toFixed(0)} ms (pack ${t.packBytes} bytes)`);
+  for (const t of timings) console.log(`# timing ${t.name}: ${t.ms.toFixed(0)} ms = index-pack ${t.indexPackMs} + analysis ${t.analysisMs} (pack ${t.packBytes} bytes)`);
 });
 
 test('create a branch: base is the merge-base with main, commits listed', async () => {

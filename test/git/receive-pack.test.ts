@@ -1,10 +1,10 @@
 // parseReceivePackRequest on real bodies: golden fixtures, fresh captures, the probe, corruption.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile, rm } from 'node:fs/promises';
 import { randomBytes, createHash } from 'node:crypto';
-import { join } from 'node:path';
-import { parseReceivePackRequest, GitProtocolError } from '../../main/git/index';
+import { join, dirname } from 'node:path';
+import { parseReceivePackRequest, GitProtocolError, analysePush, cleanupQuarantine } from '../../main/git/index';
 import { FIXTURE_NAMES, generateFixtures } from './fixtures-gen';
 import { Scenario } from './scenario';
 
@@ -63,6 +63,38 @@ test('fresh captures have the same commands as the golden ones', async () => {
     assert.deepEqual(r.commands, manifest[n].commands, n);
     assert.equal(r.hasPack, manifest[n].hasPack, n);
   }
+});
+
+test('golden packs analyse against rebuilt upstream snapshots (same object ids)', async () => {
+  const { bodies } = await golden();
+  const fresh = await generateFixtures({ snapshots: true });
+  const summary: string[] = [];
+  try {
+    for (const n of FIXTURE_NAMES) {
+      const body = bodies.get(n)!;
+      const req = parseReceivePackRequest(body);
+      let packFile: string | null = null;
+      if (req.hasPack) {
+        packFile = join(dirname(fresh[n].cache), 'golden.pack');
+        await writeFile(packFile, body.subarray(req.packOffset));
+      }
+      const a = await analysePush({ cacheDir: fresh[n].cache, packFile, commands: req.commands });
+      await cleanupQuarantine(a.quarantineDir);
+      summary.push(`${n}: index-pack ${a.timings.indexPackMs} ms + analysis ${a.timings.analysisMs} ms`);
+      const changes = a.refs.map((r) => `${r.ref} ${r.change} ${r.commits.length}c ${r.files.map((f) => `${f.status}:${f.path}`).join(',')}`);
+      const want: Record<string, string[]> = {
+        'create-branch': ['refs/heads/feature create 1c added:src/feature.js'],
+        'update-ff': ['refs/heads/feature fast-forward 1c modified:src/feature.js'],
+        tag: ['refs/tags/v1.0 create 0c added:src/feature.js'],
+        'two-refs': ['refs/heads/main fast-forward 1c modified:README.md', 'refs/heads/topic create 2c modified:README.md,added:topic.txt'],
+        delete: ['refs/heads/feature delete 0c '],
+      };
+      assert.deepEqual(changes, want[n], n);
+    }
+  } finally {
+    for (const n of FIXTURE_NAMES) await rm(dirname(fresh[n].cache), { recursive: true, force: true });
+  }
+  console.log(summary.map((l) => `# timing golden ${l}`).join('\n'));
 });
 
 test('corrupt bodies are GitProtocolErrors', async () => {

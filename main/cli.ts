@@ -9,7 +9,13 @@ import { AirlockError } from './contract/errors';
 import { agentEnv, exportLines } from './env/agent-env';
 import { writeNodePreload } from './env/node-preload';
 import { ensureDataDir, startAirlock, VERSION } from './service';
-import { openStore, type Store } from './store';
+import { openStore, type Store, exportAudit, parseAuditExport, verifyEvents } from './store';
+import { createHttpApiClient } from './console/client';
+import { reviewLine, reviewText } from './cli/format-review';
+import { CredentialStore, FileKeyProvider } from './credentials/credential-store';
+import type { AirlockApi } from './contract/api';
+import type { ReviewState } from './contract/views';
+import { writeFileSync } from 'node:fs';
 
 const USAGE = `airlock ${VERSION}: holds AI agents' git pushes and risky API calls for review.
 
@@ -21,6 +27,14 @@ Usage:
   airlock env --agent NAME [--token TOKEN]             export lines that route a shell through Airlock
   airlock run --agent NAME -- CMD [ARGS...]            run a command routed through Airlock
   airlock ca path | export | rotate
+  airlock reviews [--status pending|approved|denied|expired|interrupted] [--json]
+  airlock show ID [--json]                             a review with its full diff
+  airlock approve ID [--reason TEXT]
+  airlock deny ID --reason TEXT
+  airlock credential set HOST[:PORT] [--username NAME] [--bearer]   reads the secret from stdin
+  airlock credential list | remove HOST[:PORT]
+  airlock audit export [--format jsonl|csv] [--since DATE] [--out FILE]
+  airlock audit verify [--file EXPORT] [--format jsonl|csv]
 
 Every command takes --data-dir DIR (or AIRLOCK_DATA_DIR); default: ${defaultDataDir()}
 `;
@@ -229,8 +243,24 @@ async function buildAgentEnv(paths: DataPaths, agent: string, token: string | un
       bundlePath: bundle,
       nodePreloadPath: paths.nodePreload,
       existingNodeOptions: process.env.NODE_OPTIONS,
+      gitRewrites: sshRewrites(paths),
     }),
   };
+}
+
+/**
+ * SSH remotes would bypass an HTTP proxy: for every host with a stored
+ * credential, rewrite its SSH URL forms to HTTPS so pushes go through Airlock.
+ */
+export function sshRewrites(paths: DataPaths): Array<{ base: string; insteadOf: string }> {
+  const creds = new CredentialStore(paths.credentials, new FileKeyProvider(paths.credentialsKey));
+  const out: Array<{ base: string; insteadOf: string }> = [];
+  for (const c of creds.list()) {
+    const host = c.host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+    const base = `https://${c.host}/`;
+    out.push({ base, insteadOf: `git@${host}:` }, { base, insteadOf: `ssh://git@${host}/` });
+  }
+  return out;
 }
 
 async function cmdEnv(argv: string[]): Promise<number> {
@@ -278,7 +308,135 @@ async function cmdRun(argv: string[]): Promise<number> {
   });
 }
 
+/** The console API of the gateway running on this data dir, authenticated with the 0600 admin token. */
+function consoleApi(paths: DataPaths): AirlockApi {
+  const gw = runningGateway(paths);
+  if (!gw.consoleUrl) throw new AirlockError('unavailable', 'the running gateway has its console API turned off (--console-port off)');
+  let token: string;
+  try {
+    token = readFileSync(paths.adminToken, 'utf8').trim();
+  } catch {
+    throw new AirlockError('unauthorized', `cannot read the admin token at ${paths.adminToken}`);
+  }
+  return createHttpApiClient(gw.consoleUrl, token);
+}
+
+const STATES = ['pending', 'approved', 'denied', 'expired', 'interrupted'];
+
+async function cmdReviews(argv: string[]): Promise<number> {
+  const { values } = parse(argv, { status: { type: 'string' }, json: { type: 'boolean' } }, false);
+  const status = values.status as string | undefined;
+  if (status && !STATES.includes(status)) throw new UsageError(`--status must be one of ${STATES.join(', ')}`);
+  const api = consoleApi(ensureDataDir(dataDirOf(values)));
+  const list = await api.listReviews({ state: status as ReviewState | undefined });
+  if (values.json) out(JSON.stringify(list));
+  else if (list.length === 0) out(status ? `no ${status} reviews` : 'no reviews yet');
+  else for (const r of list) out(reviewLine(r));
+  return 0;
+}
+
+async function cmdShow(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, { json: { type: 'boolean' } });
+  const id = positionals[0];
+  if (!id) throw new UsageError('usage: airlock show ID');
+  const r = await consoleApi(ensureDataDir(dataDirOf(values))).getReview({ id: id.replace(/^#/, '') });
+  process.stdout.write(values.json ? JSON.stringify(r) + '\n' : reviewText(r));
+  return 0;
+}
+
+async function cmdDecide(argv: string[], approve: boolean): Promise<number> {
+  const { values, positionals } = parse(argv, { reason: { type: 'string' } });
+  const id = positionals[0]?.replace(/^#/, '');
+  const reason = values.reason as string | undefined;
+  if (!id) throw new UsageError(approve ? 'usage: airlock approve ID [--reason TEXT]' : 'usage: airlock deny ID --reason TEXT');
+  if (!approve && !reason?.trim()) throw new UsageError('a denial needs --reason TEXT (the agent sees it in its git output)');
+  const api = consoleApi(ensureDataDir(dataDirOf(values)));
+  const r = approve ? await api.approveReview({ id, reason }) : await api.denyReview({ id, reason: reason! });
+  out(`Review #${r.id} ${r.state} by ${r.decidedBy}${r.reason ? `: ${r.reason}` : ''}.`);
+  return 0;
+}
+
+async function readStdin(): Promise<string> {
+  if (process.stdin.isTTY) process.stderr.write('Paste the token or password, then press Ctrl-D: ');
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+}
+
+async function cmdCredential(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  const { values, positionals } = parse(rest, { username: { type: 'string' }, bearer: { type: 'boolean' }, json: { type: 'boolean' } });
+  const paths = ensureDataDir(dataDirOf(values));
+  const creds = new CredentialStore(paths.credentials, new FileKeyProvider(paths.credentialsKey));
+  if (sub === 'set') {
+    const host = positionals[0];
+    if (!host) throw new UsageError('usage: echo TOKEN | airlock credential set HOST[:PORT] [--username NAME] [--bearer]');
+    const secret = await readStdin();
+    const c = creds.set(host, secret, { username: values.username as string | undefined, scheme: values.bearer ? 'bearer' : 'basic' });
+    withStore(paths, (s) => s.audit.append({ actor: localActor(), action: 'credential.set', subject: c.host, details: { username: c.username, scheme: c.scheme } }));
+    out(`Credential for ${c.host} stored (${c.scheme}${c.scheme === 'basic' ? `, user ${c.username}` : ''}). Agents never see it; Airlock injects it upstream.`);
+    return 0;
+  }
+  if (sub === 'list') {
+    const list = creds.list();
+    if (values.json) out(JSON.stringify(list));
+    else if (list.length === 0) out('no credentials stored');
+    else for (const c of list) out(`${c.host}\t${c.scheme}\t${c.username}`);
+    return 0;
+  }
+  if (sub === 'remove') {
+    const host = positionals[0];
+    if (!host) throw new UsageError('usage: airlock credential remove HOST[:PORT]');
+    if (!creds.remove(host)) throw new AirlockError('not-found', `no credential stored for ${host}`);
+    withStore(paths, (s) => s.audit.append({ actor: localActor(), action: 'credential.removed', subject: host, details: {} }));
+    out(`Credential for ${host} removed.`);
+    return 0;
+  }
+  throw new UsageError('usage: airlock credential set|list|remove …');
+}
+
+async function cmdAudit(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  const { values } = parse(rest, { format: { type: 'string' }, since: { type: 'string' }, out: { type: 'string' }, file: { type: 'string' } }, false);
+  const paths = ensureDataDir(dataDirOf(values));
+  const fileArg = values.file as string | undefined;
+  const format = (values.format as string | undefined) ?? (fileArg?.endsWith('.csv') ? 'csv' : 'jsonl');
+  if (format !== 'jsonl' && format !== 'csv') throw new UsageError('--format must be jsonl or csv');
+  if (sub === 'export') {
+    let since = values.since as string | undefined;
+    if (since !== undefined) {
+      const d = new Date(since);
+      if (Number.isNaN(d.getTime())) throw new UsageError(`--since "${since}" is not a date (use e.g. 2026-11-01 or an ISO time)`);
+      since = d.toISOString();
+    }
+    const text = withStore(paths, (s) => {
+      const t = exportAudit(s, { format, since });
+      s.audit.append({ actor: localActor(), action: 'audit.exported', subject: format, details: { since: since ?? null, out: (values.out as string | undefined) ?? 'stdout' } });
+      return t;
+    });
+    if (typeof values.out === 'string') {
+      writeFileSync(values.out, text);
+      process.stderr.write(`audit log written to ${values.out}\n`);
+    } else process.stdout.write(text);
+    return 0;
+  }
+  if (sub === 'verify') {
+    const r = fileArg
+      ? verifyEvents(parseAuditExport(readFileSync(fileArg, 'utf8'), format))
+      : withStore(paths, (s) => s.audit.verify());
+    out(r.message);
+    return r.ok ? 0 : 1;
+  }
+  throw new UsageError('usage: airlock audit export|verify …');
+}
+
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
+  reviews: cmdReviews,
+  show: cmdShow,
+  approve: (a) => cmdDecide(a, true),
+  deny: (a) => cmdDecide(a, false),
+  credential: cmdCredential,
+  audit: cmdAudit,
   serve: cmdServe,
   agent: cmdAgent,
   ca: cmdCa,

@@ -18,6 +18,10 @@ import { defaultStages } from './pipeline/default-stages';
 import { recordStage } from './pipeline/stages/record';
 import { openStore, type Store } from './store';
 import { writeNodePreload } from './env/node-preload';
+import { CredentialStore, FileKeyProvider } from './credentials/credential-store';
+import { RemoteCache } from './git/remote-cache';
+import { holdStage } from './pipeline/stages/hold';
+import { ReviewQueue } from './review/queue';
 
 export const VERSION = '0.1.0';
 
@@ -78,6 +82,8 @@ export class AirlockService implements AirlockClient {
     readonly store: Store,
     readonly gateway: Gateway,
     readonly log: Logger,
+    readonly queue: ReviewQueue,
+    readonly credentials: CredentialStore,
     private readonly closers: Array<() => Promise<void> | void>,
   ) {
     this.events.setMaxListeners(100);
@@ -119,12 +125,17 @@ export class AirlockService implements AirlockClient {
     return reviewView(r);
   }
 
-  async approveReview(_input: { id: string; reason?: string }): Promise<ReviewView> {
-    throw new AirlockError('unavailable', 'reviews are not enabled in this build');
+  /** Who decides: for now the local OS user (the console and CLI are local and token-protected). */
+  reviewer(): string {
+    return process.env.USER ?? process.env.USERNAME ?? 'local-user';
   }
 
-  async denyReview(_input: { id: string; reason: string }): Promise<ReviewView> {
-    throw new AirlockError('unavailable', 'reviews are not enabled in this build');
+  async approveReview(input: { id: string; reason?: string }): Promise<ReviewView> {
+    return reviewView(this.queue.approve(String(input?.id), this.reviewer(), input?.reason ?? null));
+  }
+
+  async denyReview(input: { id: string; reason: string }): Promise<ReviewView> {
+    return reviewView(this.queue.deny(String(input?.id), this.reviewer(), String(input?.reason ?? '')));
   }
 
   async listAgents(): Promise<AgentView[]> {
@@ -187,10 +198,28 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
   const closers: Array<() => Promise<void> | void> = [];
   closers.push(() => store.close());
   closers.push(() => upstream.destroy());
+  // A push that was pending when the last process died is never approved or forwarded.
+  const interrupted = store.reviews.markInterrupted(new Date());
+  if (interrupted.length > 0) log.warn(`${interrupted.length} review(s) pending at the last shutdown marked interrupted`);
+  const credentials = new CredentialStore(paths.credentials, new FileKeyProvider(paths.credentialsKey));
+  store.setSecrets(credentials.allSecrets());
+  const queue = new ReviewQueue(store, options.reviewTimeoutMs);
+  closers.push(() => queue.shutdown());
+  const upstreamCaFile = join(dataDir, 'upstream-ca.pem');
+  writeFileSync(upstreamCaFile, [...upstream.ca].join('\n') + '\n', { mode: 0o644 });
+  const hold = holdStage({
+    queue,
+    cache: new RemoteCache(paths.gitCache),
+    log,
+    spoolDir: paths.spool,
+    maxPushBytes: options.maxPushBytes,
+    spoolThresholdBytes: options.spoolThresholdBytes,
+    upstreamCaFile,
+  });
 
   let service: AirlockService | null = null;
   const emitExchange = (ex: import('./exchange/exchange').Exchange) => service?.emit({ type: 'exchange', exchange: ex.toView() });
-  const stages = defaultStages({ record: recordStage(options.record ? store : null, emitExchange) });
+  const stages = defaultStages({ hold, record: recordStage(options.record ? store : null, emitExchange) });
   const auth = new AgentAuthenticator(store.agents);
   const gateway = new Gateway({
     issuer: new LeafIssuer(ca),
@@ -208,6 +237,12 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
     clientTlsTimeoutMs: options.clientTlsTimeoutMs,
     maxHeaderCount: options.maxHeaderCount,
     bodyCaptureBytes: options.record ? options.bodyCaptureBytes : 0,
+    credentials: {
+      resolve: (authority) => {
+        const c = credentials.resolve(authority);
+        return c ? { header: c.header, secrets: c.secrets } : null;
+      },
+    },
   });
   try {
     await gateway.start();
@@ -219,7 +254,8 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
     throw e;
   }
   closers.splice(0, 0, () => gateway.stop());
-  service = new AirlockService(paths, options, ca, store, gateway, log, closers);
+  service = new AirlockService(paths, options, ca, store, gateway, log, queue, credentials, closers);
+  queue.onChange((r) => service?.emit({ type: 'review', review: reviewView(r) }));
 
   let consoleServer: ConsoleServer | null = null;
   if (options.consolePort !== null) {

@@ -14,6 +14,7 @@ import { Exchange } from '../exchange/exchange';
 import type { Logger } from '../log';
 import { runDoneStages, runRequestStages } from '../pipeline/run-pipeline';
 import type { RequestIO, Stage } from '../pipeline/stage';
+import { MaskStream, maskString } from './mask-stream';
 import { explainUpstreamError, type UpstreamPool } from './upstream';
 
 /** Who is on the other end of a client connection, and where its tunnel goes. */
@@ -44,6 +45,8 @@ export interface GatewayOptions {
   clientTlsTimeoutMs: number;
   maxHeaderCount: number;
   bodyCaptureBytes: number;
+  /** Upstream credentials the agent never sees, by `host` or `host:port`. */
+  credentials?: { resolve(authority: string): { header: string; secrets: string[] } | null };
 }
 
 const HOP_BY_HOP = new Set([
@@ -112,6 +115,8 @@ export class Gateway extends MitmProxy {
   private readonly plainSessions = new WeakMap<object, Map<string, string>>();
   private readonly openSockets = new Set<Duplex>();
   private readonly openExchanges = new Set<Exchange>();
+  private readonly authRetries = new WeakMap<object, number>();
+  private readonly errorHandled = new WeakSet<object>();
   private boundPort = 0;
 
   constructor(private readonly opts: GatewayOptions) {
@@ -148,7 +153,7 @@ export class Gateway extends MitmProxy {
     server.on('request', (req: IncomingMessage, res: ServerResponse) => this.handleRequest(req, res, inner));
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.onClientError(err, socket));
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head, inner));
-    if (!inner) server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.handleConnect(req, socket, head));
+    if (!inner) server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.handleConnect(req, socket, head, server));
     server.on('connection', (socket: Socket) => this.track(socket));
     return server;
   }
@@ -228,13 +233,27 @@ export class Gateway extends MitmProxy {
     rawError(socket, status, message);
   }
 
-  private handleConnect(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    socket.on('error', (e: NodeJS.ErrnoException) => this.opts.log.debug('client socket error', { code: e.code }));
+  private handleConnect(req: IncomingMessage, socket: Duplex, head: Buffer, server: http.Server): void {
+    if (!this.errorHandled.has(socket)) {
+      this.errorHandled.add(socket);
+      socket.on('error', (e: NodeJS.ErrnoException) => this.opts.log.debug('client socket error', { code: e.code }));
+    }
     const auth = this.opts.auth.authenticate(req.headers['proxy-authorization']);
     if (!auth.ok) {
-      this.opts.log.info('CONNECT refused: proxy authentication', { reason: auth.reason });
-      rawError(socket, 407, `Airlock needs agent credentials: ${auth.reason}. Use \`airlock run --agent NAME -- …\`.`,
-        'Proxy-Authenticate: Basic realm="Airlock"\r\n');
+      (req.headers['proxy-authorization'] ? this.opts.log.info : this.opts.log.debug)('CONNECT refused: proxy authentication', { reason: auth.reason });
+      const body = `Airlock needs agent credentials: ${auth.reason}. Use \`airlock run --agent NAME -- …\`.\n`;
+      const retries = (this.authRetries.get(socket) ?? 0) + 1;
+      this.authRetries.set(socket, retries);
+      if (retries > 3 || !socket.writable) {
+        rawError(socket, 407, body.trim(), 'Proxy-Authenticate: Basic realm="Airlock"\r\n');
+        return;
+      }
+      // Keep the connection: clients such as libcurl (git) probe without credentials and
+      // retry on the same connection. A fresh HTTP parser takes the next request.
+      socket.write(`HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm="Airlock"\r\n` +
+        `Content-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      if (head.length > 0) socket.unshift(head);
+      server.emit('connection', socket);
       return;
     }
     const target = parseAuthority(req.url ?? '', null);
@@ -446,14 +465,19 @@ export function upstreamHeaders(headers: IncomingHttpHeaders, rawHeaders: string
   return out;
 }
 
-function responseHeaders(rawHeaders: string[]): string[] {
+function responseHeaders(rawHeaders: string[], secrets?: string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const lower = rawHeaders[i]!.toLowerCase();
     if (lower === 'connection' || lower === 'keep-alive' || lower === 'proxy-connection' || lower === 'transfer-encoding' || lower === 'trailer' || lower === 'upgrade') continue;
-    out.push(rawHeaders[i]!, rawHeaders[i + 1]!);
+    out.push(rawHeaders[i]!, secrets ? maskString(rawHeaders[i + 1]!, secrets) : rawHeaders[i + 1]!);
   }
   return out;
+}
+
+interface UpstreamFailure extends Error {
+  status?: number;
+  code?: string;
 }
 
 /** Keeps at most `cap` bytes of a body for the log; returns the new captured count. */
@@ -560,21 +584,68 @@ class Flow implements RequestIO {
     return this.forward(body, bodyLength);
   }
 
+  fetchUpstream(body: Buffer | (() => Readable), bodyLength: number): Promise<IncomingMessage> {
+    return this.openUpstream(body, bodyLength);
+  }
+
   /** Sends the request upstream (the client's stream, or a held body) and relays the answer. */
-  private forward(held: Buffer | (() => Readable) | null, heldLength: number | null): Promise<void> {
+  private async forward(held: Buffer | (() => Readable) | null, heldLength: number | null): Promise<void> {
     const { ex, req, res } = this;
+    let upRes: IncomingMessage;
+    try {
+      upRes = await this.openUpstream(held, heldLength);
+    } catch (e) {
+      const x = e as UpstreamFailure;
+      if (held === null) req.resume();
+      sendError(res, x.status ?? 502, x.message, x.code ?? 'upstream-error');
+      return;
+    }
+    const cred = this.credential;
+    res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, responseHeaders(upRes.rawHeaders, cred?.secrets));
+    if (ex.responseHeaders?.['content-type']?.startsWith('text/event-stream')) res.flushHeaders();
+    await new Promise<void>((resolve) => {
+      upRes.once('end', resolve);
+      upRes.once('close', resolve);
+      upRes.on('error', () => res.destroy());
+      if (cred) upRes.pipe(new MaskStream(cred.secrets)).pipe(res);
+      else upRes.pipe(res);
+    });
+  }
+
+  private credentialLooked = false;
+  private credentialValue: { header: string; secrets: string[] } | null = null;
+  /** The stored upstream credential for this exchange's host, if any (looked up once). */
+  get credential(): { header: string; secrets: string[] } | null {
+    if (!this.credentialLooked) {
+      this.credentialLooked = true;
+      this.credentialValue = this.opts.credentials?.resolve(this.ex.authority) ?? null;
+    }
+    return this.credentialValue;
+  }
+
+  /**
+   * Opens the upstream request and resolves with its response (headers received).
+   * Rejects with an UpstreamFailure carrying the status and sentence for the agent.
+   */
+  private openUpstream(held: Buffer | (() => Readable) | null, heldLength: number | null): Promise<IncomingMessage> {
+    const { ex, req } = this;
     const opts = this.opts;
     const isTls = ex.scheme === 'https';
-    const headers = upstreamHeaders(req.headers, req.rawHeaders);
-    let outHeaders: Array<[string, string]> = headers;
+    let outHeaders = upstreamHeaders(req.headers, req.rawHeaders);
+    const cred = this.credential;
+    if (cred) {
+      // The agent's own Authorization (if any) never reaches upstream; Airlock's does.
+      outHeaders = outHeaders.filter(([k]) => { const l = k.toLowerCase(); return l !== 'authorization' && l !== 'accept-encoding'; });
+      outHeaders.push(['Authorization', cred.header]);
+    }
     if (held !== null) {
-      outHeaders = headers.filter(([k]) => k.toLowerCase() !== 'content-length');
+      outHeaders = outHeaders.filter(([k]) => k.toLowerCase() !== 'content-length');
       outHeaders.push(['Content-Length', String(heldLength)]);
     }
     const flat: string[] = [];
     for (const [k, v] of outHeaders) flat.push(k, v);
     const target = `${ex.host}:${ex.port}`;
-    return new Promise<void>((resolve) => {
+    return new Promise<IncomingMessage>((resolve, reject) => {
       ex.upstreamStartedAt = Date.now();
       const reqOpts: https.RequestOptions = {
         host: ex.host,
@@ -597,10 +668,8 @@ class Flow implements RequestIO {
         ex.error = x.message;
         opts.log.info('upstream failed', { id: ex.id, target, code: err.code, status: x.status });
         if (held === null) req.unpipe(up);
-        req.resume();
-        sendError(res, x.status, x.message, x.code);
         up.destroy();
-        resolve();
+        reject(Object.assign(new Error(x.message), { status: x.status, code: x.code }));
       };
       up.on('error', fail);
       up.setTimeout(opts.upstreamTimeoutMs, () => fail(Object.assign(new Error('upstream timeout'), { code: 'upstream-timeout' })));
@@ -610,7 +679,6 @@ class Flow implements RequestIO {
         ex.upstreamHeadersAt = Date.now();
         ex.status = upRes.statusCode ?? 502;
         ex.responseHeaders = upRes.headers;
-        upRes.on('error', () => res.destroy());
         const cap = opts.bodyCaptureBytes;
         let captured = 0;
         if (cap > 0) ex.responseCapture = [];
@@ -618,11 +686,8 @@ class Flow implements RequestIO {
           ex.responseBytes += c.length;
           captured = capture(ex.responseCapture, c, captured, cap, () => (ex.responseCaptureComplete = false));
         });
-        res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, responseHeaders(upRes.rawHeaders));
-        if (ex.responseHeaders['content-type']?.startsWith('text/event-stream')) res.flushHeaders();
-        upRes.pipe(res);
-        upRes.once('end', () => resolve());
-        upRes.once('close', () => resolve());
+        upRes.pause(); // the consumer (relay or hold stage) resumes it; nothing flows before it is attached
+        resolve(upRes);
       });
       if (held !== null) {
         ex.requestBytes = heldLength ?? 0;

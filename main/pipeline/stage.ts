@@ -14,6 +14,10 @@ export interface RequestIO {
   respondStream(status: number, headers: Record<string, string>): { write(chunk: Buffer): void; end(chunk?: Buffer): void };
   /** Send the request upstream with this exact body instead of the client's stream; resolves when the response has been relayed. */
   forwardWith(body: Buffer | (() => Readable), bodyLength: number): Promise<void>;
+  /** Send the request upstream with this exact body and hand back upstream's response, unrelayed (rejects with a sentence on failure). */
+  fetchUpstream(body: Buffer | (() => Readable), bodyLength: number): Promise<import('node:http').IncomingMessage>;
+  /** The stored upstream credential for this host: its Authorization header value and the strings to mask. */
+  readonly credential: { header: string; secrets: string[] } | null;
   /** Resolves/fires when the client goes away before the exchange finished. */
   onClientGone(cb: () => void): void;
 }

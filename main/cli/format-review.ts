@@ -1,0 +1,61 @@
+import type { ReviewView } from '../contract/views';
+
+function ago(iso: string, now = Date.now()): string {
+  const s = Math.round((new Date(iso).getTime() - now) / 1000);
+  const abs = Math.abs(s);
+  const txt = abs < 90 ? `${abs}s` : abs < 5400 ? `${Math.round(abs / 60)}m` : `${Math.round(abs / 3600)}h`;
+  return s >= 0 ? `in ${txt}` : `${txt} ago`;
+}
+
+/** One line per review, for `airlock reviews`. */
+export function reviewLine(r: ReviewView): string {
+  const when = r.state === 'pending' ? `expires ${ago(r.expiresAt)}` : `${r.decidedBy ?? ''} ${r.decidedAt ? ago(r.decidedAt) : ''}`.trim();
+  return `#${r.id}\t${r.state}\t${r.agent}\t${r.host}${r.repo}\t${r.refs.map((x) => `${x.change} ${x.ref}`).join(', ')}\t${when}`;
+}
+
+const STATUS_LETTER: Record<string, string> = {
+  added: 'A', modified: 'M', deleted: 'D', renamed: 'R', copied: 'C', 'mode-change': 'M', 'type-change': 'T',
+};
+
+/** The whole review as plain text, diff included (`airlock show ID`). */
+export function reviewText(r: ReviewView): string {
+  const out: string[] = [];
+  out.push(`Review #${r.id}  ${r.state.toUpperCase()}${r.state === 'pending' ? `  (expires ${ago(r.expiresAt)})` : ''}`);
+  out.push(`agent:   ${r.agent}`);
+  out.push(`target:  https://${r.host}${r.repo}`);
+  out.push(`body:    ${r.bodyBytes} bytes, sha256 ${r.bodySha256}`);
+  out.push(`created: ${r.createdAt}`);
+  if (r.decidedAt) out.push(`decided: ${r.state} by ${r.decidedBy} at ${r.decidedAt}${r.reason ? ` — ${r.reason}` : ''}`);
+  if (r.upstreamStatus !== null) out.push(`upstream answered: ${r.upstreamStatus}`);
+  out.push(`summary: ${r.summary}`);
+  for (const f of r.findings) out.push(`finding [${f.severity}] ${f.rule}: ${f.message}${f.path ? ` (${f.path}${f.line ? `:${f.line}` : ''})` : ''}`);
+  for (const ref of r.refs) {
+    out.push('');
+    out.push(`== ${ref.ref}  ${ref.change}  ${ref.oldOid.slice(0, 10)}..${ref.newOid.slice(0, 10)}  (diff against ${ref.base})`);
+    if (ref.commits.length) {
+      out.push('commits:');
+      for (const c of ref.commits) {
+        out.push(`  ${c.oid.slice(0, 10)}  ${c.author}  ${c.authorDate}`);
+        for (const line of c.message.trimEnd().split('\n')) out.push(`      ${line}`);
+      }
+    }
+    if (ref.files.length) {
+      out.push('files:');
+      for (const f of ref.files) {
+        const size = f.binary ? ` binary ${f.oldSize ?? 0} → ${f.newSize ?? 0} bytes` : ` +${f.additions} −${f.deletions}`;
+        const mode = f.oldMode && f.newMode && f.oldMode !== f.newMode ? ` mode ${f.oldMode} → ${f.newMode}` : '';
+        out.push(`  ${STATUS_LETTER[f.status] ?? '?'}  ${f.oldPath && f.oldPath !== f.path ? `${f.oldPath} → ` : ''}${f.path}${size}${mode}`);
+      }
+      for (const f of ref.files) {
+        if (!f.patch && !f.omitted) continue;
+        out.push('');
+        out.push(`--- ${f.oldPath ?? f.path}`);
+        out.push(`+++ ${f.path}`);
+        if (f.patch) out.push(f.patch.trimEnd());
+        if (f.omitted) out.push(`[omitted: ${f.omitted}]`);
+      }
+    }
+    if (ref.omitted) out.push(`[omitted: ${ref.omitted}]`);
+  }
+  return out.join('\n') + '\n';
+}

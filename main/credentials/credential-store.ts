@@ -1,0 +1,161 @@
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, renameSync, statSync, writeFileSync, chmodSync } from 'node:fs';
+import { AirlockError } from '../contract/errors';
+import { validateHostname } from '../../certs';
+
+/**
+ * Upstream credentials the agent never sees, encrypted at rest (AES-256-GCM).
+ * Headless: the key is a 0600 file in the data directory, which protects the
+ * secrets from anything that copies the credentials file alone (backups, a
+ * synced folder, a careless `cat`) but not from a process running as the same
+ * OS user. The desktop app keeps the key with Electron's safeStorage (OS keychain) instead.
+ */
+export interface KeyProvider {
+  getKey(): Buffer;
+}
+
+export class FileKeyProvider implements KeyProvider {
+  constructor(private readonly file: string) {}
+  getKey(): Buffer {
+    if (!existsSync(this.file)) writeFileSync(this.file, randomBytes(32).toString('base64') + '\n', { mode: 0o600 });
+    chmodSync(this.file, 0o600);
+    const key = Buffer.from(readFileSync(this.file, 'utf8').trim(), 'base64');
+    if (key.length !== 32) throw new AirlockError('internal', `credential key file ${this.file} is corrupt (expected 32 bytes)`);
+    return key;
+  }
+}
+
+export interface StoredCredential {
+  host: string; // host or host:port
+  username: string;
+  scheme: 'basic' | 'bearer';
+}
+
+interface FileEntry extends StoredCredential {
+  iv: string;
+  tag: string;
+  data: string;
+  createdAt: string;
+}
+
+export interface ResolvedCredential extends StoredCredential {
+  /** The Authorization header value to send upstream. */
+  header: string;
+  /** Strings that must never reach the agent or the log (secret, header value, base64 forms). */
+  secrets: string[];
+}
+
+/** Normalises `HOST[:PORT]` (port 443 dropped) after validating the host. */
+export function normaliseHostKey(input: string): string {
+  const m = /^(\[[^\]]+\]|[^:]+)(?::(\d{1,5}))?$/.exec(input.trim());
+  if (!m) throw new AirlockError('bad-request', `"${input}" is not HOST or HOST:PORT`);
+  const host = validateHostname(m[1]!.replace(/^\[|\]$/g, '')).value;
+  const port = m[2] ? Number(m[2]) : 443;
+  if (port < 1 || port > 65535) throw new AirlockError('bad-request', `bad port in "${input}"`);
+  const h = host.includes(':') ? `[${host}]` : host;
+  return port === 443 ? h : `${h}:${port}`;
+}
+
+export class CredentialStore {
+  private cache: Map<string, ResolvedCredential> | null = null;
+  private mtime = 0;
+  private checkedAt = 0;
+
+  constructor(private readonly file: string, private readonly keys: KeyProvider) {}
+
+  private readEntries(): FileEntry[] {
+    if (!existsSync(this.file)) return [];
+    try {
+      const parsed = JSON.parse(readFileSync(this.file, 'utf8')) as { credentials?: FileEntry[] };
+      return parsed.credentials ?? [];
+    } catch (e) {
+      throw new AirlockError('internal', `credentials file ${this.file} is corrupt: ${(e as Error).message}`);
+    }
+  }
+
+  private writeEntries(entries: FileEntry[]): void {
+    const tmp = this.file + '.tmp';
+    writeFileSync(tmp, JSON.stringify({ version: 1, credentials: entries }, null, 2) + '\n', { mode: 0o600 });
+    renameSync(tmp, this.file);
+    this.cache = null;
+  }
+
+  set(hostInput: string, secret: string, opts: { username?: string; scheme?: 'basic' | 'bearer' } = {}): StoredCredential {
+    const host = normaliseHostKey(hostInput);
+    if (!secret) throw new AirlockError('bad-request', 'the credential is empty (pipe it on standard input)');
+    const key = this.keys.getKey();
+    const iv = randomBytes(12);
+    const c = createCipheriv('aes-256-gcm', key, iv);
+    const data = Buffer.concat([c.update(secret, 'utf8'), c.final()]);
+    const entry: FileEntry = {
+      host,
+      username: opts.username ?? 'x-access-token',
+      scheme: opts.scheme ?? 'basic',
+      iv: iv.toString('base64'),
+      tag: c.getAuthTag().toString('base64'),
+      data: data.toString('base64'),
+      createdAt: new Date().toISOString(),
+    };
+    this.writeEntries([...this.readEntries().filter((e) => e.host !== host), entry]);
+    return { host, username: entry.username, scheme: entry.scheme };
+  }
+
+  remove(hostInput: string): boolean {
+    const host = normaliseHostKey(hostInput);
+    const entries = this.readEntries();
+    const kept = entries.filter((e) => e.host !== host);
+    if (kept.length === entries.length) return false;
+    this.writeEntries(kept);
+    return true;
+  }
+
+  list(): StoredCredential[] {
+    return this.readEntries().map(({ host, username, scheme }) => ({ host, username, scheme }));
+  }
+
+  private load(): Map<string, ResolvedCredential> {
+    const now = Date.now();
+    if (this.cache && now - this.checkedAt < 1000) return this.cache;
+    this.checkedAt = now;
+    let mtime = 0;
+    try {
+      mtime = statSync(this.file).mtimeMs;
+    } catch {
+      mtime = -1;
+    }
+    if (this.cache && mtime === this.mtime) return this.cache;
+    this.mtime = mtime;
+    const map = new Map<string, ResolvedCredential>();
+    const entries = this.readEntries();
+    if (entries.length > 0) {
+      const key = this.keys.getKey();
+      for (const e of entries) {
+        const d = createDecipheriv('aes-256-gcm', key, Buffer.from(e.iv, 'base64'));
+        d.setAuthTag(Buffer.from(e.tag, 'base64'));
+        let secret: string;
+        try {
+          secret = Buffer.concat([d.update(Buffer.from(e.data, 'base64')), d.final()]).toString('utf8');
+        } catch {
+          throw new AirlockError('internal', `credential for ${e.host} cannot be decrypted (wrong key file?)`);
+        }
+        const basic = Buffer.from(`${e.username}:${secret}`).toString('base64');
+        const header = e.scheme === 'bearer' ? `Bearer ${secret}` : `Basic ${basic}`;
+        map.set(e.host, { host: e.host, username: e.username, scheme: e.scheme, header, secrets: [secret, basic, header] });
+      }
+    }
+    this.cache = map;
+    return map;
+  }
+
+  /** The credential for an upstream authority (`host` or `host:port`), if one is stored. */
+  resolve(authority: string): ResolvedCredential | null {
+    const map = this.load();
+    if (map.size === 0) return null;
+    return map.get(authority) ?? null;
+  }
+
+  /** Every secret value (for masking in the log). */
+  allSecrets(): string[] {
+    return [...this.load().values()].flatMap((c) => c.secrets);
+  }
+}

@@ -1,0 +1,289 @@
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { pipeline } from 'node:stream/promises';
+import { gunzipSync } from 'node:zlib';
+import type { RefUpdateView } from '../../contract/views';
+import type { Exchange } from '../../exchange/exchange';
+import {
+  analysePush, buildReceivePackResult, cleanupQuarantine, decodePkts, GitProtocolError, isZeroOid,
+  parseReceivePackRequest, RECEIVE_PACK_RESULT_CONTENT_TYPE, sideBandProgress,
+  type ReceivePackRequest, type RemoteCache, type SideBand,
+} from '../../git';
+import type { Logger } from '../../log';
+import { BodyTooLargeError, HeldBody } from '../../review/held-body';
+import type { Decision, ReviewQueue } from '../../review/queue';
+import type { RequestIO, Stage } from '../stage';
+import { gitKindOf } from './classify';
+
+export interface HoldDeps {
+  queue: ReviewQueue;
+  cache: RemoteCache;
+  log: Logger;
+  spoolDir: string;
+  maxPushBytes: number;
+  spoolThresholdBytes: number;
+  /** CA bundle for git talking to the real upstream (system roots + --upstream-ca). */
+  upstreamCaFile: string;
+  /** Interval of "still waiting" progress lines while a push is held. */
+  keepaliveMs?: number;
+  /** Called with timings when a review is ready (for logs and the benchmark). */
+  onReviewReady?: (t: { reviewId: string; msFromReceipt: number; analysisMs: number; cacheMs: number }) => void;
+}
+
+/** A pack with no objects: lets the command parser run on a spooled body's prefix. */
+const EMPTY_PACK = (() => {
+  const head = Buffer.from('5041434b0000000200000000', 'hex');
+  return Buffer.concat([head, createHash('sha1').update(head).digest()]);
+})();
+
+/** Parses the command section; for spooled bodies only the prefix is read and the pack is checked by index-pack. */
+async function parsePush(body: HeldBody): Promise<ReceivePackRequest> {
+  const whole = body.inMemory;
+  if (whole) return parseReceivePackRequest(whole);
+  const prefix = await body.prefix(1024 * 1024);
+  let { end } = decodePkts(prefix, 0);
+  if (prefix.toString('latin1', end, end + 4) !== 'PACK' && end < prefix.length) end = decodePkts(prefix, end).end;
+  if (prefix.toString('latin1', end, end + 4) !== 'PACK') throw new GitProtocolError('The push has no pack where one was expected.');
+  const parsed = parseReceivePackRequest(Buffer.concat([prefix.subarray(0, end), EMPTY_PACK]));
+  return { ...parsed, packOffset: end, packObjectCount: null };
+}
+
+function gitError(io: RequestIO, status: number, message: string): 'handled' {
+  io.respond(status, { 'content-type': 'text/plain; charset=utf-8', 'x-airlock-error': 'push-rejected' }, `Airlock rejected this push: ${message}\n`);
+  return 'handled';
+}
+
+function reasonFor(d: Decision): string {
+  if (d.state === 'denied') return `denied by ${d.by}: ${d.reason}`;
+  if (d.state === 'expired') return `expired: ${d.reason}`;
+  if (d.state === 'interrupted') return `interrupted: ${d.reason}`;
+  return 'approved';
+}
+
+function summarise(refs: RefUpdateView[], note: string | null): string {
+  const parts = refs.map((r) => {
+    const files = r.files.length;
+    const add = r.files.reduce((a, f) => a + f.additions, 0);
+    const del = r.files.reduce((a, f) => a + f.deletions, 0);
+    return `${r.change} ${r.ref}` + (r.change === 'delete' ? '' : ` (${r.commits.length} commit${r.commits.length === 1 ? '' : 's'}, ${files} file${files === 1 ? '' : 's'}, +${add} −${del})`);
+  });
+  return parts.join('; ') + (note ? ` — ${note}` : '');
+}
+
+function basicRefs(parsed: ReceivePackRequest): RefUpdateView[] {
+  return parsed.commands.map((c) => ({
+    ref: c.ref,
+    oldOid: c.oldOid,
+    newOid: c.newOid,
+    change: isZeroOid(c.oldOid) ? 'create' : isZeroOid(c.newOid) ? 'delete' : 'update',
+    commits: [],
+    base: 'unknown',
+    files: [],
+    omitted: 'the diff could not be computed; see the review summary',
+  }));
+}
+
+/**
+ * Step 3 for git pushes: hold the receive-pack POST, read the whole body, show
+ * the reviewer what would land, and forward the exact reviewed bytes only after
+ * approval. A denial or expiry is answered as a git rejection carrying the reason.
+ */
+export function holdStage(deps: HoldDeps): Stage {
+  return {
+    name: 'hold',
+    onRequest(ex, io) {
+      if (ex.decision?.verdict !== 'review' || gitKindOf(ex) !== 'git-push') return;
+      return holdPush(ex, io, deps);
+    },
+  };
+}
+
+async function holdPush(ex: Exchange, io: RequestIO, deps: HoldDeps): Promise<'handled'> {
+  const receivedAt = Date.now();
+  let body: HeldBody;
+  try {
+    body = await HeldBody.read(io.body, { maxBytes: deps.maxPushBytes, spoolThreshold: deps.spoolThresholdBytes, spoolDir: deps.spoolDir });
+  } catch (e) {
+    if (e instanceof BodyTooLargeError) return gitError(io, 413, `${e.message} (maxPushBytes)`);
+    return gitError(io, 400, `the push body could not be read (${(e as Error).message})`);
+  }
+  try {
+    return await holdBody(ex, io, deps, body, receivedAt);
+  } finally {
+    await body.dispose();
+  }
+}
+
+async function holdBody(ex: Exchange, io: RequestIO, deps: HoldDeps, raw: HeldBody, receivedAt: number): Promise<'handled'> {
+  // git's 4-byte probe before a large chunked push: no commands, no review.
+  if (raw.size === 4 && raw.inMemory?.toString('latin1') === '0000') {
+    await io.forwardWith(raw.inMemory, 4);
+    return 'handled';
+  }
+  const encoding = String(ex.requestHeaders['content-encoding'] ?? '').toLowerCase();
+  let body = raw;
+  let decodedTemp: HeldBody | null = null;
+  if (encoding === 'gzip' || encoding === 'x-gzip') {
+    if (!raw.inMemory) return gitError(io, 413, 'gzip-encoded pushes larger than the spool threshold are not supported');
+    let plain: Buffer;
+    try {
+      plain = gunzipSync(raw.inMemory, { maxOutputLength: deps.maxPushBytes });
+    } catch (e) {
+      return gitError(io, 400, `the gzip-encoded push body is corrupt (${(e as Error).message})`);
+    }
+    decodedTemp = await HeldBody.read((await import('node:stream')).Readable.from([plain]), {
+      maxBytes: deps.maxPushBytes, spoolThreshold: deps.spoolThresholdBytes, spoolDir: deps.spoolDir });
+    body = decodedTemp;
+  } else if (encoding && encoding !== 'identity') {
+    return gitError(io, 415, `unsupported Content-Encoding "${encoding}"`);
+  }
+  try {
+    let parsed: ReceivePackRequest;
+    try {
+      parsed = await parsePush(body);
+    } catch (e) {
+      if (e instanceof GitProtocolError) return gitError(io, 400, e.message);
+      throw e;
+    }
+    return await review(ex, io, deps, raw, body, parsed, receivedAt);
+  } finally {
+    await decodedTemp?.dispose();
+  }
+}
+
+async function review(ex: Exchange, io: RequestIO, deps: HoldDeps, raw: HeldBody, body: HeldBody,
+  parsed: ReceivePackRequest, receivedAt: number): Promise<'handled'> {
+  const sideBand: SideBand = parsed.sideBand;
+  const stream = sideBand
+    ? io.respondStream(200, { 'content-type': RECEIVE_PACK_RESULT_CONTENT_TYPE, 'cache-control': 'no-cache' })
+    : null;
+  const progress = (msg: string) => stream?.write(sideBandProgress(`Airlock: ${msg}`, sideBand));
+  progress('push received, analysing…');
+
+  // Analyse: resolve the (possibly thin) pack against a cache of the upstream repo.
+  const remoteUrl = `https://${ex.authority}${ex.repoPath ?? ''}`;
+  const cred = io.credential;
+  let refs: RefUpdateView[];
+  let note: string | null = null;
+  let quarantine: string | null = null;
+  let packFile: string | null = null;
+  const t0 = Date.now();
+  let cacheMs = 0;
+  try {
+    const cacheDir = await deps.cache.ensure(remoteUrl, { extraHeader: cred ? `Authorization: ${cred.header}` : undefined, caFile: deps.upstreamCaFile })
+      .catch(async (e: Error) => {
+        note = `upstream repository could not be fetched for comparison (${e.message.split('\n')[0]})`;
+        const dir = deps.cache.dirFor(remoteUrl);
+        await mkdir(dir, { recursive: true });
+        const { git } = await import('../../git/git-cli');
+        await git(['init', '--bare', '--quiet', dir], { okCodes: [0] });
+        return dir;
+      });
+    cacheMs = Date.now() - t0;
+    if (parsed.hasPack) {
+      await mkdir(deps.spoolDir, { recursive: true, mode: 0o700 });
+      packFile = join(deps.spoolDir, `pack-${randomUUID()}.pack`);
+      await pipeline(body.stream(parsed.packOffset), createWriteStream(packFile, { mode: 0o600 }));
+    }
+    const analysis = await analysePush({ cacheDir, packFile, commands: parsed.commands });
+    quarantine = analysis.quarantineDir;
+    refs = analysis.refs;
+  } catch (e) {
+    const msg = (e as Error).message.split('\n')[0]!;
+    if (/index-pack|pack/i.test(msg) && !note) {
+      // A pack git cannot index is malformed or truncated: never forwarded.
+      if (packFile) await rm(packFile, { force: true });
+      const result = buildReceivePackResult({ unpackOk: 'airlock could not read the pack', refs: parsed.commands.map((c) => ({ ref: c.ref, ok: false, reason: `Airlock rejected this push: ${msg}` })), sideBand });
+      if (stream) stream.end(result);
+      else io.respond(200, { 'content-type': RECEIVE_PACK_RESULT_CONTENT_TYPE }, result);
+      return 'handled';
+    }
+    refs = basicRefs(parsed);
+    note = note ?? `the diff could not be computed (${msg})`;
+  } finally {
+    if (packFile) await rm(packFile, { force: true });
+    if (quarantine) await cleanupQuarantine(quarantine);
+  }
+  const analysisMs = Date.now() - t0;
+
+  const { review: rec, decision } = deps.queue.create({
+    exchangeId: ex.id,
+    agent: ex.agent.name,
+    kind: ex.kind,
+    host: ex.authority,
+    repo: ex.repoPath ?? '',
+    bodySha256: raw.sha256,
+    bodyBytes: raw.size,
+    bodyPath: raw.file,
+    summary: summarise(refs, note),
+    refs,
+    findings: [],
+  });
+  ex.reviewId = rec.id;
+  deps.onReviewReady?.({ reviewId: rec.id, msFromReceipt: Date.now() - receivedAt, analysisMs, cacheMs });
+  deps.log.info('push held for review', { review: rec.id, agent: ex.agent.name, repo: remoteUrl, bytes: raw.size, readyMs: Date.now() - receivedAt });
+  progress(`push held for review #${rec.id} (${refs.map((r) => r.ref).join(', ')})`);
+  progress(`a reviewer must approve it: airlock approve ${rec.id}`);
+  const keepalive = stream ? setInterval(() => progress(`still waiting for review #${rec.id}…`), deps.keepaliveMs ?? 30_000) : null;
+  io.onClientGone(() => deps.queue.interrupt(rec.id, 'the agent disconnected while the push was held'));
+  let d: Decision;
+  try {
+    d = await decision;
+  } finally {
+    if (keepalive) clearInterval(keepalive);
+  }
+
+  if (d.state !== 'approved') {
+    const result = buildReceivePackResult({ unpackOk: true, refs: parsed.commands.map((c) => ({ ref: c.ref, ok: false, reason: reasonFor(d) })), sideBand });
+    if (stream) stream.end(result);
+    else io.respond(200, { 'content-type': RECEIVE_PACK_RESULT_CONTENT_TYPE }, result);
+    return 'handled';
+  }
+
+  // Approved: forward exactly the reviewed bytes (hash re-checked), with Airlock's credential.
+  progress(`review #${rec.id} approved by ${d.by}; forwarding to ${ex.authority}`);
+  let verified;
+  try {
+    verified = await raw.verified();
+  } catch (e) {
+    const result = buildReceivePackResult({ unpackOk: true, refs: parsed.commands.map((c) => ({ ref: c.ref, ok: false, reason: (e as Error).message })), sideBand });
+    if (stream) stream.end(result);
+    else io.respond(200, { 'content-type': RECEIVE_PACK_RESULT_CONTENT_TYPE }, result);
+    deps.queue.forwarded(rec.id, 0, 'not forwarded: body changed');
+    return 'handled';
+  }
+  if (!stream) {
+    await io.forwardWith(verified.body, verified.length);
+    deps.queue.forwarded(rec.id, ex.status ?? 0, 'relayed');
+    return 'handled';
+  }
+  try {
+    const upRes = await io.fetchUpstream(verified.body, verified.length);
+    const status = upRes.statusCode ?? 502;
+    if (status === 200) {
+      // Upstream's side-band stream continues ours: packets are self-delimiting.
+      for await (const c of upRes as AsyncIterable<Buffer>) stream.write(c);
+      stream.end();
+      deps.queue.forwarded(rec.id, status, 'ok');
+    } else {
+      const chunks: Buffer[] = [];
+      let n = 0;
+      for await (const c of upRes as AsyncIterable<Buffer>) {
+        if (n < 2048) chunks.push(c);
+        n += c.length;
+      }
+      const text = Buffer.concat(chunks).toString('utf8').replace(/\s+/g, ' ').trim().slice(0, 200);
+      const reason = `upstream answered HTTP ${status}${text ? `: ${text}` : ''}`;
+      stream.end(buildReceivePackResult({ unpackOk: true, refs: parsed.commands.map((c) => ({ ref: c.ref, ok: false, reason })), sideBand }));
+      deps.queue.forwarded(rec.id, status, reason);
+    }
+  } catch (e) {
+    const reason = (e as Error).message;
+    stream.end(buildReceivePackResult({ unpackOk: true, refs: parsed.commands.map((c) => ({ ref: c.ref, ok: false, reason })), sideBand }));
+    deps.queue.forwarded(rec.id, (e as { status?: number }).status ?? 502, reason);
+  }
+  return 'handled';
+}

@@ -1,0 +1,94 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import { mkdir, open, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
+
+export class BodyTooLargeError extends Error {
+  constructor(readonly limit: number) {
+    super(`the push is larger than the ${Math.round(limit / 1024 ** 2)} MiB limit`);
+  }
+}
+
+/**
+ * A request body held for review: read completely before anything goes
+ * upstream, kept in memory while small and spooled to a 0600 file in the data
+ * directory when large (memory stays bounded), with the SHA-256 of the exact
+ * bytes. `open()` re-checks that hash before the bytes are forwarded.
+ */
+export class HeldBody {
+  private constructor(
+    readonly size: number,
+    readonly sha256: string,
+    private readonly memory: Buffer | null,
+    readonly file: string | null,
+  ) {}
+
+  static async read(src: Readable, opts: { maxBytes: number; spoolThreshold: number; spoolDir: string }): Promise<HeldBody> {
+    const hash = createHash('sha256');
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let file: string | null = null;
+    let out: WriteStream | null = null;
+    try {
+      for await (const c of src as AsyncIterable<Buffer>) {
+        size += c.length;
+        if (size > opts.maxBytes) throw new BodyTooLargeError(opts.maxBytes);
+        hash.update(c);
+        if (out) {
+          if (!out.write(c)) await new Promise<void>((r) => out!.once('drain', () => r()));
+        } else {
+          chunks.push(c);
+          if (size > opts.spoolThreshold) {
+            await mkdir(opts.spoolDir, { recursive: true, mode: 0o700 });
+            file = join(opts.spoolDir, `push-${randomUUID()}.body`);
+            out = createWriteStream(file, { mode: 0o600 });
+            for (const b of chunks.splice(0)) if (!out.write(b)) await new Promise<void>((r) => out!.once('drain', () => r()));
+          }
+        }
+      }
+      if (out) await new Promise<void>((res, rej) => out!.end((e?: Error | null) => (e ? rej(e) : res())));
+    } catch (e) {
+      out?.destroy();
+      if (file) await rm(file, { force: true });
+      throw e;
+    }
+    return new HeldBody(size, hash.digest('hex'), out ? null : Buffer.concat(chunks), file);
+  }
+
+  /** The first `n` bytes (the command section of a push lives there). */
+  async prefix(n: number): Promise<Buffer> {
+    if (this.memory) return this.memory.subarray(0, n);
+    const fh = await open(this.file!, 'r');
+    try {
+      const buf = Buffer.alloc(Math.min(n, this.size));
+      await fh.read(buf, 0, buf.length, 0);
+      return buf;
+    } finally {
+      await fh.close();
+    }
+  }
+
+  get inMemory(): Buffer | null {
+    return this.memory;
+  }
+
+  stream(start = 0): Readable {
+    if (this.memory) return Readable.from([this.memory.subarray(start)]);
+    return createReadStream(this.file!, { start, highWaterMark: 256 * 1024 });
+  }
+
+  /** Recomputes the hash and returns the bytes to forward; throws if they changed since review. */
+  async verified(): Promise<{ body: Buffer | (() => Readable); length: number }> {
+    const h = createHash('sha256');
+    if (this.memory) h.update(this.memory);
+    else for await (const c of this.stream() as AsyncIterable<Buffer>) h.update(c);
+    if (h.digest('hex') !== this.sha256) throw new Error('the held push body changed after it was reviewed; it will not be forwarded');
+    return { body: this.memory ?? (() => this.stream()), length: this.size };
+  }
+
+  async dispose(): Promise<void> {
+    if (this.file) await rm(this.file, { force: true });
+  }
+}

@@ -1,17 +1,7 @@
 // A native notification for each review that newly becomes pending.
 import { Notification } from 'electron';
 import type { AirlockEvent } from '../contract';
-
-/**
- * Agent-written text as plain notification text: no control characters, bounded
- * length, and (on Linux, where notification daemons may parse a markup subset)
- * no characters that could form markup.
- */
-export function plainNotificationText(s: string, platform: string = process.platform): string {
-  let out = s.replace(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, ' ').replace(/\s+/g, ' ').trim();
-  if (platform === 'linux') out = out.replace(/&/g, '＆').replace(/</g, '＜').replace(/>/g, '＞');
-  return out.length > 160 ? out.slice(0, 159) + '…' : out;
-}
+import { plainNotificationText } from './text';
 
 export interface ReviewNotifier {
   onEvent(event: AirlockEvent): void;

@@ -1,5 +1,6 @@
 // Tray icon with the pending-review count; menu: Open, Quit.
 import { Menu, Tray, nativeImage } from 'electron';
+import { pendingLabel } from './text';
 
 // 16x16 PNG: a ring with a dot, in a blue that reads on light and dark panels.
 const ICON_PNG =
@@ -8,10 +9,6 @@ const ICON_PNG =
 export interface AirlockTray {
   setPending(count: number): void;
   destroy(): void;
-}
-
-export function pendingLabel(count: number): string {
-  return count === 0 ? 'No pushes waiting' : count === 1 ? '1 review pending' : `${count} reviews pending`;
 }
 
 export function createTray(actions: { open(): void; quit(): void }): AirlockTray {

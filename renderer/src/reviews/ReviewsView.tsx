@@ -28,9 +28,14 @@ function ReviewItem({ r, selected, now }: { r: ReviewView; selected: boolean; no
           <span className="spacer" />
           {r.state === 'pending' ? (
             <span className={Date.parse(r.expiresAt) - now < 5 * 60_000 ? 'urgent' : 'muted'}>{countdown(r.expiresAt, now)}</span>
-          ) : r.decidedBy ? (
-            <span className="muted">by {r.decidedBy}</span>
-          ) : null}
+          ) : (
+            <>
+              {r.decidedBy ? <span className="muted">by {r.decidedBy}</span> : null}
+              {r.state === 'approved' && r.upstreamStatus !== null ? (
+                <span className={`mono ${r.upstreamStatus < 400 ? 'ok' : 'bad'}`}>HTTP {r.upstreamStatus}</span>
+              ) : null}
+            </>
+          )}
         </div>
         {r.state !== 'pending' && r.reason ? <div className="item-reason small muted">“{r.reason}”</div> : null}
       </a>

@@ -25,3 +25,17 @@ export class GitError extends Error {
     this.name = 'GitError';
   }
 }
+
+/**
+ * Indexing or analysing a push needed objects that neither the pack nor the upstream cache
+ * holds: the cache is behind upstream (refresh it with RemoteCache.ensure and retry), or the
+ * push is broken.
+ */
+export class GitMissingObjectsError extends GitError {
+  constructor(cause: GitError) {
+    const detail = cause.message.replace(/^.*?: /, '');
+    super(`The push needs objects the upstream cache does not have (${detail}); refresh the cache and analyse again.`,
+      cause.args, cause.code, cause.stderr);
+    this.name = 'GitMissingObjectsError';
+  }
+}

@@ -38,13 +38,23 @@ function firstLine(stderr: string): string {
   return (fatal ?? lines[0] ?? '').slice(0, 300);
 }
 
+/** The git subcommand in `args`, skipping global options (and the values of -c, -C, --git-dir...). */
+function subcommand(args: string[]): string {
+  const withValue = new Set(['-c', '-C', '--git-dir', '--work-tree', '--namespace', '--exec-path', '--config-env']);
+  for (let i = 0; i < args.length; i++) {
+    if (withValue.has(args[i])) { i++; continue; }
+    if (!args[i].startsWith('-')) return args[i];
+  }
+  return args[0] ?? '';
+}
+
 export function git(args: string[], opts: GitOptions = {}): Promise<GitResult> {
   const env: NodeJS.ProcessEnv = { ...(opts.env ?? process.env) };
   for (const k of DROPPED_ENV) delete env[k];
   env.GIT_TERMINAL_PROMPT = '0';
   env.GIT_CONFIG_NOSYSTEM = '1';
   const fullArgs = ['-c', 'credential.helper=', '-c', 'core.askPass=', ...args];
-  const name = opts.name ?? `git ${args.find((a) => !a.startsWith('-')) ?? args[0] ?? ''}`.trim();
+  const name = opts.name ?? `git ${subcommand(args)}`.trim();
   const okCodes = opts.okCodes ?? [0];
 
   return new Promise((resolve, reject) => {

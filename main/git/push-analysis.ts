@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { CommitView, FileDiffView, FileStatus, RefChange, RefUpdateView } from '../contract/views';
 import { git, type GitOptions } from './git-cli';
+import { GitError, GitMissingObjectsError } from './errors';
 import type { RefCommand } from './receive-pack';
 import { isZeroOid } from './receive-pack';
 
@@ -40,6 +41,8 @@ export interface PushAnalysis {
 export const EMPTY_TREE_SHA1 = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
 export const EMPTY_TREE_SHA256 = '6ef19b41225c5369f1c104d45d8d85efa9b057b53b14b4b9b939dd74decc5321';
 
+const MISSING_OBJECTS = /unable to read [0-9a-f]{40}|unresolved delta|missing (blob|tree|commit|tag) |bad object|could not read [0-9a-f]{40}|did not receive expected object/i;
+
 const DIFF_FLAGS = ['--no-color', '--no-ext-diff', '--no-textconv', '--ignore-submodules=none', '-M', '-C'];
 
 export async function cleanupQuarantine(dir: string): Promise<void> {
@@ -54,6 +57,9 @@ export async function analysePush(opts: AnalysePushOptions): Promise<PushAnalysi
     return { refs, quarantineDir, timings };
   } catch (e) {
     await cleanupQuarantine(quarantineDir).catch(() => undefined);
+    if (e instanceof GitError && !(e instanceof GitMissingObjectsError) && MISSING_OBJECTS.test(e.stderr)) {
+      throw new GitMissingObjectsError(e);
+    }
     throw e;
   }
 }
@@ -166,13 +172,11 @@ async function analyseRef(ctx: RefContext, cmd: RefCommand): Promise<RefUpdateVi
   } else change = 'update';
   view.change = change;
 
-  // Commits
-  if (newCommit) {
-    const range = oldKnown ? [newCommit, '--not', cmd.oldOid] : [newCommit, '--not', '--branches', '--tags'];
-    const { commits, total } = await listCommits(run, range, ctx.limits.maxCommitsPerRef);
-    view.commits = commits;
-    if (total > commits.length) notes.push(`${fmtCount(total - commits.length)} more ${plural(total - commits.length, 'commit')} not shown`);
-  }
+  // Commits (in parallel with the diff below)
+  const commitsDone = newCommit
+    ? listCommits(run, oldKnown ? [newCommit, '--not', cmd.oldOid] : [newCommit, '--not', '--branches', '--tags'], ctx.limits.maxCommitsPerRef)
+    : Promise.resolve({ commits: [] as CommitView[], total: 0 });
+  commitsDone.catch(() => undefined); // awaited below; avoid an unhandled rejection meanwhile
 
   // Diff base
   let base: string;
@@ -209,6 +213,9 @@ async function analyseRef(ctx: RefContext, cmd: RefCommand): Promise<RefUpdateVi
       notes.push(`${fmtCount(more.length)} more ${plural(more.length, 'file')} not shown: ${shown}${more.length > 20 ? ', …' : ''}`);
     }
   }
+  const { commits, total } = await commitsDone;
+  view.commits = commits;
+  if (total > commits.length) notes.unshift(`${fmtCount(total - commits.length)} more ${plural(total - commits.length, 'commit')} not shown`);
   view.omitted = notes.length > 0 ? notes.join('; ') : null;
   return view;
 }

@@ -38,6 +38,7 @@ test('failures are GitErrors with args, code, stderr and a one-line message', as
   const ok = await git(['rev-parse', '--verify', 'no-such-ref'], { cwd: '/', okCodes: [0, 128] });
   assert.equal(ok.code, 128);
   await assert.rejects(git(['frobnicate'], { name: 'frob step' }), /^GitError: frob step failed with exit code 1/);
+  await assert.rejects(git(['--git-dir', '/nonexistent', '-c', 'a.b=c', 'log']), /^GitError: git log failed with exit code 128/);
 });
 
 test('timeout kills git and its children', async () => {

@@ -1,6 +1,9 @@
 // analysePush on real pushes: ref change kinds, commits, diff bases.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { writeFile, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { git, parseReceivePackRequest, analysePush, cleanupQuarantine, GitMissingObjectsError } from '../../main/git/index';
 import { Scenario } from './scenario';
 import { pushAndAnalyse, timings } from './analyse-helper';
 
@@ -106,6 +109,62 @@ test('two branches in one push, then delete one (no pack)', async () => {
     ref: 'refs/heads/other', oldOid: del.req.commands[0].oldOid, newOid: '0'.repeat(40), change: 'delete',
     commits: [], base: 'none (ref deleted)', files: [], omitted: null,
   });
+});
+
+test('new branch at a commit upstream already has: empty pack, no commits, no files', async () => {
+  const { refs, req } = await pushAndAnalyse(s, ['origin', 'main:refs/heads/copy-of-main'], { name: 'empty-pack' });
+  assert.equal(req.hasPack, true);
+  assert.equal(req.packObjectCount, 0);
+  assert.deepEqual([refs[0].change, refs[0].commits, refs[0].files, refs[0].omitted], ['create', [], [], null]);
+  assert.match(refs[0].base, /^merge-base with main/);
+});
+
+test('a cache behind upstream gives GitMissingObjectsError (thin base or tree objects missing)', async () => {
+  const cache = await s.snapshot();
+  try {
+    await s.g(['checkout', '-q', 'feature']);
+    await s.commit('Feature again', { 'src/feature.js': 'export const f = 4;\n' });
+    // Make the cache forget upstream's feature branch and its objects.
+    await git(['--git-dir', cache, 'update-ref', '-d', 'refs/heads/feature'], { env: s.env });
+    await git(['--git-dir', cache, 'reflog', 'expire', '--expire=now', '--all'], { env: s.env });
+    await git(['--git-dir', cache, 'gc', '-q', '--prune=now'], { env: s.env });
+    for (const thin of [true, false]) {
+      if (!thin) await s.commit('And again', { 'src/feature.js': 'export const f = 5;\n' });
+      const r = await s.push([thin ? '--thin' : '--no-thin', 'origin', 'feature']);
+      assert.equal(r.code, 0, r.stderr);
+      const body = r.posts[r.posts.length - 1].body;
+      const req = parseReceivePackRequest(body);
+      const packFile = join(dirname(cache), 'p.pack');
+      await writeFile(packFile, body.subarray(req.packOffset));
+      await assert.rejects(analysePush({ cacheDir: cache, packFile, commands: req.commands }), (e: unknown) => {
+        assert.ok(e instanceof GitMissingObjectsError, String(e));
+        assert.match((e as Error).message, /^The push needs objects the upstream cache does not have \(.+\); refresh the cache and analyse again\.$/);
+        return true;
+      });
+    }
+  } finally {
+    await rm(dirname(cache), { recursive: true, force: true });
+  }
+});
+
+test('defaultBranch option picks the branch for the merge-base', async () => {
+  await s.g(['checkout', '-q', '-b', 'from-feature']);
+  await s.commit('Child of feature', { 'child.txt': 'c\n' });
+  const featureTip = await s.g(['rev-parse', 'origin/feature']);
+  const cache = await s.snapshot();
+  try {
+    const r = await s.push(['origin', 'from-feature']);
+    const body = r.posts[r.posts.length - 1].body;
+    const req = parseReceivePackRequest(body);
+    const packFile = join(dirname(cache), 'p.pack');
+    await writeFile(packFile, body.subarray(req.packOffset));
+    const a = await analysePush({ cacheDir: cache, packFile, commands: req.commands, defaultBranch: 'feature' });
+    await cleanupQuarantine(a.quarantineDir);
+    assert.equal(a.refs[0].base, `merge-base with feature (${featureTip.slice(0, 12)})`);
+    assert.deepEqual(a.refs[0].files.map((f) => f.path), ['child.txt']);
+  } finally {
+    await rm(dirname(cache), { recursive: true, force: true });
+  }
 });
 
 test('orphan branch: empty-tree base; commit limit', async () => {

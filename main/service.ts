@@ -203,6 +203,29 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
   if (interrupted.length > 0) log.warn(`${interrupted.length} review(s) pending at the last shutdown marked interrupted`);
   const credentials = new CredentialStore(paths.credentials, new FileKeyProvider(paths.credentialsKey));
   store.setSecrets(credentials.allSecrets());
+  // Credentials set while running (CLI) are masked in the log from the next check on.
+  const secretsTimer = setInterval(() => {
+    try {
+      store.setSecrets(credentials.allSecrets());
+    } catch (e) {
+      log.warn('cannot read credentials', { error: (e as Error).message });
+    }
+  }, 2000);
+  secretsTimer.unref();
+  closers.push(() => clearInterval(secretsTimer));
+  // Retention: exchanges older than N days go (an audit event says so); audit rows never do.
+  const prune = () => {
+    try {
+      const n = store.exchanges.prune(options.retentionDays);
+      if (n > 0) log.info(`pruned ${n} exchanges older than ${options.retentionDays} days`);
+    } catch (e) {
+      log.warn('retention pruning failed', { error: (e as Error).message });
+    }
+  };
+  prune();
+  const pruneTimer = setInterval(prune, 6 * 3600_000);
+  pruneTimer.unref();
+  closers.push(() => clearInterval(pruneTimer));
   const queue = new ReviewQueue(store, options.reviewTimeoutMs);
   closers.push(() => queue.shutdown());
   const upstreamCaFile = join(dataDir, 'upstream-ca.pem');

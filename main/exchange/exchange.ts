@@ -28,6 +28,9 @@ export class Exchange {
   requestCapture: Buffer[] | null = null;
   responseCapture: Buffer[] | null = null;
   requestCaptureComplete = true;
+  /** SHA-256 of the whole body as it passed (set when recording is on). */
+  requestSha256: string | null = null;
+  responseSha256: string | null = null;
   responseCaptureComplete = true;
 
   constructor(

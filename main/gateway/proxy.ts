@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
@@ -681,11 +681,14 @@ class Flow implements RequestIO {
         ex.responseHeaders = upRes.headers;
         const cap = opts.bodyCaptureBytes;
         let captured = 0;
+        const hash = cap > 0 ? createHash('sha256') : null;
         if (cap > 0) ex.responseCapture = [];
         upRes.on('data', (c: Buffer) => {
           ex.responseBytes += c.length;
+          hash?.update(c);
           captured = capture(ex.responseCapture, c, captured, cap, () => (ex.responseCaptureComplete = false));
         });
+        if (hash) upRes.once('end', () => (ex.responseSha256 = hash.digest('hex')));
         upRes.pause(); // the consumer (relay or hold stage) resumes it; nothing flows before it is attached
         resolve(upRes);
       });
@@ -696,11 +699,14 @@ class Flow implements RequestIO {
       } else {
         const cap = opts.bodyCaptureBytes;
         let captured = 0;
+        const hash = cap > 0 ? createHash('sha256') : null;
         if (cap > 0) ex.requestCapture = [];
         req.on('data', (c: Buffer) => {
           ex.requestBytes += c.length;
+          hash?.update(c);
           captured = capture(ex.requestCapture, c, captured, cap, () => (ex.requestCaptureComplete = false));
         });
+        if (hash) req.once('end', () => (ex.requestSha256 = hash.digest('hex')));
         req.pipe(up);
       }
     });

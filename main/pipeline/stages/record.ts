@@ -45,8 +45,8 @@ export function toRecord(ex: Exchange): ExchangeRecord {
     responseBody: ex.responseCapture ? Buffer.concat(ex.responseCapture) : null,
     requestBodyComplete: ex.requestCaptureComplete,
     responseBodyComplete: ex.responseCaptureComplete,
-    requestBodySha256: null,
-    responseBodySha256: null,
+    requestBodySha256: ex.requestSha256,
+    responseBodySha256: ex.responseSha256,
     reviewId: ex.reviewId,
   };
 }

@@ -7,8 +7,10 @@ import { pipeline } from 'node:stream/promises';
 import { gunzipSync } from 'node:zlib';
 import type { RefUpdateView } from '../../contract/views';
 import type { Exchange } from '../../exchange/exchange';
+import { existsSync } from 'node:fs';
+import { git } from '../../git/git-cli';
 import {
-  analysePush, buildReceivePackResult, cleanupQuarantine, decodePkts, GitProtocolError, isZeroOid,
+  analysePush, buildReceivePackResult, cleanupQuarantine, decodePkts, GitMissingObjectsError, GitProtocolError, isZeroOid,
   parseReceivePackRequest, RECEIVE_PACK_RESULT_CONTENT_TYPE, sideBandProgress,
   type ReceivePackRequest, type RemoteCache, type SideBand,
 } from '../../git';
@@ -173,22 +175,35 @@ async function review(ex: Exchange, io: RequestIO, deps: HoldDeps, raw: HeldBody
   const t0 = Date.now();
   let cacheMs = 0;
   try {
-    const cacheDir = await deps.cache.ensure(remoteUrl, { extraHeader: cred ? `Authorization: ${cred.header}` : undefined, caFile: deps.upstreamCaFile })
+    const ensure = () => deps.cache.ensure(remoteUrl, { extraHeader: cred ? `Authorization: ${cred.header}` : undefined, caFile: deps.upstreamCaFile })
       .catch(async (e: Error) => {
         note = `upstream repository could not be fetched for comparison (${e.message.split('\n')[0]})`;
         const dir = deps.cache.dirFor(remoteUrl);
         await mkdir(dir, { recursive: true });
-        const { git } = await import('../../git/git-cli');
         await git(['init', '--bare', '--quiet', dir], { okCodes: [0] });
         return dir;
       });
+    // A cache we already have is used as is; it is fetched only when the push needs objects it lacks.
+    const existing = deps.cache.dirFor(remoteUrl);
+    let fetched = !existsSync(join(existing, 'HEAD'));
+    const cacheDir = fetched ? await ensure() : existing;
     cacheMs = Date.now() - t0;
     if (parsed.hasPack) {
       await mkdir(deps.spoolDir, { recursive: true, mode: 0o700 });
       packFile = join(deps.spoolDir, `pack-${randomUUID()}.pack`);
       await pipeline(body.stream(parsed.packOffset), createWriteStream(packFile, { mode: 0o600 }));
     }
-    const analysis = await analysePush({ cacheDir, packFile, commands: parsed.commands });
+    let analysis;
+    try {
+      analysis = await analysePush({ cacheDir, packFile, commands: parsed.commands });
+    } catch (e) {
+      if (!(e instanceof GitMissingObjectsError) || fetched) throw e;
+      fetched = true;
+      const t1 = Date.now();
+      await ensure();
+      cacheMs += Date.now() - t1;
+      analysis = await analysePush({ cacheDir, packFile, commands: parsed.commands });
+    }
     quarantine = analysis.quarantineDir;
     refs = analysis.refs;
   } catch (e) {

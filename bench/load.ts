@@ -13,9 +13,9 @@ export type DispatcherFactory = (connections: number) => Dispatcher;
 const common = {
   keepAliveTimeout: 60_000,
   keepAliveMaxTimeout: 120_000,
-  headersTimeout: 15_000,
-  bodyTimeout: 15_000,
-  connectTimeout: 15_000,
+  headersTimeout: 10_000,
+  bodyTimeout: 10_000,
+  connectTimeout: 10_000,
 };
 
 export function directFactory(upstreamCaPem: string): DispatcherFactory {
@@ -92,6 +92,7 @@ export async function latencyPhase(
   const d = make(1);
   const samples: number[] = [];
   let errors = 0;
+  let inARow = 0;
   const deadline = performance.now() + maxMs;
   let truncated = false;
   try {
@@ -102,16 +103,21 @@ export async function latencyPhase(
       }
       const t0 = performance.now();
       let ok = false;
+      let why = 'status not 200 or body not 1024 bytes';
       try {
         ok = await getOnce(d, origin);
       } catch (e) {
-        if (errors === 0) log(`  request failed: ${(e as Error).message}`);
+        why = (e as Error).message;
+        if (errors === 0) log(`  request failed: ${why}`);
       }
       const t1 = performance.now();
       if (!ok) {
-        if (++errors > 20) throw new Error(`more than 20 failed requests in the latency phase`);
+        errors++;
+        if (++inARow >= 5) throw new Error(`latency phase: 5 requests in a row failed (last: ${why})`);
+        if (errors > 20) throw new Error(`latency phase: more than 20 failed requests (last: ${why})`);
         continue;
       }
+      inARow = 0;
       if (i >= warmup) samples.push(t1 - t0);
       if (i === warmup - 1) log(`  warm-up done (${warmup}), measuring ${count} sequential requests`);
     }
@@ -173,7 +179,7 @@ export async function throughputPhase(
       if (ok) {
         if (t >= measureFrom && t <= end) completed++;
       } else {
-        if (++errors > 1000) throw new Error('more than 1000 failed requests in the throughput phase');
+        if (++errors > 1000) throw new Error('throughput phase: more than 1000 failed requests');
         await sleep(10);
       }
     }
@@ -222,7 +228,7 @@ export async function firstRequestPhase(make: DispatcherFactory, origins: string
     } finally {
       await d.close().catch(() => undefined);
     }
-    if (errors > 5) throw new Error('more than 5 failed first requests');
+    if (errors > 5) throw new Error('first-request phase: more than 5 failed requests');
   }
   const sorted = [...samples].sort((a, b) => a - b);
   return {

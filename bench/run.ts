@@ -113,40 +113,41 @@ async function keepAliveCheck(upstream: Upstream, expected: number, what: string
   return { clientTlsConnections: c.https, clientConnectionsToProxy: c.toProxy, upstream: up, expectedClientConnections: expected, ok };
 }
 
+/** Runs the three phases; a phase that cannot run ends the target (status 'failed'), keeping what was measured. */
 async function measure(name: TargetName, make: DispatcherFactory, upstream: Upstream): Promise<TargetResult> {
   const origin = `https://127.0.0.1:${upstream.port}`;
-  takeClientConnections();
-  await upstream.stats(true);
+  const result: TargetResult = { status: 'ok' };
+  try {
+    takeClientConnections();
+    await upstream.stats(true);
 
-  log(`${name}: latency, ${config.latencyWarmup} warm-up + ${config.latencyCount} sequential GETs on one connection`);
-  const lat = await latencyPhase(make, origin, config.latencyWarmup, config.latencyCount);
-  const latKA = await keepAliveCheck(upstream, 1, 'latency', name);
-  log(`  p50 ${lat.p50Ms.toFixed(3)} ms, p99 ${lat.p99Ms.toFixed(3)} ms, errors ${lat.errors}`);
+    log(`${name}: latency, ${config.latencyWarmup} warm-up + ${config.latencyCount} sequential GETs on one connection`);
+    const lat = await latencyPhase(make, origin, config.latencyWarmup, config.latencyCount);
+    const latKA = await keepAliveCheck(upstream, 1, 'latency', name);
+    log(`  p50 ${lat.p50Ms.toFixed(3)} ms, p99 ${lat.p99Ms.toFixed(3)} ms, errors ${lat.errors}`);
+    result.latency = { ...lat, keepAlive: latKA };
+    if (lat.samples === 0) throw new Error('latency phase: no successful request');
 
-  log(`${name}: throughput, ${config.connections} connections, ${config.throughputWarmupMs / 1000} s warm-up + ${config.throughputMeasureMs / 1000} s`);
-  const tp = await throughputPhase(make, origin, config.connections, config.throughputWarmupMs, config.throughputMeasureMs);
-  const tpKA = await keepAliveCheck(upstream, config.connections, 'throughput', name);
-  log(`  ${tp.requestsPerSecond.toFixed(0)} req/s (${tp.completed200} × 200 in ${tp.measuredSeconds} s), errors ${tp.errors}`);
+    log(`${name}: throughput, ${config.connections} connections, ${config.throughputWarmupMs / 1000} s warm-up + ${config.throughputMeasureMs / 1000} s`);
+    const tp = await throughputPhase(make, origin, config.connections, config.throughputWarmupMs, config.throughputMeasureMs);
+    const tpKA = await keepAliveCheck(upstream, config.connections, 'throughput', name);
+    log(`  ${tp.requestsPerSecond.toFixed(0)} req/s (${tp.completed200} × 200 in ${tp.measuredSeconds} s), errors ${tp.errors}`);
+    result.throughput = { ...tp, keepAlive: tpKA };
+    if (tp.completed200 === 0) throw new Error(`throughput phase: no successful request (${tp.errors} failed)`);
 
-  const origins = upstreamIps(IP_COUNT)
-    .slice(1, 1 + config.firstRequestSamples)
-    .map((ip) => `https://${ip}:${upstream.port}`);
-  log(`${name}: first request to a new host, ${origins.length} samples (127.0.0.2 … 127.0.0.${origins.length + 1})`);
-  const first = await firstRequestPhase(make, origins);
-  takeClientConnections();
-  const firstUp = await upstream.stats(true);
-  log(`  median ${first.medianMs.toFixed(3)} ms (min ${first.minMs.toFixed(3)}, max ${first.maxMs.toFixed(3)}), errors ${first.errors}`);
-
-  const failures = lat.errors + tp.errors + first.errors;
-  const result: TargetResult = {
-    status: 'ok',
-    latency: { ...lat, keepAlive: latKA },
-    throughput: { ...tp, keepAlive: tpKA },
-    firstRequest: { ...first, upstream: firstUp },
-  };
-  if (lat.samples === 0 || tp.completed200 === 0 || first.samples === 0) {
+    const origins = upstreamIps(IP_COUNT)
+      .slice(1, 1 + config.firstRequestSamples)
+      .map((ip) => `https://${ip}:${upstream.port}`);
+    log(`${name}: first request to a new host, ${origins.length} samples (127.0.0.2 … 127.0.0.${origins.length + 1})`);
+    const first = await firstRequestPhase(make, origins);
+    takeClientConnections();
+    const firstUp = await upstream.stats(true);
+    log(`  median ${first.medianMs.toFixed(3)} ms (min ${first.minMs.toFixed(3)}, max ${first.maxMs.toFixed(3)}), errors ${first.errors}`);
+    result.firstRequest = { ...first, upstream: firstUp };
+    if (first.samples === 0) throw new Error('first-request phase: no successful request');
+  } catch (e) {
     result.status = 'failed';
-    result.error = `no successful requests in at least one phase (${failures} failures)`;
+    result.error = `${name}: ${(e as Error).message}`;
   }
   return result;
 }
@@ -161,11 +162,14 @@ async function runProxy(
   try {
     proxy = await start();
   } catch (e) {
-    return { status: 'failed', error: `${name} could not start: ${(e as Error).message}` };
+    const error = `${name} could not start: ${(e as Error).message}`;
+    log(`${name}: FAILED - ${error}`);
+    return { status: 'failed', error };
   }
   log(`${name}: listening at ${proxy.proxyUrl} (pid ${proxy.pid})`);
   try {
     const r = await measure(name, proxyFactory(proxy.proxyUrl, proxy.caPem, proxy.proxyAuthorization), upstream);
+    if (r.status === 'failed') log(`${name}: FAILED - ${r.error}`);
     await sleep(1000); // let in-flight closes settle before reading RSS
     const mem = memoryOf(proxy.pid);
     if (mem) {
@@ -237,9 +241,10 @@ function cell(r: TargetResult | undefined, row: Row): string {
   if (!r) return 'skipped';
   if (r.status === 'not installed') return 'not installed';
   if (r.status === 'skipped') return 'skipped';
-  const v = r.status === 'ok' || r.latency ? row.pick(r) : undefined;
+  const v = row.pick(r);
   if (v === undefined || !Number.isFinite(v)) return r.status === 'failed' ? 'failed' : '-';
-  return row.fmt(v);
+  // a failed target's partial numbers are shown with '*' and left out of ratios and goals
+  return r.status === 'failed' ? `${row.fmt(v)}*` : row.fmt(v);
 }
 
 function buildTable(results: Partial<Record<TargetName, TargetResult>>): {
@@ -333,11 +338,7 @@ async function main(): Promise<number> {
         log(`${t}: note: 1-minute load average is ${loadStart[0]} on ${machine.cpus} cpus; other work may skew the numbers`);
       }
       if (t === 'direct') {
-        try {
-          results.direct = await measure('direct', directFactory(pki.caPem), upstream);
-        } catch (e) {
-          results.direct = { status: 'failed', error: `direct: ${(e as Error).message}` };
-        }
+        results.direct = await measure('direct', directFactory(pki.caPem), upstream);
       } else if (t === 'airlock') {
         const dataDir = join(tmp, 'airlock-data');
         mkdirSync(dataDir, { recursive: true });
@@ -354,7 +355,7 @@ async function main(): Promise<number> {
       }
       const r = results[t];
       if (r) r.loadAverage = { start: loadStart, end: os.loadavg().map((x) => Math.round(x * 100) / 100) };
-      if (r?.status === 'failed') log(`${t}: FAILED - ${r.error}`);
+      if (t === 'direct' && r?.status === 'failed') log(`${t}: FAILED - ${r.error}`);
     }
   } catch (e) {
     fatal = (e as Error).stack ?? String(e);
@@ -393,7 +394,7 @@ async function main(): Promise<number> {
   if (loads.length) lines.push(`1-min load average at the start of each target (${machine.cpus} cpus): ${loads.join(', ')}`);
   for (const t of ALL_TARGETS) {
     const r = results[t];
-    if (r?.status === 'failed') lines.push(`${t}: FAILED - ${r.error}`);
+    if (r?.status === 'failed') lines.push(`${t}: FAILED - ${r.error} (* = partial number, not used in ratios or goals)`);
     const ka = [r?.latency?.keepAlive, r?.throughput?.keepAlive].filter((k) => k && !k.ok);
     for (const k of ka) {
       lines.push(`${t}: keep-alive warning: ${k!.clientTlsConnections} client connections, expected ${k!.expectedClientConnections}`);

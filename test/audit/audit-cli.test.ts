@@ -1,0 +1,190 @@
+// `airlock audit export|verify` through the real CLI: JSONL/CSV exports of the hash chain, verification of the
+// database and of export files, and tampering (in an export file, and in the SQLite file with the triggers dropped)
+// reported with the first broken seq.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { makeTempDir, removeDir } from '../helpers/tmp';
+import { formatAuditEvents, parseAuditExport, verifyEvents } from '../../main/store';
+import { airlock, airlockOk } from '../record/cli';
+
+const SECRET = 'pw-Audit-Secret-7f3k9';
+const FIELDS = ['seq', 'at', 'actor', 'action', 'subject', 'details', 'prevHash', 'hash'];
+let tmp: string;
+let dataDir: string;
+
+before(async () => {
+  tmp = await makeTempDir('airlock-audit-cli-');
+  dataDir = join(tmp, 'data');
+  // Sequential: each command appends to the chain in order.
+  await airlockOk(['agent', 'add', 'bot', '--json', '--data-dir', dataDir]);
+  await airlockOk(['credential', 'set', '127.0.0.1:4443', '--username', 'alice', '--data-dir', dataDir], { input: SECRET + '\n' });
+  await airlockOk(['agent', 'remove', 'bot', '--data-dir', dataDir]);
+  await airlockOk(['ca', 'rotate', '--data-dir', dataDir]);
+});
+
+after(async () => {
+  await removeDir(tmp);
+});
+
+function parseLines(text: string): Array<Record<string, unknown>> {
+  return text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+/** A copy of the data dir's database in a fresh dir, with the audit triggers dropped and `sql` run against it. */
+function tamperedCopy(name: string, sql: string): string {
+  const dir = join(tmp, name);
+  mkdirSync(dir, { recursive: true });
+  copyFileSync(join(dataDir, 'airlock.db'), join(dir, 'airlock.db'));
+  const db = new Database(join(dir, 'airlock.db'));
+  try {
+    const triggers = db.prepare("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_events'").all() as Array<{ name: string }>;
+    assert.ok(triggers.length >= 2, `expected the append-only triggers, found ${JSON.stringify(triggers)}`);
+    for (const t of triggers) db.exec(`DROP TRIGGER "${t.name}"`);
+    db.exec(sql);
+  } finally {
+    db.close();
+  }
+  return dir;
+}
+
+/** Runs CLI commands at most `limit` at a time (2 cores: more parallel children only thrash). */
+async function runLimited<T>(jobs: Array<() => Promise<T>>, limit = 3): Promise<T[]> {
+  const out: T[] = new Array(jobs.length);
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(limit, jobs.length) }, async () => {
+    while (next < jobs.length) {
+      const i = next++;
+      out[i] = await jobs[i]!();
+    }
+  }));
+  return out;
+}
+
+test('audit export (jsonl, csv), verify of the database and of export files, tampering, --since', async (t) => {
+  let exportedJsonl = '';
+  let eventsBeforeExport = 0;
+
+  await t.test('verify of the database: exit 0, ok N events, head HASH', async () => {
+    const r = await airlock(['audit', 'verify', '--data-dir', dataDir]);
+    assert.equal(r.code, 0, r.stderr);
+    const m = /^ok (\d+) events, head ([0-9a-f]{64})\n$/.exec(r.stdout);
+    assert.ok(m, `unexpected output: ${JSON.stringify(r.stdout)}`);
+    eventsBeforeExport = Number(m[1]);
+    assert.equal(eventsBeforeExport, 4, 'agent.added, credential.set, agent.removed, ca.rotated');
+  });
+
+  await t.test('export --format jsonl: one object per line, every field, the four actions, never the secret', async () => {
+    const r = await airlock(['audit', 'export', '--format', 'jsonl', '--data-dir', dataDir]);
+    assert.equal(r.code, 0, r.stderr);
+    exportedJsonl = r.stdout;
+    assert.ok(exportedJsonl.endsWith('\n'));
+    const events = parseLines(exportedJsonl);
+    assert.equal(events.length, eventsBeforeExport);
+    for (const [i, e] of events.entries()) {
+      assert.deepEqual(Object.keys(e), FIELDS);
+      assert.equal(e.seq, i + 1);
+      assert.match(String(e.at), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+      assert.match(String(e.hash), /^[0-9a-f]{64}$/);
+      assert.equal(e.prevHash, i === 0 ? '0'.repeat(64) : events[i - 1]!.hash);
+    }
+    assert.deepEqual(events.map((e) => e.action), ['agent.added', 'credential.set', 'agent.removed', 'ca.rotated']);
+    assert.deepEqual(events.map((e) => e.subject).slice(0, 3), ['bot', '127.0.0.1:4443', 'bot']);
+    assert.match(String(events[3]!.subject), /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/, 'ca.rotated names the new CA fingerprint');
+    assert.deepEqual(events[1]!.details, { scheme: 'basic', username: 'alice' });
+    assert.ok(!exportedJsonl.includes(SECRET), 'the credential secret is in the export');
+    assert.ok(!exportedJsonl.includes(Buffer.from(`alice:${SECRET}`).toString('base64')), 'the Basic credential is in the export');
+  });
+
+  const csvFile = join(tmp, 'export.csv');
+  await t.test('export --format csv --out FILE: header, quoted JSON details, and the earlier export appended audit.exported', async () => {
+    const r = await airlock(['audit', 'export', '--format', 'csv', '--out', csvFile, '--data-dir', dataDir]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, '', 'with --out nothing goes to stdout');
+    const text = readFileSync(csvFile, 'utf8');
+    const lines = text.split('\r\n');
+    assert.equal(lines[0], 'seq,at,actor,action,subject,details,prev_hash,hash');
+    assert.equal(lines.at(-1), '', 'every record ends with CRLF');
+    const rows = lines.slice(1, -1);
+    assert.equal(rows.length, eventsBeforeExport + 1);
+    assert.match(rows[1]!, /^2,[^,]+,[^,]+,credential\.set,127\.0\.0\.1:4443,"\{""scheme"":""basic"",""username"":""alice""\}",[0-9a-f]{64},[0-9a-f]{64}$/);
+    assert.ok(!text.includes(SECRET));
+    const events = parseAuditExport(text, 'csv');
+    const last = events.at(-1)!;
+    assert.equal(last.action, 'audit.exported', 'the jsonl export appended an audit event');
+    assert.equal(last.subject, 'jsonl');
+    assert.deepEqual(last.details, { out: 'stdout', since: null });
+    assert.equal(last.prevHash, String(parseLines(exportedJsonl).at(-1)!.hash));
+  });
+
+  await t.test('verify: file exports, tampered files, tampered databases, --since (one batch of CLI runs)', async () => {
+    const good = join(tmp, 'export.jsonl');
+    writeFileSync(good, exportedJsonl);
+    const lines = exportedJsonl.split('\n').filter((l) => l !== '');
+    assert.ok(lines.length >= 4);
+    const edited = [...lines];
+    edited[1] = edited[1]!.replace('"username":"alice"', '"username":"mallory"');
+    assert.notEqual(edited[1], lines[1]);
+    const deleted = lines.filter((_, i) => i !== 2);
+    const swapped = [...lines];
+    [swapped[1], swapped[2]] = [swapped[2]!, swapped[1]!];
+    const fileCases: Array<[string, string[], RegExp]> = [
+      ['edited line', edited, /^broken at seq 2: hash does not match/],
+      ['deleted line', deleted, /^broken at seq 3: expected seq 3 after 2 but found 4/],
+      ['swapped lines', swapped, /^broken at seq 2: expected seq 2 after 1 but found 3/],
+    ];
+    const files = fileCases.map(([name, ls]) => {
+      const f = join(tmp, `export-${name.replace(' ', '-')}.jsonl`);
+      writeFileSync(f, ls.join('\n') + '\n');
+      return f;
+    });
+    const dbCases: Array<[string, string, RegExp]> = [
+      ['db update', `UPDATE audit_events SET details = '{"groups":["admin"]}' WHERE seq = 1`, /^broken at seq 1: hash does not match/],
+      ['db delete', 'DELETE FROM audit_events WHERE seq = 3', /^broken at seq 3: expected seq 3 after 2 but found 4/],
+      ['db swap', 'UPDATE audit_events SET seq = -2 WHERE seq = 2; UPDATE audit_events SET seq = 2 WHERE seq = 3; UPDATE audit_events SET seq = 3 WHERE seq = -2;',
+        /^broken at seq 2: prevHash does not match the hash of seq 1/],
+    ];
+    const dirs = dbCases.map(([name, sql]) => tamperedCopy(name.replace(' ', '-'), sql));
+    const future = join(tmp, 'future.jsonl');
+
+    const [okDb, okJsonl, okCsv, sinceFuture, sinceBad, ...bad] = await runLimited([
+      () => airlock(['audit', 'verify', '--data-dir', dataDir]),
+      () => airlock(['audit', 'verify', '--file', good, '--data-dir', dataDir]),
+      () => airlock(['audit', 'verify', '--file', csvFile, '--data-dir', dataDir]),
+      () => airlock(['audit', 'export', '--since', '2999-01-01', '--out', future, '--data-dir', dataDir]),
+      () => airlock(['audit', 'export', '--since', 'notadate', '--data-dir', dataDir]),
+      ...files.map((f) => () => airlock(['audit', 'verify', '--file', f, '--data-dir', dataDir])),
+      ...dirs.map((d) => () => airlock(['audit', 'verify', '--data-dir', d])),
+    ]);
+
+    // The database (with the two audit.exported events) still verifies.
+    assert.equal(okDb!.code, 0, okDb!.stdout + okDb!.stderr);
+    assert.match(okDb!.stdout, /^ok (6|7) events, head [0-9a-f]{64}\n$/);
+    assert.equal(okJsonl!.code, 0, okJsonl!.stdout + okJsonl!.stderr);
+    assert.equal(okJsonl!.stdout, `ok ${lines.length} events, head ${String(JSON.parse(lines.at(-1)!).hash)}\n`);
+    assert.equal(okCsv!.code, 0, okCsv!.stdout + okCsv!.stderr);
+    assert.match(okCsv!.stdout, new RegExp(`^ok ${lines.length + 1} events, head [0-9a-f]{64}\\n$`));
+
+    const cases = [...fileCases.map(([n, , re]) => [n, re] as const), ...dbCases.map(([n, , re]) => [n, re] as const)];
+    for (const [i, r] of bad.entries()) {
+      const [name, re] = cases[i]!;
+      assert.equal(r.code, 1, `${name}: ${r.stdout}${r.stderr}`);
+      assert.match(r.stdout, re, name);
+    }
+
+    // --since in the future: nothing, but a valid (empty) export.
+    assert.equal(sinceFuture!.code, 0, sinceFuture!.stderr);
+    const empty = readFileSync(future, 'utf8');
+    assert.equal(empty, '');
+    assert.deepEqual(verifyEvents(parseAuditExport(empty, 'jsonl')), { ok: true, events: 0, head: null, brokenAt: null, message: 'ok 0 events, head none' });
+    assert.equal(formatAuditEvents([], 'csv'), 'seq,at,actor,action,subject,details,prev_hash,hash\r\n');
+
+    // --since notadate: usage error, one line.
+    assert.equal(sinceBad!.code, 2);
+    assert.equal(sinceBad!.stdout, '');
+    assert.equal(sinceBad!.stderr.split('\n').filter((l) => l !== '').length, 1, sinceBad!.stderr);
+    assert.match(sinceBad!.stderr, /notadate/);
+  });
+});

@@ -30,6 +30,8 @@ export interface StartAirlockOptions extends OptionsInput {
   log?: Logger;
   /** Where the built renderer lives (defaults to out/renderer next to the sources). */
   staticDir?: string;
+  /** Timings of each held push when its review is ready (benchmarks, logs). */
+  onReviewReady?: (t: { reviewId: string; msFromReceipt: number; analysisMs: number; cacheMs: number }) => void;
 }
 
 export interface RunningAirlock {
@@ -187,7 +189,7 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
   const dataDir = resolve(opts.dataDir);
   const paths = ensureDataDir(dataDir);
   const log = opts.log ?? createLogger();
-  const { dataDir: _d, log: _l, staticDir, ...overrides } = opts;
+  const { dataDir: _d, log: _l, staticDir, onReviewReady, ...overrides } = opts;
   const options = loadOptions(paths.config, overrides);
   const ca = await loadOrCreateCa(dataDir);
   const bundlePath = writeTrustBundle(ca);
@@ -238,6 +240,7 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
     maxPushBytes: options.maxPushBytes,
     spoolThresholdBytes: options.spoolThresholdBytes,
     upstreamCaFile,
+    onReviewReady,
   });
 
   let service: AirlockService | null = null;

@@ -270,9 +270,15 @@ async function review(ex: Exchange, io: RequestIO, deps: HoldDeps, raw: HeldBody
     deps.queue.forwarded(rec.id, 0, 'not forwarded: body changed');
     return 'handled';
   }
+  // Upstream moved: refresh the cache in the background so the next push's review is ready sooner.
+  const refreshCache = () => {
+    deps.cache.ensure(remoteUrl, { extraHeader: cred ? `Authorization: ${cred.header}` : undefined, caFile: deps.upstreamCaFile })
+      .catch((e: Error) => deps.log.debug('background cache refresh failed', { repo: remoteUrl, error: e.message }));
+  };
   if (!stream) {
     await io.forwardWith(verified.body, verified.length);
     deps.queue.forwarded(rec.id, ex.status ?? 0, 'relayed');
+    if (ex.status === 200) refreshCache();
     return 'handled';
   }
   try {
@@ -283,6 +289,7 @@ async function review(ex: Exchange, io: RequestIO, deps: HoldDeps, raw: HeldBody
       for await (const c of upRes as AsyncIterable<Buffer>) stream.write(c);
       stream.end();
       deps.queue.forwarded(rec.id, status, 'ok');
+      refreshCache();
     } else {
       const chunks: Buffer[] = [];
       let n = 0;

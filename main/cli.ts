@@ -20,7 +20,7 @@ import { writeFileSync } from 'node:fs';
 const USAGE = `airlock ${VERSION}: holds AI agents' git pushes and risky API calls for review.
 
 Usage:
-  airlock serve [--proxy-port N] [--console-port N|off] [--upstream-ca FILE]... [--json]
+  airlock serve [--proxy-port N] [--console-port N|off] [--upstream-ca FILE]... [--review-timeout 15m] [--json]
   airlock agent add NAME [--group G]... [--json]      create an agent; prints its token once
   airlock agent list [--json]
   airlock agent remove NAME
@@ -62,6 +62,16 @@ function intOption(v: unknown, name: string): number | undefined {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`--${name} must be a port number (0-65535), got "${v}"`);
   return n;
+}
+
+/** `90s`, `15m`, `2h` or a number of minutes. */
+export function parseDuration(v: string, name: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v.trim());
+  if (!m) throw new UsageError(`--${name} must be a duration such as 90s, 15m or 2h, got "${v}"`);
+  const n = Number(m[1]);
+  const ms = n * ({ ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as Record<string, number>)[m[2] ?? 'm']!;
+  if (ms < 1000) throw new UsageError(`--${name} must be at least 1s`);
+  return Math.round(ms);
 }
 
 function out(s: string): void {
@@ -106,8 +116,11 @@ async function cmdServe(argv: string[]): Promise<number> {
     'proxy-port': { type: 'string' },
     'console-port': { type: 'string' },
     'upstream-ca': { type: 'string', multiple: true },
+    'review-timeout': { type: 'string' },
     json: { type: 'boolean' },
   }, false);
+  const rt = values['review-timeout'] as string | undefined;
+  const reviewTimeoutMs = rt === undefined ? undefined : parseDuration(rt, 'review-timeout');
   const dataDir = dataDirOf(values);
   const consoleRaw = values['console-port'];
   const running = await startAirlock({
@@ -115,6 +128,7 @@ async function cmdServe(argv: string[]): Promise<number> {
     proxyPort: intOption(values['proxy-port'], 'proxy-port'),
     consolePort: consoleRaw === 'off' ? null : intOption(consoleRaw, 'console-port'),
     upstreamCa: (values['upstream-ca'] as string[] | undefined)?.map((f) => resolve(f)),
+    reviewTimeoutMs,
   });
   const info = {
     proxyUrl: running.proxyUrl,

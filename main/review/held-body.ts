@@ -6,8 +6,8 @@ import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 
 export class BodyTooLargeError extends Error {
-  constructor(readonly limit: number) {
-    super(`the push is larger than the ${Math.round(limit / 1024 ** 2)} MiB limit`);
+  constructor(readonly limit: number, readonly prefix: Buffer) {
+    super(`the push is larger than the ${limit >= 1024 ** 2 ? `${Math.round(limit / 1024 ** 2)} MiB` : `${limit} byte`} limit`);
   }
 }
 
@@ -31,10 +31,12 @@ export class HeldBody {
     let size = 0;
     let file: string | null = null;
     let out: WriteStream | null = null;
+    let head: Buffer = Buffer.alloc(0);
     try {
       for await (const c of src as AsyncIterable<Buffer>) {
+        if (head.length < 65536) head = Buffer.concat([head, c.subarray(0, 65536 - head.length)]);
         size += c.length;
-        if (size > opts.maxBytes) throw new BodyTooLargeError(opts.maxBytes);
+        if (size > opts.maxBytes) throw new BodyTooLargeError(opts.maxBytes, head);
         hash.update(c);
         if (out) {
           if (!out.write(c)) await new Promise<void>((r) => out!.once('drain', () => r()));

@@ -58,6 +58,28 @@ function gitError(io: RequestIO, status: number, message: string): 'handled' {
   return 'handled';
 }
 
+/** Drains the rest of an oversize push, then rejects every ref it names as git would show it. */
+async function refuseTooLarge(io: RequestIO, e: BodyTooLargeError): Promise<'handled'> {
+  const reason = `Airlock rejected this push: ${e.message} (maxPushBytes)`;
+  io.body.resume();
+  await new Promise<void>((r) => {
+    io.body.once('end', r);
+    io.body.once('close', r);
+    io.onClientGone(r);
+  });
+  let parsed: ReceivePackRequest | null = null;
+  try {
+    const { end } = decodePkts(e.prefix, 0);
+    parsed = parseReceivePackRequest(Buffer.concat([e.prefix.subarray(0, end), EMPTY_PACK]));
+  } catch {
+    parsed = null;
+  }
+  if (!parsed) return gitError(io, 413, `${e.message} (maxPushBytes)`);
+  const result = buildReceivePackResult({ unpackOk: 'push too large', refs: parsed.commands.map((c) => ({ ref: c.ref, ok: false, reason })), sideBand: parsed.sideBand });
+  io.respond(200, { 'content-type': RECEIVE_PACK_RESULT_CONTENT_TYPE }, result);
+  return 'handled';
+}
+
 function reasonFor(d: Decision): string {
   if (d.state === 'denied') return `denied by ${d.by}: ${d.reason}`;
   if (d.state === 'expired') return `expired: ${d.reason}`;
@@ -109,7 +131,7 @@ async function holdPush(ex: Exchange, io: RequestIO, deps: HoldDeps): Promise<'h
   try {
     body = await HeldBody.read(io.body, { maxBytes: deps.maxPushBytes, spoolThreshold: deps.spoolThresholdBytes, spoolDir: deps.spoolDir });
   } catch (e) {
-    if (e instanceof BodyTooLargeError) return gitError(io, 413, `${e.message} (maxPushBytes)`);
+    if (e instanceof BodyTooLargeError) return refuseTooLarge(io, e);
     return gitError(io, 400, `the push body could not be read (${(e as Error).message})`);
   }
   try {

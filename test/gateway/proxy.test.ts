@@ -1,0 +1,750 @@
+// The gateway, in process, against real upstream servers and real clients (curl, Node, undici, ws).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import https from 'node:https';
+import { createRequire } from 'node:module';
+import net from 'node:net';
+import os from 'node:os';
+import type tls from 'node:tls';
+import { ProxyAgent, request as undiciRequest } from 'undici';
+import type WebSocketType from 'ws';
+import {
+  createTestPki, expectedBytes, freePort, sha256Hex, startRawTcpServer, startUpstream,
+  type RawTcpServer, type TestPki, type Upstream,
+} from '../helpers';
+import { startTestAirlock, type TestAirlock } from '../helpers/airlock';
+import { removeDir } from '../helpers/tmp';
+import { createLogger } from '../../main/log';
+import Database from 'better-sqlite3';
+import {
+  connect, curlVia, openTunnel, rawExchange, readResponse, requestOver, tlsTunnel, viaProxy, type CurlTarget,
+} from './client';
+
+const require = createRequire(import.meta.url);
+const WebSocket = require('ws') as typeof WebSocketType;
+
+let pki: TestPki;
+let gw: TestAirlock; // trusts the test PKI upstream; default timeouts
+let strict: TestAirlock; // trusts only system roots upstream; short timeouts
+let up: Upstream;
+let plain: Upstream;
+let bad: Upstream;
+let reset: RawTcpServer;
+let hang: RawTcpServer;
+let garbage: RawTcpServer;
+let token: string;
+let strictToken: string;
+let auth: string; // Basic agent:token for gw
+let strictAuth: string;
+let caPem: string;
+let strictCaPem: string;
+let g: CurlTarget;
+let s: CurlTarget;
+
+before(async () => {
+  pki = await createTestPki();
+  [up, plain, bad, reset, hang, garbage] = await Promise.all([
+    startUpstream({ pki }), startUpstream({ pki, tls: false }), startUpstream({ pki, tls: 'bad' }),
+    startRawTcpServer('reset'), startRawTcpServer('hang'), startRawTcpServer('garbage'),
+  ]);
+  [gw, strict] = await Promise.all([
+    startTestAirlock({ upstreamCa: [pki.caPath] }),
+    startTestAirlock({
+      options: { clientHeadersTimeoutMs: 500, clientTlsTimeoutMs: 1000, upstreamTimeoutMs: 500, connectTimeoutMs: 2000 },
+    }),
+  ]);
+  token = await gw.addAgent('agent');
+  strictToken = await strict.addAgent('agent');
+  auth = gw.basic('agent', token);
+  strictAuth = strict.basic('agent', strictToken);
+  caPem = readFileSync(gw.caPath, 'utf8');
+  strictCaPem = readFileSync(strict.caPath, 'utf8');
+  g = { proxyUrl: gw.proxyUrl, caPath: gw.caPath, user: 'agent', token };
+  s = { proxyUrl: strict.proxyUrl, caPath: strict.caPath, user: 'agent', token: strictToken };
+});
+
+after(async () => {
+  await Promise.all([gw?.close(), strict?.close()]);
+  await Promise.all([up?.close(), plain?.close(), bad?.close(), reset?.close(), hang?.close(), garbage?.close()]);
+});
+
+/** The gateway still serves a normal request after something bad happened. */
+async function stillWorks(which: 'gw' | 'strict' = 'gw'): Promise<void> {
+  const target = which === 'gw' ? g : s;
+  const r = await curlVia(target, [`${plain.url}/hello`]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, 'hello');
+  if (which === 'gw') {
+    const t = await curlVia(g, [`${up.url}/hello`]);
+    assert.equal(t.code, 0, t.stderr);
+    assert.equal(t.stdout, 'hello');
+  }
+}
+
+/** curl printing the body then, on the last line, the status code. */
+async function curlStatus(target: CurlTarget, args: string[]): Promise<{ status: number; body: string; stderr: string }> {
+  const r = await curlVia(target, ['-w', '\n%{http_code}', ...args]);
+  const i = r.stdout.lastIndexOf('\n');
+  return { status: Number(r.stdout.slice(i + 1)), body: r.stdout.slice(0, i), stderr: r.stderr };
+}
+
+function plainGet(upstream: { port: number }, path: string, extra = ''): string {
+  return `GET http://127.0.0.1:${upstream.port}${path} HTTP/1.1\r\nHost: 127.0.0.1:${upstream.port}\r\n${extra}\r\n`;
+}
+
+describe('traffic through the gateway', () => {
+  test('curl GET over HTTPS (CONNECT, Airlock leaf, verified upstream)', async () => {
+    const r = await curlVia(g, [`${up.url}/hello`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'hello');
+    assert.equal(up.requests.at(-1)?.url, '/hello');
+  });
+
+  test('curl GET to a plain http:// upstream (absolute-form request)', async () => {
+    const r = await curlVia(g, [`${plain.url}/hello`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'hello');
+  });
+
+  test('curl with a plain http:// URL through a CONNECT tunnel (--proxytunnel)', { todo: 'BUG: plain HTTP inside a CONNECT tunnel is answered 407 (plainInner is built with makeHttpServer(false), so it is treated as a new proxy request)' }, async () => {
+    const r = await curlVia(g, ['-p', `${plain.url}/hello?tunnelled`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'hello');
+    assert.ok(plain.requests.some((q) => q.url === '/hello?tunnelled'));
+  });
+
+  test('POST /echo: the body arrives intact (sha256 header equals the local hash)', async () => {
+    const body = Buffer.alloc(300_000);
+    for (let i = 0; i < body.length; i++) body[i] = (i * 7 + 3) & 0xff;
+    const r = await viaProxy(gw.proxyPort, auth, caPem, { host: '127.0.0.1', port: up.port }, '/echo', {
+      method: 'POST', body, headers: { 'content-type': 'application/octet-stream', 'content-length': String(body.length) },
+    });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers['x-body-sha256'], sha256Hex(body));
+    assert.ok(r.body.equals(body));
+  });
+
+  test('POST /echo with curl --data-binary', async () => {
+    const r = await curlVia(g, ['-D', '-', '-o', '/dev/null', '--data-binary', 'airlock body ✓', `${up.url}/echo`]);
+    assert.equal(r.code, 0, r.stderr);
+    const m = /x-body-sha256: ([0-9a-f]{64})/i.exec(r.stdout);
+    assert.equal(m?.[1], sha256Hex('airlock body ✓'));
+  });
+
+  test('5 MB download keeps every byte', async () => {
+    const n = 5 * 1024 * 1024;
+    const r = await curlVia(g, [`${up.url}/bytes?n=${n}`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdoutBuffer.length, n);
+    assert.equal(sha256Hex(r.stdoutBuffer), sha256Hex(expectedBytes(n)));
+  });
+
+  test('chunked response', async () => {
+    const r = await curlVia(g, ['-D', '-', `${up.url}/chunked`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /transfer-encoding: chunked/i);
+    assert.ok(r.stdout.endsWith('chunk-1\nchunk-2\nchunk-3\n'), r.stdout);
+  });
+
+  test('SSE: 3 events arrive, the first before the stream ends (not buffered)', async () => {
+    const sock = await tlsTunnel(gw.proxyPort, '127.0.0.1', up.port, auth, caPem);
+    try {
+      const chunks: Array<{ at: number; text: string }> = [];
+      await new Promise<void>((resolve, reject) => {
+        const req = https.request({
+          createConnection: () => sock, path: '/sse', headers: { host: `127.0.0.1:${up.port}`, accept: 'text/event-stream' },
+        } as https.RequestOptions, (res) => {
+          assert.equal(res.statusCode, 200);
+          assert.match(String(res.headers['content-type']), /text\/event-stream/);
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => chunks.push({ at: Date.now(), text: c }));
+          res.on('end', () => resolve());
+          res.on('error', reject);
+        });
+        const t = setTimeout(() => req.destroy(new Error('SSE timed out')), 10_000);
+        req.on('close', () => clearTimeout(t));
+        req.on('error', reject);
+        req.end();
+      });
+      const all = chunks.map((c) => c.text).join('');
+      assert.equal((all.match(/^data: event \d$/gm) ?? []).length, 3, all);
+      assert.match(chunks[0]!.text, /data: event 1/);
+      assert.doesNotMatch(chunks[0]!.text, /data: event 3/, 'the first read held every event: the stream was buffered');
+    } finally {
+      sock.destroy();
+    }
+  });
+
+  test('WebSocket (wss://) echo through a CONNECT tunnel', async () => {
+    const sock = await tlsTunnel(gw.proxyPort, '127.0.0.1', up.port, auth, caPem);
+    const ws = new WebSocket(up.wsUrl, { createConnection: () => sock } as WebSocketType.ClientOptions);
+    try {
+      const got = await new Promise<string[]>((resolve, reject) => {
+        const msgs: string[] = [];
+        const t = setTimeout(() => reject(new Error('no echo within 10 s')), 10_000);
+        ws.on('open', () => { ws.send('hello ws'); ws.send(Buffer.from([1, 2, 3]), { binary: true }); });
+        ws.on('message', (d: Buffer, isBinary: boolean) => {
+          msgs.push(isBinary ? `bin:${[...d].join(',')}` : d.toString());
+          if (msgs.length === 2) { clearTimeout(t); resolve(msgs); }
+        });
+        ws.on('error', (e) => { clearTimeout(t); reject(e); });
+      });
+      assert.deepEqual(got, ['hello ws', 'bin:1,2,3']);
+      assert.ok(up.requests.some((q) => q.url === '/ws' && !('proxy-authorization' in q.headers)));
+    } finally {
+      ws.terminate();
+      sock.destroy();
+    }
+  });
+
+  test('WebSocket (ws://) echo through a CONNECT tunnel to a plain upstream', { todo: 'BUG: plain HTTP inside a CONNECT tunnel is answered 407 (plainInner is built with makeHttpServer(false), so it is treated as a new proxy request)' }, async () => {
+    const t = await openTunnel(gw.proxyPort, `127.0.0.1:${plain.port}`, auth);
+    assert.equal(t.status, 200);
+    t.socket.resume();
+    const ws = new WebSocket(plain.wsUrl, { createConnection: () => t.socket } as WebSocketType.ClientOptions);
+    try {
+      const got = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('no echo within 10 s')), 10_000);
+        ws.on('open', () => ws.send('plain ws'));
+        ws.on('message', (d: Buffer) => { clearTimeout(timer); resolve(d.toString()); });
+        ws.on('error', (e) => { clearTimeout(timer); reject(e); });
+      });
+      assert.equal(got, 'plain ws');
+    } finally {
+      ws.terminate();
+      t.socket.destroy();
+    }
+  });
+
+  test('WebSocket (ws://) echo with an absolute-form upgrade request (no tunnel)', async () => {
+    const sock = await connect(gw.proxyPort);
+    try {
+      const head = readResponse(sock, 5_000);
+      sock.write(`GET ws://127.0.0.1:${plain.port}/ws HTTP/1.1\r\nHost: 127.0.0.1:${plain.port}\r\nUpgrade: websocket\r\n` +
+        `Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nProxy-Authorization: ${auth}\r\n\r\n`);
+      const r = await head;
+      assert.equal(r.status, 101, r.raw);
+      assert.equal(r.headers['sec-websocket-accept'], 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=');
+      // One masked text frame "abc"; the echo comes back unmasked.
+      const payload = Buffer.from('abc');
+      const mask = Buffer.from([1, 2, 3, 4]);
+      const masked = Buffer.from(payload.map((b, i) => b ^ mask[i & 3]!));
+      const echoed = new Promise<Buffer>((resolve, reject) => {
+        let buf = Buffer.from(r.body);
+        const timer = setTimeout(() => reject(new Error('no echo frame within 5 s')), 5_000);
+        const check = () => {
+          if (buf.length >= 2 && buf.length >= 2 + (buf[1]! & 0x7f)) { clearTimeout(timer); sock.off('data', onData); resolve(buf); }
+        };
+        const onData = (c: Buffer) => { buf = Buffer.concat([buf, c]); check(); };
+        sock.on('data', onData);
+        check();
+      });
+      sock.write(Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, masked]));
+      const frame = await echoed;
+      assert.equal(frame[0], 0x81);
+      assert.equal(frame.subarray(2, 2 + (frame[1]! & 0x7f)).toString(), 'abc');
+    } finally {
+      sock.destroy();
+    }
+  });
+
+  /** Opens wss:// to `bad` through the tunnel and reports what the client saw within `ms`. */
+  async function wsToBadUpstream(ms: number): Promise<{ outcome: string; afterMs: number }> {
+    const sock = await tlsTunnel(gw.proxyPort, '127.0.0.1', bad.port, auth, caPem);
+    const ws = new WebSocket(bad.wsUrl, { createConnection: () => sock } as WebSocketType.ClientOptions);
+    const started = Date.now();
+    try {
+      const outcome = await new Promise<string>((resolve) => {
+        const timer = setTimeout(() => resolve('still open'), ms);
+        const done = (o: string) => { clearTimeout(timer); resolve(o); };
+        ws.on('open', () => ws.send('should not echo'));
+        ws.on('message', () => done('echoed'));
+        ws.on('unexpected-response', (_req, res) => done(`refused ${res.statusCode}`));
+        ws.on('close', (code) => done(`closed ${code}`));
+        ws.on('error', (e) => done(`error ${e.message}`));
+      });
+      return { outcome, afterMs: Date.now() - started };
+    } finally {
+      ws.terminate();
+      sock.destroy();
+    }
+  }
+
+  test('WebSocket to an upstream with an unverifiable certificate: nothing is relayed, nothing reaches it', async () => {
+    const before = bad.requests.length;
+    const { outcome } = await wsToBadUpstream(1_000);
+    assert.notEqual(outcome, 'echoed');
+    assert.equal(bad.requests.length, before, 'the upgrade reached an upstream whose certificate cannot be verified');
+  });
+
+  test('WebSocket to an upstream with an unverifiable certificate: the client learns it within 5 s', {
+    todo: 'BUG: the gateway answers 101 before connecting upstream; when upstream TLS fails the client stays open ~30 s (close 1005, no reason) instead of getting 502',
+  }, async () => {
+    const { outcome } = await wsToBadUpstream(5_000);
+    assert.notEqual(outcome, 'still open', 'the client WebSocket is still open 5 s after the upstream failed');
+  });
+
+  test('Proxy-Authorization is never forwarded upstream', async () => {
+    const r = await curlVia(g, [`${plain.url}/headers`]);
+    assert.equal(r.code, 0, r.stderr);
+    const h = JSON.parse(r.stdout) as Record<string, string>;
+    assert.equal(h['proxy-authorization'], undefined);
+    assert.equal(h['proxy-connection'], undefined);
+    const t = await curlVia(g, ['-H', 'Proxy-Authorization: Basic c25lYWt5OnRva2Vu', `${up.url}/headers`]);
+    assert.equal(t.code, 0, t.stderr);
+    assert.equal((JSON.parse(t.stdout) as Record<string, string>)['proxy-authorization'], undefined);
+  });
+
+  test('exchanges are recorded with the agent name', async () => {
+    await curlVia(g, [`${up.url}/hello?recorded`]);
+    const deadline = Date.now() + 5_000;
+    let found = false;
+    while (!found && Date.now() < deadline) {
+      found = gw.service.store.exchanges.list({ limit: 200 }).some((e) => e.path === '/hello?recorded' && e.agent === 'agent' && e.status === 200);
+      if (!found) await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(found, 'no recorded exchange for /hello?recorded');
+  });
+});
+
+describe('proxy authentication', () => {
+  test('CONNECT without credentials: 407 with Proxy-Authenticate: Basic', async () => {
+    const t = await openTunnel(gw.proxyPort, `127.0.0.1:${up.port}`);
+    t.socket.destroy();
+    assert.equal(t.status, 407);
+    assert.match(t.response.headers['proxy-authenticate'] ?? '', /^Basic\b/);
+  });
+
+  test('CONNECT with a wrong token or an unknown agent: 407', async () => {
+    for (const a of [gw.basic('agent', 'alk_wrong'), gw.basic('nobody', token), 'Bearer abc', 'Basic !!!']) {
+      const t = await openTunnel(gw.proxyPort, `127.0.0.1:${up.port}`, a);
+      t.socket.destroy();
+      assert.equal(t.status, 407, a);
+    }
+  });
+
+  test('plain http request without credentials / with a wrong token: 407', async () => {
+    const r = await rawExchange(gw.proxyPort, plainGet(plain, '/hello?noauth'));
+    assert.equal(r.status, 407, r.raw);
+    assert.match(r.headers['proxy-authenticate'] ?? '', /^Basic\b/);
+    const w = await rawExchange(gw.proxyPort, plainGet(plain, '/hello?noauth', `Proxy-Authorization: ${gw.basic('agent', 'alk_nope')}\r\n`));
+    assert.equal(w.status, 407, w.raw);
+    const c = await curlStatus({ ...g, token: 'alk_nope' }, [`${plain.url}/hello?noauth`]);
+    assert.equal(c.status, 407);
+    assert.ok(!plain.requests.some((q) => q.url === '/hello?noauth'), 'an unauthenticated request reached upstream');
+  });
+
+  test('absolute-form WebSocket upgrade without credentials: 407', async () => {
+    const r = await rawExchange(gw.proxyPort, `GET ws://127.0.0.1:${plain.port}/ws HTTP/1.1\r\nHost: 127.0.0.1:${plain.port}\r\n` +
+      'Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
+    assert.equal(r.status, 407, r.raw);
+  });
+
+  test("a removed agent's token stops working (CONNECT and plain http)", async () => {
+    const tmpToken = await gw.addAgent('temp-agent');
+    const a = gw.basic('temp-agent', tmpToken);
+    const ok = await openTunnel(gw.proxyPort, `127.0.0.1:${up.port}`, a);
+    ok.socket.destroy();
+    assert.equal(ok.status, 200);
+    const okPlain = await rawExchange(gw.proxyPort, plainGet(plain, '/hello', `Proxy-Authorization: ${a}\r\n`));
+    assert.equal(okPlain.status, 200);
+    assert.ok(gw.service.store.agents.remove('temp-agent'));
+    gw.service.gateway.options_.auth.invalidate(); // the 5 s success cache
+    const no = await openTunnel(gw.proxyPort, `127.0.0.1:${up.port}`, a);
+    no.socket.destroy();
+    assert.equal(no.status, 407);
+    const noPlain = await rawExchange(gw.proxyPort, plainGet(plain, '/hello', `Proxy-Authorization: ${a}\r\n`));
+    assert.equal(noPlain.status, 407);
+  });
+});
+
+describe('upstream TLS is always verified', () => {
+  test('self-signed upstream: 502 "could not be verified", nothing reaches it', async () => {
+    const r = await curlStatus(g, [`${bad.url}/hello`]);
+    assert.equal(r.status, 502, r.stderr);
+    assert.match(r.body, /could not be verified/);
+    assert.equal(bad.requests.length, 0);
+    await stillWorks();
+  });
+
+  test('upstream signed by a CA that was not passed with --upstream-ca: 502', async () => {
+    const r = await curlStatus(s, [`${up.url}/hello?unlisted-ca`]);
+    assert.equal(r.status, 502, r.stderr);
+    assert.match(r.body, /could not be verified/);
+    assert.ok(!up.requests.some((q) => q.url === '/hello?unlisted-ca'));
+  });
+
+  test('NODE_TLS_REJECT_UNAUTHORIZED is not set', () => {
+    assert.equal(process.env.NODE_TLS_REJECT_UNAUTHORIZED, undefined);
+    assert.equal(gw.service.gateway.options_.upstream.https.options.rejectUnauthorized, true);
+  });
+});
+
+describe('bad input gets a clear answer and the gateway keeps working', () => {
+  test('malformed request line: 400', async () => {
+    const r = await rawExchange(gw.proxyPort, 'GARBAGE\r\n\r\n');
+    assert.equal(r.status, 400, r.raw);
+    await stillWorks();
+  });
+
+  test('non-proxy request (origin-form path): 400', async () => {
+    const r = await rawExchange(gw.proxyPort, `GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\nProxy-Authorization: ${auth}\r\n\r\n`);
+    assert.equal(r.status, 400, r.raw);
+  });
+
+  test('CONNECT to a server that answers in plain text, then TLS: 502 "does not speak TLS"', async () => {
+    const r = await curlStatus(g, [`https://127.0.0.1:${garbage.port}/hello`]);
+    assert.equal(r.status, 502, r.stderr);
+    assert.match(r.body, /does not speak TLS/);
+    await stillWorks();
+  });
+
+  test('CONNECT to a plain HTTP upstream, then TLS: 502', async () => {
+    const r = await curlStatus(g, [`https://127.0.0.1:${plain.port}/hello`]);
+    assert.equal(r.status, 502, r.stderr);
+    await stillWorks();
+  });
+
+  test('CONNECT to a plain HTTP upstream that resets on a TLS hello: the 502 mentions TLS', {
+    todo: 'BUG (minor): a reset during the upstream TLS handshake is reported as "closed the connection before answering (ECONNRESET)", not as a TLS problem',
+  }, async () => {
+    const r = await curlStatus(g, [`https://127.0.0.1:${plain.port}/hello`]);
+    assert.equal(r.status, 502, r.stderr);
+    assert.match(r.body, /TLS/);
+  });
+
+  test('CONNECT, then plain HTTP inside the tunnel: forwarded', { todo: 'BUG: plain HTTP inside a CONNECT tunnel is answered 407 (plainInner is built with makeHttpServer(false), so it is treated as a new proxy request)' }, async () => {
+    const t = await openTunnel(gw.proxyPort, `127.0.0.1:${plain.port}`, auth);
+    assert.equal(t.status, 200);
+    try {
+      const r = await requestOver(t.socket, { path: '/hello?in-tunnel', host: `127.0.0.1:${plain.port}` });
+      assert.equal(r.status, 200);
+      assert.equal(r.body.toString(), 'hello');
+    } finally {
+      t.socket.destroy();
+    }
+  });
+
+  test('CONNECT, then something that is neither TLS nor HTTP: 400', async () => {
+    const t = await openTunnel(gw.proxyPort, `127.0.0.1:${plain.port}`, auth);
+    assert.equal(t.status, 200);
+    t.socket.resume();
+    const r = readResponse(t.socket, 5_000);
+    t.socket.write('SSH-2.0-OpenSSH_9.0\r\n\r\n');
+    const res = await r;
+    t.socket.destroy();
+    assert.ok(res.status === 400 || (res.closed && res.status === null), res.raw);
+    await stillWorks();
+  });
+
+  for (const target of ['../../etc:443', '*.example.com:443', 'host:99999', 'example.com', 'exa mple.com:443', '127.0.0.1:0', '[::1:443']) {
+    test(`CONNECT to an invalid target ${JSON.stringify(target)}: 400`, async () => {
+      const t = await openTunnel(gw.proxyPort, target, auth);
+      t.socket.destroy();
+      assert.equal(t.status, 400, t.response.raw);
+    });
+  }
+
+  test('missing Host header on HTTP/1.1 inside a tunnel: 400', async () => {
+    const sock = await tlsTunnel(gw.proxyPort, '127.0.0.1', up.port, auth, caPem);
+    try {
+      const r = readResponse(sock);
+      sock.write('GET /hello?nohost HTTP/1.1\r\n\r\n');
+      assert.equal((await r).status, 400);
+    } finally {
+      sock.destroy();
+    }
+    assert.ok(!up.requests.some((q) => q.url === '/hello?nohost'));
+    await stillWorks();
+  });
+
+  test('Content-Length with Transfer-Encoding: 400 and nothing reaches upstream (tunnel and plain)', async () => {
+    const sock = await tlsTunnel(gw.proxyPort, '127.0.0.1', up.port, auth, caPem);
+    try {
+      const r = readResponse(sock);
+      sock.write(`POST /echo?clte HTTP/1.1\r\nHost: 127.0.0.1:${up.port}\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`);
+      const res = await r;
+      assert.equal(res.status, 400, res.raw);
+    } finally {
+      sock.destroy();
+    }
+    const p = await rawExchange(gw.proxyPort, `POST http://127.0.0.1:${plain.port}/echo?clte HTTP/1.1\r\nHost: 127.0.0.1:${plain.port}\r\n` +
+      `Proxy-Authorization: ${auth}\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`);
+    assert.equal(p.status, 400, p.raw);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.ok(!up.requests.some((q) => q.url.includes('clte')), 'CL+TE request reached the TLS upstream');
+    assert.ok(!plain.requests.some((q) => q.url.includes('clte')), 'CL+TE request reached the plain upstream');
+    await stillWorks();
+  });
+
+  test('header flood (300 header lines): 431 (plain and inside a tunnel)', async () => {
+    const flood = Array.from({ length: 300 }, (_, i) => `X-Flood-${i}: ${i}\r\n`).join('');
+    const p = await rawExchange(gw.proxyPort, plainGet(plain, '/hello?flood', `Proxy-Authorization: ${auth}\r\n${flood}`));
+    assert.equal(p.status, 431, p.raw);
+    const sock = await tlsTunnel(gw.proxyPort, '127.0.0.1', up.port, auth, caPem);
+    try {
+      const r = readResponse(sock);
+      sock.write(`GET /hello?flood HTTP/1.1\r\nHost: 127.0.0.1:${up.port}\r\n${flood}\r\n`);
+      assert.equal((await r).status, 431);
+    } finally {
+      sock.destroy();
+    }
+    assert.ok(!up.requests.some((q) => q.url === '/hello?flood'));
+    assert.ok(!plain.requests.some((q) => q.url === '/hello?flood'));
+    await stillWorks();
+  });
+
+  const big = `X-Big: ${'a'.repeat(40 * 1024)}\r\n`;
+
+  test('oversize header (40 KB): 431', async () => {
+    const p = await rawExchange(gw.proxyPort, plainGet(plain, '/hello?big', `Proxy-Authorization: ${auth}\r\n${big}`));
+    assert.equal(p.status, 431, p.raw);
+    assert.ok(!plain.requests.some((q) => q.url === '/hello?big'));
+    await stillWorks();
+  });
+
+  test('oversize header (40 KB) inside a TLS tunnel: 431', {
+    todo: 'BUG: the 431 is lost inside TLS tunnels: a second clientError for the same socket makes rawError() destroy the already-ending socket (curl: "Empty reply from server")',
+  }, async () => {
+    const sock = await tlsTunnel(gw.proxyPort, '127.0.0.1', up.port, auth, caPem);
+    try {
+      const r = readResponse(sock);
+      sock.write(`GET /hello?big HTTP/1.1\r\nHost: 127.0.0.1:${up.port}\r\n${big}\r\n`);
+      const res = await r;
+      assert.equal(res.status, 431, `got ${res.raw || '(empty reply)'}`);
+    } finally {
+      sock.destroy();
+    }
+  });
+
+  test('slow client (half the headers, then silence): 408 or close within 5 s', async () => {
+    const sock = await connect(strict.proxyPort);
+    const started = Date.now();
+    try {
+      const r = readResponse(sock, 5_000);
+      sock.write(`GET http://127.0.0.1:${plain.port}/hello HTTP/1.1\r\nHost: 127.0.0.1:${plain.port}\r\n`);
+      const res = await r;
+      assert.ok(!res.timedOut, 'connection still open after 5 s');
+      assert.ok(res.status === 408 || res.status === null, res.raw);
+      assert.ok(Date.now() - started < 5_000);
+    } finally {
+      sock.destroy();
+    }
+    await stillWorks('strict');
+  });
+
+  test('slow client inside a TLS tunnel: 408 or close within 5 s', {
+    todo: 'BUG: headersTimeout never fires for connections handed to the never-listening inner servers (slow-loris inside CONNECT)',
+  }, async () => {
+    const sock = await tlsTunnel(strict.proxyPort, '127.0.0.1', plain.port, strictAuth, strictCaPem);
+    try {
+      const r = readResponse(sock, 5_000);
+      sock.write(`GET /hello HTTP/1.1\r\nHost: 127.0.0.1:${plain.port}\r\n`);
+      const res = await r;
+      assert.ok(!res.timedOut, 'connection still open after 5 s');
+      assert.ok(res.status === 408 || res.status === null, res.raw);
+    } finally {
+      sock.destroy();
+    }
+  });
+
+  test('slow client with plain HTTP inside a CONNECT tunnel: 408 or close within 5 s', {
+    todo: 'BUG: headersTimeout never fires for connections handed to the never-listening inner servers (slow-loris inside CONNECT)',
+  }, async () => {
+    const t = await openTunnel(strict.proxyPort, `127.0.0.1:${plain.port}`, strictAuth);
+    assert.equal(t.status, 200);
+    t.socket.resume();
+    try {
+      const r = readResponse(t.socket, 5_000);
+      t.socket.write(`GET /hello HTTP/1.1\r\nHost: 127.0.0.1:${plain.port}\r\n`);
+      const res = await r;
+      assert.ok(!res.timedOut, 'connection still open after 5 s');
+      assert.ok(res.status === 408 || res.status === null, res.raw);
+    } finally {
+      t.socket.destroy();
+    }
+  });
+
+  test('CONNECT, then silence: the tunnel is closed after clientTlsTimeoutMs', async () => {
+    const t = await openTunnel(strict.proxyPort, `127.0.0.1:${plain.port}`, strictAuth);
+    assert.equal(t.status, 200);
+    t.socket.resume();
+    const res = await readResponse(t.socket, 5_000);
+    t.socket.destroy();
+    assert.ok(res.closed, 'tunnel still open after 5 s of silence');
+  });
+
+  test('CONNECT, then a partial TLS hello: closed after clientTlsTimeoutMs', async () => {
+    const t = await openTunnel(strict.proxyPort, `127.0.0.1:${plain.port}`, strictAuth);
+    assert.equal(t.status, 200);
+    t.socket.resume();
+    const r = readResponse(t.socket, 5_000);
+    t.socket.write(Buffer.from([0x16, 0x03, 0x01]));
+    const res = await r;
+    t.socket.destroy();
+    assert.ok(res.closed, 'tunnel still open after 5 s with a partial handshake');
+    await stillWorks('strict');
+  });
+
+  test('upstream refuses the connection: 502 "refused" (http and https)', async () => {
+    const port = await freePort();
+    const r = await curlStatus(g, [`http://127.0.0.1:${port}/`]);
+    assert.equal(r.status, 502, r.stderr);
+    assert.match(r.body, /refused/);
+    const t = await curlStatus(g, [`https://127.0.0.1:${port}/`]);
+    assert.equal(t.status, 502, t.stderr);
+    assert.match(t.body, /refused/);
+    await stillWorks();
+  });
+
+  test('upstream resets the connection: 502', async () => {
+    const r = await curlStatus(g, [`${reset.url}/`]);
+    assert.equal(r.status, 502, r.stderr);
+    assert.match(r.body, /closed the connection/);
+    const t = await curlStatus(g, [`https://127.0.0.1:${reset.port}/`]);
+    assert.equal(t.status, 502, t.stderr);
+    await stillWorks();
+  });
+
+  test('upstream hangs: 504 after upstreamTimeoutMs (http and https)', async () => {
+    const started = Date.now();
+    const r = await curlStatus(s, [`${hang.url}/`]);
+    assert.equal(r.status, 504, r.stderr);
+    assert.match(r.body, /did not answer in time/);
+    const t = await curlStatus(s, [`https://127.0.0.1:${hang.port}/`]);
+    assert.equal(t.status, 504, t.stderr);
+    assert.ok(Date.now() - started < 10_000);
+    await stillWorks('strict');
+  });
+
+  test('upstream answers garbage: 502', async () => {
+    const r = await curlStatus(g, [`${garbage.url}/`]);
+    assert.equal(r.status, 502, r.stderr);
+    assert.match(r.body, /not valid HTTP/);
+    await stillWorks();
+  });
+});
+
+describe('listening sockets', () => {
+  function listeners(port: number): string[] {
+    const out: string[] = [];
+    for (const f of ['/proc/net/tcp', '/proc/net/tcp6']) {
+      let text = '';
+      try { text = readFileSync(f, 'utf8'); } catch { continue; }
+      for (const line of text.split('\n').slice(1)) {
+        const cols = line.trim().split(/\s+/);
+        if (cols.length < 4 || cols[3] !== '0A') continue; // LISTEN
+        const [addr, p] = cols[1]!.split(':');
+        if (parseInt(p!, 16) === port) out.push(addr!);
+      }
+    }
+    return out;
+  }
+
+  test('the proxy and console listen on loopback only, never on 0.0.0.0 / ::', (t) => {
+    const ports = [gw.proxyPort, Number(new URL(gw.consoleUrl!).port)];
+    for (const port of ports) {
+      const addrs = listeners(port);
+      if (addrs.length === 0) return t.skip('/proc/net/tcp shows no listeners here');
+      for (const a of addrs) {
+        assert.ok(a === '0100007F' || a === '00000000000000000000000001000000', `port ${port} listens on ${a}`);
+      }
+    }
+  });
+
+  test('the proxy is not reachable on a non-loopback address', async (t) => {
+    const addr = Object.values(os.networkInterfaces()).flat().find((i) => i && !i.internal && i.family === 'IPv4')?.address;
+    if (!addr) return t.skip('this machine has no non-loopback IPv4 address');
+    await assert.rejects(connect(gw.proxyPort, addr, 3_000));
+  });
+});
+
+describe('connections and certificates', () => {
+  test('keep-alive: 20 sequential requests through one undici ProxyAgent use at most 2 upstream connections', async () => {
+    let connections = 0;
+    const server = https.createServer({ key: pki.serverKeyPem, cert: pki.serverCertPem }, (_req, res) => res.end('ok'));
+    server.on('secureConnection', () => connections++);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as net.AddressInfo).port;
+    const dispatcher = new ProxyAgent({ uri: gw.proxyUrl, token: auth, requestTls: { ca: caPem } });
+    try {
+      for (let i = 0; i < 20; i++) {
+        const r = await undiciRequest(`https://127.0.0.1:${port}/n${i}`, { dispatcher });
+        assert.equal(r.statusCode, 200);
+        assert.equal(await r.body.text(), 'ok');
+      }
+      assert.ok(connections >= 1 && connections <= 2, `${connections} upstream connections for 20 requests`);
+    } finally {
+      await dispatcher.close();
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+
+  test('20 parallel first requests to a new host (localhost) all succeed', async () => {
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) =>
+      viaProxy(gw.proxyPort, auth, caPem, { host: 'localhost', port: up.port }, `/hello?p=${i}`)));
+    for (const r of results) {
+      assert.equal(r.status, 200);
+      assert.equal(r.body.toString(), 'hello');
+    }
+  });
+
+  test('the leaf for an IP target has an IP SAN', async () => {
+    const r = await viaProxy(gw.proxyPort, auth, caPem, { host: '127.0.0.1', port: up.port }, '/hello');
+    assert.equal(r.status, 200);
+    assert.match(r.cert.subjectaltname ?? '', /IP Address:127\.0\.0\.1/);
+  });
+
+  test('the leaf for a DNS name has a DNS SAN', async () => {
+    const r = await viaProxy(gw.proxyPort, auth, caPem, { host: 'localhost', port: up.port }, '/hello');
+    assert.equal(r.status, 200);
+    assert.match(r.cert.subjectaltname ?? '', /DNS:localhost/);
+    assert.doesNotMatch(r.cert.subjectaltname ?? '', /IP Address/);
+    // curl with --connect-to: the URL names localhost, the upstream really is 127.0.0.1.
+    const c = await curlVia(g, ['-v', `https://localhost:${up.port}/hello`]);
+    assert.equal(c.code, 0, c.stderr);
+    assert.equal(c.stdout, 'hello');
+    assert.match(c.stderr, /subjectAltName: host "localhost" matched/);
+  });
+
+  test('a mismatched SNI inside a tunnel gets a leaf for that name (and is still verified upstream)', async () => {
+    const sock: tls.TLSSocket = await tlsTunnel(gw.proxyPort, '127.0.0.1', up.port, auth, caPem, 'localhost');
+    try {
+      assert.match(sock.getPeerCertificate().subjectaltname ?? '', /DNS:localhost/);
+      const r = await requestOver(sock, { path: '/hello?sni', host: `localhost:${up.port}` });
+      assert.equal(r.status, 200);
+    } finally {
+      sock.destroy();
+    }
+  });
+});
+
+describe('shutdown', () => {
+  test('closing Airlock records the end of every open session without errors', {
+    todo: 'BUG: AirlockService.close() runs closers reversed, so the store closes before the gateway stops ("could not record session end: The store is closed")',
+  }, async () => {
+    const lines: string[] = [];
+    const a = await startTestAirlock({ upstreamCa: [pki.caPath], log: createLogger('warn', (l) => lines.push(l)) });
+    const dbFile = a.service.store.file;
+    try {
+      const tk = await a.addAgent('shutdown-agent');
+      const t = await openTunnel(a.proxyPort, `127.0.0.1:${up.port}`, a.basic('shutdown-agent', tk));
+      assert.equal(t.status, 200);
+      await a.service.close(); // the tunnel is still open
+      t.socket.destroy();
+      const db = new Database(dbFile, { readonly: true });
+      try {
+        const rows = db.prepare('SELECT ended_at FROM sessions WHERE agent = ?').all('shutdown-agent') as Array<{ ended_at: string | null }>;
+        assert.equal(rows.length, 1);
+        assert.deepEqual(lines.filter((l) => / (error|warn) /.test(l)), []);
+        assert.notEqual(rows[0]!.ended_at, null, 'the open session was never ended');
+      } finally {
+        db.close();
+      }
+    } finally {
+      await removeDir(a.dataDir);
+    }
+  });
+});

@@ -1,0 +1,166 @@
+// Acceptance: the REAL CLI gateway is SIGKILLed while a git push is held for review and 50 slow requests are in
+// flight. The SQLite file must open and verify, every exchange completed before the kill must be there, and a
+// restarted gateway marks the held push 'interrupted' (audit event, chain intact) without ever forwarding it.
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ProxyAgent, request } from 'undici';
+import { INTERRUPTED_REASON, openStore } from '../../main/store';
+import type { ReviewView } from '../../main/contract/views';
+import { createTestPki } from '../helpers/test-ca';
+import { startUpstream, type Upstream } from '../helpers/https-upstream';
+import { startGitServer, type GitServer } from '../helpers/git-server';
+import { gitEnvIsolated, runGit, runGitOk } from '../helpers/git-client';
+import { makeTempDir, removeDir } from '../helpers/tmp';
+import { airlock, airlockOk, spawnServe, waitFor, type ServeProcess } from './cli';
+
+const PASS = 'git-server-pass-5Yq2';
+const QUICK = 50;
+const SLOW = 50;
+
+const cleanups: Array<() => Promise<unknown> | unknown> = [];
+after(async () => {
+  for (const c of cleanups.reverse()) {
+    try {
+      await c();
+    } catch {
+      /* keep closing the rest */
+    }
+  }
+});
+
+test('SIGKILL of `airlock serve` mid-review and mid-traffic: the record survives, the push is interrupted, nothing forwarded', async () => {
+  const tmp = await makeTempDir('airlock-crash-');
+  cleanups.push(() => removeDir(tmp));
+  const dataDir = join(tmp, 'data');
+  const pki = await createTestPki();
+  const upstream: Upstream = await startUpstream({ pki });
+  cleanups.push(() => upstream.close());
+  const git: GitServer = await startGitServer({ pki, auth: { username: 'alice', password: PASS } });
+  cleanups.push(() => git.close());
+  const repo = await git.createRepo('crash', { seed: true });
+
+  // Agent and upstream credential through the real CLI.
+  const added = await airlockOk(['agent', 'add', 'bot', '--data-dir', dataDir, '--json']);
+  const { name, token } = JSON.parse(added.stdout) as { name: string; token: string };
+  assert.equal(name, 'bot');
+  await airlockOk(['credential', 'set', `127.0.0.1:${git.port}`, '--username', 'alice', '--data-dir', dataDir], { input: PASS + '\n' });
+
+  const serveArgs = ['--proxy-port', '0', '--console-port', '0', '--upstream-ca', pki.caPath];
+  const first: ServeProcess = await spawnServe(dataDir, serveArgs);
+  cleanups.push(() => first.close());
+  const proxyPort = Number(new URL(first.info.proxyUrl).port);
+
+  // A local clone (straight from the server) with one new commit, pushed through the gateway without credentials.
+  const home = join(tmp, 'home');
+  const work = join(tmp, 'work');
+  const direct = gitEnvIsolated(home);
+  await runGitOk(['-c', `http.sslCAInfo=${pki.caPath}`, 'clone', '--quiet', repo.authUrl, work], { env: direct });
+  await runGitOk(['remote', 'set-url', 'origin', repo.url], { cwd: work, env: direct });
+  writeFileSync(join(work, 'held.txt'), 'this push must never land\n');
+  await runGitOk(['add', 'held.txt'], { cwd: work, env: direct });
+  await runGitOk(['commit', '--quiet', '-m', 'held by airlock'], { cwd: work, env: direct });
+  const refsBefore = await git.refs('crash');
+  assert.ok(refsBefore['refs/heads/main']);
+
+  const pushEnv = gitEnvIsolated(home, {
+    HTTPS_PROXY: `http://bot:${token}@127.0.0.1:${proxyPort}`,
+    GIT_SSL_CAINFO: first.info.caPath,
+  });
+  const push = runGit(['push', 'origin', 'HEAD:refs/heads/main'], { cwd: work, env: pushEnv, timeoutMs: 60_000 });
+
+  // Bounded poll of the real CLI until the push is held.
+  let pending: ReviewView | undefined;
+  for (let i = 0; i < 20 && !pending; i++) {
+    const r = await airlock(['reviews', '--status', 'pending', '--json', '--data-dir', dataDir]);
+    assert.equal(r.code, 0, r.stderr);
+    pending = (JSON.parse(r.stdout) as ReviewView[])[0];
+    if (!pending) await new Promise((res) => setTimeout(res, 300));
+  }
+  assert.ok(pending, `no pending review; serve stderr: ${first.stderr()}`);
+  assert.equal(pending.state, 'pending');
+  assert.equal(pending.agent, 'bot');
+  assert.equal(pending.repo, '/crash.git');
+
+  // 50 quick requests that complete, then 50 slow ones left in flight.
+  const dispatcher = new ProxyAgent({
+    uri: first.info.proxyUrl,
+    token: `Basic ${Buffer.from(`bot:${token}`).toString('base64')}`,
+    requestTls: { ca: readFileSync(first.info.caPath, 'utf8') },
+  });
+  cleanups.push(() => dispatcher.destroy());
+  const quick = await Promise.all(Array.from({ length: QUICK }, async (_, i) => {
+    const res = await request(`${upstream.url}/hello?quick=${i}`, { dispatcher, headersTimeout: 15_000, bodyTimeout: 15_000 });
+    return { status: res.statusCode, body: await res.body.text() };
+  }));
+  assert.ok(quick.every((q) => q.status === 200 && q.body === 'hello'));
+  await new Promise((res) => setTimeout(res, 300)); // the store flushes its batch every 50 ms
+
+  const slow = Promise.allSettled(Array.from({ length: SLOW }, async (_, i) => {
+    const res = await request(`${upstream.url}/slow?ms=5000&i=${i}`, { dispatcher, headersTimeout: 15_000, bodyTimeout: 15_000 });
+    return res.body.text();
+  }));
+  await waitFor('the slow requests to reach upstream', () =>
+    upstream.requests.filter((q) => q.url.startsWith('/slow')).length >= SLOW ? true : undefined, 4_000, 20);
+
+  first.child.kill('SIGKILL');
+  const killed = await first.exited;
+  assert.equal(killed.signal, 'SIGKILL');
+  const slowResults = await slow;
+  assert.ok(slowResults.some((s) => s.status === 'rejected'), 'slow requests were still in flight at the kill');
+
+  // The file opens, the chain verifies, and every completed quick exchange is there.
+  const store = openStore(join(dataDir, 'airlock.db'));
+  try {
+    const v = store.audit.verify();
+    assert.equal(v.ok, true, v.message);
+    const byPath = new Map(store.exchanges.list({ limit: 1000 }).map((e) => [e.path, e]));
+    const missing = Array.from({ length: QUICK }, (_, i) => `/hello?quick=${i}`).filter((p) => !byPath.has(p));
+    assert.deepEqual(missing, [], `${missing.length} completed exchanges lost`);
+    for (let i = 0; i < QUICK; i++) {
+      const e = byPath.get(`/hello?quick=${i}`)!;
+      assert.equal(e.status, 200);
+      assert.equal(e.agent, 'bot');
+      assert.equal(e.decision?.verdict, 'allow');
+    }
+    assert.equal(store.reviews.get(pending.id)?.state, 'pending', 'still pending until a gateway starts again');
+  } finally {
+    store.close();
+  }
+
+  // The agent's git push failed: its connection died with the gateway.
+  const pushed = await push;
+  assert.notEqual(pushed.code, 0, `git push succeeded: ${pushed.stderr}`);
+
+  // Restart on the same data dir: the held push is now interrupted.
+  const second = await spawnServe(dataDir, serveArgs);
+  cleanups.push(() => second.close());
+  const listed = await airlock(['reviews', '--json', '--data-dir', dataDir]);
+  assert.equal(listed.code, 0, listed.stderr);
+  const after1 = (JSON.parse(listed.stdout) as ReviewView[]).find((r) => r.id === pending!.id);
+  assert.equal(after1?.state, 'interrupted');
+  assert.equal(after1?.reason, INTERRUPTED_REASON);
+  assert.equal(after1?.decidedBy, 'system');
+  const stopped = await second.close();
+  assert.equal(stopped.code, 0, second.stderr());
+
+  const store2 = openStore(join(dataDir, 'airlock.db'));
+  try {
+    const events = store2.audit.list();
+    const interrupted = events.filter((e) => e.action === 'review.interrupted');
+    assert.equal(interrupted.length, 1);
+    assert.equal(interrupted[0]!.subject, pending.id);
+    assert.equal(interrupted[0]!.actor, 'system');
+    assert.deepEqual(store2.reviews.events(pending.id).map((e) => e.state), ['pending', 'interrupted']);
+  } finally {
+    store2.close();
+  }
+  const verified = await airlock(['audit', 'verify', '--data-dir', dataDir]);
+  assert.equal(verified.code, 0, verified.stdout + verified.stderr);
+  assert.match(verified.stdout, /^ok \d+ events, head [0-9a-f]{64}\n$/);
+
+  // Nothing was forwarded: the server's refs are unchanged and it never saw a receive-pack POST.
+  assert.deepEqual(await git.refs('crash'), refsBefore);
+  assert.deepEqual(git.requests.filter((q) => q.method === 'POST' && q.path.endsWith('/git-receive-pack')), []);
+});

@@ -1,0 +1,226 @@
+// Exchange → record, end to end: a real in-process Airlock (temp data dir, real SQLite file), real clients (curl,
+// undici) through the proxy to real upstreams, then the store is read back: fields, sessions, masking, capture cap.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { ProxyAgent, request } from 'undici';
+import { hashToken, newAgentToken } from '../../main/agents/tokens';
+import { createLogger } from '../../main/log';
+import { startAirlock, type AirlockService } from '../../main/service';
+import type { ExchangeRecord } from '../../main/store';
+import { createTestPki, type TestPki } from '../helpers/test-ca';
+import { sha256Hex, startUpstream, type Upstream } from '../helpers/https-upstream';
+import { runCommand, type RunResult } from '../helpers/run';
+import { makeTempDir, removeDir } from '../helpers/tmp';
+import { cliEnv, waitFor } from './cli';
+
+const AGENT = 'rec-bot';
+const SECRET = 'sekrit-value-123';
+let pki: TestPki;
+let upstream: Upstream;
+let plain: Upstream;
+let dataDir: string;
+let service: AirlockService;
+let proxyUrl: string;
+let caPath: string;
+let token: string;
+let dispatcher: ProxyAgent;
+
+before(async () => {
+  pki = await createTestPki();
+  upstream = await startUpstream({ pki });
+  plain = await startUpstream({ pki, tls: false });
+  dataDir = await makeTempDir('airlock-record-');
+  const running = await startAirlock({
+    dataDir,
+    log: createLogger('error'),
+    proxyPort: 0,
+    consolePort: 0,
+    upstreamCa: [pki.caPath],
+    bodyCaptureBytes: 1024,
+  });
+  service = running.service;
+  proxyUrl = running.proxyUrl;
+  caPath = running.caPath;
+  service.store.agents.add(AGENT, ['ai-coding']);
+  token = newAgentToken();
+  service.store.agents.addToken(AGENT, hashToken(token), 'recording test', null);
+  dispatcher = new ProxyAgent({
+    uri: proxyUrl,
+    token: `Basic ${Buffer.from(`${AGENT}:${token}`).toString('base64')}`,
+    requestTls: { ca: readFileSync(caPath, 'utf8') },
+  });
+});
+
+after(async () => {
+  await dispatcher?.close().catch(() => undefined);
+  await service?.close();
+  await upstream?.close();
+  await plain?.close();
+  await removeDir(dataDir);
+});
+
+function curl(args: string[]): Promise<RunResult> {
+  return runCommand('curl', ['-sS', '--max-time', '15', '--proxy', proxyUrl, '--proxy-user', `${AGENT}:${token}`, '--cacert', caPath, ...args], {
+    env: cliEnv(),
+    timeoutMs: 20_000,
+  });
+}
+
+/** The recorded exchange whose path is `path` (waits for the batched write; bounded). */
+async function recorded(path: string): Promise<ExchangeRecord> {
+  return waitFor(`an exchange for ${path}`, () => {
+    const v = service.store.exchanges.list({ limit: 1000 }).find((e) => e.path === path && e.endedAt !== null);
+    return v ? service.store.exchanges.get(v.id)! : undefined;
+  }, 5_000);
+}
+
+test('GET through a CONNECT tunnel (curl): every field recorded, credentials headers masked, session row', async () => {
+  const path = '/hello?case=get';
+  const r = await curl([
+    '-H', 'Authorization: Bearer agent-own-token-abc',
+    '-H', 'Cookie: session=cookie-value-xyz',
+    `${upstream.url}${path}`,
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, 'hello');
+
+  const ex = await recorded(path);
+  assert.equal(ex.agent, AGENT);
+  assert.equal(ex.method, 'GET');
+  assert.equal(ex.scheme, 'https');
+  assert.equal(ex.host, '127.0.0.1');
+  assert.equal(ex.port, upstream.port);
+  assert.equal(ex.path, path);
+  assert.equal(ex.kind, 'other');
+  assert.equal(ex.status, 200);
+  assert.equal(ex.error, null);
+  assert.equal(ex.requestBytes, 0);
+  assert.equal(ex.responseBytes, 5);
+  assert.equal(ex.verdict, 'allow');
+  assert.equal(ex.ruleId, 'builtin:allow-other');
+  assert.ok(ex.explanation);
+  assert.equal(typeof ex.timings.totalMs, 'number');
+  assert.ok(ex.timings.totalMs! >= 0 && ex.timings.totalMs! < 15_000, `totalMs ${ex.timings.totalMs}`);
+  assert.ok(ex.timings.upstreamMs === null || ex.timings.upstreamMs <= ex.timings.totalMs!);
+  assert.ok(ex.endedAt! >= ex.startedAt);
+  assert.equal(ex.requestHeaders.authorization, '[masked]');
+  assert.equal(ex.requestHeaders.cookie, '[masked]');
+  assert.equal(ex.requestHeaders.host, `127.0.0.1:${upstream.port}`);
+  assert.equal(ex.responseHeaders?.['content-type'], 'text/plain; charset=utf-8');
+  assert.equal(ex.responseBody?.toString(), 'hello');
+  assert.equal(ex.responseBodyComplete, true);
+  assert.equal(ex.responseBodySha256, sha256Hex('hello'));
+  // Secrets the agent sent are nowhere in the file (headers are JSON text in the exchanges table).
+  const db = readFileSync(service.store.file);
+  assert.equal(db.indexOf('agent-own-token-abc'), -1);
+  assert.equal(db.indexOf('cookie-value-xyz'), -1);
+
+  // The tunnel's session: agent and client address, ended once curl has disconnected.
+  assert.ok(ex.sessionId);
+  const s = await waitFor('the session to end', () => {
+    const row = service.store.sessions.get(ex.sessionId!);
+    return row?.endedAt ? row : undefined;
+  }, 5_000);
+  assert.equal(s.agent, AGENT);
+  assert.match(s.clientAddress, /^(::ffff:)?127\.0\.0\.1$/);
+  assert.ok(s.startedAt <= ex.startedAt);
+  assert.ok(s.endedAt! >= ex.endedAt!);
+});
+
+test('POST JSON (curl) is http-api with both bodies; plain-HTTP Proxy-Authorization is stored masked', async () => {
+  const body = JSON.stringify({ q: 'recording', n: 42 });
+  const r = await curl(['-H', 'Content-Type: application/json', '--data-binary', body, `${upstream.url}/echo`]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, body);
+  const ex = await recorded('/echo');
+  assert.equal(ex.method, 'POST');
+  assert.equal(ex.kind, 'http-api');
+  assert.equal(ex.status, 200);
+  assert.equal(ex.requestBytes, body.length);
+  assert.equal(ex.responseBytes, body.length);
+  assert.equal(ex.requestBody?.toString(), body);
+  assert.equal(ex.responseBody?.toString(), body);
+  assert.equal(ex.requestBodyComplete, true);
+  assert.equal(ex.requestBodySha256, sha256Hex(body));
+  assert.equal(ex.verdict, 'allow');
+
+  // Plain http:// through the proxy: the request itself carries Proxy-Authorization.
+  const p = await curl([`${plain.url}/hello?case=plain`]);
+  assert.equal(p.code, 0, p.stderr);
+  const px = await recorded('/hello?case=plain');
+  assert.equal(px.scheme, 'http');
+  assert.equal(px.port, plain.port);
+  assert.equal(px.agent, AGENT);
+  assert.equal(px.requestHeaders['proxy-authorization'], '[masked]');
+  assert.equal(readFileSync(service.store.file).indexOf(token), -1, 'the agent token is in the database file');
+  const sp = await waitFor('the plain session to end', () => {
+    const row = service.store.sessions.get(px.sessionId!);
+    return row?.endedAt ? row : undefined;
+  }, 5_000);
+  assert.equal(sp.agent, AGENT);
+});
+
+test('a body over the capture cap is stored as a prefix, marked incomplete, with the sha256 of the whole body', async () => {
+  const big = Buffer.alloc(10 * 1024);
+  for (let i = 0; i < big.length; i++) big[i] = (i * 7 + 3) & 0xff;
+  const res = await request(`${upstream.url}/echo?case=big`, {
+    method: 'POST', body: big, headers: { 'content-type': 'application/octet-stream' }, dispatcher,
+  });
+  const echoed = Buffer.from(await res.body.arrayBuffer());
+  assert.equal(res.statusCode, 200);
+  assert.ok(echoed.equals(big));
+  const ex = await recorded('/echo?case=big');
+  assert.equal(ex.requestBytes, big.length);
+  assert.equal(ex.responseBytes, big.length);
+  assert.equal(ex.requestBody?.length, 1024);
+  assert.ok(ex.requestBody!.equals(big.subarray(0, 1024)));
+  assert.equal(ex.requestBodyComplete, false);
+  assert.equal(ex.requestBodySha256, sha256Hex(big));
+  assert.equal(ex.responseBody?.length, 1024);
+  assert.ok(ex.responseBody!.equals(big.subarray(0, 1024)));
+  assert.equal(ex.responseBodyComplete, false);
+  assert.equal(ex.responseBodySha256, sha256Hex(big));
+});
+
+test('listExchanges returns the newest first, limited', async () => {
+  for (let i = 0; i < 3; i++) {
+    const res = await request(`${upstream.url}/hello?order=${i}`, { dispatcher });
+    await res.body.text();
+    await recorded(`/hello?order=${i}`);
+    await new Promise((r) => setTimeout(r, 5)); // distinct startedAt (ms resolution)
+  }
+  const list = await service.listExchanges({ limit: 3 });
+  assert.deepEqual(list.map((e) => e.path), ['/hello?order=2', '/hello?order=1', '/hello?order=0']);
+  assert.equal((await service.listExchanges({ limit: 1 })).length, 1);
+  for (const v of list) {
+    assert.equal(v.agent, AGENT);
+    assert.deepEqual(v.decision?.verdict, 'allow');
+    assert.equal(typeof v.timings.totalMs, 'number');
+  }
+});
+
+test('a stored upstream credential is masked in recorded response bodies and in headers (after the 2 s refresh)', async () => {
+  const authority = `127.0.0.1:${upstream.port}`;
+  service.credentials.set(authority, SECRET, { username: 'u' });
+  await new Promise((r) => setTimeout(r, 2_500));
+  const basic = Buffer.from(`u:${SECRET}`).toString('base64');
+
+  const res = await request(`${upstream.url}/echo-auth?case=cred`, { dispatcher, headers: { 'x-debug': `token=${SECRET}` } });
+  const seen = await res.body.text();
+  assert.equal(res.statusCode, 200);
+  // Upstream did receive Airlock's credential (the agent never sees it: the relay masks it too).
+  const got = upstream.requests.filter((q) => q.url === '/echo-auth?case=cred').at(-1);
+  assert.equal(got?.headers.authorization, `Basic ${basic}`);
+  assert.ok(!seen.includes(SECRET) && !seen.includes(basic), `the client saw the credential: ${seen}`);
+
+  const ex = await recorded('/echo-auth?case=cred');
+  const text = ex.responseBody!.toString('utf8');
+  assert.ok(!text.includes(SECRET), text);
+  assert.ok(!text.includes(basic), text);
+  assert.match(text, /^authorization: \[masked\]\n$/);
+  assert.equal(ex.requestHeaders['x-debug'], 'token=[masked]');
+  const db = readFileSync(service.store.file);
+  assert.equal(db.indexOf(SECRET), -1, 'the secret is in the database file');
+  assert.equal(db.indexOf(basic), -1, 'the Basic credential is in the database file');
+});

@@ -1,0 +1,92 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { agentEnv, exportLines, type AgentEnvInput } from '../../main/env/agent-env';
+import { runCommand } from '../helpers/run';
+
+const base: AgentEnvInput = {
+  proxyUrl: 'http://127.0.0.1:8899',
+  agent: 'claude',
+  token: 'alk_abc-DEF_123',
+  caPath: '/data/ca/airlock-ca.pem',
+  bundlePath: '/data/ca/bundle.pem',
+  nodePreloadPath: '/data/node-preload.cjs',
+};
+
+test('proxy variables carry the agent credentials, upper and lower case', () => {
+  const env = agentEnv(base);
+  const proxy = 'http://claude:alk_abc-DEF_123@127.0.0.1:8899';
+  for (const k of ['HTTPS_PROXY', 'HTTP_PROXY', 'https_proxy', 'http_proxy', 'ALL_PROXY', 'all_proxy', 'npm_config_proxy', 'npm_config_https_proxy']) {
+    assert.equal(env[k], proxy, k);
+  }
+  const u = new URL(env.HTTPS_PROXY!);
+  assert.equal(decodeURIComponent(u.username), 'claude');
+  assert.equal(decodeURIComponent(u.password), 'alk_abc-DEF_123');
+});
+
+test('NO_PROXY is emptied so nothing bypasses Airlock', () => {
+  const env = agentEnv(base);
+  assert.equal(env.NO_PROXY, '');
+  assert.equal(env.no_proxy, '');
+});
+
+test('tools whose variable adds a CA get the Airlock CA; tools whose variable replaces the store get the bundle', () => {
+  const env = agentEnv(base);
+  assert.equal(env.NODE_EXTRA_CA_CERTS, base.caPath);
+  assert.equal(env.DENO_CERT, base.caPath);
+  for (const k of ['GIT_SSL_CAINFO', 'SSL_CERT_FILE', 'CURL_CA_BUNDLE', 'REQUESTS_CA_BUNDLE', 'PIP_CERT', 'CARGO_HTTP_CAINFO', 'AWS_CA_BUNDLE', 'npm_config_cafile']) {
+    assert.equal(env[k], base.bundlePath, k);
+  }
+});
+
+test('Node: NODE_USE_ENV_PROXY=1 and NODE_OPTIONS requires the preload', () => {
+  const env = agentEnv(base);
+  assert.equal(env.NODE_USE_ENV_PROXY, '1');
+  assert.equal(env.NODE_OPTIONS, '--require /data/node-preload.cjs');
+  assert.equal(env.AIRLOCK_AGENT, 'claude');
+  assert.equal(env.NODE_TLS_REJECT_UNAUTHORIZED, undefined);
+});
+
+test('NODE_OPTIONS keeps existing options and does not add the preload twice', () => {
+  const env = agentEnv({ ...base, existingNodeOptions: '--max-old-space-size=4096' });
+  assert.equal(env.NODE_OPTIONS, '--max-old-space-size=4096 --require /data/node-preload.cjs');
+  const again = agentEnv({ ...base, existingNodeOptions: env.NODE_OPTIONS });
+  assert.equal(again.NODE_OPTIONS, env.NODE_OPTIONS);
+});
+
+test('a preload path with spaces is quoted in NODE_OPTIONS', async () => {
+  const env = agentEnv({ ...base, nodePreloadPath: '/home/me/Application Support/Airlock/node-preload.cjs' });
+  assert.equal(env.NODE_OPTIONS, '--require "/home/me/Application Support/Airlock/node-preload.cjs"');
+});
+
+test('credentials with reserved characters are percent-encoded in the proxy URL', () => {
+  const env = agentEnv({ ...base, agent: 'a.b_c-d', token: 'p@ss:w/rd%' });
+  const u = new URL(env.HTTP_PROXY!);
+  assert.equal(u.host, '127.0.0.1:8899');
+  assert.equal(decodeURIComponent(u.username), 'a.b_c-d');
+  assert.equal(decodeURIComponent(u.password), 'p@ss:w/rd%');
+});
+
+test('git rewrites go through GIT_CONFIG_COUNT', () => {
+  const env = agentEnv({ ...base, gitRewrites: [{ base: 'https://github.com/', insteadOf: 'git@github.com:' }] });
+  assert.equal(env.GIT_CONFIG_COUNT, '1');
+  assert.equal(env.GIT_CONFIG_KEY_0, 'url.https://github.com/.insteadOf');
+  assert.equal(env.GIT_CONFIG_VALUE_0, 'git@github.com:');
+  assert.equal(agentEnv(base).GIT_CONFIG_COUNT, undefined);
+});
+
+test("exportLines survives ' and $ (eval'ed in bash)", async () => {
+  const tricky = `it's $HOME and \`id\` and "$(echo no)" \\ end`;
+  const text = exportLines({ ...agentEnv(base), TRICKY: tricky, EMPTY: '' });
+  for (const line of text.trimEnd().split('\n')) assert.match(line, /^export [A-Za-z_][A-Za-z0-9_]*='/);
+  const r = await runCommand('bash', ['-c', `eval "$1"; printf '%s\\n' "$TRICKY" "$HTTPS_PROXY" "[$EMPTY]" "$NODE_OPTIONS"`, 'bash', text],
+    { env: { PATH: process.env.PATH, HOME: '/nonexistent-home' }, timeoutMs: 10_000 });
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(r.stdout.split('\n').slice(0, 4), [tricky, agentEnv(base).HTTPS_PROXY, '[]', '--require /data/node-preload.cjs']);
+});
+
+test('exportLines output also works with sh (dash/POSIX)', async () => {
+  const text = exportLines({ X: "a'b$c" });
+  const r = await runCommand('sh', ['-c', `eval "$1"; printf '%s' "$X"`, 'sh', text], { timeoutMs: 10_000 });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, "a'b$c");
+});

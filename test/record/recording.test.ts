@@ -53,7 +53,8 @@ before(async () => {
 });
 
 after(async () => {
-  await dispatcher?.close().catch(() => undefined);
+  await dispatcher?.destroy().catch(() => undefined);
+  await new Promise((r) => setTimeout(r, 100)); // let the session ends reach the store before it closes (see the BUG test)
   await service?.close();
   await upstream?.close();
   await plain?.close();
@@ -223,4 +224,62 @@ test('a stored upstream credential is masked in recorded response bodies and in 
   const db = readFileSync(service.store.file);
   assert.equal(db.indexOf(SECRET), -1, 'the secret is in the database file');
   assert.equal(db.indexOf(basic), -1, 'the Basic credential is in the database file');
+});
+
+test('a credential cut in half by the capture cap is not stored as a prefix', {
+  todo: 'BUG: maskBody only masks whole occurrences, so when the 1 KiB capture cap cuts a stored secret, its first bytes (here 10 of 16) are written to exchange_bodies unmasked',
+}, async () => {
+  // Runs after the credential test above: SECRET is a stored credential for this upstream.
+  const body = Buffer.from('a'.repeat(1014) + SECRET + 'b'.repeat(1000));
+  const res = await request(`${upstream.url}/echo?case=straddle`, { method: 'POST', body, headers: { 'content-type': 'text/plain' }, dispatcher });
+  await res.body.text();
+  const ex = await recorded('/echo?case=straddle');
+  assert.equal(ex.requestBodyComplete, false);
+  assert.equal(ex.requestBody?.length, 1024);
+  const stored = ex.requestBody!.toString('latin1');
+  assert.ok(!stored.includes(SECRET.slice(0, 10)), `stored prefix ends with ${JSON.stringify(stored.slice(-12))}`);
+});
+
+test('graceful shutdown records the end of open sessions and the exchanges still in flight', {
+  todo: 'BUG: AirlockService.close() runs its closers reversed, so store.close() runs before gateway.stop(): sessions ended and exchanges finished while the gateway stops are dropped ("could not record session end error=The store is closed.")',
+}, async () => {
+  const dir = await makeTempDir('airlock-record-shutdown-');
+  try {
+    const running = await startAirlock({ dataDir: dir, log: createLogger('error'), proxyPort: 0, consolePort: null, upstreamCa: [pki.caPath] });
+    const svc = running.service;
+    svc.store.agents.add('closer', ['ai-coding']);
+    const tok = newAgentToken();
+    svc.store.agents.addToken('closer', hashToken(tok), 'shutdown test', null);
+    const agent = new ProxyAgent({
+      uri: running.proxyUrl,
+      token: `Basic ${Buffer.from(`closer:${tok}`).toString('base64')}`,
+      requestTls: { ca: readFileSync(running.caPath, 'utf8') },
+    });
+    try {
+      // A finished request on a kept-alive tunnel (its session stays open), and one still waiting on upstream.
+      const done = await request(`${upstream.url}/hello?case=shutdown`, { dispatcher: agent });
+      await done.body.text();
+      const inFlight = request(`${upstream.url}/slow?ms=3000&case=shutdown`, { dispatcher: agent }).then((r) => r.body.text());
+      inFlight.catch(() => undefined);
+      await waitFor('the slow request to reach upstream', () =>
+        upstream.requests.some((q) => q.url === '/slow?ms=3000&case=shutdown') ? true : undefined, 5_000, 20);
+      await svc.close();
+      await inFlight.catch(() => undefined);
+    } finally {
+      await agent.destroy().catch(() => undefined);
+    }
+    const { openStore } = await import('../../main/store');
+    const store = openStore(`${dir}/airlock.db`);
+    try {
+      const list = store.exchanges.list({ limit: 100 });
+      const hello = list.find((e) => e.path === '/hello?case=shutdown');
+      assert.ok(hello?.sessionId, 'the finished exchange was recorded');
+      assert.ok(list.some((e) => e.path === '/slow?ms=3000&case=shutdown'), 'the exchange in flight at shutdown was not recorded');
+      assert.notEqual(store.sessions.get(hello.sessionId)?.endedAt ?? null, null, 'the open session got no endedAt at shutdown');
+    } finally {
+      store.close();
+    }
+  } finally {
+    await removeDir(dir);
+  }
 });

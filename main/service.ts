@@ -279,7 +279,7 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
     if (err.code === 'EADDRINUSE') throw new AirlockError('unavailable', `port ${options.proxyPort} on 127.0.0.1 is already in use; pick another with --proxy-port`);
     throw e;
   }
-  closers.splice(0, 0, () => gateway.stop());
+  closers.push(() => gateway.stop());
   service = new AirlockService(paths, options, ca, store, gateway, log, queue, credentials, closers);
   queue.onChange((r) => service?.emit({ type: 'review', review: reviewView(r) }));
 
@@ -294,7 +294,7 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
       throw e;
     }
     service.consoleUrl = consoleServer.url;
-    closers.splice(0, 0, () => consoleServer!.close());
+    closers.push(() => consoleServer!.close());
   }
   const runtime = { pid: process.pid, proxyUrl: gateway.url, consoleUrl: consoleServer?.url ?? null, startedAt: service.startedAt.toISOString() };
   writeFileSync(paths.runtime, JSON.stringify(runtime) + '\n', { mode: 0o600 });

@@ -185,12 +185,18 @@ export class Gateway extends MitmProxy {
     return this;
   }
 
+  /** Stops listening, closes every connection and waits (bounded) until their close events ran (sessions end, exchanges finish). */
   async stop(): Promise<void> {
     const closed = this.servers.map((s) => new Promise<void>((r) => s.close(() => r())));
+    const sockets = [...this.openSockets].map((s) => new Promise<void>((r) => {
+      if (s.destroyed && !s.readable) return r();
+      s.once('close', () => r());
+    }));
     for (const s of this.openSockets) s.destroy();
     for (const s of this.servers) s.closeAllConnections();
     this.wss.close();
-    await Promise.all(closed);
+    await Promise.race([Promise.all([...closed, ...sockets]), new Promise((r) => setTimeout(r, 2000).unref())]);
+    await new Promise((r) => setImmediate(r));
   }
 
   // ---- who is it? ----------------------------------------------------------
@@ -262,6 +268,7 @@ export class Gateway extends MitmProxy {
       rawError(socket, 400, `Airlock refused CONNECT to "${String(req.url).slice(0, 200)}": not a valid host:port.`);
       return;
     }
+    (socket as Socket).setNoDelay?.(true);
     const sessionId = this.startSession(auth.agent, socket);
     const ctx = this.opts.issuer.getSecureContext(target.host);
     ctx.catch(() => undefined); // reported when used

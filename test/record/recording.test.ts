@@ -226,23 +226,19 @@ test('a stored upstream credential is masked in recorded response bodies and in 
   assert.equal(db.indexOf(basic), -1, 'the Basic credential is in the database file');
 });
 
-test('a credential cut in half by the capture cap is not stored as a prefix', {
-  todo: 'BUG: maskBody only masks whole occurrences, so when the 1 KiB capture cap cuts a stored secret, its first bytes (here 10 of 16) are written to exchange_bodies unmasked',
-}, async () => {
+test('a credential cut in half by the capture cap is not stored as a prefix', async () => {
   // Runs after the credential test above: SECRET is a stored credential for this upstream.
   const body = Buffer.from('a'.repeat(1014) + SECRET + 'b'.repeat(1000));
   const res = await request(`${upstream.url}/echo?case=straddle`, { method: 'POST', body, headers: { 'content-type': 'text/plain' }, dispatcher });
   await res.body.text();
   const ex = await recorded('/echo?case=straddle');
   assert.equal(ex.requestBodyComplete, false);
-  assert.equal(ex.requestBody?.length, 1024);
+  assert.ok(ex.requestBody!.length <= 1024);
   const stored = ex.requestBody!.toString('latin1');
   assert.ok(!stored.includes(SECRET.slice(0, 10)), `stored prefix ends with ${JSON.stringify(stored.slice(-12))}`);
 });
 
-test('graceful shutdown records the end of open sessions and the exchanges still in flight', {
-  todo: 'BUG: AirlockService.close() runs its closers reversed, so store.close() runs before gateway.stop(): sessions ended and exchanges finished while the gateway stops are dropped ("could not record session end error=The store is closed.")',
-}, async () => {
+test('graceful shutdown records the end of open sessions and the exchanges still in flight', async () => {
   const dir = await makeTempDir('airlock-record-shutdown-');
   try {
     const running = await startAirlock({ dataDir: dir, log: createLogger('error'), proxyPort: 0, consolePort: null, upstreamCa: [pki.caPath] });

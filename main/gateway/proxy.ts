@@ -487,16 +487,40 @@ interface UpstreamFailure extends Error {
   code?: string;
 }
 
-/** Keeps at most `cap` bytes of a body for the log; returns the new captured count. */
-function capture(into: Buffer[] | null, chunk: Buffer, captured: number, cap: number, truncated: () => void): number {
-  if (!into) return captured;
-  if (captured + chunk.length <= cap) {
-    into.push(chunk);
-    return captured + chunk.length;
+/**
+ * Watches a body as it streams past: counts its bytes and, when recording is on,
+ * keeps its first `cap` bytes for the log and hashes all of it.
+ */
+function tapBody(stream: Readable, ex: Exchange, dir: 'request' | 'response', cap: number): void {
+  const isReq = dir === 'request';
+  if (cap <= 0) {
+    stream.on('data', (c: Buffer) => (isReq ? (ex.requestBytes += c.length) : (ex.responseBytes += c.length)));
+    return;
   }
-  if (captured < cap) into.push(chunk.subarray(0, cap - captured));
-  truncated();
-  return cap;
+  const kept: Buffer[] = [];
+  if (isReq) ex.requestCapture = kept;
+  else ex.responseCapture = kept;
+  const hash = createHash('sha256');
+  let captured = 0;
+  stream.on('data', (c: Buffer) => {
+    if (isReq) ex.requestBytes += c.length;
+    else ex.responseBytes += c.length;
+    hash.update(c);
+    if (captured + c.length <= cap) {
+      kept.push(c);
+      captured += c.length;
+      return;
+    }
+    if (captured < cap) kept.push(c.subarray(0, cap - captured));
+    captured = cap;
+    if (isReq) ex.requestCaptureComplete = false;
+    else ex.responseCaptureComplete = false;
+  });
+  stream.once('end', () => {
+    const digest = hash.digest('hex');
+    if (isReq) ex.requestSha256 = digest;
+    else ex.responseSha256 = digest;
+  });
 }
 
 /** One exchange's trip through the stages and, if allowed, to upstream and back. */
@@ -686,16 +710,7 @@ class Flow implements RequestIO {
         ex.upstreamHeadersAt = Date.now();
         ex.status = upRes.statusCode ?? 502;
         ex.responseHeaders = upRes.headers;
-        const cap = opts.bodyCaptureBytes;
-        let captured = 0;
-        const hash = cap > 0 ? createHash('sha256') : null;
-        if (cap > 0) ex.responseCapture = [];
-        upRes.on('data', (c: Buffer) => {
-          ex.responseBytes += c.length;
-          hash?.update(c);
-          captured = capture(ex.responseCapture, c, captured, cap, () => (ex.responseCaptureComplete = false));
-        });
-        if (hash) upRes.once('end', () => (ex.responseSha256 = hash.digest('hex')));
+        tapBody(upRes, ex, 'response', opts.bodyCaptureBytes);
         upRes.pause(); // the consumer (relay or hold stage) resumes it; nothing flows before it is attached
         resolve(upRes);
       });
@@ -704,16 +719,7 @@ class Flow implements RequestIO {
         if (Buffer.isBuffer(held)) up.end(held);
         else held().on('error', (e) => up.destroy(e)).pipe(up);
       } else {
-        const cap = opts.bodyCaptureBytes;
-        let captured = 0;
-        const hash = cap > 0 ? createHash('sha256') : null;
-        if (cap > 0) ex.requestCapture = [];
-        req.on('data', (c: Buffer) => {
-          ex.requestBytes += c.length;
-          hash?.update(c);
-          captured = capture(ex.requestCapture, c, captured, cap, () => (ex.requestCaptureComplete = false));
-        });
-        if (hash) req.once('end', () => (ex.requestSha256 = hash.digest('hex')));
+        tapBody(req, ex, 'request', opts.bodyCaptureBytes);
         req.pipe(up);
       }
     });

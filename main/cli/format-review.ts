@@ -10,7 +10,7 @@ function ago(iso: string, now = Date.now()): string {
 /** One line per review, for `airlock reviews`. */
 export function reviewLine(r: ReviewView): string {
   const when = r.state === 'pending' ? `expires ${ago(r.expiresAt)}` : `${r.decidedBy ?? ''} ${r.decidedAt ? ago(r.decidedAt) : ''}`.trim();
-  return `#${r.id}\t${r.state}\t${r.agent}\t${r.host}${r.repo}\t${r.refs.map((x) => `${x.change} ${x.ref}`).join(', ')}\t${when}`;
+  return `#${r.id}\t${r.state}\t${r.agent}\t${r.host}/${r.repo}\t${r.refs.map((x) => `${x.change} ${x.ref}`).join(', ')}\t${when}`;
 }
 
 const STATUS_LETTER: Record<string, string> = {
@@ -22,7 +22,7 @@ export function reviewText(r: ReviewView): string {
   const out: string[] = [];
   out.push(`Review #${r.id}  ${r.state.toUpperCase()}${r.state === 'pending' ? `  (expires ${ago(r.expiresAt)})` : ''}`);
   out.push(`agent:   ${r.agent}`);
-  out.push(`target:  https://${r.host}${r.repo}`);
+  out.push(`target:  https://${r.host}/${r.repo}`);
   out.push(`body:    ${r.bodyBytes} bytes, sha256 ${r.bodySha256}`);
   out.push(`created: ${r.createdAt}`);
   if (r.decidedAt) out.push(`decided: ${r.state} by ${r.decidedBy} at ${r.decidedAt}${r.reason ? ` — ${r.reason}` : ''}`);

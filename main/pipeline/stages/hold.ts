@@ -251,7 +251,7 @@ async function review(ex: Exchange, io: RequestIO, deps: HoldDeps, raw: HeldBody
     agent: ex.agent.name,
     kind: ex.kind,
     host: ex.authority,
-    repo: ex.repoPath ?? '',
+    repo: (ex.repoPath ?? '').replace(/^\/+/, ''),
     bodySha256: raw.sha256,
     bodyBytes: raw.size,
     bodyPath: raw.file,

@@ -1,0 +1,97 @@
+// End to end through the one UI: a real `git push` is held by the real gateway,
+// shows up live in the real web console in Chromium, is approved there, and lands upstream.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { createTestPki, gitEnvIsolated, makeTempDir, removeDir, runGit, startGitServer, type GitServer } from '../helpers/index';
+import { startAirlock, type RunningAirlock } from '../../main/service';
+import { createLogger } from '../../main/log';
+import { hashToken, newAgentToken } from '../../main/agents/tokens';
+
+const ROOT = resolve(import.meta.dirname, '..', '..');
+const STATIC = join(ROOT, 'out', 'renderer');
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+let server: GitServer;
+let airlock: RunningAirlock;
+let browser: Browser;
+let page: Page;
+let home: string;
+let dataDir: string;
+const pageErrors: string[] = [];
+
+before(async () => {
+  if (!existsSync(join(STATIC, 'index.html'))) {
+    const r = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'electron-vite', 'bin', 'electron-vite.js'), 'build'], { cwd: ROOT, stdio: 'inherit', timeout: 180_000 });
+    assert.equal(r.status, 0, 'electron-vite build failed');
+  }
+  const pki = await createTestPki();
+  server = await startGitServer({ pki, auth: { username: 'alice', password: 'upstream-secret-1' } });
+  dataDir = await makeTempDir('airlock-ui-e2e-');
+  home = await makeTempDir('airlock-ui-home-');
+  airlock = await startAirlock({ dataDir, proxyPort: 0, consolePort: 0, upstreamCa: [pki.caPath], log: createLogger('error'), staticDir: STATIC });
+  airlock.service.credentials.set(new URL(server.url).host, 'upstream-secret-1', { username: 'alice' });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+  });
+  page = await (await browser.newContext({ viewport: { width: 1360, height: 860 } })).newPage();
+  page.on('pageerror', (e) => pageErrors.push(String(e)));
+  await page.goto(`${airlock.consoleUrl}/#token=${airlock.adminToken}`);
+});
+
+after(async () => {
+  await browser?.close();
+  await airlock?.service.close();
+  await server?.close();
+  await removeDir(home);
+  await removeDir(dataDir);
+});
+
+test('a held push appears live in the web console, is approved there, and lands upstream', async () => {
+  const repo = await server.createRepo('ui', { seed: true });
+  const token = newAgentToken();
+  airlock.service.store.agents.add('ui-agent', ['ai-coding']);
+  airlock.service.store.agents.addToken('ui-agent', hashToken(token), 'test', null);
+  const env = {
+    ...gitEnvIsolated(home),
+    HTTPS_PROXY: `http://ui-agent:${token}@127.0.0.1:${new URL(airlock.proxyUrl).port}`,
+    GIT_SSL_CAINFO: airlock.caPath,
+  };
+  const work = join(home, 'w');
+  assert.equal((await runGit(['clone', '-q', repo.url, work], { env })).code, 0);
+  writeFileSync(join(work, 'notes.txt'), 'line from the agent <script>alert(1)</script>\n');
+  await runGit(['add', '.'], { cwd: work, env });
+  await runGit(['commit', '-q', '-m', 'agent: add notes'], { cwd: work, env });
+  const push = runGit(['push', 'origin', 'main'], { cwd: work, env });
+
+  // Arrives over SSE: no reload.
+  const item = page.getByRole('option').filter({ hasText: 'ui-agent' });
+  await item.waitFor({ timeout: 30_000 });
+  assert.match(await item.innerText(), /pending/);
+  await item.click();
+  await page.locator('table.diff').first().waitFor({ timeout: 10_000 });
+  const detail = await page.getByRole('article', { name: 'Review detail' }).innerText();
+  assert.match(detail, /refs\/heads\/main/);
+  assert.match(detail, /notes\.txt/);
+  assert.match(detail, /<script>alert\(1\)<\/script>/, 'agent-written text is shown as text');
+  assert.equal(await page.locator('table.diff script').count(), 0);
+
+  const shot = join(home, '..', `airlock-real-review-${process.pid}.png`);
+  await page.screenshot({ path: shot });
+  console.log(`screenshot: ${shot}`);
+  await page.locator('body').press('a');
+  const dialog = page.getByRole('dialog');
+  await dialog.waitFor();
+  await dialog.getByRole('button', { name: 'Approve' }).click();
+  const r = await push;
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /push held for review #\d+/);
+  const head = (await runGit(['rev-parse', 'HEAD'], { cwd: work, env })).stdout.trim();
+  assert.equal((await server.refs('ui'))['refs/heads/main'], head);
+  await page.locator('.decision-approved').waitFor({ timeout: 10_000 });
+  assert.deepEqual(pageErrors, []);
+});

@@ -106,12 +106,15 @@ export interface ServeProcess {
   close(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Environment for child CLIs: no inherited proxy settings or Airlock data dir. */
-export function cleanCliEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+/**
+ * Environment for child CLIs, from `base` (default process.env): no inherited proxy settings, Airlock data dir,
+ * NODE_OPTIONS / NODE_EXTRA_CA_CERTS, or test-runner variables; the gateway logs errors only.
+ */
+export function cleanCliEnv(extra: NodeJS.ProcessEnv = {}, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) {
+  for (const [k, v] of Object.entries(base)) {
     if (/^(https?|all|no)_proxy$/i.test(k) || k === 'AIRLOCK_DATA_DIR' || k === 'NODE_OPTIONS' || k === 'NODE_EXTRA_CA_CERTS') continue;
-    if (k.startsWith('NODE_TEST')) continue; // do not make children think they are tests
+    if (k.startsWith('NODE_TEST')) continue; // do not make children think they are test-runner children
     env[k] = v;
   }
   return { ...env, AIRLOCK_LOG: 'error', ...extra };

@@ -1,0 +1,392 @@
+// The real CLI (`node bin/airlock.mjs …`) as child processes, each with its own temp --data-dir.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import {
+  createTestPki, gitEnvIsolated, makeTempDir, removeDir, runCommand, startGitServer, startUpstream,
+  type GitServer, type RunResult, type TestPki, type Upstream,
+} from '../helpers';
+import { AIRLOCK_BIN, cleanCliEnv, REPO_ROOT, spawnServe, startTestAirlock, type ServeProcess } from '../helpers/airlock';
+import { openStore } from '../../main/store';
+
+function cli(args: string[], env: NodeJS.ProcessEnv = cleanCliEnv(), timeoutMs = 30_000): Promise<RunResult> {
+  return runCommand(process.execPath, [AIRLOCK_BIN, ...args], { env, cwd: REPO_ROOT, timeoutMs });
+}
+
+/** A user-facing failure: exactly one line on stderr, no stack trace. */
+function assertOneLine(r: RunResult, pattern?: RegExp): void {
+  const lines = r.stderr.trimEnd().split('\n');
+  assert.equal(lines.length, 1, `expected one line on stderr, got:\n${r.stderr}`);
+  assert.doesNotMatch(r.stderr, /^\s+at /m, 'stack trace on stderr');
+  if (pattern) assert.match(lines[0]!, pattern);
+}
+
+/** Creates an agent directly in the data dir's store (setup only; `agent add` itself is tested above). */
+function addAgentInProcess(dataDir: string, name: string): void {
+  const store = openStore(join(dataDir, 'airlock.db'));
+  try {
+    store.agents.add(name, ['ai-coding']);
+  } finally {
+    store.close();
+  }
+}
+
+const dirs: string[] = [];
+async function tempDir(prefix: string): Promise<string> {
+  const d = await makeTempDir(prefix);
+  dirs.push(d);
+  return d;
+}
+const servers: ServeProcess[] = [];
+async function serve(dataDir: string, args: string[] = []): Promise<ServeProcess> {
+  const s = await spawnServe(dataDir, ['--proxy-port', '0', '--console-port', '0', ...args]);
+  servers.push(s);
+  return s;
+}
+
+after(async () => {
+  await Promise.all(servers.map((s) => s.close()));
+  await Promise.all(dirs.map((d) => removeDir(d)));
+});
+
+describe('airlock CLI', { concurrency: 4 }, () => {
+  describe('airlock agent', { concurrency: 1 }, () => {
+    let D: string;
+    before(async () => { D = await tempDir('airlock-cli-agent-'); });
+
+    test('agent add --json prints the token once', async () => {
+      const r = await cli(['agent', 'add', 'claude', '--json', '--data-dir', D]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout.trimEnd().split('\n').length, 1);
+      const j = JSON.parse(r.stdout) as { name: string; groups: string[]; token: string };
+      assert.equal(j.name, 'claude');
+      assert.deepEqual(j.groups, ['ai-coding']);
+      assert.match(j.token, /^alk_[A-Za-z0-9_-]{43}$/);
+      // Only the hash is stored.
+      const db = new Database(join(D, 'airlock.db'), { readonly: true });
+      try {
+        const dump = JSON.stringify(db.prepare('SELECT * FROM agent_tokens').all());
+        assert.ok(!dump.includes(j.token), 'the token is stored in clear');
+      } finally {
+        db.close();
+      }
+    });
+
+    test('agent add without --json prints the token on its own line', async () => {
+      const r = await cli(['agent', 'add', 'codex', '--group', 'g1', '--group', 'g2', '--data-dir', D]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^alk_[A-Za-z0-9_-]{43}$/m);
+    });
+
+    test('agent list (text and --json)', async () => {
+      const r = await cli(['agent', 'list', '--data-dir', D]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^claude\tai-coding\t/m);
+      assert.match(r.stdout, /^codex\tg1,g2\t/m);
+      const j = await cli(['agent', 'list', '--json', '--data-dir', D]);
+      assert.deepEqual((JSON.parse(j.stdout) as Array<{ name: string }>).map((a) => a.name), ['claude', 'codex']);
+    });
+
+    test('adding the same agent twice: exit 1, one clear line', async () => {
+      const r = await cli(['agent', 'add', 'claude', '--data-dir', D]);
+      assert.equal(r.code, 1);
+      assertOneLine(r, /already exists/);
+      assert.equal(r.stdout, '');
+    });
+
+    test('an invalid agent name: exit 1, one line', async () => {
+      const r = await cli(['agent', 'add', 'no spaces!', '--data-dir', D]);
+      assert.equal(r.code, 1);
+      assertOneLine(r, /invalid/);
+    });
+
+    test('agent remove, then it is gone; removing again: exit 1, one line', async () => {
+      const r = await cli(['agent', 'remove', 'codex', '--data-dir', D]);
+      assert.equal(r.code, 0, r.stderr);
+      const l = await cli(['agent', 'list', '--json', '--data-dir', D]);
+      assert.deepEqual((JSON.parse(l.stdout) as Array<{ name: string }>).map((a) => a.name), ['claude']);
+      const again = await cli(['agent', 'remove', 'codex', '--data-dir', D]);
+      assert.equal(again.code, 1);
+      assertOneLine(again, /no agent named "codex"/);
+    });
+
+    test('unknown command: exit 2, one line', async () => {
+      const r = await cli(['frobnicate', '--data-dir', D]);
+      assert.equal(r.code, 2);
+      assertOneLine(r, /unknown command "frobnicate"/);
+    });
+
+    test('bad flag: exit 2, one line', async () => {
+      const r = await cli(['agent', 'list', '--frob', '--data-dir', D]);
+      assert.equal(r.code, 2);
+      assertOneLine(r, /--frob/);
+      const p = await cli(['serve', '--proxy-port', '99999', '--data-dir', D]);
+      assert.equal(p.code, 2);
+      assertOneLine(p, /--proxy-port must be a port number/);
+    });
+
+    test('no command prints usage (exit 2); --version', async () => {
+      const r = await cli([]);
+      assert.equal(r.code, 2);
+      assert.match(r.stdout, /Usage:/);
+      const v = await cli(['--version']);
+      assert.equal(v.code, 0);
+      assert.match(v.stdout, /^\d+\.\d+\.\d+\n$/);
+    });
+  });
+
+  describe('airlock ca', { concurrency: 1 }, () => {
+    let D: string;
+    before(async () => { D = await tempDir('airlock-cli-ca-'); });
+
+    test('ca path prints an existing file; the key is 0600 and the data dir 0700', async () => {
+      const r = await cli(['ca', 'path', '--data-dir', D]);
+      assert.equal(r.code, 0, r.stderr);
+      const p = r.stdout.trim();
+      assert.ok(existsSync(p), p);
+      assert.ok(p.startsWith(D));
+      assert.equal(statSync(join(D, 'ca', 'ca.key')).mode & 0o777, 0o600);
+      assert.equal(statSync(D).mode & 0o777, 0o700);
+      assert.ok(new X509Certificate(readFileSync(p)).ca);
+    });
+
+    test('ca export prints the PEM', async () => {
+      const r = await cli(['ca', 'export', '--data-dir', D]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^-----BEGIN CERTIFICATE-----\r?\n[\s\S]+-----END CERTIFICATE-----\r?\n$/);
+      assert.equal(r.stdout, readFileSync(join(D, 'ca', 'ca.pem'), 'utf8'));
+      assert.doesNotMatch(r.stdout, /PRIVATE KEY/);
+    });
+
+    test('ca rotate changes the fingerprint', async () => {
+      const before = new X509Certificate(readFileSync(join(D, 'ca', 'ca.pem'))).fingerprint256;
+      const r = await cli(['ca', 'rotate', '--data-dir', D]);
+      assert.equal(r.code, 0, r.stderr);
+      const afterFp = new X509Certificate(readFileSync(join(D, 'ca', 'ca.pem'))).fingerprint256;
+      assert.notEqual(afterFp, before);
+      assert.ok(r.stdout.includes(afterFp), r.stdout);
+      const exp = await cli(['ca', 'export', '--data-dir', D]);
+      assert.equal(new X509Certificate(exp.stdout).fingerprint256, afterFp);
+      assert.equal(statSync(join(D, 'ca', 'ca.key')).mode & 0o777, 0o600);
+    });
+
+    test('ca with an unknown subcommand: exit 2, one line', async () => {
+      const r = await cli(['ca', 'burn', '--data-dir', D]);
+      assert.equal(r.code, 2);
+      assertOneLine(r, /usage: airlock ca/);
+    });
+  });
+
+  describe('airlock serve', { concurrency: 1 }, () => {
+    let pki: TestPki;
+    before(async () => { pki = await createTestPki(); });
+
+    test('serve --json prints one JSON line; SIGTERM exits 0 within 5 s and removes runtime.json', async () => {
+      const D = await tempDir('airlock-cli-serve-');
+      const s = await serve(D, ['--upstream-ca', pki.caPath]);
+      assert.match(s.info.proxyUrl, /^http:\/\/127\.0\.0\.1:\d+$/);
+      assert.match(s.info.consoleUrl ?? '', /^http:\/\/127\.0\.0\.1:\d+$/);
+      assert.ok(existsSync(s.info.caPath));
+      assert.ok(existsSync(s.info.bundlePath));
+      assert.equal(s.info.dataDir, D);
+      assert.equal(s.info.pid, s.child.pid);
+      assert.ok(existsSync(join(D, 'runtime.json')));
+      const started = Date.now();
+      s.child.kill('SIGTERM');
+      const r = await Promise.race([s.exited, new Promise<null>((res) => setTimeout(() => res(null), 15_000))]);
+      const took = Date.now() - started;
+      assert.ok(r, `no exit 15 s after SIGTERM; stderr: ${s.stderr()}`);
+      assert.equal(r.code, 0, s.stderr());
+      assert.ok(took < 5_000, `exit took ${took} ms after SIGTERM; stderr: ${s.stderr()}`);
+      assert.ok(!existsSync(join(D, 'runtime.json')));
+    });
+
+    test('a second serve on the same fixed port: exit 1, one "already in use" line', async () => {
+      const first = await startTestAirlock({ options: { consolePort: null } }); // in process: one CLI start less
+      try {
+        const r = await cli(['serve', '--json', '--proxy-port', String(first.proxyPort), '--console-port', '0',
+          '--data-dir', await tempDir('airlock-cli-serve2-')]);
+        assert.equal(r.code, 1);
+        assertOneLine(r, new RegExp(`port ${first.proxyPort} .*already in use`));
+        assert.equal(r.stdout, '');
+        const still = await runCommand('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', '-x', first.proxyUrl, 'http://127.0.0.1:9/'],
+          { env: cleanCliEnv(), timeoutMs: 10_000 });
+        assert.equal(still.stdout, '407', 'the first gateway stopped answering');
+      } finally {
+        await first.close();
+      }
+    });
+
+    test('serve with an unreadable --upstream-ca: exit 1, one line', async () => {
+      const r = await cli(['serve', '--json', '--proxy-port', '0', '--console-port', 'off', '--upstream-ca', '/nonexistent/ca.pem',
+        '--data-dir', await tempDir('airlock-cli-serve3-')]);
+      assert.equal(r.code, 1);
+      assertOneLine(r, /cannot read upstream CA file/);
+    });
+  });
+
+  describe('airlock run / env against a running gateway', { concurrency: 1 }, () => {
+    let pki: TestPki;
+    let up: Upstream;
+    let git: GitServer;
+    let D: string;
+    let srv: ServeProcess;
+    let home: string;
+    const AGENT = 'runner';
+
+    before(async () => {
+      pki = await createTestPki();
+      [up, git] = await Promise.all([startUpstream({ pki }), startGitServer({ pki, auth: { username: 'gituser', password: 'gitpass' } })]);
+      D = await tempDir('airlock-cli-run-');
+      home = await tempDir('airlock-cli-home-');
+      addAgentInProcess(D, AGENT);
+      srv = await serve(D, ['--upstream-ca', pki.caPath]);
+    });
+    after(async () => {
+      await Promise.all([up?.close(), git?.close()]);
+    });
+
+    /** Tokens minted by `airlock run` (label "run …") still in the database. */
+    function runTokenCount(): number {
+      const db = new Database(join(D, 'airlock.db'), { readonly: true });
+      try {
+        return (db.prepare("SELECT COUNT(*) AS n FROM agent_tokens WHERE agent = ? AND label LIKE 'run %'").get(AGENT) as { n: number }).n;
+      } finally {
+        db.close();
+      }
+    }
+
+    /** Waits (≤ 5 s) until the gateway's SQLite log holds an exchange of `agent` whose path matches. */
+    async function recorded(match: (path: string) => boolean): Promise<{ path: string; scheme: string; status: number | null }> {
+      const deadline = Date.now() + 5_000;
+      for (;;) {
+        const db = new Database(join(D, 'airlock.db'), { readonly: true });
+        let row: { path: string; scheme: string; status: number | null } | undefined;
+        try {
+          const rows = db.prepare('SELECT path, scheme, status FROM exchanges WHERE agent = ?').all(AGENT) as Array<{ path: string; scheme: string; status: number | null }>;
+          row = rows.find((r) => match(r.path));
+        } finally {
+          db.close();
+        }
+        if (row) return row;
+        if (Date.now() > deadline) assert.fail('the gateway recorded no matching exchange for the agent');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+
+    function run(cmd: string[], env: NodeJS.ProcessEnv = cleanCliEnv({ HOME: home })): Promise<RunResult> {
+      return cli(['run', '--agent', AGENT, '--data-dir', D, '--', ...cmd], env, 60_000);
+    }
+
+    async function throughGateway(client: string, cmd: (url: string) => string[]): Promise<void> {
+      const path = `/hello?client=${client}`;
+      const r = await run(cmd(`${up.url}${path}`));
+      assert.equal(r.code, 0, `${client}: ${r.stderr}`);
+      assert.equal(r.stdout.trim(), 'hello');
+      assert.ok(up.requests.some((q) => q.url === path), 'the upstream did not see the request');
+      const row = await recorded((p) => p === path);
+      assert.equal(row.scheme, 'https');
+      assert.equal(row.status, 200);
+    }
+
+    describe('clients (run concurrently)', { concurrency: 3 }, () => {
+      test('the test CA is not trusted without Airlock (so success below means the gateway was used)', async () => {
+        const r = await runCommand('curl', ['-sS', '--noproxy', '*', `${up.url}/hello?direct`], { env: cleanCliEnv(), timeoutMs: 20_000 });
+        assert.notEqual(r.code, 0);
+      });
+
+      test('run -- curl', () => throughGateway('curl', (u) => ['curl', '-sS', u]));
+
+      test('run -- python3 urllib', () => throughGateway('python', (u) =>
+        ['python3', '-c', 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1]).read().decode())', u]));
+
+      test('run -- node fetch (Node 20: the preload routes it)', () => throughGateway('node-fetch', (u) =>
+        [process.execPath, '-e', 'fetch(process.argv[1]).then((r) => r.text()).then(console.log, (e) => { console.error(e.cause ?? e); process.exit(3); })', u]));
+
+      test('run -- node https.get', () => throughGateway('node-https', (u) =>
+        [process.execPath, '-e', "require('https').get(process.argv[1], (r) => r.pipe(process.stdout)).on('error', (e) => { console.error(e); process.exit(3); })", u]));
+
+      test('run -- git ls-remote and git clone', async () => {
+        const repo = await git.createRepo('proj', { seed: true });
+        const env = cleanCliEnv({}, gitEnvIsolated(join(home, 'git')));
+        const before = git.requests.length;
+        const ls = await run(['git', 'ls-remote', repo.authUrl], env);
+        assert.equal(ls.code, 0, ls.stderr);
+        const refs = await git.refs('proj');
+        assert.match(ls.stdout, new RegExp(`^${refs['refs/heads/main']}\\trefs/heads/main$`, 'm'));
+        const dest = join(home, 'clone');
+        const cl = await run(['git', 'clone', '--quiet', repo.authUrl, dest], env);
+        assert.equal(cl.code, 0, cl.stderr);
+        assert.equal(readFileSync(join(dest, 'README.md'), 'utf8'), 'hello\n');
+        assert.ok(git.requests.length > before);
+        const row = await recorded((p) => p.startsWith('/proj.git/git-upload-pack'));
+        assert.equal(row.status, 200);
+      });
+
+
+      test('run passes the exit code through', async () => {
+        const r = await run(['sh', '-c', 'exit 7']);
+        assert.equal(r.code, 7);
+      });
+
+      test('run with a missing command: 127, one line', async () => {
+        const r = await run(['airlock-no-such-command-xyz']);
+        assert.equal(r.code, 127);
+        assertOneLine(r, /cannot run airlock-no-such-command-xyz: command not found/);
+      });
+
+      test('run with an unknown agent: exit 1, one line', async () => {
+        const r = await cli(['run', '--agent', 'ghost', '--data-dir', D, '--', 'true']);
+        assert.equal(r.code, 1);
+        assertOneLine(r, /no agent named "ghost"/);
+      });
+
+      test('run without a command: exit 2, one line', async () => {
+        const r = await cli(['run', '--agent', AGENT, '--data-dir', D]);
+        assert.equal(r.code, 2);
+        assertOneLine(r, /usage: airlock run/);
+      });
+
+      test('run with no gateway running: exit 1, one line mentioning `airlock serve`', async () => {
+        const E = await tempDir('airlock-cli-nogw-');
+        addAgentInProcess(E, AGENT);
+        const r = await cli(['run', '--agent', AGENT, '--data-dir', E, '--', 'true']);
+        assert.equal(r.code, 1);
+        assertOneLine(r, /airlock serve/);
+      });
+
+      test('env --agent prints export lines that route curl through the gateway', async () => {
+        const r = await cli(['env', '--agent', AGENT, '--data-dir', D]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stdout, /^export HTTPS_PROXY='http:\/\/runner:alk_[^']+@127\.0\.0\.1:\d+'$/m);
+        assert.doesNotMatch(r.stdout, /NODE_TLS_REJECT_UNAUTHORIZED/);
+        const path = '/hello?client=env';
+        const sh = await runCommand('bash', ['-c', `eval "$1" && curl -sS "$2"`, 'bash', r.stdout, `${up.url}${path}`],
+          { env: cleanCliEnv(), timeoutMs: 30_000 });
+        assert.equal(sh.code, 0, sh.stderr);
+        assert.equal(sh.stdout, 'hello');
+        const row = await recorded((p) => p === path);
+        assert.equal(row.status, 200);
+      });
+
+      test('env --token with a token of another agent: exit 1, one line', async () => {
+        const r = await cli(['env', '--agent', AGENT, '--token', 'alk_not-a-real-token', '--data-dir', D]);
+        assert.equal(r.code, 1);
+        assertOneLine(r, /does not belong/);
+      });
+    });
+
+    test("run's temporary tokens are removed when the commands exit", () => {
+      assert.equal(runTokenCount(), 0);
+    });
+
+    test('the gateway started by serve is still healthy and stops cleanly', async () => {
+      assert.equal(srv.child.exitCode, null, srv.stderr());
+      const r = await srv.close();
+      assert.equal(r.code, 0, srv.stderr());
+    });
+  });
+});

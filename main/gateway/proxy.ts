@@ -108,8 +108,6 @@ export function parseAuthority(authority: string, defaultPort: number | null): {
  */
 export class Gateway extends MitmProxy {
   private readonly servers: http.Server[] = [];
-  private readonly tlsInner: http.Server;
-  private readonly plainInner: http.Server;
   private readonly wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
   private readonly meta = new WeakMap<object, ConnMeta>();
   private readonly plainSessions = new WeakMap<object, Map<string, string>>();
@@ -117,6 +115,7 @@ export class Gateway extends MitmProxy {
   private readonly openExchanges = new Set<Exchange>();
   private readonly authRetries = new WeakMap<object, number>();
   private readonly errorHandled = new WeakSet<object>();
+  private readonly answered = new WeakSet<object>();
   private boundPort = 0;
 
   constructor(private readonly opts: GatewayOptions) {
@@ -124,10 +123,21 @@ export class Gateway extends MitmProxy {
     this.httpAgent = opts.upstream.http;
     this.httpsAgent = opts.upstream.https;
     this.keepAlive = true;
-    // Intercepted traffic is parsed by two servers that never listen: TLS
-    // sockets from CONNECT tunnels, and plain HTTP spoken inside a tunnel.
-    this.tlsInner = this.makeHttpServer(true);
-    this.plainInner = this.makeHttpServer(false);
+    // Intercepted traffic (TLS or plain HTTP inside a CONNECT tunnel) is handed
+    // back to the listening server that accepted the CONNECT, so Node's header
+    // timeouts apply to it too; `meta` marks those sockets as tunnelled.
+    this.onWebSocketError((ctx, err) => {
+      // Upstream failed after the client's upgrade was accepted: close the client promptly with a reason.
+      const ws = ctx?.clientToProxyWebSocket as (WebSocket & { _socket?: Socket }) | undefined;
+      if (!ws || ws.readyState !== 1) return;
+      try {
+        ws._socket?.resume();
+        ws.close(1011, `Airlock: upstream failed: ${String(err?.message ?? err)}`.slice(0, 120));
+        setTimeout(() => ws.terminate(), 2000).unref();
+      } catch {
+        ws.terminate();
+      }
+    });
   }
 
   get port(): number {
@@ -143,17 +153,17 @@ export class Gateway extends MitmProxy {
     return this.openExchanges.size;
   }
 
-  private makeHttpServer(inner: boolean): http.Server {
+  private makeHttpServer(): http.Server {
     const server = http.createServer({
       headersTimeout: this.opts.clientHeadersTimeoutMs,
       requestTimeout: 0, // held pushes may take minutes to upload; slow headers are caught by headersTimeout
       connectionsCheckingInterval: Math.min(1000, this.opts.clientHeadersTimeoutMs),
       keepAliveTimeout: 30_000,
     });
-    server.on('request', (req: IncomingMessage, res: ServerResponse) => this.handleRequest(req, res, inner));
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => this.handleRequest(req, res, this.meta.has(req.socket)));
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.onClientError(err, socket));
-    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head, inner));
-    if (!inner) server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.handleConnect(req, socket, head, server));
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head, this.meta.has(req.socket)));
+    server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.handleConnect(req, socket, head, server));
     server.on('connection', (socket: Socket) => this.track(socket));
     return server;
   }
@@ -165,11 +175,11 @@ export class Gateway extends MitmProxy {
 
   /** Binds 127.0.0.1 and, when the machine has it, [::1] on the same port. Never 0.0.0.0. */
   async start(): Promise<void> {
-    const v4 = this.makeHttpServer(false);
+    const v4 = this.makeHttpServer();
     await listen(v4, this.opts.port, '127.0.0.1');
     this.servers.push(v4);
     this.boundPort = (v4.address() as AddressInfo).port;
-    const v6 = this.makeHttpServer(false);
+    const v6 = this.makeHttpServer();
     try {
       await listen(v6, this.boundPort, '::1');
       this.servers.push(v6);
@@ -220,6 +230,10 @@ export class Gateway extends MitmProxy {
   }
 
   private onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+    // The parser can report more than one error for one request (a large header split
+    // over several TLS records): answer the first, ignore the rest while the answer drains.
+    if (this.answered.has(socket)) return;
+    this.answered.add(socket);
     const code = err.code ?? '';
     let status = 400;
     let message = `Airlock could not parse this request (${code || err.message}).`;
@@ -243,6 +257,10 @@ export class Gateway extends MitmProxy {
     if (!this.errorHandled.has(socket)) {
       this.errorHandled.add(socket);
       socket.on('error', (e: NodeJS.ErrnoException) => this.opts.log.debug('client socket error', { code: e.code }));
+    }
+    if (this.meta.has(socket)) {
+      rawError(socket, 400, 'Airlock refused a CONNECT inside a CONNECT tunnel.');
+      return;
     }
     const auth = this.opts.auth.authenticate(req.headers['proxy-authorization']);
     if (!auth.ok) {
@@ -277,12 +295,12 @@ export class Gateway extends MitmProxy {
       socket.pause();
       socket.unshift(first);
       const base = { agent: auth.agent, sessionId, host: target.host, port: target.port };
-      if (first[0] === 0x16) this.startTls(socket as Socket, ctx, base);
+      if (first[0] === 0x16) this.startTls(socket as Socket, ctx, base, server);
       else {
         // Not TLS: plain HTTP spoken inside the tunnel. Anything that is not HTTP
         // fails to parse and is answered 400; raw tunnels are never opened.
         this.meta.set(socket, { ...base, scheme: 'http', servername: null });
-        this.plainInner.emit('connection', socket);
+        server.emit('connection', socket);
         socket.resume();
       }
     };
@@ -297,7 +315,7 @@ export class Gateway extends MitmProxy {
     }
   }
 
-  private startTls(socket: Socket, ctxPromise: Promise<tls.SecureContext>, base: Omit<ConnMeta, 'scheme' | 'servername'>): void {
+  private startTls(socket: Socket, ctxPromise: Promise<tls.SecureContext>, base: Omit<ConnMeta, 'scheme' | 'servername'>, server: http.Server): void {
     ctxPromise.then((secureContext) => {
       if (socket.destroyed) return;
       const issuer = this.opts.issuer;
@@ -321,7 +339,7 @@ export class Gateway extends MitmProxy {
         const servername = typeof sni === 'string' && sni ? sni.toLowerCase() : isIP(base.host) ? null : base.host;
         this.meta.set(tlsSocket, { ...base, scheme: 'https', servername });
         this.track(tlsSocket);
-        this.tlsInner.emit('connection', tlsSocket);
+        server.emit('connection', tlsSocket);
       });
       socket.resume();
     }, (e: Error) => {
@@ -691,10 +709,15 @@ class Flow implements RequestIO {
       if (isTls) reqOpts.servername = this.servername ?? undefined;
       const up = (isTls ? https : http).request(reqOpts);
       let settled = false;
+      let tlsUp = false;
+      if (isTls) up.once('socket', (sock) => {
+        if ((sock as tls.TLSSocket).encrypted && !(sock as Socket).connecting && (sock as tls.TLSSocket).authorized !== undefined) tlsUp = true;
+        else sock.once('secureConnect', () => (tlsUp = true));
+      });
       const fail = (err: NodeJS.ErrnoException) => {
         if (settled) return;
         settled = true;
-        const x = explainUpstreamError(err, target);
+        const x = explainUpstreamError(err, target, isTls && !tlsUp);
         ex.status = x.status;
         ex.error = x.message;
         opts.log.info('upstream failed', { id: ex.id, target, code: err.code, status: x.status });

@@ -49,7 +49,7 @@ const TLS_VERIFY_CODES = new Set([
 ]);
 
 /** Turns an upstream failure into the status and one plain sentence the agent sees. */
-export function explainUpstreamError(err: NodeJS.ErrnoException, target: string): { status: number; code: string; message: string } {
+export function explainUpstreamError(err: NodeJS.ErrnoException, target: string, duringTls = false): { status: number; code: string; message: string } {
   const code = err.code ?? 'EUNKNOWN';
   if (TLS_VERIFY_CODES.has(code)) {
     return { status: 502, code: 'upstream-tls-unverified', message:
@@ -63,7 +63,8 @@ export function explainUpstreamError(err: NodeJS.ErrnoException, target: string)
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return { status: 502, code: 'upstream-dns', message: `Airlock could not resolve ${target} (${code}).` };
   if (code === 'ETIMEDOUT' || code === 'upstream-timeout') return { status: 504, code: 'upstream-timeout', message: `${target} did not answer in time.` };
   if (code === 'ECONNRESET' || code === 'EPIPE' || /socket hang up/.test(err.message)) {
-    return { status: 502, code: 'upstream-reset', message: `${target} closed the connection before answering (${code}).` };
+    const hint = duringTls ? ' during the TLS handshake: it may not speak TLS on that port' : '';
+    return { status: 502, code: 'upstream-reset', message: `${target} closed the connection before answering${hint} (${code}).` };
   }
   if (code === 'HPE_INVALID_CONSTANT' || code.startsWith('HPE_')) {
     return { status: 502, code: 'upstream-bad-response', message: `${target} sent a response that is not valid HTTP (${code}).` };

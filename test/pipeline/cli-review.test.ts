@@ -109,7 +109,7 @@ test('a push through `airlock run` is held; reviews, show, deny; a second decisi
   assert.equal(reviews.code, 0, reviews.stderr);
   const row = reviews.stdout.split('\n').find((l) => l.startsWith(`#${review.id}\t`));
   assert.ok(row, reviews.stdout);
-  assert.match(row, new RegExp(`^#${review.id}\\tpending\\tbot\\t${authority.replace(/\./g, '\\.')}/proj\\.git\\tfast-forward refs/heads/main\\texpires in`));
+  assert.match(row, new RegExp(`^#${review.id}\\tpending\\tbot\\t${authority.replace(/\./g, '\\.')}/+proj\\.git\\tfast-forward refs/heads/main\\texpires in`));
   assert.equal(show.code, 0, show.stderr);
   assert.match(show.stdout, new RegExp(`^Review #${review.id}  PENDING`));
   assert.ok(show.stdout.includes(`+${line}`), show.stdout);
@@ -164,7 +164,7 @@ test('env rewrites SSH remotes of credentialed hosts to HTTPS; such a push is he
   let finished: RunResult | null = null;
   const push = airlock(['run', '--agent', 'bot', '--', 'git', 'push', 'origin', 'main'], { cwd: work, timeoutMs: 90_000 }).then((r) => (finished = r));
   const review = await waitForPending(known, () => finished);
-  assert.equal(review.repo, '/proj.git');
+  assert.equal(review.repo.replace(/^\/+/, ''), 'proj.git');
   const ok = await airlock(['approve', review.id]);
   assert.equal(ok.code, 0, ok.stderr);
   assert.match(ok.stdout, new RegExp(`^Review #${review.id} approved by `));

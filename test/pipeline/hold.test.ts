@@ -5,6 +5,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import https from 'node:https';
@@ -85,7 +86,7 @@ async function revParse(w: Work, rev: string): Promise<string> {
 }
 
 function reviewsOf(gw: TestAirlock, repoName: string): ReviewView[] {
-  return gw.service.store.reviews.list({}).filter((r) => r.repo === `/${repoName}.git`)
+  return gw.service.store.reviews.list({}).filter((r) => r.repo.replace(/^\/+/, '') === `${repoName}.git`)
     .map((r) => ({ ...r, refs: (r.detail as { refs: ReviewView['refs'] }).refs })) as unknown as ReviewView[];
 }
 
@@ -235,8 +236,8 @@ test('deny: git fails with "[remote rejected] … (denied by REVIEWER: REASON)";
   await assert.rejects(al.service.approveReview({ id: review.id }), (e: unknown) => e instanceof AirlockError && e.code === 'conflict' && /already denied/.test(e.message));
 });
 
-test('expiry: a push nobody decides is rejected as expired', async () => {
-  const gw = await startTestAirlock({ upstreamCa: [pki.caPath], options: { consolePort: null, reviewTimeoutMs: 1500 } });
+test('expiry: a push nobody decides is rejected as expired; a push over maxPushBytes is refused', async () => {
+  const gw = await startTestAirlock({ upstreamCa: [pki.caPath], options: { consolePort: null, reviewTimeoutMs: 1500, maxPushBytes: 128 * 1024 } });
   cleanups.push(() => gw.close());
   gw.service.credentials.set(`127.0.0.1:${gs.port}`, PASSWORD, { username: USER });
   const token = await gw.addAgent('bot');
@@ -251,7 +252,88 @@ test('expiry: a push nobody decides is rejected as expired', async () => {
   assert.deepEqual(await gs.refs('expire'), before);
   assert.deepEqual(receivePackPosts(gs, 'expire'), []);
   await assert.rejects(gw.service.approveReview({ id: review.id }), (e: unknown) => e instanceof AirlockError && e.code === 'conflict');
+
+  // Too large: refused before any review, with the limit in the answer.
+  await commit(w, { 'big.bin': randomBytes(300 * 1024) }, 'too big');
+  const big = await runGit(['push', 'origin', 'main'], { cwd: w.work, env: w.env, timeoutMs: 60_000 });
+  assert.notEqual(big.code, 0);
+  assert.match(big.stderr, /413|larger than the \d+ byte limit/);
+  assert.equal(reviewsOf(gw, 'expire').length, 1, 'no review for the oversized push');
+  assert.deepEqual(await gs.refs('expire'), before);
+  assert.ok(!receivePackPosts(gs, 'expire').some((r) => r.headers['content-length'] !== '4'), 'only git\'s probe may pass');
 });
+
+/** Starts curl POSTing `body` through the gateway as the agent; returns the child (to kill) and its exit. */
+function spawnCurlPost(url: string, file: string, extra: string[] = []): { child: ChildProcess; exited: Promise<number | null>; result: () => RunResult | null } {
+  const child = spawn('curl', ['-sS', '-o', '/dev/null', ...extra, '-x', al.proxyUrl, '--proxy-user', `bot:${agentToken}`, '--cacert', al.caPath,
+    '-H', 'Content-Type: application/x-git-receive-pack-request', '--data-binary', `@${file}`, url], { stdio: ['ignore', 'ignore', 'pipe'], env: gitEnvIsolated(dirname(file)) });
+  let stderr = '';
+  child.stderr!.on('data', (c: Buffer) => { stderr += c.toString(); });
+  let done: RunResult | null = null;
+  const exited = new Promise<number | null>((r) => {
+    child.once('close', (c) => { done = { code: c ?? -1, signal: null, stdout: '', stderr, stdoutBuffer: Buffer.alloc(0), timedOut: false }; r(c); });
+    child.once('error', () => r(-1));
+  });
+  cleanups.push(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
+  return { child, exited, result: () => done };
+}
+
+async function stateWithin(id: string, want: string, ms: number): Promise<string> {
+  let state = '';
+  for (const until = Date.now() + ms; Date.now() < until;) {
+    state = (await al.service.getReview({ id })).state;
+    if (state === want) break;
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  return state;
+}
+
+test('an agent that disconnects while its push is held interrupts the review; nothing is forwarded', async () => {
+  const w = await freshWork('disconnect');
+  const oldOid = await revParse(w, 'HEAD');
+  const newOid = await commit(w, { 'd.txt': 'gone\n' }, 'then the agent leaves');
+  const { commands, pack } = await buildPushBody(w, oldOid, newOid);
+  const file = join(w.home, 'push.bin');
+  writeFileSync(file, Buffer.concat([commands, pack]));
+  const { child, exited, result } = spawnCurlPost(`${w.repo.url}/git-receive-pack`, file, ['--max-time', '60']);
+  const review = await waitForReview(al, 'disconnect', new Set(), result);
+  assert.equal(review.state, 'pending');
+  child.kill('SIGKILL');
+  await exited;
+  assert.equal(await stateWithin(review.id, 'interrupted', 5000), 'interrupted');
+  assert.match((await al.service.getReview({ id: review.id })).reason ?? '', /agent disconnected/);
+  await assert.rejects(al.service.approveReview({ id: review.id }), (e: unknown) => e instanceof AirlockError && e.code === 'conflict');
+  assert.deepEqual(receivePackPosts(gs, 'disconnect'), []);
+  assert.equal((await gs.refs('disconnect'))['refs/heads/main'], oldOid);
+});
+
+test('an agent that disconnects while its push is still being analysed leaves no approvable review',
+  { todo: 'BUG: hold.ts registers io.onClientGone only after the review is created; a client gone during analysis leaves a pending review that an approval forwards upstream' },
+  async () => {
+    const w = await freshWork('disconnect-early');
+    const oldOid = await revParse(w, 'HEAD');
+    const newOid = await commit(w, { 'd.txt': 'gone early\n' }, 'the agent leaves during analysis');
+    const { commands, pack } = await buildPushBody(w, oldOid, newOid);
+    const file = join(w.home, 'push.bin');
+    writeFileSync(file, Buffer.concat([commands, pack]));
+    // Give curl time to send the whole body, then it quits: the gateway is still analysing.
+    const { exited } = spawnCurlPost(`${w.repo.url}/git-receive-pack`, file, ['--max-time', '0.4']);
+    await exited;
+    let review: ReviewView | undefined;
+    for (let i = 0; i < 200 && !review; i++) {
+      review = reviewsOf(al, 'disconnect-early')[0];
+      if (!review) await new Promise((res) => setTimeout(res, 50));
+    }
+    if (!review) return; // refusing to hold at all is fine too
+    const state = await stateWithin(review.id, 'interrupted', 3000);
+    if (state === 'pending') {
+      // The agent is gone, yet the review can be approved: does the push then reach upstream?
+      await al.service.approveReview({ id: review.id });
+      for (let i = 0; i < 100 && (await al.service.getReview({ id: review.id })).upstreamStatus === null; i++) await new Promise((res) => setTimeout(res, 50));
+    }
+    assert.equal((await gs.refs('disconnect-early'))['refs/heads/main'], oldOid, `upstream was updated for a push whose agent had left (review ${state})`);
+    assert.equal(state, 'interrupted', 'review still pending although the agent is gone');
+  });
 
 // ---------------------------------------------------------------- kinds of pushes
 

@@ -81,7 +81,7 @@ test('SIGKILL of `airlock serve` mid-review and mid-traffic: the record survives
   assert.ok(pending, `no pending review; serve stderr: ${first.stderr()}`);
   assert.equal(pending.state, 'pending');
   assert.equal(pending.agent, 'bot');
-  assert.equal(pending.repo, '/crash.git');
+  assert.equal(pending.repo, 'crash.git');
 
   // 50 quick requests that complete, then 50 slow ones left in flight.
   const dispatcher = new ProxyAgent({

@@ -205,6 +205,7 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
   if (interrupted.length > 0) log.warn(`${interrupted.length} review(s) pending at the last shutdown marked interrupted`);
   const credentials = new CredentialStore(paths.credentials, new FileKeyProvider(paths.credentialsKey));
   store.setSecrets(credentials.allSecrets());
+  let maskedVersion = credentials.version;
   // Credentials set while running (CLI) are masked in the log from the next check on.
   const secretsTimer = setInterval(() => {
     try {
@@ -266,6 +267,11 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
     credentials: {
       resolve: (authority) => {
         const c = credentials.resolve(authority);
+        // A credential set while running is masked in the log before its first exchange is recorded.
+        if (credentials.version !== maskedVersion) {
+          maskedVersion = credentials.version;
+          store.setSecrets(credentials.allSecrets());
+        }
         return c ? { header: c.header, secrets: c.secrets } : null;
       },
     },

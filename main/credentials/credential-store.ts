@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, statSync, writeFileSync, chmodSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, writeFileSync, chmodSync } from 'node:fs';
 import { AirlockError } from '../contract/errors';
 import { validateHostname } from '../../certs';
 
@@ -49,7 +49,12 @@ export interface ResolvedCredential extends StoredCredential {
 export function normaliseHostKey(input: string): string {
   const m = /^(\[[^\]]+\]|[^:]+)(?::(\d{1,5}))?$/.exec(input.trim());
   if (!m) throw new AirlockError('bad-request', `"${input}" is not HOST or HOST:PORT`);
-  const host = validateHostname(m[1]!.replace(/^\[|\]$/g, '')).value;
+  const bracketed = m[1]!.startsWith('[');
+  const parsed = validateHostname(m[1]!.replace(/^\[|\]$/g, ''));
+  if (bracketed && !(parsed.type === 'ip' && parsed.value.includes(':'))) {
+    throw new AirlockError('bad-request', `"${input}": brackets are only for IPv6 addresses`);
+  }
+  const host = parsed.value;
   const port = m[2] ? Number(m[2]) : 443;
   if (port < 1 || port > 65535) throw new AirlockError('bad-request', `bad port in "${input}"`);
   const h = host.includes(':') ? `[${host}]` : host;
@@ -58,8 +63,10 @@ export function normaliseHostKey(input: string): string {
 
 export class CredentialStore {
   private cache: Map<string, ResolvedCredential> | null = null;
-  private mtime = 0;
+  private lastText = '';
   private checkedAt = 0;
+  /** Bumped whenever the stored credentials change (callers refresh what depends on them). */
+  version = 0;
 
   constructor(private readonly file: string, private readonly keys: KeyProvider) {}
 
@@ -117,14 +124,16 @@ export class CredentialStore {
     const now = Date.now();
     if (this.cache && now - this.checkedAt < 1000) return this.cache;
     this.checkedAt = now;
-    let mtime = 0;
+    // Compared by content, not mtime: file-system timestamps are too coarse to see every change.
+    let text = '';
     try {
-      mtime = statSync(this.file).mtimeMs;
+      text = readFileSync(this.file, 'utf8');
     } catch {
-      mtime = -1;
+      text = '';
     }
-    if (this.cache && mtime === this.mtime) return this.cache;
-    this.mtime = mtime;
+    if (this.cache && text === this.lastText) return this.cache;
+    this.lastText = text;
+    this.version++;
     const map = new Map<string, ResolvedCredential>();
     const entries = this.readEntries();
     if (entries.length > 0) {

@@ -150,7 +150,7 @@ test('invalid hosts are refused with a bad-request AirlockError', async () => {
   assert.deepEqual(store.list(), []);
 });
 
-test('brackets hold only IPv6 addresses', { todo: 'BUG: normaliseHostKey("[example.com]:1") strips the brackets and accepts it as "example.com:1"' }, async () => {
+test('brackets hold only IPv6 addresses', async () => {
   assert.throws(() => normaliseHostKey('[notv6]:1'), AirlockError);
 });
 
@@ -178,7 +178,6 @@ test('a running store sees a credential set by another process (the CLI) within 
 });
 
 test('a change by another process is seen even when the file mtime did not move',
-  { todo: 'BUG: CredentialStore.load() detects changes by mtime only; two writes in the same filesystem clock tick (~4 ms on ext4) leave the old credential cached until the next write' },
   async () => {
     const { file, keyFile, store } = await fresh();
     store.set('git.example.com', 'first-secret-value', { username: 'alice' });

@@ -185,6 +185,13 @@ async function review(ex: Exchange, io: RequestIO, deps: HoldDeps, raw: HeldBody
     ? io.respondStream(200, { 'content-type': RECEIVE_PACK_RESULT_CONTENT_TYPE, 'cache-control': 'no-cache' })
     : null;
   const progress = (msg: string) => stream?.write(sideBandProgress(`Airlock: ${msg}`, sideBand));
+  // Watch for the agent leaving from now on: a push whose agent left is never forwarded.
+  let clientGone = false;
+  let heldId: string | null = null;
+  io.onClientGone(() => {
+    clientGone = true;
+    if (heldId) deps.queue.interrupt(heldId, 'the agent disconnected while the push was held');
+  });
   progress('push received, analysing…');
 
   // Analyse: resolve the (possibly thin) pack against a cache of the upstream repo.
@@ -260,12 +267,13 @@ async function review(ex: Exchange, io: RequestIO, deps: HoldDeps, raw: HeldBody
     findings: [],
   });
   ex.reviewId = rec.id;
+  heldId = rec.id;
+  if (clientGone) deps.queue.interrupt(rec.id, 'the agent disconnected while the push was analysed');
   deps.onReviewReady?.({ reviewId: rec.id, msFromReceipt: Date.now() - receivedAt, analysisMs, cacheMs });
   deps.log.info('push held for review', { review: rec.id, agent: ex.agent.name, repo: remoteUrl, bytes: raw.size, readyMs: Date.now() - receivedAt });
   progress(`push held for review #${rec.id} (${refs.map((r) => r.ref).join(', ')})`);
   progress(`a reviewer must approve it: airlock approve ${rec.id}`);
   const keepalive = stream ? setInterval(() => progress(`still waiting for review #${rec.id}…`), deps.keepaliveMs ?? 30_000) : null;
-  io.onClientGone(() => deps.queue.interrupt(rec.id, 'the agent disconnected while the push was held'));
   let d: Decision;
   try {
     d = await decision;

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import { createSecureContext, rootCertificates } from 'node:tls';
+import tls, { createSecureContext, rootCertificates } from 'node:tls';
+import type { Duplex } from 'node:stream';
 import { AirlockError } from '../contract/errors';
 
 /**
@@ -9,9 +10,66 @@ import { AirlockError } from '../contract/errors';
  * system roots plus the extra CA files the user named; nothing here ever turns
  * verification off.
  */
+/**
+ * An https.Agent that can open (and verify) a connection before the first
+ * request needs it: the gateway calls `preconnect` when a CONNECT arrives, so
+ * the upstream handshake overlaps the client's handshake with Airlock.
+ * Only TCP + TLS happen early; no request byte is sent before the stages allow it.
+ */
+class PreconnectAgent extends https.Agent {
+  private readonly early = new Map<string, { socket: Promise<tls.TLSSocket | null>; timer: NodeJS.Timeout }>();
+
+  private static key(host: string, port: number, servername: string | undefined): string {
+    return `${host}:${port}:${servername ?? ''}`;
+  }
+
+  preconnect(host: string, port: number, servername: string | undefined, timeoutMs: number): void {
+    const key = PreconnectAgent.key(host, port, servername);
+    if (this.early.has(key) || this.early.size > 256) return;
+    const opts = this.options as https.AgentOptions;
+    const socket = new Promise<tls.TLSSocket | null>((resolve) => {
+      const s = tls.connect({ host, port, servername, secureContext: opts.secureContext, rejectUnauthorized: true, ALPNProtocols: ['http/1.1'] });
+      s.setNoDelay(true);
+      const t = setTimeout(() => s.destroy(), timeoutMs);
+      s.once('secureConnect', () => { clearTimeout(t); resolve(s); });
+      s.once('error', () => { clearTimeout(t); s.destroy(); resolve(null); });
+      s.once('close', () => resolve(null));
+    });
+    // Unused early connections are closed after a while.
+    const timer = setTimeout(() => {
+      this.early.delete(key);
+      void socket.then((s) => s?.destroy());
+    }, 10_000);
+    timer.unref();
+    this.early.set(key, { socket, timer });
+  }
+
+  override createConnection(options: tls.ConnectionOptions & { host?: string; port?: number }, cb: (err: Error | null, s?: Duplex) => void): Duplex | undefined {
+    const key = PreconnectAgent.key(String(options.host), Number(options.port), options.servername);
+    const early = this.early.get(key);
+    if (!early) return (https.Agent.prototype as unknown as { createConnection: (o: unknown, c: unknown) => Duplex }).createConnection.call(this, options, cb);
+    this.early.delete(key);
+    clearTimeout(early.timer);
+    void early.socket.then((s) => {
+      if (s && !s.destroyed && s.authorized) cb(null, s);
+      else cb(null, tls.connect(options));
+    });
+    return undefined;
+  }
+
+  override destroy(): void {
+    for (const { socket, timer } of this.early.values()) {
+      clearTimeout(timer);
+      void socket.then((s) => s?.destroy());
+    }
+    this.early.clear();
+    super.destroy();
+  }
+}
+
 export class UpstreamPool {
   readonly http: http.Agent;
-  readonly https: https.Agent;
+  readonly https: PreconnectAgent;
   readonly ca: string[];
 
   constructor(extraCaFiles: string[], readonly connectTimeoutMs: number) {
@@ -32,7 +90,12 @@ export class UpstreamPool {
     this.http = new http.Agent(common);
     // A prebuilt secure context, not `ca`: https.Agent puts `ca` into the pool key string it
     // builds for every request (150 root certificates concatenated each time: 30% of CPU).
-    this.https = new https.Agent({ ...common, secureContext: createSecureContext({ ca: this.ca }), rejectUnauthorized: true });
+    this.https = new PreconnectAgent({ ...common, secureContext: createSecureContext({ ca: this.ca }), rejectUnauthorized: true });
+  }
+
+  /** Opens and verifies the upstream TLS connection for a new tunnel ahead of its first request. */
+  preconnect(host: string, port: number, servername: string | undefined): void {
+    this.https.preconnect(host, port, servername, this.connectTimeoutMs);
   }
 
   destroy(): void {

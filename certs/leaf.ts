@@ -11,7 +11,7 @@ import forge from 'node-forge';
 import type { CertAuthority } from './ca';
 import { CaError, errnoOf } from './errors';
 import { ipv6Bytes, leafFileName, validateHostname, type HostKind } from './hostname';
-import { randomSerialHex, signCertificate, utf8Attr } from './sign';
+import { randomSerialHex, signCertificateWithSpki, utf8Attr } from './sign';
 
 const DAY = 24 * 60 * 60 * 1000;
 /** Leaf lifetime: the CA/Browser Forum maximum that Apple and Chrome accept. */
@@ -21,11 +21,18 @@ export const LEAF_RENEW_MS = 30 * DAY;
 
 const generateKeyPairAsync = promisify(generateKeyPair);
 
+/**
+ * The one leaf key shared by every host: ECDSA P-256. Its TLS handshake
+ * signature and its parsing in createSecureContext cost a fraction of an RSA
+ * key's, which is most of the cost of a first request to a new host. (The CA
+ * itself stays RSA 2048 and signs the leaves.)
+ */
 interface LeafKey {
-  /** PKCS#1 PEM: OpenSSL loads it ~25% faster than PKCS#8 in createSecureContext. */
+  /** SEC1 PEM. */
   pem: string;
   key: KeyObject;
-  forgePublic: forge.pki.PublicKey;
+  /** DER SubjectPublicKeyInfo, spliced into each certificate. */
+  spkiDer: Buffer;
 }
 
 interface Entry {
@@ -57,6 +64,8 @@ export class LeafIssuer {
   private readonly issuerAttrs: forge.pki.CertificateField[];
   private readonly caKeyId: string;
   private readonly caNotAfterMs: number;
+  /** forge needs an RSA public key to build a certificate; the real (EC) one is spliced in afterwards. */
+  private readonly placeholderKey: forge.pki.PublicKey;
   private readonly lru = new Map<string, Entry>();
   private readonly inflight = new Map<string, Promise<Entry>>();
   private leafKeyP: Promise<LeafKey> | undefined;
@@ -82,6 +91,7 @@ export class LeafIssuer {
         ? forge.util.hexToBytes(ski.subjectKeyIdentifier)
         : forge.pki.getPublicKeyFingerprint(caCert.publicKey, { type: 'RSAPublicKey' }).getBytes();
       this.caNotAfterMs = caCert.validity.notAfter.getTime();
+      this.placeholderKey = caCert.publicKey;
     } catch (err) {
       throw new CaError(`The Airlock CA at ${ca.paths.dir} cannot be used to issue certificates (${errnoOf(err)}); run \`airlock ca rotate\`.`);
     }
@@ -155,7 +165,7 @@ export class LeafIssuer {
   private issue(kind: HostKind, leaf: LeafKey): { certPem: string; notAfterMs: number } {
     const now = this.now().getTime();
     const cert = forge.pki.createCertificate();
-    cert.publicKey = leaf.forgePublic;
+    cert.publicKey = this.placeholderKey; // replaced by the EC key's SPKI below
     cert.serialNumber = randomSerialHex();
     cert.validity.notBefore = new Date(now - DAY);
     cert.validity.notAfter = new Date(Math.min(now + LEAF_LIFETIME_MS, this.caNotAfterMs));
@@ -166,12 +176,12 @@ export class LeafIssuer {
       : { type: 7, value: ipBytes(kind.value).toString('binary') };
     cert.setExtensions([
       { name: 'basicConstraints', cA: false },
-      { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
+      { name: 'keyUsage', digitalSignature: true, critical: true },
       { name: 'extKeyUsage', serverAuth: true },
       { name: 'subjectAltName', altNames: [altName] },
       { name: 'authorityKeyIdentifier', keyIdentifier: this.caKeyId },
     ]);
-    return { certPem: signCertificate(cert, this.caKey), notAfterMs: cert.validity.notAfter.getTime() };
+    return { certPem: signCertificateWithSpki(cert, leaf.spkiDer, this.caKey), notAfterMs: cert.validity.notAfter.getTime() };
   }
 
   private async readCached(
@@ -239,12 +249,13 @@ function ipBytes(ip: string): Buffer {
 
 function toLeafKey(pem: string): LeafKey {
   const key = createPrivateKey(pem);
-  if (key.asymmetricKeyType !== 'rsa' || (key.asymmetricKeyDetails?.modulusLength ?? 0) < 2048) {
-    throw new Error('not an RSA key of at least 2048 bits');
+  // An RSA leaf key from an older Airlock counts as outdated: a new EC key replaces it.
+  if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
+    throw new Error('not an ECDSA P-256 key');
   }
-  const pubPem = createPublicKey(key).export({ type: 'spki', format: 'pem' }).toString();
-  const pkcs1 = key.export({ type: 'pkcs1', format: 'pem' }).toString();
-  return { pem: pkcs1, key, forgePublic: forge.pki.publicKeyFromPem(pubPem) };
+  const spkiDer = createPublicKey(key).export({ type: 'spki', format: 'der' });
+  const sec1 = key.export({ type: 'sec1', format: 'pem' }).toString();
+  return { pem: sec1, key, spkiDer };
 }
 
 /** Reads the shared leaf key, or creates it (0600) if missing or corrupt. */
@@ -267,7 +278,7 @@ async function loadOrCreateLeafKey(path: string): Promise<LeafKey> {
       // corrupt: replaced below; certificates for the old key fail checkPrivateKey and are reissued
     }
   }
-  const { privateKey } = await generateKeyPairAsync('rsa', { modulusLength: 2048 });
+  const { privateKey } = await generateKeyPairAsync('ec', { namedCurve: 'prime256v1' });
   const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
   const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   try {

@@ -67,7 +67,9 @@ test('leaves for a DNS name, IPv4 and IPv6 carry the right SAN and verify agains
     await opensslVerify(ca.paths.cert, certPem, `leaf-${cn.replace(/:/g, '_')}`);
     const text = await runCommand('openssl', ['x509', '-noout', '-text'], { input: certPem });
     assert.match(text.stdout, /Signature Algorithm: sha256WithRSAEncryption/);
-    assert.match(text.stdout, /X509v3 Key Usage: critical\s+Digital Signature, Key Encipherment/);
+    assert.match(text.stdout, /X509v3 Key Usage: critical\s+Digital Signature\n/);
+    assert.match(text.stdout, /Public Key Algorithm: id-ecPublicKey[\s\S]*NIST CURVE: P-256/);
+    assert.doesNotMatch(text.stdout, /Subject Key Identifier/);
     assert.match(text.stdout, /TLS Web Server Authentication/);
     assert.ok(text.stdout.includes(caSki), 'authorityKeyIdentifier = CA subjectKeyIdentifier');
   }
@@ -83,7 +85,7 @@ test('all leaves share one persisted 0600 leaf key', async () => {
   assert.equal(statSync(ca.paths.leafKey).mode & 0o777, 0o600);
   const onDisk = createPublicKey(readFileSync(ca.paths.leafKey, 'utf8')).export({ type: 'spki', format: 'der' });
   assert.deepEqual(onDisk, pub(a.certPem));
-  assert.equal(createPrivateKey(a.keyPem).asymmetricKeyDetails?.modulusLength, 2048);
+  assert.equal(createPrivateKey(a.keyPem).asymmetricKeyDetails?.namedCurve, 'prime256v1');
 });
 
 test('a real TLS handshake through SNICallback is authorized', async () => {

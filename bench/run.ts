@@ -323,6 +323,7 @@ async function main(): Promise<number> {
 
   let upstream: Upstream | undefined;
   let fatal: string | undefined;
+  let airlockNoRecord: TargetResult | undefined;
   try {
     const pki = makeBenchPki(tmp, upstreamIps(IP_COUNT));
     upstream = await startUpstream(pki.certPath, pki.keyPath, IP_COUNT);
@@ -343,6 +344,11 @@ async function main(): Promise<number> {
         const dataDir = join(tmp, 'airlock-data');
         mkdirSync(dataDir, { recursive: true });
         results.airlock = await runProxy('airlock', () => startAirlock(dataDir, pki.caPath), upstream);
+        // Issue 5: recording every exchange must cost < 10% of throughput. Same run, recording off.
+        const offDir = join(tmp, 'airlock-data-norecord');
+        mkdirSync(offDir, { recursive: true });
+        writeFileSync(join(offDir, 'config.yaml'), 'record: false\n');
+        airlockNoRecord = await runProxy('airlock', () => startAirlock(offDir, pki.caPath), upstream);
       } else {
         if (!mitmBin) {
           results.mitmproxy = { status: 'not installed' };
@@ -375,6 +381,7 @@ async function main(): Promise<number> {
     table: table.rows,
     goalResults: table.goals,
     results,
+    airlockRecordingOff: airlockNoRecord ?? null,
     fatal: fatal ?? null,
   };
   const dir = join(REPO_ROOT, 'bench', 'results');
@@ -389,6 +396,14 @@ async function main(): Promise<number> {
   );
   lines.push('');
   lines.push(table.text);
+  const on = results.airlock?.throughput?.requestsPerSecond;
+  const off = airlockNoRecord?.throughput?.requestsPerSecond;
+  if (on && off) {
+    const r = on / off;
+    lines.push('');
+    lines.push(`recording cost: throughput with recording ${Math.round(on)} req/s, without ${Math.round(off)} req/s: ${r.toFixed(2)}x ` +
+      `(${r >= 0.9 ? 'PASS' : 'MISS'} >= 0.90x, i.e. within 10%)`);
+  }
   lines.push('');
   const loads = ALL_TARGETS.filter((t) => results[t]?.loadAverage).map((t) => `${t} ${results[t]!.loadAverage!.start[0]}`);
   if (loads.length) lines.push(`1-min load average at the start of each target (${machine.cpus} cpus): ${loads.join(', ')}`);

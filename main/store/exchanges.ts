@@ -3,6 +3,7 @@ import type Database from 'better-sqlite3';
 import type { ExchangeView } from '../contract/views';
 import { AirlockError } from '../contract/errors';
 import { maskBody, maskHeaders, maskTextPre } from './mask';
+import { WriteWorker, type WireWrite, type WriteWorkerSql } from './write-worker';
 import type { AuditLog, ExchangeRecord, ExchangesRepo, HeaderMap, SessionRecord, SessionsRepo } from './types';
 
 export const FLUSH_INTERVAL_MS = 50;
@@ -107,20 +108,18 @@ export function createWriteQueue(
   let closed = false;
   const maxQueued = Math.max(FLUSH_ROWS, opts.maxQueued ?? MAX_QUEUED);
 
-  const upsertExchange = db.prepare(
-    `INSERT INTO exchanges (${EXCHANGE_COLUMNS.join(', ')}) VALUES (${EXCHANGE_COLUMNS.map(() => '?').join(', ')})
+  const sql: WriteWorkerSql = {
+    upsertExchange: `INSERT INTO exchanges (${EXCHANGE_COLUMNS.join(', ')}) VALUES (${EXCHANGE_COLUMNS.map(() => '?').join(', ')})
      ON CONFLICT(id) DO UPDATE SET ${EXCHANGE_COLUMNS.filter((c) => c !== 'id').map((c) => `${c} = excluded.${c}`).join(', ')}`,
-  );
-  const upsertBody = db.prepare(
-    `INSERT INTO exchange_bodies (exchange_id, direction, body) VALUES (?, ?, ?)
+    upsertBody: `INSERT INTO exchange_bodies (exchange_id, direction, body) VALUES (?, ?, ?)
      ON CONFLICT(exchange_id, direction) DO UPDATE SET body = excluded.body`,
-  );
-  const deleteBody = db.prepare('DELETE FROM exchange_bodies WHERE exchange_id = ? AND direction = ?');
-  const insertSession = db.prepare(
-    `INSERT INTO sessions (id, agent, client_address, started_at) VALUES (?, ?, ?, ?)
+    deleteBody: 'DELETE FROM exchange_bodies WHERE exchange_id = ? AND direction = ?',
+    insertSession: `INSERT INTO sessions (id, agent, client_address, started_at) VALUES (?, ?, ?, ?)
      ON CONFLICT(id) DO UPDATE SET agent = excluded.agent, client_address = excluded.client_address, started_at = excluded.started_at`,
-  );
-  const endSession = db.prepare('UPDATE sessions SET ended_at = ? WHERE id = ?');
+    endSession: 'UPDATE sessions SET ended_at = ? WHERE id = ?',
+  };
+  // Inserts run on a worker thread (own connection): the proxy's event loop never waits on SQLite or a checkpoint.
+  const worker = new WriteWorker(db.name, sql, opts.onError);
   const getSession = db.prepare<[string], { id: string; agent: string; client_address: string; started_at: string; ended_at: string | null }>(
     'SELECT * FROM sessions WHERE id = ?',
   );
@@ -143,23 +142,15 @@ export function createWriteQueue(
   const countStmt = db.prepare<[], { n: number }>('SELECT count(*) AS n FROM exchanges');
   const pruneStmt = db.prepare('DELETE FROM exchanges WHERE started_at < ?');
 
-  function writeOne(w: QueuedWrite): void {
-    switch (w.t) {
-      case 'exchange':
-        writeExchange(w.rec);
-        break;
-      case 'session-start':
-        insertSession.run(w.s.id, w.s.agent, w.s.clientAddress, w.s.startedAt);
-        break;
-      case 'session-end':
-        endSession.run(w.endedAt, w.id);
-        break;
-    }
-  }
-
-  function writeExchange(rec: ExchangeRecord): void {
+  /** Ids recorded by this process recently: only a second recording may need to delete a body. */
+  const recordedIds = new Set<string>();
+  /** Masks and serialises one queued write for the worker (main thread, once per batch). */
+  function toWire(w: QueuedWrite): WireWrite {
+    if (w.t === 'session-start') return ['ss', w.s.id, w.s.agent, w.s.clientAddress, w.s.startedAt];
+    if (w.t === 'session-end') return ['se', w.endedAt, w.id];
+    const rec = w.rec;
     const t = rec.timings ?? { connectMs: null, tlsMs: null, upstreamMs: null, totalMs: null };
-    upsertExchange.run(
+    const values = [
       rec.id,
       rec.sessionId ?? null,
       rec.agent,
@@ -189,19 +180,15 @@ export function createWriteQueue(
       rec.requestBodySha256 ?? null,
       rec.responseBodySha256 ?? null,
       rec.reviewId ?? null,
-    );
-    for (const [dir, body] of [['request', rec.requestBody], ['response', rec.responseBody]] as const) {
-      if (body) upsertBody.run(rec.id, dir, maskBody(Buffer.isBuffer(body) ? body : Buffer.from(body), secrets));
-      else deleteBody.run(rec.id, dir);
-    }
+    ];
+    const body = (b: Buffer | null | undefined) => (b ? maskBody(Buffer.isBuffer(b) ? b : Buffer.from(b), secrets) : null);
+    const again = recordedIds.has(rec.id);
+    recordedIds.add(rec.id);
+    if (recordedIds.size > 50_000) recordedIds.clear();
+    return ['x', values, body(rec.requestBody), body(rec.responseBody), again];
   }
 
-  const writeBatch = db.transaction((batch: QueuedWrite[]) => {
-    for (const w of batch) writeOne(w);
-  });
-  const writeOneTx = db.transaction(writeOne);
-
-  function flush(): void {
+  function clearTimers(): void {
     if (timer) {
       clearTimeout(timer);
       timer = null;
@@ -210,43 +197,47 @@ export function createWriteQueue(
       clearImmediate(immediate);
       immediate = null;
     }
+  }
+
+  /** Hands the queue to the worker without waiting. */
+  function post(): void {
+    clearTimers();
     if (queue.length === 0) return;
     const batch = queue;
     queue = [];
-    try {
-      writeBatch.immediate(batch);
-    } catch (batchErr) {
-      // One bad row must not lose the batch: retry row by row, reporting the ones that still fail.
-      let failed = 0;
-      for (const w of batch) {
-        try {
-          writeOneTx.immediate(w);
-        } catch (err) {
-          failed++;
-          if (failed <= 3) opts.onError(err);
-        }
+    const wire: WireWrite[] = [];
+    for (const w of batch) {
+      try {
+        wire.push(toWire(w));
+      } catch (err) {
+        opts.onError(err);
       }
-      if (failed > 3) opts.onError(new Error(`store: ${failed} queued writes failed (first errors reported above)`));
-      if (failed === 0) opts.onError(batchErr);
     }
+    worker.post(wire);
+  }
+
+  /** Everything recorded so far is committed when this returns. */
+  function flush(): void {
+    post();
+    worker.waitIdle();
   }
 
   function enqueue(w: QueuedWrite): void {
     if (closed) throw new AirlockError('unavailable', 'The store is closed.');
     queue.push(w);
     if (queue.length >= maxQueued) {
-      flush();
+      post();
     } else if (queue.length >= FLUSH_ROWS) {
       if (!immediate) {
         immediate = setImmediate(() => {
           immediate = null;
-          flush();
+          post();
         });
       }
     } else if (!timer) {
       timer = setTimeout(() => {
         timer = null;
-        flush();
+        post();
       }, FLUSH_INTERVAL_MS);
       timer.unref();
     }
@@ -344,8 +335,12 @@ export function createWriteQueue(
     },
     close() {
       if (closed) return;
-      flush();
-      closed = true;
+      try {
+        post();
+      } finally {
+        closed = true;
+        worker.close();
+      }
     },
   };
 }

@@ -1,0 +1,134 @@
+// Batched exchange/session writes on a worker thread with its own SQLite
+// connection, so inserts and WAL checkpoints never block the proxy's event loop.
+// The main thread masks and serialises rows; the worker only runs prepared
+// statements. `post()` never blocks; `flush()` waits (Atomics.wait, bounded)
+// until the worker has committed everything posted, so reads see every record.
+import { createRequire } from 'node:module';
+import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
+
+/** One write, ready for SQLite: everything masked and serialised already. */
+export type WireWrite =
+  | ['x', unknown[], Buffer | null, Buffer | null, boolean] // row values, request body, response body, recorded before
+  | ['ss', string, string, string, string] // session start: id, agent, client address, started at
+  | ['se', string, string]; // session end: ended at, id
+
+export interface WriteWorkerSql {
+  upsertExchange: string;
+  upsertBody: string;
+  deleteBody: string;
+  insertSession: string;
+  endSession: string;
+}
+
+// Plain CommonJS, evaluated in the worker: runs the same under tsx, the esbuild bundle and Electron.
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const Database = require(workerData.sqlitePath);
+const db = new Database(workerData.dbPath);
+db.pragma('busy_timeout = 5000');
+db.pragma('synchronous = NORMAL');
+db.pragma('foreign_keys = ON');
+// Fewer, larger checkpoints: they run here, off the proxy's thread, but still cost CPU.
+db.pragma('wal_autocheckpoint = 4000');
+const s = workerData.sql;
+const upsertExchange = db.prepare(s.upsertExchange);
+const upsertBody = db.prepare(s.upsertBody);
+const deleteBody = db.prepare(s.deleteBody);
+const insertSession = db.prepare(s.insertSession);
+const endSession = db.prepare(s.endSession);
+const state = new Int32Array(workerData.state);
+function writeOne(w) {
+  if (w[0] === 'x') {
+    const id = w[1][0];
+    // A row recorded again may have lost a body; a first recording has none to delete.
+    const again = upsertExchange.run(w[1]).changes > 0 && w[4] === true;
+    if (w[2]) upsertBody.run(id, 'request', w[2]); else if (again) deleteBody.run(id, 'request');
+    if (w[3]) upsertBody.run(id, 'response', w[3]); else if (again) deleteBody.run(id, 'response');
+  } else if (w[0] === 'ss') insertSession.run(w[1], w[2], w[3], w[4]);
+  else if (w[0] === 'se') endSession.run(w[1], w[2]);
+}
+const batchTx = db.transaction((batch) => { for (const w of batch) writeOne(w); });
+const oneTx = db.transaction(writeOne);
+parentPort.on('message', (m) => {
+  if (m.t === 'batch') {
+    try {
+      batchTx.immediate(m.batch);
+    } catch (batchErr) {
+      const errors = [];
+      for (const w of m.batch) {
+        try { oneTx.immediate(w); } catch (e) { errors.push(String(e && e.message || e)); }
+      }
+      workerData.errors.postMessage({ t: 'errors', errors: errors.length ? errors : [String(batchErr && batchErr.message || batchErr)] });
+    }
+    Atomics.store(state, 0, m.seq);
+    Atomics.notify(state, 0);
+  } else if (m.t === 'close') {
+    db.close();
+    Atomics.store(state, 1, 1);
+    Atomics.notify(state, 1);
+  }
+});
+`;
+
+export class WriteWorker {
+  private readonly worker: Worker;
+  private readonly state = new Int32Array(new SharedArrayBuffer(8));
+  private seq = 0;
+  private closed = false;
+  /** Failed rows come back on their own port, so flush() can report them synchronously. */
+  private readonly errors: MessagePort;
+
+  constructor(dbPath: string, sql: WriteWorkerSql, private readonly onError: (err: unknown) => void) {
+    const sqlitePath = createRequire(import.meta.url).resolve('better-sqlite3');
+    const channel = new MessageChannel();
+    this.errors = channel.port1;
+    this.worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { dbPath, sqlitePath, sql, state: this.state.buffer, errors: channel.port2 },
+      transferList: [channel.port2],
+    });
+    this.worker.unref();
+    this.errors.on('message', (m: { errors?: string[] }) => this.report(m));
+    this.errors.unref();
+    this.worker.on('error', (e) => this.onError(e));
+  }
+
+  private report(m: { errors?: string[] }): void {
+    for (const e of (m.errors ?? []).slice(0, 3)) this.onError(new Error(`store: a queued write failed: ${e}`));
+  }
+
+  /** Hands a batch to the worker; never blocks. */
+  post(batch: WireWrite[]): void {
+    if (batch.length === 0) return;
+    this.seq++;
+    this.worker.postMessage({ t: 'batch', seq: this.seq, batch });
+  }
+
+  /** Waits until every posted batch is committed (bounded). */
+  waitIdle(timeoutMs = 30_000): void {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const done = Atomics.load(this.state, 0);
+      if (done >= this.seq) {
+        for (let m = receiveMessageOnPort(this.errors); m; m = receiveMessageOnPort(this.errors)) this.report(m.message);
+        return;
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`store: the write worker did not commit within ${timeoutMs} ms`);
+      Atomics.wait(this.state, 0, done, Math.min(left, 1000));
+    }
+  }
+
+  /** Commits what was posted, closes the worker's connection and ends the thread. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      this.waitIdle();
+    } finally {
+      this.worker.postMessage({ t: 'close' });
+      Atomics.wait(this.state, 1, 0, 10_000);
+      void this.worker.terminate();
+    }
+  }
+}

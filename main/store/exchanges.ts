@@ -184,7 +184,7 @@ export function createWriteQueue(
     const body = (b: Buffer | null | undefined) => (b ? maskBody(Buffer.isBuffer(b) ? b : Buffer.from(b), secrets) : null);
     const again = recordedIds.has(rec.id);
     recordedIds.add(rec.id);
-    if (recordedIds.size > 50_000) recordedIds.clear();
+    if (recordedIds.size > 4096) recordedIds.clear();
     return ['x', values, body(rec.requestBody), body(rec.responseBody), again];
   }
 

@@ -86,6 +86,8 @@ export class WriteWorker {
       eval: true,
       workerData: { dbPath, sqlitePath, sql, state: this.state.buffer, errors: channel.port2 },
       transferList: [channel.port2],
+      // It only moves batches into SQLite: a small heap keeps the process's RSS down.
+      resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 },
     });
     this.worker.unref();
     this.errors.on('message', (m: { errors?: string[] }) => this.report(m));

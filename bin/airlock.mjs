@@ -3,7 +3,6 @@
 // when it is newer than every source file, otherwise the TypeScript sources
 // through tsx, so a checkout works with or without a build.
 import { readdirSync, statSync } from 'node:fs';
-
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 

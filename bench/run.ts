@@ -343,11 +343,14 @@ async function main(): Promise<number> {
       } else if (t === 'airlock') {
         const dataDir = join(tmp, 'airlock-data');
         mkdirSync(dataDir, { recursive: true });
+        // BENCH_AIRLOCK_CONFIG: extra config.yaml lines for both Airlock runs (A/B of options).
+        const extra = process.env.BENCH_AIRLOCK_CONFIG ? `${process.env.BENCH_AIRLOCK_CONFIG}\n` : '';
+        if (extra) writeFileSync(join(dataDir, 'config.yaml'), extra);
         results.airlock = await runProxy('airlock', () => startAirlock(dataDir, pki.caPath), upstream);
         // Issue 5: recording every exchange must cost < 10% of throughput. Same run, recording off.
         const offDir = join(tmp, 'airlock-data-norecord');
         mkdirSync(offDir, { recursive: true });
-        writeFileSync(join(offDir, 'config.yaml'), 'record: false\n');
+        writeFileSync(join(offDir, 'config.yaml'), `${extra}record: false\n`);
         airlockNoRecord = await runProxy('airlock', () => startAirlock(offDir, pki.caPath), upstream);
       } else {
         if (!mitmBin) {

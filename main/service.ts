@@ -196,7 +196,7 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
   writeNodePreload(paths.nodePreload);
   const adminToken = ensureAdminToken(paths);
   const upstream = new UpstreamPool(options.upstreamCa, options.connectTimeoutMs);
-  const store = openStore(paths.db, { onError: (e) => log.error('recording failed', { error: (e as Error).message }) });
+  const store = openStore(paths.db, { writer: options.recordWriter, onError: (e) => log.error('recording failed', { error: (e as Error).message }) });
   const closers: Array<() => Promise<void> | void> = [];
   closers.push(() => store.close());
   closers.push(() => upstream.destroy());

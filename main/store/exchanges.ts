@@ -3,7 +3,7 @@ import type Database from 'better-sqlite3';
 import type { ExchangeView } from '../contract/views';
 import { AirlockError } from '../contract/errors';
 import { maskBody, maskHeaders, maskTextPre } from './mask';
-import { WriteWorker, type WireWrite, type WriteWorkerSql } from './write-worker';
+import { InlineWriter, WriteWorker, type BatchWriter, type WireWrite, type WriteWorkerSql } from './write-worker';
 import type { AuditLog, ExchangeRecord, ExchangesRepo, HeaderMap, SessionRecord, SessionsRepo } from './types';
 
 export const FLUSH_INTERVAL_MS = 50;
@@ -99,7 +99,7 @@ export interface WriteQueue {
 export function createWriteQueue(
   db: Database.Database,
   audit: AuditLog,
-  opts: { now: () => Date; onError: (err: unknown) => void; normalizeSecrets: (s: string[]) => string[]; maxQueued?: number },
+  opts: { now: () => Date; onError: (err: unknown) => void; normalizeSecrets: (s: string[]) => string[]; maxQueued?: number; writer?: 'worker' | 'inline' },
 ): WriteQueue {
   let secrets: string[] = [];
   let queue: QueuedWrite[] = [];
@@ -118,8 +118,9 @@ export function createWriteQueue(
      ON CONFLICT(id) DO UPDATE SET agent = excluded.agent, client_address = excluded.client_address, started_at = excluded.started_at`,
     endSession: 'UPDATE sessions SET ended_at = ? WHERE id = ?',
   };
-  // Inserts run on a worker thread (own connection): the proxy's event loop never waits on SQLite or a checkpoint.
-  const worker = new WriteWorker(db.name, sql, opts.onError);
+  // Inserts run on a worker thread (own connection) so the proxy's event loop never waits on SQLite
+  // or a checkpoint; `inline` keeps them on this thread (one isolate less: less memory).
+  const worker: BatchWriter = opts.writer === 'inline' ? new InlineWriter(db, sql, opts.onError) : new WriteWorker(db.name, sql, opts.onError);
   const getSession = db.prepare<[string], { id: string; agent: string; client_address: string; started_at: string; ended_at: string | null }>(
     'SELECT * FROM sessions WHERE id = ?',
   );

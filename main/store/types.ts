@@ -2,6 +2,8 @@
 import type { ExchangeView } from '../contract/views';
 
 export interface StoreOptions {
+  /** Where batched exchange/session inserts run: a worker thread (default) or inline on this thread. */
+  writer?: 'worker' | 'inline';
   /** Clock used for created/at timestamps (tests inject a fixed one). */
   now?: () => Date;
   /** Where failures of background (batched) writes are reported; default console.error. */

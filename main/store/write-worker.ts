@@ -20,7 +20,43 @@ export interface WriteWorkerSql {
   endSession: string;
 }
 
-// Plain CommonJS, evaluated in the worker: runs the same under tsx, the esbuild bundle and Electron.
+/**
+ * The statements both writers run: builds `writeBatch(batch) → errors[]` over a
+ * better-sqlite3 connection. Kept as plain JavaScript source so the worker can
+ * evaluate it (it runs the same under tsx, the esbuild bundle and Electron).
+ */
+const WRITER_FACTORY = `function makeWriter(db, s) {
+  const upsertExchange = db.prepare(s.upsertExchange);
+  const upsertBody = db.prepare(s.upsertBody);
+  const deleteBody = db.prepare(s.deleteBody);
+  const insertSession = db.prepare(s.insertSession);
+  const endSession = db.prepare(s.endSession);
+  function writeOne(w) {
+    if (w[0] === 'x') {
+      const id = w[1][0];
+      upsertExchange.run(w[1]);
+      // A row recorded again may have lost a body; a first recording has none to delete.
+      if (w[2]) upsertBody.run(id, 'request', w[2]); else if (w[4]) deleteBody.run(id, 'request');
+      if (w[3]) upsertBody.run(id, 'response', w[3]); else if (w[4]) deleteBody.run(id, 'response');
+    } else if (w[0] === 'ss') insertSession.run(w[1], w[2], w[3], w[4]);
+    else if (w[0] === 'se') endSession.run(w[1], w[2]);
+  }
+  const batchTx = db.transaction((batch) => { for (const w of batch) writeOne(w); });
+  const oneTx = db.transaction(writeOne);
+  return function writeBatch(batch) {
+    try {
+      batchTx.immediate(batch);
+      return [];
+    } catch (batchErr) {
+      const errors = [];
+      for (const w of batch) {
+        try { oneTx.immediate(w); } catch (e) { errors.push(String(e && e.message || e)); }
+      }
+      return errors.length ? errors : [String(batchErr && batchErr.message || batchErr)];
+    }
+  };
+}`;
+
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.sqlitePath);
@@ -30,36 +66,13 @@ db.pragma('synchronous = NORMAL');
 db.pragma('foreign_keys = ON');
 // Fewer, larger checkpoints: they run here, off the proxy's thread, but still cost CPU.
 db.pragma('wal_autocheckpoint = 4000');
-const s = workerData.sql;
-const upsertExchange = db.prepare(s.upsertExchange);
-const upsertBody = db.prepare(s.upsertBody);
-const deleteBody = db.prepare(s.deleteBody);
-const insertSession = db.prepare(s.insertSession);
-const endSession = db.prepare(s.endSession);
+${WRITER_FACTORY}
+const writeBatch = makeWriter(db, workerData.sql);
 const state = new Int32Array(workerData.state);
-function writeOne(w) {
-  if (w[0] === 'x') {
-    const id = w[1][0];
-    // A row recorded again may have lost a body; a first recording has none to delete.
-    const again = upsertExchange.run(w[1]).changes > 0 && w[4] === true;
-    if (w[2]) upsertBody.run(id, 'request', w[2]); else if (again) deleteBody.run(id, 'request');
-    if (w[3]) upsertBody.run(id, 'response', w[3]); else if (again) deleteBody.run(id, 'response');
-  } else if (w[0] === 'ss') insertSession.run(w[1], w[2], w[3], w[4]);
-  else if (w[0] === 'se') endSession.run(w[1], w[2]);
-}
-const batchTx = db.transaction((batch) => { for (const w of batch) writeOne(w); });
-const oneTx = db.transaction(writeOne);
 parentPort.on('message', (m) => {
   if (m.t === 'batch') {
-    try {
-      batchTx.immediate(m.batch);
-    } catch (batchErr) {
-      const errors = [];
-      for (const w of m.batch) {
-        try { oneTx.immediate(w); } catch (e) { errors.push(String(e && e.message || e)); }
-      }
-      workerData.errors.postMessage({ t: 'errors', errors: errors.length ? errors : [String(batchErr && batchErr.message || batchErr)] });
-    }
+    const errors = writeBatch(m.batch);
+    if (errors.length) workerData.errors.postMessage({ t: 'errors', errors });
     Atomics.store(state, 0, m.seq);
     Atomics.notify(state, 0);
   } else if (m.t === 'close') {
@@ -70,7 +83,34 @@ parentPort.on('message', (m) => {
 });
 `;
 
-export class WriteWorker {
+/** Where batched writes go: a worker thread, or inline on the caller's thread. */
+export interface BatchWriter {
+  post(batch: WireWrite[]): void;
+  waitIdle(timeoutMs?: number): void;
+  close(): void;
+}
+
+/** Inline: the same statements in the caller's thread (no extra isolate; SQLite time on the event loop). */
+export class InlineWriter implements BatchWriter {
+  private readonly writeBatch: (batch: WireWrite[]) => string[];
+
+  constructor(db: import('better-sqlite3').Database, sql: WriteWorkerSql, private readonly onError: (err: unknown) => void) {
+    // eslint-disable-next-line @typescript-eslint/no-implied-eval
+    const make = new Function(`${WRITER_FACTORY}; return makeWriter;`)() as (d: unknown, s: WriteWorkerSql) => (b: WireWrite[]) => string[];
+    this.writeBatch = make(db, sql);
+  }
+
+  post(batch: WireWrite[]): void {
+    if (batch.length === 0) return;
+    for (const e of this.writeBatch(batch).slice(0, 3)) this.onError(new Error(`store: a queued write failed: ${e}`));
+  }
+
+  waitIdle(): void {}
+
+  close(): void {}
+}
+
+export class WriteWorker implements BatchWriter {
   private readonly worker: Worker;
   private readonly state = new Int32Array(new SharedArrayBuffer(8));
   private seq = 0;

@@ -118,9 +118,9 @@ export function createWriteQueue(
      ON CONFLICT(id) DO UPDATE SET agent = excluded.agent, client_address = excluded.client_address, started_at = excluded.started_at`,
     endSession: 'UPDATE sessions SET ended_at = ? WHERE id = ?',
   };
-  // Inserts run on a worker thread (own connection) so the proxy's event loop never waits on SQLite
-  // or a checkpoint; `inline` keeps them on this thread (one isolate less: less memory).
-  const worker: BatchWriter = opts.writer === 'inline' ? new InlineWriter(db, sql, opts.onError) : new WriteWorker(db.name, sql, opts.onError);
+  // Inserts run inline (default) or, with writer 'worker', on a worker thread with its own connection
+  // so the proxy's event loop never waits on SQLite or a checkpoint (one more isolate: more memory).
+  const worker: BatchWriter = opts.writer === 'worker' ? new WriteWorker(db.name, sql, opts.onError) : new InlineWriter(db, sql, opts.onError);
   const getSession = db.prepare<[string], { id: string; agent: string; client_address: string; started_at: string; ended_at: string | null }>(
     'SELECT * FROM sessions WHERE id = ?',
   );

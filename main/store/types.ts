@@ -2,7 +2,7 @@
 import type { ExchangeView } from '../contract/views';
 
 export interface StoreOptions {
-  /** Where batched exchange/session inserts run: a worker thread (default) or inline on this thread. */
+  /** Where batched exchange/session inserts run: inline on this thread (default) or a worker thread. */
   writer?: 'worker' | 'inline';
   /** Clock used for created/at timestamps (tests inject a fixed one). */
   now?: () => Date;

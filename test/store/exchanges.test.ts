@@ -286,3 +286,29 @@ test('micro-benchmark: 20 000 exchanges with 1 KiB bodies, enqueue vs flush', as
   assert.equal(live.exchanges.count(), 20_000);
   live.close();
 });
+
+test('the worker-thread writer records, reports bad rows synchronously on flush, and closes cleanly', async () => {
+  const { dir } = await fresh();
+  const { openStore } = await import('../../main/store');
+  const errors: unknown[] = [];
+  const store = openStore(`${dir}/worker.db`, { writer: 'worker', onError: (e) => errors.push(e) });
+  try {
+    store.sessions.start({ id: 's1', agent: 'a', clientAddress: '127.0.0.1', startedAt: new Date().toISOString() });
+    store.exchanges.record(exchange('w1', { sessionId: 's1', responseBody: Buffer.from('hello') }));
+    store.exchanges.record(exchange('bad', { agent: null as unknown as string }));
+    store.exchanges.record(exchange('w2'));
+    store.exchanges.flush();
+    assert.equal(store.exchanges.count(), 2);
+    assert.equal(errors.length, 1);
+    assert.equal(store.exchanges.get('w1')?.responseBody?.toString(), 'hello');
+    assert.equal(store.sessions.get('s1')?.agent, 'a');
+  } finally {
+    store.close();
+  }
+  const again = openStore(`${dir}/worker.db`);
+  try {
+    assert.equal(again.exchanges.count(), 2, 'everything committed before close');
+  } finally {
+    again.close();
+  }
+});

@@ -200,7 +200,7 @@ export async function createConsoleServer(opts: ConsoleServerOptions): Promise<C
     }
     if (!tokenMatches(bearer(req), opts.token)) {
       res.setHeader('WWW-Authenticate', 'Bearer');
-      sendError(res, 'unauthorized', 'Missing or wrong console token; open the URL printed by `airlock start`.');
+      sendError(res, 'unauthorized', 'Missing or wrong console token; open the URL printed by `airlock serve`.');
       return;
     }
     let body: Buffer;

@@ -1,7 +1,7 @@
 // AirlockClient over the web console: POST /api/<method> with a bearer token,
 // events from an EventSource on /api/events. The token arrives once in the URL
 // fragment (#token=…), is kept in sessionStorage and removed from the address bar.
-import { API_METHODS, AirlockError, isErrorPayload, type AirlockClient, type AirlockEvent, type ApiMethod } from '../../../main/contract';
+import { AirlockError, apiFromCall, callHttpApi, type AirlockClient, type AirlockEvent, type ApiMethod } from '../../../main/contract';
 
 const TOKEN_KEY = 'airlock.consoleToken';
 
@@ -27,22 +27,13 @@ export function takeToken(): string | null {
 
 export function createHttpClient(token: string | null, base = ''): AirlockClient {
   const call = async (method: ApiMethod, arg: unknown): Promise<unknown> => {
-    if (!token) throw new AirlockError('unauthorized', 'No console token: open the console with the URL printed by `airlock start` (it ends in #token=…).');
-    let res: Response;
-    try {
-      res = await fetch(`${base}/api/${method}`, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` },
-        body: JSON.stringify(arg ?? {}),
-        cache: 'no-store',
-      });
-    } catch {
-      throw new AirlockError('unavailable', 'Cannot reach the Airlock gateway; is it still running?');
-    }
-    const body: unknown = await res.json().catch(() => null);
-    if (res.ok) return body;
-    if (isErrorPayload(body)) throw new AirlockError(body.code, body.message);
-    throw new AirlockError('internal', `The gateway answered HTTP ${res.status}.`);
+    if (!token) throw new AirlockError('unauthorized', 'No console token: open the console with the URL printed by `airlock serve` (it ends in #token=…).');
+    return callHttpApi({
+      base,
+      token,
+      init: () => ({ cache: 'no-store' }),
+      unreachable: () => 'Cannot reach the Airlock gateway; is it still running?',
+    }, method, arg);
   };
 
   const listeners = new Set<(e: AirlockEvent) => void>();
@@ -61,10 +52,8 @@ export function createHttpClient(token: string | null, base = ''): AirlockClient
     };
   };
 
-  const client = {} as Record<ApiMethod, (arg?: unknown) => Promise<unknown>>;
-  for (const m of API_METHODS) client[m] = (arg?: unknown) => call(m, arg);
   return {
-    ...(client as unknown as Omit<AirlockClient, 'subscribe'>),
+    ...apiFromCall(call),
     subscribe(listener) {
       listeners.add(listener);
       open();

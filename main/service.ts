@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LeafIssuer, loadOrCreateCa, writeTrustBundle, type CertAuthority } from '../certs';
@@ -42,6 +42,30 @@ export interface RunningAirlock {
   bundlePath: string;
   dataDir: string;
   adminToken: string;
+}
+
+/** Deletes kept push bodies older than `days` (by modification time); returns how many. */
+export function prunePushBodies(dir: string, days: number, now = Date.now()): number {
+  let removed = 0;
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return 0;
+  }
+  for (const name of names) {
+    if (!name.endsWith('.body')) continue;
+    const p = join(dir, name);
+    try {
+      if (now - statSync(p).mtimeMs > days * 86_400_000) {
+        rmSync(p, { force: true });
+        removed++;
+      }
+    } catch {
+      /* gone already */
+    }
+  }
+  return removed;
 }
 
 /** The admin token for the console API: created once, 0600. */
@@ -221,6 +245,10 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
     try {
       const n = store.exchanges.prune(options.retentionDays);
       if (n > 0) log.info(`pruned ${n} exchanges older than ${options.retentionDays} days`);
+      const removed = prunePushBodies(join(dataDir, 'pushes'), options.retentionDays);
+      if (removed > 0) {
+        store.audit.append({ actor: 'system', action: 'retention.pruned', subject: 'push-bodies', details: { count: removed, olderThanDays: options.retentionDays } });
+      }
     } catch (e) {
       log.warn('retention pruning failed', { error: (e as Error).message });
     }
@@ -238,6 +266,7 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
     cache: new RemoteCache(paths.gitCache),
     log,
     spoolDir: paths.spool,
+    pushesDir: join(dataDir, 'pushes'),
     maxPushBytes: options.maxPushBytes,
     spoolThresholdBytes: options.spoolThresholdBytes,
     upstreamCaFile,

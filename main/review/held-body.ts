@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, open, rm } from 'node:fs/promises';
+import { mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -22,8 +22,18 @@ export class HeldBody {
     readonly size: number,
     readonly sha256: string,
     private readonly memory: Buffer | null,
-    readonly file: string | null,
+    private _file: string | null,
   ) {}
+
+  private kept = false;
+
+  get file(): string | null {
+    return this._file;
+  }
+
+  private set file(f: string | null) {
+    this._file = f;
+  }
 
   static async read(src: Readable, opts: { maxBytes: number; spoolThreshold: number; spoolDir: string }): Promise<HeldBody> {
     const hash = createHash('sha256');
@@ -90,7 +100,27 @@ export class HeldBody {
     return { body: this.memory ?? (() => this.stream()), length: this.size };
   }
 
+  /**
+   * Keeps the exact bytes for the record as `<dir>/<sha256>.body` (0600): a spooled
+   * body is moved there (not copied), a small one written. Later reads (`verified`,
+   * `stream`) use the kept file. Returns its path.
+   */
+  async keep(dir: string): Promise<string> {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const target = join(dir, `${this.sha256}.body`);
+    if (this.file === target) return target;
+    if (this.file) {
+      await rename(this.file, target);
+      this.file = target;
+    } else {
+      await writeFile(target, this.memory!, { mode: 0o600 });
+    }
+    this.kept = true;
+    return target;
+  }
+
+  /** Removes the spool file, unless the body was kept for the record. */
   async dispose(): Promise<void> {
-    if (this.file) await rm(this.file, { force: true });
+    if (this.file && !this.kept) await rm(this.file, { force: true });
   }
 }

@@ -416,10 +416,15 @@ test('a 3 MB push is spooled: the probe makes no review, exactly one review, lan
   const w = await freshWork('spool');
   const big = randomBytes(3 * 1024 * 1024);
   const oid = await commit(w, { 'big.bin': big }, 'big random file');
-  let spoolSeen: { name: string; mode: number }[] = [];
+  type Kept = { path: string; mode: number; sha256: string; size: number };
+  let kept = null as Kept | null;
+  let spoolLeft: string[] = [];
   const { res, review, readyMs } = await heldPush(w, ['origin', 'main'], (r) => {
-    const dir = join(al.dataDir, 'spool');
-    spoolSeen = readdirSync(dir).filter((n) => n.startsWith('push-')).map((n) => ({ name: n, mode: statSync(join(dir, n)).mode & 0o777 }));
+    // While held, the exact body is kept for the record: moved from the spool to pushes/<sha256>.body.
+    const path = al.service.store.reviews.get(r.id)!.bodyPath!;
+    const bytes = readFileSync(path);
+    kept = { path, mode: statSync(path).mode & 0o777, sha256: createHash('sha256').update(bytes).digest('hex'), size: bytes.length };
+    spoolLeft = readdirSync(join(al.dataDir, 'spool')).filter((n) => n.startsWith('push-'));
     return al.service.approveReview({ id: r.id });
   });
   console.log(`spooled push (${review.bodyBytes} bytes): push start → review ready in ${readyMs} ms`);
@@ -427,8 +432,12 @@ test('a 3 MB push is spooled: the probe makes no review, exactly one review, lan
   assert.equal(reviewsOf(al, 'spool').length, 1, 'exactly one review: the 4-byte probe creates none');
   assert.ok(review.bodyBytes > 3 * 1024 * 1024, `bodyBytes ${review.bodyBytes}`);
   assert.equal(review.upstreamStatus, 200);
-  assert.ok(spoolSeen.length >= 1, 'the held body was spooled to a file');
-  assert.ok(spoolSeen.every((f) => f.mode === 0o600), JSON.stringify(spoolSeen));
+  assert.ok(kept, 'the review references the kept body');
+  assert.equal(kept!.path, join(al.dataDir, 'pushes', `${review.bodySha256}.body`));
+  assert.equal(kept!.mode, 0o600);
+  assert.equal(kept!.sha256, review.bodySha256);
+  assert.equal(kept!.size, review.bodyBytes);
+  assert.deepEqual(spoolLeft, [], 'moved, not copied');
   const posts = receivePackPosts(gs, 'spool');
   assert.equal(posts.length, 2, 'the probe and the approved push');
   assert.equal(posts[0]!.headers['content-length'], '4');
@@ -437,13 +446,7 @@ test('a 3 MB push is spooled: the probe makes no review, exactly one review, lan
   const local = (await runGitOk(['rev-parse', 'HEAD', 'HEAD:big.bin'], { cwd: w.work, env: w.env })).stdout.trim().split('\n');
   assert.deepEqual(remote, local);
   assert.equal(remote[0], oid);
-  // The spool file is removed once the push is over.
-  let left = spoolSeen.map((s) => s.name);
-  for (let i = 0; i < 50 && left.length > 0; i++) {
-    await new Promise((r) => setTimeout(r, 50));
-    left = left.filter((n) => existsSync(join(al.dataDir, 'spool', n)));
-  }
-  assert.deepEqual(left, []);
+  assert.ok(existsSync(kept!.path), 'the kept body stays after the push is over');
 });
 
 // ---------------------------------------------------------------- credentials

@@ -151,3 +151,31 @@ test('verified() refuses an in-memory body modified after it was held', async ()
   b.inMemory![0] = 0x31;
   await assert.rejects(b.verified(), /changed after it was reviewed/);
 });
+
+test('keep() moves a spooled body (no copy) or writes a small one to <dir>/<sha256>.body, 0600, and dispose() leaves it', async () => {
+  const { mkdtemp, rm: rmDir, readFile, stat, readdir } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join: j } = await import('node:path');
+  const { Readable: R } = await import('node:stream');
+  const { createHash: h } = await import('node:crypto');
+  const { HeldBody: HB } = await import('../../main/review/held-body');
+  const root = await mkdtemp(j(tmpdir(), 'airlock-keep-'));
+  try {
+    for (const size of [100, 64 * 1024]) {
+      const data = Buffer.alloc(size, size === 100 ? 'a' : 'b');
+      const spool = j(root, `spool-${size}`);
+      const body = await HB.read(R.from([data]), { maxBytes: 1e9, spoolThreshold: 1024, spoolDir: spool });
+      const path = await body.keep(j(root, 'pushes'));
+      const sha = h('sha256').update(data).digest('hex');
+      assert.equal(path, j(root, 'pushes', `${sha}.body`));
+      assert.deepEqual(await readFile(path), data);
+      assert.equal((await stat(path)).mode & 0o777, 0o600);
+      if (size > 1024) assert.deepEqual((await readdir(spool)).filter((n) => n.endsWith('.body')), [], 'moved, not copied');
+      await body.verified();
+      await body.dispose();
+      assert.deepEqual(await readFile(path), data, 'a kept body survives dispose()');
+    }
+  } finally {
+    await rmDir(root, { recursive: true, force: true });
+  }
+});

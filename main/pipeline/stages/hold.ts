@@ -25,6 +25,8 @@ export interface HoldDeps {
   cache: RemoteCache;
   log: Logger;
   spoolDir: string;
+  /** Where the exact bytes of every reviewed push are kept (`<sha256>.body`). */
+  pushesDir: string;
   maxPushBytes: number;
   spoolThresholdBytes: number;
   /** CA bundle for git talking to the real upstream (system roots + --upstream-ca). */
@@ -253,6 +255,13 @@ async function review(ex: Exchange, io: RequestIO, deps: HoldDeps, raw: HeldBody
   }
   const analysisMs = Date.now() - t0;
 
+  // The exact bytes under review are kept for the record, referenced by the review (never copied into SQLite).
+  let bodyPath: string | null = null;
+  try {
+    bodyPath = await raw.keep(deps.pushesDir);
+  } catch (e) {
+    deps.log.warn('could not keep the held push body', { error: (e as Error).message });
+  }
   const { review: rec, decision } = deps.queue.create({
     exchangeId: ex.id,
     agent: ex.agent.name,
@@ -261,7 +270,7 @@ async function review(ex: Exchange, io: RequestIO, deps: HoldDeps, raw: HeldBody
     repo: (ex.repoPath ?? '').replace(/^\/+/, ''),
     bodySha256: raw.sha256,
     bodyBytes: raw.size,
-    bodyPath: raw.file,
+    bodyPath,
     summary: summarise(refs, note),
     refs,
     findings: [],

@@ -214,10 +214,17 @@ async function review(ex: Exchange, io: RequestIO, deps: HoldDeps, raw: HeldBody
         await git(['init', '--bare', '--quiet', dir], { okCodes: [0] });
         return dir;
       });
-    // A cache we already have is used as is; it is fetched only when the push needs objects it lacks.
+    // A cache we already have is used as is; it is fetched only when the push needs objects it
+    // lacks: the old tips it updates (to tell fast-forward from forced) or, below, the bases of a thin pack.
+    // A fetch already running (the background refresh after a forwarded push) is joined, not repeated.
     const existing = deps.cache.dirFor(remoteUrl);
     let fetched = !existsSync(join(existing, 'HEAD'));
     const cacheDir = fetched ? await ensure() : existing;
+    const oldTips = parsed.commands.map((c) => c.oldOid).filter((o) => !isZeroOid(o));
+    if (!fetched && !(await deps.cache.hasObjects(cacheDir, oldTips))) {
+      fetched = true;
+      await ensure();
+    }
     cacheMs = Date.now() - t0;
     if (parsed.hasPack) {
       await mkdir(deps.spoolDir, { recursive: true, mode: 0o700 });

@@ -123,6 +123,16 @@ async function cmdServe(argv: string[]): Promise<number> {
   const reviewTimeoutMs = rt === undefined ? undefined : parseDuration(rt, 'review-timeout');
   const dataDir = dataDirOf(values);
   const consoleRaw = values['console-port'];
+  // Signal handlers go in before anything is printed: a supervisor may send SIGTERM the moment
+  // it reads the JSON line, and without a handler that would kill the process uncleanly.
+  let requested: string | null = null;
+  let onStop: ((sig: string) => void) | null = null;
+  const handler = (sig: NodeJS.Signals) => {
+    if (onStop) onStop(sig);
+    else requested ??= sig;
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
   const running = await startAirlock({
     dataDir,
     proxyPort: intOption(values['proxy-port'], 'proxy-port'),
@@ -149,15 +159,16 @@ async function cmdServe(argv: string[]): Promise<number> {
   }
   await new Promise<void>((resolveStop) => {
     let stopping = false;
-    const stop = (sig: string) => {
-      if (stopping) return;
+    onStop = (sig: string) => {
+      if (stopping) return; // a repeated signal does not cut the clean shutdown short
       stopping = true;
       running.service.log.info(`received ${sig}, shutting down`);
       running.service.close().finally(() => resolveStop());
     };
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.once('SIGTERM', () => stop('SIGTERM'));
+    if (requested) onStop(requested);
   });
+  process.off('SIGINT', handler);
+  process.off('SIGTERM', handler);
   return 0;
 }
 

@@ -112,7 +112,6 @@ export class Gateway extends MitmProxy {
   private readonly meta = new WeakMap<object, ConnMeta>();
   private readonly plainSessions = new WeakMap<object, Map<string, string>>();
   private readonly openSockets = new Set<Duplex>();
-  private readonly openExchanges = new Set<Exchange>();
   private readonly authRetries = new WeakMap<object, number>();
   private readonly errorHandled = new WeakSet<object>();
   private readonly answered = new WeakSet<object>();
@@ -146,11 +145,6 @@ export class Gateway extends MitmProxy {
 
   get url(): string {
     return `http://127.0.0.1:${this.boundPort}`;
-  }
-
-  /** Exchanges still in progress (for shutdown and the status view). */
-  get inFlight(): number {
-    return this.openExchanges.size;
   }
 
   private makeHttpServer(): http.Server {
@@ -188,10 +182,9 @@ export class Gateway extends MitmProxy {
     }
   }
 
+  /** http-mitm-proxy's synchronous close; `stop()` is the one shutdown path. */
   override close(): this {
-    for (const s of this.servers) s.close();
-    for (const s of this.openSockets) s.destroy();
-    this.wss.close();
+    void this.stop();
     return this;
   }
 
@@ -423,7 +416,6 @@ export class Gateway extends MitmProxy {
     }
     const ex = new Exchange(target.agent, target.sessionId, req.method ?? 'GET', target.scheme, target.host, target.port,
       target.path, req.headers, req.socket.remoteAddress ?? 'unknown');
-    this.openExchanges.add(ex);
     const flow = new Flow(this, ex, req, res, target.servername);
     flow.run();
   }
@@ -432,7 +424,6 @@ export class Gateway extends MitmProxy {
   finish(ex: Exchange): void {
     if (ex.endedAt !== null) return;
     ex.endedAt = Date.now();
-    this.openExchanges.delete(ex);
     runDoneStages(this.opts.stages, ex, (stage, e) => this.opts.log.error(`${stage.name} step failed after the exchange`, { error: (e as Error).message }));
   }
 

@@ -3,6 +3,7 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { gunzipSync } from 'node:zlib';
 import type { RefUpdateView } from '../../contract/views';
@@ -160,7 +161,7 @@ async function holdBody(ex: Exchange, io: RequestIO, deps: HoldDeps, raw: HeldBo
     } catch (e) {
       return gitError(io, 400, `the gzip-encoded push body is corrupt (${(e as Error).message})`);
     }
-    decodedTemp = await HeldBody.read((await import('node:stream')).Readable.from([plain]), {
+    decodedTemp = await HeldBody.read(Readable.from([plain]), {
       maxBytes: deps.maxPushBytes, spoolThreshold: deps.spoolThresholdBytes, spoolDir: deps.spoolDir });
     body = decodedTemp;
   } else if (encoding && encoding !== 'identity') {

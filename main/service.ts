@@ -229,17 +229,9 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
   if (interrupted.length > 0) log.warn(`${interrupted.length} review(s) pending at the last shutdown marked interrupted`);
   const credentials = new CredentialStore(paths.credentials, new FileKeyProvider(paths.credentialsKey));
   store.setSecrets(credentials.allSecrets());
+  // Credentials set while running (by the CLI) are picked up by the lookup every upstream
+  // request makes (below), which refreshes the log's mask list before that exchange is recorded.
   let maskedVersion = credentials.version;
-  // Credentials set while running (CLI) are masked in the log from the next check on.
-  const secretsTimer = setInterval(() => {
-    try {
-      store.setSecrets(credentials.allSecrets());
-    } catch (e) {
-      log.warn('cannot read credentials', { error: (e as Error).message });
-    }
-  }, 2000);
-  secretsTimer.unref();
-  closers.push(() => clearInterval(secretsTimer));
   // Retention: exchanges older than N days go (an audit event says so); audit rows never do.
   const prune = () => {
     try {

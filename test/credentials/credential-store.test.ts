@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { AirlockError } from '../../main/contract/errors';
 import { CredentialStore, FileKeyProvider, normaliseHostKey } from '../../main/credentials/credential-store';
 import { makeTempDir, removeDir } from '../helpers/tmp';
+import { airlockErrorCode } from '../helpers/errors';
 
 const dirs: string[] = [];
 after(async () => { for (const d of dirs) await removeDir(d); });
@@ -19,15 +20,6 @@ async function fresh(): Promise<{ dir: string; file: string; keyFile: string; st
   return { dir, file, keyFile, store: new CredentialStore(file, new FileKeyProvider(keyFile)) };
 }
 
-function airlockCode(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    assert.ok(e instanceof AirlockError, `expected an AirlockError, got ${String(e)}`);
-    return e.code;
-  }
-  assert.fail('expected a throw');
-}
 
 const SECRET = 'ghp_S3cretTokenValue_0123456789abcdef';
 
@@ -58,7 +50,7 @@ test('set, list, resolve and remove', async () => {
 
 test('an empty secret is refused', async () => {
   const { store } = await fresh();
-  assert.equal(airlockCode(() => store.set('git.example.com', '')), 'bad-request');
+  assert.equal(airlockErrorCode(() => store.set('git.example.com', '')), 'bad-request');
 });
 
 test('the credentials file holds no plaintext secret; it and the key file are 0600', async () => {

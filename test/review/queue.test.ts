@@ -3,10 +3,10 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { AirlockError } from '../../main/contract/errors';
 import { ReviewQueue, type Decision, type NewReview } from '../../main/review/queue';
 import { openStore, type ReviewRecord, type Store } from '../../main/store';
 import { makeTempDir, removeDir } from '../helpers/tmp';
+import { airlockErrorCode } from '../helpers/errors';
 
 const dirs: string[] = [];
 const stores: Store[] = [];
@@ -40,15 +40,6 @@ function input(n = 1): NewReview {
   };
 }
 
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    assert.ok(e instanceof AirlockError, `expected an AirlockError, got ${String(e)}`);
-    return e.code;
-  }
-  assert.fail('expected a throw');
-}
 
 /** Resolves with the decision or rejects after `ms` (every wait is bounded). */
 function within<T>(p: Promise<T>, ms: number): Promise<T> {
@@ -93,8 +84,8 @@ test('exactly one decision: approve settles the promise, a second decision is a 
   assert.equal(rec.reason, 'looks fine');
   const d = await within(decision, 1000);
   assert.deepEqual(d, { state: 'approved', by: 'carol', reason: 'looks fine' });
-  assert.equal(codeOf(() => q.approve(review.id, 'dave')), 'conflict');
-  assert.equal(codeOf(() => q.deny(review.id, 'dave', 'too late')), 'conflict');
+  assert.equal(airlockErrorCode(() => q.approve(review.id, 'dave')), 'conflict');
+  assert.equal(airlockErrorCode(() => q.deny(review.id, 'dave', 'too late')), 'conflict');
   try {
     q.deny(review.id, 'dave', 'too late');
   } catch (e) {
@@ -108,10 +99,10 @@ test('deny needs a reason; unknown ids are not-found', async () => {
   const { store } = await freshStore();
   const q = new ReviewQueue(store, 60_000);
   const { review, decision } = q.create(input());
-  assert.equal(codeOf(() => q.deny(review.id, 'carol', '')), 'bad-request');
-  assert.equal(codeOf(() => q.deny(review.id, 'carol', '   ')), 'bad-request');
+  assert.equal(airlockErrorCode(() => q.deny(review.id, 'carol', '')), 'bad-request');
+  assert.equal(airlockErrorCode(() => q.deny(review.id, 'carol', '   ')), 'bad-request');
   assert.equal(store.reviews.get(review.id)?.state, 'pending');
-  assert.equal(codeOf(() => q.approve('999', 'carol')), 'not-found');
+  assert.equal(airlockErrorCode(() => q.approve('999', 'carol')), 'not-found');
   q.deny(review.id, 'carol', ' not this way ');
   const d = await within(decision, 1000);
   assert.deepEqual(d, { state: 'denied', by: 'carol', reason: 'not this way' });
@@ -131,7 +122,7 @@ test('a review not decided within the timeout expires; a late decision is a conf
   const rec = store.reviews.get(review.id)!;
   assert.equal(rec.state, 'expired');
   assert.equal(rec.decidedBy, 'airlock');
-  assert.equal(codeOf(() => q.approve(review.id, 'carol')), 'conflict');
+  assert.equal(airlockErrorCode(() => q.approve(review.id, 'carol')), 'conflict');
   assert.ok(store.audit.list().some((e) => e.action === 'review.expired' && e.subject === review.id));
 });
 
@@ -147,7 +138,7 @@ test('interrupt settles a pending review once; interrupting a decided one change
   q.interrupt(b.review.id, 'too late');
   assert.equal(store.reviews.get(b.review.id)?.state, 'approved');
   q.interrupt('12345', 'unknown id: no throw');
-  assert.equal(codeOf(() => q.approve(a.review.id, 'carol')), 'conflict');
+  assert.equal(airlockErrorCode(() => q.approve(a.review.id, 'carol')), 'conflict');
 });
 
 test('every change fires an event with the stored record; unsubscribe stops them', async () => {

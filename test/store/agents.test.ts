@@ -1,19 +1,11 @@
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { AirlockError } from '../../main/contract/errors';
-import { tempStore, type TempStore } from './helpers';
+import { tempStores } from './helpers';
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
-const open: TempStore[] = [];
-after(async () => {
-  for (const t of open) await t.cleanup();
-});
-async function fresh() {
-  const t = await tempStore('airlock-agents-');
-  open.push(t);
-  return t;
-}
+const fresh = tempStores('airlock-agents-');
 
 test('add, get, list, remove agents', async () => {
   const { store, clock } = await fresh();

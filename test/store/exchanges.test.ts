@@ -1,19 +1,11 @@
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import Database from 'better-sqlite3';
 import type { ExchangeRecord } from '../../main/store';
-import { tempStore, type TempStore } from './helpers';
+import { tempStores } from './helpers';
 
-const open: TempStore[] = [];
-after(async () => {
-  for (const t of open) await t.cleanup();
-});
-async function fresh() {
-  const t = await tempStore('airlock-exchanges-');
-  open.push(t);
-  return t;
-}
+const fresh = tempStores('airlock-exchanges-');
 
 export function exchange(id: string, over: Partial<ExchangeRecord> = {}): ExchangeRecord {
   return {

@@ -1,4 +1,5 @@
 // Shared helpers for store tests: a fresh store in a temp dir, and a controllable clock.
+import { after } from 'node:test';
 import { join } from 'node:path';
 import { makeTempDir, removeDir } from '../helpers/tmp';
 import { openStore } from '../../main/store';
@@ -49,5 +50,21 @@ export async function tempStore(prefix = 'airlock-store-'): Promise<TempStore> {
       }
       await removeDir(dir);
     },
+  };
+}
+
+/**
+ * For a test file: `fresh()` opens a new temp store each call; every one is
+ * closed and removed after the file's tests.
+ */
+export function tempStores(prefix: string): () => Promise<TempStore> {
+  const open: TempStore[] = [];
+  after(async () => {
+    for (const t of open) await t.cleanup();
+  });
+  return async () => {
+    const t = await tempStore(prefix);
+    open.push(t);
+    return t;
   };
 }

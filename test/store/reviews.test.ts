@@ -1,18 +1,10 @@
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AirlockError } from '../../main/contract/errors';
 import { INTERRUPTED_REASON, type ReviewRecord } from '../../main/store';
-import { tempStore, type TempStore } from './helpers';
+import { tempStores } from './helpers';
 
-const open: TempStore[] = [];
-after(async () => {
-  for (const t of open) await t.cleanup();
-});
-async function fresh() {
-  const t = await tempStore('airlock-reviews-');
-  open.push(t);
-  return t;
-}
+const fresh = tempStores('airlock-reviews-');
 
 function review(id: string, over: Partial<ReviewRecord> = {}): ReviewRecord {
   return {

@@ -145,7 +145,12 @@ export interface ThroughputResult {
   completed200: number;
   errors: number;
   requestsPerSecond: number;
+  /** CPU microseconds per completed request in the measured window, per process (where the time goes). */
+  cpuMicrosPerRequest?: Record<string, number>;
 }
+
+/** Processes whose CPU time the throughput phase accounts for: name → CPU seconds so far. */
+export type CpuProbes = Record<string, () => number | null>;
 
 export async function throughputPhase(
   make: DispatcherFactory,
@@ -153,8 +158,12 @@ export async function throughputPhase(
   connections: number,
   warmupMs: number,
   measureMs: number,
+  probes: CpuProbes = {},
 ): Promise<ThroughputResult> {
   const d = make(connections);
+  const sample = (): Record<string, number | null> => Object.fromEntries(Object.entries(probes).map(([k, f]) => [k, f()]));
+  let cpuStart: Record<string, number | null> | null = null;
+  let cpuEnd: Record<string, number | null> | null = null;
   const start = performance.now();
   const measureFrom = start + warmupMs;
   const end = measureFrom + measureMs;
@@ -164,7 +173,10 @@ export async function throughputPhase(
   let announced = false;
   const worker = async (): Promise<void> => {
     for (let n = 0; n < maxPerWorker; n++) {
-      if (performance.now() >= end) return;
+      if (performance.now() >= end) {
+        cpuEnd ??= sample();
+        return;
+      }
       let ok = false;
       try {
         ok = await getOnce(d, origin);
@@ -174,6 +186,7 @@ export async function throughputPhase(
       const t = performance.now();
       if (!announced && t >= measureFrom) {
         announced = true;
+        cpuStart = sample();
         log(`  warm-up done (${warmupMs / 1000} s), measuring ${measureMs / 1000} s at ${connections} connections`);
       }
       if (ok) {
@@ -189,12 +202,19 @@ export async function throughputPhase(
   } finally {
     await d.close().catch(() => undefined);
   }
+  const cpuMicrosPerRequest: Record<string, number> = {};
+  for (const k of Object.keys(probes)) {
+    const a = cpuStart?.[k];
+    const b = cpuEnd?.[k];
+    if (a != null && b != null && completed > 0) cpuMicrosPerRequest[k] = ((b - a) * 1e6) / completed;
+  }
   return {
     connections,
     measuredSeconds: measureMs / 1000,
     completed200: completed,
     errors,
     requestsPerSecond: completed / (measureMs / 1000),
+    cpuMicrosPerRequest,
   };
 }
 

@@ -111,6 +111,19 @@ export function memoryOf(pid: number): { peakRssBytes: number; rssBytes: number 
   }
 }
 
+/** User + system CPU seconds a process has used so far (/proc/<pid>/stat; null when it is gone). Whole process, all threads. */
+export function cpuSecondsOf(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / CLOCK_TICKS;
+  } catch {
+    return null;
+  }
+}
+const CLOCK_TICKS = 100; // USER_HZ on Linux
+
 // ---------------------------------------------------------------- upstream
 
 export interface UpstreamStats {
@@ -229,8 +242,10 @@ export async function startAirlock(dataDir: string, upstreamCaPath: string): Pro
     throw new Error(`\`airlock agent add bench --json\` printed no token: ${JSON.stringify(agent)}`);
   }
   const token = agent.token;
+  // BENCH_AIRLOCK_NODE_FLAGS: extra node flags for the Airlock process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p".
+  const nodeFlags = (process.env.BENCH_AIRLOCK_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
   const args = [
-    AIRLOCK_BIN, 'serve', '--data-dir', dataDir, '--proxy-port', '0', '--console-port', '0', '--json',
+    ...nodeFlags, AIRLOCK_BIN, 'serve', '--data-dir', dataDir, '--proxy-port', '0', '--console-port', '0', '--json',
     '--upstream-ca', upstreamCaPath,
   ];
   const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -15,6 +15,7 @@ import {
   proxyFactory,
   takeClientConnections,
   throughputPhase,
+  type CpuProbes,
   type DispatcherFactory,
   type FirstRequestResult,
   type LatencyResult,
@@ -25,6 +26,7 @@ import {
   REPO_ROOT,
   findMitmdump,
   log,
+  cpuSecondsOf,
   memoryOf,
   mitmdumpVersion,
   sleep,
@@ -114,7 +116,7 @@ async function keepAliveCheck(upstream: Upstream, expected: number, what: string
 }
 
 /** Runs the three phases; a phase that cannot run ends the target (status 'failed'), keeping what was measured. */
-async function measure(name: TargetName, make: DispatcherFactory, upstream: Upstream): Promise<TargetResult> {
+async function measure(name: TargetName, make: DispatcherFactory, upstream: Upstream, proxyPid?: number): Promise<TargetResult> {
   const origin = `https://127.0.0.1:${upstream.port}`;
   const result: TargetResult = { status: 'ok' };
   try {
@@ -129,9 +131,19 @@ async function measure(name: TargetName, make: DispatcherFactory, upstream: Upst
     if (lat.samples === 0) throw new Error('latency phase: no successful request');
 
     log(`${name}: throughput, ${config.connections} connections, ${config.throughputWarmupMs / 1000} s warm-up + ${config.throughputMeasureMs / 1000} s`);
-    const tp = await throughputPhase(make, origin, config.connections, config.throughputWarmupMs, config.throughputMeasureMs);
+    const probes: CpuProbes = {
+      'load generator': () => {
+        const u = process.cpuUsage();
+        return (u.user + u.system) / 1e6;
+      },
+      upstream: () => cpuSecondsOf(upstream.pid),
+    };
+    if (proxyPid) probes[name] = () => cpuSecondsOf(proxyPid);
+    const tp = await throughputPhase(make, origin, config.connections, config.throughputWarmupMs, config.throughputMeasureMs, probes);
     const tpKA = await keepAliveCheck(upstream, config.connections, 'throughput', name);
     log(`  ${tp.requestsPerSecond.toFixed(0)} req/s (${tp.completed200} × 200 in ${tp.measuredSeconds} s), errors ${tp.errors}`);
+    const cpu = Object.entries(tp.cpuMicrosPerRequest ?? {});
+    if (cpu.length) log(`  CPU per request: ${cpu.map(([k, v]) => `${k} ${v.toFixed(0)} µs`).join(', ')}`);
     result.throughput = { ...tp, keepAlive: tpKA };
     if (tp.completed200 === 0) throw new Error(`throughput phase: no successful request (${tp.errors} failed)`);
 
@@ -168,7 +180,7 @@ async function runProxy(
   }
   log(`${name}: listening at ${proxy.proxyUrl} (pid ${proxy.pid})`);
   try {
-    const r = await measure(name, proxyFactory(proxy.proxyUrl, proxy.caPem, proxy.proxyAuthorization), upstream);
+    const r = await measure(name, proxyFactory(proxy.proxyUrl, proxy.caPem, proxy.proxyAuthorization), upstream, proxy.pid);
     if (r.status === 'failed') log(`${name}: FAILED - ${r.error}`);
     await sleep(1000); // let in-flight closes settle before reading RSS
     const mem = memoryOf(proxy.pid);

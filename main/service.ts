@@ -285,6 +285,7 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
     clientTlsTimeoutMs: options.clientTlsTimeoutMs,
     maxHeaderCount: options.maxHeaderCount,
     bodyCaptureBytes: options.record ? options.bodyCaptureBytes : 0,
+    exchangeIds: () => store.exchanges.nextId(),
     credentials: {
       resolve: (authority) => {
         const c = credentials.resolve(authority);

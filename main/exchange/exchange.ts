@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { DecisionView, ExchangeKind, ExchangeView } from '../contract/views';
 import type { AgentIdentity } from '../agents/authenticator';
@@ -9,7 +8,6 @@ import type { AgentIdentity } from '../agents/authenticator';
  * sockets stay in the gateway. `toView()` is the only shape that leaves main.
  */
 export class Exchange {
-  readonly id: string;
   readonly startedAt = Date.now();
   endedAt: number | null = null;
   kind: ExchangeKind = 'other';
@@ -34,6 +32,8 @@ export class Exchange {
   responseCaptureComplete = true;
 
   constructor(
+    /** Unique in the record (the store hands them out in start order). */
+    readonly id: string,
     readonly agent: AgentIdentity,
     readonly sessionId: string | null,
     readonly method: string,
@@ -43,9 +43,7 @@ export class Exchange {
     readonly path: string,
     readonly requestHeaders: IncomingHttpHeaders,
     readonly clientAddress: string,
-  ) {
-    this.id = randomUUID();
-  }
+  ) {}
 
   get url(): string {
     const defaultPort = this.scheme === 'https' ? 443 : 80;

@@ -47,6 +47,8 @@ export interface GatewayOptions {
   bodyCaptureBytes: number;
   /** Upstream credentials the agent never sees, by `host` or `host:port`. */
   credentials?: { resolve(authority: string): { header: string; secrets: string[] } | null };
+  /** Ids for new exchanges (the store's, so they are unique in the record); default: a counter from 1. */
+  exchangeIds?: () => string;
 }
 
 const HOP_BY_HOP = new Set([
@@ -116,6 +118,10 @@ export class Gateway extends MitmProxy {
   private readonly errorHandled = new WeakSet<object>();
   private readonly answered = new WeakSet<object>();
   private boundPort = 0;
+  private exchangeCounter = 0;
+  private nextExchangeId(): string {
+    return this.opts.exchangeIds ? this.opts.exchangeIds() : String(++this.exchangeCounter);
+  }
 
   constructor(private readonly opts: GatewayOptions) {
     super();
@@ -414,7 +420,7 @@ export class Gateway extends MitmProxy {
       sendError(res, 400, hostHeader ? `Airlock refused this request: invalid Host header "${hostHeader.slice(0, 200)}".` : 'Airlock refused this request: it has no Host header.', 'bad-host');
       return;
     }
-    const ex = new Exchange(target.agent, target.sessionId, req.method ?? 'GET', target.scheme, target.host, target.port,
+    const ex = new Exchange(this.nextExchangeId(), target.agent, target.sessionId, req.method ?? 'GET', target.scheme, target.host, target.port,
       target.path, req.headers, req.socket.remoteAddress ?? 'unknown');
     const flow = new Flow(this, ex, req, res, target.servername);
     flow.run();

@@ -19,7 +19,7 @@ type QueuedWrite =
   | { t: 'session-end'; id: string; endedAt: string };
 
 interface ExchangeRow {
-  id: string;
+  id: number;
   session_id: string | null;
   agent: string;
   started_at: string;
@@ -48,22 +48,32 @@ interface ExchangeRow {
   request_body_sha256: string | null;
   response_body_sha256: string | null;
   review_id: string | null;
+  request_body: Buffer | null;
+  response_body: Buffer | null;
 }
 
 const EXCHANGE_COLUMNS = [
   'id', 'session_id', 'agent', 'started_at', 'ended_at', 'method', 'scheme', 'host', 'port', 'path', 'kind',
   'verdict', 'rule_id', 'explanation', 'status', 'error', 'request_bytes', 'response_bytes', 'connect_ms', 'tls_ms',
   'upstream_ms', 'total_ms', 'request_headers', 'response_headers', 'request_body_complete', 'response_body_complete',
-  'request_body_sha256', 'response_body_sha256', 'review_id',
+  'request_body_sha256', 'response_body_sha256', 'review_id', 'request_body', 'response_body',
 ] as const;
 
 const VIEW_COLUMNS =
   'id, session_id, agent, started_at, ended_at, method, scheme, host, port, path, kind, verdict, rule_id, explanation, ' +
   'status, error, request_bytes, response_bytes, upstream_ms, total_ms, review_id';
 
+/** Filter → column; each has an index `(column, id)` (migration 2). */
+const FILTER_COLUMNS = { agent: 'agent', host: 'host', kind: 'kind', verdict: 'verdict', sessionId: 'session_id' } as const;
+type FilterKey = keyof typeof FILTER_COLUMNS;
+const FILTER_KEYS = Object.keys(FILTER_COLUMNS) as FilterKey[];
+
+/** Ids reserved from `counters` per transaction. */
+export const ID_BLOCK = 1000;
+
 function rowToView(r: ExchangeRow): ExchangeView {
   return {
-    id: r.id,
+    id: String(r.id),
     agent: r.agent,
     sessionId: r.session_id,
     kind: r.kind,
@@ -86,6 +96,17 @@ function rowToView(r: ExchangeRow): ExchangeView {
 
 function numOrNull(n: number | null | undefined): number | null {
   return typeof n === 'number' && Number.isFinite(n) ? n : null;
+}
+
+/** An exchange id from a caller (a decimal integer); anything else is a clear error, not a silent miss. */
+export function parseExchangeId(id: string, what = 'exchange id'): number {
+  const n = /^[1-9][0-9]{0,15}$/.test(id) ? Number(id) : NaN;
+  if (!Number.isSafeInteger(n)) throw new AirlockError('bad-request', `The ${what} "${id}" is not an exchange id (a positive whole number).`);
+  return n;
+}
+
+function clampLimit(limit: number | undefined): number {
+  return Math.max(1, Math.min(MAX_LIST_LIMIT, Math.floor(limit ?? DEFAULT_LIST_LIMIT) || DEFAULT_LIST_LIMIT));
 }
 
 export interface WriteQueue {
@@ -111,9 +132,6 @@ export function createWriteQueue(
   const sql: WriteWorkerSql = {
     upsertExchange: `INSERT INTO exchanges (${EXCHANGE_COLUMNS.join(', ')}) VALUES (${EXCHANGE_COLUMNS.map(() => '?').join(', ')})
      ON CONFLICT(id) DO UPDATE SET ${EXCHANGE_COLUMNS.filter((c) => c !== 'id').map((c) => `${c} = excluded.${c}`).join(', ')}`,
-    upsertBody: `INSERT INTO exchange_bodies (exchange_id, direction, body) VALUES (?, ?, ?)
-     ON CONFLICT(exchange_id, direction) DO UPDATE SET body = excluded.body`,
-    deleteBody: 'DELETE FROM exchange_bodies WHERE exchange_id = ? AND direction = ?',
     insertSession: `INSERT INTO sessions (id, agent, client_address, started_at) VALUES (?, ?, ?, ?)
      ON CONFLICT(id) DO UPDATE SET agent = excluded.agent, client_address = excluded.client_address, started_at = excluded.started_at`,
     endSession: 'UPDATE sessions SET ended_at = ? WHERE id = ?',
@@ -124,35 +142,43 @@ export function createWriteQueue(
   const getSession = db.prepare<[string], { id: string; agent: string; client_address: string; started_at: string; ended_at: string | null }>(
     'SELECT * FROM sessions WHERE id = ?',
   );
-  const getExchange = db.prepare<[string], ExchangeRow>('SELECT * FROM exchanges WHERE id = ?');
-  const getBodies = db.prepare<[string], { direction: 'request' | 'response'; body: Buffer }>(
-    'SELECT direction, body FROM exchange_bodies WHERE exchange_id = ?',
-  );
-  const listFirst = db.prepare<[number], ExchangeRow>(
-    `SELECT ${VIEW_COLUMNS} FROM exchanges ORDER BY started_at DESC, id DESC LIMIT ?`,
-  );
-  const cursorStmt = db.prepare<[string], { started_at: string }>('SELECT started_at FROM exchanges WHERE id = ?');
-  const listAfterRow = db.prepare<[string, string, string, number], ExchangeRow>(
-    `SELECT ${VIEW_COLUMNS} FROM exchanges
-      WHERE started_at < ? OR (started_at = ? AND id < ?)
-      ORDER BY started_at DESC, id DESC LIMIT ?`,
-  );
-  const listBeforeId = db.prepare<[string, number], ExchangeRow>(
-    `SELECT ${VIEW_COLUMNS} FROM exchanges WHERE id < ? ORDER BY started_at DESC, id DESC LIMIT ?`,
-  );
+  const getExchange = db.prepare<[number], ExchangeRow>('SELECT * FROM exchanges WHERE id = ?');
   const countStmt = db.prepare<[], { n: number }>('SELECT count(*) AS n FROM exchanges');
-  const pruneStmt = db.prepare('DELETE FROM exchanges WHERE started_at < ?');
+  // Ids grow with start time, so the rows to prune are a prefix of the id order: the subquery walks
+  // only the old rows (no index on started_at, which every insert would pay for).
+  const pruneStmt = db.prepare<{ cutoff: string }>(
+    `DELETE FROM exchanges WHERE started_at < :cutoff
+       AND id < coalesce((SELECT id FROM exchanges WHERE started_at >= :cutoff ORDER BY id LIMIT 1), 9007199254740991)`,
+  );
+  const reserveIds = db.prepare<[number], { next: number }>("UPDATE counters SET next = next + ? WHERE name = 'exchange' RETURNING next");
+  let nextId = 0;
+  let idLimit = 0;
 
-  /** Ids recorded by this process recently: only a second recording may need to delete a body. */
-  const recordedIds = new Set<string>();
-  /** Masks and serialises one queued write for the worker (main thread, once per batch). */
+  /** One prepared statement per combination of filters (at most 2^5 + 2^5 with a cursor). */
+  const listStatements = new Map<string, Database.Statement<unknown[], ExchangeRow>>();
+  function listStatement(keys: FilterKey[], cursor: boolean): Database.Statement<unknown[], ExchangeRow> {
+    const key = keys.join(',') + (cursor ? '<' : '');
+    let st = listStatements.get(key);
+    if (!st) {
+      const where = keys.map((k) => `${FILTER_COLUMNS[k]} = ?`);
+      if (cursor) where.push('id < ?');
+      st = db.prepare<unknown[], ExchangeRow>(
+        `SELECT ${VIEW_COLUMNS} FROM exchanges ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`,
+      );
+      listStatements.set(key, st);
+    }
+    return st;
+  }
+
+  /** Masks and serialises one queued write for the writer (main thread, once per batch). */
   function toWire(w: QueuedWrite): WireWrite {
     if (w.t === 'session-start') return ['ss', w.s.id, w.s.agent, w.s.clientAddress, w.s.startedAt];
     if (w.t === 'session-end') return ['se', w.endedAt, w.id];
     const rec = w.rec;
     const t = rec.timings ?? { connectMs: null, tlsMs: null, upstreamMs: null, totalMs: null };
-    const values = [
-      rec.id,
+    const body = (b: Buffer | null | undefined) => (b ? maskBody(Buffer.isBuffer(b) ? b : Buffer.from(b), secrets) : null);
+    return ['x', [
+      parseExchangeId(rec.id),
       rec.sessionId ?? null,
       rec.agent,
       rec.startedAt,
@@ -181,12 +207,9 @@ export function createWriteQueue(
       rec.requestBodySha256 ?? null,
       rec.responseBodySha256 ?? null,
       rec.reviewId ?? null,
-    ];
-    const body = (b: Buffer | null | undefined) => (b ? maskBody(Buffer.isBuffer(b) ? b : Buffer.from(b), secrets) : null);
-    const again = recordedIds.has(rec.id);
-    recordedIds.add(rec.id);
-    if (recordedIds.size > 4096) recordedIds.clear();
-    return ['x', values, body(rec.requestBody), body(rec.responseBody), again];
+      body(rec.requestBody),
+      body(rec.responseBody),
+    ]];
   }
 
   function clearTimers(): void {
@@ -245,28 +268,35 @@ export function createWriteQueue(
   }
 
   const exchanges: ExchangesRepo = {
+    nextId() {
+      if (nextId >= idLimit) {
+        const end = db.transaction(() => reserveIds.get(ID_BLOCK)).immediate();
+        if (!end) throw new AirlockError('unavailable', 'The exchange id counter is missing from the database.');
+        idLimit = end.next;
+        nextId = end.next - ID_BLOCK;
+      }
+      return String(nextId++);
+    },
     record(rec) {
       enqueue({ t: 'exchange', rec: { ...rec } });
     },
     flush,
-    list(q) {
+    list(q = {}) {
+      const keys = FILTER_KEYS.filter((k) => q[k] !== undefined && q[k] !== null && q[k] !== '');
+      const params: unknown[] = keys.map((k) => q[k]);
+      const cursor = q.before !== undefined && q.before !== null && q.before !== '';
+      if (cursor) params.push(parseExchangeId(q.before!, 'cursor'));
+      params.push(clampLimit(q.limit));
       flush();
-      const limit = Math.max(1, Math.min(MAX_LIST_LIMIT, Math.floor(q?.limit ?? DEFAULT_LIST_LIMIT) || DEFAULT_LIST_LIMIT));
-      if (q?.before === undefined || q.before === null || q.before === '') return listFirst.all(limit).map(rowToView);
-      const cursor = cursorStmt.get(q.before);
-      const rows = cursor
-        ? listAfterRow.all(cursor.started_at, cursor.started_at, q.before, limit)
-        : listBeforeId.all(q.before, limit); // cursor row gone (pruned): fall back to the contract's "id lower than"
-      return rows.map(rowToView);
+      return listStatement(keys, cursor).all(...params).map(rowToView);
     },
     get(id) {
+      if (!/^[0-9]+$/.test(id)) return null;
       flush();
-      const r = getExchange.get(id);
+      const r = getExchange.get(Number(id));
       if (!r) return null;
-      const bodies = getBodies.all(id);
-      const body = (d: 'request' | 'response') => bodies.find((b) => b.direction === d)?.body ?? null;
       return {
-        id: r.id,
+        id: String(r.id),
         sessionId: r.session_id,
         agent: r.agent,
         startedAt: r.started_at,
@@ -287,8 +317,8 @@ export function createWriteQueue(
         timings: { connectMs: r.connect_ms, tlsMs: r.tls_ms, upstreamMs: r.upstream_ms, totalMs: r.total_ms },
         requestHeaders: JSON.parse(r.request_headers) as HeaderMap,
         responseHeaders: r.response_headers === null ? null : (JSON.parse(r.response_headers) as HeaderMap),
-        requestBody: body('request'),
-        responseBody: body('response'),
+        requestBody: r.request_body,
+        responseBody: r.response_body,
         requestBodyComplete: r.request_body_complete !== 0,
         responseBodyComplete: r.response_body_complete !== 0,
         requestBodySha256: r.request_body_sha256,
@@ -307,12 +337,22 @@ export function createWriteQueue(
       flush();
       const cutoff = new Date((at ?? opts.now()).getTime() - olderThanDays * 86_400_000).toISOString();
       return db.transaction(() => {
-        const count = pruneStmt.run(cutoff).changes; // bodies go with ON DELETE CASCADE
+        const count = pruneStmt.run({ cutoff }).changes; // bodies are in the row
         audit.append({ actor: 'system', action: 'retention.pruned', subject: 'exchanges', details: { count, olderThanDays, cutoff } });
         return count;
       }).immediate();
     },
   };
+
+  type SessionRow = { id: string; agent: string; client_address: string; started_at: string; ended_at: string | null };
+  const listSessionsFirst = db.prepare<[string | null, string | null, number], SessionRow>(
+    'SELECT * FROM sessions WHERE (? IS NULL OR agent = ?) ORDER BY started_at DESC, id DESC LIMIT ?',
+  );
+  const listSessionsAfter = db.prepare<[string | null, string | null, string, string, string, number], SessionRow>(
+    `SELECT * FROM sessions WHERE (? IS NULL OR agent = ?) AND (started_at < ? OR (started_at = ? AND id < ?))
+      ORDER BY started_at DESC, id DESC LIMIT ?`,
+  );
+  const countSessionExchanges = db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM exchanges WHERE session_id = ?');
 
   const sessions: SessionsRepo = {
     start(s) {
@@ -325,6 +365,25 @@ export function createWriteQueue(
       flush();
       const r = getSession.get(id);
       return r ? { id: r.id, agent: r.agent, clientAddress: r.client_address, startedAt: r.started_at, endedAt: r.ended_at } : null;
+    },
+    list(q = {}) {
+      flush();
+      const limit = clampLimit(q.limit);
+      const agent = q.agent ? q.agent : null;
+      let rows: SessionRow[];
+      if (q.before) {
+        const c = getSession.get(q.before);
+        if (!c) throw new AirlockError('not-found', `No session ${q.before} (the cursor of the previous page).`);
+        rows = listSessionsAfter.all(agent, agent, c.started_at, c.started_at, c.id, limit);
+      } else rows = listSessionsFirst.all(agent, agent, limit);
+      return rows.map((r) => ({
+        id: r.id,
+        agent: r.agent,
+        clientAddress: r.client_address,
+        startedAt: r.started_at,
+        endedAt: r.ended_at,
+        exchangeCount: countSessionExchanges.get(r.id)!.n,
+      }));
     },
   };
 

@@ -123,6 +123,83 @@ export const MIGRATIONS: readonly string[] = [
   CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
     BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END;
   `,
+  // 2: exchanges keyed by an integer id in start order (a rowid table: no separate key index, appends at the
+  // right edge), bodies inline (one row write per exchange), one index per filter the session view offers
+  // (agent, host, classification, decision, session), each ending in id so a filtered page is an index range.
+  // Ids come from `counters` in blocks, so two processes never hand out the same one and pruning never
+  // lets an id be reused. Existing rows are renumbered in start order; reviews follow their exchange.
+  `
+  CREATE TABLE exchanges_v2 (
+    id                     INTEGER PRIMARY KEY,
+    session_id             TEXT,
+    agent                  TEXT NOT NULL,
+    started_at             TEXT NOT NULL,
+    ended_at               TEXT,
+    method                 TEXT NOT NULL,
+    scheme                 TEXT NOT NULL,
+    host                   TEXT NOT NULL,
+    port                   INTEGER NOT NULL,
+    path                   TEXT NOT NULL,
+    kind                   TEXT NOT NULL,
+    verdict                TEXT,
+    rule_id                TEXT,
+    explanation            TEXT,
+    status                 INTEGER,
+    error                  TEXT,
+    request_bytes          INTEGER NOT NULL,
+    response_bytes         INTEGER NOT NULL,
+    connect_ms             REAL,
+    tls_ms                 REAL,
+    upstream_ms            REAL,
+    total_ms               REAL,
+    request_headers        TEXT NOT NULL,
+    response_headers       TEXT,
+    request_body_complete  INTEGER NOT NULL,
+    response_body_complete INTEGER NOT NULL,
+    request_body_sha256    TEXT,
+    response_body_sha256   TEXT,
+    review_id              TEXT,
+    request_body           BLOB,
+    response_body          BLOB
+  );
+
+  CREATE TEMP TABLE exchange_renumber AS
+    SELECT id AS old_id, row_number() OVER (ORDER BY started_at, id) AS new_id FROM exchanges;
+  CREATE UNIQUE INDEX temp.exchange_renumber_old ON exchange_renumber(old_id);
+
+  INSERT INTO exchanges_v2
+    SELECT m.new_id, e.session_id, e.agent, e.started_at, e.ended_at, e.method, e.scheme, e.host, e.port, e.path,
+           e.kind, e.verdict, e.rule_id, e.explanation, e.status, e.error, e.request_bytes, e.response_bytes,
+           e.connect_ms, e.tls_ms, e.upstream_ms, e.total_ms, e.request_headers, e.response_headers,
+           e.request_body_complete, e.response_body_complete, e.request_body_sha256, e.response_body_sha256,
+           e.review_id,
+           (SELECT b.body FROM exchange_bodies b WHERE b.exchange_id = e.id AND b.direction = 'request'),
+           (SELECT b.body FROM exchange_bodies b WHERE b.exchange_id = e.id AND b.direction = 'response')
+      FROM exchanges e JOIN exchange_renumber m ON m.old_id = e.id;
+
+  UPDATE reviews SET exchange_id = (SELECT CAST(m.new_id AS TEXT) FROM exchange_renumber m WHERE m.old_id = reviews.exchange_id)
+   WHERE exchange_id IN (SELECT old_id FROM exchange_renumber);
+
+  DROP TABLE exchange_bodies;
+  DROP TABLE exchanges;
+  DROP TABLE temp.exchange_renumber;
+  ALTER TABLE exchanges_v2 RENAME TO exchanges;
+
+  CREATE INDEX exchanges_agent ON exchanges(agent, id);
+  CREATE INDEX exchanges_host ON exchanges(host, id);
+  CREATE INDEX exchanges_kind ON exchanges(kind, id);
+  CREATE INDEX exchanges_verdict ON exchanges(verdict, id);
+  CREATE INDEX exchanges_session ON exchanges(session_id, id);
+  CREATE INDEX exchanges_review ON exchanges(review_id) WHERE review_id IS NOT NULL;
+
+  CREATE TABLE counters (
+    name TEXT PRIMARY KEY,
+    next INTEGER NOT NULL
+  );
+  INSERT INTO counters (name, next) SELECT 'exchange', coalesce(max(id), 0) + 1 FROM exchanges;
+
+  CREATE INDEX sessions_started ON sessions(started_at);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

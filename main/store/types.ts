@@ -63,6 +63,11 @@ export interface SessionRecord {
   endedAt: string | null;
 }
 
+export interface SessionSummary extends SessionRecord {
+  /** Exchanges recorded in this session so far. */
+  exchangeCount: number;
+}
+
 export interface SessionsRepo {
   /** Queued with the exchange batch (no disk I/O on the caller's path). */
   start(s: { id: string; agent: string; clientAddress: string; startedAt: string }): void;
@@ -70,6 +75,8 @@ export interface SessionsRepo {
   end(id: string, endedAt: string): void;
   /** Flushes pending writes first. */
   get(id: string): SessionRecord | null;
+  /** Newest first; `before` is the id of the last session of the previous page. Flushes first. */
+  list(q?: { agent?: string; limit?: number; before?: string }): SessionSummary[];
 }
 
 export type HeaderMap = Record<string, string | string[]>;
@@ -107,16 +114,31 @@ export interface ExchangeRecord {
   reviewId: string | null;
 }
 
+/** Filters of the session view; every one is served by an index ending in the exchange id. */
+export interface ExchangeFilter {
+  agent?: string;
+  host?: string;
+  kind?: ExchangeRecord['kind'];
+  /** The policy decision. */
+  verdict?: 'allow' | 'review' | 'deny';
+  sessionId?: string;
+}
+
 export interface ExchangesRepo {
+  /**
+   * A new exchange id: a decimal integer, increasing in the order exchanges start, never reused
+   * (reserved from the database in blocks, so two processes on one file never collide).
+   */
+  nextId(): string;
   /**
    * Queued; written in batches (one transaction per batch, flushed every 50 ms or at 200 rows, and on close).
    * Recording the same id again replaces the earlier row (so a pipeline may record at start and at end).
-   * Do not mutate the record's buffers after handing them over.
+   * `rec.id` must come from nextId(). Do not mutate the record's buffers after handing them over.
    */
   record(rec: ExchangeRecord): void;
   flush(): void;
-  /** Newest first (startedAt, then id). `before` is the id of the last row of the previous page. Flushes first. */
-  list(q: { limit?: number; before?: string }): ExchangeView[];
+  /** Newest first (by id). `before` is the id of the last row of the previous page. Flushes first. */
+  list(q?: ExchangeFilter & { limit?: number; before?: string }): ExchangeView[];
   /** Flushes first. */
   get(id: string): ExchangeRecord | null;
   /** Flushes first. */

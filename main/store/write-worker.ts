@@ -8,14 +8,12 @@ import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from '
 
 /** One write, ready for SQLite: everything masked and serialised already. */
 export type WireWrite =
-  | ['x', unknown[], Buffer | null, Buffer | null, boolean] // row values, request body, response body, recorded before
+  | ['x', unknown[]] // exchange row values (bodies included)
   | ['ss', string, string, string, string] // session start: id, agent, client address, started at
   | ['se', string, string]; // session end: ended at, id
 
 export interface WriteWorkerSql {
   upsertExchange: string;
-  upsertBody: string;
-  deleteBody: string;
   insertSession: string;
   endSession: string;
 }
@@ -27,18 +25,11 @@ export interface WriteWorkerSql {
  */
 const WRITER_FACTORY = `function makeWriter(db, s) {
   const upsertExchange = db.prepare(s.upsertExchange);
-  const upsertBody = db.prepare(s.upsertBody);
-  const deleteBody = db.prepare(s.deleteBody);
   const insertSession = db.prepare(s.insertSession);
   const endSession = db.prepare(s.endSession);
   function writeOne(w) {
-    if (w[0] === 'x') {
-      const id = w[1][0];
-      upsertExchange.run(w[1]);
-      // A row recorded again may have lost a body; a first recording has none to delete.
-      if (w[2]) upsertBody.run(id, 'request', w[2]); else if (w[4]) deleteBody.run(id, 'request');
-      if (w[3]) upsertBody.run(id, 'response', w[3]); else if (w[4]) deleteBody.run(id, 'response');
-    } else if (w[0] === 'ss') insertSession.run(w[1], w[2], w[3], w[4]);
+    if (w[0] === 'x') upsertExchange.run(w[1]);
+    else if (w[0] === 'ss') insertSession.run(w[1], w[2], w[3], w[4]);
     else if (w[0] === 'se') endSession.run(w[1], w[2]);
   }
   const batchTx = db.transaction((batch) => { for (const w of batch) writeOne(w); });

@@ -46,19 +46,19 @@ test('record is batched: not on disk until flushed (or the 50 ms timer fires), t
   const other = new Database(file, { readonly: true });
   const onDisk = () => (other.prepare('SELECT count(*) AS n FROM exchanges').get() as { n: number }).n;
   try {
-    store.exchanges.record(exchange('e1'));
-    store.exchanges.record(exchange('e2'));
+    store.exchanges.record(exchange('1'));
+    store.exchanges.record(exchange('2'));
     assert.equal(onDisk(), 0, 'record() does not write synchronously');
     store.exchanges.flush();
     assert.equal(onDisk(), 2);
 
-    store.exchanges.record(exchange('e3'));
+    store.exchanges.record(exchange('3'));
     assert.equal(onDisk(), 2);
     const deadline = Date.now() + 2000;
     while (onDisk() < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     assert.equal(onDisk(), 3, 'the timer flushed the batch');
 
-    for (let i = 0; i < 200; i++) store.exchanges.record(exchange(`b${i}`));
+    for (let i = 0; i < 200; i++) store.exchanges.record(exchange(`${100 + i}`));
     assert.equal(onDisk(), 3);
     await new Promise((r) => setImmediate(r));
     // Handed to the write worker on the next turn; committed by it shortly after (bounded wait).
@@ -74,7 +74,7 @@ test('record is batched: not on disk until flushed (or the 50 ms timer fires), t
 test('round-trips every field, including capped bodies; recording an id again replaces it', async () => {
   const { store } = await fresh();
   const reqBody = Buffer.alloc(4096, 0xab);
-  const rec = exchange('e1', {
+  const rec = exchange('1', {
     requestBody: reqBody.subarray(0, 1024),
     requestBodyComplete: false,
     requestBytes: 4096,
@@ -93,12 +93,13 @@ test('round-trips every field, including capped bodies; recording an id again re
     reviewId: 'r1',
   });
   store.exchanges.record(rec);
-  assert.deepEqual(store.exchanges.get('e1'), rec, 'get() flushes first and returns what was recorded');
-  assert.equal(store.exchanges.get('missing'), null);
+  assert.deepEqual(store.exchanges.get('1'), rec, 'get() flushes first and returns what was recorded');
+  assert.equal(store.exchanges.get('999'), null);
+  assert.equal(store.exchanges.get('missing'), null, 'not an id: simply not found');
 
   const done = { ...rec, status: 201, responseBody: Buffer.from('done'), error: null };
   store.exchanges.record(done);
-  assert.deepEqual(store.exchanges.get('e1'), done);
+  assert.deepEqual(store.exchanges.get('1'), done);
   assert.equal(store.exchanges.count(), 1);
   const v = store.exchanges.list({})[0]!;
   assert.equal(v.decision, null);
@@ -106,13 +107,12 @@ test('round-trips every field, including capped bodies; recording an id again re
   assert.deepEqual(v.timings, { totalMs: 7, upstreamMs: null });
 });
 
-test('list: newest first, limit, paging with before', async () => {
+test('list: newest first (by id), limit, paging with before', async () => {
   const { store } = await fresh();
   const ids: string[] = [];
   for (let i = 0; i < 25; i++) {
-    const id = `x${String(i).padStart(2, '0')}`;
+    const id = String((i + 1) * 10);
     ids.push(id);
-    // several share a timestamp so the id tie-break matters
     store.exchanges.record(exchange(id, { startedAt: new Date(Date.UTC(2026, 0, 1, 0, 0, Math.floor(i / 3))).toISOString() }));
   }
   const newestFirst = [...ids].reverse();
@@ -126,8 +126,122 @@ test('list: newest first, limit, paging with before', async () => {
   assert.deepEqual(store.exchanges.list({ before: third.at(-1)!.id }), []);
   assert.equal(store.exchanges.list({}).length, 25);
   // an id no longer present: "id lower than" (the contract's wording)
-  assert.deepEqual(store.exchanges.list({ before: 'x05', limit: 100 }).map((e) => e.id).sort(), ids.slice(0, 5));
-  assert.deepEqual(store.exchanges.list({ before: 'x045' }).map((e) => e.id).sort(), ids.slice(0, 5));
+  assert.deepEqual(store.exchanges.list({ before: '60', limit: 100 }).map((e) => e.id).reverse(), ids.slice(0, 5));
+  assert.deepEqual(store.exchanges.list({ before: '55' }).map((e) => e.id).reverse(), ids.slice(0, 5));
+  assert.throws(() => store.exchanges.list({ before: 'x05' }), /not an exchange id/);
+});
+
+test('list filters by agent, host, classification, decision and session, each through its own index', async () => {
+  const { store, file } = await fresh();
+  const agents = ['alice', 'bob'];
+  const hosts = ['github.com', 'api.openai.com', 'registry.npmjs.org'];
+  const kinds = ['git-push', 'git-fetch', 'http-api', 'other'] as const;
+  const verdicts = ['allow', 'review', 'deny'] as const;
+  const all: ExchangeRecord[] = [];
+  for (let i = 1; i <= 120; i++) {
+    const r = exchange(String(i), {
+      agent: agents[i % 2]!,
+      host: hosts[i % 3]!,
+      kind: kinds[i % 4]!,
+      verdict: verdicts[i % 5 === 0 ? 2 : i % 2]!,
+      sessionId: `s${i % 7}`,
+    });
+    all.push(r);
+    store.exchanges.record(r);
+  }
+  const expect = (pred: (r: ExchangeRecord) => boolean) => all.filter(pred).map((r) => r.id).reverse();
+  const page = (q: Parameters<typeof store.exchanges.list>[0]) => {
+    // walk every page of 7 to check the cursor with each filter
+    const out: string[] = [];
+    let before: string | undefined;
+    for (let n = 0; n < 50; n++) {
+      const rows = store.exchanges.list({ ...q, limit: 7, before });
+      out.push(...rows.map((r) => r.id));
+      if (rows.length < 7) break;
+      before = rows.at(-1)!.id;
+    }
+    return out;
+  };
+  assert.deepEqual(page({ agent: 'bob' }), expect((r) => r.agent === 'bob'));
+  assert.deepEqual(page({ host: 'api.openai.com' }), expect((r) => r.host === 'api.openai.com'));
+  assert.deepEqual(page({ kind: 'git-push' }), expect((r) => r.kind === 'git-push'));
+  assert.deepEqual(page({ verdict: 'deny' }), expect((r) => r.verdict === 'deny'));
+  assert.deepEqual(page({ sessionId: 's3' }), expect((r) => r.sessionId === 's3'));
+  assert.deepEqual(
+    page({ agent: 'alice', host: 'github.com', verdict: 'allow' }),
+    expect((r) => r.agent === 'alice' && r.host === 'github.com' && r.verdict === 'allow'),
+  );
+  assert.deepEqual(store.exchanges.list({ agent: 'nobody' }), []);
+
+  const raw = new Database(file, { readonly: true });
+  try {
+    const plan = (where: string) =>
+      (raw.prepare(`EXPLAIN QUERY PLAN SELECT id FROM exchanges WHERE ${where} AND id < 100 ORDER BY id DESC LIMIT 50`).all() as { detail: string }[])
+        .map((r) => r.detail)
+        .join('; ');
+    for (const [col, index] of [['agent', 'exchanges_agent'], ['host', 'exchanges_host'], ['kind', 'exchanges_kind'], ['verdict', 'exchanges_verdict'], ['session_id', 'exchanges_session']]) {
+      const p = plan(`${col} = 'x'`);
+      assert.match(p, new RegExp(`USING (COVERING )?INDEX ${index}\\b`), `${col}: ${p}`);
+      assert.doesNotMatch(p, /TEMP B-TREE/, `${col}: no sort step: ${p}`);
+    }
+    assert.doesNotMatch(plan('1 = 1'), /TEMP B-TREE/);
+  } finally {
+    raw.close();
+  }
+});
+
+test('nextId: increasing, unique across two stores on one file, never reused after a prune and reopen', async () => {
+  const t = await fresh();
+  const { openStore } = await import('../../main/store');
+  const { ID_BLOCK } = await import('../../main/store/exchanges');
+  const other = openStore(t.file);
+  const seen = new Set<string>();
+  try {
+    let last = 0;
+    for (let i = 0; i < ID_BLOCK + 5; i++) {
+      const a = t.store.exchanges.nextId();
+      const b = other.exchanges.nextId();
+      assert.ok(Number(a) > last, 'increasing');
+      last = Number(a);
+      for (const id of [a, b]) {
+        assert.match(id, /^[1-9][0-9]*$/);
+        assert.ok(!seen.has(id), `duplicate ${id}`);
+        seen.add(id);
+      }
+    }
+    const id = t.store.exchanges.nextId();
+    t.store.exchanges.record(exchange(id, { startedAt: '2000-01-01T00:00:00.000Z' }));
+    assert.equal(t.store.exchanges.prune(1), 1);
+    assert.equal(t.store.exchanges.count(), 0);
+  } finally {
+    other.close();
+    t.store.close();
+  }
+  const again = openStore(t.file);
+  try {
+    const next = Number(again.exchanges.nextId());
+    assert.ok(next > Math.max(...[...seen].map(Number)), 'a reopened store continues after every id handed out before');
+  } finally {
+    again.close();
+  }
+});
+
+test('sessions.list: newest first, by agent, with exchange counts and paging', async () => {
+  const { store } = await fresh();
+  for (let i = 0; i < 5; i++) {
+    store.sessions.start({ id: `s${i}`, agent: i % 2 ? 'bob' : 'alice', clientAddress: `127.0.0.1:${5000 + i}`, startedAt: `2026-01-01T00:00:0${i}.000Z` });
+  }
+  store.sessions.end('s0', '2026-01-01T00:01:00.000Z');
+  for (let i = 1; i <= 6; i++) store.exchanges.record(exchange(String(i), { sessionId: i <= 4 ? 's0' : 's3' }));
+  const all = store.sessions.list();
+  assert.deepEqual(all.map((s) => s.id), ['s4', 's3', 's2', 's1', 's0']);
+  assert.deepEqual(all.map((s) => s.exchangeCount), [0, 2, 0, 0, 4]);
+  assert.equal(all.at(-1)!.endedAt, '2026-01-01T00:01:00.000Z');
+  assert.deepEqual(store.sessions.list({ agent: 'bob' }).map((s) => s.id), ['s3', 's1']);
+  assert.deepEqual(store.sessions.list({ limit: 2 }).map((s) => s.id), ['s4', 's3']);
+  assert.deepEqual(store.sessions.list({ limit: 2, before: 's3' }).map((s) => s.id), ['s2', 's1']);
+  assert.deepEqual(store.sessions.list({ agent: 'alice', before: 's2' }).map((s) => s.id), ['s0']);
+  assert.throws(() => store.sessions.list({ before: 'gone' }), /No session gone/);
 });
 
 test('masks credential headers, secrets in header values, path and text bodies; binary bodies are kept', async () => {
@@ -136,7 +250,7 @@ test('masks credential headers, secrets in header values, path and text bodies; 
   store.setSecrets([secret, '', 'ab']);
   const binary = Buffer.concat([Buffer.from([0xff, 0xfe, 0x00]), Buffer.from(secret)]);
   store.exchanges.record(
-    exchange('m1', {
+    exchange('1', {
       path: `/api?token=${secret}`,
       requestHeaders: {
         Authorization: 'Basic Zm9vOmJhcg==',
@@ -151,7 +265,7 @@ test('masks credential headers, secrets in header values, path and text bodies; 
       responseBody: binary,
     }),
   );
-  const got = store.exchanges.get('m1')!;
+  const got = store.exchanges.get('1')!;
   assert.deepEqual(got.requestHeaders, {
     Authorization: '[masked]',
     'proxy-authorization': '[masked]',
@@ -171,8 +285,8 @@ test('masks a capped text body whose last character was cut in half', async () =
   store.setSecrets(['sekrit-value']);
   const full = Buffer.from('x sekrit-value y €');
   const cut = full.subarray(0, full.length - 1); // half of the euro sign
-  store.exchanges.record(exchange('c1', { requestBody: cut, requestBodyComplete: false }));
-  const got = store.exchanges.get('c1')!.requestBody!;
+  store.exchanges.record(exchange('1', { requestBody: cut, requestBodyComplete: false }));
+  const got = store.exchanges.get('1')!.requestBody!;
   assert.deepEqual(got, Buffer.concat([Buffer.from('x [masked] y '), full.subarray(full.length - 3, full.length - 1)]));
 });
 
@@ -192,13 +306,13 @@ test('sessions are queued with the batch and readable after flush', async () => 
 
 test('prune deletes old exchanges and their bodies, and audits it', async () => {
   const { store, file } = await fresh();
-  store.exchanges.record(exchange('old', { startedAt: '2025-12-01T00:00:00.000Z' }));
-  store.exchanges.record(exchange('new', { startedAt: '2026-01-05T00:00:00.000Z' }));
+  store.exchanges.record(exchange('1', { startedAt: '2025-12-01T00:00:00.000Z' }));
+  store.exchanges.record(exchange('2', { startedAt: '2026-01-05T00:00:00.000Z' }));
   const n = store.exchanges.prune(30, new Date('2026-01-10T00:00:00.000Z'));
   assert.equal(n, 1);
-  assert.deepEqual(store.exchanges.list({}).map((e) => e.id), ['new']);
+  assert.deepEqual(store.exchanges.list({}).map((e) => e.id), ['2']);
   const raw = new Database(file, { readonly: true });
-  assert.deepEqual(raw.prepare('SELECT DISTINCT exchange_id FROM exchange_bodies').all(), [{ exchange_id: 'new' }]);
+  assert.deepEqual(raw.prepare('SELECT id, length(request_body) AS n FROM exchanges').all(), [{ id: 2, n: 12 }], 'the old row and its bodies are gone');
   raw.close();
   const ev = store.audit.head()!;
   assert.equal(ev.action, 'retention.pruned');
@@ -208,9 +322,9 @@ test('prune deletes old exchanges and their bodies, and audits it', async () => 
 
 test('close flushes pending writes; recording after close throws', async () => {
   const t = await fresh();
-  t.store.exchanges.record(exchange('last'));
+  t.store.exchanges.record(exchange('1'));
   t.store.close();
-  assert.throws(() => t.store.exchanges.record(exchange('late')), /closed/);
+  assert.throws(() => t.store.exchanges.record(exchange('2')), /closed/);
   const raw = new Database(t.file, { readonly: true });
   assert.equal((raw.prepare('SELECT count(*) AS n FROM exchanges').get() as { n: number }).n, 1);
   raw.close();
@@ -222,9 +336,9 @@ test('a bad row does not lose the rest of its batch', async () => {
   const errors: unknown[] = [];
   const store = openStore(`${dir}/other.db`, { onError: (e) => errors.push(e) });
   try {
-    store.exchanges.record(exchange('ok1'));
-    store.exchanges.record(exchange('bad', { agent: null as unknown as string }));
-    store.exchanges.record(exchange('ok2'));
+    store.exchanges.record(exchange('1'));
+    store.exchanges.record(exchange('2', { agent: null as unknown as string }));
+    store.exchanges.record(exchange('3'));
     store.exchanges.flush();
     assert.equal(store.exchanges.count(), 2);
     assert.equal(errors.length, 1);
@@ -238,7 +352,7 @@ test('micro-benchmark: 20 000 exchanges with 1 KiB bodies, enqueue vs flush', as
   const { openStore } = await import('../../main/store');
   const body = Buffer.alloc(1024, 'a');
   const recs = Array.from({ length: 20_000 }, (_, i) =>
-    exchange(`bench-${String(i).padStart(6, '0')}`, { requestBody: body, responseBody: body, startedAt: new Date(Date.UTC(2026, 0, 1) + i).toISOString() }),
+    exchange(String(i + 1), { requestBody: body, responseBody: body, startedAt: new Date(Date.UTC(2026, 0, 1) + i).toISOString() }),
   );
   const ms = (a: bigint, b: bigint) => Number(b - a) / 1e6;
 
@@ -286,13 +400,13 @@ test('the worker-thread writer records, reports bad rows synchronously on flush,
   const store = openStore(`${dir}/worker.db`, { writer: 'worker', onError: (e) => errors.push(e) });
   try {
     store.sessions.start({ id: 's1', agent: 'a', clientAddress: '127.0.0.1', startedAt: new Date().toISOString() });
-    store.exchanges.record(exchange('w1', { sessionId: 's1', responseBody: Buffer.from('hello') }));
-    store.exchanges.record(exchange('bad', { agent: null as unknown as string }));
-    store.exchanges.record(exchange('w2'));
+    store.exchanges.record(exchange('1', { sessionId: 's1', responseBody: Buffer.from('hello') }));
+    store.exchanges.record(exchange('2', { agent: null as unknown as string }));
+    store.exchanges.record(exchange('3'));
     store.exchanges.flush();
     assert.equal(store.exchanges.count(), 2);
     assert.equal(errors.length, 1);
-    assert.equal(store.exchanges.get('w1')?.responseBody?.toString(), 'hello');
+    assert.equal(store.exchanges.get('1')?.responseBody?.toString(), 'hello');
     assert.equal(store.sessions.get('s1')?.agent, 'a');
   } finally {
     store.close();

@@ -30,7 +30,7 @@ test('migrates an empty file, sets pragmas, and re-opening is idempotent', async
   assert.equal(raw.pragma('user_version', { simple: true }), SCHEMA_VERSION);
   assert.equal(raw.pragma('journal_mode', { simple: true }), 'wal');
   const tables = raw.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all().map((r) => (r as { name: string }).name);
-  for (const t of ['agent_tokens', 'agents', 'audit_events', 'exchange_bodies', 'exchanges', 'review_events', 'reviews', 'sessions']) {
+  for (const t of ['agent_tokens', 'agents', 'audit_events', 'counters', 'exchanges', 'review_events', 'reviews', 'sessions']) {
     assert.ok(tables.includes(t), t);
   }
   raw.close();
@@ -51,4 +51,45 @@ test('refuses a database newer than the code knows', async () => {
     () => openStore(file),
     (e: unknown) => e instanceof AirlockError && e.code === 'unavailable' && /newer than this Airlock understands/.test(e.message),
   );
+});
+
+test('migration 2 renumbers existing exchanges in start order, moves their bodies inline and re-points reviews', async () => {
+  const { MIGRATIONS, migrate } = await import('../../main/store/migrations');
+  const file = await dbFile();
+  const { mkdirSync } = await import('node:fs');
+  const { dirname } = await import('node:path');
+  mkdirSync(dirname(file), { recursive: true });
+  const v1 = new Database(file);
+  v1.pragma('journal_mode = WAL');
+  migrate(v1, file, MIGRATIONS.slice(0, 1));
+  const ins = v1.prepare(
+    `INSERT INTO exchanges (id, session_id, agent, started_at, method, scheme, host, port, path, kind, request_bytes, response_bytes,
+       request_headers, request_body_complete, response_body_complete) VALUES (?, 's', 'a', ?, 'GET', 'https', 'h', 443, ?, 'other', 0, 0, '{}', 1, 1)`,
+  );
+  ins.run('zzz-late', '2026-01-02T00:00:00.000Z', '/late');
+  ins.run('aaa-early', '2026-01-01T00:00:00.000Z', '/early');
+  v1.prepare("INSERT INTO exchange_bodies VALUES ('zzz-late', 'response', x'6c617465')").run();
+  v1.prepare("INSERT INTO exchange_bodies VALUES ('aaa-early', 'request', x'6561726c79')").run();
+  v1.prepare(
+    `INSERT INTO reviews (id, exchange_id, agent, kind, host, repo, state, created_at, expires_at, body_sha256, body_bytes, summary, detail_json)
+     VALUES ('1', 'zzz-late', 'a', 'git-push', 'h', 'o/r.git', 'approved', 'x', 'x', 'x', 1, 's', '{}'),
+            ('2', 'never-recorded', 'a', 'git-push', 'h', 'o/r.git', 'denied', 'x', 'x', 'x', 1, 's', '{}')`,
+  ).run();
+  v1.close();
+
+  const store = openStore(file);
+  try {
+    const early = store.exchanges.get('1')!;
+    const late = store.exchanges.get('2')!;
+    assert.equal(early.path, '/early');
+    assert.equal(early.requestBody?.toString(), 'early');
+    assert.equal(early.responseBody, null);
+    assert.equal(late.path, '/late');
+    assert.equal(late.responseBody?.toString(), 'late');
+    assert.equal(store.reviews.get('1')?.exchangeId, '2', 'the review follows its exchange');
+    assert.equal(store.reviews.get('2')?.exchangeId, 'never-recorded', 'a reference to nothing recorded is kept as it was');
+    assert.equal(store.exchanges.nextId(), '3', 'new ids continue after the migrated ones');
+  } finally {
+    store.close();
+  }
 });

@@ -64,8 +64,8 @@ for (const a of argv) {
 }
 
 const config = quick
-  ? { latencyWarmup: 50, latencyCount: 300, connections: 16, throughputWarmupMs: 500, throughputMeasureMs: 2000, firstRequestSamples: 8, quick }
-  : { latencyWarmup: 200, latencyCount: 2000, connections: 16, throughputWarmupMs: 2000, throughputMeasureMs: 10_000, firstRequestSamples: 30, quick };
+  ? { latencyWarmup: 50, latencyCount: 300, connections: 16, throughputRounds: 1, throughputWarmupMs: 500, throughputMeasureMs: 2000, firstRequestSamples: 8, quick }
+  : { latencyWarmup: 200, latencyCount: 2000, connections: 16, throughputRounds: 3, throughputWarmupMs: 1500, throughputMeasureMs: 4000, firstRequestSamples: 30, quick };
 
 const GOALS = {
   throughputVsMitmproxyMin: 3.5,
@@ -96,7 +96,8 @@ interface TargetResult {
   status: 'ok' | 'failed' | 'not installed' | 'skipped';
   error?: string;
   latency?: LatencyResult & { keepAlive: KeepAliveCheck };
-  throughput?: ThroughputResult & { keepAlive: KeepAliveCheck };
+  /** The median of the throughput rounds (by req/s), with every round's req/s. */
+  throughput?: ThroughputResult & { keepAlive: KeepAliveCheck; rounds: number[] };
   firstRequest?: FirstRequestResult & { upstream: UpstreamStats };
   memory?: Memory;
   process?: { pid: number; proxyUrl: string };
@@ -115,10 +116,25 @@ async function keepAliveCheck(upstream: Upstream, expected: number, what: string
   return { clientTlsConnections: c.https, clientConnectionsToProxy: c.toProxy, upstream: up, expectedClientConnections: expected, ok };
 }
 
-/** Runs the three phases; a phase that cannot run ends the target (status 'failed'), keeping what was measured. */
-async function measure(name: TargetName, make: DispatcherFactory, upstream: Upstream, proxyPid?: number): Promise<TargetResult> {
+/** One column of the table: how to reach the upstream, and the process behind it (none for direct). */
+interface Lane {
+  name: TargetName | 'airlock-norecord';
+  make: DispatcherFactory;
+  proxy?: ProxyProcess;
+  result: TargetResult;
+  rounds: (ThroughputResult & { keepAlive: KeepAliveCheck })[];
+}
+
+function fail(lane: Lane, e: unknown): void {
+  lane.result.status = 'failed';
+  lane.result.error ??= `${lane.name}: ${(e as Error).message}`;
+  log(`${lane.name}: FAILED - ${lane.result.error}`);
+}
+
+/** Latency and first-request phases of one lane; a phase that cannot run ends the lane (status 'failed'). */
+async function measureLatencyAndFirst(lane: Lane, upstream: Upstream): Promise<void> {
+  const { name, make, result } = lane;
   const origin = `https://127.0.0.1:${upstream.port}`;
-  const result: TargetResult = { status: 'ok' };
   try {
     takeClientConnections();
     await upstream.stats(true);
@@ -129,23 +145,6 @@ async function measure(name: TargetName, make: DispatcherFactory, upstream: Upst
     log(`  p50 ${lat.p50Ms.toFixed(3)} ms, p99 ${lat.p99Ms.toFixed(3)} ms, errors ${lat.errors}`);
     result.latency = { ...lat, keepAlive: latKA };
     if (lat.samples === 0) throw new Error('latency phase: no successful request');
-
-    log(`${name}: throughput, ${config.connections} connections, ${config.throughputWarmupMs / 1000} s warm-up + ${config.throughputMeasureMs / 1000} s`);
-    const probes: CpuProbes = {
-      'load generator': () => {
-        const u = process.cpuUsage();
-        return (u.user + u.system) / 1e6;
-      },
-      upstream: () => cpuSecondsOf(upstream.pid),
-    };
-    if (proxyPid) probes[name] = () => cpuSecondsOf(proxyPid);
-    const tp = await throughputPhase(make, origin, config.connections, config.throughputWarmupMs, config.throughputMeasureMs, probes);
-    const tpKA = await keepAliveCheck(upstream, config.connections, 'throughput', name);
-    log(`  ${tp.requestsPerSecond.toFixed(0)} req/s (${tp.completed200} × 200 in ${tp.measuredSeconds} s), errors ${tp.errors}`);
-    const cpu = Object.entries(tp.cpuMicrosPerRequest ?? {});
-    if (cpu.length) log(`  CPU per request: ${cpu.map(([k, v]) => `${k} ${v.toFixed(0)} µs`).join(', ')}`);
-    result.throughput = { ...tp, keepAlive: tpKA };
-    if (tp.completed200 === 0) throw new Error(`throughput phase: no successful request (${tp.errors} failed)`);
 
     const origins = upstreamIps(IP_COUNT)
       .slice(1, 1 + config.firstRequestSamples)
@@ -158,44 +157,56 @@ async function measure(name: TargetName, make: DispatcherFactory, upstream: Upst
     result.firstRequest = { ...first, upstream: firstUp };
     if (first.samples === 0) throw new Error('first-request phase: no successful request');
   } catch (e) {
-    result.status = 'failed';
-    result.error = `${name}: ${(e as Error).message}`;
+    fail(lane, e);
   }
-  return result;
 }
 
-async function runProxy(
-  name: TargetName,
-  start: () => Promise<ProxyProcess>,
-  upstream: Upstream,
-): Promise<TargetResult> {
-  log(`${name}: starting`);
-  let proxy: ProxyProcess;
+/** One throughput round of one lane (rounds alternate between lanes, so drift on a shared machine hits all alike). */
+async function throughputRound(lane: Lane, upstream: Upstream, round: number): Promise<void> {
+  const { name, make } = lane;
+  const origin = `https://127.0.0.1:${upstream.port}`;
   try {
-    proxy = await start();
+    takeClientConnections();
+    await upstream.stats(true);
+    const probes: CpuProbes = {
+      'load generator': () => {
+        const u = process.cpuUsage();
+        return (u.user + u.system) / 1e6;
+      },
+      upstream: () => cpuSecondsOf(upstream.pid),
+    };
+    const pid = lane.proxy?.pid;
+    if (pid) probes[name] = () => cpuSecondsOf(pid);
+    log(`${name}: throughput round ${round}/${config.throughputRounds}, ${config.connections} connections, ${config.throughputWarmupMs / 1000} s warm-up + ${config.throughputMeasureMs / 1000} s`);
+    const tp = await throughputPhase(make, origin, config.connections, config.throughputWarmupMs, config.throughputMeasureMs, probes);
+    const ka = await keepAliveCheck(upstream, config.connections, 'throughput', name);
+    const cpu = Object.entries(tp.cpuMicrosPerRequest ?? {});
+    log(`  ${tp.requestsPerSecond.toFixed(0)} req/s, errors ${tp.errors}${cpu.length ? `; CPU per request: ${cpu.map(([k, v]) => `${k} ${v.toFixed(0)} µs`).join(', ')}` : ''}`);
+    if (tp.completed200 === 0) throw new Error(`throughput phase: no successful request (${tp.errors} failed)`);
+    lane.rounds.push({ ...tp, keepAlive: ka });
+  } catch (e) {
+    fail(lane, e);
+  }
+}
+
+/** The median round by req/s (odd count: the middle one; even: the lower middle). */
+function medianRound(lane: Lane): TargetResult['throughput'] {
+  if (lane.rounds.length === 0) return undefined;
+  const sorted = [...lane.rounds].sort((a, b) => a.requestsPerSecond - b.requestsPerSecond);
+  const mid = sorted[Math.floor((sorted.length - 1) / 2)]!;
+  return { ...mid, rounds: lane.rounds.map((r) => r.requestsPerSecond) };
+}
+
+async function startLane(name: Lane['name'], start: () => Promise<ProxyProcess>): Promise<Lane> {
+  log(`${name}: starting`);
+  try {
+    const proxy = await start();
+    log(`${name}: listening at ${proxy.proxyUrl} (pid ${proxy.pid})`);
+    return { name, proxy, make: proxyFactory(proxy.proxyUrl, proxy.caPem, proxy.proxyAuthorization), result: { status: 'ok', process: { pid: proxy.pid, proxyUrl: proxy.proxyUrl } }, rounds: [] };
   } catch (e) {
     const error = `${name} could not start: ${(e as Error).message}`;
     log(`${name}: FAILED - ${error}`);
-    return { status: 'failed', error };
-  }
-  log(`${name}: listening at ${proxy.proxyUrl} (pid ${proxy.pid})`);
-  try {
-    const r = await measure(name, proxyFactory(proxy.proxyUrl, proxy.caPem, proxy.proxyAuthorization), upstream, proxy.pid);
-    if (r.status === 'failed') log(`${name}: FAILED - ${r.error}`);
-    await sleep(1000); // let in-flight closes settle before reading RSS
-    const mem = memoryOf(proxy.pid);
-    if (mem) {
-      r.memory = mem;
-      log(`  ${name} peak RSS ${mb(mem.peakRssBytes)} MB, RSS after the run ${mb(mem.rssBytes)} MB`);
-    } else {
-      log(`  WARNING: could not read /proc/${proxy.pid}/status`);
-    }
-    r.process = { pid: proxy.pid, proxyUrl: proxy.proxyUrl };
-    return r;
-  } catch (e) {
-    return { status: 'failed', error: `${name}: ${(e as Error).message}` };
-  } finally {
-    await proxy.stop();
+    return { name, make: () => { throw new Error(error); }, result: { status: 'failed', error }, rounds: [] };
   }
 }
 
@@ -341,42 +352,67 @@ async function main(): Promise<number> {
     upstream = await startUpstream(pki.certPath, pki.keyPath, IP_COUNT);
     log(`upstream: pid ${upstream.pid}, HTTPS on 127.0.0.1 … 127.0.0.${IP_COUNT} port ${upstream.port}`);
 
+    // Every process starts first; the phases then run lane by lane, and the throughput rounds alternate
+    // between lanes, so a slow minute on this shared machine does not land on one column only.
+    const lanes: Lane[] = [];
     for (const t of ALL_TARGETS) {
       if (!targets.includes(t)) {
         results[t] = { status: 'skipped' };
         continue;
       }
-      const loadStart = os.loadavg().map((x) => Math.round(x * 100) / 100);
-      if (loadStart[0]! > machine.cpus * 0.75) {
-        log(`${t}: note: 1-minute load average is ${loadStart[0]} on ${machine.cpus} cpus; other work may skew the numbers`);
-      }
       if (t === 'direct') {
-        results.direct = await measure('direct', directFactory(pki.caPem), upstream);
+        lanes.push({ name: 'direct', make: directFactory(pki.caPem), result: { status: 'ok' }, rounds: [] });
       } else if (t === 'airlock') {
         const dataDir = join(tmp, 'airlock-data');
         mkdirSync(dataDir, { recursive: true });
         // BENCH_AIRLOCK_CONFIG: extra config.yaml lines for both Airlock runs (A/B of options).
         const extra = process.env.BENCH_AIRLOCK_CONFIG ? `${process.env.BENCH_AIRLOCK_CONFIG}\n` : '';
         if (extra) writeFileSync(join(dataDir, 'config.yaml'), extra);
-        results.airlock = await runProxy('airlock', () => startAirlock(dataDir, pki.caPath), upstream);
+        lanes.push(await startLane('airlock', () => startAirlock(dataDir, pki.caPath)));
         // Issue 5: recording every exchange must cost < 10% of throughput. Same run, recording off.
         const offDir = join(tmp, 'airlock-data-norecord');
         mkdirSync(offDir, { recursive: true });
         writeFileSync(join(offDir, 'config.yaml'), `${extra}record: false\n`);
-        airlockNoRecord = await runProxy('airlock', () => startAirlock(offDir, pki.caPath), upstream);
+        lanes.push(await startLane('airlock-norecord', () => startAirlock(offDir, pki.caPath)));
+      } else if (!mitmBin) {
+        results.mitmproxy = { status: 'not installed' };
+        log('mitmproxy: mitmdump not installed, skipping');
       } else {
-        if (!mitmBin) {
-          results.mitmproxy = { status: 'not installed' };
-          log('mitmproxy: mitmdump not installed, skipping');
-          continue;
-        }
         const confDir = join(tmp, 'mitmproxy');
         mkdirSync(confDir, { recursive: true });
-        results.mitmproxy = await runProxy('mitmproxy', () => startMitmdump(mitmBin, confDir, pki.caPath), upstream);
+        lanes.push(await startLane('mitmproxy', () => startMitmdump(mitmBin, confDir, pki.caPath)));
       }
-      const r = results[t];
-      if (r) r.loadAverage = { start: loadStart, end: os.loadavg().map((x) => Math.round(x * 100) / 100) };
-      if (t === 'direct' && r?.status === 'failed') log(`${t}: FAILED - ${r.error}`);
+    }
+    try {
+      const ok = () => lanes.filter((l) => l.result.status === 'ok');
+      for (const lane of ok()) {
+        const loadStart = os.loadavg().map((x) => Math.round(x * 100) / 100);
+        if (loadStart[0]! > machine.cpus * 0.75) {
+          log(`${lane.name}: note: 1-minute load average is ${loadStart[0]} on ${machine.cpus} cpus; other work may skew the numbers`);
+        }
+        lane.result.loadAverage = { start: loadStart, end: loadStart };
+        await measureLatencyAndFirst(lane, upstream);
+      }
+      for (let round = 1; round <= config.throughputRounds; round++) {
+        for (const lane of ok()) await throughputRound(lane, upstream, round);
+      }
+      for (const lane of lanes) {
+        lane.result.throughput = medianRound(lane);
+        if (lane.result.loadAverage) lane.result.loadAverage.end = os.loadavg().map((x) => Math.round(x * 100) / 100);
+        if (!lane.proxy) continue;
+        await sleep(lane === lanes.find((l) => l.proxy) ? 1000 : 0); // let in-flight closes settle before reading RSS
+        const mem = memoryOf(lane.proxy.pid);
+        if (mem) {
+          lane.result.memory = mem;
+          log(`  ${lane.name} peak RSS ${mb(mem.peakRssBytes)} MB, RSS after the run ${mb(mem.rssBytes)} MB`);
+        } else log(`  WARNING: could not read /proc/${lane.proxy.pid}/status`);
+      }
+    } finally {
+      for (const lane of lanes) await lane.proxy?.stop().catch(() => undefined);
+    }
+    for (const lane of lanes) {
+      if (lane.name === 'airlock-norecord') airlockNoRecord = lane.result;
+      else results[lane.name] = lane.result;
     }
   } catch (e) {
     fatal = (e as Error).stack ?? String(e);
@@ -418,6 +454,8 @@ async function main(): Promise<number> {
     lines.push('');
     lines.push(`recording cost: throughput with recording ${Math.round(on)} req/s, without ${Math.round(off)} req/s: ${r.toFixed(2)}x ` +
       `(${r >= 0.9 ? 'PASS' : 'MISS'} >= 0.90x, i.e. within 10%)`);
+    const rounds = airlockNoRecord?.throughput?.rounds;
+    if (rounds && rounds.length > 1) lines.push(`airlock, recording off: throughput rounds ${rounds.map((x) => x.toFixed(0)).join(', ')} req/s (median used)`);
   }
   lines.push('');
   const loads = ALL_TARGETS.filter((t) => results[t]?.loadAverage).map((t) => `${t} ${results[t]!.loadAverage!.start[0]}`);
@@ -426,6 +464,10 @@ async function main(): Promise<number> {
     const r = results[t];
     if (r?.status === 'failed') lines.push(`${t}: FAILED - ${r.error} (* = partial number, not used in ratios or goals)`);
     const ka = [r?.latency?.keepAlive, r?.throughput?.keepAlive].filter((k) => k && !k.ok);
+    if (r?.throughput?.rounds && r.throughput.rounds.length > 1) {
+      lines.push(`${t}: throughput rounds ${r.throughput.rounds.map((x) => x.toFixed(0)).join(', ')} req/s (median used)` +
+        (r.throughput.cpuMicrosPerRequest ? `; CPU per request in the median round: ${Object.entries(r.throughput.cpuMicrosPerRequest).map(([k, v]) => `${k} ${v.toFixed(0)} µs`).join(', ')}` : ''));
+    }
     for (const k of ka) {
       lines.push(`${t}: keep-alive warning: ${k!.clientTlsConnections} client connections, expected ${k!.expectedClientConnections}`);
     }

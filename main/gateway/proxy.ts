@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, hash as cryptoHash, randomUUID, type Hash } from 'node:crypto';
 import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
@@ -508,8 +508,9 @@ interface UpstreamFailure extends Error {
 }
 
 /**
- * Watches a body as it streams past: counts its bytes and, when recording is on,
- * keeps its first `cap` bytes for the log and hashes all of it.
+ * Watches a body as it streams past: counts its bytes and, when recording is on, keeps its first
+ * `cap` bytes for the log, with the SHA-256 of the whole body. A body that outgrows the cap is
+ * hashed as it passes; one that fits is hashed in one call at its end (no hash object per request).
  */
 function tapBody(stream: Readable, ex: Exchange, dir: 'request' | 'response', cap: number): void {
   const isReq = dir === 'request';
@@ -520,24 +521,30 @@ function tapBody(stream: Readable, ex: Exchange, dir: 'request' | 'response', ca
   const kept: Buffer[] = [];
   if (isReq) ex.requestCapture = kept;
   else ex.responseCapture = kept;
-  const hash = createHash('sha256');
+  let hash: Hash | null = null;
   let captured = 0;
   stream.on('data', (c: Buffer) => {
     if (isReq) ex.requestBytes += c.length;
     else ex.responseBytes += c.length;
-    hash.update(c);
+    if (hash) {
+      hash.update(c);
+      return;
+    }
     if (captured + c.length <= cap) {
       kept.push(c);
       captured += c.length;
       return;
     }
+    hash = createHash('sha256');
+    for (const k of kept) hash.update(k);
+    hash.update(c);
     if (captured < cap) kept.push(c.subarray(0, cap - captured));
     captured = cap;
     if (isReq) ex.requestCaptureComplete = false;
     else ex.responseCaptureComplete = false;
   });
   stream.once('end', () => {
-    const digest = hash.digest('hex');
+    const digest = hash ? hash.digest('hex') : cryptoHash('sha256', kept.length === 1 ? kept[0]! : Buffer.concat(kept), 'hex');
     if (isReq) ex.requestSha256 = digest;
     else ex.responseSha256 = digest;
   });

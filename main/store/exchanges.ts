@@ -130,6 +130,7 @@ export function createWriteQueue(
   const maxQueued = Math.max(FLUSH_ROWS, opts.maxQueued ?? MAX_QUEUED);
 
   const sql: WriteWorkerSql = {
+    reserveIds: "UPDATE counters SET next = next + ? WHERE name = 'exchange' RETURNING next",
     upsertExchange: `INSERT INTO exchanges (${EXCHANGE_COLUMNS.join(', ')}) VALUES (${EXCHANGE_COLUMNS.map(() => '?').join(', ')})
      ON CONFLICT(id) DO UPDATE SET ${EXCHANGE_COLUMNS.filter((c) => c !== 'id').map((c) => `${c} = excluded.${c}`).join(', ')}`,
     insertSession: `INSERT INTO sessions (id, agent, client_address, started_at) VALUES (?, ?, ?, ?)
@@ -150,7 +151,6 @@ export function createWriteQueue(
     `DELETE FROM exchanges WHERE started_at < :cutoff
        AND id < coalesce((SELECT id FROM exchanges WHERE started_at >= :cutoff ORDER BY id LIMIT 1), 9007199254740991)`,
   );
-  const reserveIds = db.prepare<[number], { next: number }>("UPDATE counters SET next = next + ? WHERE name = 'exchange' RETURNING next");
   let nextId = 0;
   let idLimit = 0;
 
@@ -270,15 +270,17 @@ export function createWriteQueue(
   const exchanges: ExchangesRepo = {
     nextId() {
       if (nextId >= idLimit) {
-        const end = db.transaction(() => reserveIds.get(ID_BLOCK)).immediate();
-        if (!end) throw new AirlockError('unavailable', 'The exchange id counter is missing from the database.');
-        idLimit = end.next;
-        nextId = end.next - ID_BLOCK;
-      }
+        try {
+          idLimit = worker.reserveIds(ID_BLOCK);
+        } catch (e) {
+          throw new AirlockError('unavailable', `Cannot reserve exchange ids: ${(e as Error).message}.`);
+        }
+        nextId = idLimit - ID_BLOCK;
+      } else if (idLimit - nextId === ID_BLOCK / 2) worker.reserveIdsAhead(ID_BLOCK);
       return String(nextId++);
     },
     record(rec) {
-      enqueue({ t: 'exchange', rec: { ...rec } });
+      enqueue({ t: 'exchange', rec });
     },
     flush,
     list(q = {}) {

@@ -133,7 +133,7 @@ export interface ExchangesRepo {
   /**
    * Queued; written in batches (one transaction per batch, flushed every 50 ms or at 200 rows, and on close).
    * Recording the same id again replaces the earlier row (so a pipeline may record at start and at end).
-   * `rec.id` must come from nextId(). Do not mutate the record's buffers after handing them over.
+   * `rec.id` must come from nextId(). The record is kept as given until written: do not mutate it (nor its buffers) afterwards.
    */
   record(rec: ExchangeRecord): void;
   flush(): void;

@@ -13,6 +13,8 @@ export type WireWrite =
   | ['se', string, string]; // session end: ended at, id
 
 export interface WriteWorkerSql {
+  /** `UPDATE counters … RETURNING next` for a block of exchange ids (one parameter: the block size). */
+  reserveIds: string;
   upsertExchange: string;
   insertSession: string;
   endSession: string;
@@ -34,7 +36,16 @@ const WRITER_FACTORY = `function makeWriter(db, s) {
   }
   const batchTx = db.transaction((batch) => { for (const w of batch) writeOne(w); });
   const oneTx = db.transaction(writeOne);
-  return function writeBatch(batch) {
+  const reserve = db.prepare(s.reserveIds);
+  const reserveTx = db.transaction((n) => reserve.get(n));
+  /** End (exclusive) of a newly reserved block of n exchange ids. */
+  writeBatch.reserveIds = function reserveIds(n) {
+    const r = reserveTx.immediate(n);
+    if (!r) throw new Error('the exchange id counter is missing from the database');
+    return r.next;
+  };
+  return writeBatch;
+  function writeBatch(batch) {
     try {
       batchTx.immediate(batch);
       return [];
@@ -45,7 +56,7 @@ const WRITER_FACTORY = `function makeWriter(db, s) {
       }
       return errors.length ? errors : [String(batchErr && batchErr.message || batchErr)];
     }
-  };
+  }
 }`;
 
 const WORKER_SOURCE = `
@@ -60,8 +71,13 @@ db.pragma('wal_autocheckpoint = 4000');
 ${WRITER_FACTORY}
 const writeBatch = makeWriter(db, workerData.sql);
 const state = new Int32Array(workerData.state);
+const reserved = new Float64Array(workerData.reserved);
 parentPort.on('message', (m) => {
-  if (m.t === 'batch') {
+  if (m.t === 'reserve') {
+    try { reserved[0] = writeBatch.reserveIds(m.n); } catch (e) { reserved[0] = -1; workerData.errors.postMessage({ t: 'errors', errors: [String(e && e.message || e)] }); }
+    Atomics.store(state, 2, m.seq);
+    Atomics.notify(state, 2);
+  } else if (m.t === 'batch') {
     const errors = writeBatch(m.batch);
     if (errors.length) workerData.errors.postMessage({ t: 'errors', errors });
     Atomics.store(state, 0, m.seq);
@@ -74,22 +90,38 @@ parentPort.on('message', (m) => {
 });
 `;
 
+type WriterFn = ((batch: WireWrite[]) => string[]) & { reserveIds(n: number): number };
+
 /** Where batched writes go: a worker thread, or inline on the caller's thread. */
 export interface BatchWriter {
   post(batch: WireWrite[]): void;
+  /**
+   * A block of `n` exchange ids: returns its end (exclusive); the block is [end - n, end).
+   * `ahead` asks for the next block early without waiting (the worker reserves it between batches),
+   * so the proxy's thread never waits for SQLite's write lock while the worker holds it.
+   */
+  reserveIds(n: number): number;
+  reserveIdsAhead(n: number): void;
   waitIdle(timeoutMs?: number): void;
   close(): void;
 }
 
 /** Inline: the same statements in the caller's thread (no extra isolate; SQLite time on the event loop). */
 export class InlineWriter implements BatchWriter {
-  private readonly writeBatch: (batch: WireWrite[]) => string[];
+  private readonly writeBatch: WriterFn;
 
   constructor(db: import('better-sqlite3').Database, sql: WriteWorkerSql, private readonly onError: (err: unknown) => void) {
     // eslint-disable-next-line @typescript-eslint/no-implied-eval
-    const make = new Function(`${WRITER_FACTORY}; return makeWriter;`)() as (d: unknown, s: WriteWorkerSql) => (b: WireWrite[]) => string[];
+    const make = new Function(`${WRITER_FACTORY}; return makeWriter;`)() as (d: unknown, s: WriteWorkerSql) => WriterFn;
     this.writeBatch = make(db, sql);
   }
+
+  reserveIds(n: number): number {
+    return this.writeBatch.reserveIds(n);
+  }
+
+  /** Same connection, no contention: the block is taken when needed. */
+  reserveIdsAhead(): void {}
 
   post(batch: WireWrite[]): void {
     if (batch.length === 0) return;
@@ -103,8 +135,14 @@ export class InlineWriter implements BatchWriter {
 
 export class WriteWorker implements BatchWriter {
   private readonly worker: Worker;
-  private readonly state = new Int32Array(new SharedArrayBuffer(8));
+  /** [0] last committed batch, [1] closed, [2] last answered id reservation. */
+  private readonly state = new Int32Array(new SharedArrayBuffer(12));
+  /** [0] end of the last reserved id block (-1: the reservation failed). */
+  private readonly reserved = new Float64Array(new SharedArrayBuffer(8));
   private seq = 0;
+  private reserveSeq = 0;
+  /** The request sent ahead and not yet taken, if any. */
+  private ahead: { seq: number; n: number } | null = null;
   private closed = false;
   /** Failed rows come back on their own port, so flush() can report them synchronously. */
   private readonly errors: MessagePort;
@@ -115,7 +153,7 @@ export class WriteWorker implements BatchWriter {
     this.errors = channel.port1;
     this.worker = new Worker(WORKER_SOURCE, {
       eval: true,
-      workerData: { dbPath, sqlitePath, sql, state: this.state.buffer, errors: channel.port2 },
+      workerData: { dbPath, sqlitePath, sql, state: this.state.buffer, reserved: this.reserved.buffer, errors: channel.port2 },
       transferList: [channel.port2],
       // It only moves batches into SQLite: a small heap keeps the process's RSS down.
       resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 },
@@ -128,6 +166,33 @@ export class WriteWorker implements BatchWriter {
 
   private report(m: { errors?: string[] }): void {
     for (const e of (m.errors ?? []).slice(0, 3)) this.onError(new Error(`store: a queued write failed: ${e}`));
+  }
+
+  reserveIdsAhead(n: number): void {
+    if (this.ahead || this.closed) return;
+    this.ahead = { seq: ++this.reserveSeq, n };
+    this.worker.postMessage({ t: 'reserve', seq: this.ahead.seq, n });
+  }
+
+  /** Takes the block asked for ahead (or asks now) and waits for the worker's answer (bounded). */
+  reserveIds(n: number): number {
+    if (!this.ahead || this.ahead.n !== n) {
+      this.ahead = null;
+      this.reserveIdsAhead(n);
+    }
+    const { seq } = this.ahead!;
+    this.ahead = null;
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const done = Atomics.load(this.state, 2);
+      if (done >= seq) break;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error('store: the write worker did not reserve exchange ids within 30 s');
+      Atomics.wait(this.state, 2, done, Math.min(left, 1000));
+    }
+    const end = this.reserved[0]!;
+    if (end < 0) throw new Error('store: the write worker could not reserve exchange ids (see the error above)');
+    return end;
   }
 
   /** Hands a batch to the worker; never blocks. */

@@ -1,16 +1,16 @@
 import type { OutgoingHttpHeaders, IncomingHttpHeaders } from 'node:http';
 import type { Exchange } from '../../exchange/exchange';
-import type { ExchangeRecord, Store } from '../../store';
+import type { ExchangeRecord, HeaderMap, Store } from '../../store';
 import type { Stage } from '../stage';
 
-function headerMap(h: IncomingHttpHeaders | OutgoingHttpHeaders | null): Record<string, string | string[]> | null {
-  if (!h) return null;
-  const out: Record<string, string | string[]> = {};
-  for (const [k, v] of Object.entries(h)) {
-    if (v === undefined) continue;
-    out[k] = Array.isArray(v) ? v.map(String) : String(v);
-  }
-  return out;
+/** Node's parsed headers are already `string | string[]` by name; the store masks and serialises them. */
+function headerMap(h: IncomingHttpHeaders | OutgoingHttpHeaders | null): HeaderMap | null {
+  return h as HeaderMap | null;
+}
+
+/** The captured prefix as one buffer (always a copy: a chunk may be a view of a larger socket read). */
+function captured(chunks: Buffer[] | null): Buffer | null {
+  return chunks ? Buffer.concat(chunks) : null;
 }
 
 export function toRecord(ex: Exchange): ExchangeRecord {
@@ -41,8 +41,8 @@ export function toRecord(ex: Exchange): ExchangeRecord {
     },
     requestHeaders: headerMap(ex.requestHeaders) ?? {},
     responseHeaders: headerMap(ex.responseHeaders),
-    requestBody: ex.requestCapture ? Buffer.concat(ex.requestCapture) : null,
-    responseBody: ex.responseCapture ? Buffer.concat(ex.responseCapture) : null,
+    requestBody: captured(ex.requestCapture),
+    responseBody: captured(ex.responseCapture),
     requestBodyComplete: ex.requestCaptureComplete,
     responseBodyComplete: ex.responseCaptureComplete,
     requestBodySha256: ex.requestSha256,

@@ -8,9 +8,13 @@ import { AgentAuthenticator } from './agents/authenticator';
 import { dataPaths, type DataPaths } from './config/paths';
 import { loadOptions, type Options, type OptionsInput } from './config/options';
 import { createConsoleServer, type ConsoleServer } from './console/server';
-import type { AirlockClient, ListExchangesQuery } from './contract/api';
+import { MAX_LIST_LIMIT, type AirlockClient, type ListExchangesQuery, type ListSessionsQuery } from './contract/api';
 import { AirlockError } from './contract/errors';
-import type { AgentView, AirlockEvent, AuditVerifyView, ExchangeView, ReviewState, ReviewView, StatusView } from './contract/views';
+import {
+  EXCHANGE_KINDS, VERDICTS,
+  type AgentView, type AirlockEvent, type AuditVerifyView, type ExchangeKind, type ExchangeView, type ReviewState, type ReviewView,
+  type SessionView, type StatusView, type Verdict,
+} from './contract/views';
 import { Gateway } from './gateway/proxy';
 import { UpstreamPool } from './gateway/upstream';
 import { createLogger, type Logger } from './log';
@@ -136,9 +140,36 @@ export class AirlockService implements AirlockClient {
     };
   }
 
-  async listExchanges(q: ListExchangesQuery): Promise<ExchangeView[]> {
-    const limit = Math.min(Math.max(1, Number(q?.limit ?? 200)), 5000);
-    return this.store.exchanges.list({ limit, before: q?.before });
+  async listExchanges(query: ListExchangesQuery): Promise<ExchangeView[]> {
+    const q = queryObject(query, 'listExchanges', ['limit', 'before', 'agent', 'host', 'kind', 'decision', 'sessionId']);
+    const kind = textParam(q.kind, 'kind');
+    if (kind && !(EXCHANGE_KINDS as readonly string[]).includes(kind)) {
+      throw new AirlockError('bad-request', `The kind "${kind}" is not one of ${EXCHANGE_KINDS.join(', ')}.`);
+    }
+    const decision = textParam(q.decision, 'decision');
+    if (decision && !(VERDICTS as readonly string[]).includes(decision)) {
+      throw new AirlockError('bad-request', `The decision "${decision}" is not one of ${VERDICTS.join(', ')}.`);
+    }
+    const before = textParam(q.before, 'before');
+    if (before && !/^[1-9][0-9]{0,15}$/.test(before)) {
+      throw new AirlockError('bad-request', `The cursor "before" must be an exchange id (a positive whole number), got "${before}".`);
+    }
+    return this.store.exchanges.list({
+      agent: textParam(q.agent, 'agent'),
+      host: textParam(q.host, 'host'),
+      kind: kind as ExchangeKind | undefined,
+      verdict: decision as Verdict | undefined,
+      sessionId: textParam(q.sessionId, 'sessionId'),
+      before,
+      limit: limitParam(q.limit, 200),
+    });
+  }
+
+  async listSessions(query: ListSessionsQuery): Promise<SessionView[]> {
+    const q = queryObject(query, 'listSessions', ['agent', 'limit', 'before']);
+    return this.store.sessions
+      .list({ agent: textParam(q.agent, 'agent'), before: textParam(q.before, 'before'), limit: limitParam(q.limit, 100) })
+      .map((s) => ({ id: s.id, agent: s.agent, clientAddress: s.clientAddress, startedAt: s.startedAt, endedAt: s.endedAt, exchangeCount: s.exchangeCount }));
   }
 
   async listReviews(q: { state?: ReviewState }): Promise<ReviewView[]> {
@@ -182,6 +213,32 @@ export class AirlockService implements AirlockClient {
       }
     }
   }
+}
+
+/** A list query from a UI (JSON over HTTP or IPC): an object (or nothing) with only the known keys. */
+function queryObject(q: unknown, method: string, known: readonly string[]): Record<string, unknown> {
+  if (q === undefined || q === null) return {};
+  if (typeof q !== 'object' || Array.isArray(q)) throw new AirlockError('bad-request', `The query of ${method} must be an object.`);
+  for (const key of Object.keys(q)) {
+    if (!known.includes(key)) throw new AirlockError('bad-request', `Unknown ${method} filter "${key}" (known: ${known.join(', ')}).`);
+  }
+  return q as Record<string, unknown>;
+}
+
+/** A text filter: absent or '' means no filter; anything but a string is refused. */
+function textParam(v: unknown, name: string): string | undefined {
+  if (v === undefined || v === null || v === '') return undefined;
+  if (typeof v !== 'string') throw new AirlockError('bad-request', `The filter "${name}" must be text.`);
+  return v;
+}
+
+/** Rows per page: a whole number ≥ 1; more than MAX_LIST_LIMIT is lowered to it. */
+function limitParam(v: unknown, fallback: number): number {
+  if (v === undefined || v === null) return fallback;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
+    throw new AirlockError('bad-request', `The limit must be a whole number of at least 1, got ${JSON.stringify(v)}.`);
+  }
+  return Math.min(v, MAX_LIST_LIMIT);
 }
 
 export function reviewView(r: import('./store').ReviewRecord): ReviewView {

@@ -1,17 +1,47 @@
 // The one typed interface between any UI and the Airlock core.
 // Implemented once by `AirlockService` (main/service.ts); reached from the
 // renderer through the preload bridge (Electron) or HTTP + SSE (web console).
-import type { AgentView, AirlockEvent, AuditVerifyView, ExchangeView, ReviewState, ReviewView, StatusView } from './views';
+import type {
+  AgentView, AirlockEvent, AuditVerifyView, ExchangeKind, ExchangeView, ReviewState, ReviewView, SessionView, StatusView, Verdict,
+} from './views';
 
+/** Most rows one list call returns; a larger `limit` is lowered to this. */
+export const MAX_LIST_LIMIT = 1000;
+
+/**
+ * Exchanges, newest first (by id). Filters combine with AND; an absent or empty filter matches everything.
+ * Any other key is refused ('bad-request'), so a misspelled filter never silently lists everything.
+ */
 export interface ListExchangesQuery {
+  /** Rows per page: a whole number ≥ 1 (default 200, at most MAX_LIST_LIMIT). */
   limit?: number;
-  /** Only exchanges with an id lower than this (paging backwards in time). */
+  /** Only exchanges with an id lower than this: the id of the last row of the previous page (paging backwards in time). */
+  before?: string;
+  /** Only this agent's exchanges. */
+  agent?: string;
+  /** Only exchanges to this host (exact, as recorded: lower-case name or IP, no port). */
+  host?: string;
+  kind?: ExchangeKind;
+  /** Only exchanges whose policy decision has this verdict (`ExchangeView.decision.verdict`); exchanges without a decision never match. */
+  decision?: Verdict;
+  /** Only exchanges of this session (`SessionView.id`). */
+  sessionId?: string;
+}
+
+/** Sessions (one per agent connection), newest first. Any other key is refused ('bad-request'). */
+export interface ListSessionsQuery {
+  /** Only this agent's sessions. */
+  agent?: string;
+  /** Rows per page: a whole number ≥ 1 (default 100, at most MAX_LIST_LIMIT). */
+  limit?: number;
+  /** The id of the last session of the previous page; an unknown id is 'not-found'. */
   before?: string;
 }
 
 export interface AirlockApi {
   getStatus(): Promise<StatusView>;
   listExchanges(query: ListExchangesQuery): Promise<ExchangeView[]>;
+  listSessions(query: ListSessionsQuery): Promise<SessionView[]>;
   listReviews(query: { state?: ReviewState }): Promise<ReviewView[]>;
   getReview(query: { id: string }): Promise<ReviewView>;
   approveReview(input: { id: string; reason?: string }): Promise<ReviewView>;
@@ -24,6 +54,7 @@ export interface AirlockApi {
 export const API_METHODS = [
   'getStatus',
   'listExchanges',
+  'listSessions',
   'listReviews',
   'getReview',
   'approveReview',

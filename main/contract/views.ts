@@ -1,8 +1,10 @@
 // Plain, serializable shapes shared by main, preload and renderer.
 // No Node imports here: the renderer bundles this file.
 
-export type ExchangeKind = 'git-push' | 'git-fetch' | 'http-api' | 'other';
-export type Verdict = 'allow' | 'review' | 'deny';
+export const EXCHANGE_KINDS = ['git-push', 'git-fetch', 'http-api', 'other'] as const;
+export type ExchangeKind = (typeof EXCHANGE_KINDS)[number];
+export const VERDICTS = ['allow', 'review', 'deny'] as const;
+export type Verdict = (typeof VERDICTS)[number];
 export type ReviewState = 'pending' | 'approved' | 'denied' | 'expired' | 'interrupted';
 
 export interface DecisionView {
@@ -31,6 +33,19 @@ export interface ExchangeView {
   decision: DecisionView | null;
   reviewId: string | null;
   timings: { totalMs: number | null; upstreamMs: number | null };
+}
+
+/** One agent connection (a CONNECT tunnel, or an agent's plain-HTTP requests on one socket). */
+export interface SessionView {
+  id: string;
+  agent: string;
+  /** The agent's address as the proxy saw it (e.g. 127.0.0.1). */
+  clientAddress: string;
+  startedAt: string; // ISO time
+  /** null while the connection is open (or when Airlock stopped before it closed). */
+  endedAt: string | null;
+  /** Exchanges recorded in this session so far. */
+  exchangeCount: number;
 }
 
 export type RefChange = 'create' | 'update' | 'fast-forward' | 'forced' | 'delete';

@@ -13,8 +13,10 @@ import {
   type AuditVerifyView,
   type ExchangeView,
   type ListExchangesQuery,
+  type ListSessionsQuery,
   type ReviewState,
   type ReviewView,
+  type SessionView,
   type StatusView,
 } from '../../main/contract';
 
@@ -290,6 +292,19 @@ export function createFixtureApi(opts: { exchanges?: number; now?: () => number 
       const sorted = [...exchanges].sort((a, b) => (a.id < b.id ? 1 : -1));
       const filtered = q?.before ? sorted.filter((e) => e.id < q.before!) : sorted;
       return clone(filtered.slice(0, limit));
+    },
+    async listSessions(q: ListSessionsQuery) {
+      calls.push({ method: 'listSessions', arg: q });
+      // Derived from the exchanges: one session per sessionId, started at its first exchange.
+      const byId = new Map<string, SessionView>();
+      for (const e of [...exchanges].sort((a, b) => a.startedAt.localeCompare(b.startedAt))) {
+        if (!e.sessionId) continue;
+        const s = byId.get(e.sessionId);
+        if (s) s.exchangeCount++;
+        else byId.set(e.sessionId, { id: e.sessionId, agent: e.agent, clientAddress: '127.0.0.1', startedAt: e.startedAt, endedAt: null, exchangeCount: 1 });
+      }
+      const all = [...byId.values()].filter((s) => !q?.agent || s.agent === q.agent).sort((a, b) => b.startedAt.localeCompare(a.startedAt));
+      return clone(all.slice(0, Math.min(Math.max(1, q?.limit ?? 100), 1000)));
     },
     async listReviews(q: { state?: ReviewState }) {
       calls.push({ method: 'listReviews', arg: q });

@@ -12,9 +12,10 @@ import { ensureDataDir, startAirlock, VERSION } from './service';
 import { openStore, type Store, exportAudit, parseAuditExport, verifyEvents } from './store';
 import { createHttpApiClient } from './console/client';
 import { reviewLine, reviewText } from './cli/format-review';
+import { exchangesTable, plain, safeJson, sessionsTable } from './cli/format-record';
 import { CredentialStore, FileKeyProvider } from './credentials/credential-store';
-import type { AirlockApi } from './contract/api';
-import type { ReviewState } from './contract/views';
+import { MAX_LIST_LIMIT, type AirlockApi } from './contract/api';
+import { EXCHANGE_KINDS, VERDICTS, type ExchangeKind, type ReviewState, type SessionView, type Verdict } from './contract/views';
 import { writeFileSync } from 'node:fs';
 
 const USAGE = `airlock ${VERSION}: holds AI agents' git pushes and risky API calls for review.
@@ -31,6 +32,11 @@ Usage:
   airlock show ID [--json]                             a review with its full diff
   airlock approve ID [--reason TEXT]
   airlock deny ID --reason TEXT
+  airlock sessions [--agent NAME] [--limit N] [--before SESSION] [--json]
+                                                       agent connections, newest first
+  airlock exchanges [--session ID] [--agent NAME] [--host HOST] [--kind KIND] [--decision allow|review|deny]
+                    [--limit N] [--before ID] [--json]
+                                                       recorded requests, newest first (KIND: ${EXCHANGE_KINDS.join('|')})
   airlock credential set HOST[:PORT] [--username NAME] [--bearer]   reads the secret from stdin
   airlock credential list | remove HOST[:PORT]
   airlock audit export [--format jsonl|csv] [--since DATE] [--out FILE]
@@ -381,6 +387,98 @@ async function cmdDecide(argv: string[], approve: boolean): Promise<number> {
   return 0;
 }
 
+/** The record of this data dir, for reading: an error (not a new empty database) when there is none. */
+function recordPaths(v: Values): DataPaths {
+  const paths = dataPaths(dataDirOf(v));
+  if (!existsSync(paths.db)) {
+    throw new AirlockError('not-found', `no Airlock record in ${paths.dir} (${paths.db} does not exist; \`airlock serve\` creates it)`);
+  }
+  return paths;
+}
+
+function limitOption(v: unknown): number {
+  if (v === undefined) return DEFAULT_PAGE;
+  const n = Number(v);
+  if (!/^\d+$/.test(String(v)) || n < 1 || n > MAX_LIST_LIMIT) throw new UsageError(`--limit must be a whole number from 1 to ${MAX_LIST_LIMIT}, got "${plain(String(v))}"`);
+  return n;
+}
+
+function oneOf<T extends string>(v: unknown, name: string, allowed: readonly T[]): T | undefined {
+  if (v === undefined) return undefined;
+  if (!(allowed as readonly unknown[]).includes(v)) throw new UsageError(`--${name} must be one of ${allowed.join(', ')}, got "${plain(String(v))}"`);
+  return v as T;
+}
+
+/** A text filter: present and non-empty. */
+function textOption(v: unknown, name: string): string | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || v === '') throw new UsageError(`--${name} needs a value`);
+  return v;
+}
+
+const DEFAULT_PAGE = 50;
+
+/** Tells (on stderr, so stdout stays the table or JSON) how to get the next page. */
+function nextPageHint(cmd: string, lastId: string): void {
+  process.stderr.write(`airlock ${cmd}: more rows are older; add --before ${plain(lastId)} for the next page\n`);
+}
+
+async function cmdSessions(argv: string[]): Promise<number> {
+  const { values } = parse(argv, { agent: { type: 'string' }, limit: { type: 'string' }, before: { type: 'string' }, json: { type: 'boolean' } }, false);
+  const agent = textOption(values.agent, 'agent');
+  const before = textOption(values.before, 'before');
+  const limit = limitOption(values.limit);
+  const { rows, more } = withStore(recordPaths(values), (s) => {
+    const rows: SessionView[] = s.sessions.list({ agent, limit, before }).map((x) => ({
+      id: x.id, agent: x.agent, clientAddress: x.clientAddress, startedAt: x.startedAt, endedAt: x.endedAt, exchangeCount: x.exchangeCount,
+    }));
+    const more = rows.length === limit && s.sessions.list({ agent, limit: 1, before: rows[rows.length - 1]!.id }).length > 0;
+    return { rows, more };
+  });
+  if (values.json) out(safeJson(rows));
+  else if (rows.length === 0) out(before ? 'no older sessions' : agent ? `no sessions of agent "${plain(agent)}"` : 'no sessions recorded yet');
+  else process.stdout.write(sessionsTable(rows));
+  if (more) nextPageHint('sessions', rows[rows.length - 1]!.id);
+  return 0;
+}
+
+async function cmdExchanges(argv: string[]): Promise<number> {
+  const { values } = parse(argv, {
+    session: { type: 'string' },
+    agent: { type: 'string' },
+    host: { type: 'string' },
+    kind: { type: 'string' },
+    decision: { type: 'string' },
+    limit: { type: 'string' },
+    before: { type: 'string' },
+    json: { type: 'boolean' },
+  }, false);
+  const filter = {
+    sessionId: textOption(values.session, 'session'),
+    agent: textOption(values.agent, 'agent'),
+    // Hosts are recorded lower-case, IPv6 without brackets.
+    host: textOption(values.host, 'host')?.toLowerCase().replace(/^\[(.*)\]$/, '$1'),
+    kind: oneOf<ExchangeKind>(values.kind, 'kind', EXCHANGE_KINDS),
+    verdict: oneOf<Verdict>(values.decision, 'decision', VERDICTS),
+  };
+  const before = textOption(values.before, 'before');
+  if (before !== undefined && !/^[1-9][0-9]{0,15}$/.test(before)) {
+    throw new UsageError(`--before must be an exchange id (a positive whole number), got "${plain(before)}"`);
+  }
+  const limit = limitOption(values.limit);
+  const { rows, more } = withStore(recordPaths(values), (s) => {
+    const rows = s.exchanges.list({ ...filter, limit, before });
+    const more = rows.length === limit && s.exchanges.list({ ...filter, limit: 1, before: rows[rows.length - 1]!.id }).length > 0;
+    return { rows, more };
+  });
+  const filtered = Object.values(filter).some((v) => v !== undefined);
+  if (values.json) out(safeJson(rows));
+  else if (rows.length === 0) out(before ? 'no older exchanges' + (filtered ? ' match these filters' : '') : filtered ? 'no exchanges match these filters' : 'no exchanges recorded yet');
+  else process.stdout.write(exchangesTable(rows));
+  if (more) nextPageHint('exchanges', rows[rows.length - 1]!.id);
+  return 0;
+}
+
 async function readStdin(): Promise<string> {
   if (process.stdin.isTTY) process.stderr.write('Paste the token or password, then press Ctrl-D: ');
   const chunks: Buffer[] = [];
@@ -460,6 +558,8 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   show: cmdShow,
   approve: (a) => cmdDecide(a, true),
   deny: (a) => cmdDecide(a, false),
+  sessions: cmdSessions,
+  exchanges: cmdExchanges,
   credential: cmdCredential,
   audit: cmdAudit,
   serve: cmdServe,

@@ -276,7 +276,7 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
   const bundlePath = writeTrustBundle(ca);
   writeNodePreload(paths.nodePreload);
   const adminToken = ensureAdminToken(paths);
-  const upstream = new UpstreamPool(options.upstreamCa, options.connectTimeoutMs);
+  const upstream = new UpstreamPool(options.upstreamCa, options.connectTimeoutMs, options.upstreamTimeoutMs);
   const store = openStore(paths.db, { writer: options.recordWriter, onError: (e) => log.error('recording failed', { error: (e as Error).message }) });
   const closers: Array<() => Promise<void> | void> = [];
   closers.push(() => store.close());

@@ -6,6 +6,7 @@ import { isIP } from 'node:net';
 import type { Duplex, Readable } from 'node:stream';
 import tls from 'node:tls';
 import { Proxy as MitmProxy } from 'http-mitm-proxy';
+import type { Dispatcher } from 'undici';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { LeafIssuer } from '../../certs';
 import { validateHostname } from '../../certs';
@@ -15,7 +16,7 @@ import type { Logger } from '../log';
 import { runDoneStages, runRequestStages } from '../pipeline/run-pipeline';
 import type { RequestIO, Stage } from '../pipeline/stage';
 import { MaskStream, maskString } from './mask-stream';
-import { explainUpstreamError, type UpstreamPool } from './upstream';
+import { explainUpstreamError, fromUndiciError, type UpstreamPool } from './upstream';
 
 /** Who is on the other end of a client connection, and where its tunnel goes. */
 interface ConnMeta {
@@ -508,46 +509,60 @@ interface UpstreamFailure extends Error {
 }
 
 /**
- * Watches a body as it streams past: counts its bytes and, when recording is on, keeps its first
- * `cap` bytes for the log, with the SHA-256 of the whole body. A body that outgrows the cap is
- * hashed as it passes; one that fits is hashed in one call at its end (no hash object per request).
+ * Watches a body as it passes: counts its bytes and, when recording is on, keeps its first `cap`
+ * bytes for the log, with the SHA-256 of the whole body. A body that outgrows the cap is hashed as
+ * it passes; one that fits is hashed in one call at its end (no hash object per request).
  */
-function tapBody(stream: Readable, ex: Exchange, dir: 'request' | 'response', cap: number): void {
-  const isReq = dir === 'request';
-  if (cap <= 0) {
-    stream.on('data', (c: Buffer) => (isReq ? (ex.requestBytes += c.length) : (ex.responseBytes += c.length)));
-    return;
+class BodyTap {
+  private readonly kept: Buffer[] | null;
+  private hash: Hash | null = null;
+  private captured = 0;
+
+  constructor(private readonly ex: Exchange, private readonly isReq: boolean, private readonly cap: number) {
+    this.kept = cap > 0 ? [] : null;
+    if (this.kept) {
+      if (isReq) ex.requestCapture = this.kept;
+      else ex.responseCapture = this.kept;
+    }
   }
-  const kept: Buffer[] = [];
-  if (isReq) ex.requestCapture = kept;
-  else ex.responseCapture = kept;
-  let hash: Hash | null = null;
-  let captured = 0;
-  stream.on('data', (c: Buffer) => {
-    if (isReq) ex.requestBytes += c.length;
+
+  push(c: Buffer): void {
+    const { ex, kept } = this;
+    if (this.isReq) ex.requestBytes += c.length;
     else ex.responseBytes += c.length;
-    if (hash) {
-      hash.update(c);
+    if (!kept) return;
+    if (this.hash) {
+      this.hash.update(c);
       return;
     }
-    if (captured + c.length <= cap) {
+    if (this.captured + c.length <= this.cap) {
       kept.push(c);
-      captured += c.length;
+      this.captured += c.length;
       return;
     }
-    hash = createHash('sha256');
-    for (const k of kept) hash.update(k);
-    hash.update(c);
-    if (captured < cap) kept.push(c.subarray(0, cap - captured));
-    captured = cap;
-    if (isReq) ex.requestCaptureComplete = false;
+    this.hash = createHash('sha256');
+    for (const k of kept) this.hash.update(k);
+    this.hash.update(c);
+    if (this.captured < this.cap) kept.push(c.subarray(0, this.cap - this.captured));
+    this.captured = this.cap;
+    if (this.isReq) ex.requestCaptureComplete = false;
     else ex.responseCaptureComplete = false;
-  });
-  stream.once('end', () => {
-    const digest = hash ? hash.digest('hex') : cryptoHash('sha256', kept.length === 1 ? kept[0]! : Buffer.concat(kept), 'hex');
-    if (isReq) ex.requestSha256 = digest;
-    else ex.responseSha256 = digest;
-  });
+  }
+
+  /** The body ended (all of it passed). */
+  end(): void {
+    const { kept } = this;
+    if (!kept) return;
+    const digest = this.hash ? this.hash.digest('hex') : cryptoHash('sha256', kept.length === 1 ? kept[0]! : Buffer.concat(kept), 'hex');
+    if (this.isReq) this.ex.requestSha256 = digest;
+    else this.ex.responseSha256 = digest;
+  }
+}
+
+function tapBody(stream: Readable, ex: Exchange, dir: 'request' | 'response', cap: number): void {
+  const tap = new BodyTap(ex, dir === 'request', cap);
+  stream.on('data', (c: Buffer) => tap.push(c));
+  stream.once('end', () => tap.end());
 }
 
 /** One exchange's trip through the stages and, if allowed, to upstream and back. */
@@ -649,6 +664,7 @@ class Flow implements RequestIO {
   /** Sends the request upstream (the client's stream, or a held body) and relays the answer. */
   private async forward(held: Buffer | (() => Readable) | null, heldLength: number | null): Promise<void> {
     const { ex, req, res } = this;
+    if (held === null && ex.scheme === 'https' && !this.credential && req.headers.expect === undefined) return this.relay();
     let upRes: IncomingMessage;
     try {
       upRes = await this.openUpstream(held, heldLength);
@@ -667,6 +683,102 @@ class Flow implements RequestIO {
       upRes.on('error', () => res.destroy());
       if (cred) upRes.pipe(new MaskStream(cred.secrets)).pipe(res);
       else upRes.pipe(res);
+    });
+  }
+
+  /**
+   * The hot path: the client's request relayed as it streams, through undici's dispatcher, its
+   * answer written straight into the client's response (no ClientRequest/IncomingMessage pair).
+   * Same headers, verification, timeouts and error sentences as `openUpstream`.
+   */
+  private relay(): Promise<void> {
+    const { ex, req, res } = this;
+    const opts = this.opts;
+    const target = `${ex.host}:${ex.port}`;
+    const flat: string[] = [];
+    for (const [k, v] of upstreamHeaders(req.headers, req.rawHeaders)) flat.push(k, v);
+    const reqTap = new BodyTap(ex, true, opts.bodyCaptureBytes);
+    const resTap = new BodyTap(ex, false, opts.bodyCaptureBytes);
+    const hasBody = req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
+    let body: AsyncIterable<Buffer> | null = null;
+    if (hasBody) {
+      // Tapped as undici pulls it (a 'data' listener would start the flow before undici reads).
+      body = (async function* tapped() {
+        for await (const c of req as AsyncIterable<Buffer>) {
+          reqTap.push(c);
+          yield c;
+        }
+        reqTap.end();
+      })();
+    } else {
+      req.resume();
+      reqTap.end();
+    }
+    ex.upstreamStartedAt = Date.now();
+    return new Promise<void>((resolve) => {
+      let abort: ((e?: Error) => void) | null = null;
+      let headersDone = false;
+      this.onClientGone(() => abort?.());
+      opts.upstream.dispatcher.dispatch(
+        {
+          origin: `https://${ex.host.includes(':') ? `[${ex.host}]` : ex.host}:${ex.port}`,
+          path: ex.path,
+          method: ex.method as Dispatcher.HttpMethod,
+          headers: flat,
+          body: body as Dispatcher.DispatchOptions['body'], // undici pulls async iterables with backpressure
+        },
+        {
+          onConnect: (a: (e?: Error) => void) => {
+            abort = a;
+          },
+          onHeaders: (status: number, raw: Buffer[], resume: () => void, statusText: string) => {
+            headersDone = true;
+            ex.upstreamHeadersAt = Date.now();
+            ex.status = status;
+            const rawStrings: string[] = new Array(raw.length);
+            const parsed: IncomingHttpHeaders = {};
+            for (let i = 0; i < raw.length; i += 2) {
+              const k = raw[i]!.toString('latin1');
+              const v = raw[i + 1]!.toString('latin1');
+              rawStrings[i] = k;
+              rawStrings[i + 1] = v;
+              const lk = k.toLowerCase();
+              const prev = parsed[lk];
+              if (prev === undefined) parsed[lk] = v;
+              else if (Array.isArray(prev)) prev.push(v);
+              else parsed[lk] = lk === 'set-cookie' ? [prev, v] : `${prev}, ${v}`;
+            }
+            if (parsed['set-cookie'] !== undefined && !Array.isArray(parsed['set-cookie'])) parsed['set-cookie'] = [parsed['set-cookie'] as unknown as string];
+            ex.responseHeaders = parsed;
+            res.writeHead(status, statusText || undefined, responseHeaders(rawStrings));
+            if (String(parsed['content-type'] ?? '').startsWith('text/event-stream')) res.flushHeaders();
+            res.on('drain', resume);
+            return true;
+          },
+          onData: (chunk: Buffer) => {
+            resTap.push(chunk);
+            return res.write(chunk);
+          },
+          onComplete: () => {
+            resTap.end();
+            res.end();
+            resolve();
+          },
+          onError: (err: Error) => {
+            if (this.finished || res.destroyed) return resolve();
+            const x = explainUpstreamError(fromUndiciError(err), target, (err as { duringTls?: boolean }).duringTls === true);
+            ex.error = x.message;
+            opts.log.info('upstream failed', { id: ex.id, target, code: (err as NodeJS.ErrnoException).code, status: x.status });
+            if (headersDone) res.destroy();
+            else {
+              ex.status = x.status;
+              if (body) req.resume();
+              sendError(res, x.status, x.message, x.code);
+            }
+            resolve();
+          },
+        } as unknown as Dispatcher.DispatchHandler,
+      );
     });
   }
 

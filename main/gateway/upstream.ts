@@ -3,6 +3,7 @@ import http from 'node:http';
 import https from 'node:https';
 import tls, { createSecureContext, rootCertificates } from 'node:tls';
 import type { Duplex } from 'node:stream';
+import { Agent as UndiciAgent, type buildConnector } from 'undici';
 import { AirlockError } from '../contract/errors';
 
 /**
@@ -44,6 +45,16 @@ class PreconnectAgent extends https.Agent {
     this.early.set(key, { socket, timer });
   }
 
+  /** The verified connection opened early for this target, if there is one (taken: used once). */
+  takeEarly(host: string, port: number, servername: string | undefined): Promise<tls.TLSSocket | null> | null {
+    const key = PreconnectAgent.key(host, port, servername);
+    const early = this.early.get(key);
+    if (!early) return null;
+    this.early.delete(key);
+    clearTimeout(early.timer);
+    return early.socket;
+  }
+
   override createConnection(options: tls.ConnectionOptions & { host?: string; port?: number }, cb: (err: Error | null, s?: Duplex) => void): Duplex | undefined {
     const key = PreconnectAgent.key(String(options.host), Number(options.port), options.servername);
     const early = this.early.get(key);
@@ -70,9 +81,15 @@ class PreconnectAgent extends https.Agent {
 export class UpstreamPool {
   readonly http: http.Agent;
   readonly https: PreconnectAgent;
+  /**
+   * HTTPS requests whose client stream is relayed as it comes (the hot path) go through undici:
+   * it costs about 40 µs less CPU per request than http.request + https.Agent (docs/decisions.md).
+   * Same verification (the same secure context, rejectUnauthorized), same early connections.
+   */
+  readonly dispatcher: UndiciAgent;
   readonly ca: string[];
 
-  constructor(extraCaFiles: string[], readonly connectTimeoutMs: number) {
+  constructor(extraCaFiles: string[], readonly connectTimeoutMs: number, timeoutMs = 120_000) {
     const extra = extraCaFiles.map((f) => {
       try {
         return readFileSync(f, 'utf8');
@@ -90,7 +107,33 @@ export class UpstreamPool {
     this.http = new http.Agent(common);
     // A prebuilt secure context, not `ca`: https.Agent puts `ca` into the pool key string it
     // builds for every request (150 root certificates concatenated each time: 30% of CPU).
-    this.https = new PreconnectAgent({ ...common, secureContext: createSecureContext({ ca: this.ca }), rejectUnauthorized: true });
+    const secureContext = createSecureContext({ ca: this.ca });
+    this.https = new PreconnectAgent({ ...common, secureContext, rejectUnauthorized: true });
+    const connect: buildConnector.connector = (o, cb) => {
+      const servername = o.servername || undefined;
+      const port = Number(o.port) || 443;
+      const open = (): tls.TLSSocket => {
+        const sock = tls.connect({ host: o.hostname, port, servername, secureContext, rejectUnauthorized: true, ALPNProtocols: ['http/1.1'] });
+        sock.setNoDelay(true);
+        const t = setTimeout(() => sock.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })), connectTimeoutMs);
+        sock.once('secureConnect', () => { clearTimeout(t); cb(null, sock); });
+        // Failed before the handshake finished: the explanation says so (e.g. a port that does not speak TLS).
+        sock.once('error', (e) => { clearTimeout(t); cb(Object.assign(e, { duringTls: true }), null); });
+        return sock;
+      };
+      const early = this.https.takeEarly(o.hostname, port, servername);
+      if (!early) return open();
+      void early.then((s) => (s && !s.destroyed && s.authorized ? cb(null, s) : open()));
+      return undefined as unknown as tls.TLSSocket;
+    };
+    this.dispatcher = new UndiciAgent({
+      connect,
+      connections: 256,
+      pipelining: 1,
+      keepAliveTimeout: 4000,
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+    });
   }
 
   /** Opens and verifies the upstream TLS connection for a new tunnel ahead of its first request. */
@@ -101,6 +144,7 @@ export class UpstreamPool {
   destroy(): void {
     this.http.destroy();
     this.https.destroy();
+    void this.dispatcher.destroy().catch(() => undefined);
   }
 }
 
@@ -110,6 +154,20 @@ const TLS_VERIFY_CODES = new Set([
   'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_UNTRUSTED', 'CERT_REVOKED', 'INVALID_CA', 'CERT_SIGNATURE_FAILURE',
   'HOSTNAME_MISMATCH',
 ]);
+
+/** undici's own errors as the Node errors the explanations below know (a connector's errors pass as they are). */
+export function fromUndiciError(err: Error & { code?: string; cause?: unknown }): NodeJS.ErrnoException {
+  const code = err.code ?? '';
+  if (code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
+    return Object.assign(new Error('upstream timeout'), { code: 'upstream-timeout' });
+  }
+  if (code === 'UND_ERR_SOCKET' || code === 'UND_ERR_CLOSED') {
+    const cause = err.cause as NodeJS.ErrnoException | undefined;
+    return Object.assign(new Error(cause?.message ?? 'socket hang up'), { code: cause?.code && !cause.code.startsWith('UND_') ? cause.code : 'ECONNRESET' });
+  }
+  if (code.startsWith('HPE_') || err.name === 'HTTPParserError') return Object.assign(new Error(err.message), { code: code.startsWith('HPE_') ? code : 'HPE_INVALID' });
+  return err as NodeJS.ErrnoException;
+}
 
 /** Turns an upstream failure into the status and one plain sentence the agent sees. */
 export function explainUpstreamError(err: NodeJS.ErrnoException, target: string, duringTls = false): { status: number; code: string; message: string } {

@@ -1,3 +1,4 @@
+import { tuneForGateway } from './runtime';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -118,6 +119,7 @@ export function runningGateway(paths: DataPaths): RuntimeInfo {
 }
 
 async function cmdServe(argv: string[]): Promise<number> {
+  tuneForGateway();
   const { values } = parse(argv, {
     'proxy-port': { type: 'string' },
     'console-port': { type: 'string' },

@@ -8,6 +8,7 @@ import { createReviewNotifier } from './notifications';
 import { forwardEvents, registerIpc } from './ipc';
 import { RENDERER_URL, SERVICE_MODULE_URL } from './paths';
 import type { RunningAirlock, ServiceModule } from './types';
+import { tuneForGateway } from '../runtime';
 
 /** Stands in for the service when it failed to start, so the window can say why. */
 function unavailableService(message: string): AirlockClient & { close(): Promise<void> } {
@@ -33,6 +34,7 @@ export async function runDesktopApp(): Promise<void> {
     app.quit();
     return;
   }
+  tuneForGateway();
   let win: BrowserWindow | null = null;
   let tray: AirlockTray | null = null;
   let running: RunningAirlock | null = null;

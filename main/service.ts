@@ -20,6 +20,7 @@ import { UpstreamPool } from './gateway/upstream';
 import { createLogger, type Logger } from './log';
 import { defaultStages } from './pipeline/default-stages';
 import { recordStage } from './pipeline/stages/record';
+import { BUILTIN_POLICY } from './pipeline/stages/decide';
 import { openStore, type Store } from './store';
 import { writeNodePreload } from './env/node-preload';
 import { CredentialStore, FileKeyProvider } from './credentials/credential-store';
@@ -283,6 +284,8 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
   closers.push(() => upstream.destroy());
   // A push that was pending when the last process died is never approved or forwarded.
   const interrupted = store.reviews.markInterrupted(new Date());
+  // The policy in force is part of the record: an auditor sees which rules decided from when on.
+  store.audit.append({ actor: 'system', action: 'policy.loaded', subject: BUILTIN_POLICY.name, details: { rules: BUILTIN_POLICY.rules } });
   if (interrupted.length > 0) log.warn(`${interrupted.length} review(s) pending at the last shutdown marked interrupted`);
   const credentials = new CredentialStore(paths.credentials, new FileKeyProvider(paths.credentialsKey));
   store.setSecrets(credentials.allSecrets());

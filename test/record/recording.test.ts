@@ -278,3 +278,12 @@ test('graceful shutdown records the end of open sessions and the exchanges still
     await removeDir(dir);
   }
 });
+
+test('the policy in force is in the audit log from the start (policy.loaded, with its rules)', () => {
+  const events = service.store.audit.list().filter((e) => e.action === 'policy.loaded');
+  assert.equal(events.length, 1, 'one event per start');
+  assert.equal(events[0]!.subject, 'builtin');
+  const rules = (events[0]!.details as { rules: { id: string; verdict: string }[] }).rules;
+  assert.deepEqual(rules.map((r) => [r.id, r.verdict]), [['builtin:hold-git-push', 'review'], ['builtin:allow-other', 'allow']]);
+  assert.equal(service.store.audit.verify().ok, true);
+});

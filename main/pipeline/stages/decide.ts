@@ -13,6 +13,15 @@ const ALLOW: DecisionView = {
   explanation: 'requests other than a git push are allowed by default',
 };
 
+/** What the audit log records as the policy in force (event `policy.loaded` at every start). */
+export const BUILTIN_POLICY = {
+  name: 'builtin',
+  rules: [
+    { id: HOLD_PUSH.ruleId, match: 'POST …/git-receive-pack', verdict: HOLD_PUSH.verdict },
+    { id: ALLOW.ruleId, match: 'anything else', verdict: ALLOW.verdict },
+  ],
+} as const;
+
 /**
  * Step 2: allow, review or deny, with the rule that decided and a sentence
  * saying why. Until the policy language lands, the built-in policy holds every

@@ -5,10 +5,11 @@ import {
 import { chmodSync } from 'node:fs';
 import { link, mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createSecureContext, type SecureContext } from 'node:tls';
+import type { SecureContext } from 'node:tls';
 import { promisify } from 'node:util';
 import forge from 'node-forge';
 import type { CertAuthority } from './ca';
+import { ContextPool } from './context-pool';
 import { CaError, errnoOf } from './errors';
 import { ipv6Bytes, leafFileName, validateHostname, type HostKind } from './hostname';
 import { randomSerialHex, signCertificateWithSpki, utf8Attr } from './sign';
@@ -33,6 +34,8 @@ interface LeafKey {
   key: KeyObject;
   /** DER SubjectPublicKeyInfo, spliced into each certificate. */
   spkiDer: Buffer;
+  /** Spare TLS contexts holding this key. */
+  pool: ContextPool;
 }
 
 interface Entry {
@@ -72,6 +75,8 @@ export class LeafIssuer {
   private leavesDirReady = false;
   /** File names present in leavesDir at start (plus those written since); saves a failed open per new host. */
   private onDisk: Set<string> | null = null;
+  /** Disk-cache writes still under way (see `flush`). */
+  private readonly pendingWrites = new Set<Promise<void>>();
 
   constructor(private readonly ca: CertAuthority, opts: LeafIssuerOptions = {}) {
     this.maxEntries = Math.max(1, opts.maxEntries ?? 1000);
@@ -95,6 +100,28 @@ export class LeafIssuer {
     } catch (err) {
       throw new CaError(`The Airlock CA at ${ca.paths.dir} cannot be used to issue certificates (${errnoOf(err)}); run \`airlock ca rotate\`.`);
     }
+  }
+
+  /**
+   * Loads the leaf key and the list of cached leaves and makes the spare TLS contexts,
+   * so that the first tunnel does not pay for them. Failures surface on first use.
+   */
+  async warm(): Promise<void> {
+    try {
+      (await this.leafKey()).pool.fill();
+    } catch {
+      // reported by the first getSecureContext, with its sentence
+    }
+  }
+
+  /** Drops the spare contexts and stops making new ones. */
+  close(): void {
+    void this.leafKeyP?.then((k) => k.pool.close(), () => undefined);
+  }
+
+  /** Resolves when every leaf issued so far has been written to the disk cache (or failed to be). */
+  async flush(): Promise<void> {
+    while (this.pendingWrites.size > 0) await Promise.all([...this.pendingWrites]);
   }
 
   /** A TLS context (the host's leaf certificate + the shared leaf key) for `host`. */
@@ -141,16 +168,21 @@ export class LeafIssuer {
       this.stats.diskHits++;
     } else {
       const t0 = performance.now();
-      cert = this.issue(kind, leaf);
+      cert = await this.issue(kind, leaf);
       this.stats.issueMs += performance.now() - t0;
       this.stats.issued++;
-      if (await this.writeCached(file, cert.certPem)) this.onDisk?.add(name);
+      // Written in the background: the handshake waiting for this leaf does not wait for the disk.
+      const written = this.writeCached(file, cert.certPem).then((ok) => {
+        if (ok) this.onDisk?.add(name);
+      });
+      this.pendingWrites.add(written);
+      void written.finally(() => this.pendingWrites.delete(written));
     }
     const entry: Entry = {
       certPem: cert.certPem,
       // Leaf only: clients that trust the CA have it already, and parsing it again
       // would add ~0.4 ms per new host.
-      ctx: createSecureContext({ key: leaf.pem, cert: cert.certPem }),
+      ctx: leaf.pool.take(cert.certPem),
       notAfterMs: cert.notAfterMs,
     };
     this.lru.delete(kind.value);
@@ -161,8 +193,8 @@ export class LeafIssuer {
     return entry;
   }
 
-  /** Builds and signs one leaf (forge for DER, OpenSSL for RSA). */
-  private issue(kind: HostKind, leaf: LeafKey): { certPem: string; notAfterMs: number } {
+  /** Builds and signs one leaf (forge for DER, OpenSSL for RSA on the thread pool). */
+  private async issue(kind: HostKind, leaf: LeafKey): Promise<{ certPem: string; notAfterMs: number }> {
     const now = this.now().getTime();
     const cert = forge.pki.createCertificate();
     cert.publicKey = this.placeholderKey; // replaced by the EC key's SPKI below
@@ -181,7 +213,7 @@ export class LeafIssuer {
       { name: 'subjectAltName', altNames: [altName] },
       { name: 'authorityKeyIdentifier', keyIdentifier: this.caKeyId },
     ]);
-    return { certPem: signCertificateWithSpki(cert, leaf.spkiDer, this.caKey), notAfterMs: cert.validity.notAfter.getTime() };
+    return { certPem: await signCertificateWithSpki(cert, leaf.spkiDer, this.caKey), notAfterMs: cert.validity.notAfter.getTime() };
   }
 
   private async readCached(
@@ -255,7 +287,7 @@ function toLeafKey(pem: string): LeafKey {
   }
   const spkiDer = createPublicKey(key).export({ type: 'spki', format: 'der' });
   const sec1 = key.export({ type: 'sec1', format: 'pem' }).toString();
-  return { pem: sec1, key, spkiDer };
+  return { pem: sec1, key, spkiDer, pool: new ContextPool(sec1) };
 }
 
 /** Reads the shared leaf key, or creates it (0600) if missing or corrupt. */

@@ -34,9 +34,10 @@ export function signCertificate(cert: forge.pki.Certificate, issuerKey: KeyObjec
 /**
  * Like signCertificate, for a subject key forge cannot hold (ECDSA): the
  * certificate is built with a placeholder RSA key, its SubjectPublicKeyInfo is
- * replaced by `spkiDer`, and the TBSCertificate is signed natively.
+ * replaced by `spkiDer`, and the TBSCertificate is signed natively, off the
+ * event loop.
  */
-export function signCertificateWithSpki(cert: forge.pki.Certificate, spkiDer: Buffer, issuerKey: KeyObject): string {
+export async function signCertificateWithSpki(cert: forge.pki.Certificate, spkiDer: Buffer, issuerKey: KeyObject): Promise<string> {
   cert.siginfo.algorithmOid = SHA256_RSA;
   cert.signatureOid = SHA256_RSA;
   const asn1 = forge.asn1;
@@ -44,7 +45,10 @@ export function signCertificateWithSpki(cert: forge.pki.Certificate, spkiDer: Bu
   // TBSCertificate: [0] version, serial, signature, issuer, validity, subject, subjectPublicKeyInfo, [3] extensions
   (tbs.value as forge.asn1.Asn1[])[6] = asn1.fromDer(forge.util.createBuffer(spkiDer.toString('binary')));
   const tbsDer = Buffer.from(asn1.toDer(tbs).getBytes(), 'binary');
-  const sig = sign('sha256', tbsDer, issuerKey);
+  // With a callback the RSA signature runs on libuv's thread pool: the event loop goes on
+  // with the upstream handshake and other tunnels meanwhile.
+  const sig = await new Promise<Buffer>((resolve, reject) =>
+    sign('sha256', tbsDer, issuerKey, (err, s) => (err ? reject(err) : resolve(s))));
   const certAsn1 = asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [
     tbs,
     asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [

@@ -329,8 +329,14 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
   const emitExchange = (ex: import('./exchange/exchange').Exchange) => service?.emit({ type: 'exchange', exchange: ex.toView() });
   const stages = defaultStages({ hold, record: recordStage(options.record ? store : null, emitExchange) });
   const auth = new AgentAuthenticator(store.agents);
+  const issuer = new LeafIssuer(ca);
+  void issuer.warm();
+  closers.push(async () => {
+    issuer.close();
+    await issuer.flush(); // leaves still being written to the disk cache
+  });
   const gateway = new Gateway({
-    issuer: new LeafIssuer(ca),
+    issuer,
     auth,
     upstream,
     stages,

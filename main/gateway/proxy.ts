@@ -287,8 +287,11 @@ export class Gateway extends MitmProxy {
       return;
     }
     (socket as Socket).setNoDelay?.(true);
-    // Answer first: the client sends its ClientHello while the leaf is issued.
+    // Answer first: the client prepares and sends its ClientHello while Airlock opens and
+    // verifies the upstream connection (TCP + TLS, no request byte) and issues the leaf.
     socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+    const upstreamServername = isIP(target.host) ? undefined : target.host;
+    this.opts.upstream.preconnect(target.host, target.port, upstreamServername);
     const sessionId = this.startSession(auth.agent, socket);
     const ctx = this.opts.issuer.getSecureContext(target.host);
     ctx.catch(() => undefined); // reported when used
@@ -296,14 +299,11 @@ export class Gateway extends MitmProxy {
       socket.pause();
       socket.unshift(first);
       const base = { agent: auth.agent, sessionId, host: target.host, port: target.port };
-      if (first[0] === 0x16) {
-        // The client speaks TLS: open the upstream connection in parallel (no request bytes yet).
-        this.opts.upstream.preconnect(target.host, target.port, isIP(target.host) ? undefined : target.host);
-        this.startTls(socket as Socket, ctx, base, server);
-      }
+      if (first[0] === 0x16) this.startTls(socket as Socket, ctx, base, server);
       else {
         // Not TLS: plain HTTP spoken inside the tunnel. Anything that is not HTTP
         // fails to parse and is answered 400; raw tunnels are never opened.
+        this.opts.upstream.discardEarly(target.host, target.port, upstreamServername);
         this.meta.set(socket, { ...base, scheme: 'http', servername: null });
         server.emit('connection', socket);
         socket.resume();

@@ -141,6 +141,11 @@ export class UpstreamPool {
     this.https.preconnect(host, port, servername, this.connectTimeoutMs);
   }
 
+  /** Closes the connection opened early for a tunnel that turned out not to speak TLS. */
+  discardEarly(host: string, port: number, servername: string | undefined): void {
+    void this.https.takeEarly(host, port, servername)?.then((s) => s?.destroy());
+  }
+
   destroy(): void {
     this.http.destroy();
     this.https.destroy();

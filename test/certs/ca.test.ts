@@ -125,6 +125,7 @@ test('rotate makes a new CA, keeps backups and clears the leaf cache', async () 
   const old = await loadOrCreateCa(d);
   const issuer = new LeafIssuer(old);
   await issuer.getCertificate('example.test');
+  await issuer.flush(); // the disk cache is written in the background
   assert.equal(readdirSync(old.paths.leavesDir).length, 1);
   const oldLeafKey = readFileSync(old.paths.leafKey, 'utf8');
 

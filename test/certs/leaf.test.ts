@@ -138,6 +138,7 @@ test('a new issuer reuses the disk cache; stale, foreign or corrupt files are re
   const first = new LeafIssuer(local);
   const orig = await first.getCertificate('cached.example.test');
   await first.getCertificate('::1');
+  await first.flush(); // the disk cache is written in the background
   const file = join(local.paths.leavesDir, 'cached.example.test.pem');
   assert.equal(readFileSync(file, 'utf8'), orig.certPem);
   assert.ok(existsSync(join(local.paths.leavesDir, '__1.pem')));
@@ -151,20 +152,25 @@ test('a new issuer reuses the disk cache; stale, foreign or corrupt files are re
   const later = new LeafIssuer(local, { now: () => new Date(Date.now() + 370 * DAY) });
   const renewed = await later.getCertificate('cached.example.test');
   assert.equal(later.stats.issued, 1);
+  await later.flush();
   assert.notEqual(renewed.certPem, orig.certPem);
 
   // A leaf signed by another CA in the cache file is not trusted.
-  const other = await new LeafIssuer(ca).getCertificate('cached.example.test');
+  const otherIssuer = new LeafIssuer(ca);
+  const other = await otherIssuer.getCertificate('cached.example.test');
+  await otherIssuer.flush();
   writeFileSync(file, other.certPem);
   const third = new LeafIssuer(local);
   const got = await third.getCertificate('cached.example.test');
   assert.equal(third.stats.issued, 1);
+  await third.flush();
   assert.ok(new X509Certificate(got.certPem).verify(new X509Certificate(local.certPem).publicKey));
 
   // Garbage in the cache file, or a certificate for another host under this name.
   writeFileSync(file, 'garbage');
   const fourth = new LeafIssuer(local);
   await fourth.getCertificate('cached.example.test');
+  await fourth.flush();
   writeFileSync(file, readFileSync(join(local.paths.leavesDir, '__1.pem')));
   await fourth.getCertificate('cached.example.test'); // memory hit, file untouched
   const fifth = new LeafIssuer(local);
@@ -179,6 +185,7 @@ test('the in-memory LRU is bounded', async () => {
   for (const h of ['lru-a.test', 'lru-b.test', 'lru-c.test']) await issuer.getSecureContext(h);
   await issuer.getSecureContext('lru-c.test');
   assert.equal(issuer.stats.memoryHits, 1);
+  await issuer.flush(); // the disk cache is written in the background
   await issuer.getSecureContext('lru-a.test'); // evicted from memory, still on disk
   assert.deepEqual([issuer.stats.issued, issuer.stats.memoryHits, issuer.stats.diskHits], [3, 1, 1]);
 });
@@ -196,18 +203,23 @@ test('long names are truncated in CN only; leaves never outlive the CA', async (
 });
 
 test('unsafe host names are refused and never touch the file system', async () => {
-  const issuer = new LeafIssuer(ca);
+  // A CA of its own: no other test's background cache write can land in its directory.
+  const own = await freshCa();
+  const ownDir = dirs[dirs.length - 1]!;
+  const issuer = new LeafIssuer(own);
   await issuer.getSecureContext('warm.example.test');
-  const before = readdirSync(ca.paths.dir).sort();
-  const leavesBefore = readdirSync(ca.paths.leavesDir).sort();
+  await issuer.flush();
+  const before = readdirSync(own.paths.dir).sort();
+  const leavesBefore = readdirSync(own.paths.leavesDir).sort();
   for (const host of ['../../etc/passwd', 'a/../../b', '..', '%2e%2e', 'x\u0000y', '*.example.com', '*', '',
     '..\\..\\x', '/etc/passwd', 'leaves/../ca.key', 'a b', 'ex:ample']) {
     await assert.rejects(issuer.getSecureContext(host), CaError, JSON.stringify(host));
     await assert.rejects(issuer.getCertificate(host), CaError, JSON.stringify(host));
   }
-  assert.deepEqual(readdirSync(ca.paths.dir).sort(), before);
-  assert.deepEqual(readdirSync(ca.paths.leavesDir).sort(), leavesBefore);
-  assert.ok(!existsSync(join(dataDir, 'etc')));
+  await issuer.flush();
+  assert.deepEqual(readdirSync(own.paths.dir).sort(), before);
+  assert.deepEqual(readdirSync(own.paths.leavesDir).sort(), leavesBefore);
+  assert.ok(!existsSync(join(ownDir, 'etc')));
 });
 
 test('timing: mean cost of issuing a leaf for a new host', async () => {

@@ -8,6 +8,8 @@ import type { AuditLog, ExchangeRecord, ExchangesRepo, HeaderMap, SessionRecord,
 
 export const FLUSH_INTERVAL_MS = 50;
 export const FLUSH_ROWS = 200;
+/** With the worker writer: how long the proxy's thread keeps writes before handing them over. */
+export const WORKER_HANDOFF_MS = 5;
 /** Beyond this many queued writes, record() flushes synchronously (bounds memory if the event loop never idles). */
 export const MAX_QUEUED = 10_000;
 export const DEFAULT_LIST_LIMIT = 100;
@@ -139,6 +141,11 @@ export function createWriteQueue(
   };
   // Inserts run inline (default) or, with writer 'worker', on a worker thread with its own connection
   // so the proxy's event loop never waits on SQLite or a checkpoint (one more isolate: more memory).
+  // With the worker, queued writes are handed over every few milliseconds and the worker groups
+  // them into one transaction per WORKER_COMMIT_MS: on the proxy's thread the records then die
+  // young (a queue held for 50 ms survives scavenges and is copied into the old generation), while
+  // a postMessage per exchange would cost more than it saves.
+  const handOffMs = opts.writer === 'worker' ? WORKER_HANDOFF_MS : FLUSH_INTERVAL_MS;
   const worker: BatchWriter = opts.writer === 'worker' ? new WriteWorker(db.name, sql, opts.onError) : new InlineWriter(db, sql, opts.onError);
   const getSession = db.prepare<[string], { id: string; agent: string; client_address: string; started_at: string; ended_at: string | null }>(
     'SELECT * FROM sessions WHERE id = ?',
@@ -224,9 +231,12 @@ export function createWriteQueue(
   }
 
   /** Hands the queue to the worker without waiting. */
-  function post(): void {
+  function post(now = false): void {
     clearTimers();
-    if (queue.length === 0) return;
+    if (queue.length === 0) {
+      if (now) worker.post([], true);
+      return;
+    }
     const batch = queue;
     queue = [];
     const wire: WireWrite[] = [];
@@ -237,12 +247,12 @@ export function createWriteQueue(
         opts.onError(err);
       }
     }
-    worker.post(wire);
+    worker.post(wire, now);
   }
 
   /** Everything recorded so far is committed when this returns. */
   function flush(): void {
-    post();
+    post(true);
     worker.waitIdle();
   }
 
@@ -262,7 +272,7 @@ export function createWriteQueue(
       timer = setTimeout(() => {
         timer = null;
         post();
-      }, FLUSH_INTERVAL_MS);
+      }, handOffMs);
       timer.unref();
     }
   }

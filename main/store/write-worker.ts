@@ -72,17 +72,34 @@ ${WRITER_FACTORY}
 const writeBatch = makeWriter(db, workerData.sql);
 const state = new Int32Array(workerData.state);
 const reserved = new Float64Array(workerData.reserved);
+const COMMIT_MS = 20;
+let pending = [];
+let pendingSeq = 0;
+let timer = null;
+function commit() {
+  if (timer) { clearTimeout(timer); timer = null; }
+  if (pending.length) {
+    const errors = writeBatch(pending);
+    pending = [];
+    if (errors.length) workerData.errors.postMessage({ t: 'errors', errors });
+  }
+  Atomics.store(state, 0, pendingSeq);
+  Atomics.notify(state, 0);
+}
 parentPort.on('message', (m) => {
   if (m.t === 'reserve') {
     try { reserved[0] = writeBatch.reserveIds(m.n); } catch (e) { reserved[0] = -1; workerData.errors.postMessage({ t: 'errors', errors: [String(e && e.message || e)] }); }
     Atomics.store(state, 2, m.seq);
     Atomics.notify(state, 2);
   } else if (m.t === 'batch') {
-    const errors = writeBatch(m.batch);
-    if (errors.length) workerData.errors.postMessage({ t: 'errors', errors });
-    Atomics.store(state, 0, m.seq);
-    Atomics.notify(state, 0);
+    // Small batches arrive often; they are committed together (one transaction per COMMIT_MS),
+    // or at once when the main thread waits for them.
+    for (const w of m.batch) pending.push(w);
+    pendingSeq = m.seq;
+    if (m.now) commit();
+    else if (!timer) timer = setTimeout(commit, COMMIT_MS);
   } else if (m.t === 'close') {
+    commit();
     db.close();
     Atomics.store(state, 1, 1);
     Atomics.notify(state, 1);
@@ -94,7 +111,8 @@ type WriterFn = ((batch: WireWrite[]) => string[]) & { reserveIds(n: number): nu
 
 /** Where batched writes go: a worker thread, or inline on the caller's thread. */
 export interface BatchWriter {
-  post(batch: WireWrite[]): void;
+  /** Queues a batch; `now` asks for it to be committed without delay (someone will wait for it). */
+  post(batch: WireWrite[], now?: boolean): void;
   /**
    * A block of `n` exchange ids: returns its end (exclusive); the block is [end - n, end).
    * `ahead` asks for the next block early without waiting (the worker reserves it between batches),
@@ -196,10 +214,10 @@ export class WriteWorker implements BatchWriter {
   }
 
   /** Hands a batch to the worker; never blocks. */
-  post(batch: WireWrite[]): void {
-    if (batch.length === 0) return;
+  post(batch: WireWrite[], now = false): void {
+    if (batch.length === 0 && !now) return;
     this.seq++;
-    this.worker.postMessage({ t: 'batch', seq: this.seq, batch });
+    this.worker.postMessage({ t: 'batch', seq: this.seq, batch, now });
   }
 
   /** Waits until every posted batch is committed (bounded). */

@@ -22,6 +22,11 @@ export class Exchange {
   responseHeaders: IncomingHttpHeaders | null = null;
   upstreamStartedAt: number | null = null;
   upstreamHeadersAt: number | null = null;
+  /**
+   * Opening times of the upstream connection when this exchange was the first on it (TCP connect,
+   * then TLS; filled in as the connection opens); null on a kept-alive connection.
+   */
+  upstreamConnection: { connectMs: number | null; tlsMs: number | null } | null = null;
   /** Captured prefixes of the bodies (up to the capture cap) for the log. */
   requestCapture: Buffer[] | null = null;
   responseCapture: Buffer[] | null = null;

@@ -16,7 +16,7 @@ import type { Logger } from '../log';
 import { runDoneStages, runRequestStages } from '../pipeline/run-pipeline';
 import type { RequestIO, Stage } from '../pipeline/stage';
 import { MaskStream, maskString } from './mask-stream';
-import { explainUpstreamError, fromUndiciError, type UpstreamPool } from './upstream';
+import { claimConnectionTimings, explainUpstreamError, fromUndiciError, onUndiciSocket, timeConnection, type UpstreamPool } from './upstream';
 
 /** Who is on the other end of a client connection, and where its tunnel goes. */
 interface ConnMeta {
@@ -730,6 +730,7 @@ class Flow implements RequestIO {
         {
           onConnect: (a: (e?: Error) => void) => {
             abort = a;
+            onUndiciSocket((t) => (ex.upstreamConnection = t));
           },
           onHeaders: (status: number, raw: Buffer[], resume: () => void, statusText: string) => {
             headersDone = true;
@@ -831,7 +832,11 @@ class Flow implements RequestIO {
       const up = (isTls ? https : http).request(reqOpts);
       let settled = false;
       let tlsUp = false;
-      if (isTls) up.once('socket', (sock) => {
+      up.once('socket', (sock) => {
+        // A connection the agent is opening now is timed here; one opened early or kept alive already is.
+        if ((sock as Socket).connecting) timeConnection(sock as Socket, isTls);
+        ex.upstreamConnection = claimConnectionTimings(sock);
+        if (!isTls) return;
         if ((sock as tls.TLSSocket).encrypted && !(sock as Socket).connecting && (sock as tls.TLSSocket).authorized !== undefined) tlsUp = true;
         else sock.once('secureConnect', () => (tlsUp = true));
       });

@@ -2,9 +2,68 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import tls, { createSecureContext, rootCertificates } from 'node:tls';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import diagnostics_channel from 'node:diagnostics_channel';
 import { Agent as UndiciAgent, type buildConnector } from 'undici';
 import { AirlockError } from '../contract/errors';
+
+/** How long a new upstream connection took to open: TCP connect, then the TLS handshake (null: plain HTTP). */
+export interface ConnectionTimings {
+  connectMs: number | null;
+  tlsMs: number | null;
+}
+
+const timingsOf = new WeakMap<object, ConnectionTimings>();
+/** Connections whose timings an exchange has already reported (the first exchange on a connection does). */
+const claimed = new WeakSet<object>();
+
+/** Starts timing a connection that is being opened now (once: a connection already timed keeps its timings). */
+export function timeConnection(sock: Socket | tls.TLSSocket, isTls: boolean): ConnectionTimings {
+  const known = timingsOf.get(sock);
+  if (known) return known;
+  const t0 = performance.now();
+  const timings: ConnectionTimings = { connectMs: null, tlsMs: null };
+  timingsOf.set(sock, timings);
+  sock.once('connect', () => {
+    const t1 = performance.now();
+    timings.connectMs = round(t1 - t0);
+    if (isTls) sock.once('secureConnect', () => (timings.tlsMs = round(performance.now() - t1)));
+  });
+  return timings;
+}
+
+/**
+ * The timings of a connection if this is its first exchange (then they are claimed), or null
+ * (a kept-alive connection that an earlier exchange already reported, or one not opened here).
+ */
+export function claimConnectionTimings(sock: object): ConnectionTimings | null {
+  const t = timingsOf.get(sock);
+  if (!t || claimed.has(sock)) return null;
+  claimed.add(sock);
+  return t;
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}
+
+/**
+ * undici does not hand the socket to a dispatch handler, but it calls the handler's onConnect and
+ * then publishes `undici:client:sendHeaders` (with the socket) synchronously, one request at a
+ * time: a handler that wants its connection's timings registers in onConnect.
+ */
+let awaitingSocket: ((t: ConnectionTimings | null) => void) | null = null;
+diagnostics_channel.subscribe('undici:client:sendHeaders', (m: unknown) => {
+  const cb = awaitingSocket;
+  if (!cb) return;
+  awaitingSocket = null;
+  cb(claimConnectionTimings((m as { socket: object }).socket));
+});
+/** Called from a dispatch handler's onConnect: `cb` receives the timings when the request is written. */
+export function onUndiciSocket(cb: (t: ConnectionTimings | null) => void): void {
+  awaitingSocket = cb;
+}
 
 /**
  * Pooled, keep-alive upstream connections. TLS is always verified against the
@@ -30,6 +89,7 @@ class PreconnectAgent extends https.Agent {
     const opts = this.options as https.AgentOptions;
     const socket = new Promise<tls.TLSSocket | null>((resolve) => {
       const s = tls.connect({ host, port, servername, secureContext: opts.secureContext, rejectUnauthorized: true, ALPNProtocols: ['http/1.1'] });
+      timeConnection(s, true);
       s.setNoDelay(true);
       const t = setTimeout(() => s.destroy(), timeoutMs);
       s.once('secureConnect', () => { clearTimeout(t); resolve(s); });
@@ -63,7 +123,11 @@ class PreconnectAgent extends https.Agent {
     clearTimeout(early.timer);
     void early.socket.then((s) => {
       if (s && !s.destroyed && s.authorized) cb(null, s);
-      else cb(null, tls.connect(options));
+      else {
+        const fresh = tls.connect(options);
+        timeConnection(fresh, true);
+        cb(null, fresh);
+      }
     });
     return undefined;
   }
@@ -114,6 +178,7 @@ export class UpstreamPool {
       const port = Number(o.port) || 443;
       const open = (): tls.TLSSocket => {
         const sock = tls.connect({ host: o.hostname, port, servername, secureContext, rejectUnauthorized: true, ALPNProtocols: ['http/1.1'] });
+        timeConnection(sock, true);
         sock.setNoDelay(true);
         const t = setTimeout(() => sock.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })), connectTimeoutMs);
         sock.once('secureConnect', () => { clearTimeout(t); cb(null, sock); });

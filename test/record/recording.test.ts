@@ -129,6 +129,35 @@ test('GET through a CONNECT tunnel (curl): every field recorded, credentials hea
   assert.ok(s.endedAt! >= ex.endedAt!);
 });
 
+test('connect and TLS times: recorded on the first exchange of a new upstream connection, null on a kept-alive one', async () => {
+  // Upstreams of their own: no connection from an earlier test can be kept alive for them.
+  const fresh = await startUpstream({ pki });
+  const freshPlain = await startUpstream({ pki, tls: false });
+  try {
+    // One curl, two URLs: one tunnel, and Airlock's upstream connection is reused for the second.
+    const r = await curl([`${fresh.url}/hello?timing=1`, `${fresh.url}/hello?timing=2`]);
+    assert.equal(r.code, 0, r.stderr);
+    const first = await recorded('/hello?timing=1');
+    const second = await recorded('/hello?timing=2');
+    assert.equal(typeof first.timings.connectMs, 'number', JSON.stringify(first.timings));
+    assert.equal(typeof first.timings.tlsMs, 'number', JSON.stringify(first.timings));
+    assert.ok(first.timings.connectMs! >= 0 && first.timings.connectMs! < 10_000);
+    assert.ok(first.timings.tlsMs! > 0 && first.timings.tlsMs! < 10_000);
+    assert.equal(second.timings.connectMs, null, JSON.stringify(second.timings));
+    assert.equal(second.timings.tlsMs, null);
+
+    const p = await curl([`${freshPlain.url}/hello?timing=plain`]);
+    assert.equal(p.code, 0, p.stderr);
+    const plainEx = await recorded('/hello?timing=plain');
+    assert.equal(plainEx.scheme, 'http');
+    assert.equal(typeof plainEx.timings.connectMs, 'number', JSON.stringify(plainEx.timings));
+    assert.equal(plainEx.timings.tlsMs, null);
+  } finally {
+    await fresh.close();
+    await freshPlain.close();
+  }
+});
+
 test('POST JSON (curl) is http-api with both bodies; plain-HTTP Proxy-Authorization is stored masked', async () => {
   const body = JSON.stringify({ q: 'recording', n: 42 });
   const r = await curl(['-H', 'Content-Type: application/json', '--data-binary', body, `${upstream.url}/echo`]);

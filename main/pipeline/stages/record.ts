@@ -34,8 +34,8 @@ export function toRecord(ex: Exchange): ExchangeRecord {
     requestBytes: ex.requestBytes,
     responseBytes: ex.responseBytes,
     timings: {
-      connectMs: null,
-      tlsMs: null,
+      connectMs: ex.upstreamConnection?.connectMs ?? null,
+      tlsMs: ex.upstreamConnection?.tlsMs ?? null,
       upstreamMs: ex.upstreamStartedAt !== null && ex.upstreamHeadersAt !== null ? ex.upstreamHeadersAt - ex.upstreamStartedAt : null,
       totalMs: ex.endedAt === null ? null : ex.endedAt - ex.startedAt,
     },

@@ -250,6 +250,11 @@ export async function firstRequestPhase(make: DispatcherFactory, origins: string
     }
     if (errors > 5) throw new Error('first-request phase: more than 5 failed requests');
   }
+  return summarizeSamples(samples, errors);
+}
+
+/** Median, p90, min and max of first-request samples (ms). */
+export function summarizeSamples(samples: number[], errors: number): FirstRequestResult {
   const sorted = [...samples].sort((a, b) => a - b);
   return {
     samples: sorted.length,

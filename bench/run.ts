@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import {
   directFactory,
   firstRequestPhase,
+  summarizeSamples,
   latencyPhase,
   proxyFactory,
   takeClientConnections,
@@ -131,8 +132,8 @@ function fail(lane: Lane, e: unknown): void {
   log(`${lane.name}: FAILED - ${lane.result.error}`);
 }
 
-/** Latency and first-request phases of one lane; a phase that cannot run ends the lane (status 'failed'). */
-async function measureLatencyAndFirst(lane: Lane, upstream: Upstream): Promise<void> {
+/** Latency phase of one lane; a phase that cannot run ends the lane (status 'failed'). */
+async function measureLatency(lane: Lane, upstream: Upstream): Promise<void> {
   const { name, make, result } = lane;
   const origin = `https://127.0.0.1:${upstream.port}`;
   try {
@@ -145,19 +146,50 @@ async function measureLatencyAndFirst(lane: Lane, upstream: Upstream): Promise<v
     log(`  p50 ${lat.p50Ms.toFixed(3)} ms, p99 ${lat.p99Ms.toFixed(3)} ms, errors ${lat.errors}`);
     result.latency = { ...lat, keepAlive: latKA };
     if (lat.samples === 0) throw new Error('latency phase: no successful request');
-
-    const origins = upstreamIps(IP_COUNT)
-      .slice(1, 1 + config.firstRequestSamples)
-      .map((ip) => `https://${ip}:${upstream.port}`);
-    log(`${name}: first request to a new host, ${origins.length} samples (127.0.0.2 … 127.0.0.${origins.length + 1})`);
-    const first = await firstRequestPhase(make, origins);
-    takeClientConnections();
-    const firstUp = await upstream.stats(true);
-    log(`  median ${first.medianMs.toFixed(3)} ms (min ${first.minMs.toFixed(3)}, max ${first.maxMs.toFixed(3)}), errors ${first.errors}`);
-    result.firstRequest = { ...first, upstream: firstUp };
-    if (first.samples === 0) throw new Error('first-request phase: no successful request');
   } catch (e) {
     fail(lane, e);
+  }
+}
+
+/**
+ * First request to a new host, sample by sample in turn across the lanes (127.0.0.2 for every lane,
+ * then 127.0.0.3, …), so that drift on this shared machine lands on every column alike. Each sample
+ * is a fresh client (no pooling, no TLS session cache); the upstream counts its connections per sample.
+ */
+async function measureFirstRequests(lanes: Lane[], upstream: Upstream): Promise<void> {
+  const origins = upstreamIps(IP_COUNT)
+    .slice(1, 1 + config.firstRequestSamples)
+    .map((ip) => `https://${ip}:${upstream.port}`);
+  log(`first request to a new host: ${origins.length} samples per lane (127.0.0.2 … 127.0.0.${origins.length + 1}), lanes in turn`);
+  const acc = new Map<Lane, { samples: number[]; errors: number; up: UpstreamStats }>();
+  for (const lane of lanes) acc.set(lane, { samples: [], errors: 0, up: { connections: 0, requests: 0, byIp: {} } });
+  await upstream.stats(true);
+  for (const origin of origins) {
+    for (const lane of lanes) {
+      if (lane.result.status !== 'ok') continue;
+      const a = acc.get(lane)!;
+      try {
+        const one = await firstRequestPhase(lane.make, [origin]);
+        a.samples.push(...one.samplesMs);
+        a.errors += one.errors;
+        if (a.errors > 5) throw new Error('first-request phase: more than 5 failed requests');
+      } catch (e) {
+        fail(lane, e);
+      }
+      const up = await upstream.stats(true);
+      a.up.connections += up.connections;
+      a.up.requests += up.requests;
+      for (const [ip, n] of Object.entries(up.byIp)) a.up.byIp[ip] = (a.up.byIp[ip] ?? 0) + n;
+    }
+  }
+  takeClientConnections();
+  for (const lane of lanes) {
+    if (lane.result.status !== 'ok') continue;
+    const a = acc.get(lane)!;
+    const first = summarizeSamples(a.samples, a.errors);
+    log(`  ${lane.name}: median ${first.medianMs.toFixed(3)} ms (min ${first.minMs.toFixed(3)}, max ${first.maxMs.toFixed(3)}), errors ${first.errors}, upstream connections ${a.up.connections} for ${a.up.requests} requests`);
+    lane.result.firstRequest = { ...first, upstream: a.up };
+    if (first.samples === 0) fail(lane, new Error('first-request phase: no successful request'));
   }
 }
 
@@ -391,8 +423,9 @@ async function main(): Promise<number> {
           log(`${lane.name}: note: 1-minute load average is ${loadStart[0]} on ${machine.cpus} cpus; other work may skew the numbers`);
         }
         lane.result.loadAverage = { start: loadStart, end: loadStart };
-        await measureLatencyAndFirst(lane, upstream);
+        await measureLatency(lane, upstream);
       }
+      await measureFirstRequests(ok(), upstream);
       for (let round = 1; round <= config.throughputRounds; round++) {
         for (const lane of ok()) await throughputRound(lane, upstream, round);
       }

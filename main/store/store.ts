@@ -8,6 +8,7 @@ import { createAuditLog } from './audit';
 import { createWriteQueue } from './exchanges';
 import { normalizeSecrets } from './mask';
 import { migrate } from './migrations';
+import { CACHE_KIB } from './write-worker';
 import { createReviewsRepo } from './reviews';
 import type { Store, StoreOptions } from './types';
 
@@ -31,6 +32,10 @@ export function openStore(file: string, opts: StoreOptions = {}): Store {
     if (mode !== 'wal') throw new AirlockError('unavailable', `The database ${path} cannot use WAL journaling (got ${String(mode)}).`);
     db.pragma('synchronous = NORMAL');
     db.pragma('foreign_keys = ON');
+    // better-sqlite3 builds SQLite with a 16 MB page cache per connection; inserts touch only the
+    // right edge of each B-tree and a page of the session view a few dozen pages, so 4 MB is
+    // plenty and the gateway stays ~12 MB smaller under load (docs/decisions.md).
+    db.pragma(`cache_size = -${CACHE_KIB}`);
     migrate(db, path);
   } catch (err) {
     db.close();

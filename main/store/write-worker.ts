@@ -66,6 +66,7 @@ const db = new Database(workerData.dbPath);
 db.pragma('busy_timeout = 5000');
 db.pragma('synchronous = NORMAL');
 db.pragma('foreign_keys = ON');
+db.pragma('cache_size = -' + workerData.cacheKib);
 // Fewer, larger checkpoints: they run here, off the proxy's thread, but still cost CPU.
 db.pragma('wal_autocheckpoint = 4000');
 ${WRITER_FACTORY}
@@ -106,6 +107,9 @@ parentPort.on('message', (m) => {
   }
 });
 `;
+
+/** SQLite page cache per connection, KiB (better-sqlite3's build default is 16 000). */
+export const CACHE_KIB = 4000;
 
 type WriterFn = ((batch: WireWrite[]) => string[]) & { reserveIds(n: number): number };
 
@@ -171,7 +175,7 @@ export class WriteWorker implements BatchWriter {
     this.errors = channel.port1;
     this.worker = new Worker(WORKER_SOURCE, {
       eval: true,
-      workerData: { dbPath, sqlitePath, sql, state: this.state.buffer, reserved: this.reserved.buffer, errors: channel.port2 },
+      workerData: { dbPath, sqlitePath, sql, cacheKib: CACHE_KIB, state: this.state.buffer, reserved: this.reserved.buffer, errors: channel.port2 },
       transferList: [channel.port2],
       // It only moves batches into SQLite: a small heap keeps the process's RSS down.
       resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 },

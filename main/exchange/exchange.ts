@@ -2,6 +2,12 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { DecisionView, ExchangeKind, ExchangeView } from '../contract/views';
 import type { AgentIdentity } from '../agents/authenticator';
 
+/** How long a new upstream connection took to open: TCP connect, then the TLS handshake (null: plain HTTP). */
+export interface ConnectionTimings {
+  connectMs: number | null;
+  tlsMs: number | null;
+}
+
 /**
  * One request/response through Airlock, from the agent's bytes to upstream's
  * answer (mitmproxy's Flow). Every stage reads and writes this object; the
@@ -26,7 +32,7 @@ export class Exchange {
    * Opening times of the upstream connection when this exchange was the first on it (TCP connect,
    * then TLS; filled in as the connection opens); null on a kept-alive connection.
    */
-  upstreamConnection: { connectMs: number | null; tlsMs: number | null } | null = null;
+  upstreamConnection: ConnectionTimings | null = null;
   /** Captured prefixes of the bodies (up to the capture cap) for the log. */
   requestCapture: Buffer[] | null = null;
   responseCapture: Buffer[] | null = null;

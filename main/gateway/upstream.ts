@@ -7,12 +7,8 @@ import type { Duplex } from 'node:stream';
 import diagnostics_channel from 'node:diagnostics_channel';
 import { Agent as UndiciAgent, type buildConnector } from 'undici';
 import { AirlockError } from '../contract/errors';
+import type { ConnectionTimings } from '../exchange/exchange';
 
-/** How long a new upstream connection took to open: TCP connect, then the TLS handshake (null: plain HTTP). */
-export interface ConnectionTimings {
-  connectMs: number | null;
-  tlsMs: number | null;
-}
 
 const timingsOf = new WeakMap<object, ConnectionTimings>();
 /** Connections whose timings an exchange has already reported (the first exchange on a connection does). */

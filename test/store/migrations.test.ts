@@ -5,6 +5,7 @@ import { statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { makeTempDir, removeDir } from '../helpers/tmp';
 import { openStore, SCHEMA_VERSION } from '../../main/store';
+import { PAGE_SIZE } from '../../main/store/store';
 import { AirlockError } from '../../main/contract/errors';
 
 const dirs: string[] = [];
@@ -29,6 +30,7 @@ test('migrates an empty file, sets pragmas, and re-opening is idempotent', async
   const raw = new Database(file, { readonly: true });
   assert.equal(raw.pragma('user_version', { simple: true }), SCHEMA_VERSION);
   assert.equal(raw.pragma('journal_mode', { simple: true }), 'wal');
+  assert.equal(raw.pragma('page_size', { simple: true }), PAGE_SIZE, 'a new file gets the larger page size');
   const tables = raw.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all().map((r) => (r as { name: string }).name);
   for (const t of ['agent_tokens', 'agents', 'audit_events', 'counters', 'exchanges', 'review_events', 'reviews', 'sessions']) {
     assert.ok(tables.includes(t), t);
@@ -39,6 +41,27 @@ test('migrates an empty file, sets pragmas, and re-opening is idempotent', async
   assert.deepEqual(s2.agents.list().map((a) => a.name), ['a']);
   assert.equal(s2.audit.verify().ok, true);
   s2.close();
+});
+
+test('an existing file keeps its page size (SQLite cannot change it in WAL mode) and still opens', async () => {
+  const file = await dbFile();
+  const s0 = openStore(file);
+  s0.close();
+  const other = PAGE_SIZE === 4096 ? 8192 : 4096;
+  // A file made by an earlier Airlock (or by hand) with another page size: it opens as it is.
+  const old = join(file, '..', 'old.db');
+  const raw = new Database(old);
+  raw.pragma(`page_size = ${other}`);
+  raw.exec('CREATE TABLE t (x)');
+  raw.exec('DROP TABLE t');
+  raw.close();
+  const s1 = openStore(old);
+  s1.agents.add('a', []);
+  s1.close();
+  const check = new Database(old, { readonly: true });
+  assert.equal(check.pragma('page_size', { simple: true }), other);
+  assert.equal(check.pragma('user_version', { simple: true }), SCHEMA_VERSION);
+  check.close();
 });
 
 test('refuses a database newer than the code knows', async () => {

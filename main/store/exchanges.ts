@@ -3,7 +3,7 @@ import type Database from 'better-sqlite3';
 import type { ExchangeView } from '../contract/views';
 import { AirlockError } from '../contract/errors';
 import { maskBody, maskHeaders, maskTextPre } from './mask';
-import { InlineWriter, WriteWorker, type BatchWriter, type WireWrite, type WriteWorkerSql } from './write-worker';
+import { InlineWriter, WriteWorker, type BatchWriter, type WireWrite, type WriteWorkerFault, type WriteWorkerSql } from './write-worker';
 import type { AuditLog, ExchangeRecord, ExchangesRepo, HeaderMap, SessionRecord, SessionsRepo } from './types';
 
 export const FLUSH_INTERVAL_MS = 50;
@@ -122,7 +122,7 @@ export interface WriteQueue {
 export function createWriteQueue(
   db: Database.Database,
   audit: AuditLog,
-  opts: { now: () => Date; onError: (err: unknown) => void; normalizeSecrets: (s: string[]) => string[]; maxQueued?: number; writer?: 'worker' | 'inline' },
+  opts: { now: () => Date; onError: (err: unknown) => void; normalizeSecrets: (s: string[]) => string[]; maxQueued?: number; writer?: 'worker' | 'inline'; testWriterFault?: WriteWorkerFault },
 ): WriteQueue {
   let secrets: string[] = [];
   let queue: QueuedWrite[] = [];
@@ -146,7 +146,8 @@ export function createWriteQueue(
   // young (a queue held for 50 ms survives scavenges and is copied into the old generation), while
   // a postMessage per exchange would cost more than it saves.
   const handOffMs = opts.writer === 'worker' ? WORKER_HANDOFF_MS : FLUSH_INTERVAL_MS;
-  const worker: BatchWriter = opts.writer === 'worker' ? new WriteWorker(db.name, sql, opts.onError) : new InlineWriter(db, sql, opts.onError);
+  const inline = (): BatchWriter => new InlineWriter(db, sql, opts.onError);
+  const worker: BatchWriter = opts.writer === 'worker' ? new WriteWorker(db.name, sql, opts.onError, inline, opts.testWriterFault) : inline();
   const getSession = db.prepare<[string], { id: string; agent: string; client_address: string; started_at: string; ended_at: string | null }>(
     'SELECT * FROM sessions WHERE id = ?',
   );

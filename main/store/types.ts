@@ -2,8 +2,14 @@
 import type { ExchangeView } from '../contract/views';
 
 export interface StoreOptions {
-  /** Where batched exchange/session inserts run: inline on this thread (default) or a worker thread. */
+  /**
+   * Where batched exchange/session inserts run: inline on this thread (default for the library) or a
+   * worker thread (the gateway's default: the proxy never waits on SQLite). A worker that fails hands
+   * its uncommitted writes back and recording continues inline.
+   */
   writer?: 'worker' | 'inline';
+  /** Test-only: make the worker writer fail at start or at its third batch. */
+  testWriterFault?: 'start' | 'batch';
   /** Clock used for created/at timestamps (tests inject a fixed one). */
   now?: () => Date;
   /** Where failures of background (batched) writes are reported; default console.error. */

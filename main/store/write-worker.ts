@@ -60,9 +60,32 @@ const WRITER_FACTORY = `function makeWriter(db, s) {
 }`;
 
 const WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
+const { parentPort, workerData, receiveMessageOnPort } = require('node:worker_threads');
+const state = new Int32Array(workerData.state);
+let db = null;
+let pending = [];
+// If anything goes wrong here (SQLite cannot be loaded or opened, a statement throws outside the
+// per-row handling), nothing already handed over is lost: the writes not yet committed (the open
+// group and every message still queued) go back to the proxy's thread, which writes them itself.
+// The flag is set before the queue is drained, so a batch posted meanwhile is either drained here or
+// seen by the main thread as posted to a failed worker (and written again there: upserts are idempotent).
+process.on('uncaughtException', (err) => {
+  Atomics.store(state, 3, 1);
+  const batches = [pending];
+  pending = [];
+  for (let m = receiveMessageOnPort(parentPort); m; m = receiveMessageOnPort(parentPort)) {
+    if (m.message && m.message.t === 'batch') batches.push(m.message.batch);
+  }
+  try { if (db && db.open) db.close(); } catch (_) {}
+  workerData.errors.postMessage({ t: 'failed', error: String((err && err.message) || err), batches });
+  Atomics.notify(state, 0);
+  Atomics.notify(state, 1);
+  Atomics.notify(state, 2);
+  process.exit(1);
+});
+if (workerData.fault === 'start') throw new Error('test fault: the write worker fails at start');
 const Database = require(workerData.sqlitePath);
-const db = new Database(workerData.dbPath);
+db = new Database(workerData.dbPath);
 db.pragma('busy_timeout = 5000');
 db.pragma('synchronous = NORMAL');
 db.pragma('foreign_keys = ON');
@@ -71,11 +94,10 @@ db.pragma('cache_size = -' + workerData.cacheKib);
 db.pragma('wal_autocheckpoint = 4000');
 ${WRITER_FACTORY}
 const writeBatch = makeWriter(db, workerData.sql);
-const state = new Int32Array(workerData.state);
 const reserved = new Float64Array(workerData.reserved);
 const COMMIT_MS = 20;
-let pending = [];
 let pendingSeq = 0;
+let batchesSeen = 0;
 let timer = null;
 function commit() {
   if (timer) { clearTimeout(timer); timer = null; }
@@ -93,6 +115,10 @@ parentPort.on('message', (m) => {
     Atomics.store(state, 2, m.seq);
     Atomics.notify(state, 2);
   } else if (m.t === 'batch') {
+    if (workerData.fault === 'batch' && ++batchesSeen === 3) {
+      for (const w of m.batch) pending.push(w);
+      throw new Error('test fault: the write worker fails at its third batch');
+    }
     // Small batches arrive often; they are committed together (one transaction per COMMIT_MS),
     // or at once when the main thread waits for them.
     for (const w of m.batch) pending.push(w);
@@ -155,10 +181,20 @@ export class InlineWriter implements BatchWriter {
   close(): void {}
 }
 
+/** Test-only: make the worker fail at start, or at its third batch (to prove nothing is lost). */
+export type WriteWorkerFault = 'start' | 'batch';
+
+type FromWorker = { t: 'errors'; errors: string[] } | { t: 'failed'; error: string; batches: WireWrite[][] };
+
+/**
+ * Writes on a worker thread; if the worker cannot start or fails, it hands back every write it had
+ * not committed and the writes continue inline on the caller's connection (`fallback`), so a broken
+ * worker costs speed, never records.
+ */
 export class WriteWorker implements BatchWriter {
   private readonly worker: Worker;
-  /** [0] last committed batch, [1] closed, [2] last answered id reservation. */
-  private readonly state = new Int32Array(new SharedArrayBuffer(12));
+  /** [0] last committed batch, [1] closed, [2] last answered id reservation, [3] failed. */
+  private readonly state = new Int32Array(new SharedArrayBuffer(16));
   /** [0] end of the last reserved id block (-1: the reservation failed). */
   private readonly reserved = new Float64Array(new SharedArrayBuffer(8));
   private seq = 0;
@@ -166,38 +202,80 @@ export class WriteWorker implements BatchWriter {
   /** The request sent ahead and not yet taken, if any. */
   private ahead: { seq: number; n: number } | null = null;
   private closed = false;
-  /** Failed rows come back on their own port, so flush() can report them synchronously. */
+  /** Failed rows (and a failed worker's uncommitted writes) come back on their own port, readable synchronously. */
   private readonly errors: MessagePort;
+  /** Set once the worker has failed: every write from then on runs here. */
+  private fallback: BatchWriter | null = null;
 
-  constructor(dbPath: string, sql: WriteWorkerSql, private readonly onError: (err: unknown) => void) {
+  constructor(
+    dbPath: string,
+    sql: WriteWorkerSql,
+    private readonly onError: (err: unknown) => void,
+    private readonly makeFallback: () => BatchWriter,
+    fault?: WriteWorkerFault,
+  ) {
     const sqlitePath = createRequire(import.meta.url).resolve('better-sqlite3');
     const channel = new MessageChannel();
     this.errors = channel.port1;
     this.worker = new Worker(WORKER_SOURCE, {
       eval: true,
-      workerData: { dbPath, sqlitePath, sql, cacheKib: CACHE_KIB, state: this.state.buffer, reserved: this.reserved.buffer, errors: channel.port2 },
+      workerData: { dbPath, sqlitePath, sql, cacheKib: CACHE_KIB, state: this.state.buffer, reserved: this.reserved.buffer, errors: channel.port2, fault },
       transferList: [channel.port2],
       // It only moves batches into SQLite: a small heap keeps the process's RSS down.
       resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 },
     });
     this.worker.unref();
-    this.errors.on('message', (m: { errors?: string[] }) => this.report(m));
+    this.errors.on('message', (m: FromWorker) => this.receive(m));
     this.errors.unref();
-    this.worker.on('error', (e) => this.onError(e));
+    // An error the worker could not hand back (out of memory, say): whatever it held is reported lost.
+    this.worker.on('error', (e) => {
+      if (!this.fallback) this.failOver(`the write worker stopped: ${(e as Error).message}`);
+    });
+    this.worker.on('exit', (code) => {
+      if (!this.fallback && !this.closed) this.failOver(`the write worker exited (code ${code})`);
+    });
   }
 
-  private report(m: { errors?: string[] }): void {
+  private receive(m: FromWorker): void {
+    if (m.t === 'failed') {
+      this.failOver(m.error, m.batches);
+      return;
+    }
     for (const e of (m.errors ?? []).slice(0, 3)) this.onError(new Error(`store: a queued write failed: ${e}`));
   }
 
+  /** Reads what the worker sent (row errors, a failure with its uncommitted writes) without waiting for the event loop. */
+  private drain(): void {
+    for (let m = receiveMessageOnPort(this.errors); m; m = receiveMessageOnPort(this.errors)) this.receive(m.message as FromWorker);
+  }
+
+  private get failed(): boolean {
+    if (this.fallback) return true;
+    if (Atomics.load(this.state, 3) === 0) return false;
+    this.drain(); // takes the handed-back writes and switches to the fallback
+    if (!this.fallback) this.failOver('the write worker failed');
+    return true;
+  }
+
+  private failOver(reason: string, handedBack: WireWrite[][] = []): void {
+    if (!this.fallback) {
+      this.fallback = this.makeFallback();
+      this.ahead = null;
+      this.onError(new Error(`store: ${reason}; recording continues on the proxy's thread`));
+      void this.worker.terminate();
+    }
+    for (const b of handedBack) this.fallback.post(b, true);
+  }
+
   reserveIdsAhead(n: number): void {
-    if (this.ahead || this.closed) return;
+    if (this.ahead || this.closed || this.failed) return;
     this.ahead = { seq: ++this.reserveSeq, n };
     this.worker.postMessage({ t: 'reserve', seq: this.ahead.seq, n });
   }
 
   /** Takes the block asked for ahead (or asks now) and waits for the worker's answer (bounded). */
   reserveIds(n: number): number {
+    if (this.failed) return this.fallback!.reserveIds(n);
     if (!this.ahead || this.ahead.n !== n) {
       this.ahead = null;
       this.reserveIdsAhead(n);
@@ -206,6 +284,7 @@ export class WriteWorker implements BatchWriter {
     this.ahead = null;
     const deadline = Date.now() + 30_000;
     for (;;) {
+      if (this.failed) return this.fallback!.reserveIds(n);
       const done = Atomics.load(this.state, 2);
       if (done >= seq) break;
       const left = deadline - Date.now();
@@ -219,18 +298,26 @@ export class WriteWorker implements BatchWriter {
 
   /** Hands a batch to the worker; never blocks. */
   post(batch: WireWrite[], now = false): void {
+    if (this.failed) {
+      this.fallback!.post(batch, now);
+      return;
+    }
     if (batch.length === 0 && !now) return;
     this.seq++;
     this.worker.postMessage({ t: 'batch', seq: this.seq, batch, now });
+    // Failed between the check and the post: the worker may not have drained this one. Write it here
+    // as well (an upsert of the same rows), rather than risk losing it.
+    if (this.failed) this.fallback!.post(batch, now);
   }
 
   /** Waits until every posted batch is committed (bounded). */
   waitIdle(timeoutMs = 30_000): void {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
+      if (this.failed) return;
       const done = Atomics.load(this.state, 0);
       if (done >= this.seq) {
-        for (let m = receiveMessageOnPort(this.errors); m; m = receiveMessageOnPort(this.errors)) this.report(m.message);
+        this.drain();
         return;
       }
       const left = deadline - Date.now();
@@ -242,13 +329,17 @@ export class WriteWorker implements BatchWriter {
   /** Commits what was posted, closes the worker's connection and ends the thread. */
   close(): void {
     if (this.closed) return;
-    this.closed = true;
     try {
       this.waitIdle();
     } finally {
-      this.worker.postMessage({ t: 'close' });
-      Atomics.wait(this.state, 1, 0, 10_000);
+      this.closed = true;
+      if (!this.fallback) {
+        this.worker.postMessage({ t: 'close' });
+        Atomics.wait(this.state, 1, 0, 10_000);
+        this.drain();
+      }
       void this.worker.terminate();
+      this.fallback?.close();
     }
   }
 }

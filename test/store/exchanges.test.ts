@@ -421,3 +421,49 @@ test('the worker-thread writer records, reports bad rows synchronously on flush,
     again.close();
   }
 });
+
+for (const fault of ['start', 'batch'] as const) {
+  test(`a write worker that fails (${fault === 'start' ? 'at start' : 'at its third batch'}) loses nothing: its uncommitted writes come back and recording continues inline`, async () => {
+    const { dir } = await fresh();
+    const { openStore } = await import('../../main/store');
+    const errors: Error[] = [];
+    const store = openStore(`${dir}/failing.db`, { writer: 'worker', testWriterFault: fault, onError: (e) => errors.push(e as Error) });
+    const ids: string[] = [];
+    try {
+      store.sessions.start({ id: 's1', agent: 'a', clientAddress: '127.0.0.1', startedAt: new Date().toISOString() });
+      // Several hand-overs (one per few ms), so the batch fault hits with writes already committed,
+      // some queued in the worker and some not yet posted.
+      for (let round = 0; round < 6; round++) {
+        for (let i = 0; i < 20; i++) {
+          const id = store.exchanges.nextId();
+          ids.push(id);
+          store.exchanges.record(exchange(id, { sessionId: 's1', path: `/r${round}/${i}` }));
+        }
+        await new Promise((r) => setTimeout(r, 15));
+      }
+      store.sessions.end('s1', new Date().toISOString());
+      store.exchanges.flush();
+      assert.equal(store.exchanges.count(), 120, 'every exchange recorded');
+      for (const id of [ids[0]!, ids[59]!, ids[119]!]) assert.ok(store.exchanges.get(id), `exchange ${id} is there`);
+      assert.ok(store.sessions.get('s1')?.endedAt, 'the session end is recorded');
+      const failure = errors.find((e) => /recording continues on the proxy's thread/.test(e.message));
+      assert.ok(failure, `the failure is reported: ${errors.map((e) => e.message).join(' | ')}`);
+      assert.match(failure.message, new RegExp(`test fault: the write worker fails ${fault === 'start' ? 'at start' : 'at its third batch'}`));
+      assert.equal(errors.length, 1, 'reported once, and no row failed');
+      // Still recording, and still handing out new ids, after the failure.
+      const later = store.exchanges.nextId();
+      store.exchanges.record(exchange(later));
+      store.exchanges.flush();
+      assert.ok(store.exchanges.get(later));
+    } finally {
+      store.close();
+    }
+    const again = openStore(`${dir}/failing.db`);
+    try {
+      assert.equal(again.exchanges.count(), 121);
+      assert.equal(new Set(ids).size, 120, 'ids stayed unique across the switch');
+    } finally {
+      again.close();
+    }
+  });
+}

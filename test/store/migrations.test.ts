@@ -47,7 +47,7 @@ test('an existing file keeps its page size (SQLite cannot change it in WAL mode)
   const file = await dbFile();
   const s0 = openStore(file);
   s0.close();
-  const other = PAGE_SIZE === 4096 ? 8192 : 4096;
+  const other = (PAGE_SIZE as number) === 4096 ? 8192 : 4096;
   // A file made by an earlier Airlock (or by hand) with another page size: it opens as it is.
   const old = join(file, '..', 'old.db');
   const raw = new Database(old);

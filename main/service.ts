@@ -120,8 +120,10 @@ export class AirlockService implements AirlockClient {
     this.events.setMaxListeners(100);
   }
 
-  emit(event: AirlockEvent): void {
-    if (this.events.listenerCount('event') > 0) this.events.emit('event', event);
+  emit(event: AirlockEvent | (() => AirlockEvent)): void {
+    // Built only when someone listens (a console or the desktop window): an exchange's view costs
+    // ~1 µs, paid on every request otherwise.
+    if (this.events.listenerCount('event') > 0) this.events.emit('event', typeof event === 'function' ? event() : event);
   }
 
   subscribe(listener: (event: AirlockEvent) => void): () => void {
@@ -326,7 +328,7 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
   });
 
   let service: AirlockService | null = null;
-  const emitExchange = (ex: import('./exchange/exchange').Exchange) => service?.emit({ type: 'exchange', exchange: ex.toView() });
+  const emitExchange = (ex: import('./exchange/exchange').Exchange) => service?.emit(() => ({ type: 'exchange', exchange: ex.toView() }));
   const stages = defaultStages({ hold, record: recordStage(options.record ? store : null, emitExchange) });
   const auth = new AgentAuthenticator(store.agents);
   const issuer = new LeafIssuer(ca);

@@ -136,6 +136,12 @@ parentPort.on('message', (m) => {
 
 /** SQLite page cache per connection, KiB (better-sqlite3's build default is 16 000). */
 export const CACHE_KIB = 4000;
+/**
+ * The worker's connection only appends: it touches the right edge of the table and of each index
+ * (a few dozen pages), so a smaller cache costs it nothing (10.3 vs 10.2 us of CPU per row at 4000
+ * and 1000 KiB) and keeps up to 3 MB out of the process.
+ */
+export const WORKER_CACHE_KIB = 1000;
 
 type WriterFn = ((batch: WireWrite[]) => string[]) & { reserveIds(n: number): number };
 
@@ -219,7 +225,7 @@ export class WriteWorker implements BatchWriter {
     this.errors = channel.port1;
     this.worker = new Worker(WORKER_SOURCE, {
       eval: true,
-      workerData: { dbPath, sqlitePath, sql, cacheKib: CACHE_KIB, state: this.state.buffer, reserved: this.reserved.buffer, errors: channel.port2, fault },
+      workerData: { dbPath, sqlitePath, sql, cacheKib: WORKER_CACHE_KIB, state: this.state.buffer, reserved: this.reserved.buffer, errors: channel.port2, fault },
       transferList: [channel.port2],
       // It only moves batches into SQLite: a small heap keeps the process's RSS down.
       resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 },

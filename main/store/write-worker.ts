@@ -233,9 +233,9 @@ export class WriteWorker implements BatchWriter {
     this.worker.unref();
     this.errors.on('message', (m: FromWorker) => this.receive(m));
     this.errors.unref();
-    // An error the worker could not hand back (out of memory, say): whatever it held is reported lost.
+    // A failure the worker could not hand its writes back for (out of memory, say): said so.
     this.worker.on('error', (e) => {
-      if (!this.fallback) this.failOver(`the write worker stopped: ${(e as Error).message}`);
+      if (!this.fallback) this.failOver(`the write worker stopped (${(e as Error).message}); writes it held may be lost`);
     });
     this.worker.on('exit', (code) => {
       if (!this.fallback && !this.closed) this.failOver(`the write worker exited (code ${code})`);
@@ -255,7 +255,8 @@ export class WriteWorker implements BatchWriter {
     for (let m = receiveMessageOnPort(this.errors); m; m = receiveMessageOnPort(this.errors)) this.receive(m.message as FromWorker);
   }
 
-  private get failed(): boolean {
+  /** True once the worker has failed; on first noticing, takes its handed-back writes and switches to the fallback. */
+  private checkFailed(): boolean {
     if (this.fallback) return true;
     if (Atomics.load(this.state, 3) === 0) return false;
     this.drain(); // takes the handed-back writes and switches to the fallback
@@ -274,14 +275,14 @@ export class WriteWorker implements BatchWriter {
   }
 
   reserveIdsAhead(n: number): void {
-    if (this.ahead || this.closed || this.failed) return;
+    if (this.ahead || this.closed || this.checkFailed()) return;
     this.ahead = { seq: ++this.reserveSeq, n };
     this.worker.postMessage({ t: 'reserve', seq: this.ahead.seq, n });
   }
 
   /** Takes the block asked for ahead (or asks now) and waits for the worker's answer (bounded). */
   reserveIds(n: number): number {
-    if (this.failed) return this.fallback!.reserveIds(n);
+    if (this.checkFailed()) return this.fallback!.reserveIds(n);
     if (!this.ahead || this.ahead.n !== n) {
       this.ahead = null;
       this.reserveIdsAhead(n);
@@ -290,7 +291,7 @@ export class WriteWorker implements BatchWriter {
     this.ahead = null;
     const deadline = Date.now() + 30_000;
     for (;;) {
-      if (this.failed) return this.fallback!.reserveIds(n);
+      if (this.checkFailed()) return this.fallback!.reserveIds(n);
       const done = Atomics.load(this.state, 2);
       if (done >= seq) break;
       const left = deadline - Date.now();
@@ -304,7 +305,7 @@ export class WriteWorker implements BatchWriter {
 
   /** Hands a batch to the worker; never blocks. */
   post(batch: WireWrite[], now = false): void {
-    if (this.failed) {
+    if (this.checkFailed()) {
       this.fallback!.post(batch, now);
       return;
     }
@@ -313,14 +314,14 @@ export class WriteWorker implements BatchWriter {
     this.worker.postMessage({ t: 'batch', seq: this.seq, batch, now });
     // Failed between the check and the post: the worker may not have drained this one. Write it here
     // as well (an upsert of the same rows), rather than risk losing it.
-    if (this.failed) this.fallback!.post(batch, now);
+    if (this.checkFailed()) this.fallback!.post(batch, now);
   }
 
   /** Waits until every posted batch is committed (bounded). */
   waitIdle(timeoutMs = 30_000): void {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      if (this.failed) return;
+      if (this.checkFailed()) return;
       const done = Atomics.load(this.state, 0);
       if (done >= this.seq) {
         this.drain();

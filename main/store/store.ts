@@ -21,8 +21,7 @@ export function openStore(file: string, opts: StoreOptions = {}): Store {
   const onError = opts.onError ?? ((err: unknown) => console.error('airlock store:', err));
 
   mkdirSync(dirname(path), { recursive: true });
-  const created = !existsSync(path);
-  if (created) closeSync(openSync(path, 'a', 0o600)); // the record holds request bodies: owner-only
+  if (!existsSync(path)) closeSync(openSync(path, 'a', 0o600)); // the record holds request bodies: owner-only
 
   let db: Database.Database;
   try {
@@ -34,8 +33,8 @@ export function openStore(file: string, opts: StoreOptions = {}): Store {
     db.pragma('busy_timeout = 5000');
     // A new file gets 16 KiB pages (SQLite's default is 4 KiB): an exchange with a 1 KiB body is ~1.6 KB,
     // so small pages mean a WAL frame write (and a checkpoint copy) every two or three rows. Measured
-    // 24 -> 18 us per recorded exchange (docs/decisions.md). Only possible before the first table exists.
-    if (created || db.pragma('page_count', { simple: true }) === 0) db.pragma(`page_size = ${PAGE_SIZE}`);
+    // 24 -> 18 us per recorded exchange (docs/decisions.md). Only possible while the file is empty.
+    if (db.pragma('page_count', { simple: true }) === 0) db.pragma(`page_size = ${PAGE_SIZE}`);
     const mode = db.pragma('journal_mode = WAL', { simple: true });
     if (mode !== 'wal') throw new AirlockError('unavailable', `The database ${path} cannot use WAL journaling (got ${String(mode)}).`);
     db.pragma('synchronous = NORMAL');

@@ -243,9 +243,10 @@ export async function startAirlock(dataDir: string, upstreamCaPath: string): Pro
   }
   const token = agent.token;
   // BENCH_AIRLOCK_NODE_FLAGS: extra node flags for the Airlock process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p".
+  // BENCH_AIRLOCK_BIN: another build's bin/airlock.mjs (e.g. a worktree of the previous commit) for A/B runs.
   const nodeFlags = (process.env.BENCH_AIRLOCK_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
   const args = [
-    ...nodeFlags, AIRLOCK_BIN, 'serve', '--data-dir', dataDir, '--proxy-port', '0', '--console-port', '0', '--json',
+    ...nodeFlags, process.env.BENCH_AIRLOCK_BIN || AIRLOCK_BIN, 'serve', '--data-dir', dataDir, '--proxy-port', '0', '--console-port', '0', '--json',
     '--upstream-ca', upstreamCaPath,
   ];
   const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });

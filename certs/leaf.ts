@@ -1,5 +1,5 @@
 import {
-  X509Certificate, createPrivateKey, createPublicKey, generateKeyPair, randomBytes,
+  X509Certificate, createPrivateKey, createPublicKey, generateKeyPair, randomBytes, sign,
   type KeyObject,
 } from 'node:crypto';
 import { chmodSync } from 'node:fs';
@@ -12,7 +12,7 @@ import type { CertAuthority } from './ca';
 import { ContextPool } from './context-pool';
 import { CaError, errnoOf } from './errors';
 import { ipv6Bytes, leafFileName, validateHostname, type HostKind } from './hostname';
-import { randomSerialHex, signCertificateWithSpki, utf8Attr } from './sign';
+import { certificatePem, derChildren, leafTbs } from './leaf-der';
 
 const DAY = 24 * 60 * 60 * 1000;
 /** Leaf lifetime: the CA/Browser Forum maximum that Apple and Chrome accept. */
@@ -53,7 +53,8 @@ export interface LeafIssuerOptions {
 
 /**
  * Issues per-host leaf certificates signed by the Airlock CA. All leaves share
- * one RSA key (`paths.leafKey`); forge builds the certificate, OpenSSL signs it.
+ * one ECDSA P-256 key (`paths.leafKey`); each certificate is written from a DER
+ * template (`leaf-der.ts`) and signed by OpenSSL with the CA's RSA key.
  * Results are kept in an LRU of SecureContexts and on disk under `leavesDir`.
  */
 export class LeafIssuer {
@@ -64,11 +65,10 @@ export class LeafIssuer {
   private readonly now: () => Date;
   private readonly caKey: KeyObject;
   private readonly caPublic: KeyObject;
-  private readonly issuerAttrs: forge.pki.CertificateField[];
-  private readonly caKeyId: string;
+  /** The CA's subject Name exactly as its certificate encodes it (each leaf's issuer). */
+  private readonly issuerName: Buffer;
+  private readonly caKeyId: Buffer;
   private readonly caNotAfterMs: number;
-  /** forge needs an RSA public key to build a certificate; the real (EC) one is spliced in afterwards. */
-  private readonly placeholderKey: forge.pki.PublicKey;
   private readonly lru = new Map<string, Entry>();
   private readonly inflight = new Map<string, Promise<Entry>>();
   private leafKeyP: Promise<LeafKey> | undefined;
@@ -85,18 +85,14 @@ export class LeafIssuer {
       this.caKey = createPrivateKey(ca.keyPem);
       this.caPublic = createPublicKey(this.caKey);
       const caCert = forge.pki.certificateFromPem(ca.certPem);
-      this.issuerAttrs = caCert.subject.attributes.map((a) => {
-        // forge keeps parsed UTF8String values as raw bytes but encodes on output.
-        const utf8 = a.valueTagClass === (forge.asn1.Type.UTF8 as unknown) && typeof a.value === 'string';
-        return { type: a.type, value: utf8 ? forge.util.decodeUtf8(a.value as string) : a.value,
-          valueTagClass: a.valueTagClass } as forge.pki.CertificateField;
-      });
+      // Certificate → TBSCertificate → [version, serial, signature, issuer, validity, subject, …]
+      const tbs = derChildren(derChildren(new X509Certificate(ca.certPem).raw)[0]!);
+      this.issuerName = tbs[tbs[0]![0] === 0xa0 ? 5 : 4]!;
       const ski = caCert.getExtension('subjectKeyIdentifier') as { subjectKeyIdentifier?: string } | undefined;
       this.caKeyId = ski?.subjectKeyIdentifier
-        ? forge.util.hexToBytes(ski.subjectKeyIdentifier)
-        : forge.pki.getPublicKeyFingerprint(caCert.publicKey, { type: 'RSAPublicKey' }).getBytes();
+        ? Buffer.from(ski.subjectKeyIdentifier, 'hex')
+        : Buffer.from(forge.pki.getPublicKeyFingerprint(caCert.publicKey, { type: 'RSAPublicKey' }).getBytes(), 'binary');
       this.caNotAfterMs = caCert.validity.notAfter.getTime();
-      this.placeholderKey = caCert.publicKey;
     } catch (err) {
       throw new CaError(`The Airlock CA at ${ca.paths.dir} cannot be used to issue certificates (${errnoOf(err)}); run \`airlock ca rotate\`.`);
     }
@@ -193,27 +189,24 @@ export class LeafIssuer {
     return entry;
   }
 
-  /** Builds and signs one leaf (forge for DER, OpenSSL for RSA on the thread pool). */
+  /** Writes one leaf from the DER template (certs/leaf-der.ts); OpenSSL signs it with the CA key on the thread pool. */
   private async issue(kind: HostKind, leaf: LeafKey): Promise<{ certPem: string; notAfterMs: number }> {
     const now = this.now().getTime();
-    const cert = forge.pki.createCertificate();
-    cert.publicKey = this.placeholderKey; // replaced by the EC key's SPKI below
-    cert.serialNumber = randomSerialHex();
-    cert.validity.notBefore = new Date(now - DAY);
-    cert.validity.notAfter = new Date(Math.min(now + LEAF_LIFETIME_MS, this.caNotAfterMs));
-    cert.setSubject([utf8Attr('CN', kind.value.slice(0, 64))]);
-    cert.setIssuer(this.issuerAttrs);
-    const altName = kind.type === 'dns'
-      ? { type: 2, value: kind.value }
-      : { type: 7, value: ipBytes(kind.value).toString('binary') };
-    cert.setExtensions([
-      { name: 'basicConstraints', cA: false },
-      { name: 'keyUsage', digitalSignature: true, critical: true },
-      { name: 'extKeyUsage', serverAuth: true },
-      { name: 'subjectAltName', altNames: [altName] },
-      { name: 'authorityKeyIdentifier', keyIdentifier: this.caKeyId },
-    ]);
-    return { certPem: await signCertificateWithSpki(cert, leaf.spkiDer, this.caKey), notAfterMs: cert.validity.notAfter.getTime() };
+    const notAfter = new Date(Math.min(now + LEAF_LIFETIME_MS, this.caNotAfterMs));
+    const tbs = leafTbs(
+      { issuerName: this.issuerName, caKeyId: this.caKeyId, spki: leaf.spkiDer },
+      {
+        commonName: kind.value,
+        altName: kind.type === 'dns' ? { type: 'dns', value: kind.value } : { type: 'ip', bytes: ipBytes(kind.value) },
+        notBefore: new Date(now - DAY),
+        notAfter,
+      },
+    );
+    // With a callback the RSA signature runs on libuv's thread pool: the event loop goes on
+    // with the upstream handshake and other tunnels meanwhile.
+    const signature = await new Promise<Buffer>((resolve, reject) =>
+      sign('sha256', tbs, this.caKey, (err, sig) => (err ? reject(err) : resolve(sig))));
+    return { certPem: certificatePem(tbs, signature), notAfterMs: Math.floor(notAfter.getTime() / 1000) * 1000 };
   }
 
   private async readCached(

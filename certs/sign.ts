@@ -30,33 +30,3 @@ export function signCertificate(cert: forge.pki.Certificate, issuerKey: KeyObjec
   cert.signature = sig.toString('binary');
   return forge.pki.certificateToPem(cert);
 }
-
-/**
- * Like signCertificate, for a subject key forge cannot hold (ECDSA): the
- * certificate is built with a placeholder RSA key, its SubjectPublicKeyInfo is
- * replaced by `spkiDer`, and the TBSCertificate is signed natively, off the
- * event loop.
- */
-export async function signCertificateWithSpki(cert: forge.pki.Certificate, spkiDer: Buffer, issuerKey: KeyObject): Promise<string> {
-  cert.siginfo.algorithmOid = SHA256_RSA;
-  cert.signatureOid = SHA256_RSA;
-  const asn1 = forge.asn1;
-  const tbs = (forge.pki as unknown as { getTBSCertificate(c: forge.pki.Certificate): forge.asn1.Asn1 }).getTBSCertificate(cert);
-  // TBSCertificate: [0] version, serial, signature, issuer, validity, subject, subjectPublicKeyInfo, [3] extensions
-  (tbs.value as forge.asn1.Asn1[])[6] = asn1.fromDer(forge.util.createBuffer(spkiDer.toString('binary')));
-  const tbsDer = Buffer.from(asn1.toDer(tbs).getBytes(), 'binary');
-  // With a callback the RSA signature runs on libuv's thread pool: the event loop goes on
-  // with the upstream handshake and other tunnels meanwhile.
-  const sig = await new Promise<Buffer>((resolve, reject) =>
-    sign('sha256', tbsDer, issuerKey, (err, s) => (err ? reject(err) : resolve(s))));
-  const certAsn1 = asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [
-    tbs,
-    asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [
-      asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OID, false, asn1.oidToDer(SHA256_RSA).getBytes()),
-      asn1.create(asn1.Class.UNIVERSAL, asn1.Type.NULL, false, ''),
-    ]),
-    asn1.create(asn1.Class.UNIVERSAL, asn1.Type.BITSTRING, false, String.fromCharCode(0) + sig.toString('binary')),
-  ]);
-  const der = Buffer.from(asn1.toDer(certAsn1).getBytes(), 'binary');
-  return `-----BEGIN CERTIFICATE-----\n${der.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n?$/, '\n')}-----END CERTIFICATE-----\n`;
-}

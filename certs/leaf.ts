@@ -19,6 +19,8 @@ const DAY = 24 * 60 * 60 * 1000;
 export const LEAF_LIFETIME_MS = 397 * DAY;
 /** A cached leaf with less than this left is reissued. */
 export const LEAF_RENEW_MS = 30 * DAY;
+/** How long a new leaf waits before its disk-cache copy is written (see `queueWrite`). */
+export const LEAF_WRITE_DELAY_MS = 200;
 
 const generateKeyPairAsync = promisify(generateKeyPair);
 
@@ -77,6 +79,9 @@ export class LeafIssuer {
   private onDisk: Set<string> | null = null;
   /** Disk-cache writes still under way (see `flush`). */
   private readonly pendingWrites = new Set<Promise<void>>();
+  /** New leaves waiting for their disk-cache write (see `queueWrite`). */
+  private readonly toWrite: Array<{ file: string; name: string; pem: string }> = [];
+  private writeTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly ca: CertAuthority, opts: LeafIssuerOptions = {}) {
     this.maxEntries = Math.max(1, opts.maxEntries ?? 1000);
@@ -112,12 +117,39 @@ export class LeafIssuer {
 
   /** Drops the spare contexts and stops making new ones. */
   close(): void {
+    this.writeQueued();
     void this.leafKeyP?.then((k) => k.pool.close(), () => undefined);
   }
 
   /** Resolves when every leaf issued so far has been written to the disk cache (or failed to be). */
   async flush(): Promise<void> {
+    this.writeQueued();
     while (this.pendingWrites.size > 0) await Promise.all([...this.pendingWrites]);
+  }
+
+  /**
+   * The disk copy of a new leaf is written a little later, together with any others issued
+   * meanwhile: the file operations' JavaScript runs on the event loop, and right after issuing,
+   * that loop is busy with the two TLS handshakes and the first request the leaf was made for.
+   */
+  private queueWrite(file: string, name: string, pem: string): void {
+    this.toWrite.push({ file, name, pem });
+    if (!this.writeTimer) {
+      this.writeTimer = setTimeout(() => this.writeQueued(), LEAF_WRITE_DELAY_MS);
+      this.writeTimer.unref();
+    }
+  }
+
+  private writeQueued(): void {
+    if (this.writeTimer) clearTimeout(this.writeTimer);
+    this.writeTimer = null;
+    for (const { file, name, pem } of this.toWrite.splice(0)) {
+      const written = this.writeCached(file, pem).then((ok) => {
+        if (ok) this.onDisk?.add(name);
+      });
+      this.pendingWrites.add(written);
+      void written.finally(() => this.pendingWrites.delete(written));
+    }
   }
 
   /** A TLS context (the host's leaf certificate + the shared leaf key) for `host`. */
@@ -167,12 +199,7 @@ export class LeafIssuer {
       cert = await this.issue(kind, leaf);
       this.stats.issueMs += performance.now() - t0;
       this.stats.issued++;
-      // Written in the background: the handshake waiting for this leaf does not wait for the disk.
-      const written = this.writeCached(file, cert.certPem).then((ok) => {
-        if (ok) this.onDisk?.add(name);
-      });
-      this.pendingWrites.add(written);
-      void written.finally(() => this.pendingWrites.delete(written));
+      this.queueWrite(file, name, cert.certPem);
     }
     const entry: Entry = {
       certPem: cert.certPem,

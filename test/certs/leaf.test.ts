@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { connect, createServer, type Server } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { CaError, LeafIssuer, loadOrCreateCa, type CertAuthority } from '../../certs/index';
+import { LEAF_WRITE_DELAY_MS } from '../../certs/leaf';
 import { makeTempDir, removeDir, runCommand } from '../helpers';
 
 const DAY = 24 * 60 * 60 * 1000;
@@ -256,4 +257,24 @@ test('a corrupt leaf key is replaced (and its cached leaves reissued); an unread
   const third = new LeafIssuer(local);
   await assert.rejects(third.getSecureContext('rekey.example.test'),
     (e: unknown) => e instanceof CaError && /leaf key at .*leaf\.key is unreadable \(EISDIR\).*airlock ca rotate/.test(e.message));
+});
+
+test('a new leaf is written to the disk cache shortly after it is issued, batched, or at once on flush', async () => {
+  const own = await freshCa();
+  const issuer = new LeafIssuer(own);
+  const file = (h: string) => join(own.paths.leavesDir, `${h}.pem`);
+  const t0 = Date.now();
+  await issuer.getSecureContext('later-a.test');
+  await issuer.getSecureContext('later-b.test');
+  // Not yet: the handshake the leaf was issued for is still under way (unless this machine stalled).
+  if (Date.now() - t0 < LEAF_WRITE_DELAY_MS / 2) assert.equal(existsSync(file('later-a.test')), false);
+  const deadline = Date.now() + 5_000;
+  while (!(existsSync(file('later-a.test')) && existsSync(file('later-b.test'))) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.ok(existsSync(file('later-a.test')) && existsSync(file('later-b.test')), 'written in the background without flush()');
+  await issuer.getSecureContext('later-c.test');
+  await issuer.flush();
+  assert.ok(existsSync(file('later-c.test')), 'flush() writes at once');
+  assert.equal(new X509Certificate(readFileSync(file('later-c.test'))).subjectAltName, 'DNS:later-c.test');
 });

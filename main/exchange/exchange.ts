@@ -37,7 +37,7 @@ export class Exchange {
   requestCapture: Buffer[] | null = null;
   responseCapture: Buffer[] | null = null;
   requestCaptureComplete = true;
-  /** SHA-256 of the whole body as it passed (set when recording is on). */
+  /** SHA-256 of the whole body as it passed, set when the body outgrew the capture cap (a body kept whole is its own record). */
   requestSha256: string | null = null;
   responseSha256: string | null = null;
   responseCaptureComplete = true;

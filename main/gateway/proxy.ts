@@ -1,4 +1,4 @@
-import { createHash, hash as cryptoHash, randomUUID, type Hash } from 'node:crypto';
+import { createHash, randomUUID, type Hash } from 'node:crypto';
 import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
@@ -549,11 +549,13 @@ class BodyTap {
     else ex.responseCaptureComplete = false;
   }
 
-  /** The body ended (all of it passed). */
+  /**
+   * The body ended (all of it passed). A body larger than the cap gets its hash now; one kept
+   * whole is its own record, and the store derives its hash when it is read.
+   */
   end(): void {
-    const { kept } = this;
-    if (!kept) return;
-    const digest = this.hash ? this.hash.digest('hex') : cryptoHash('sha256', kept.length === 1 ? kept[0]! : Buffer.concat(kept), 'hex');
+    if (!this.hash) return;
+    const digest = this.hash.digest('hex');
     if (this.isReq) this.ex.requestSha256 = digest;
     else this.ex.responseSha256 = digest;
   }

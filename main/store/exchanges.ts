@@ -1,4 +1,5 @@
 // Exchanges and sessions: recorded through a write queue that is flushed in batches (one transaction per batch).
+import { createHash } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import type { ExchangeView } from '../contract/views';
 import { AirlockError } from '../contract/errors';
@@ -96,6 +97,11 @@ function rowToView(r: ExchangeRow): ExchangeView {
   };
 }
 
+/** The hash recording left out: the stored body is the whole body as sent (see ExchangeRecord.requestBodySha256). */
+function wholeBodySha256(body: Buffer | null, complete: number): string | null {
+  return body && complete !== 0 ? createHash('sha256').update(body).digest('hex') : null;
+}
+
 function numOrNull(n: number | null | undefined): number | null {
   return typeof n === 'number' && Number.isFinite(n) ? n : null;
 }
@@ -184,7 +190,15 @@ export function createWriteQueue(
     if (w.t === 'session-end') return ['se', w.endedAt, w.id];
     const rec = w.rec;
     const t = rec.timings ?? { connectMs: null, tlsMs: null, upstreamMs: null, totalMs: null };
-    const body = (b: Buffer | null | undefined) => (b ? maskBody(Buffer.isBuffer(b) ? b : Buffer.from(b), secrets) : null);
+    // A body stored whole and unmasked needs no hash here (`get` derives it); a masked one keeps the hash of what was sent.
+    const body = (b: Buffer | null | undefined, complete: boolean, sha: string | null | undefined): [Buffer | null, string | null] => {
+      if (!b) return [null, sha ?? null];
+      const raw = Buffer.isBuffer(b) ? b : Buffer.from(b);
+      const stored = maskBody(raw, secrets);
+      return [stored, sha ?? (complete && stored !== raw ? createHash('sha256').update(raw).digest('hex') : null)];
+    };
+    const [reqBody, reqSha] = body(rec.requestBody, rec.requestBodyComplete !== false, rec.requestBodySha256);
+    const [resBody, resSha] = body(rec.responseBody, rec.responseBodyComplete !== false, rec.responseBodySha256);
     return ['x', [
       parseExchangeId(rec.id),
       rec.sessionId ?? null,
@@ -212,11 +226,11 @@ export function createWriteQueue(
       rec.responseHeaders ? JSON.stringify(maskHeaders(rec.responseHeaders, secrets)) : null,
       rec.requestBodyComplete === false ? 0 : 1,
       rec.responseBodyComplete === false ? 0 : 1,
-      rec.requestBodySha256 ?? null,
-      rec.responseBodySha256 ?? null,
+      reqSha,
+      resSha,
       rec.reviewId ?? null,
-      body(rec.requestBody),
-      body(rec.responseBody),
+      reqBody,
+      resBody,
     ]];
   }
 
@@ -334,8 +348,8 @@ export function createWriteQueue(
         responseBody: r.response_body,
         requestBodyComplete: r.request_body_complete !== 0,
         responseBodyComplete: r.response_body_complete !== 0,
-        requestBodySha256: r.request_body_sha256,
-        responseBodySha256: r.response_body_sha256,
+        requestBodySha256: r.request_body_sha256 ?? wholeBodySha256(r.request_body, r.request_body_complete),
+        responseBodySha256: r.response_body_sha256 ?? wholeBodySha256(r.response_body, r.response_body_complete),
         reviewId: r.review_id,
       };
     },

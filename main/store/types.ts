@@ -115,6 +115,11 @@ export interface ExchangeRecord {
   /** false when the body was larger than the capture cap. */
   requestBodyComplete: boolean;
   responseBodyComplete: boolean;
+  /**
+   * SHA-256 (hex) of the whole body as it passed. Recording computes it only when the stored bytes
+   * are not the whole body as sent (larger than the cap, or masked); otherwise the column stays
+   * NULL and `get` computes it from the stored body, which is then exactly those bytes.
+   */
   requestBodySha256: string | null;
   responseBodySha256: string | null;
   reviewId: string | null;

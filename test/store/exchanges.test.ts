@@ -99,7 +99,8 @@ test('round-trips every field, including capped bodies; recording an id again re
 
   const done = { ...rec, status: 201, responseBody: Buffer.from('done'), error: null };
   store.exchanges.record(done);
-  assert.deepEqual(store.exchanges.get('1'), done);
+  // A body kept whole is recorded without a hash; reading derives it from the stored bytes.
+  assert.deepEqual(store.exchanges.get('1'), { ...done, responseBodySha256: createHash('sha256').update('done').digest('hex') });
   assert.equal(store.exchanges.count(), 1);
   const v = store.exchanges.list({})[0]!;
   assert.equal(v.decision, null);
@@ -248,7 +249,7 @@ test('sessions.list: newest first, by agent, with exchange counts and paging', a
 });
 
 test('masks credential headers, secrets in header values, path and text bodies; binary bodies are kept', async () => {
-  const { store } = await fresh();
+  const { store, file } = await fresh();
   const secret = 'ghp_SECRETTOKEN123';
   store.setSecrets([secret, '', 'ab']);
   const binary = Buffer.concat([Buffer.from([0xff, 0xfe, 0x00]), Buffer.from(secret)]);
@@ -281,6 +282,18 @@ test('masks credential headers, secrets in header values, path and text bodies; 
   assert.equal(got.path, '/api?token=[masked]');
   assert.equal(got.requestBody!.toString('utf8'), '{"token":"[masked]","again":"[masked]","é":1}');
   assert.deepEqual(got.responseBody, binary, 'a body that is not UTF-8 text is stored as captured');
+  // The stored request body is masked, so its hash is taken from the bytes that were sent, at recording time.
+  const sent = `{"token":"${secret}","again":"${secret}","é":1}`;
+  assert.equal(got.requestBodySha256, createHash('sha256').update(sent).digest('hex'));
+  assert.equal(got.responseBodySha256, createHash('sha256').update(binary).digest('hex'));
+  const raw = new Database(file, { readonly: true });
+  try {
+    const row = raw.prepare('SELECT request_body_sha256 AS req, response_body_sha256 AS res FROM exchanges WHERE id = 1').get() as { req: string | null; res: string | null };
+    assert.equal(row.req, got.requestBodySha256, 'the masked body\'s hash is in the row');
+    assert.equal(row.res, null, 'the unmasked body is its own record: no hash stored');
+  } finally {
+    raw.close();
+  }
 });
 
 test('masks a capped text body whose last character was cut in half', async () => {

@@ -4,6 +4,7 @@ import type Database from 'better-sqlite3';
 import type { ExchangeView } from '../contract/views';
 import { AirlockError } from '../contract/errors';
 import { maskBody, maskHeaders, maskTextPre } from './mask';
+import { WalCheckpointer } from './checkpointer';
 import { InlineWriter, WriteWorker, type BatchWriter, type WireWrite, type WriteWorkerFault, type WriteWorkerSql } from './write-worker';
 import type { AuditLog, ExchangeRecord, ExchangesRepo, HeaderMap, SessionRecord, SessionsRepo } from './types';
 
@@ -128,7 +129,7 @@ export interface WriteQueue {
 export function createWriteQueue(
   db: Database.Database,
   audit: AuditLog,
-  opts: { now: () => Date; onError: (err: unknown) => void; normalizeSecrets: (s: string[]) => string[]; maxQueued?: number; writer?: 'worker' | 'inline'; testWriterFault?: WriteWorkerFault },
+  opts: { now: () => Date; onError: (err: unknown) => void; normalizeSecrets: (s: string[]) => string[]; maxQueued?: number; writer?: 'worker' | 'inline'; backgroundCheckpoints?: boolean; testWriterFault?: WriteWorkerFault },
 ): WriteQueue {
   let secrets: string[] = [];
   let queue: QueuedWrite[] = [];
@@ -153,7 +154,27 @@ export function createWriteQueue(
   // a postMessage per exchange would cost more than it saves.
   const handOffMs = opts.writer === 'worker' ? WORKER_HANDOFF_MS : FLUSH_INTERVAL_MS;
   const inline = (): BatchWriter => new InlineWriter(db, sql, opts.onError);
-  const worker: BatchWriter = opts.writer === 'worker' ? new WriteWorker(db.name, sql, opts.onError, inline, opts.testWriterFault) : inline();
+  // Inline, the inserts run here but the WAL is copied back into the database by a small thread of
+  // its own (started with the first batch, so a read-only CLI never starts it): that copy and its
+  // fsync were most of what inline recording cost the proxy (docs/decisions.md).
+  let checkpointer: WalCheckpointer | null = null;
+  let checkpointerFailed = false;
+  const afterCommit = (): void => {
+    if (checkpointerFailed || closed) return;
+    if (!checkpointer) {
+      checkpointer = new WalCheckpointer(db.name, () => db.pragma('wal_checkpoint(RESTART)'), (reason) => {
+        checkpointerFailed = true;
+        if (closed) return;
+        db.pragma('wal_autocheckpoint = 1000');
+        opts.onError(new Error(`store: ${reason}; checkpoints run on the writing thread again`));
+      });
+      db.pragma('wal_autocheckpoint = 0');
+    }
+    checkpointer.afterCommit();
+  };
+  const worker: BatchWriter = opts.writer === 'worker'
+    ? new WriteWorker(db.name, sql, opts.onError, inline, opts.testWriterFault)
+    : new InlineWriter(db, sql, opts.onError, opts.backgroundCheckpoints === false ? undefined : afterCommit);
   const getSession = db.prepare<[string], { id: string; agent: string; client_address: string; started_at: string; ended_at: string | null }>(
     'SELECT * FROM sessions WHERE id = ?',
   );
@@ -427,6 +448,16 @@ export function createWriteQueue(
       } finally {
         closed = true;
         worker.close();
+        if (checkpointer) {
+          (checkpointer as WalCheckpointer).close();
+          // Leave a short WAL behind: the checkpoint thread's connection may still be open, so
+          // closing this one is not guaranteed to be the last close that checkpoints by itself.
+          try {
+            db.pragma('wal_checkpoint(TRUNCATE)');
+          } catch {
+            // busy (another process reading): the next open recovers the WAL as usual
+          }
+        }
       }
     },
   };

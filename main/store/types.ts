@@ -8,6 +8,12 @@ export interface StoreOptions {
    * its uncommitted writes back and recording continues inline.
    */
   writer?: 'worker' | 'inline';
+  /**
+   * With the inline writer: copy the WAL back into the database on a small thread of its own
+   * (default true; it starts with the first recorded batch). false: SQLite's usual automatic
+   * checkpoints on the writing thread.
+   */
+  backgroundCheckpoints?: boolean;
   /** Test-only: make the worker writer fail at start or at its third batch. */
   testWriterFault?: 'start' | 'batch';
   /** Clock used for created/at timestamps (tests inject a fixed one). */

@@ -164,7 +164,13 @@ export interface BatchWriter {
 export class InlineWriter implements BatchWriter {
   private readonly writeBatch: WriterFn;
 
-  constructor(db: import('better-sqlite3').Database, sql: WriteWorkerSql, private readonly onError: (err: unknown) => void) {
+  constructor(
+    db: import('better-sqlite3').Database,
+    sql: WriteWorkerSql,
+    private readonly onError: (err: unknown) => void,
+    /** Called after each committed batch (the background WAL checkpointer hooks in here). */
+    private readonly afterCommit: () => void = () => {},
+  ) {
     // eslint-disable-next-line @typescript-eslint/no-implied-eval
     const make = new Function(`${WRITER_FACTORY}; return makeWriter;`)() as (d: unknown, s: WriteWorkerSql) => WriterFn;
     this.writeBatch = make(db, sql);
@@ -180,6 +186,7 @@ export class InlineWriter implements BatchWriter {
   post(batch: WireWrite[]): void {
     if (batch.length === 0) return;
     for (const e of this.writeBatch(batch).slice(0, 3)) this.onError(new Error(`store: a queued write failed: ${e}`));
+    this.afterCommit();
   }
 
   waitIdle(): void {}

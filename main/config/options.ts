@@ -22,7 +22,7 @@ export const OptionsSchema = z.object({
   bodyCaptureBytes: z.number().int().nonnegative().default(1024 ** 2).describe('Bytes of each body kept in the log; larger bodies keep a hash and size.'),
   retentionDays: z.number().int().positive().default(90).describe('Exchanges older than this are pruned (the audit log never is).'),
   record: z.boolean().default(true).describe('Record exchanges in the local SQLite log.'),
-  recordWriter: z.enum(['worker', 'inline']).default('worker').describe('Where exchange inserts run: a worker thread (default: the proxy never waits on SQLite; if the worker fails, recording continues inline) or inline (about 15-25 MB less memory).'),
+  recordWriter: z.enum(['worker', 'inline']).default('inline').describe('Where exchange inserts run: inline (default: batched transactions on the proxy\'s thread, the WAL copied back into the database by a small thread of its own, so the proxy never waits for a checkpoint or an fsync) or a worker thread with its own connection (the proxy never runs SQLite at all; more CPU and memory in total; if the worker fails, recording continues inline).'),
 });
 export type Options = z.infer<typeof OptionsSchema>;
 export type OptionsInput = z.input<typeof OptionsSchema>;

@@ -15,6 +15,7 @@ export const WAL_LIMIT_BYTES = 64 * 1024 * 1024;
 
 const SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
+if (workerData.fault) throw new Error('test fault: the checkpoint thread fails at start');
 const Database = require(workerData.sqlitePath);
 const db = new Database(workerData.dbPath);
 db.pragma('cache_size = -256');
@@ -50,11 +51,12 @@ export class WalCheckpointer {
     dbPath: string,
     private readonly restartInline: () => void,
     private readonly onFailure: (reason: string) => void,
+    private readonly opts: { walLimitBytes?: number; everyMs?: number; testFault?: boolean } = {},
   ) {
     this.walPath = `${dbPath}-wal`;
     this.worker = new Worker(SOURCE, {
       eval: true,
-      workerData: { dbPath, sqlitePath: createRequire(import.meta.url).resolve('better-sqlite3') },
+      workerData: { dbPath, sqlitePath: createRequire(import.meta.url).resolve('better-sqlite3'), fault: opts.testFault === true },
       resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 16 },
     });
     this.worker.unref();
@@ -75,7 +77,7 @@ export class WalCheckpointer {
 
   /** Call after each committed write transaction; cheap when nothing is due. */
   afterCommit(now = Date.now()): void {
-    if (this.failed || this.closed || now - this.last < CHECKPOINT_EVERY_MS) return;
+    if (this.failed || this.closed || now - this.last < (this.opts.everyMs ?? CHECKPOINT_EVERY_MS)) return;
     this.last = now;
     let walBytes = 0;
     try {
@@ -83,7 +85,7 @@ export class WalCheckpointer {
     } catch {
       return; // no WAL yet
     }
-    if (walBytes > WAL_LIMIT_BYTES) {
+    if (walBytes > (this.opts.walLimitBytes ?? WAL_LIMIT_BYTES)) {
       this.stats.inline++;
       this.restartInline();
       return;

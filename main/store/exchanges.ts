@@ -129,7 +129,7 @@ export interface WriteQueue {
 export function createWriteQueue(
   db: Database.Database,
   audit: AuditLog,
-  opts: { now: () => Date; onError: (err: unknown) => void; normalizeSecrets: (s: string[]) => string[]; maxQueued?: number; writer?: 'worker' | 'inline'; backgroundCheckpoints?: boolean; testWriterFault?: WriteWorkerFault },
+  opts: { now: () => Date; onError: (err: unknown) => void; normalizeSecrets: (s: string[]) => string[]; maxQueued?: number; writer?: 'worker' | 'inline'; backgroundCheckpoints?: boolean; testWriterFault?: WriteWorkerFault | 'checkpoint' },
 ): WriteQueue {
   let secrets: string[] = [];
   let queue: QueuedWrite[] = [];
@@ -167,13 +167,13 @@ export function createWriteQueue(
         if (closed) return;
         db.pragma('wal_autocheckpoint = 1000');
         opts.onError(new Error(`store: ${reason}; checkpoints run on the writing thread again`));
-      });
+      }, { testFault: opts.testWriterFault === 'checkpoint' });
       db.pragma('wal_autocheckpoint = 0');
     }
     checkpointer.afterCommit();
   };
   const worker: BatchWriter = opts.writer === 'worker'
-    ? new WriteWorker(db.name, sql, opts.onError, inline, opts.testWriterFault)
+    ? new WriteWorker(db.name, sql, opts.onError, inline, opts.testWriterFault === 'checkpoint' ? undefined : opts.testWriterFault)
     : new InlineWriter(db, sql, opts.onError, opts.backgroundCheckpoints === false ? undefined : afterCommit);
   const getSession = db.prepare<[string], { id: string; agent: string; client_address: string; started_at: string; ended_at: string | null }>(
     'SELECT * FROM sessions WHERE id = ?',

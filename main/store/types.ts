@@ -3,8 +3,8 @@ import type { ExchangeView } from '../contract/views';
 
 export interface StoreOptions {
   /**
-   * Where batched exchange/session inserts run: inline on this thread (default for the library) or a
-   * worker thread (the gateway's default: the proxy never waits on SQLite). A worker that fails hands
+   * Where batched exchange/session inserts run: inline on this thread (the default, with background
+   * checkpoints, see below) or a worker thread with its own connection. A worker that fails hands
    * its uncommitted writes back and recording continues inline.
    */
   writer?: 'worker' | 'inline';
@@ -14,8 +14,8 @@ export interface StoreOptions {
    * checkpoints on the writing thread.
    */
   backgroundCheckpoints?: boolean;
-  /** Test-only: make the worker writer fail at start or at its third batch. */
-  testWriterFault?: 'start' | 'batch';
+  /** Test-only: make the worker writer fail at start or at its third batch, or the checkpoint thread at start. */
+  testWriterFault?: 'start' | 'batch' | 'checkpoint';
   /** Clock used for created/at timestamps (tests inject a fixed one). */
   now?: () => Date;
   /** Where failures of background (batched) writes are reported; default console.error. */

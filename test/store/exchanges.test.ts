@@ -3,43 +3,9 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import Database from 'better-sqlite3';
 import type { ExchangeRecord } from '../../main/store';
-import { tempStores } from './helpers';
+import { exchange, tempStores } from './helpers';
 
 const fresh = tempStores('airlock-exchanges-');
-
-export function exchange(id: string, over: Partial<ExchangeRecord> = {}): ExchangeRecord {
-  return {
-    id,
-    sessionId: 's1',
-    agent: 'alice',
-    startedAt: '2026-01-01T00:00:00.000Z',
-    endedAt: '2026-01-01T00:00:01.000Z',
-    method: 'POST',
-    scheme: 'https',
-    host: 'github.com',
-    port: 443,
-    path: '/o/r.git/git-receive-pack',
-    kind: 'git-push',
-    verdict: 'review',
-    ruleId: 'push-needs-review',
-    explanation: 'Pushes are reviewed.',
-    status: 200,
-    error: null,
-    requestBytes: 10,
-    responseBytes: 20,
-    timings: { connectMs: 1, tlsMs: 2, upstreamMs: 3, totalMs: 4.5 },
-    requestHeaders: { host: 'github.com', 'content-type': 'application/x-git-receive-pack-request' },
-    responseHeaders: { 'content-type': 'application/x-git-receive-pack-result' },
-    requestBody: Buffer.from('request body'),
-    responseBody: Buffer.from('response body'),
-    requestBodyComplete: true,
-    responseBodyComplete: true,
-    requestBodySha256: null,
-    responseBodySha256: null,
-    reviewId: null,
-    ...over,
-  };
-}
 
 test('record is batched: not on disk until flushed (or the 50 ms timer fires), then visible', async () => {
   const { store, file } = await fresh();

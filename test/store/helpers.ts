@@ -3,7 +3,7 @@ import { after } from 'node:test';
 import { join } from 'node:path';
 import { makeTempDir, removeDir } from '../helpers/tmp';
 import { openStore } from '../../main/store';
-import type { Store } from '../../main/store';
+import type { ExchangeRecord, Store } from '../../main/store';
 
 export interface Clock {
   now: () => Date;
@@ -66,5 +66,40 @@ export function tempStores(prefix: string): () => Promise<TempStore> {
     const t = await tempStore(prefix);
     open.push(t);
     return t;
+  };
+}
+
+/** A complete exchange record for store tests; `over` replaces fields. */
+export function exchange(id: string, over: Partial<ExchangeRecord> = {}): ExchangeRecord {
+  return {
+    id,
+    sessionId: 's1',
+    agent: 'alice',
+    startedAt: '2026-01-01T00:00:00.000Z',
+    endedAt: '2026-01-01T00:00:01.000Z',
+    method: 'POST',
+    scheme: 'https',
+    host: 'github.com',
+    port: 443,
+    path: '/o/r.git/git-receive-pack',
+    kind: 'git-push',
+    verdict: 'review',
+    ruleId: 'push-needs-review',
+    explanation: 'Pushes are reviewed.',
+    status: 200,
+    error: null,
+    requestBytes: 10,
+    responseBytes: 20,
+    timings: { connectMs: 1, tlsMs: 2, upstreamMs: 3, totalMs: 4.5 },
+    requestHeaders: { host: 'github.com', 'content-type': 'application/x-git-receive-pack-request' },
+    responseHeaders: { 'content-type': 'application/x-git-receive-pack-result' },
+    requestBody: Buffer.from('request body'),
+    responseBody: Buffer.from('response body'),
+    requestBodyComplete: true,
+    responseBodyComplete: true,
+    requestBodySha256: null,
+    responseBodySha256: null,
+    reviewId: null,
+    ...over,
   };
 }

@@ -8,8 +8,13 @@ import { WalCheckpointer } from './checkpointer';
 import { InlineWriter, WriteWorker, type BatchWriter, type WireWrite, type WriteWorkerFault, type WriteWorkerSql } from './write-worker';
 import type { AuditLog, ExchangeRecord, ExchangesRepo, HeaderMap, SessionRecord, SessionsRepo } from './types';
 
-export const FLUSH_INTERVAL_MS = 50;
-export const FLUSH_ROWS = 200;
+/**
+ * Inline, one transaction per 100 ms or 500 rows: fewer, larger transactions rewrite the partly
+ * filled right-hand pages of the table and its five indexes less often (docs/decisions.md); a
+ * full batch holds the event loop ~5 ms.
+ */
+export const FLUSH_INTERVAL_MS = 100;
+export const FLUSH_ROWS = 500;
 /** With the worker writer: how long the proxy's thread keeps writes before handing them over. */
 export const WORKER_HANDOFF_MS = 5;
 /** Beyond this many queued writes, record() flushes synchronously (bounds memory if the event loop never idles). */
@@ -150,7 +155,7 @@ export function createWriteQueue(
   // so the proxy's event loop never waits on SQLite or a checkpoint (one more isolate: more memory).
   // With the worker, queued writes are handed over every few milliseconds and the worker groups
   // them into one transaction per WORKER_COMMIT_MS: on the proxy's thread the records then die
-  // young (a queue held for 50 ms survives scavenges and is copied into the old generation), while
+  // young (a queue held for 100 ms survives scavenges and is copied into the old generation), while
   // a postMessage per exchange would cost more than it saves.
   const handOffMs = opts.writer === 'worker' ? WORKER_HANDOFF_MS : FLUSH_INTERVAL_MS;
   const inline = (): BatchWriter => new InlineWriter(db, sql, opts.onError);

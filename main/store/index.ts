@@ -1,5 +1,5 @@
 // The local record: one SQLite file (better-sqlite3). Plain Node; knows nothing of Electron or HTTP.
-// - Call store.close() on shutdown: exchange/session writes are batched (50 ms / 200 rows) and the timer is unref'd.
+// - Call store.close() on shutdown: exchange/session writes are batched (100 ms / 500 rows) and the timer is unref'd.
 // - Timestamps are ISO strings from Date#toISOString(); lists sort and filter them as text.
 // - The service calls reviews.markInterrupted(now) at startup; openStore only migrates.
 export { openStore } from './store';

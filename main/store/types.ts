@@ -148,7 +148,7 @@ export interface ExchangesRepo {
    */
   nextId(): string;
   /**
-   * Queued; written in batches (one transaction per batch, flushed every 50 ms or at 200 rows, and on close).
+   * Queued; written in batches (one transaction per batch, flushed every 100 ms or at 500 rows, and on close).
    * Recording the same id again replaces the earlier row (so a pipeline may record at start and at end).
    * `rec.id` must come from nextId(). The record is kept as given until written: do not mutate it (nor its buffers) afterwards.
    */

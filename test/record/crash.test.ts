@@ -95,7 +95,7 @@ test('SIGKILL of `airlock serve` mid-review and mid-traffic: the record survives
     return { status: res.statusCode, body: await res.body.text() };
   }));
   assert.ok(quick.every((q) => q.status === 200 && q.body === 'hello'));
-  await new Promise((res) => setTimeout(res, 300)); // the store flushes its batch every 50 ms
+  await new Promise((res) => setTimeout(res, 300)); // the store flushes its batch every 100 ms
 
   const slow = Promise.allSettled(Array.from({ length: SLOW }, async (_, i) => {
     const res = await request(`${upstream.url}/slow?ms=5000&i=${i}`, { dispatcher, headersTimeout: 15_000, bodyTimeout: 15_000 });

@@ -4,10 +4,11 @@ import { createHash } from 'node:crypto';
 import Database from 'better-sqlite3';
 import type { ExchangeRecord } from '../../main/store';
 import { exchange, tempStores } from './helpers';
+import { FLUSH_ROWS } from '../../main/store/exchanges';
 
 const fresh = tempStores('airlock-exchanges-');
 
-test('record is batched: not on disk until flushed (or the 50 ms timer fires), then visible', async () => {
+test('record is batched: not on disk until flushed (or the 100 ms timer fires), then visible', async () => {
   const { store, file } = await fresh();
   const other = new Database(file, { readonly: true });
   const onDisk = () => (other.prepare('SELECT count(*) AS n FROM exchanges').get() as { n: number }).n;
@@ -24,14 +25,14 @@ test('record is batched: not on disk until flushed (or the 50 ms timer fires), t
     while (onDisk() < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     assert.equal(onDisk(), 3, 'the timer flushed the batch');
 
-    for (let i = 0; i < 200; i++) store.exchanges.record(exchange(`${100 + i}`));
+    for (let i = 0; i < FLUSH_ROWS; i++) store.exchanges.record(exchange(`${1000 + i}`));
     assert.equal(onDisk(), 3);
     await new Promise((r) => setImmediate(r));
     // Handed to the write worker on the next turn; committed by it shortly after (bounded wait).
     const deadline2 = Date.now() + 2000;
-    while (onDisk() < 203 && Date.now() < deadline2) await new Promise((r) => setTimeout(r, 5));
-    assert.equal(onDisk(), 203, '200 queued rows are written right after the next turn of the event loop');
-    assert.equal(store.exchanges.count(), 203);
+    while (onDisk() < 3 + FLUSH_ROWS && Date.now() < deadline2) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(onDisk(), 3 + FLUSH_ROWS, `${FLUSH_ROWS} queued rows are written right after the next turn of the event loop`);
+    assert.equal(store.exchanges.count(), 3 + FLUSH_ROWS);
   } finally {
     other.close();
   }

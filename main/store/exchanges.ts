@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import type { ExchangeView } from '../contract/views';
 import { AirlockError } from '../contract/errors';
-import { maskBody, maskHeaders, maskTextPre } from './mask';
+import { maskBody, maskedHeadersJson, maskTextPre } from './mask';
 import { WalCheckpointer } from './checkpointer';
 import { InlineWriter, WriteWorker, type BatchWriter, type WireWrite, type WriteWorkerFault, type WriteWorkerSql } from './write-worker';
 import type { AuditLog, ExchangeRecord, ExchangesRepo, HeaderMap, SessionRecord, SessionsRepo } from './types';
@@ -137,7 +137,8 @@ export function createWriteQueue(
   opts: { now: () => Date; onError: (err: unknown) => void; normalizeSecrets: (s: string[]) => string[]; maxQueued?: number; writer?: 'worker' | 'inline'; backgroundCheckpoints?: boolean; testWriterFault?: WriteWorkerFault | 'checkpoint' },
 ): WriteQueue {
   let secrets: string[] = [];
-  let queue: QueuedWrite[] = [];
+  /** Writes already masked and serialised (at record time, so the records themselves die young). */
+  let queue: WireWrite[] = [];
   let timer: NodeJS.Timeout | null = null;
   let immediate: NodeJS.Immediate | null = null;
   let closed = false;
@@ -210,7 +211,7 @@ export function createWriteQueue(
     return st;
   }
 
-  /** Masks and serialises one queued write for the writer (main thread, once per batch). */
+  /** Masks and serialises one write for the writer (main thread, when it is recorded). */
   function toWire(w: QueuedWrite): WireWrite {
     if (w.t === 'session-start') return ['ss', w.s.id, w.s.agent, w.s.clientAddress, w.s.startedAt];
     if (w.t === 'session-end') return ['se', w.endedAt, w.id];
@@ -248,8 +249,8 @@ export function createWriteQueue(
       numOrNull(t.tlsMs),
       numOrNull(t.upstreamMs),
       numOrNull(t.totalMs),
-      JSON.stringify(maskHeaders(rec.requestHeaders ?? {}, secrets)),
-      rec.responseHeaders ? JSON.stringify(maskHeaders(rec.responseHeaders, secrets)) : null,
+      maskedHeadersJson(rec.requestHeaders ?? {}, secrets),
+      rec.responseHeaders ? maskedHeadersJson(rec.responseHeaders, secrets) : null,
       rec.requestBodyComplete === false ? 0 : 1,
       rec.responseBodyComplete === false ? 0 : 1,
       reqSha,
@@ -280,15 +281,7 @@ export function createWriteQueue(
     }
     const batch = queue;
     queue = [];
-    const wire: WireWrite[] = [];
-    for (const w of batch) {
-      try {
-        wire.push(toWire(w));
-      } catch (err) {
-        opts.onError(err);
-      }
-    }
-    worker.post(wire, now);
+    worker.post(batch, now);
   }
 
   /** Everything recorded so far is committed when this returns. */
@@ -299,7 +292,12 @@ export function createWriteQueue(
 
   function enqueue(w: QueuedWrite): void {
     if (closed) throw new AirlockError('unavailable', 'The store is closed.');
-    queue.push(w);
+    try {
+      queue.push(toWire(w));
+    } catch (err) {
+      opts.onError(err);
+      return;
+    }
     if (queue.length >= maxQueued) {
       post();
     } else if (queue.length >= FLUSH_ROWS) {

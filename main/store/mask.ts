@@ -38,7 +38,14 @@ export function maskHeaders(
   h: Record<string, string | string[] | undefined>,
   secrets: string[],
 ): Record<string, string | string[]> {
-  const list = normalizeSecrets(secrets);
+  return maskHeadersPre(h, normalizeSecrets(secrets));
+}
+
+/** maskHeaders with an already-normalized secret list. */
+export function maskHeadersPre(
+  h: Record<string, string | string[] | undefined>,
+  list: readonly string[],
+): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(h)) {
     if (value === undefined) continue;
@@ -51,6 +58,31 @@ export function maskHeaders(
     }
   }
   return out;
+}
+
+/** Characters JSON.stringify rewrites: a secret containing one may not appear verbatim in the JSON text. */
+// eslint-disable-next-line no-control-regex
+const JSON_ESCAPED = /["\\\u0000-\u001f\ud800-\udfff]/;
+
+/**
+ * `JSON.stringify(maskHeadersPre(h, normalized))`, without the masked copy when nothing in `h` needs
+ * masking (the common case: every value a string or an array of strings, no sensitive name, no secret
+ * in the text). A secret is looked for in the JSON text itself, which holds each value verbatim as long
+ * as the secret has no character JSON escapes; for any other secret the copy is always made.
+ */
+export function maskedHeadersJson(h: Record<string, string | string[] | undefined>, normalized: readonly string[]): string {
+  for (const name in h) {
+    const v = h[name];
+    if (SENSITIVE_HEADERS.has(name.toLowerCase())) return JSON.stringify(maskHeadersPre(h, normalized));
+    if (typeof v === 'string') continue;
+    if (!Array.isArray(v)) return JSON.stringify(maskHeadersPre(h, normalized));
+    for (const x of v) if (typeof x !== 'string') return JSON.stringify(maskHeadersPre(h, normalized));
+  }
+  const json = JSON.stringify(h);
+  for (const secret of normalized) {
+    if (JSON_ESCAPED.test(secret) || json.includes(secret)) return JSON.stringify(maskHeadersPre(h, normalized));
+  }
+  return json;
 }
 
 /** maskText with an already-normalized secret list. */

@@ -30,7 +30,7 @@ const WRITER_FACTORY = `function makeWriter(db, s) {
   const insertSession = db.prepare(s.insertSession);
   const endSession = db.prepare(s.endSession);
   function writeOne(w) {
-    if (w[0] === 'x') upsertExchange.run(w[1]);
+    if (w[0] === 'x') upsertExchange.run(...w[1]); // as arguments: better-sqlite3 binds them without an array lookup per value
     else if (w[0] === 'ss') insertSession.run(w[1], w[2], w[3], w[4]);
     else if (w[0] === 'se') endSession.run(w[1], w[2]);
   }

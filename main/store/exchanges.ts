@@ -22,11 +22,6 @@ export const MAX_QUEUED = 10_000;
 export const DEFAULT_LIST_LIMIT = 100;
 export const MAX_LIST_LIMIT = 1000;
 
-type QueuedWrite =
-  | { t: 'exchange'; rec: ExchangeRecord }
-  | { t: 'session-start'; s: { id: string; agent: string; clientAddress: string; startedAt: string } }
-  | { t: 'session-end'; id: string; endedAt: string };
-
 interface ExchangeRow {
   id: number;
   session_id: string | null;
@@ -211,11 +206,8 @@ export function createWriteQueue(
     return st;
   }
 
-  /** Masks and serialises one write for the writer (main thread, when it is recorded). */
-  function toWire(w: QueuedWrite): WireWrite {
-    if (w.t === 'session-start') return ['ss', w.s.id, w.s.agent, w.s.clientAddress, w.s.startedAt];
-    if (w.t === 'session-end') return ['se', w.endedAt, w.id];
-    const rec = w.rec;
+  /** Masks and serialises one exchange for the writer (main thread, when it is recorded). */
+  function toWire(rec: ExchangeRecord): WireWrite {
     const t = rec.timings ?? { connectMs: null, tlsMs: null, upstreamMs: null, totalMs: null };
     // A body stored whole and unmasked needs no hash here (`get` derives it); a masked one keeps the hash of what was sent.
     const body = (b: Buffer | null | undefined, complete: boolean, sha: string | null | undefined): [Buffer | null, string | null] => {
@@ -290,14 +282,12 @@ export function createWriteQueue(
     worker.waitIdle();
   }
 
-  function enqueue(w: QueuedWrite): void {
+  function assertOpen(): void {
     if (closed) throw new AirlockError('unavailable', 'The store is closed.');
-    try {
-      queue.push(toWire(w));
-    } catch (err) {
-      opts.onError(err);
-      return;
-    }
+  }
+
+  function enqueue(w: WireWrite): void {
+    queue.push(w);
     if (queue.length >= maxQueued) {
       post();
     } else if (queue.length >= FLUSH_ROWS) {
@@ -329,7 +319,15 @@ export function createWriteQueue(
       return String(nextId++);
     },
     record(rec) {
-      enqueue({ t: 'exchange', rec });
+      assertOpen();
+      let w: WireWrite;
+      try {
+        w = toWire(rec);
+      } catch (err) {
+        opts.onError(err);
+        return;
+      }
+      enqueue(w);
     },
     flush,
     list(q = {}) {
@@ -407,10 +405,12 @@ export function createWriteQueue(
 
   const sessions: SessionsRepo = {
     start(s) {
-      enqueue({ t: 'session-start', s: { id: s.id, agent: s.agent, clientAddress: s.clientAddress, startedAt: s.startedAt } });
+      assertOpen();
+      enqueue(['ss', s.id, s.agent, s.clientAddress, s.startedAt]);
     },
     end(id, endedAt) {
-      enqueue({ t: 'session-end', id, endedAt });
+      assertOpen();
+      enqueue(['se', endedAt, id]);
     },
     get(id): SessionRecord | null {
       flush();

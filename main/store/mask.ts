@@ -71,18 +71,23 @@ const JSON_ESCAPED = /["\\\u0000-\u001f\ud800-\udfff]/;
  * as the secret has no character JSON escapes; for any other secret the copy is always made.
  */
 export function maskedHeadersJson(h: Record<string, string | string[] | undefined>, normalized: readonly string[]): string {
+  if (onlyPlainValues(h)) {
+    const json = JSON.stringify(h);
+    if (!normalized.some((secret) => JSON_ESCAPED.test(secret) || json.includes(secret))) return json;
+  }
+  return JSON.stringify(maskHeadersPre(h, normalized));
+}
+
+/** No sensitive header name, and every value a string or an array of strings (what maskHeadersPre returns unchanged). */
+function onlyPlainValues(h: Record<string, string | string[] | undefined>): boolean {
   for (const name in h) {
+    if (SENSITIVE_HEADERS.has(name.toLowerCase())) return false;
     const v = h[name];
-    if (SENSITIVE_HEADERS.has(name.toLowerCase())) return JSON.stringify(maskHeadersPre(h, normalized));
     if (typeof v === 'string') continue;
-    if (!Array.isArray(v)) return JSON.stringify(maskHeadersPre(h, normalized));
-    for (const x of v) if (typeof x !== 'string') return JSON.stringify(maskHeadersPre(h, normalized));
+    if (!Array.isArray(v)) return false;
+    for (const x of v) if (typeof x !== 'string') return false;
   }
-  const json = JSON.stringify(h);
-  for (const secret of normalized) {
-    if (JSON_ESCAPED.test(secret) || json.includes(secret)) return JSON.stringify(maskHeadersPre(h, normalized));
-  }
-  return json;
+  return true;
 }
 
 /** maskText with an already-normalized secret list. */

@@ -150,7 +150,7 @@ export interface ExchangesRepo {
   /**
    * Queued; written in batches (one transaction per batch, flushed every 100 ms or at 500 rows, and on close).
    * Recording the same id again replaces the earlier row (so a pipeline may record at start and at end).
-   * `rec.id` must come from nextId(). The record is kept as given until written: do not mutate it (nor its buffers) afterwards.
+   * `rec.id` must come from nextId(). The record is serialised at once, but its body buffers are kept as given until written: do not mutate them afterwards.
    */
   record(rec: ExchangeRecord): void;
   flush(): void;

@@ -42,7 +42,7 @@ export function maskHeaders(
 }
 
 /** maskHeaders with an already-normalized secret list. */
-export function maskHeadersPre(
+function maskHeadersPre(
   h: Record<string, string | string[] | undefined>,
   list: readonly string[],
 ): Record<string, string | string[]> {

@@ -1,7 +1,7 @@
 // Child processes of the benchmark: the upstream, Airlock and mitmdump.
 // Every wait is bounded; every child is stopped with SIGTERM, then SIGKILL after 5 s.
 import { spawn, fork, execFile, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -123,6 +123,27 @@ export function cpuSecondsOf(pid: number): number | null {
   }
 }
 const CLOCK_TICKS = 100; // USER_HZ on Linux
+
+/**
+ * CPU milliseconds a process has run so far, to the microsecond: the sum of /proc/<pid>/task/<tid>/schedstat
+ * over its threads (Linux with scheduler statistics). Null where that is not available or the process is gone.
+ * Threads that have already exited are not counted, so take differences over short spans only.
+ */
+export function cpuMillisPreciseOf(pid: number): number | null {
+  try {
+    let ns = 0;
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+      } catch {
+        // the thread ended between the listing and the read
+      }
+    }
+    return Number.isFinite(ns) ? ns / 1e6 : null;
+  } catch {
+    return null;
+  }
+}
 
 // ---------------------------------------------------------------- upstream
 

@@ -28,6 +28,7 @@ import {
   findMitmdump,
   log,
   cpuSecondsOf,
+  cpuMillisPreciseOf,
   memoryOf,
   mitmdumpVersion,
   sleep,
@@ -99,7 +100,11 @@ interface TargetResult {
   latency?: LatencyResult & { keepAlive: KeepAliveCheck };
   /** The median of the throughput rounds (by req/s), with every round's req/s. */
   throughput?: ThroughputResult & { keepAlive: KeepAliveCheck; rounds: number[] };
-  firstRequest?: FirstRequestResult & { upstream: UpstreamStats };
+  /**
+   * `cpuMsPerRequest`: median CPU milliseconds each process used while one first request ran (from its start
+   * to its response): the load generator (this process), the upstream, and the proxy (all its threads).
+   */
+  firstRequest?: FirstRequestResult & { upstream: UpstreamStats; cpuMsPerRequest?: Record<string, number> };
   memory?: Memory;
   process?: { pid: number; proxyUrl: string };
 }
@@ -161,15 +166,30 @@ async function measureFirstRequests(lanes: Lane[], upstream: Upstream): Promise<
     .slice(1, 1 + config.firstRequestSamples)
     .map((ip) => `https://${ip}:${upstream.port}`);
   log(`first request to a new host: ${origins.length} samples per lane (127.0.0.2 … 127.0.0.${origins.length + 1}), lanes in turn`);
-  const acc = new Map<Lane, { samples: number[]; errors: number; up: UpstreamStats }>();
-  for (const lane of lanes) acc.set(lane, { samples: [], errors: 0, up: { connections: 0, requests: 0, byIp: {} } });
+  const acc = new Map<Lane, { samples: number[]; errors: number; up: UpstreamStats; cpu: Record<string, number[]> }>();
+  for (const lane of lanes) acc.set(lane, { samples: [], errors: 0, up: { connections: 0, requests: 0, byIp: {} }, cpu: {} });
+  // CPU used by each process during each sample (where a first request's time goes on a 2-core machine).
+  const cpuNow = (lane: Lane): Record<string, number | null> => {
+    const u = process.cpuUsage();
+    const c: Record<string, number | null> = { 'load generator': (u.user + u.system) / 1000, upstream: cpuMillisPreciseOf(upstream.pid) };
+    if (lane.proxy) c[lane.name] = cpuMillisPreciseOf(lane.proxy.pid);
+    return c;
+  };
   await upstream.stats(true);
   for (const origin of origins) {
     for (const lane of lanes) {
       if (lane.result.status !== 'ok') continue;
       const a = acc.get(lane)!;
       try {
+        const before = cpuNow(lane);
         const one = await firstRequestPhase(lane.make, [origin]);
+        const after = cpuNow(lane);
+        if (one.samplesMs.length > 0) {
+          for (const [k, v] of Object.entries(after)) {
+            const b = before[k];
+            if (v !== null && b !== null && b !== undefined) (a.cpu[k] ??= []).push(v - b);
+          }
+        }
         a.samples.push(...one.samplesMs);
         a.errors += one.errors;
         if (a.errors > 5) throw new Error('first-request phase: more than 5 failed requests');
@@ -187,10 +207,17 @@ async function measureFirstRequests(lanes: Lane[], upstream: Upstream): Promise<
     if (lane.result.status !== 'ok') continue;
     const a = acc.get(lane)!;
     const first = summarizeSamples(a.samples, a.errors);
-    log(`  ${lane.name}: median ${first.medianMs.toFixed(3)} ms (min ${first.minMs.toFixed(3)}, max ${first.maxMs.toFixed(3)}), errors ${first.errors}, upstream connections ${a.up.connections} for ${a.up.requests} requests`);
-    lane.result.firstRequest = { ...first, upstream: a.up };
+    const cpuMsPerRequest: Record<string, number> = {};
+    for (const [k, v] of Object.entries(a.cpu)) if (v.length > 0) cpuMsPerRequest[k] = Math.round(summarizeSamples(v, 0).medianMs * 1000) / 1000;
+    log(`  ${lane.name}: median ${first.medianMs.toFixed(3)} ms (min ${first.minMs.toFixed(3)}, max ${first.maxMs.toFixed(3)}), errors ${first.errors}, upstream connections ${a.up.connections} for ${a.up.requests} requests` +
+      (Object.keys(cpuMsPerRequest).length ? `; CPU per request: ${cpuText(cpuMsPerRequest)}` : ''));
+    lane.result.firstRequest = { ...first, upstream: a.up, cpuMsPerRequest };
     if (first.samples === 0) fail(lane, new Error('first-request phase: no successful request'));
   }
+}
+
+function cpuText(cpu: Record<string, number>): string {
+  return Object.entries(cpu).map(([k, v]) => `${k} ${v.toFixed(2)} ms`).join(', ');
 }
 
 /** One throughput round of one lane (rounds alternate between lanes, so drift on a shared machine hits all alike). */
@@ -501,6 +528,8 @@ async function main(): Promise<number> {
       lines.push(`${t}: throughput rounds ${r.throughput.rounds.map((x) => x.toFixed(0)).join(', ')} req/s (median used)` +
         (r.throughput.cpuMicrosPerRequest ? `; CPU per request in the median round: ${Object.entries(r.throughput.cpuMicrosPerRequest).map(([k, v]) => `${k} ${v.toFixed(0)} µs`).join(', ')}` : ''));
     }
+    const fc = r?.firstRequest?.cpuMsPerRequest;
+    if (fc && Object.keys(fc).length) lines.push(`${t}: first request to a new host, median CPU during one request: ${cpuText(fc)}`);
     for (const k of ka) {
       lines.push(`${t}: keep-alive warning: ${k!.clientTlsConnections} client connections, expected ${k!.expectedClientConnections}`);
     }

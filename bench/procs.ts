@@ -132,14 +132,16 @@ const CLOCK_TICKS = 100; // USER_HZ on Linux
 export function cpuMillisPreciseOf(pid: number): number | null {
   try {
     let ns = 0;
+    let read = 0;
     for (const tid of readdirSync(`/proc/${pid}/task`)) {
       try {
         ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+        read++;
       } catch {
         // the thread ended between the listing and the read
       }
     }
-    return Number.isFinite(ns) ? ns / 1e6 : null;
+    return read > 0 && Number.isFinite(ns) ? ns / 1e6 : null;
   } catch {
     return null;
   }

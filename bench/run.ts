@@ -169,10 +169,16 @@ async function measureFirstRequests(lanes: Lane[], upstream: Upstream): Promise<
   const acc = new Map<Lane, { samples: number[]; errors: number; up: UpstreamStats; cpu: Record<string, number[]> }>();
   for (const lane of lanes) acc.set(lane, { samples: [], errors: 0, up: { connections: 0, requests: 0, byIp: {} }, cpu: {} });
   // CPU used by each process during each sample (where a first request's time goes on a 2-core machine).
-  const cpuNow = (lane: Lane): Record<string, number | null> => {
-    const u = process.cpuUsage();
-    const c: Record<string, number | null> = { 'load generator': (u.user + u.system) / 1000, upstream: cpuMillisPreciseOf(upstream.pid) };
+  // The load generator's own reading is taken closest to the sample, so reading /proc is not counted in it.
+  const cpuNow = (lane: Lane, when: 'before' | 'after'): Record<string, number | null> => {
+    const self = (): number => {
+      const u = process.cpuUsage();
+      return (u.user + u.system) / 1000;
+    };
+    const first = when === 'after' ? self() : null;
+    const c: Record<string, number | null> = { 'load generator': first, upstream: cpuMillisPreciseOf(upstream.pid) };
     if (lane.proxy) c[lane.name] = cpuMillisPreciseOf(lane.proxy.pid);
+    c['load generator'] = first ?? self();
     return c;
   };
   await upstream.stats(true);
@@ -181,9 +187,9 @@ async function measureFirstRequests(lanes: Lane[], upstream: Upstream): Promise<
       if (lane.result.status !== 'ok') continue;
       const a = acc.get(lane)!;
       try {
-        const before = cpuNow(lane);
+        const before = cpuNow(lane, 'before');
         const one = await firstRequestPhase(lane.make, [origin]);
-        const after = cpuNow(lane);
+        const after = cpuNow(lane, 'after');
         if (one.samplesMs.length > 0) {
           for (const [k, v] of Object.entries(after)) {
             const b = before[k];

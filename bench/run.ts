@@ -169,30 +169,28 @@ async function measureFirstRequests(lanes: Lane[], upstream: Upstream): Promise<
   const acc = new Map<Lane, { samples: number[]; errors: number; up: UpstreamStats; cpu: Record<string, number[]> }>();
   for (const lane of lanes) acc.set(lane, { samples: [], errors: 0, up: { connections: 0, requests: 0, byIp: {} }, cpu: {} });
   // CPU used by each process during each sample (where a first request's time goes on a 2-core machine).
-  // The load generator's own reading is taken closest to the sample, so reading /proc is not counted in it.
-  const cpuNow = (lane: Lane, when: 'before' | 'after'): Record<string, number | null> => {
-    const self = (): number => {
-      const u = process.cpuUsage();
-      return (u.user + u.system) / 1000;
-    };
-    const first = when === 'after' ? self() : null;
-    const c: Record<string, number | null> = { 'load generator': first, upstream: cpuMillisPreciseOf(upstream.pid) };
-    if (lane.proxy) c[lane.name] = cpuMillisPreciseOf(lane.proxy.pid);
-    c['load generator'] = first ?? self();
-    return c;
+  // The load generator is read closest to the sample, so that reading /proc is not counted in it.
+  const selfCpu = (): number => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1000;
   };
+  const procCpu = (lane: Lane): Record<string, number | null> =>
+    lane.proxy ? { upstream: cpuMillisPreciseOf(upstream.pid), [lane.name]: cpuMillisPreciseOf(lane.proxy.pid) } : { upstream: cpuMillisPreciseOf(upstream.pid) };
   await upstream.stats(true);
   for (const origin of origins) {
     for (const lane of lanes) {
       if (lane.result.status !== 'ok') continue;
       const a = acc.get(lane)!;
       try {
-        const before = cpuNow(lane, 'before');
+        const procs0 = procCpu(lane);
+        const self0 = selfCpu();
         const one = await firstRequestPhase(lane.make, [origin]);
-        const after = cpuNow(lane, 'after');
+        const self1 = selfCpu();
+        const procs1 = procCpu(lane);
         if (one.samplesMs.length > 0) {
-          for (const [k, v] of Object.entries(after)) {
-            const b = before[k];
+          (a.cpu['load generator'] ??= []).push(self1 - self0);
+          for (const [k, v] of Object.entries(procs1)) {
+            const b = procs0[k];
             if (v !== null && b !== null && b !== undefined) (a.cpu[k] ??= []).push(v - b);
           }
         }

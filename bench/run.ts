@@ -174,8 +174,11 @@ async function measureFirstRequests(lanes: Lane[], upstream: Upstream): Promise<
     const u = process.cpuUsage();
     return (u.user + u.system) / 1000;
   };
-  const procCpu = (lane: Lane): Record<string, number | null> =>
-    lane.proxy ? { upstream: cpuMillisPreciseOf(upstream.pid), [lane.name]: cpuMillisPreciseOf(lane.proxy.pid) } : { upstream: cpuMillisPreciseOf(upstream.pid) };
+  const procCpu = (lane: Lane): Record<string, number | null> => {
+    const c: Record<string, number | null> = { upstream: cpuMillisPreciseOf(upstream.pid) };
+    if (lane.proxy) c[lane.name] = cpuMillisPreciseOf(lane.proxy.pid);
+    return c;
+  };
   await upstream.stats(true);
   for (const origin of origins) {
     for (const lane of lanes) {

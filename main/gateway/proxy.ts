@@ -416,8 +416,10 @@ export class Gateway extends MitmProxy {
       if (!t) return;
       target = { ...t, scheme: 'http', servername: null };
     }
+    // HTTP/1.1 needs a Host header; without a port it means the scheme's default, which is what
+    // clients send for :443 and :80 (`Host: github.com`).
     const hostHeader = req.headers.host;
-    if (req.httpVersionMajor === 1 && req.httpVersionMinor >= 1 && (!hostHeader || !parseAuthority(hostHeader, 0))) {
+    if (req.httpVersionMajor === 1 && req.httpVersionMinor >= 1 && (!hostHeader || !parseAuthority(hostHeader, target.scheme === 'https' ? 443 : 80))) {
       sendError(res, 400, hostHeader ? `Airlock refused this request: invalid Host header "${hostHeader.slice(0, 200)}".` : 'Airlock refused this request: it has no Host header.', 'bad-host');
       return;
     }

@@ -455,6 +455,33 @@ describe('bad input gets a clear answer and the gateway keeps working', () => {
     await stillWorks();
   });
 
+  test('a Host header without a port (the default, as clients send for :443 and :80) is forwarded; a bad one is 400', async () => {
+    // Inside a tunnel (https): `Host: localhost` means localhost:443.
+    const sock = await tlsTunnel(gw.proxyPort, 'localhost', up.port, auth, caPem);
+    try {
+      let r = readResponse(sock);
+      sock.write('GET /hello?defaultport-https HTTP/1.1\r\nHost: localhost\r\n\r\n');
+      let res = await r;
+      assert.equal(res.status, 200, res.raw);
+      assert.equal(res.body.toString(), 'hello');
+      r = readResponse(sock);
+      sock.write('GET /hello?badhost-https HTTP/1.1\r\nHost: local host\r\n\r\n');
+      res = await r;
+      assert.equal(res.status, 400, res.raw);
+      assert.match(res.raw, /invalid Host header "local host"/);
+    } finally {
+      sock.destroy();
+    }
+    assert.equal(up.requests.find((q) => q.url === '/hello?defaultport-https')?.headers.host, 'localhost');
+    assert.ok(!up.requests.some((q) => q.url === '/hello?badhost-https'));
+    // Plain http (absolute form): `Host: 127.0.0.1` means port 80; the target is the request line's.
+    const p = await rawExchange(gw.proxyPort, `GET http://127.0.0.1:${plain.port}/hello?defaultport-http HTTP/1.1\r\nHost: 127.0.0.1\r\n` +
+      `Proxy-Authorization: ${auth}\r\nConnection: close\r\n\r\n`);
+    assert.equal(p.status, 200, p.raw);
+    assert.ok(plain.requests.some((q) => q.url === '/hello?defaultport-http'));
+    await stillWorks();
+  });
+
   test('Content-Length with Transfer-Encoding: 400 and nothing reaches upstream (tunnel and plain)', async () => {
     const sock = await tlsTunnel(gw.proxyPort, '127.0.0.1', up.port, auth, caPem);
     try {

@@ -31,7 +31,7 @@ export interface GitRepo {
 }
 
 export interface GitServer {
-  /** https://127.0.0.1:PORT (http:// with tls:false); no trailing slash. */
+  /** https://127.0.0.1:PORT (http:// with tls:false; see urlHost); no trailing slash. */
   url: string;
   port: number;
   /** GIT_PROJECT_ROOT: bare repositories live at <root>/<name>.git */
@@ -55,6 +55,10 @@ export interface GitServerOptions {
   auth?: { username: string; password: string };
   /** Default true (HTTPS with the test PKI's good leaf); false serves plain HTTP. */
   tls?: boolean;
+  /** Port to listen on (127.0.0.1); default 0, a free one. 443 needs root or CAP_NET_BIND_SERVICE. */
+  port?: number;
+  /** Host name in the URLs (default 127.0.0.1; `localhost` is in the test leaf). The port is left out when it is the scheme's default. */
+  urlHost?: string;
 }
 
 function checkRepoName(name: string): void {
@@ -184,14 +188,14 @@ export async function startGitServer(opts: GitServerOptions = {}): Promise<GitSe
   server.on('clientError', (_e: Error, s: Socket) => s.destroy());
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => { server.off('error', reject); resolve(); });
+    server.listen(opts.port ?? 0, '127.0.0.1', () => { server.off('error', reject); resolve(); });
   });
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : 0;
-  const url = `${opts.tls === false ? 'http' : 'https'}://127.0.0.1:${port}`;
-  const authUrlBase = auth
-    ? `${opts.tls === false ? 'http' : 'https'}://${encodeURIComponent(auth.username)}:${encodeURIComponent(auth.password)}@127.0.0.1:${port}`
-    : url;
+  const scheme = opts.tls === false ? 'http' : 'https';
+  const hostPort = `${opts.urlHost ?? '127.0.0.1'}${port === (opts.tls === false ? 80 : 443) ? '' : `:${port}`}`;
+  const url = `${scheme}://${hostPort}`;
+  const authUrlBase = auth ? `${scheme}://${encodeURIComponent(auth.username)}:${encodeURIComponent(auth.password)}@${hostPort}` : url;
 
   const repoDir = (name: string): string => { checkRepoName(name); return join(root, `${name}.git`); };
 

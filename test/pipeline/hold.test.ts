@@ -489,6 +489,35 @@ test('without a stored credential the agent cannot clone or push (401, no prompt
   assert.equal(h2.review.upstreamStatus, 200);
 });
 
+test('the default HTTPS port, as with github.com: git clones, fetches and pushes https://localhost/… (Host without a port)', async (t) => {
+  // Every other test uses a random port, so every Host header carries one. Real remotes are on 443.
+  let gs443: GitServer;
+  try {
+    gs443 = await startGitServer({ pki, auth: { username: 'dana', password: 'port-443-s3cret' }, port: 443, urlHost: 'localhost' });
+  } catch (e) {
+    t.skip(`cannot listen on 127.0.0.1:443 here (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); CI runs as root and can`);
+    return;
+  }
+  cleanups.push(() => gs443.close());
+  al.service.credentials.set('localhost', 'port-443-s3cret', { username: 'dana' }); // keyed by the bare host, as for github.com
+  const w = await freshWork('port443', gs443);
+  assert.equal(w.repo.url, 'https://localhost/port443.git');
+
+  const clone = await runGit(['clone', '-q', w.repo.url, join(w.home, 'c')], { env: w.env, timeoutMs: 30_000 });
+  assert.equal(clone.code, 0, clone.stderr);
+  const oid = await commit(w, { 'p.txt': 'to the default port\n' }, 'default port');
+  const h = await heldPush(w, ['origin', 'main'], approve());
+  assert.equal(h.res.code, 0, h.res.stderr);
+  assert.equal((await gs443.refs('port443'))['refs/heads/main'], oid);
+  assert.equal(h.review.host, 'localhost');
+  assert.equal(h.review.upstreamStatus, 200);
+  const posts = receivePackPosts(gs443, 'port443');
+  assert.equal(posts.length, 1);
+  assert.equal(posts[0]!.headers.host, 'localhost');
+  const kinds = al.service.store.exchanges.list({ host: 'localhost' }).filter((x) => x.port === 443).map((x) => `${x.kind} ${x.status}`);
+  assert.ok(kinds.includes('git-fetch 200') && kinds.includes('git-push 200'), kinds.join(', '));
+});
+
 test('credential masking: the agent never sees the stored secret echoed back by upstream', async () => {
   const up: Upstream = await startUpstream({ pki });
   cleanups.push(() => up.close());

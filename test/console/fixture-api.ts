@@ -171,7 +171,7 @@ export function createFixtureApi(opts: { exchanges?: number; now?: () => number 
   reviews.set(first.id, first);
   const exchanges: ExchangeView[] = [];
   let seq = 0;
-  const extra = Math.max(0, (opts.exchanges ?? 4) - 2);
+  const extra = Math.max(0, (opts.exchanges ?? 4) - 3);
   const total = extra;
 
   function addExchange(partial: Partial<ExchangeView>): ExchangeView {
@@ -208,6 +208,8 @@ export function createFixtureApi(opts: { exchanges?: number; now?: () => number 
       ? { method: 'POST', path: '/repos/acme/widgets/issues', status: 403, decision: { verdict: 'deny', ruleId: 'no-issue-writes', explanation: 'Agents may not open issues.' } }
       : {});
   }
+  addExchange({ kind: 'other', host: 'registry.internal', port: 8443, path: '/-/ping', status: 502, responseBytes: 0,
+    error: 'Airlock could not connect to registry.internal:8443: connection refused.' });
   addExchange({ kind: 'git-fetch', method: 'POST', host: 'github.com', path: '/acme/widgets.git/git-upload-pack', status: 200 });
   addExchange({
     id: first.exchangeId, kind: 'git-push', method: 'POST', host: 'github.com', path: '/acme/widgets.git/git-receive-pack',

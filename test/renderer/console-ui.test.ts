@@ -163,6 +163,10 @@ test('activity log renders only the visible rows of a long log', async () => {
   assert.ok(rendered < 200, `rendered ${rendered} rows`);
   const headText = await page.locator('.grid-head').innerText();
   for (const h of ['Time', 'Agent', 'Kind', 'Method', 'Host', 'Path', 'Status', 'Verdict', 'Duration']) assert.match(headText, new RegExp(h));
+  // A non-default port is part of the host; an upstream failure shows the status Airlock answered with.
+  const failed = page.locator('.grid-body .grid-row', { hasText: '/-/ping' });
+  assert.deepEqual((await failed.getByRole('cell').allInnerTexts()).filter((c) => /registry|502|error/.test(c)), ['registry.internal:8443', '502']);
+  assert.equal(await page.locator('.grid-body .grid-row', { hasText: 'git-upload-pack' }).getByRole('cell').nth(4).innerText(), 'github.com');
   await page.locator('.grid-body').evaluate((el) => (el.scrollTop = el.scrollHeight));
   // The oldest loaded row (the seeded git push is the newest; scroll shows the far end) renders after scrolling.
   await page.waitForFunction(() => document.querySelector('.grid-body')!.textContent!.includes('pulls?page=301'), null, { timeout: 5000 });

@@ -3,14 +3,15 @@ import type { ExchangeView } from '../../../main/contract';
 import { navigate, useAirlock, useSnapshot } from '../state/hooks';
 import { useKeys } from '../shared/keys';
 import { VerdictBadge } from '../shared/badges';
-import { clockTime, ms } from '../shared/format';
+import { clockTime, hostPort, ms } from '../shared/format';
 
 const ROW_H = 26;
 const WINDOW_OVER = 500; // above this many rows only the visible ones are rendered
 const OVERSCAN = 20;
 
 function Row({ e, selected, onSelect }: { e: ExchangeView; selected: boolean; onSelect(): void }) {
-  const status = e.error ? 'error' : e.status === null ? 'pending' : String(e.status);
+  // The status Airlock answered with (a 502 for an unreachable upstream), 'error' when none was sent.
+  const status = e.status !== null ? String(e.status) : e.error ? 'error' : 'pending';
   return (
     <div
       role="row"
@@ -24,7 +25,7 @@ function Row({ e, selected, onSelect }: { e: ExchangeView; selected: boolean; on
       <span role="cell" className="mono">{e.agent}</span>
       <span role="cell">{e.kind}</span>
       <span role="cell" className="mono">{e.method}</span>
-      <span role="cell" className="mono">{e.host}</span>
+      <span role="cell" className="mono">{hostPort(e.host, e.port, e.scheme)}</span>
       <span role="cell" className="mono path">{e.path}</span>
       <span role="cell" className={`mono num ${e.error || (e.status ?? 0) >= 400 ? 'bad' : ''}`}>{status}</span>
       <span role="cell">

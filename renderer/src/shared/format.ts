@@ -52,3 +52,9 @@ export function ms(n: number | null): string {
   if (n === null) return '—';
   return n < 1000 ? `${Math.round(n)} ms` : `${(n / 1000).toFixed(2)} s`;
 }
+
+/** host, or host:port when the port is not the scheme's default (IPv6 in brackets). */
+export function hostPort(host: string, port: number, scheme: 'http' | 'https'): string {
+  if (port === (scheme === 'https' ? 443 : 80)) return host;
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
+}

@@ -505,6 +505,25 @@ function responseHeaders(rawHeaders: string[], secrets?: string[]): string[] {
   return out;
 }
 
+/** Passes a 103 Early Hints on to the client (its link and other end-to-end headers), unless the response has begun. */
+function earlyHints(res: ServerResponse, raw: Buffer[]): void {
+  if (res.headersSent || typeof res.writeEarlyHints !== 'function') return;
+  const hints: Record<string, string | string[]> = {};
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const k = raw[i]!.toString('latin1').toLowerCase();
+    if (HOP_BY_HOP.has(k)) continue;
+    const v = raw[i + 1]!.toString('latin1');
+    const prev = hints[k];
+    hints[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
+  }
+  if (hints.link === undefined) return; // Node sends hints only with a link
+  try {
+    res.writeEarlyHints(hints);
+  } catch {
+    // a malformed hint is dropped; the final response still goes out
+  }
+}
+
 interface UpstreamFailure extends Error {
   status?: number;
   code?: string;
@@ -737,6 +756,12 @@ class Flow implements RequestIO {
             onUndiciSocket((t) => (ex.upstreamConnection = t));
           },
           onHeaders: (status: number, raw: Buffer[], resume: () => void, statusText: string) => {
+            // undici reports informational responses here too. A 103's hints are passed on; the final
+            // response follows (100 Continue is the client-side server's own business).
+            if (status < 200) {
+              if (status === 103) earlyHints(res, raw);
+              return true;
+            }
             headersDone = true;
             ex.upstreamHeadersAt = Date.now();
             ex.status = status;

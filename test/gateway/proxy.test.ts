@@ -132,6 +132,17 @@ describe('traffic through the gateway', () => {
     assert.equal(m?.[1], sha256Hex('airlock body ✓'));
   });
 
+  test('an informational 103 before the response: the final response arrives, the hints too over https', async () => {
+    const r = await curlVia(g, ['-v', `${up.url}/early-hints`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'after hints');
+    assert.match(r.stderr, /< HTTP\/1\.1 103 Early Hints\r?\n< link: <\/style\.css>; rel=preload; as=style/i);
+    const p = await curlVia(g, [`${plain.url}/early-hints`]);
+    assert.equal(p.code, 0, p.stderr);
+    assert.equal(p.stdout, 'after hints');
+    await stillWorks();
+  });
+
   test('5 MB download keeps every byte', async () => {
     const n = 5 * 1024 * 1024;
     const r = await curlVia(g, [`${up.url}/bytes?n=${n}`]);

@@ -231,6 +231,11 @@ export async function startUpstream(opts: UpstreamOptions = {}): Promise<Upstrea
       next();
       return;
     }
+    if (isGet && path === '/early-hints') {
+      // A 103 before the final response (undici and Node's client both see informational responses).
+      res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' });
+      return text(200, 'after hints');
+    }
     const st = /^\/status\/(\d{3})$/.exec(path);
     if (st) {
       const code = Number(st[1]);

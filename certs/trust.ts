@@ -1,31 +1,94 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { rootCertificates } from 'node:tls';
+import tls, { rootCertificates } from 'node:tls';
 import type { CertAuthority } from './ca';
 import { writeFileAtomic } from './fsutil';
 
-/** The Debian/Ubuntu/Alpine system store, included when present. */
-export const SYSTEM_CA_FILE = '/etc/ssl/certs/ca-certificates.crt';
+/**
+ * Where operating systems keep their trust store as one PEM file; the first one present is read:
+ * Debian/Ubuntu/Alpine/Arch, Fedora/RHEL, openSUSE, macOS (OpenSSL's copy; not the keychain).
+ */
+export const SYSTEM_CA_FILES = [
+  '/etc/ssl/certs/ca-certificates.crt',
+  '/etc/pki/tls/certs/ca-bundle.crt',
+  '/etc/ssl/ca-bundle.pem',
+  '/etc/ssl/cert.pem',
+] as const;
 
-function withNewline(s: string): string {
-  return s.endsWith('\n') ? s : `${s}\n`;
+const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+
+/** The certificates in a PEM text, each normalised to `-----BEGIN…` / `…END-----` with LF line ends. */
+export function pemCertificates(text: string): string[] {
+  return (text.match(PEM_CERT) ?? []).map((c) => c.replace(/\r\n/g, '\n'));
+}
+
+/** Certificates in order of first appearance, each once (compared by their base64 body). */
+export function uniqueCertificates(certs: Iterable<string>): string[] {
+  const seen = new Set<string>();
+  const out: string[] = [];
+  for (const c of certs) {
+    const key = c.replace(/-----[A-Z ]+-----|\s/g, '');
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push(c.trim());
+  }
+  return out;
+}
+
+export interface SystemTrustSource {
+  /** Files of the operating system's store (default SYSTEM_CA_FILES; the first readable one counts). */
+  files?: readonly string[];
+  /** The environment whose NODE_EXTRA_CA_CERTS names more roots (default process.env). */
+  env?: NodeJS.ProcessEnv;
 }
 
 /**
- * Writes `ca.paths.bundle`: Node's built-in roots, the system store (if
- * present) and the Airlock CA, for agents' `SSL_CERT_FILE` / `NODE_EXTRA_CA_CERTS`
- * / `curl --cacert`. Returns the bundle's path.
+ * The roots a direct connection from this machine would trust, beyond Node's built-in (Mozilla)
+ * list: the operating system's store (a company CA, a TLS-inspecting corporate proxy's root) and
+ * the file in NODE_EXTRA_CA_CERTS. Upstream TLS is verified against these plus Node's roots: an
+ * explicit `ca` list replaces Node's default store, which would otherwise drop both. Where Node
+ * can read the system store itself (`tls.getCACertificates('system')`, Node ≥ 22.15 / 23.5:
+ * also the macOS keychain and the Windows store), that is added too.
  */
-export function writeTrustBundle(ca: CertAuthority): string {
-  const parts: string[] = ['# Airlock trust bundle: public roots + the Airlock local CA\n'];
-  parts.push(...rootCertificates.map(withNewline));
-  if (existsSync(SYSTEM_CA_FILE)) {
+export function systemRoots(src: SystemTrustSource = {}): string[] {
+  const certs: string[] = [];
+  for (const file of src.files ?? SYSTEM_CA_FILES) {
+    if (!existsSync(file)) continue;
     try {
-      parts.push(withNewline(readFileSync(SYSTEM_CA_FILE, 'utf8')));
+      certs.push(...pemCertificates(readFileSync(file, 'utf8')));
+      break;
     } catch {
-      // unreadable system store: Node's roots are still there
+      // unreadable: try the next one
     }
   }
-  parts.push(`# Airlock Local CA, SHA-256 ${ca.fingerprint256}\n`, withNewline(ca.certPem));
+  const getCa = (tls as { getCACertificates?: (type: string) => string[] }).getCACertificates;
+  if (src.files === undefined && typeof getCa === 'function') {
+    try {
+      certs.push(...getCa('system'));
+    } catch {
+      // not supported on this platform
+    }
+  }
+  const extra = (src.env ?? process.env).NODE_EXTRA_CA_CERTS;
+  if (extra) {
+    try {
+      certs.push(...pemCertificates(readFileSync(extra, 'utf8')));
+    } catch {
+      // Node itself only warns about an unreadable NODE_EXTRA_CA_CERTS
+    }
+  }
+  return uniqueCertificates(certs);
+}
+
+/**
+ * Writes `ca.paths.bundle`: Node's built-in roots, the system store (if present) and the Airlock
+ * CA, each certificate once, for agents' `SSL_CERT_FILE` / `GIT_SSL_CAINFO` / `curl --cacert`.
+ * Returns the bundle's path.
+ */
+export function writeTrustBundle(ca: CertAuthority, src: SystemTrustSource = {}): string {
+  const roots = uniqueCertificates([...rootCertificates, ...systemRoots(src)]);
+  const parts: string[] = ['# Airlock trust bundle: public and system roots + the Airlock local CA\n'];
+  for (const c of roots) parts.push(`${c}\n`);
+  parts.push(`# Airlock Local CA, SHA-256 ${ca.fingerprint256}\n`, `${ca.certPem.trim()}\n`);
   writeFileAtomic(ca.paths.bundle, parts.join(''), 0o644);
   return ca.paths.bundle;
 }

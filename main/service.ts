@@ -276,10 +276,10 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
   const { dataDir: _d, log: _l, staticDir, onReviewReady, ...overrides } = opts;
   const options = loadOptions(paths.config, overrides);
   const ca = await loadOrCreateCa(dataDir);
-  const bundlePath = writeTrustBundle(ca);
+  const bundlePath = writeTrustBundle(ca, { files: options.systemCaFiles });
   writeNodePreload(paths.nodePreload);
   const adminToken = ensureAdminToken(paths);
-  const upstream = new UpstreamPool(options.upstreamCa, options.connectTimeoutMs, options.upstreamTimeoutMs);
+  const upstream = new UpstreamPool(options.upstreamCa, options.connectTimeoutMs, options.upstreamTimeoutMs, { files: options.systemCaFiles });
   const store = openStore(paths.db, { writer: options.recordWriter, onError: (e) => log.error('recording failed', { error: (e as Error).message }) });
   const closers: Array<() => Promise<void> | void> = [];
   closers.push(() => store.close());

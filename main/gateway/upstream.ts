@@ -7,6 +7,7 @@ import type { Duplex } from 'node:stream';
 import diagnostics_channel from 'node:diagnostics_channel';
 import { Agent as UndiciAgent, type buildConnector } from 'undici';
 import { AirlockError } from '../contract/errors';
+import { pemCertificates, systemRoots, uniqueCertificates, type SystemTrustSource } from '../../certs/trust';
 import type { ConnectionTimings } from '../exchange/exchange';
 
 
@@ -149,7 +150,11 @@ export class UpstreamPool {
   readonly dispatcher: UndiciAgent;
   readonly ca: string[];
 
-  constructor(extraCaFiles: string[], readonly connectTimeoutMs: number, timeoutMs = 120_000) {
+  /**
+   * Upstream TLS trusts Node's built-in roots, the system's store and NODE_EXTRA_CA_CERTS (what a
+   * direct connection from this machine trusts: certs/trust.ts) and `extraCaFiles`.
+   */
+  constructor(extraCaFiles: string[], readonly connectTimeoutMs: number, timeoutMs = 120_000, systemTrust: SystemTrustSource = {}) {
     const extra = extraCaFiles.map((f) => {
       try {
         return readFileSync(f, 'utf8');
@@ -162,7 +167,7 @@ export class UpstreamPool {
         throw new AirlockError('bad-request', `upstream CA file ${extraCaFiles[i]} holds no PEM certificate`);
       }
     }
-    this.ca = [...rootCertificates, ...extra];
+    this.ca = uniqueCertificates([...rootCertificates, ...systemRoots(systemTrust), ...extra.flatMap(pemCertificates)]);
     const common = { keepAlive: true, keepAliveMsecs: 1000, maxSockets: 256, maxFreeSockets: 64, scheduling: 'lifo' as const, noDelay: true };
     this.http = new http.Agent(common);
     // A prebuilt secure context, not `ca`: https.Agent puts `ca` into the pool key string it

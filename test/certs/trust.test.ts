@@ -6,6 +6,8 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { rootCertificates } from 'node:tls';
 import { LeafIssuer, loadOrCreateCa, writeTrustBundle, type CertAuthority } from '../../certs/index';
+import { pemCertificates, SYSTEM_CA_FILES, systemRoots, uniqueCertificates } from '../../certs/trust';
+import { createTestPki } from '../helpers/test-ca';
 import { makeTempDir, removeDir, runCommand } from '../helpers';
 
 const dirs: string[] = [];
@@ -27,11 +29,14 @@ test('the bundle holds the public roots plus the Airlock CA', () => {
   const text = readFileSync(path, 'utf8');
   assert.ok(text.includes(ca.certPem.trim()));
   assert.ok(text.includes(rootCertificates[0]!.trim()));
-  const count = text.match(/-----BEGIN CERTIFICATE-----/g)?.length ?? 0;
-  assert.ok(count >= rootCertificates.length + 1, `${count} certificates`);
-  if (existsSync('/etc/ssl/certs/ca-certificates.crt')) {
-    const sys = readFileSync('/etc/ssl/certs/ca-certificates.crt', 'utf8').match(/-----BEGIN CERTIFICATE-----/g)?.length ?? 0;
-    assert.equal(count, rootCertificates.length + sys + 1);
+  const certs = pemCertificates(text);
+  assert.ok(certs.length >= rootCertificates.length + 1, `${certs.length} certificates`);
+  assert.equal(uniqueCertificates(certs).length, certs.length, 'each certificate once');
+  const sysFile = SYSTEM_CA_FILES.find((f) => existsSync(f));
+  if (sysFile) {
+    const sys = pemCertificates(readFileSync(sysFile, 'utf8'));
+    assert.equal(certs.length, uniqueCertificates([...rootCertificates, ...sys]).length + 1);
+    assert.ok(text.includes(sys[sys.length - 1]!), 'the system store is in the bundle');
   }
   assert.equal(statSync(path).mode & 0o777, 0o644);
   assert.equal(writeTrustBundle(ca), path, 'rewriting is fine');
@@ -71,3 +76,23 @@ function rootsOnly(): string {
   writeFileSync(file, rootCertificates.join('\n'));
   return file;
 }
+
+test('systemRoots: the first readable system store file, then NODE_EXTRA_CA_CERTS, each certificate once', async () => {
+  const lf = (pem: string) => pem.replace(/\r\n/g, '\n');
+  const a = { caPem: lf((await createTestPki()).caPem) }; // two different CAs: the test PKI's and this file's Airlock CA
+  const b = { caPem: lf(ca.certPem) };
+  assert.notEqual(a.caPem, b.caPem);
+  const d = dirs[0]!;
+  const store = join(d, 'os-store.pem');
+  writeFileSync(store, `# a system store\n${a.caPem}${a.caPem}`); // a duplicate, as distribution stores have
+  const other = join(d, 'other-store.pem');
+  writeFileSync(other, b.caPem);
+  const extra = join(d, 'extra.pem');
+  writeFileSync(extra, b.caPem.replace(/\n/g, '\r\n'));
+
+  assert.deepEqual(systemRoots({ files: [join(d, 'missing.pem'), store, other], env: {} }), [a.caPem.trim()]);
+  assert.deepEqual(systemRoots({ files: [store], env: { NODE_EXTRA_CA_CERTS: extra } }), [a.caPem.trim(), b.caPem.trim()]);
+  assert.deepEqual(systemRoots({ files: [], env: { NODE_EXTRA_CA_CERTS: extra } }), [b.caPem.trim()], 'files: [] reads no store');
+  assert.deepEqual(systemRoots({ files: [], env: { NODE_EXTRA_CA_CERTS: join(d, 'missing.pem') } }), [], 'an unreadable NODE_EXTRA_CA_CERTS adds nothing');
+  assert.deepEqual(systemRoots({ files: [store, other], env: { NODE_EXTRA_CA_CERTS: store } }), [a.caPem.trim()]);
+});

@@ -1,7 +1,8 @@
 // The gateway, in process, against real upstream servers and real clients (curl, Node, undici, ws).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import https from 'node:https';
 import { createRequire } from 'node:module';
 import net from 'node:net';
@@ -14,7 +15,7 @@ import {
   type RawTcpServer, type TestPki, type Upstream,
 } from '../helpers';
 import { startTestAirlock, type TestAirlock } from '../helpers/airlock';
-import { removeDir } from '../helpers/tmp';
+import { makeTempDir, removeDir } from '../helpers/tmp';
 import { createLogger } from '../../main/log';
 import Database from 'better-sqlite3';
 import {
@@ -382,6 +383,30 @@ describe('upstream TLS is always verified', () => {
     assert.equal(r.status, 502, r.stderr);
     assert.match(r.body, /could not be verified/);
     assert.ok(!up.requests.some((q) => q.url === '/hello?unlisted-ca'));
+  });
+
+  test("the system's trust store counts for upstream (a company CA there is trusted; without it, 502)", async () => {
+    const dir = await makeTempDir('airlock-system-store-');
+    const store = join(dir, 'ca-certificates.crt');
+    writeFileSync(store, pki.caPem); // as if the test CA were installed in the OS store
+    const [withStore, without] = await Promise.all([
+      startTestAirlock({ options: { systemCaFiles: [store], consolePort: null } }),
+      startTestAirlock({ options: { systemCaFiles: [], consolePort: null } }),
+    ]);
+    try {
+      const t1 = { proxyUrl: withStore.proxyUrl, caPath: withStore.caPath, user: 'agent', token: await withStore.addAgent('agent') };
+      const ok = await curlStatus(t1, [`${up.url}/hello?system-store`]);
+      assert.equal(ok.status, 200, ok.body + ok.stderr);
+      assert.equal(ok.body, 'hello');
+      const t2 = { proxyUrl: without.proxyUrl, caPath: without.caPath, user: 'agent', token: await without.addAgent('agent') };
+      const no = await curlStatus(t2, [`${up.url}/hello?no-system-store`]);
+      assert.equal(no.status, 502, no.body);
+      assert.match(no.body, /could not be verified/);
+      assert.ok(!up.requests.some((q) => q.url === '/hello?no-system-store'));
+    } finally {
+      await Promise.all([withStore.close(), without.close()]);
+      await removeDir(dir);
+    }
   });
 
   test('NODE_TLS_REJECT_UNAUTHORIZED is not set', () => {

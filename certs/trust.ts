@@ -21,12 +21,17 @@ export function pemCertificates(text: string): string[] {
   return (text.match(PEM_CERT) ?? []).map((c) => c.replace(/\r\n/g, '\n'));
 }
 
+/** A certificate's base64 body: the same certificate with other line ends or framing compares equal. */
+function certKey(pem: string): string {
+  return pem.replace(/-----[A-Z ]+-----|\s/g, '');
+}
+
 /** Certificates in order of first appearance, each once (compared by their base64 body). */
 export function uniqueCertificates(certs: Iterable<string>): string[] {
   const seen = new Set<string>();
   const out: string[] = [];
   for (const c of certs) {
-    const key = c.replace(/-----[A-Z ]+-----|\s/g, '');
+    const key = certKey(c);
     if (seen.has(key)) continue;
     seen.add(key);
     out.push(c.trim());
@@ -39,6 +44,8 @@ export interface SystemTrustSource {
   files?: readonly string[];
   /** The environment whose NODE_EXTRA_CA_CERTS names more roots (default process.env). */
   env?: NodeJS.ProcessEnv;
+  /** Certificates never returned, wherever they were found (the Airlock CA: a shell set up by `airlock env` names it in NODE_EXTRA_CA_CERTS). */
+  distrust?: readonly string[];
 }
 
 /**
@@ -76,7 +83,8 @@ export function systemRoots(src: SystemTrustSource = {}): string[] {
       // Node itself only warns about an unreadable NODE_EXTRA_CA_CERTS
     }
   }
-  return uniqueCertificates(certs);
+  const never = new Set((src.distrust ?? []).flatMap(pemCertificates).map(certKey));
+  return uniqueCertificates(certs).filter((c) => !never.has(certKey(c)));
 }
 
 /**

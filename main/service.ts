@@ -279,7 +279,7 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
   const bundlePath = writeTrustBundle(ca, { files: options.systemCaFiles });
   writeNodePreload(paths.nodePreload);
   const adminToken = ensureAdminToken(paths);
-  const upstream = new UpstreamPool(options.upstreamCa, options.connectTimeoutMs, options.upstreamTimeoutMs, { files: options.systemCaFiles });
+  const upstream = new UpstreamPool(options.upstreamCa, options.connectTimeoutMs, options.upstreamTimeoutMs, { files: options.systemCaFiles, distrust: [ca.certPem] });
   const store = openStore(paths.db, { writer: options.recordWriter, onError: (e) => log.error('recording failed', { error: (e as Error).message }) });
   const closers: Array<() => Promise<void> | void> = [];
   closers.push(() => store.close());

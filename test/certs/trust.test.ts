@@ -95,4 +95,6 @@ test('systemRoots: the first readable system store file, then NODE_EXTRA_CA_CERT
   assert.deepEqual(systemRoots({ files: [], env: { NODE_EXTRA_CA_CERTS: extra } }), [b.caPem.trim()], 'files: [] reads no store');
   assert.deepEqual(systemRoots({ files: [], env: { NODE_EXTRA_CA_CERTS: join(d, 'missing.pem') } }), [], 'an unreadable NODE_EXTRA_CA_CERTS adds nothing');
   assert.deepEqual(systemRoots({ files: [store, other], env: { NODE_EXTRA_CA_CERTS: store } }), [a.caPem.trim()]);
+  // A shell set up by `airlock env` names the Airlock CA in NODE_EXTRA_CA_CERTS: upstreams never get trusted through it.
+  assert.deepEqual(systemRoots({ files: [store], env: { NODE_EXTRA_CA_CERTS: extra }, distrust: [ca.certPem] }), [a.caPem.trim()]);
 });

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import type { ExchangeView } from '../contract/views';
 import { AirlockError } from '../contract/errors';
-import { maskBody, maskedHeadersJson, maskTextPre } from './mask';
+import { maskBody, maskedHeadersJson, maskQuery, maskTextPre } from './mask';
 import { WalCheckpointer } from './checkpointer';
 import { InlineWriter, WriteWorker, type BatchWriter, type WireWrite, type WriteWorkerFault, type WriteWorkerSql } from './write-worker';
 import type { AuditLog, ExchangeRecord, ExchangesRepo, HeaderMap, SessionRecord, SessionsRepo } from './types';
@@ -228,7 +228,7 @@ export function createWriteQueue(
       rec.scheme,
       rec.host,
       rec.port,
-      maskTextPre(rec.path, secrets),
+      maskTextPre(maskQuery(rec.path), secrets),
       rec.kind,
       rec.verdict ?? null,
       rec.ruleId ?? null,

@@ -3,14 +3,72 @@ import { isUtf8 } from 'node:buffer';
 
 export const MASK = '[masked]';
 
-/** Header names whose value is always masked (compared case-insensitively). */
+/** Header names whose value is always masked (compared case-insensitively); see also SENSITIVE_HEADER_NAME. */
 export const SENSITIVE_HEADERS: ReadonlySet<string> = new Set([
   'authorization',
   'proxy-authorization',
   'cookie',
+  'cookie2',
   'set-cookie',
+  'set-cookie2',
   'x-api-key',
 ]);
+
+/**
+ * Other header names that carry credentials in the APIs agents call, masked too: a word naming a
+ * token, secret, password, signature, session, credential or auth, or a name ending in `key`
+ * (x-goog-api-key, api-key (Azure), private-token and job-token (GitLab), x-auth-token,
+ * x-vault-token, x-amz-security-token, dd-api-key, dd-application-key, x-hub-signature-256, …).
+ * Over-masking a harmless header (idempotency-key) costs the record a value; under-masking would
+ * leak an agent's key into a file auditors export.
+ */
+export const SENSITIVE_HEADER_NAME =
+  /(?:^|[-_.])(?:auth|token|secret|secrets|password|passwd|passphrase|signature|session|sessionid|credential|credentials|otp|apikey)(?:$|[-_.\d])|key$/;
+
+const sensitiveNames = new Map<string, boolean>();
+/** Whether a header's value is masked whatever it holds (names compared in lower case; answers cached). */
+export function isSensitiveHeader(name: string): boolean {
+  let r = sensitiveNames.get(name);
+  if (r === undefined) {
+    const lower = name.toLowerCase();
+    r = SENSITIVE_HEADERS.has(lower) || SENSITIVE_HEADER_NAME.test(lower);
+    if (sensitiveNames.size >= 1024) sensitiveNames.clear(); // agent-chosen names: bounded
+    sensitiveNames.set(name, r);
+  }
+  return r;
+}
+
+/**
+ * Query parameters whose value is masked in a recorded path: OAuth tokens and codes, API keys
+ * (`key` for Google APIs), passwords, secrets and signatures (AWS and Google presigned URLs, Azure
+ * SAS `sig`), and any name ending in _token, _secret, _key, _password or _signature.
+ */
+export const SENSITIVE_QUERY_PARAM =
+  /^(?:access_token|refresh_token|id_token|token|api_key|apikey|api-key|key|auth|code|secret|client_secret|password|passwd|pwd|sig|signature|x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature|x-goog-credential)$|[-_](?:token|secret|key|password|signature)$/;
+
+/** A request path with the values of sensitive query parameters replaced by '[masked]'. */
+export function maskQuery(path: string): string {
+  const q = path.indexOf('?');
+  if (q === -1) return path;
+  const parts = path.slice(q + 1).split('&');
+  let changed = false;
+  for (let i = 0; i < parts.length; i++) {
+    const p = parts[i]!;
+    const eq = p.indexOf('=');
+    if (eq === -1) continue;
+    let name = p.slice(0, eq);
+    try {
+      name = decodeURIComponent(name.replace(/\+/g, ' '));
+    } catch {
+      // a malformed escape: judged as written
+    }
+    if (SENSITIVE_QUERY_PARAM.test(name.toLowerCase()) && eq < p.length - 1) {
+      parts[i] = `${p.slice(0, eq)}=${MASK}`;
+      changed = true;
+    }
+  }
+  return changed ? `${path.slice(0, q)}?${parts.join('&')}` : path;
+}
 
 /** Secrets shorter than this are ignored: masking "ab" everywhere would destroy the record without protecting anything. */
 export const MIN_SECRET_LENGTH = 4;
@@ -49,7 +107,7 @@ function maskHeadersPre(
   const out: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(h)) {
     if (value === undefined) continue;
-    if (SENSITIVE_HEADERS.has(name.toLowerCase())) {
+    if (isSensitiveHeader(name)) {
       out[name] = Array.isArray(value) ? value.map(() => MASK) : MASK;
     } else if (Array.isArray(value)) {
       out[name] = value.map((v) => maskTextPre(String(v), list));
@@ -81,7 +139,7 @@ export function maskedHeadersJson(h: Record<string, string | string[] | undefine
 /** No sensitive header name, and every value a string or an array of strings (what maskHeadersPre returns unchanged). */
 function onlyPlainValues(h: Record<string, string | string[] | undefined>): boolean {
   for (const name in h) {
-    if (SENSITIVE_HEADERS.has(name.toLowerCase())) return false;
+    if (isSensitiveHeader(name)) return false;
     const v = h[name];
     if (typeof v === 'string') continue;
     if (!Array.isArray(v)) return false;

@@ -215,19 +215,20 @@ test('sessions.list: newest first, by agent, with exchange counts and paging', a
   assert.throws(() => store.sessions.list({ before: 'gone' }), /No session gone/);
 });
 
-test('masks credential headers, secrets in header values, path and text bodies; binary bodies are kept', async () => {
+test('masks credential headers (by name), secrets in header values, path (and key/token query values) and text bodies; binary bodies are kept', async () => {
   const { store, file } = await fresh();
   const secret = 'ghp_SECRETTOKEN123';
   store.setSecrets([secret, '', 'ab']);
   const binary = Buffer.concat([Buffer.from([0xff, 0xfe, 0x00]), Buffer.from(secret)]);
   store.exchanges.record(
     exchange('1', {
-      path: `/api?token=${secret}`,
+      path: `/api?token=${secret}&key=AIzaFAKEgoogleKEY&page=2`,
       requestHeaders: {
         Authorization: 'Basic Zm9vOmJhcg==',
         'proxy-authorization': 'Bearer x',
         Cookie: 'a=b',
         'X-Api-Key': 'k',
+        'x-goog-api-key': 'AIzaFAKEgoogleKEY',
         'x-custom': `token ${secret} here`,
         'x-list': ['plain', `${secret}`],
       },
@@ -242,11 +243,12 @@ test('masks credential headers, secrets in header values, path and text bodies; 
     'proxy-authorization': '[masked]',
     Cookie: '[masked]',
     'X-Api-Key': '[masked]',
+    'x-goog-api-key': '[masked]',
     'x-custom': 'token [masked] here',
     'x-list': ['plain', '[masked]'],
   });
   assert.deepEqual(got.responseHeaders, { 'Set-Cookie': ['[masked]', '[masked]'], 'content-type': 'text/plain' });
-  assert.equal(got.path, '/api?token=[masked]');
+  assert.equal(got.path, '/api?token=[masked]&key=[masked]&page=2');
   assert.equal(got.requestBody!.toString('utf8'), '{"token":"[masked]","again":"[masked]","é":1}');
   assert.deepEqual(got.responseBody, binary, 'a body that is not UTF-8 text is stored as captured');
   // The stored request body is masked, so its hash is taken from the bytes that were sent, at recording time.

@@ -534,25 +534,43 @@ async function cmdAudit(argv: string[]): Promise<number> {
       if (Number.isNaN(d.getTime())) throw new UsageError(`--since "${since}" is not a date (use e.g. 2026-11-01 or an ISO time)`);
       since = d.toISOString();
     }
-    const text = withStore(paths, (s) => {
-      const t = exportAudit(s, { format, since });
-      s.audit.append({ actor: localActor(), action: 'audit.exported', subject: format, details: { since: since ?? null, out: (values.out as string | undefined) ?? 'stdout' } });
-      return t;
-    });
+    const text = withStore(paths, (s) => exportAudit(s, { format, since }));
     if (typeof values.out === 'string') {
-      writeFileSync(values.out, text);
-      process.stderr.write(`audit log written to ${values.out}\n`);
+      try {
+        writeFileSync(values.out, text);
+      } catch (e) {
+        throw new AirlockError('bad-request', `cannot write ${values.out}: ${errnoText(e)}`);
+      }
     } else process.stdout.write(text);
+    // Recorded once the export exists (a failed write is no export); the export itself ends before this event.
+    withStore(paths, (s) => s.audit.append({ actor: localActor(), action: 'audit.exported', subject: format, details: { since: since ?? null, out: (values.out as string | undefined) ?? 'stdout' } }));
+    if (typeof values.out === 'string') process.stderr.write(`audit log written to ${values.out}\n`);
     return 0;
   }
   if (sub === 'verify') {
     const r = fileArg
-      ? verifyEvents(parseAuditExport(readFileSync(fileArg, 'utf8'), format))
+      ? verifyEvents(parseAuditExport(readUserFile(fileArg, 'export'), format))
       : withStore(paths, (s) => s.audit.verify());
     out(r.message);
     return r.ok ? 0 : 1;
   }
   throw new UsageError('usage: airlock audit export|verify …');
+}
+
+/** errno codes users meet, as words. */
+function errnoText(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  const words: Record<string, string> = { ENOENT: 'no such file or directory', EACCES: 'permission denied', EISDIR: 'it is a directory', ENOTDIR: 'a parent is not a directory', EROFS: 'read-only file system', ENOSPC: 'no space left on the device' };
+  return (code && words[code]) ?? (e as Error).message;
+}
+
+/** A file the user named on the command line; a failure is one clear line, not a stack. */
+function readUserFile(file: string, what: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new AirlockError('bad-request', `cannot read the ${what} ${file}: ${errnoText(e)}`);
+  }
 }
 
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {

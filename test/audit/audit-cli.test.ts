@@ -119,6 +119,21 @@ test('audit export (jsonl, csv), verify of the database and of export files, tam
     assert.equal(last.prevHash, String(parseLines(exportedJsonl).at(-1)!.hash));
   });
 
+  await t.test('an export that cannot be written, or a file that cannot be read: one line, exit 1, and no audit.exported', async () => {
+    const before = await airlock(['audit', 'verify', '--data-dir', dataDir]);
+    const [failedOut, missing] = await Promise.all([
+      airlock(['audit', 'export', '--out', join(tmp, 'no-such-dir', 'x.jsonl'), '--data-dir', dataDir]),
+      airlock(['audit', 'verify', '--file', join(tmp, 'no-such-export.jsonl'), '--data-dir', dataDir]),
+    ]);
+    assert.equal(failedOut.code, 1);
+    assert.equal(failedOut.stderr, `airlock audit: cannot write ${join(tmp, 'no-such-dir', 'x.jsonl')}: no such file or directory\n`);
+    assert.equal(missing.code, 1);
+    assert.equal(missing.stderr, `airlock audit: cannot read the export ${join(tmp, 'no-such-export.jsonl')}: no such file or directory\n`);
+    const after = await airlock(['audit', 'verify', '--data-dir', dataDir]);
+    assert.equal(after.stdout.split(',')[0], before.stdout.split(',')[0], 'no event for an export that was not written');
+    assert.match(after.stdout, new RegExp(`^ok ${eventsBeforeExport + 2} events`));
+  });
+
   await t.test('verify: file exports, tampered files, tampered databases, --since (one batch of CLI runs)', async () => {
     const good = join(tmp, 'export.jsonl');
     writeFileSync(good, exportedJsonl);

@@ -21,7 +21,7 @@ import { createLogger, type Logger } from './log';
 import { defaultStages } from './pipeline/default-stages';
 import { recordStage } from './pipeline/stages/record';
 import { BUILTIN_POLICY } from './pipeline/stages/decide';
-import { openStore, type Store } from './store';
+import { maskQuery, openStore, type Store } from './store';
 import { writeNodePreload } from './env/node-preload';
 import { CredentialStore, FileKeyProvider } from './credentials/credential-store';
 import { RemoteCache } from './git/remote-cache';
@@ -328,7 +328,11 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
   });
 
   let service: AirlockService | null = null;
-  const emitExchange = (ex: import('./exchange/exchange').Exchange) => service?.emit(() => ({ type: 'exchange', exchange: ex.toView() }));
+  // Live rows show what the record will hold: sensitive query values masked (a reload reads the store).
+  const emitExchange = (ex: import('./exchange/exchange').Exchange) => service?.emit(() => {
+    const view = ex.toView();
+    return { type: 'exchange', exchange: { ...view, path: maskQuery(view.path) } };
+  });
   const stages = defaultStages({ hold, record: recordStage(options.record ? store : null, emitExchange) });
   const auth = new AgentAuthenticator(store.agents);
   const issuer = new LeafIssuer(ca);

@@ -36,6 +36,6 @@ export {
   verifyEvents,
 } from './audit';
 export { canonicalJson } from './canonical-json';
-export { maskHeaders, maskText, MASK, SENSITIVE_HEADERS } from './mask';
+export { maskHeaders, maskQuery, maskText, MASK, SENSITIVE_HEADERS } from './mask';
 export { MIGRATIONS, SCHEMA_VERSION } from './migrations';
 export { INTERRUPTED_REASON } from './reviews';

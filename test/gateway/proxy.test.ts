@@ -316,6 +316,24 @@ describe('traffic through the gateway', () => {
     }
     assert.ok(found, 'no recorded exchange for /hello?recorded');
   });
+
+  test("an API key in the query (Gemini's ?key=) reaches upstream but neither the record nor the live view", async () => {
+    const live: string[] = [];
+    const off = gw.service.subscribe((e) => { if (e.type === 'exchange') live.push(e.exchange.path); });
+    try {
+      const r = await curlVia(g, [`${up.url}/hello?key=AIzaLIVEsecret123&alt=json`]);
+      assert.equal(r.stdout, 'hello');
+      assert.ok(up.requests.some((q) => q.url === '/hello?key=AIzaLIVEsecret123&alt=json'), 'forwarded as sent');
+      const deadline = Date.now() + 5_000;
+      while (!live.includes('/hello?key=[masked]&alt=json') && Date.now() < deadline) await new Promise((res) => setTimeout(res, 50));
+      assert.ok(live.includes('/hello?key=[masked]&alt=json'), live.join(' '));
+      assert.ok(!live.some((p) => p.includes('AIzaLIVEsecret123')));
+      const rows = gw.service.store.exchanges.list({ limit: 200 }).filter((e) => e.path.startsWith('/hello?key='));
+      assert.deepEqual(rows.map((e) => e.path), ['/hello?key=[masked]&alt=json']);
+    } finally {
+      off();
+    }
+  });
 });
 
 describe('proxy authentication', () => {

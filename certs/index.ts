@@ -1,7 +1,7 @@
 // Airlock's local certificate authority: the CA itself, per-host leaves and
 // the trust bundle agents are pointed at. Plain Node (no Electron).
 export { caPaths, type CaPaths } from './paths';
-export { CaError } from './errors';
+export { CaError, errnoOf } from './errors';
 export { loadOrCreateCa, rotateCa, type CertAuthority } from './ca';
 export { writeTrustBundle } from './trust';
 export { validateHostname, type HostKind } from './hostname';

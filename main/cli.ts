@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { CaError, caPaths, loadOrCreateCa, rotateCa, writeTrustBundle } from '../certs';
+import { CaError, caPaths, errnoOf, loadOrCreateCa, rotateCa, writeTrustBundle } from '../certs';
 import { hashToken, newAgentToken } from './agents/tokens';
 import { dataPaths, defaultDataDir, type DataPaths } from './config/paths';
 import { AirlockError } from './contract/errors';
@@ -539,7 +539,7 @@ async function cmdAudit(argv: string[]): Promise<number> {
       try {
         writeFileSync(values.out, text);
       } catch (e) {
-        throw new AirlockError('bad-request', `cannot write ${values.out}: ${errnoText(e)}`);
+        throw new AirlockError('bad-request', `cannot write ${values.out} (${errnoOf(e)})`);
       }
     } else process.stdout.write(text);
     // Recorded once the export exists (a failed write is no export); the export itself ends before this event.
@@ -557,19 +557,12 @@ async function cmdAudit(argv: string[]): Promise<number> {
   throw new UsageError('usage: airlock audit export|verify …');
 }
 
-/** errno codes users meet, as words. */
-function errnoText(e: unknown): string {
-  const code = (e as NodeJS.ErrnoException).code;
-  const words: Record<string, string> = { ENOENT: 'no such file or directory', EACCES: 'permission denied', EISDIR: 'it is a directory', ENOTDIR: 'a parent is not a directory', EROFS: 'read-only file system', ENOSPC: 'no space left on the device' };
-  return (code && words[code]) ?? (e as Error).message;
-}
-
 /** A file the user named on the command line; a failure is one clear line, not a stack. */
 function readUserFile(file: string, what: string): string {
   try {
     return readFileSync(file, 'utf8');
   } catch (e) {
-    throw new AirlockError('bad-request', `cannot read the ${what} ${file}: ${errnoText(e)}`);
+    throw new AirlockError('bad-request', `cannot read the ${what} ${file} (${errnoOf(e)})`);
   }
 }
 

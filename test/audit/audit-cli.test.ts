@@ -126,9 +126,9 @@ test('audit export (jsonl, csv), verify of the database and of export files, tam
       airlock(['audit', 'verify', '--file', join(tmp, 'no-such-export.jsonl'), '--data-dir', dataDir]),
     ]);
     assert.equal(failedOut.code, 1);
-    assert.equal(failedOut.stderr, `airlock audit: cannot write ${join(tmp, 'no-such-dir', 'x.jsonl')}: no such file or directory\n`);
+    assert.equal(failedOut.stderr, `airlock audit: cannot write ${join(tmp, 'no-such-dir', 'x.jsonl')} (ENOENT)\n`);
     assert.equal(missing.code, 1);
-    assert.equal(missing.stderr, `airlock audit: cannot read the export ${join(tmp, 'no-such-export.jsonl')}: no such file or directory\n`);
+    assert.equal(missing.stderr, `airlock audit: cannot read the export ${join(tmp, 'no-such-export.jsonl')} (ENOENT)\n`);
     const after = await airlock(['audit', 'verify', '--data-dir', dataDir]);
     assert.equal(after.stdout.split(',')[0], before.stdout.split(',')[0], 'no event for an export that was not written');
     assert.match(after.stdout, new RegExp(`^ok ${eventsBeforeExport + 2} events`));

@@ -505,18 +505,30 @@ function responseHeaders(rawHeaders: string[], secrets?: string[]): string[] {
   return out;
 }
 
-/** Passes a 103 Early Hints on to the client (its link and other end-to-end headers), unless the response has begun. */
-function earlyHints(res: ServerResponse, raw: Buffer[]): void {
-  if (res.headersSent || typeof res.writeEarlyHints !== 'function') return;
-  const hints: Record<string, string | string[]> = {};
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    const k = raw[i]!.toString('latin1').toLowerCase();
-    if (HOP_BY_HOP.has(k)) continue;
+/** undici's raw header pairs as latin1 strings and as Node parses them (repeats joined with ', ', set-cookie an array). */
+function parseRawHeaders(raw: Buffer[]): { rawStrings: string[]; parsed: IncomingHttpHeaders } {
+  const rawStrings: string[] = new Array(raw.length);
+  const parsed: IncomingHttpHeaders = {};
+  for (let i = 0; i < raw.length; i += 2) {
+    const k = raw[i]!.toString('latin1');
     const v = raw[i + 1]!.toString('latin1');
-    const prev = hints[k];
-    hints[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
+    rawStrings[i] = k;
+    rawStrings[i + 1] = v;
+    const lk = k.toLowerCase();
+    const prev = parsed[lk];
+    if (prev === undefined) parsed[lk] = v;
+    else if (Array.isArray(prev)) prev.push(v);
+    else parsed[lk] = lk === 'set-cookie' ? [prev, v] : `${prev}, ${v}`;
   }
-  if (hints.link === undefined) return; // Node sends hints only with a link
+  if (parsed['set-cookie'] !== undefined && !Array.isArray(parsed['set-cookie'])) parsed['set-cookie'] = [parsed['set-cookie'] as unknown as string];
+  return { rawStrings, parsed };
+}
+
+/** Passes a 103 Early Hints on to the client (its link and other end-to-end headers), unless the response has begun. */
+function earlyHints(res: ServerResponse, headers: IncomingHttpHeaders): void {
+  if (res.headersSent || typeof res.writeEarlyHints !== 'function' || headers.link === undefined) return; // Node sends hints only with a link
+  const hints: Record<string, string | string[]> = {};
+  for (const [k, v] of Object.entries(headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) hints[k] = v;
   try {
     res.writeEarlyHints(hints);
   } catch {
@@ -759,26 +771,13 @@ class Flow implements RequestIO {
             // undici reports informational responses here too. A 103's hints are passed on; the final
             // response follows (100 Continue is the client-side server's own business).
             if (status < 200) {
-              if (status === 103) earlyHints(res, raw);
+              if (status === 103) earlyHints(res, parseRawHeaders(raw).parsed);
               return true;
             }
             headersDone = true;
             ex.upstreamHeadersAt = Date.now();
             ex.status = status;
-            const rawStrings: string[] = new Array(raw.length);
-            const parsed: IncomingHttpHeaders = {};
-            for (let i = 0; i < raw.length; i += 2) {
-              const k = raw[i]!.toString('latin1');
-              const v = raw[i + 1]!.toString('latin1');
-              rawStrings[i] = k;
-              rawStrings[i + 1] = v;
-              const lk = k.toLowerCase();
-              const prev = parsed[lk];
-              if (prev === undefined) parsed[lk] = v;
-              else if (Array.isArray(prev)) prev.push(v);
-              else parsed[lk] = lk === 'set-cookie' ? [prev, v] : `${prev}, ${v}`;
-            }
-            if (parsed['set-cookie'] !== undefined && !Array.isArray(parsed['set-cookie'])) parsed['set-cookie'] = [parsed['set-cookie'] as unknown as string];
+            const { rawStrings, parsed } = parseRawHeaders(raw);
             ex.responseHeaders = parsed;
             res.writeHead(status, statusText || undefined, responseHeaders(rawStrings));
             if (String(parsed['content-type'] ?? '').startsWith('text/event-stream')) res.flushHeaders();

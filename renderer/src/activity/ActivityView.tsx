@@ -12,6 +12,7 @@ const OVERSCAN = 20;
 function Row({ e, selected, onSelect }: { e: ExchangeView; selected: boolean; onSelect(): void }) {
   // The status Airlock answered with (a 502 for an unreachable upstream), 'error' when none was sent.
   const status = e.status !== null ? String(e.status) : e.error ? 'error' : 'pending';
+  const host = hostPort(e.host, e.port, e.scheme);
   return (
     <div
       role="row"
@@ -25,7 +26,7 @@ function Row({ e, selected, onSelect }: { e: ExchangeView; selected: boolean; on
       <span role="cell" className="mono">{e.agent}</span>
       <span role="cell">{e.kind}</span>
       <span role="cell" className="mono">{e.method}</span>
-      <span role="cell" className="mono">{hostPort(e.host, e.port, e.scheme)}</span>
+      <span role="cell" className="mono" title={host}>{host}</span>
       <span role="cell" className="mono path">{e.path}</span>
       <span role="cell" className={`mono num ${e.error || (e.status ?? 0) >= 400 ? 'bad' : ''}`}>{status}</span>
       <span role="cell">

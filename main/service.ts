@@ -333,7 +333,9 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
     const view = ex.toView();
     return { type: 'exchange', exchange: { ...view, path: maskQuery(view.path) } };
   });
-  const stages = defaultStages({ hold, record: recordStage(options.record ? store : null, emitExchange) });
+  // Airlock's own listening ports (filled in as they open): agents are refused there (builtin:deny-airlock-itself).
+  const ownPorts = new Set<number>();
+  const stages = defaultStages({ hold, record: recordStage(options.record ? store : null, emitExchange), ownPorts: () => ownPorts });
   const auth = new AgentAuthenticator(store.agents);
   const issuer = new LeafIssuer(ca);
   void issuer.warm();
@@ -380,6 +382,7 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
     throw e;
   }
   closers.push(() => gateway.stop());
+  ownPorts.add(Number(new URL(gateway.url).port));
   service = new AirlockService(paths, options, ca, store, gateway, log, queue, credentials, closers);
   queue.onChange((r) => service?.emit({ type: 'review', review: reviewView(r) }));
 
@@ -394,6 +397,7 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
       throw e;
     }
     service.consoleUrl = consoleServer.url;
+    ownPorts.add(Number(new URL(consoleServer.url).port));
     closers.push(() => consoleServer!.close());
   }
   const runtime = { pid: process.pid, proxyUrl: gateway.url, consoleUrl: consoleServer?.url ?? null, startedAt: service.startedAt.toISOString() };

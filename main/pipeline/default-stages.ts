@@ -1,14 +1,14 @@
 import type { Stage } from './stage';
 import { classifyStage } from './stages/classify';
-import { decideStage } from './stages/decide';
+import { createDecideStage } from './stages/decide';
 
 /**
  * The data path, in order. Read this file to learn what happens to a request:
  *   classify (git push? fetch? API call?) → policy (allow / review / deny)
  *   → hold (git pushes wait for a reviewer; added by the service) → forward (the gateway) → record (onDone).
  */
-export function defaultStages(extra: { hold?: Stage; record?: Stage }): Stage[] {
-  const stages: Stage[] = [classifyStage, decideStage];
+export function defaultStages(extra: { hold?: Stage; record?: Stage; ownPorts?: () => ReadonlySet<number> }): Stage[] {
+  const stages: Stage[] = [classifyStage, createDecideStage(extra.ownPorts)];
   if (extra.hold) stages.push(extra.hold);
   if (extra.record) stages.push(extra.record);
   return stages;

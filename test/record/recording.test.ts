@@ -313,6 +313,6 @@ test('the policy in force is in the audit log from the start (policy.loaded, wit
   assert.equal(events.length, 1, 'one event per start');
   assert.equal(events[0]!.subject, 'builtin');
   const rules = (events[0]!.details as { rules: { id: string; verdict: string }[] }).rules;
-  assert.deepEqual(rules.map((r) => [r.id, r.verdict]), [['builtin:hold-git-push', 'review'], ['builtin:allow-other', 'allow']]);
+  assert.deepEqual(rules.map((r) => [r.id, r.verdict]), [['builtin:deny-airlock-itself', 'deny'], ['builtin:hold-git-push', 'review'], ['builtin:allow-other', 'allow']]);
   assert.equal(service.store.audit.verify().ok, true);
 });

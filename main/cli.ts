@@ -383,6 +383,11 @@ async function cmdDecide(argv: string[], approve: boolean): Promise<number> {
   const reason = values.reason as string | undefined;
   if (!id) throw new UsageError(approve ? 'usage: airlock approve ID [--reason TEXT]' : 'usage: airlock deny ID --reason TEXT');
   if (!approve && !reason?.trim()) throw new UsageError('a denial needs --reason TEXT (the agent sees it in its git output)');
+  // `airlock run` / `airlock env` mark an agent's environment: an agent does not decide its own reviews.
+  const agent = process.env.AIRLOCK_AGENT;
+  if (agent) {
+    throw new AirlockError('unauthorized', `this shell routes agent "${plain(agent)}" through Airlock (AIRLOCK_AGENT is set): reviews are decided by a person, from their own shell, the web console or the desktop app`);
+  }
   const api = consoleApi(ensureDataDir(dataDirOf(values)));
   const r = approve ? await api.approveReview({ id, reason }) : await api.denyReview({ id, reason: reason! });
   out(`Review #${r.id} ${r.state} by ${r.decidedBy}${r.reason ? `: ${r.reason}` : ''}.`);

@@ -136,6 +136,38 @@ test('a push through `airlock run` is held; reviews, show, deny; a second decisi
   assert.match(noReason.stderr, /a denial needs --reason/);
 });
 
+test('an agent cannot approve its own push: no command in its terminal, the CLI refuses, the console is closed to it', async () => {
+  const env = gitEnvIsolated(home);
+  writeFileSync(join(work, 'self.txt'), 'please approve me\n');
+  await runGitOk(['add', 'self.txt'], { cwd: work, env });
+  await runGitOk(['commit', '-q', '-m', 'self-approval attempt'], { cwd: work, env });
+  const known = new Set((await api.listReviews({})).map((r) => r.id));
+  let finished: RunResult | null = null;
+  const push = airlock(['run', '--agent', 'bot', '--', 'git', 'push', 'origin', 'main'], { cwd: work, timeoutMs: 90_000 }).then((r) => (finished = r));
+  const review = await waitForPending(known, () => finished);
+
+  // What a careless agent would try, from inside its own environment.
+  const viaCli = await airlock(['run', '--agent', 'bot', '--', process.execPath, AIRLOCK_BIN, 'approve', review.id, '--data-dir', dataDir]);
+  assert.equal(viaCli.code, 1, viaCli.stdout + viaCli.stderr);
+  assert.match(viaCli.stderr, /^airlock approve: this shell routes agent "bot" through Airlock \(AIRLOCK_AGENT is set\): reviews are decided by a person/m);
+  // Without the marker the CLI's request still goes through the proxy (the Node preload), which refuses Airlock's own ports.
+  const unmarked = await airlock(['run', '--agent', 'bot', '--', 'env', '-u', 'AIRLOCK_AGENT', process.execPath, AIRLOCK_BIN, 'approve', review.id, '--data-dir', dataDir]);
+  assert.notEqual(unmarked.code, 0, unmarked.stdout);
+  assert.ok(!/approved by/.test(unmarked.stdout), unmarked.stdout);
+  const viaCurl = await airlock(['run', '--agent', 'bot', '--', 'curl', '-sS', '-X', 'POST', `${serve!.info.consoleUrl}/api/approveReview`, '-w', '\n%{http_code}']);
+  assert.match(viaCurl.stdout, /Airlock denied this request: agents cannot reach Airlock's own console or proxy through it.*\n403$/s);
+  assert.equal((await api.getReview({ id: review.id })).state, 'pending', 'still pending after every attempt');
+  const denied = (await api.listExchanges({ decision: 'deny' })).filter((x) => x.decision?.ruleId === 'builtin:deny-airlock-itself');
+  assert.ok(denied.length >= 2 && denied.every((x) => x.agent === 'bot' && x.status === 403), JSON.stringify(denied));
+
+  const deny = await airlock(['deny', review.id, '--reason', 'agents do not approve themselves']);
+  assert.equal(deny.code, 0, deny.stderr);
+  const res = await push;
+  assert.notEqual(res.code, 0);
+  assert.match(res.stderr, /remote: Airlock: a person reviews it in Airlock; this push waits for their decision/);
+  assert.ok(!/airlock approve/.test(res.stderr), 'the agent is not told how to approve');
+});
+
 test('env rewrites SSH remotes of credentialed hosts to HTTPS; such a push is held and lands on approve', async () => {
   const envOut = await airlock(['env', '--agent', 'bot']);
   assert.equal(envOut.code, 0, envOut.stderr);

@@ -289,7 +289,8 @@ async function review(ex: Exchange, io: RequestIO, deps: HoldDeps, raw: HeldBody
   deps.onReviewReady?.({ reviewId: rec.id, msFromReceipt: Date.now() - receivedAt, analysisMs, cacheMs });
   deps.log.info('push held for review', { review: rec.id, agent: ex.agent.name, repo: remoteUrl, bytes: raw.size, readyMs: Date.now() - receivedAt });
   progress(`push held for review #${rec.id} (${refs.map((r) => r.ref).join(', ')})`);
-  progress(`a reviewer must approve it: airlock approve ${rec.id}`);
+  // No command here: an agent reads this line, and a careless one would run it (approve) itself.
+  progress('a person reviews it in Airlock; this push waits for their decision');
   const keepalive = stream ? setInterval(() => progress(`still waiting for review #${rec.id}…`), deps.keepaliveMs ?? 30_000) : null;
   let d: Decision;
   try {

@@ -335,7 +335,7 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
   });
   // Airlock's own listening ports (filled in as they open): agents are refused there (builtin:deny-airlock-itself).
   const ownPorts = new Set<number>();
-  const stages = defaultStages({ hold, record: recordStage(options.record ? store : null, emitExchange), ownPorts: () => ownPorts });
+  const stages = defaultStages({ hold, record: recordStage(options.record ? store : null, emitExchange), ownPorts });
   const auth = new AgentAuthenticator(store.agents);
   const issuer = new LeafIssuer(ca);
   void issuer.warm();

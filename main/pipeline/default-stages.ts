@@ -7,7 +7,7 @@ import { createDecideStage } from './stages/decide';
  *   classify (git push? fetch? API call?) → policy (allow / review / deny)
  *   → hold (git pushes wait for a reviewer; added by the service) → forward (the gateway) → record (onDone).
  */
-export function defaultStages(extra: { hold?: Stage; record?: Stage; ownPorts?: () => ReadonlySet<number> }): Stage[] {
+export function defaultStages(extra: { hold?: Stage; record?: Stage; ownPorts?: ReadonlySet<number> }): Stage[] {
   const stages: Stage[] = [classifyStage, createDecideStage(extra.ownPorts)];
   if (extra.hold) stages.push(extra.hold);
   if (extra.record) stages.push(extra.record);

@@ -15,7 +15,7 @@ test('isLoopbackHost: every name and address form that reaches 127.0.0.1 or ::1,
 
 test("requests to Airlock's own ports are denied; a push elsewhere is held; the rest is allowed", () => {
   const own = new Set([8899, 8898]);
-  const stage = createDecideStage(() => own);
+  const stage = createDecideStage(own);
   const decide = (method: string, host: string, port: number, path: string) => {
     const ex = new Exchange('1', { name: 'bot', groups: [] }, 's', method, 'http', host, port, path, {}, '127.0.0.1');
     classifyStage.onRequest!(ex, null as never); // neither stage touches the request stream

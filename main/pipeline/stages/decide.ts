@@ -40,10 +40,10 @@ export function isLoopbackHost(host: string): boolean {
  * saying why. Until the policy language lands, the built-in policy refuses
  * requests to Airlock's own ports (an agent approving its own push through the
  * console API), holds every receive-pack POST and allows everything else.
- * `ownPorts` answers which ports Airlock listens on now (proxy, console).
+ * `ownPorts` holds the ports Airlock listens on (proxy, console), read at each request.
  */
-export function createDecideStage(ownPorts: () => ReadonlySet<number> = () => new Set()): Stage {
-  const isAirlockItself = (ex: Exchange): boolean => isLoopbackHost(ex.host) && ownPorts().has(ex.port);
+export function createDecideStage(ownPorts: ReadonlySet<number> = new Set()): Stage {
+  const isAirlockItself = (ex: Exchange): boolean => ownPorts.has(ex.port) && isLoopbackHost(ex.host);
   return {
     name: 'policy',
     onRequest(ex) {
@@ -51,6 +51,3 @@ export function createDecideStage(ownPorts: () => ReadonlySet<number> = () => ne
     },
   };
 }
-
-/** The built-in policy without knowledge of Airlock's ports (tests and embedders that run no console). */
-export const decideStage: Stage = createDecideStage();

@@ -630,6 +630,12 @@ class Flow implements RequestIO {
   }
 
   run(): void {
+    const misdirected = this.misdirectedCredential();
+    if (misdirected) {
+      this.opts.log.warn('credential host mismatch', { id: this.ex.id, authority: this.ex.authority });
+      this.apply({ action: 'refuse', status: 421, message: misdirected });
+      return;
+    }
     let outcome;
     try {
       outcome = runRequestStages(this.opts.stages, this.ex, this);
@@ -809,6 +815,21 @@ class Flow implements RequestIO {
         } as unknown as Dispatcher.DispatchHandler,
       );
     });
+  }
+
+  /**
+   * Airlock's credential for a host goes only to that host. A request that reaches the host's address
+   * but names another one in its TLS SNI or Host header could be routed elsewhere by a shared front
+   * end (domain fronting) with the credential attached: it is refused (421) before any stage runs.
+   */
+  private misdirectedCredential(): string | null {
+    const ex = this.ex;
+    if (!this.credential) return null;
+    const hostHeader = this.req.headers.host;
+    const named = hostHeader ? parseAuthority(hostHeader, ex.scheme === 'https' ? 443 : 80)?.host : undefined;
+    const other = this.servername !== null && this.servername !== ex.host ? this.servername : named !== undefined && named !== ex.host ? named : null;
+    if (other === null) return null;
+    return `Airlock refused this request: it goes to ${ex.host} but names ${other}, and Airlock sends its credential for ${ex.authority} only to ${ex.host}.`;
   }
 
   private credentialLooked = false;

@@ -792,6 +792,48 @@ describe('connections and certificates', () => {
   });
 });
 
+describe('stored credentials go only to their host', () => {
+  test('a request naming another host in its SNI or Host header is refused (421) and never reaches the upstream', async () => {
+    const creds = gw.service.credentials;
+    creds.set(`localhost:${up.port}`, 'fronting-s3cret', { username: 'u' });
+    creds.set(`127.0.0.1:${up.port}`, 'fronting-s3cret', { username: 'u' });
+    try {
+      // Matching names: the credential is injected.
+      const ok = await tlsTunnel(gw.proxyPort, 'localhost', up.port, auth, caPem, 'localhost');
+      try {
+        const r = await requestOver(ok, { path: '/echo-auth?match', host: `localhost:${up.port}` });
+        assert.equal(r.status, 200, r.body.toString());
+        const seen = up.requests.find((q) => q.url === '/echo-auth?match')?.headers.authorization;
+        assert.equal(seen, `Basic ${Buffer.from('u:fronting-s3cret').toString('base64')}`);
+      } finally {
+        ok.destroy();
+      }
+      // The address of 127.0.0.1 with the SNI of localhost: a shared front end could route it by name.
+      const sni = await tlsTunnel(gw.proxyPort, '127.0.0.1', up.port, auth, caPem, 'localhost');
+      try {
+        const r = await requestOver(sni, { path: '/echo-auth?sni-mismatch', host: `localhost:${up.port}` });
+        assert.equal(r.status, 421);
+        assert.match(r.body.toString(), /goes to 127\.0\.0\.1 but names localhost, and Airlock sends its credential for 127\.0\.0\.1:\d+ only to 127\.0\.0\.1/);
+      } finally {
+        sni.destroy();
+      }
+      // Same SNI as the target, another name in Host.
+      const host = await tlsTunnel(gw.proxyPort, 'localhost', up.port, auth, caPem, 'localhost');
+      try {
+        const r = await requestOver(host, { path: '/echo-auth?host-mismatch', host: `127.0.0.1:${up.port}` });
+        assert.equal(r.status, 421);
+        assert.match(r.body.toString(), /goes to localhost but names 127\.0\.0\.1/);
+      } finally {
+        host.destroy();
+      }
+      assert.ok(!up.requests.some((q) => /mismatch/.test(q.url)), 'nothing misdirected reached the upstream');
+    } finally {
+      creds.remove(`localhost:${up.port}`);
+      creds.remove(`127.0.0.1:${up.port}`);
+    }
+  });
+});
+
 describe('shutdown', () => {
   test('closing Airlock records the end of every open session without errors', async () => {
     const lines: string[] = [];

@@ -419,13 +419,14 @@ export class Gateway extends MitmProxy {
     // HTTP/1.1 needs a Host header; without a port it means the scheme's default, which is what
     // clients send for :443 and :80 (`Host: github.com`).
     const hostHeader = req.headers.host;
-    if (req.httpVersionMajor === 1 && req.httpVersionMinor >= 1 && (!hostHeader || !parseAuthority(hostHeader, target.scheme === 'https' ? 443 : 80))) {
+    const named = hostHeader ? parseAuthority(hostHeader, target.scheme === 'https' ? 443 : 80) : null;
+    if (req.httpVersionMajor === 1 && req.httpVersionMinor >= 1 && !named) {
       sendError(res, 400, hostHeader ? `Airlock refused this request: invalid Host header "${hostHeader.slice(0, 200)}".` : 'Airlock refused this request: it has no Host header.', 'bad-host');
       return;
     }
     const ex = new Exchange(this.nextExchangeId(), target.agent, target.sessionId, req.method ?? 'GET', target.scheme, target.host, target.port,
       target.path, req.headers, req.socket.remoteAddress ?? 'unknown');
-    const flow = new Flow(this, ex, req, res, target.servername);
+    const flow = new Flow(this, ex, req, res, target.servername, named?.host ?? null);
     flow.run();
   }
 
@@ -611,6 +612,8 @@ class Flow implements RequestIO {
     private readonly req: IncomingMessage,
     private readonly res: ServerResponse,
     private readonly servername: string | null,
+    /** The host the Host header names (validated), if it has a valid one. */
+    private readonly hostNamed: string | null,
   ) {
     res.once('close', () => {
       if (!res.writableFinished) {
@@ -825,9 +828,8 @@ class Flow implements RequestIO {
   private misdirectedCredential(): string | null {
     const ex = this.ex;
     if (!this.credential) return null;
-    const hostHeader = this.req.headers.host;
-    const named = hostHeader ? parseAuthority(hostHeader, ex.scheme === 'https' ? 443 : 80)?.host : undefined;
-    const other = this.servername !== null && this.servername !== ex.host ? this.servername : named !== undefined && named !== ex.host ? named : null;
+    const named = this.hostNamed;
+    const other = this.servername !== null && this.servername !== ex.host ? this.servername : named !== null && named !== ex.host ? named : null;
     if (other === null) return null;
     return `Airlock refused this request: it goes to ${ex.host} but names ${other}, and Airlock sends its credential for ${ex.authority} only to ${ex.host}.`;
   }

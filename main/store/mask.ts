@@ -44,7 +44,7 @@ export function isSensitiveHeader(name: string): boolean {
  * SAS `sig`), and any name ending in _token, _secret, _key, _password or _signature.
  */
 export const SENSITIVE_QUERY_PARAM =
-  /^(?:access_token|refresh_token|id_token|token|api_key|apikey|api-key|key|auth|code|secret|client_secret|password|passwd|pwd|sig|signature|x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature|x-goog-credential)$|[-_](?:token|secret|key|password|signature)$/;
+  /^(?:token|apikey|key|auth|code|secret|password|passwd|pwd|sig|signature|x-amz-credential|x-goog-credential)$|[-_](?:token|secret|key|password|signature)$/;
 
 /** A request path with the values of sensitive query parameters replaced by '[masked]'. */
 export function maskQuery(path: string): string {

@@ -12,7 +12,7 @@ export const OptionsSchema = z.object({
   consolePort: z.number().int().min(0).max(65535).nullable().default(8898).describe('Port of the web console and its API (null turns it off).'),
   upstreamCa: z.array(z.string()).default([]).describe('Extra CA files trusted for upstream TLS, on top of the system roots.'),
   systemCaFiles: z.array(z.string()).optional().describe("The operating system's trust store, trusted for upstream TLS with Node's built-in roots and NODE_EXTRA_CA_CERTS (default: the first of /etc/ssl/certs/ca-certificates.crt, /etc/pki/tls/certs/ca-bundle.crt, /etc/ssl/ca-bundle.pem, /etc/ssl/cert.pem; [] trusts only Node's roots, NODE_EXTRA_CA_CERTS and upstreamCa)."),
-  upstreamTimeoutMs: z.number().int().positive().default(120_000).describe('Idle time after which an upstream request is abandoned with 504.'),
+  upstreamTimeoutMs: z.number().int().positive().default(600_000).describe('Time an upstream has to begin its response before the agent gets 504 (10 min: a model\'s answer may take minutes). A response that has begun is never cut for being quiet.'),
   connectTimeoutMs: z.number().int().positive().default(15_000).describe('Time allowed to open an upstream connection.'),
   clientHeadersTimeoutMs: z.number().int().positive().default(20_000).describe('Time a client has to send its request headers (slow clients get 408).'),
   clientTlsTimeoutMs: z.number().int().positive().default(15_000).describe('Time a client has to finish the TLS handshake inside a CONNECT tunnel.'),

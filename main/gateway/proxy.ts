@@ -16,7 +16,7 @@ import type { Logger } from '../log';
 import { runDoneStages, runRequestStages } from '../pipeline/run-pipeline';
 import type { RequestIO, Stage } from '../pipeline/stage';
 import { MaskStream, maskString } from './mask-stream';
-import { claimConnectionTimings, explainUpstreamError, fromUndiciError, onUndiciSocket, timeConnection, type UpstreamPool } from './upstream';
+import { claimConnectionTimings, explainUpstreamError, fromUndiciError, onUndiciSocket, responseTimeout, timeConnection, type UpstreamPool } from './upstream';
 
 /** Who is on the other end of a client connection, and where its tunnel goes. */
 interface ConnMeta {
@@ -804,7 +804,7 @@ class Flow implements RequestIO {
           },
           onError: (err: Error) => {
             if (this.finished || res.destroyed) return resolve();
-            const x = explainUpstreamError(fromUndiciError(err), target, (err as { duringTls?: boolean }).duringTls === true);
+            const x = explainUpstreamError(fromUndiciError(err, opts.upstreamTimeoutMs), target, (err as { duringTls?: boolean }).duringTls === true);
             ex.error = x.message;
             opts.log.info('upstream failed', { id: ex.id, target, code: (err as NodeJS.ErrnoException).code, status: x.status });
             if (headersDone) res.destroy();
@@ -903,10 +903,12 @@ class Flow implements RequestIO {
         reject(Object.assign(new Error(x.message), { status: x.status, code: x.code }));
       };
       up.on('error', fail);
-      up.setTimeout(opts.upstreamTimeoutMs, () => fail(Object.assign(new Error('upstream timeout'), { code: 'upstream-timeout' })));
+      // Bounds the wait for the response to begin; once it has, it flows while both ends keep it.
+      up.setTimeout(opts.upstreamTimeoutMs, () => fail(responseTimeout(opts.upstreamTimeoutMs)));
       this.onClientGone(() => up.destroy());
       up.on('response', (upRes) => {
         settled = true;
+        up.setTimeout(0);
         ex.upstreamHeadersAt = Date.now();
         ex.status = upRes.statusCode ?? 502;
         ex.responseHeaders = upRes.headers;

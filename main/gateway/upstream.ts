@@ -88,6 +88,7 @@ class PreconnectAgent extends https.Agent {
       const s = tls.connect({ host, port, servername, secureContext: opts.secureContext, rejectUnauthorized: true, ALPNProtocols: ['http/1.1'] });
       timeConnection(s, true);
       s.setNoDelay(true);
+      s.setKeepAlive(true, 60_000);
       const t = setTimeout(() => s.destroy(), timeoutMs);
       s.once('secureConnect', () => { clearTimeout(t); resolve(s); });
       s.once('error', () => { clearTimeout(t); s.destroy(); resolve(null); });
@@ -154,7 +155,7 @@ export class UpstreamPool {
    * Upstream TLS trusts Node's built-in roots, the system's store and NODE_EXTRA_CA_CERTS (what a
    * direct connection from this machine trusts: certs/trust.ts) and `extraCaFiles`.
    */
-  constructor(extraCaFiles: string[], readonly connectTimeoutMs: number, timeoutMs = 120_000, systemTrust: SystemTrustSource = {}) {
+  constructor(extraCaFiles: string[], readonly connectTimeoutMs: number, timeoutMs = 600_000, systemTrust: SystemTrustSource = {}) {
     const extra = extraCaFiles.map((f) => {
       try {
         return readFileSync(f, 'utf8');
@@ -181,6 +182,7 @@ export class UpstreamPool {
         const sock = tls.connect({ host: o.hostname, port, servername, secureContext, rejectUnauthorized: true, ALPNProtocols: ['http/1.1'] });
         timeConnection(sock, true);
         sock.setNoDelay(true);
+        sock.setKeepAlive(true, 60_000);
         const t = setTimeout(() => sock.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })), connectTimeoutMs);
         sock.once('secureConnect', () => { clearTimeout(t); cb(null, sock); });
         // Failed before the handshake finished: the explanation says so (e.g. a port that does not speak TLS).
@@ -198,7 +200,9 @@ export class UpstreamPool {
       pipelining: 1,
       keepAliveTimeout: 4000,
       headersTimeout: timeoutMs,
-      bodyTimeout: timeoutMs,
+      // A response that has begun flows as long as both ends keep it (event streams may be quiet
+      // for hours); a peer that vanished is found by TCP keepalive, and the agent leaving aborts it.
+      bodyTimeout: 0,
     });
   }
 
@@ -227,17 +231,26 @@ const TLS_VERIFY_CODES = new Set([
 ]);
 
 /** undici's own errors as the Node errors the explanations below know (a connector's errors pass as they are). */
-export function fromUndiciError(err: Error & { code?: string; cause?: unknown }): NodeJS.ErrnoException {
+export function fromUndiciError(err: Error & { code?: string; cause?: unknown }, responseTimeoutMs?: number): NodeJS.ErrnoException {
   const code = err.code ?? '';
-  if (code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
-    return Object.assign(new Error('upstream timeout'), { code: 'upstream-timeout' });
-  }
+  if (code === 'UND_ERR_CONNECT_TIMEOUT') return Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' });
+  if (code === 'UND_ERR_HEADERS_TIMEOUT') return responseTimeout(responseTimeoutMs);
   if (code === 'UND_ERR_SOCKET' || code === 'UND_ERR_CLOSED') {
     const cause = err.cause as NodeJS.ErrnoException | undefined;
     return Object.assign(new Error(cause?.message ?? 'socket hang up'), { code: cause?.code && !cause.code.startsWith('UND_') ? cause.code : 'ECONNRESET' });
   }
   if (code.startsWith('HPE_') || err.name === 'HTTPParserError') return Object.assign(new Error(err.message), { code: code.startsWith('HPE_') ? code : 'HPE_INVALID' });
   return err as NodeJS.ErrnoException;
+}
+
+/** The error for an upstream that did not begin its response within `timeoutMs` (upstreamTimeoutMs). */
+export function responseTimeout(timeoutMs?: number): NodeJS.ErrnoException & { timeoutMs?: number } {
+  return Object.assign(new Error('upstream timeout'), { code: 'upstream-timeout', timeoutMs });
+}
+
+function formatDuration(ms: number): string {
+  if (ms >= 120_000 && ms % 60_000 === 0) return `${ms / 60_000} min`;
+  return `${Number((ms / 1000).toFixed(1))} s`;
 }
 
 /** Turns an upstream failure into the status and one plain sentence the agent sees. */
@@ -253,7 +266,12 @@ export function explainUpstreamError(err: NodeJS.ErrnoException, target: string,
   }
   if (code === 'ECONNREFUSED') return { status: 502, code: 'upstream-refused', message: `Airlock could not connect to ${target}: connection refused.` };
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return { status: 502, code: 'upstream-dns', message: `Airlock could not resolve ${target} (${code}).` };
-  if (code === 'ETIMEDOUT' || code === 'upstream-timeout') return { status: 504, code: 'upstream-timeout', message: `${target} did not answer in time.` };
+  if (code === 'upstream-timeout') {
+    const ms = (err as { timeoutMs?: number }).timeoutMs;
+    const within = ms === undefined ? 'in time' : `within ${formatDuration(ms)}`;
+    return { status: 504, code: 'upstream-timeout', message: `${target} did not begin its response ${within} (Airlock's upstreamTimeoutMs setting).` };
+  }
+  if (code === 'ETIMEDOUT') return { status: 504, code: 'upstream-timeout', message: `Airlock could not connect to ${target}: the connection timed out.` };
   if (code === 'ECONNRESET' || code === 'EPIPE' || /socket hang up/.test(err.message)) {
     const hint = duringTls ? ' during the TLS handshake: it may not speak TLS on that port' : '';
     return { status: 502, code: 'upstream-reset', message: `${target} closed the connection before answering${hint} (${code}).` };

@@ -682,9 +682,10 @@ describe('bad input gets a clear answer and the gateway keeps working', () => {
     const started = Date.now();
     const r = await curlStatus(s, [`${hang.url}/`]);
     assert.equal(r.status, 504, r.stderr);
-    assert.match(r.body, /did not answer in time/);
-    const t = await curlStatus(s, [`https://127.0.0.1:${hang.port}/`]);
+    assert.match(r.body, /did not begin its response within 0\.5 s \(Airlock's upstreamTimeoutMs setting\)/);
+    const t = await curlStatus(s, [`https://127.0.0.1:${hang.port}/`]); // TLS never completes: the connect timeout
     assert.equal(t.status, 504, t.stderr);
+    assert.match(t.body, /could not connect to 127\.0\.0\.1:\d+: the connection timed out/);
     assert.ok(Date.now() - started < 10_000);
     await stillWorks('strict');
   });
@@ -694,6 +695,34 @@ describe('bad input gets a clear answer and the gateway keeps working', () => {
     assert.equal(r.status, 502, r.stderr);
     assert.match(r.body, /not valid HTTP/);
     await stillWorks();
+  });
+});
+
+describe('the upstream timeout bounds the wait for a response, not a response that has begun', () => {
+  // An event stream (an MCP server's, a build log's) may be quiet for longer than any timeout,
+  // and an LLM answer may take minutes to begin: neither may be cut while both ends keep it.
+  let quick: TestAirlock;
+  let q: CurlTarget;
+  before(async () => {
+    quick = await startTestAirlock({ upstreamCa: [pki.caPath], options: { upstreamTimeoutMs: 400 } });
+    q = { proxyUrl: quick.proxyUrl, caPath: quick.caPath, user: 'agent', token: await quick.addAgent('agent') };
+  });
+  after(async () => { await quick?.close(); });
+
+  for (const scheme of ['https', 'http'] as const) {
+    test(`${scheme}: an event stream quiet for 3x the timeout keeps flowing`, async () => {
+      const base = scheme === 'https' ? up.url : plain.url;
+      const r = await curlVia(q, ['-N', `${base}/sse?gap=1200`]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(r.stdout.match(/^data: event \d$/gm), ['data: event 1', 'data: event 2', 'data: event 3'], r.stdout);
+    });
+  }
+
+  test('a response that does not begin within the timeout is still 504, naming the setting', async () => {
+    const r = await curlStatus(q, [`${up.url}/slow?ms=1500`]);
+    assert.equal(r.status, 504, r.stderr);
+    assert.match(r.body, /did not begin its response within 0\.4 s/);
+    assert.match(r.body, /upstreamTimeoutMs/);
   });
 });
 

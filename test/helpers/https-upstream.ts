@@ -204,6 +204,8 @@ export async function startUpstream(opts: UpstreamOptions = {}): Promise<Upstrea
       return;
     }
     if (isGet && path === '/sse') {
+      // ?gap=MS: quiet time between events (default 50 ms), as an event stream idle for a while
+      const gap = Math.max(0, Math.min(Number(u.searchParams.get('gap') ?? '50') || 0, 60_000));
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
       res.flushHeaders();
       let i = 0;
@@ -211,7 +213,7 @@ export async function startUpstream(opts: UpstreamOptions = {}): Promise<Upstrea
         if (res.destroyed) return;
         i++;
         res.write(`id: ${i}\nevent: message\ndata: event ${i}\n\n`);
-        if (i < 3) later(50, next);
+        if (i < 3) later(gap, next);
         else res.end();
       };
       next();

@@ -615,6 +615,26 @@ test('malformed receive-pack bodies are refused with a clear answer; nothing is 
   assert.equal((await gs.refs('malformed'))['refs/heads/main'], oldOid);
 });
 
+test('a pack sent by hand to a disguised receive-pack path (percent-encoded) is held like any push', async () => {
+  // The server routes on the decoded path (CGI's PATH_INFO), so these reach receive-pack there.
+  const w = await freshWork('disguised');
+  const oldOid = await revParse(w, 'HEAD');
+  const newOid = await commit(w, { 'd.txt': 'disguised\n' }, 'sent by hand');
+  const { commands, pack } = await buildPushBody(w, oldOid, newOid);
+  for (const path of ['/disguised.git/git%2Dreceive-pack', '/disguised.git%2Fgit-receive-pack', '/disguised.git/git-receive-pack%2F']) {
+    const known = new Set(reviewsOf(al, 'disguised').map((r) => r.id));
+    let finished: RunResult | null = null;
+    const post = curlPost(`${gs.url}${path}`, Buffer.concat([commands, pack]), w.home).then((r) => { finished = r.raw; return r; });
+    const review = await waitForReview(al, 'disguised', known, () => finished);
+    assert.deepEqual(review.refs.map((r) => [r.ref, r.newOid]), [['refs/heads/main', newOid]], path);
+    await al.service.denyReview({ id: review.id, reason: 'not by hand' });
+    const r = await post;
+    assert.equal(r.status, 200, `${path}: ${r.text}`);
+    assert.match(r.text, /ng refs\/heads\/main .*denied/, path);
+    assert.equal((await gs.refs('disguised'))['refs/heads/main'], oldOid, `${path} reached the repository`);
+  }
+});
+
 test('exact bytes: the reviewed bodySha256 is the sha256 of what upstream receives (git and curl pushes)', async () => {
   const front = await startRecordingFront(gs);
   cleanups.push(() => front.close());

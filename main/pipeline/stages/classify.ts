@@ -19,7 +19,7 @@ const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 export const classifyStage: Stage = {
   name: 'classify',
   onRequest(ex) {
-    const git = classifyGitRequest(ex.method, ex.path);
+    const git = classifyGitRequest(ex.method, ex.path, ex.requestHeaders['content-type']);
     if (git) {
       gitKinds.set(ex, git.kind);
       ex.kind = git.kind === 'git-push' || git.kind === 'git-push-advert' ? 'git-push' : 'git-fetch';

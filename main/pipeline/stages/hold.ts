@@ -198,7 +198,7 @@ async function review(ex: Exchange, io: RequestIO, deps: HoldDeps, raw: HeldBody
   progress('push received, analysing…');
 
   // Analyse: resolve the (possibly thin) pack against a cache of the upstream repo.
-  const remoteUrl = `https://${ex.authority}${ex.repoPath ?? ''}`;
+  const remoteUrl = `${ex.scheme}://${ex.authority}${encodeURI(ex.repoPath ?? '')}`;
   const cred = io.credential;
   let refs: RefUpdateView[];
   let note: string | null = null;

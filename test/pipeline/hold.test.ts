@@ -615,6 +615,21 @@ test('malformed receive-pack bodies are refused with a clear answer; nothing is 
   assert.equal((await gs.refs('malformed'))['refs/heads/main'], oldOid);
 });
 
+test('a push to a plain-http server (a local Gitea, say) is held with its full diff', async (t) => {
+  const plainGs = await startGitServer({ pki, tls: false });
+  t.after(() => plainGs.close());
+  const w = await freshWork('plainhttp', plainGs);
+  w.env.http_proxy = w.env.HTTPS_PROXY;
+  const oid = await commit(w, { 'README.md': 'hello\nchanged over plain http\n' }, 'plain http change');
+  const { res, review } = await heldPush(w, ['origin', 'main'], approve());
+  assert.equal(res.code, 0, res.stderr);
+  assert.doesNotMatch(review.summary, /could not be fetched/, review.summary);
+  const readme = review.refs[0]!.files.find((f) => f.path === 'README.md');
+  assert.equal(readme?.status, 'modified', JSON.stringify(review.refs[0]!.files));
+  assert.match(readme!.patch, /^\+changed over plain http$/m);
+  assert.equal((await plainGs.refs('plainhttp'))['refs/heads/main'], oid);
+});
+
 test('a pack sent by hand to a disguised receive-pack path (percent-encoded) is held like any push', async () => {
   // The server routes on the decoded path (CGI's PATH_INFO), so these reach receive-pack there.
   const w = await freshWork('disguised');

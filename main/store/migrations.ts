@@ -200,6 +200,11 @@ export const MIGRATIONS: readonly string[] = [
 
   CREATE INDEX sessions_started ON sessions(started_at);
   `,
+  // 3: large text bodies are stored gzip-compressed; NULL means the bytes are stored as they passed.
+  `
+  ALTER TABLE exchanges ADD COLUMN request_body_encoding TEXT;
+  ALTER TABLE exchanges ADD COLUMN response_body_encoding TEXT;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

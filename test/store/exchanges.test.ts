@@ -449,3 +449,53 @@ for (const fault of ['start', 'batch'] as const) {
     }
   });
 }
+
+test('large text bodies are stored gzip-compressed and read back byte for byte; small, encoded and incompressible ones as they passed', async () => {
+  const { dir } = await fresh();
+  const { openStore } = await import('../../main/store');
+  // A model request: the conversation as JSON, hundreds of KB, with a credential in it.
+  const prompt = Buffer.from(JSON.stringify({ model: 'm', messages: Array.from({ length: 400 }, (_, i) => ({ role: i % 2 ? 'assistant' : 'user', content: `step ${i}: edit main/x.ts, run the tests, read the failure, ${'fix the import and try again. '.repeat(8)}` })) }) + ' token=ghp_SECRETSECRETSECRET');
+  const random = (await import('node:crypto')).randomBytes(64 * 1024);
+  const gzipped = (await import('node:zlib')).gzipSync(prompt);
+  for (const writer of ['inline', 'worker'] as const) {
+    const file = `${dir}/${writer}.db`;
+    const store = openStore(file, { writer });
+    try {
+      store.setSecrets(['ghp_SECRETSECRETSECRET']);
+      const recs = [
+        exchange('1', { requestBody: prompt, responseBody: random }),
+        exchange('2', { requestBody: Buffer.from('{"small":true}'), responseBody: gzipped, responseHeaders: { 'content-encoding': 'gzip' } }),
+      ];
+      for (const r of recs) store.exchanges.record(r);
+      // Compressed on the thread pool: the batch timer, not a flush, writes them (bounded wait).
+      const other = new Database(file, { readonly: true });
+      const deadline = Date.now() + 5000;
+      const onDisk = () => (other.prepare('SELECT count(*) AS n FROM exchanges').get() as { n: number }).n;
+      while (onDisk() < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(onDisk(), 2, `${writer}: written without a flush`);
+      const rows = other.prepare('SELECT id, length(request_body) AS req, request_body_encoding AS reqEnc, length(response_body) AS res, response_body_encoding AS resEnc FROM exchanges ORDER BY id').all();
+      other.close();
+      assert.equal((rows[0] as { reqEnc: string }).reqEnc, 'gzip', writer);
+      assert.ok((rows[0] as { req: number }).req < prompt.length / 3, `${writer}: ${JSON.stringify(rows[0])} of ${prompt.length}`);
+      assert.deepEqual(rows.map((r) => { const x = r as { reqEnc: string | null; resEnc: string | null }; return [x.reqEnc, x.resEnc]; }),
+        [['gzip', null], [null, null]], `${writer}: random bytes, a small body and a gzip-encoded response are kept as they passed`);
+      const got = store.exchanges.get('1')!;
+      const head = prompt.subarray(0, prompt.indexOf(' token='));
+      assert.deepEqual(got.requestBody!.subarray(0, head.length), head, writer);
+      assert.match(got.requestBody!.subarray(head.length).toString(), /^ token=\S+$/, writer);
+      assert.ok(!got.requestBody!.includes('ghp_SECRETSECRETSECRET'), `${writer}: masked before it was compressed`);
+      assert.equal(got.requestBodySha256, createHash('sha256').update(prompt).digest('hex'), `${writer}: the hash is of the bytes sent`);
+      assert.deepEqual(got.responseBody, random);
+      assert.equal(got.responseBodySha256, createHash('sha256').update(random).digest('hex'), 'a whole body\'s hash is derived from the decompressed bytes');
+      assert.deepEqual(store.exchanges.get('2')!.responseBody, gzipped);
+      // A flush right after recording finishes the compression on the spot.
+      store.exchanges.record(exchange('3', { requestBody: prompt }));
+      assert.deepEqual(store.exchanges.get('3')!.requestBody, got.requestBody);
+    } finally {
+      store.close();
+    }
+    const raw = new Database(file, { readonly: true });
+    assert.equal((raw.prepare("SELECT request_body_encoding AS e FROM exchanges WHERE id = 3").get() as { e: string }).e, 'gzip');
+    raw.close();
+  }
+});

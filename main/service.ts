@@ -308,6 +308,8 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
     }
   };
   prune();
+  // And the bodies kept stay within bodyStoreBytes (an agent's model requests alone can add GBs a week).
+  store.exchanges.limitBodies(options.bodyStoreBytes);
   const pruneTimer = setInterval(prune, 6 * 3600_000);
   pruneTimer.unref();
   closers.push(() => clearInterval(pruneTimer));

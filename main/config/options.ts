@@ -21,6 +21,7 @@ export const OptionsSchema = z.object({
   maxPushBytes: z.number().int().positive().default(2 * 1024 ** 3).describe('Pushes larger than this are rejected.'),
   spoolThresholdBytes: z.number().int().positive().default(8 * 1024 ** 2).describe('Held bodies larger than this are spooled to disk.'),
   bodyCaptureBytes: z.number().int().nonnegative().default(1024 ** 2).describe('Bytes of each body kept in the log; larger bodies keep a hash and size.'),
+  bodyStoreBytes: z.number().int().nonnegative().default(2 * 1024 ** 3).describe('Most bytes of bodies the log keeps in all (as stored, after compression; default 2 GiB). Beyond it the oldest exchanges lose their bodies first; their hashes, sizes and every other field stay.'),
   retentionDays: z.number().int().positive().default(90).describe('Exchanges older than this are pruned (the audit log never is).'),
   record: z.boolean().default(true).describe('Record exchanges in the local SQLite log.'),
   recordWriter: z.enum(['worker', 'inline']).default('inline').describe('Where exchange inserts run: inline (default: batched transactions on the proxy\'s thread, the WAL copied back into the database by a small thread of its own, so the proxy never waits for a checkpoint or an fsync) or a worker thread with its own connection (the proxy never runs SQLite at all; more CPU and memory in total; if the worker fails, recording continues inline).'),

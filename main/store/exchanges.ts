@@ -227,6 +227,79 @@ export function createWriteQueue(
   let nextId = 0;
   let idLimit = 0;
 
+  // ---- the body budget (limitBodies): bytes of bodies stored, tracked as rows are queued
+  let bodyLimit: number | null = null;
+  let bodyBytes = 0;
+  let bodyPruning: Promise<void> | null = null;
+  const sumBodies = db.prepare<[], { n: number }>('SELECT coalesce(sum(length(request_body)), 0) + coalesce(sum(length(response_body)), 0) AS n FROM exchanges');
+  // Rows below this id have had their bodies dropped already (kept in `counters` across restarts,
+  // so a run does not walk the rows earlier runs emptied).
+  const prunedBelowGet = db.prepare<[], { next: number }>("SELECT next FROM counters WHERE name = 'bodies-pruned-below'");
+  const prunedBelowSet = db.prepare<[number]>("INSERT INTO counters (name, next) VALUES ('bodies-pruned-below', ?) ON CONFLICT(name) DO UPDATE SET next = max(next, excluded.next)");
+  type BodyRow = Pick<ExchangeRow, 'id' | 'request_body' | 'response_body' | 'request_body_encoding' | 'response_body_encoding' | 'request_body_complete' | 'response_body_complete' | 'request_body_sha256' | 'response_body_sha256'>;
+  const oldestBodies = db.prepare<[number], BodyRow>(
+    `SELECT id, request_body, response_body, request_body_encoding, response_body_encoding, request_body_complete,
+       response_body_complete, request_body_sha256, response_body_sha256
+     FROM exchanges WHERE id >= ? AND (request_body IS NOT NULL OR response_body IS NOT NULL) ORDER BY id LIMIT 8`,
+  );
+  const dropBodies = db.prepare<[string | null, string | null, number]>(
+    `UPDATE exchanges SET request_body_sha256 = ?, response_body_sha256 = ?,
+       request_body_complete = CASE WHEN request_body IS NULL THEN request_body_complete ELSE 0 END,
+       response_body_complete = CASE WHEN response_body IS NULL THEN response_body_complete ELSE 0 END,
+       request_body = NULL, response_body = NULL, request_body_encoding = NULL, response_body_encoding = NULL
+     WHERE id = ?`,
+  );
+
+  /** Counts a queued exchange's stored bodies against the budget; starts pruning when it is exceeded. */
+  function countBodies(w: WireWrite): void {
+    if (bodyLimit === null) return;
+    const values = (w as ['x', unknown[]])[1];
+    bodyBytes += ((values[BODY_SLOTS[0][0]] as Buffer | null)?.length ?? 0) + ((values[BODY_SLOTS[1][0]] as Buffer | null)?.length ?? 0);
+    if (bodyBytes > bodyLimit && !bodyPruning) bodyPruning = pruneBodies().finally(() => { bodyPruning = null; });
+  }
+
+  /** The hash a dropped body leaves behind: the one recorded, or (for a body stored whole) its own. */
+  function keptHash(body: Buffer | null, encoding: string | null, complete: number, sha: string | null): string | null {
+    if (sha !== null || !body || complete === 0) return sha;
+    return createHash('sha256').update(storedBody(body, encoding)!).digest('hex');
+  }
+
+  /** Drops the oldest bodies, 8 rows per turn of the event loop, until 90% of the limit is left. */
+  async function pruneBodies(): Promise<void> {
+    await new Promise((r) => setImmediate(r));
+    let count = 0;
+    let freed = 0;
+    try {
+      while (!closed && bodyLimit !== null && bodyBytes > bodyLimit * 0.9) {
+        post(true); // rows still queued are the newest; the oldest are on disk
+        worker.waitIdle();
+        const rows = oldestBodies.all(prunedBelowGet.get()?.next ?? 0);
+        if (rows.length === 0) break;
+        db.transaction(() => {
+          for (const r of rows) {
+            if (bodyBytes <= bodyLimit! * 0.9) break;
+            dropBodies.run(
+              keptHash(r.request_body, r.request_body_encoding, r.request_body_complete, r.request_body_sha256),
+              keptHash(r.response_body, r.response_body_encoding, r.response_body_complete, r.response_body_sha256),
+              r.id,
+            );
+            const n = (r.request_body?.length ?? 0) + (r.response_body?.length ?? 0);
+            bodyBytes -= n;
+            freed += n;
+            count++;
+            prunedBelowSet.run(r.id + 1);
+          }
+        }).immediate();
+        await new Promise((r) => setImmediate(r));
+      }
+      if (count > 0 && !closed) {
+        audit.append({ actor: 'system', action: 'retention.pruned', subject: 'bodies', details: { count, freedBytes: freed, maxBytes: bodyLimit, reason: 'the bodies stored passed bodyStoreBytes; the oldest went first' } });
+      }
+    } catch (err) {
+      if (!closed) opts.onError(err);
+    }
+  }
+
   /** One prepared statement per combination of filters (at most 2^5 + 2^5 with a cursor). */
   const listStatements = new Map<string, Database.Statement<unknown[], ExchangeRow>>();
   function listStatement(keys: FilterKey[], cursor: boolean): Database.Statement<unknown[], ExchangeRow> {
@@ -320,7 +393,10 @@ export function createWriteQueue(
         if (!err) finishCompression(w, slot, gz);
         if (left.size === 0) {
           compressing.delete(w);
-          if (!closed) enqueue(w);
+          if (!closed) {
+            countBodies(w);
+            enqueue(w);
+          }
         }
       });
     }
@@ -335,6 +411,7 @@ export function createWriteQueue(
         finishCompression(w, slot, gzipSync(values[BODY_SLOTS[slot]![0]] as Buffer));
       }
       queue.push(w);
+      countBodies(w);
     }
     compressing.clear();
   }
@@ -414,7 +491,10 @@ export function createWriteQueue(
         opts.onError(err);
         return;
       }
-      if (!startCompression(w, rec)) enqueue(w);
+      if (!startCompression(w, rec)) {
+        countBodies(w);
+        enqueue(w);
+      }
     },
     flush,
     list(q = {}) {
@@ -474,11 +554,27 @@ export function createWriteQueue(
       }
       flush();
       const cutoff = new Date((at ?? opts.now()).getTime() - olderThanDays * 86_400_000).toISOString();
-      return db.transaction(() => {
+      const pruned = db.transaction(() => {
         const count = pruneStmt.run({ cutoff }).changes; // bodies are in the row
         audit.append({ actor: 'system', action: 'retention.pruned', subject: 'exchanges', details: { count, olderThanDays, cutoff } });
         return count;
       }).immediate();
+      if (pruned > 0 && bodyLimit !== null) bodyBytes = sumBodies.get()!.n;
+      return pruned;
+    },
+    limitBodies(maxBytes) {
+      if (!Number.isSafeInteger(maxBytes) || maxBytes < 0) throw new AirlockError('bad-request', 'The body budget must be a whole number of bytes (0 or more).');
+      flush();
+      bodyLimit = maxBytes;
+      bodyBytes = sumBodies.get()!.n;
+      if (bodyBytes > bodyLimit && !bodyPruning) bodyPruning = pruneBodies().finally(() => { bodyPruning = null; });
+    },
+    storedBodyBytes() {
+      flush();
+      return bodyLimit === null ? null : bodyBytes;
+    },
+    async bodiesPruned() {
+      while (bodyPruning) await bodyPruning;
     },
   };
 

@@ -162,6 +162,17 @@ export interface ExchangesRepo {
   count(): number;
   /** Deletes exchanges (and their bodies) started more than N days ago; appends audit event 'retention.pruned'. */
   prune(olderThanDays: number, now?: Date): number;
+  /**
+   * Keeps at most `maxBytes` of stored bodies (as stored: after compression) from now on. Beyond it the
+   * oldest exchanges' bodies are dropped, a few rows per turn of the event loop, down to 90% of the
+   * limit; each row keeps every other field, including the SHA-256 and size of its bodies. One audit
+   * event 'retention.pruned' (subject 'bodies') per pruning run. Measures what is stored now (one scan).
+   */
+  limitBodies(maxBytes: number): void;
+  /** Bytes of bodies stored, as tracked since limitBodies (null before it). Flushes first. */
+  storedBodyBytes(): number | null;
+  /** Resolves when no body pruning is under way (tests, shutdown). */
+  bodiesPruned(): Promise<void>;
 }
 
 export type ReviewStateName = 'pending' | 'approved' | 'denied' | 'expired' | 'interrupted';

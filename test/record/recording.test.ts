@@ -2,7 +2,9 @@
 // undici) through the proxy to real upstreams, then the store is read back: fields, sessions, masking, capture cap.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import { ProxyAgent, request } from 'undici';
 import { hashToken, newAgentToken } from '../../main/agents/tokens';
 import { createLogger } from '../../main/log';
@@ -315,4 +317,58 @@ test('the policy in force is in the audit log from the start (policy.loaded, wit
   const rules = (events[0]!.details as { rules: { id: string; verdict: string }[] }).rules;
   assert.deepEqual(rules.map((r) => [r.id, r.verdict]), [['builtin:deny-airlock-itself', 'deny'], ['builtin:hold-git-push', 'review'], ['builtin:allow-other', 'allow']]);
   assert.equal(service.store.audit.verify().ok, true);
+});
+
+test('model-sized request bodies are stored compressed, and the bodies kept stay within bodyStoreBytes', async () => {
+  const dir = await makeTempDir('airlock-record-budget-');
+  const running = await startAirlock({
+    dataDir: dir, log: createLogger('error'), proxyPort: 0, consolePort: null, upstreamCa: [pki.caPath], bodyStoreBytes: 200 * 1024,
+  });
+  const svc = running.service;
+  try {
+    svc.store.agents.add('budget-bot', ['ai-coding']);
+    const t = newAgentToken();
+    svc.store.agents.addToken('budget-bot', hashToken(t), 'budget test', null);
+    const agent = new ProxyAgent({ uri: running.proxyUrl, token: `Basic ${Buffer.from(`budget-bot:${t}`).toString('base64')}`, requestTls: { ca: readFileSync(running.caPath, 'utf8') } });
+    const sent: Buffer[] = [];
+    try {
+      for (let i = 0; i < 20; i++) {
+        // A conversation that grows by one turn per request, as an agent's model calls do.
+        const turns = Array.from({ length: 60 + i }, (_, k) => ({ role: k % 2 ? 'assistant' : 'user', content: `turn ${k} of request ${i}: ${'read src/app.ts and fix the failing test. '.repeat(10)} ${randomBytes(300).toString('base64')}` }));
+        const body = Buffer.from(JSON.stringify({ model: 'm', messages: turns }));
+        sent.push(body);
+        const r = await request(`${upstream.url}/echo?call=${i}`, { method: 'POST', body, headers: { 'content-type': 'application/json' }, dispatcher: agent });
+        assert.equal(r.statusCode, 200);
+        assert.equal((await r.body.arrayBuffer()).byteLength, body.length);
+      }
+    } finally {
+      await agent.destroy().catch(() => undefined);
+    }
+    const last = await waitFor('the last call recorded', () => {
+      const v = svc.store.exchanges.list({ limit: 50 }).find((e) => e.path === '/echo?call=19' && e.endedAt !== null);
+      return v ? svc.store.exchanges.get(v.id)! : undefined;
+    }, 5_000);
+    assert.deepEqual(last.requestBody, sent[19], 'read back byte for byte');
+    assert.deepEqual(last.responseBody, sent[19]);
+    await svc.store.exchanges.bodiesPruned();
+    const kept = svc.store.exchanges.storedBodyBytes()!;
+    assert.ok(kept <= 200 * 1024, `kept ${kept} bytes of bodies`);
+    const total = sent.reduce((n, b) => n + 2 * b.length, 0);
+    assert.ok(total > 5 * kept, `sent ${total} bytes of bodies; the limit and compression keep ${kept}`);
+    const raw = new Database(svc.store.file, { readonly: true });
+    try {
+      const encodings = raw.prepare("SELECT DISTINCT request_body_encoding AS e FROM exchanges WHERE path LIKE '/echo?call=%' AND request_body IS NOT NULL").all();
+      assert.deepEqual(encodings, [{ e: 'gzip' }], 'every kept model request is stored compressed');
+    } finally {
+      raw.close();
+    }
+    const first = svc.store.exchanges.get(svc.store.exchanges.list({ limit: 50 }).find((e) => e.path === '/echo?call=0')!.id)!;
+    assert.equal(first.requestBody, null, 'the oldest lost its bodies');
+    assert.equal(first.requestBodySha256, sha256Hex(sent[0]!), 'and kept their hashes');
+    assert.equal(first.requestBytes, sent[0]!.length);
+    assert.ok(svc.store.audit.list().some((e) => e.action === 'retention.pruned' && e.subject === 'bodies'));
+  } finally {
+    await svc.close();
+    await removeDir(dir);
+  }
 });

@@ -499,3 +499,56 @@ test('large text bodies are stored gzip-compressed and read back byte for byte; 
     raw.close();
   }
 });
+
+test('limitBodies keeps the stored bodies under the limit: the oldest lose their bodies first, keep their hashes, and it is audited', async () => {
+  const { store, file } = await fresh();
+  const { randomBytes } = await import('node:crypto');
+  const bodies = new Map<string, Buffer>();
+  const record = (n: number) => {
+    for (let i = 0; i < n; i++) {
+      const id = store.exchanges.nextId();
+      const body = randomBytes(10 * 1024); // does not compress: 10 KiB stored each
+      bodies.set(id, body);
+      store.exchanges.record(exchange(id, { requestBody: null, responseBody: body, responseBytes: body.length }));
+    }
+  };
+  record(5);
+  store.exchanges.limitBodies(100 * 1024);
+  assert.equal(store.exchanges.storedBodyBytes(), 5 * 10 * 1024, 'measured at once');
+  record(25); // 300 KiB in all: 3x the limit
+  store.exchanges.flush();
+  await store.exchanges.bodiesPruned();
+  const kept = store.exchanges.storedBodyBytes()!;
+  assert.ok(kept <= 100 * 1024 * 0.9, `kept ${kept}`);
+  const raw = new Database(file, { readonly: true });
+  try {
+    const actual = (raw.prepare('SELECT coalesce(sum(length(response_body)), 0) AS n FROM exchanges').get() as { n: number }).n;
+    assert.equal(actual, kept, 'the tracked size is what the file holds');
+    const withBody = (raw.prepare('SELECT id FROM exchanges WHERE response_body IS NOT NULL ORDER BY id').all() as Array<{ id: number }>).map((r) => r.id);
+    const all = [...bodies.keys()].map(Number);
+    assert.deepEqual(withBody, all.slice(all.length - withBody.length), 'the newest keep their bodies');
+  } finally {
+    raw.close();
+  }
+  const ids = [...bodies.keys()];
+  const oldest = store.exchanges.get(ids[0]!)!;
+  assert.equal(oldest.responseBody, null);
+  assert.equal(oldest.responseBodyComplete, false, 'no longer the whole body');
+  assert.equal(oldest.responseBodySha256, createHash('sha256').update(bodies.get(ids[0]!)!).digest('hex'), 'the hash of what was sent stays');
+  assert.equal(oldest.responseBytes, 10 * 1024);
+  assert.equal(oldest.requestBodyComplete, true, 'a body that was never there is not marked as dropped');
+  const newest = store.exchanges.get(ids.at(-1)!)!;
+  assert.deepEqual(newest.responseBody, bodies.get(ids.at(-1)!));
+  const events = store.audit.list().filter((e) => e.action === 'retention.pruned' && e.subject === 'bodies');
+  assert.ok(events.length >= 1);
+  const dropped = events.reduce((n, e) => n + (e.details as { count: number }).count, 0);
+  assert.equal(dropped, ids.length - (kept / (10 * 1024)), 'the events count every row that lost its body');
+  assert.equal(store.audit.verify().ok, true);
+
+  // A lower limit later (a restart with another setting) continues from where pruning stopped.
+  store.exchanges.limitBodies(30 * 1024);
+  await store.exchanges.bodiesPruned();
+  assert.ok(store.exchanges.storedBodyBytes()! <= 27 * 1024);
+  assert.deepEqual(store.exchanges.get(ids.at(-1)!)!.responseBody, bodies.get(ids.at(-1)!), 'the newest still has its body');
+  assert.throws(() => store.exchanges.limitBodies(-1), /whole number of bytes/);
+});

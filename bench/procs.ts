@@ -238,7 +238,7 @@ function runJson(args: string[], timeoutMs: number): Promise<Record<string, unkn
   return new Promise((resolve, reject) => {
     execFile(
       process.execPath,
-      [AIRLOCK_BIN, ...args],
+      [process.env.BENCH_AIRLOCK_BIN || AIRLOCK_BIN, ...args],
       { cwd: REPO_ROOT, timeout: timeoutMs, maxBuffer: 4 * 1024 * 1024 },
       (err, stdout, stderr) => {
         const cmd = `node bin/airlock.mjs ${args.join(' ')}`;
@@ -266,7 +266,7 @@ export async function startAirlock(dataDir: string, upstreamCaPath: string): Pro
   }
   const token = agent.token;
   // BENCH_AIRLOCK_NODE_FLAGS: extra node flags for the Airlock process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p".
-  // BENCH_AIRLOCK_BIN: another build's bin/airlock.mjs (e.g. a worktree of the previous commit) for A/B runs.
+  // BENCH_AIRLOCK_BIN: another build's bin/airlock.mjs (e.g. a worktree of the previous commit) for A/B runs (its own CLI creates the data dir, so a schema change is no obstacle).
   const nodeFlags = (process.env.BENCH_AIRLOCK_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
   const args = [
     ...nodeFlags, process.env.BENCH_AIRLOCK_BIN || AIRLOCK_BIN, 'serve', '--data-dir', dataDir, '--proxy-port', '0', '--console-port', '0', '--json',

@@ -380,10 +380,10 @@ export function createWriteQueue(
   /** Starts compressing the bodies worth it; false when there are none (the write is queued as it is). */
   function startCompression(w: WireWrite, rec: ExchangeRecord): boolean {
     const values = (w as ['x', unknown[]])[1];
-    const slots = new Set<number>();
-    if (worthCompressing(values[BODY_SLOTS[0][0]] as Buffer | null, rec.requestHeaders)) slots.add(0);
-    if (worthCompressing(values[BODY_SLOTS[1][0]] as Buffer | null, rec.responseHeaders)) slots.add(1);
-    if (slots.size === 0) return false;
+    const req = worthCompressing(values[BODY_SLOTS[0][0]] as Buffer | null, rec.requestHeaders);
+    const res = worthCompressing(values[BODY_SLOTS[1][0]] as Buffer | null, rec.responseHeaders);
+    if (!req && !res) return false;
+    const slots = new Set<number>(req && res ? [0, 1] : [req ? 0 : 1]);
     compressing.set(w, slots);
     for (const slot of slots) {
       gzip(values[BODY_SLOTS[slot]![0]] as Buffer, (err, gz) => {

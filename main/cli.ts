@@ -13,7 +13,7 @@ import { ensureDataDir, startAirlock, VERSION } from './service';
 import { openStore, type Store, exportAudit, parseAuditExport, verifyEvents } from './store';
 import { createHttpApiClient } from './console/client';
 import { reviewLine, reviewText } from './cli/format-review';
-import { exchangesTable, plain, safeJson, sessionsTable } from './cli/format-record';
+import { exchangeDetail, exchangeJson, exchangesTable, plain, safeJson, sessionsTable } from './cli/format-record';
 import { CredentialStore, FileKeyProvider } from './credentials/credential-store';
 import { MAX_LIST_LIMIT, type AirlockApi } from './contract/api';
 import { EXCHANGE_KINDS, VERDICTS, type ExchangeKind, type ReviewState, type SessionView, type Verdict } from './contract/views';
@@ -38,6 +38,8 @@ Usage:
   airlock exchanges [--session ID] [--agent NAME] [--host HOST] [--kind KIND] [--decision allow|review|deny]
                     [--limit N] [--before ID] [--json]
                                                        recorded requests, newest first (KIND: ${EXCHANGE_KINDS.join('|')})
+  airlock exchange ID [--json | --body request|response]
+                                                       one exchange in full: headers and bodies (--body: raw bytes)
   airlock credential set HOST[:PORT] [--username NAME] [--bearer]   reads the secret from stdin
   airlock credential list | remove HOST[:PORT]
   airlock audit export [--format jsonl|csv] [--since DATE] [--out FILE]
@@ -486,6 +488,31 @@ async function cmdExchanges(argv: string[]): Promise<number> {
   return 0;
 }
 
+async function cmdExchange(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, { json: { type: 'boolean' }, body: { type: 'string' } });
+  const id = positionals[0]?.replace(/^#/, '');
+  if (!id || positionals.length > 1) throw new UsageError('usage: airlock exchange ID [--json | --body request|response]');
+  if (!/^[1-9][0-9]{0,15}$/.test(id)) throw new UsageError(`the exchange id is a positive whole number (see \`airlock exchanges\`), got "${plain(id)}"`);
+  const which = oneOf<'request' | 'response'>(values.body, 'body', ['request', 'response']);
+  if (which && values.json) throw new UsageError('--body and --json do not go together');
+  const x = withStore(recordPaths(values), (s) => s.exchanges.get(id));
+  if (!x) throw new AirlockError('not-found', `no exchange ${id} in the record (it may have been pruned after retentionDays)`);
+  if (which) {
+    const body = which === 'request' ? x.requestBody : x.responseBody;
+    const bytes = which === 'request' ? x.requestBytes : x.responseBytes;
+    if (!body && bytes > 0) {
+      const sha = which === 'request' ? x.requestBodySha256 : x.responseBodySha256;
+      throw new AirlockError('not-found', `the ${which} body of exchange ${id} was not kept (${bytes} bytes${sha ? `, sha256 ${sha}` : ''})`);
+    }
+    const complete = which === 'request' ? x.requestBodyComplete : x.responseBodyComplete;
+    if (body && !complete) process.stderr.write(`airlock exchange: only the first ${body.length} of ${bytes} bytes were kept (bodyCaptureBytes)\n`);
+    if (body) await new Promise<void>((res, rej) => process.stdout.write(body, (e) => (e ? rej(e) : res())));
+    return 0;
+  }
+  process.stdout.write(values.json ? exchangeJson(x) + '\n' : exchangeDetail(x));
+  return 0;
+}
+
 async function readStdin(): Promise<string> {
   if (process.stdin.isTTY) process.stderr.write('Paste the token or password, then press Ctrl-D: ');
   const chunks: Buffer[] = [];
@@ -578,6 +605,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   deny: (a) => cmdDecide(a, false),
   sessions: cmdSessions,
   exchanges: cmdExchanges,
+  exchange: cmdExchange,
   credential: cmdCredential,
   audit: cmdAudit,
   serve: cmdServe,

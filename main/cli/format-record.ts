@@ -1,7 +1,9 @@
-// Tables of the local record for `airlock sessions` and `airlock exchanges`.
+// The local record for `airlock sessions`, `airlock exchanges` and `airlock exchange ID`.
 // Everything an agent could have written (paths, hosts, addresses) goes through `plain()` first:
 // a terminal must never receive an agent's escape sequences.
+import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 import type { ExchangeView, SessionView } from '../contract/views';
+import type { ExchangeRecord, HeaderMap } from '../store/types';
 
 // C0 and C1 controls, DEL, and the invisible format characters that reorder or hide text
 // (bidi embeddings/overrides/isolates, zero-width characters, line/paragraph separators, BOM).
@@ -122,4 +124,118 @@ const EXCHANGE_COLUMNS: Column<ExchangeView>[] = [
 /** `airlock exchanges`: one row per exchange, as given (newest first). BYTES is request/response. */
 export function exchangesTable(exchanges: ExchangeView[]): string {
   return table(exchanges, EXCHANGE_COLUMNS);
+}
+
+// ---------------------------------------------------------------- one exchange in full
+
+/** Most text of one body `airlock exchange ID` prints; `--body` writes all of it. */
+export const BODY_DISPLAY_BYTES = 64 * 1024;
+
+type Detail = Pick<ExchangeRecord, 'id' | 'sessionId' | 'agent' | 'startedAt' | 'endedAt' | 'method' | 'scheme' | 'host' | 'port' | 'path' | 'kind'
+  | 'verdict' | 'ruleId' | 'explanation' | 'status' | 'error' | 'requestBytes' | 'responseBytes' | 'timings' | 'requestHeaders' | 'responseHeaders'
+  | 'requestBody' | 'responseBody' | 'requestBodyComplete' | 'responseBodyComplete' | 'requestBodySha256' | 'responseBodySha256' | 'reviewId'>;
+
+function ms(n: number | null): string {
+  return n === null ? '-' : `${Math.round(n)} ms`;
+}
+
+function headerLines(h: HeaderMap | null): string[] {
+  if (!h) return ['  (no response)'];
+  const lines: string[] = [];
+  for (const [k, v] of Object.entries(h)) for (const one of Array.isArray(v) ? v : [v]) lines.push(`  ${plain(k)}: ${plain(one)}`);
+  return lines.length ? lines : ['  (none)'];
+}
+
+/** Body bytes as a reader wants them: decoded when the sender gzip/deflate/br-encoded them (whole bodies only). */
+function decodedForDisplay(body: Buffer, headers: HeaderMap | null, complete: boolean): { bytes: Buffer; note: string } {
+  const enc = String(headers?.['content-encoding'] ?? '').trim().toLowerCase();
+  if (!enc || enc === 'identity') return { bytes: body, note: '' };
+  const opts = { maxOutputLength: 16 * 1024 * 1024 };
+  try {
+    if (!complete) return { bytes: body, note: ` (${enc}-encoded, cut at the capture cap: not decoded)` };
+    if (enc === 'gzip' || enc === 'x-gzip') return { bytes: gunzipSync(body, opts), note: ' (gzip-decoded for display)' };
+    if (enc === 'deflate') return { bytes: inflateSync(body, opts), note: ' (deflate-decoded for display)' };
+    if (enc === 'br') return { bytes: brotliDecompressSync(body, opts), note: ' (br-decoded for display)' };
+  } catch {
+    return { bytes: body, note: ` (${enc}-encoded; does not decode)` };
+  }
+  return { bytes: body, note: ` (${enc}-encoded)` };
+}
+
+/** Whether `b` reads as text: valid UTF-8 with few control characters. */
+function looksLikeText(b: Buffer): boolean {
+  if (b.length === 0) return true;
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(b.subarray(0, Math.min(b.length, BODY_DISPLAY_BYTES)));
+  } catch {
+    // A multi-byte character cut at the display limit is still text.
+    if (b.length <= BODY_DISPLAY_BYTES) return false;
+    try { text = new TextDecoder('utf-8', { fatal: true }).decode(b.subarray(0, BODY_DISPLAY_BYTES - 3)); } catch { return false; }
+  }
+  const controls = text.match(/[\u0000-\u0008\u000e-\u001f]/g)?.length ?? 0;
+  return controls <= text.length / 100;
+}
+
+function bodyLines(which: 'request' | 'response', id: string, body: Buffer | null, bytes: number, complete: boolean, sha: string | null, headers: HeaderMap | null): string[] {
+  const arrow = which === 'request' ? '>' : '<';
+  const hash = sha ? `, sha256 ${sha}` : '';
+  if (!body || body.length === 0) {
+    if (bytes === 0) return [`${arrow} ${which} body: none`];
+    return [`${arrow} ${which} body: ${shortBytes(bytes)} sent, not kept (capture off, or pruned to stay within bodyStoreBytes)${hash}`];
+  }
+  const kept = complete ? `${shortBytes(bytes)}` : `first ${shortBytes(body.length)} of ${shortBytes(bytes)} kept (bodyCaptureBytes)`;
+  const { bytes: shown, note } = decodedForDisplay(body, headers, complete);
+  const save = `\`airlock exchange ${id} --body ${which} > FILE\``;
+  if (!looksLikeText(shown)) return [`${arrow} ${which} body: ${kept}, binary${note}${hash}; ${save} writes it`];
+  let text = shown.toString('utf8');
+  let pretty = '';
+  if (/\bjson\b/i.test(String(headers?.['content-type'] ?? '')) && shown.length <= 16 * BODY_DISPLAY_BYTES) {
+    try {
+      text = JSON.stringify(JSON.parse(text), null, 2);
+      pretty = ' (JSON, indented for display)';
+    } catch { /* shown as it is */ }
+  }
+  const lines = [`${arrow} ${which} body: ${kept}${note}${pretty}${hash}`];
+  const cut = text.length > BODY_DISPLAY_BYTES;
+  // Tabs stay; every other control character is escaped, line by line.
+  for (const line of (cut ? text.slice(0, BODY_DISPLAY_BYTES) : text).split(/\r?\n/)) lines.push(`  ${plain(line.replace(/\t/g, '    '))}`);
+  if (cut) lines.push(`  … ${shortBytes(Buffer.byteLength(text.slice(BODY_DISPLAY_BYTES)))} more; ${save} writes all of it`);
+  return lines;
+}
+
+/** `airlock exchange ID`: every recorded field of one exchange, its headers and (text) bodies. */
+export function exchangeDetail(x: Detail): string {
+  const t = x.timings;
+  const decision = x.verdict ? `${plain(x.verdict)} (${plain(x.ruleId ?? '')}${x.explanation ? `: ${plain(x.explanation)}` : ''})` : '-';
+  const lines = [
+    `exchange ${plain(x.id)}`,
+    `  time      ${shortTime(x.startedAt)} to ${shortTime(x.endedAt)}`,
+    `  agent     ${plain(x.agent)}   session ${plain(x.sessionId ?? '-')}`,
+    `  request   ${plain(x.method)} ${plain(exchangeUrl(x))}`,
+    `  kind      ${plain(x.kind)}`,
+    `  decision  ${decision}`,
+    `  status    ${x.status ?? '-'}${x.error ? `   error: ${plain(x.error)}` : ''}`,
+    ...(x.reviewId ? [`  review    #${plain(x.reviewId)} (airlock show ${plain(x.reviewId)})`] : []),
+    `  bytes     ${x.requestBytes} sent, ${x.responseBytes} received`,
+    `  timings   connect ${ms(t.connectMs)}, TLS ${ms(t.tlsMs)}, upstream ${ms(t.upstreamMs)}, total ${ms(t.totalMs)}`,
+    '',
+    '> request headers',
+    ...headerLines(x.requestHeaders),
+    ...bodyLines('request', x.id, x.requestBody, x.requestBytes, x.requestBodyComplete, x.requestBodySha256, x.requestHeaders),
+    '',
+    '< response headers',
+    ...headerLines(x.responseHeaders),
+    ...bodyLines('response', x.id, x.responseBody, x.responseBytes, x.responseBodyComplete, x.responseBodySha256, x.responseHeaders),
+  ];
+  return lines.join('\n') + '\n';
+}
+
+/** `airlock exchange ID --json`: the same record; bodies as base64 (null when not kept). */
+export function exchangeJson(x: Detail): string {
+  return safeJson({
+    ...x,
+    requestBody: x.requestBody ? x.requestBody.toString('base64') : null,
+    responseBody: x.responseBody ? x.responseBody.toString('base64') : null,
+  });
 }

@@ -382,3 +382,97 @@ describe('the same lists through the API (AirlockService and POST /api/<method>)
     assert.deepEqual(ids(JSON.parse(sessions.stdout) as SessionView[]), ['sess-a2', 'sess-b1', 'sess-a1']);
   });
 });
+
+describe('airlock exchange ID (one exchange in full, from the SQLite file)', { concurrency: 4 }, () => {
+  let D: string;
+  const ids: Record<string, string> = {};
+  // A model request (compressed in the store), a gzip-encoded JSON answer, a binary body, a body cut
+  // at the capture cap, one that was never kept, and agent-written text carrying terminal escapes.
+  const prompt = Buffer.from(JSON.stringify({ model: 'm', messages: Array.from({ length: 300 }, (_, i) => ({ role: 'user', content: `turn ${i}: fix the test in src/app.ts` })) }));
+  const answer = { id: 'msg_1', content: [{ type: 'text', text: 'done \x1b[2J' }] };
+  const binary = Buffer.from([0, 1, 2, 3, 0xff, 0xfe, 0, 0, 7, 8]);
+  before(async () => {
+    D = await makeTempDir('airlock-cli-exchange-');
+    dirs.push(D);
+    const { gzipSync } = await import('node:zlib');
+    const store = openStore(join(D, 'airlock.db'));
+    try {
+      const base = exchange('0', 0);
+      const add = (name: string, over: Partial<ExchangeRecord>) => {
+        const rec = { ...base, ...over, id: store.exchanges.nextId() };
+        store.exchanges.record(rec);
+        ids[name] = rec.id;
+      };
+      add('model', {
+        method: 'POST', host: 'api.anthropic.com', path: '/v1/messages', kind: 'http-api',
+        requestHeaders: { 'content-type': 'application/json', 'x-api-key': '[masked]' }, requestBody: prompt, requestBytes: prompt.length,
+        responseHeaders: { 'content-type': 'application/json', 'content-encoding': 'gzip' }, responseBody: gzipSync(JSON.stringify(answer)),
+        responseBytes: gzipSync(JSON.stringify(answer)).length,
+      });
+      add('binary', { responseHeaders: { 'content-type': 'application/octet-stream' }, responseBody: binary, responseBytes: binary.length });
+      add('capped', { responseBody: Buffer.from('first part'), responseBodyComplete: false, responseBytes: 5_000_000, responseBodySha256: 'ab'.repeat(32) });
+      add('dropped', { responseBody: null, responseBytes: 4096, responseBodyComplete: false, responseBodySha256: 'cd'.repeat(32), path: HOSTILE_PATH });
+      store.exchanges.flush();
+    } finally {
+      store.close();
+    }
+  });
+
+  test('shows every field, headers, and text bodies: JSON indented, a gzip answer decoded, escapes escaped', async () => {
+    const r = await cli(['exchange', ids.model!, '--data-dir', D]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`^exchange ${ids.model}$`, 'm'));
+    assert.match(r.stdout, /^ {2}request {3}POST https:\/\/api\.anthropic\.com\/v1\/messages$/m);
+    assert.match(r.stdout, /^ {2}decision {2}allow \(rule-allow: because allow\)$/m);
+    assert.match(r.stdout, /^ {2}x-api-key: \[masked\]$/m);
+    assert.match(r.stdout, new RegExp(`^> request body: ${(prompt.length / 1024).toFixed(1)}K \\(JSON, indented for display\\)`, 'm'));
+    assert.match(r.stdout, /^ {8}"content": "turn 299: fix the test in src\/app\.ts"$/m, 'the whole model request, indented');
+    assert.match(r.stdout, /^< response body: \d+ \(gzip-decoded for display\) \(JSON, indented for display\)/m);
+    assert.match(r.stdout, /"text": "done \\u001b\[2J"/);
+    assert.ok(!r.stdout.includes('\x1b'), 'no raw escape reaches the terminal');
+  });
+
+  test('binary, capped and dropped bodies are described, not printed; hostile paths are escaped', async () => {
+    const b = await cli(['exchange', ids.binary!, '--data-dir', D]);
+    assert.equal(b.code, 0, b.stderr);
+    assert.match(b.stdout, new RegExp(`^< response body: 10, binary, sha256 [0-9a-f]{64}; \`airlock exchange ${ids.binary} --body response > FILE\` writes it$`, 'm'));
+    const c = await cli(['exchange', ids.capped!, '--data-dir', D]);
+    assert.match(c.stdout, /^< response body: first 10 of 4\.8M kept \(bodyCaptureBytes\), sha256 (ab){32}$/m);
+    assert.match(c.stdout, /^ {2}first part$/m);
+    const d = await cli(['exchange', ids.dropped!, '--data-dir', D]);
+    assert.match(d.stdout, /^< response body: 4\.0K sent, not kept \(capture off, or pruned to stay within bodyStoreBytes\), sha256 (cd){32}$/m);
+    assert.match(d.stdout, /\\x1b\[31mRED\\x1b\[0m/);
+    assert.ok(!d.stdout.includes('\x1b') && !d.stdout.includes('\u202e'));
+  });
+
+  test('--body writes the raw bytes as sent (decompressed from the store, still gzip-encoded if the sender encoded them)', async () => {
+    const { gunzipSync } = await import('node:zlib');
+    const req = await runCommand(process.execPath, [AIRLOCK_BIN, 'exchange', ids.model!, '--body', 'request', '--data-dir', D], { env: cleanCliEnv(), cwd: REPO_ROOT, timeoutMs: 30_000 });
+    assert.equal(req.code, 0, req.stderr);
+    assert.deepEqual(req.stdoutBuffer, prompt);
+    const res = await runCommand(process.execPath, [AIRLOCK_BIN, 'exchange', `#${ids.model!}`, '--body', 'response', '--data-dir', D], { env: cleanCliEnv(), cwd: REPO_ROOT, timeoutMs: 30_000 });
+    assert.deepEqual(JSON.parse(gunzipSync(res.stdoutBuffer).toString()), answer);
+    const bin = await runCommand(process.execPath, [AIRLOCK_BIN, 'exchange', ids.binary!, '--body', 'response', '--data-dir', D], { env: cleanCliEnv(), cwd: REPO_ROOT, timeoutMs: 30_000 });
+    assert.deepEqual(bin.stdoutBuffer, binary);
+    const capped = await cli(['exchange', ids.capped!, '--body', 'response', '--data-dir', D]);
+    assert.equal(capped.code, 0);
+    assert.equal(capped.stdout, 'first part');
+    assert.match(capped.stderr, /only the first 10 of 5000000 bytes were kept/);
+  });
+
+  test('--json: the record with bodies in base64; mistakes get one line', async () => {
+    const r = await cli(['exchange', ids.model!, '--json', '--data-dir', D]);
+    assert.equal(r.code, 0, r.stderr);
+    const x = JSON.parse(r.stdout) as { id: string; requestBody: string; responseBody: string | null; requestBodySha256: string };
+    assert.equal(x.id, ids.model);
+    assert.deepEqual(Buffer.from(x.requestBody, 'base64'), prompt);
+    const dropped = await cli(['exchange', ids.dropped!, '--body', 'response', '--data-dir', D]);
+    assert.equal(dropped.code, 1);
+    assertOneLine(dropped, /the response body of exchange \d+ was not kept \(4096 bytes, sha256 (cd){32}\)/);
+    assertOneLine(await cli(['exchange', '999999', '--data-dir', D]), /no exchange 999999 in the record/);
+    assertOneLine(await cli(['exchange', 'abc', '--data-dir', D]), /exchange id is a positive whole number/);
+    assertOneLine(await cli(['exchange', ids.model!, '--body', 'both', '--data-dir', D]), /--body must be one of request, response/);
+    assertOneLine(await cli(['exchange', ids.model!, '--body', 'request', '--json', '--data-dir', D]), /do not go together/);
+    assertOneLine(await cli(['exchange', '--data-dir', D]), /usage: airlock exchange ID/);
+  });
+});

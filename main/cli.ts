@@ -23,6 +23,7 @@ const USAGE = `airlock ${VERSION}: holds AI agents' git pushes and risky API cal
 
 Usage:
   airlock serve [--proxy-port N] [--console-port N|off] [--upstream-ca FILE]... [--review-timeout 15m] [--json]
+  airlock status [--json]                             whether a gateway runs here, its URLs, pending reviews
   airlock agent add NAME [--group G]... [--json]      create an agent; prints its token once
   airlock agent list [--json]
   airlock agent remove NAME
@@ -370,6 +371,57 @@ async function cmdReviews(argv: string[]): Promise<number> {
   return 0;
 }
 
+/**
+ * `airlock status`: whether a gateway runs for this data dir, where, and what waits. Exit 0 when it
+ * runs, 1 when it does not (one line), so scripts can test it. The console's open URL carries the
+ * admin token: it is printed only outside an agent's environment (an agent does not decide reviews).
+ */
+async function cmdStatus(argv: string[]): Promise<number> {
+  const { values } = parse(argv, { json: { type: 'boolean' } }, false);
+  const paths = dataPaths(dataDirOf(values));
+  const gw = runningGateway(paths);
+  // An agent's shell reaches the console only through the proxy, which refuses it (builtin:deny-airlock-itself):
+  // there it shows what the runtime file says, without counts.
+  const agentShell = Boolean(process.env.AIRLOCK_AGENT);
+  let status: Awaited<ReturnType<AirlockApi['getStatus']>> | null = null;
+  if (gw.consoleUrl && !agentShell) status = await consoleApi(paths).getStatus();
+  let openUrl: string | null = null;
+  if (gw.consoleUrl && !agentShell) {
+    try { openUrl = `${gw.consoleUrl}/#token=${readFileSync(paths.adminToken, 'utf8').trim()}`; } catch { /* not readable: the plain URL is shown */ }
+  }
+  const agents = withStore(paths, (s) => s.agents.list().length);
+  const info = {
+    running: true,
+    pid: gw.pid,
+    version: status?.version ?? null,
+    startedAt: status?.startedAt ?? null,
+    proxyUrl: gw.proxyUrl,
+    consoleUrl: gw.consoleUrl,
+    consoleOpenUrl: openUrl,
+    caPath: status?.caPath ?? caPaths(paths.dir).cert,
+    dataDir: paths.dir,
+    agents,
+    exchanges: status?.counts.exchanges ?? null,
+    pendingReviews: status?.counts.pendingReviews ?? null,
+  };
+  if (values.json) {
+    out(safeJson(info));
+    return 0;
+  }
+  const since = info.startedAt ? `, since ${info.startedAt.replace(/\.\d{3}Z$/, 'Z')}` : '';
+  out(`Airlock${info.version ? ` ${info.version}` : ''} is running (pid ${info.pid}${since}).`);
+  out(`  proxy:    ${info.proxyUrl}`);
+  out(`  console:  ${openUrl ?? gw.consoleUrl ?? 'off'}`);
+  out(`  CA:       ${info.caPath}`);
+  out(`  data dir: ${info.dataDir}`);
+  out(`  agents:   ${agents}`);
+  if (status) {
+    out(`  recorded: ${status.counts.exchanges} exchanges`);
+    out(`  pending:  ${status.counts.pendingReviews} review${status.counts.pendingReviews === 1 ? '' : 's'}${status.counts.pendingReviews > 0 ? ' (airlock reviews)' : ''}`);
+  }
+  return 0;
+}
+
 async function cmdShow(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, { json: { type: 'boolean' } });
   const id = positionals[0];
@@ -609,6 +661,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   credential: cmdCredential,
   audit: cmdAudit,
   serve: cmdServe,
+  status: cmdStatus,
   agent: cmdAgent,
   ca: cmdCa,
   env: cmdEnv,

@@ -205,3 +205,35 @@ test('env rewrites SSH remotes of credentialed hosts to HTTPS; such a push is he
   assert.equal((await gs.refs('proj'))['refs/heads/main'], oid);
   assert.equal((await api.getReview({ id: review.id })).upstreamStatus, 200);
 });
+
+test('airlock status: where the running gateway listens and what waits; no admin token inside an agent shell; exit 1 when none runs', async () => {
+  const s = await airlock(['status']);
+  assert.equal(s.code, 0, s.stderr);
+  const token = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
+  assert.match(s.stdout, /^Airlock \d+\.\d+\.\d+ is running \(pid \d+, since \d{4}-\d\d-\d\dT[\d:]+Z\)\.$/m);
+  assert.ok(s.stdout.includes(`  proxy:    ${serve!.info.proxyUrl}\n`), s.stdout);
+  assert.ok(s.stdout.includes(`  console:  ${serve!.info.consoleUrl}/#token=${token}\n`), s.stdout);
+  assert.match(s.stdout, /^ {2}pending: {2}\d+ reviews?/m);
+  const j = await airlock(['status', '--json']);
+  const info = JSON.parse(j.stdout) as { running: boolean; proxyUrl: string; agents: number; pendingReviews: number; exchanges: number };
+  assert.equal(info.running, true);
+  assert.equal(info.proxyUrl, serve!.info.proxyUrl);
+  assert.ok(info.agents >= 1);
+  assert.equal(info.pendingReviews, (await api.listReviews({ state: 'pending' })).length);
+  assert.equal(typeof info.exchanges, 'number');
+  // In an agent's shell the console URL comes without the token that would let it decide reviews.
+  const agentView = await airlock(['run', '--agent', 'bot', '--', process.execPath, AIRLOCK_BIN, 'status', '--data-dir', dataDir]);
+  assert.equal(agentView.code, 0, agentView.stderr);
+  assert.ok(agentView.stdout.includes(`  console:  ${serve!.info.consoleUrl}\n`), agentView.stdout);
+  assert.ok(!agentView.stdout.includes(token), 'the admin token reached an agent shell');
+
+  const empty = await makeTempDir('airlock-status-none-');
+  try {
+    const none = await runCommand(process.execPath, [AIRLOCK_BIN, 'status', '--data-dir', empty], { env: cleanCliEnv(), cwd: REPO_ROOT, timeoutMs: 30_000 });
+    assert.equal(none.code, 1);
+    assert.equal(none.stdout, '');
+    assert.match(none.stderr, /^airlock status: no Airlock gateway is running for .+; start one with `airlock serve`\n$/);
+  } finally {
+    await removeDir(empty);
+  }
+});

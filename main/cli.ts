@@ -256,7 +256,11 @@ async function cmdCa(argv: string[]): Promise<number> {
   throw new UsageError('usage: airlock ca path|export|rotate');
 }
 
-/** Builds the environment for an agent: mints a token unless one is given. */
+/**
+ * Builds the environment for an agent: mints a token unless one is given. A minted token is an audit
+ * event (`agent.token-issued`: who, for what, the first 12 hex digits of its SHA-256), so the
+ * audit log shows every run and shell that spoke as an agent, and when.
+ */
 async function buildAgentEnv(paths: DataPaths, agent: string, token: string | undefined, label: string, expiresAt: string | null) {
   const gw = runningGateway(paths);
   const ca = await loadOrCreateCa(paths.dir);
@@ -267,7 +271,10 @@ async function buildAgentEnv(paths: DataPaths, agent: string, token: string | un
     if (!s.agents.get(agent)) throw new AirlockError('not-found', `no agent named "${agent}"; create it with \`airlock agent add ${agent}\``);
     if (token) {
       if (!s.agents.findByToken(agent, hashToken(token))) throw new AirlockError('unauthorized', `that token does not belong to agent "${agent}"`);
-    } else s.agents.addToken(agent, hashToken(minted), label, expiresAt);
+    } else {
+      s.agents.addToken(agent, hashToken(minted), label, expiresAt);
+      s.audit.append({ actor: localActor(), action: 'agent.token-issued', subject: agent, details: { for: label, token: hashToken(minted).slice(0, 12), expiresAt, cwd: process.cwd() } });
+    }
   });
   return {
     token: minted,
@@ -317,10 +324,18 @@ async function cmdRun(argv: string[]): Promise<number> {
   const paths = ensureDataDir(dataDirOf(values));
   // A token for this run only: removed when the command exits (and expiring in a week should we crash).
   const expires = new Date(Date.now() + 7 * 24 * 3600_000).toISOString();
-  const { token, env } = await buildAgentEnv(paths, values.agent, undefined, `run ${cmd[0]} (pid ${process.pid})`, expires);
-  const cleanup = () => {
+  const label = `run ${cmd[0]} (pid ${process.pid})`;
+  const { token, env } = await buildAgentEnv(paths, values.agent, undefined, label, expires);
+  const agent = values.agent;
+  let cleaned = false;
+  const cleanup = (exit: number | string) => {
+    if (cleaned) return;
+    cleaned = true;
     try {
-      withStore(paths, (s) => s.agents.removeToken(hashToken(token)));
+      withStore(paths, (s) => {
+        s.agents.removeToken(hashToken(token));
+        s.audit.append({ actor: localActor(), action: 'agent.token-revoked', subject: agent, details: { for: label, token: hashToken(token).slice(0, 12), exit } });
+      });
     } catch {
       /* the token expires by itself */
     }
@@ -331,14 +346,14 @@ async function cmdRun(argv: string[]): Promise<number> {
     process.on('SIGINT', forward);
     process.on('SIGTERM', forward);
     child.on('error', (e: NodeJS.ErrnoException) => {
-      cleanup();
+      cleanup(e.code ?? 'error');
       process.stderr.write(`airlock: cannot run ${cmd[0]}: ${e.code === 'ENOENT' ? 'command not found' : e.message}\n`);
       resolveCode(127);
     });
     child.on('exit', (code, signal) => {
       process.off('SIGINT', forward);
       process.off('SIGTERM', forward);
-      cleanup();
+      cleanup(code ?? signal ?? 'unknown');
       resolveCode(code ?? (signal ? 128 + (({ SIGINT: 2, SIGTERM: 15, SIGKILL: 9 } as Record<string, number>)[signal] ?? 1) : 1));
     });
   });

@@ -237,3 +237,22 @@ test('airlock status: where the running gateway listens and what waits; no admin
     await removeDir(empty);
   }
 });
+
+test('every `airlock run` is in the audit log: the token issued for it, and revoked with the exit code when it ends', async () => {
+  const r = await airlock(['run', '--agent', 'bot', '--', 'sh', '-c', 'exit 3']);
+  assert.equal(r.code, 3, r.stderr);
+  const exp = await airlock(['audit', 'export', '--format', 'jsonl']);
+  assert.equal(exp.code, 0, exp.stderr);
+  const events = exp.stdout.trim().split('\n').map((l) => JSON.parse(l) as { action: string; subject: string; actor: string; details: Record<string, unknown> });
+  const last = events.filter((e) => e.action.startsWith('agent.token-')).slice(-2);
+  assert.deepEqual(last.map((e) => e.action), ['agent.token-issued', 'agent.token-revoked']);
+  const [start, end] = last as [typeof last[0], typeof last[0]];
+  assert.equal(start.subject, 'bot');
+  assert.match(String(start.details.for), /^run sh \(pid \d+\)$/);
+  assert.match(String(start.details.token), /^[0-9a-f]{12}$/);
+  assert.equal(end.details.token, start.details.token);
+  assert.equal(end.details.exit, 3);
+  assert.match(start.actor, /^local:/);
+  const verify = await airlock(['audit', 'verify']);
+  assert.equal(verify.code, 0, verify.stdout + verify.stderr);
+});

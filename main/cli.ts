@@ -10,7 +10,7 @@ import { AirlockError } from './contract/errors';
 import { agentEnv, exportLines } from './env/agent-env';
 import { writeNodePreload } from './env/node-preload';
 import { ensureDataDir, startAirlock, VERSION } from './service';
-import { openStore, type Store, exportAudit, parseAuditExport, verifyEvents } from './store';
+import { openStore, sessionView, type Store, exportAudit, parseAuditExport, verifyEvents } from './store';
 import { createHttpApiClient } from './console/client';
 import { reviewLine, reviewText } from './cli/format-review';
 import { exchangeDetail, exchangeJson, exchangesTable, plain, safeJson, sessionsTable } from './cli/format-record';
@@ -505,9 +505,7 @@ async function cmdSessions(argv: string[]): Promise<number> {
   const before = textOption(values.before, 'before');
   const limit = limitOption(values.limit);
   const { rows, more } = withStore(recordPaths(values), (s) => {
-    const rows: SessionView[] = s.sessions.list({ agent, limit, before }).map((x) => ({
-      id: x.id, agent: x.agent, clientAddress: x.clientAddress, startedAt: x.startedAt, endedAt: x.endedAt, exchangeCount: x.exchangeCount,
-    }));
+    const rows: SessionView[] = s.sessions.list({ agent, limit, before }).map(sessionView);
     const more = rows.length === limit && s.sessions.list({ agent, limit: 1, before: rows[rows.length - 1]!.id }).length > 0;
     return { rows, more };
   });

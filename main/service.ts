@@ -21,7 +21,7 @@ import { createLogger, type Logger } from './log';
 import { defaultStages } from './pipeline/default-stages';
 import { recordStage } from './pipeline/stages/record';
 import { BUILTIN_POLICY } from './pipeline/stages/decide';
-import { maskQuery, openStore, type Store } from './store';
+import { maskQuery, openStore, sessionView, type Store } from './store';
 import { writeNodePreload } from './env/node-preload';
 import { CredentialStore, FileKeyProvider } from './credentials/credential-store';
 import { RemoteCache } from './git/remote-cache';
@@ -172,7 +172,7 @@ export class AirlockService implements AirlockClient {
     const q = queryObject(query, 'listSessions', ['agent', 'limit', 'before']);
     return this.store.sessions
       .list({ agent: textParam(q.agent, 'agent'), before: textParam(q.before, 'before'), limit: limitParam(q.limit, 100) })
-      .map((s) => ({ id: s.id, agent: s.agent, clientAddress: s.clientAddress, startedAt: s.startedAt, endedAt: s.endedAt, exchangeCount: s.exchangeCount }));
+      .map(sessionView);
   }
 
   async listReviews(q: { state?: ReviewState }): Promise<ReviewView[]> {

@@ -94,6 +94,8 @@ const SESSION_COLUMNS: Column<SessionView>[] = [
   { title: 'STARTED', value: (s) => shortTime(s.startedAt) },
   { title: 'ENDED', value: (s) => (s.endedAt ? shortTime(s.endedAt) : 'open') },
   { title: 'EXCHANGES', value: (s) => String(s.exchangeCount), right: true },
+  // The token's label (the audit log's agent.token-issued names the same token): which run made it.
+  { title: 'VIA', value: (s) => (s.via ? truncateMiddle(plain(s.via), 40) : '-') },
 ];
 
 /** `airlock sessions`: one row per session, as given (newest first). */

@@ -44,6 +44,10 @@ export interface SessionView {
   startedAt: string; // ISO time
   /** null while the connection is open (or when Airlock stopped before it closed). */
   endedAt: string | null;
+  /** The first 12 hex digits of the SHA-256 of the agent's token (the audit log's agent.token-issued names it too). */
+  token: string | null;
+  /** What that token was issued for, e.g. "run claude (pid 4242)"; null for sessions recorded before Airlock kept it. */
+  via: string | null;
   /** Exchanges recorded in this session so far. */
   exchangeCount: number;
 }

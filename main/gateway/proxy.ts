@@ -29,7 +29,7 @@ interface ConnMeta {
 }
 
 export interface SessionHooks {
-  sessionStarted(s: { id: string; agent: string; clientAddress: string; startedAt: string }): void;
+  sessionStarted(s: { id: string; agent: string; clientAddress: string; startedAt: string; token: string | null; via: string | null }): void;
   sessionEnded(id: string, endedAt: string): void;
 }
 
@@ -215,7 +215,7 @@ export class Gateway extends MitmProxy {
     const id = randomUUID();
     const clientAddress = (socket as Socket).remoteAddress ?? 'unknown';
     try {
-      this.opts.sessions?.sessionStarted({ id, agent: agent.name, clientAddress, startedAt: new Date().toISOString() });
+      this.opts.sessions?.sessionStarted({ id, agent: agent.name, clientAddress, startedAt: new Date().toISOString(), token: agent.token ?? null, via: agent.via ?? null });
     } catch (e) {
       this.opts.log.error('could not record session start', { error: (e as Error).message });
     }

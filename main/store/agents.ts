@@ -34,8 +34,8 @@ export function createAgentsRepo(db: Database.Database, now: () => Date): Agents
   const tokensStmt = db.prepare<[string], { hash: string; label: string; created_at: string; expires_at: string | null }>(
     'SELECT hash, label, created_at, expires_at FROM agent_tokens WHERE agent = ? ORDER BY created_at, hash',
   );
-  const findStmt = db.prepare<[string, string], AgentRow & { expires_at: string | null }>(
-    `SELECT a.name, a.groups_json, a.created_at, t.expires_at
+  const findStmt = db.prepare<[string, string], AgentRow & { expires_at: string | null; label: string }>(
+    `SELECT a.name, a.groups_json, a.created_at, t.expires_at, t.label
        FROM agent_tokens t JOIN agents a ON a.name = t.agent
       WHERE t.hash = ? AND t.agent = ?`,
   );
@@ -100,7 +100,7 @@ export function createAgentsRepo(db: Database.Database, now: () => Date): Agents
       const r = findStmt.get(tokenSha256Hex.toLowerCase(), name);
       if (!r) return null;
       if (r.expires_at !== null && Date.parse(r.expires_at) <= (at ?? now()).getTime()) return null;
-      return rowToAgent(r);
+      return { ...rowToAgent(r), via: r.label };
     },
   };
 }

@@ -2,12 +2,12 @@
 import { createHash } from 'node:crypto';
 import { deflateRawSync, gunzipSync, gzip, gzipSync } from 'node:zlib';
 import type Database from 'better-sqlite3';
-import type { ExchangeView } from '../contract/views';
+import type { ExchangeView, SessionView } from '../contract/views';
 import { AirlockError } from '../contract/errors';
 import { maskBody, maskedHeadersJson, maskQuery, maskTextPre } from './mask';
 import { WalCheckpointer } from './checkpointer';
 import { InlineWriter, WriteWorker, type BatchWriter, type WireWrite, type WriteWorkerFault, type WriteWorkerSql } from './write-worker';
-import type { AuditLog, ExchangeRecord, ExchangesRepo, HeaderMap, SessionRecord, SessionsRepo } from './types';
+import type { AuditLog, ExchangeRecord, ExchangesRepo, HeaderMap, SessionRecord, SessionSummary, SessionsRepo } from './types';
 
 /**
  * Inline, one transaction per 100 ms or 500 rows: fewer, larger transactions rewrite the partly
@@ -80,6 +80,11 @@ const FILTER_KEYS = Object.keys(FILTER_COLUMNS) as FilterKey[];
 
 /** Ids reserved from `counters` per transaction. */
 export const ID_BLOCK = 1000;
+
+/** The one shape a session leaves the store in (console API and CLI alike). */
+export function sessionView(s: SessionSummary): SessionView {
+  return { id: s.id, agent: s.agent, clientAddress: s.clientAddress, startedAt: s.startedAt, endedAt: s.endedAt, token: s.token, via: s.via, exchangeCount: s.exchangeCount };
+}
 
 function rowToView(r: ExchangeRow): ExchangeView {
   return {
@@ -180,8 +185,9 @@ export function createWriteQueue(
     reserveIds: "UPDATE counters SET next = next + ? WHERE name = 'exchange' RETURNING next",
     upsertExchange: `INSERT INTO exchanges (${EXCHANGE_COLUMNS.join(', ')}) VALUES (${EXCHANGE_COLUMNS.map(() => '?').join(', ')})
      ON CONFLICT(id) DO UPDATE SET ${EXCHANGE_COLUMNS.filter((c) => c !== 'id').map((c) => `${c} = excluded.${c}`).join(', ')}`,
-    insertSession: `INSERT INTO sessions (id, agent, client_address, started_at) VALUES (?, ?, ?, ?)
-     ON CONFLICT(id) DO UPDATE SET agent = excluded.agent, client_address = excluded.client_address, started_at = excluded.started_at`,
+    insertSession: `INSERT INTO sessions (id, agent, client_address, started_at, token, via) VALUES (?, ?, ?, ?, ?, ?)
+     ON CONFLICT(id) DO UPDATE SET agent = excluded.agent, client_address = excluded.client_address, started_at = excluded.started_at,
+       token = excluded.token, via = excluded.via`,
     endSession: 'UPDATE sessions SET ended_at = ? WHERE id = ?',
   };
   // Inserts run inline (default) or, with writer 'worker', on a worker thread with its own connection
@@ -213,7 +219,7 @@ export function createWriteQueue(
   const worker: BatchWriter = opts.writer === 'worker'
     ? new WriteWorker(db.name, sql, opts.onError, inline, opts.testWriterFault === 'checkpoint' ? undefined : opts.testWriterFault)
     : new InlineWriter(db, sql, opts.onError, opts.backgroundCheckpoints === false ? undefined : afterCommit);
-  const getSession = db.prepare<[string], { id: string; agent: string; client_address: string; started_at: string; ended_at: string | null }>(
+  const getSession = db.prepare<[string], { id: string; agent: string; client_address: string; started_at: string; ended_at: string | null; token: string | null; via: string | null }>(
     'SELECT * FROM sessions WHERE id = ?',
   );
   const getExchange = db.prepare<[number], ExchangeRow>('SELECT * FROM exchanges WHERE id = ?');
@@ -578,7 +584,7 @@ export function createWriteQueue(
     },
   };
 
-  type SessionRow = { id: string; agent: string; client_address: string; started_at: string; ended_at: string | null };
+  type SessionRow = { id: string; agent: string; client_address: string; started_at: string; ended_at: string | null; token: string | null; via: string | null };
   const listSessionsFirst = db.prepare<[string | null, string | null, number], SessionRow>(
     'SELECT * FROM sessions WHERE (? IS NULL OR agent = ?) ORDER BY started_at DESC, id DESC LIMIT ?',
   );
@@ -591,7 +597,7 @@ export function createWriteQueue(
   const sessions: SessionsRepo = {
     start(s) {
       assertOpen();
-      enqueue(['ss', s.id, s.agent, s.clientAddress, s.startedAt]);
+      enqueue(['ss', s.id, s.agent, s.clientAddress, s.startedAt, s.token ?? null, s.via ?? null]);
     },
     end(id, endedAt) {
       assertOpen();
@@ -600,7 +606,7 @@ export function createWriteQueue(
     get(id): SessionRecord | null {
       flush();
       const r = getSession.get(id);
-      return r ? { id: r.id, agent: r.agent, clientAddress: r.client_address, startedAt: r.started_at, endedAt: r.ended_at } : null;
+      return r ? { id: r.id, agent: r.agent, clientAddress: r.client_address, startedAt: r.started_at, endedAt: r.ended_at, token: r.token, via: r.via } : null;
     },
     list(q = {}) {
       flush();
@@ -618,6 +624,8 @@ export function createWriteQueue(
         clientAddress: r.client_address,
         startedAt: r.started_at,
         endedAt: r.ended_at,
+        token: r.token,
+        via: r.via,
         exchangeCount: countSessionExchanges.get(r.id)!.n,
       }));
     },

@@ -26,6 +26,7 @@ export type {
   VerifyResult,
 } from './types';
 export { AGENT_NAME_RE } from './agents';
+export { sessionView } from './exchanges';
 export {
   canonicalEvent,
   exportAudit,

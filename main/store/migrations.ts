@@ -205,6 +205,13 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE exchanges ADD COLUMN request_body_encoding TEXT;
   ALTER TABLE exchanges ADD COLUMN response_body_encoding TEXT;
   `,
+  // 4: which token a session authenticated with (its SHA-256's first 12 hex digits, as in the audit
+  // log's agent.token-issued) and that token's label ("run claude (pid 4242)"), so a connection
+  // can be traced to the run that made it.
+  `
+  ALTER TABLE sessions ADD COLUMN token TEXT;
+  ALTER TABLE sessions ADD COLUMN via TEXT;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

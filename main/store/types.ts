@@ -64,7 +64,8 @@ export interface AgentsRepo {
   /** Tokens of one agent (hashes only), oldest first. */
   tokens(name: string): AgentTokenInfo[];
   /** null if unknown agent, unknown token, token of another agent, or expired. */
-  findByToken(name: string, tokenSha256Hex: string, now?: Date): AgentRecord | null;
+  /** The agent a token belongs to, with the token's label (`via`); null when unknown or expired. */
+  findByToken(name: string, tokenSha256Hex: string, now?: Date): (AgentRecord & { via: string }) | null;
 }
 
 export interface SessionRecord {
@@ -73,16 +74,22 @@ export interface SessionRecord {
   clientAddress: string;
   startedAt: string;
   endedAt: string | null;
+  /** The first 12 hex digits of the SHA-256 of the token the agent authenticated with (null: not known). */
+  token?: string | null;
+  /** That token's label: what it was issued for ("run claude (pid 4242)", "env …"). */
+  via?: string | null;
 }
 
 export interface SessionSummary extends SessionRecord {
+  token: string | null;
+  via: string | null;
   /** Exchanges recorded in this session so far. */
   exchangeCount: number;
 }
 
 export interface SessionsRepo {
   /** Queued with the exchange batch (no disk I/O on the caller's path). */
-  start(s: { id: string; agent: string; clientAddress: string; startedAt: string }): void;
+  start(s: { id: string; agent: string; clientAddress: string; startedAt: string; token?: string | null; via?: string | null }): void;
   /** Queued with the exchange batch. */
   end(id: string, endedAt: string): void;
   /** Flushes pending writes first. */

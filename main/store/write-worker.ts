@@ -9,7 +9,7 @@ import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from '
 /** One write, ready for SQLite: everything masked and serialised already. */
 export type WireWrite =
   | ['x', unknown[]] // exchange row values (bodies included)
-  | ['ss', string, string, string, string] // session start: id, agent, client address, started at
+  | ['ss', string, string, string, string, string | null, string | null] // session start: id, agent, client address, started at, token, via
   | ['se', string, string]; // session end: ended at, id
 
 export interface WriteWorkerSql {
@@ -31,7 +31,7 @@ const WRITER_FACTORY = `function makeWriter(db, s) {
   const endSession = db.prepare(s.endSession);
   function writeOne(w) {
     if (w[0] === 'x') upsertExchange.run(...w[1]); // as arguments: better-sqlite3 binds them without an array lookup per value
-    else if (w[0] === 'ss') insertSession.run(w[1], w[2], w[3], w[4]);
+    else if (w[0] === 'ss') insertSession.run(w[1], w[2], w[3], w[4], w[5] ?? null, w[6] ?? null);
     else if (w[0] === 'se') endSession.run(w[1], w[2]);
   }
   const batchTx = db.transaction((batch) => { for (const w of batch) writeOne(w); });

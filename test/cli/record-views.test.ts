@@ -31,7 +31,7 @@ const at = (ms: number) => new Date(T0 + ms).toISOString();
 const HOSTILE_PATH = '/x/\x1b[31mRED\x1b[0m/\u009b2J/\u202eexe.txt';
 
 const SESSIONS = [
-  { id: 'sess-a1', agent: 'claude', clientAddress: '127.0.0.1', startedAt: at(0), endedAt: at(60_000) },
+  { id: 'sess-a1', agent: 'claude', clientAddress: '127.0.0.1', startedAt: at(0), endedAt: at(60_000), token: '0123456789ab', via: 'run claude (pid 4242)' },
   { id: 'sess-b1', agent: 'codex', clientAddress: '127.0.0.1', startedAt: at(10_000), endedAt: null },
   { id: 'sess-a2', agent: 'claude', clientAddress: '::1', startedAt: at(20_000), endedAt: null },
 ] as const;
@@ -87,7 +87,7 @@ function exchange(id: string, i: number): ExchangeRecord {
 /** Records the sessions and exchanges through the store API; returns the exchanges as recorded, oldest first. */
 function record(store: Store): Seed[] {
   for (const s of SESSIONS) {
-    store.sessions.start({ id: s.id, agent: s.agent, clientAddress: s.clientAddress, startedAt: s.startedAt });
+    store.sessions.start({ id: s.id, agent: s.agent, clientAddress: s.clientAddress, startedAt: s.startedAt, token: 'token' in s ? s.token : null, via: 'via' in s ? s.via : null });
     if (s.endedAt) store.sessions.end(s.id, s.endedAt);
   }
   const seeds: Seed[] = [];
@@ -136,18 +136,18 @@ describe('airlock sessions / airlock exchanges (the SQLite file, no gateway runn
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stderr, '');
     const lines = r.stdout.trimEnd().split('\n');
-    assert.match(lines[0]!, /^SESSION\s+AGENT\s+CLIENT\s+STARTED\s+ENDED\s+EXCHANGES$/);
+    assert.match(lines[0]!, /^SESSION\s+AGENT\s+CLIENT\s+STARTED\s+ENDED\s+EXCHANGES\s+VIA$/);
     assert.equal(lines.length, 4);
-    assert.match(lines[1]!, /^sess-a2\s+claude\s+::1\s+2026-03-01T09:00:20Z\s+open\s+4$/);
-    assert.match(lines[2]!, /^sess-b1\s+codex\s+127\.0\.0\.1\s+2026-03-01T09:00:10Z\s+open\s+5$/);
-    assert.match(lines[3]!, /^sess-a1\s+claude\s+127\.0\.0\.1\s+2026-03-01T09:00:00Z\s+2026-03-01T09:01:00Z\s+5$/);
+    assert.match(lines[1]!, /^sess-a2\s+claude\s+::1\s+2026-03-01T09:00:20Z\s+open\s+4\s+-$/);
+    assert.match(lines[2]!, /^sess-b1\s+codex\s+127\.0\.0\.1\s+2026-03-01T09:00:10Z\s+open\s+5\s+-$/);
+    assert.match(lines[3]!, /^sess-a1\s+claude\s+127\.0\.0\.1\s+2026-03-01T09:00:00Z\s+2026-03-01T09:01:00Z\s+5\s+run claude \(pid 4242\)$/);
   });
 
   test('sessions --agent claude --json: that agent only, as SessionView', async () => {
     const list = await json<SessionView[]>(['sessions', '--agent', 'claude']);
     assert.deepEqual(list, [
-      { id: 'sess-a2', agent: 'claude', clientAddress: '::1', startedAt: at(20_000), endedAt: null, exchangeCount: 4 },
-      { id: 'sess-a1', agent: 'claude', clientAddress: '127.0.0.1', startedAt: at(0), endedAt: at(60_000), exchangeCount: 5 },
+      { id: 'sess-a2', agent: 'claude', clientAddress: '::1', startedAt: at(20_000), endedAt: null, token: null, via: null, exchangeCount: 4 },
+      { id: 'sess-a1', agent: 'claude', clientAddress: '127.0.0.1', startedAt: at(0), endedAt: at(60_000), token: '0123456789ab', via: 'run claude (pid 4242)', exchangeCount: 5 },
     ]);
     assert.deepEqual(await json<SessionView[]>(['sessions', '--agent', 'nobody']), []);
     const none = await cli(['sessions', '--agent', 'nobody', '--data-dir', D]);
@@ -348,7 +348,7 @@ describe('the same lists through the API (AirlockService and POST /api/<method>)
     const s = t.service;
     assert.deepEqual(ids(await s.listSessions({})), ['sess-a2', 'sess-b1', 'sess-a1']);
     assert.deepEqual(await s.listSessions({ agent: 'codex' }), [
-      { id: 'sess-b1', agent: 'codex', clientAddress: '127.0.0.1', startedAt: at(10_000), endedAt: null, exchangeCount: 5 },
+      { id: 'sess-b1', agent: 'codex', clientAddress: '127.0.0.1', startedAt: at(10_000), endedAt: null, token: null, via: null, exchangeCount: 5 },
     ]);
     assert.deepEqual(ids(await s.listSessions({ limit: 1, before: 'sess-b1' })), ['sess-a1']);
   });

@@ -303,7 +303,7 @@ export function createFixtureApi(opts: { exchanges?: number; now?: () => number 
         if (!e.sessionId) continue;
         const s = byId.get(e.sessionId);
         if (s) s.exchangeCount++;
-        else byId.set(e.sessionId, { id: e.sessionId, agent: e.agent, clientAddress: '127.0.0.1', startedAt: e.startedAt, endedAt: null, exchangeCount: 1 });
+        else byId.set(e.sessionId, { id: e.sessionId, agent: e.agent, clientAddress: '127.0.0.1', startedAt: e.startedAt, endedAt: null, token: null, via: null, exchangeCount: 1 });
       }
       const all = [...byId.values()].filter((s) => !q?.agent || s.agent === q.agent).sort((a, b) => b.startedAt.localeCompare(a.startedAt));
       return clone(all.slice(0, Math.min(Math.max(1, q?.limit ?? 100), 1000)));

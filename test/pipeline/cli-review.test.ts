@@ -238,9 +238,10 @@ test('airlock status: where the running gateway listens and what waits; no admin
   }
 });
 
-test('every `airlock run` is in the audit log: the token issued for it, and revoked with the exit code when it ends', async () => {
-  const r = await airlock(['run', '--agent', 'bot', '--', 'sh', '-c', 'exit 3']);
+test('every `airlock run` is in the audit log: the token issued for it, and revoked with the exit code when it ends; its sessions name it', async () => {
+  const r = await airlock(['run', '--agent', 'bot', '--', 'sh', '-c', `curl -sS -o /dev/null "${repo.url}/info/refs?service=git-upload-pack"; exit 3`]);
   assert.equal(r.code, 3, r.stderr);
+  assert.equal(r.stderr, '');
   const exp = await airlock(['audit', 'export', '--format', 'jsonl']);
   assert.equal(exp.code, 0, exp.stderr);
   const events = exp.stdout.trim().split('\n').map((l) => JSON.parse(l) as { action: string; subject: string; actor: string; details: Record<string, unknown> });
@@ -253,6 +254,21 @@ test('every `airlock run` is in the audit log: the token issued for it, and revo
   assert.equal(end.details.token, start.details.token);
   assert.equal(end.details.exit, 3);
   assert.match(start.actor, /^local:/);
+  // The connection curl made is a session that names the same token and run.
+  // (The gateway writes in batches: bounded wait for the session's exchange to be on disk.)
+  type S = { token: string | null; via: string | null; exchangeCount: number };
+  let sessions: S[] = [];
+  for (let i = 0; i < 20; i++) {
+    sessions = JSON.parse((await airlock(['sessions', '--agent', 'bot', '--json'])).stdout) as S[];
+    if (sessions.some((x) => x.token === start.details.token && x.exchangeCount > 0)) break;
+    await new Promise((res) => setTimeout(res, 250));
+  }
+  const mine = sessions.filter((x) => x.token === start.details.token);
+  assert.equal(mine.length, 1, JSON.stringify(sessions));
+  assert.equal(mine[0]!.via, start.details.for);
+  assert.equal(mine[0]!.exchangeCount, 1);
+  const table = await airlock(['sessions', '--agent', 'bot']);
+  assert.ok(table.stdout.includes(String(start.details.for)), table.stdout);
   const verify = await airlock(['audit', 'verify']);
   assert.equal(verify.code, 0, verify.stdout + verify.stderr);
 });

@@ -277,7 +277,8 @@ test('masks a capped text body whose last character was cut in half', async () =
 
 test('sessions are queued with the batch and readable after flush', async () => {
   const { store } = await fresh();
-  store.sessions.start({ id: 's1', agent: 'alice', clientAddress: '127.0.0.1:5000', startedAt: '2026-01-01T00:00:00.000Z' });
+  store.sessions.start({ id: 's1', agent: 'alice', clientAddress: '127.0.0.1:5000', startedAt: '2026-01-01T00:00:00.000Z', token: 'abcdef012345', via: 'run aider (pid 7)' });
+  store.sessions.start({ id: 's2', agent: 'alice', clientAddress: '127.0.0.1:5001', startedAt: '2026-01-01T00:00:01.000Z' });
   store.sessions.end('s1', '2026-01-01T00:01:00.000Z');
   assert.deepEqual(store.sessions.get('s1'), {
     id: 's1',
@@ -285,7 +286,10 @@ test('sessions are queued with the batch and readable after flush', async () => 
     clientAddress: '127.0.0.1:5000',
     startedAt: '2026-01-01T00:00:00.000Z',
     endedAt: '2026-01-01T00:01:00.000Z',
+    token: 'abcdef012345',
+    via: 'run aider (pid 7)',
   });
+  assert.equal(store.sessions.get('s2')?.via, null, 'a session started without a token label');
   assert.equal(store.sessions.get('nope'), null);
 });
 

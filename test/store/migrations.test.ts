@@ -116,3 +116,30 @@ test('migration 2 renumbers existing exchanges in start order, moves their bodie
     store.close();
   }
 });
+
+test('migrations 3 and 4 keep what a version-2 file holds: bodies read as stored, sessions without a token label', async () => {
+  const { MIGRATIONS, migrate } = await import('../../main/store/migrations');
+  const file = await dbFile();
+  const { mkdirSync } = await import('node:fs');
+  const { dirname } = await import('node:path');
+  mkdirSync(dirname(file), { recursive: true });
+  const v2 = new Database(file);
+  v2.pragma('journal_mode = WAL');
+  migrate(v2, file, MIGRATIONS.slice(0, 2));
+  v2.prepare("INSERT INTO sessions (id, agent, client_address, started_at) VALUES ('s1', 'a', '127.0.0.1', '2026-01-01T00:00:00.000Z')").run();
+  v2.prepare(
+    `INSERT INTO exchanges (id, session_id, agent, started_at, method, scheme, host, port, path, kind, request_bytes, response_bytes,
+       request_headers, request_body_complete, response_body_complete, response_body) VALUES (1, 's1', 'a', '2026-01-01T00:00:01.000Z', 'GET', 'https', 'h', 443, '/', 'other', 0, 5, '{}', 1, 1, x'68656c6c6f')`,
+  ).run();
+  v2.close();
+  const store = openStore(file);
+  try {
+    assert.equal(store.exchanges.get('1')!.responseBody?.toString(), 'hello');
+    assert.deepEqual(store.sessions.list({}).map((s) => [s.id, s.token, s.via, s.exchangeCount]), [['s1', null, null, 1]]);
+  } finally {
+    store.close();
+  }
+  const raw = new Database(file, { readonly: true });
+  assert.equal(raw.pragma('user_version', { simple: true }), MIGRATIONS.length);
+  raw.close();
+});

@@ -16,7 +16,17 @@ export interface AnalysisLimits {
   maxFilesPerRef?: number;
   maxPatchBytesPerFile?: number;
   maxCommitsPerRef?: number;
+  /**
+   * Ref updates analysed in full (commits, files) per push; the rest are listed with their names,
+   * object ids and whether they create or delete, and say they were not analysed. A mirror or
+   * all-tags push of thousands of refs would otherwise take minutes (~40 ms per ref) and make a
+   * review no one can read.
+   */
+  maxRefs?: number;
 }
+
+/** Ref updates analysed two at a time: each runs its own git processes (this machine has two cores). */
+const REF_CONCURRENCY = 2;
 
 export interface AnalysePushOptions {
   cacheDir: string;
@@ -70,6 +80,7 @@ async function analyseInQuarantine(opts: AnalysePushOptions, quarantineDir: stri
     maxFilesPerRef: opts.limits?.maxFilesPerRef ?? 300,
     maxPatchBytesPerFile: opts.limits?.maxPatchBytesPerFile ?? 64 * 1024,
     maxCommitsPerRef: opts.limits?.maxCommitsPerRef ?? 200,
+    maxRefs: opts.limits?.maxRefs ?? 100,
   };
   const cacheDir = resolve(opts.cacheDir);
   const objectsDir = join(quarantineDir, 'objects');
@@ -100,8 +111,17 @@ async function analyseInQuarantine(opts: AnalysePushOptions, quarantineDir: stri
   const ctx: RefContext = {
     run, limits, types, objects, defaultRef: defaultRef && objects.has(`${defaultRef}^{commit}`) ? defaultRef : null,
   };
-  const out: RefUpdateView[] = [];
-  for (const cmd of opts.commands) out.push(await analyseRef(ctx, cmd));
+  const full = opts.commands.slice(0, limits.maxRefs);
+  const out: RefUpdateView[] = new Array(full.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < full.length) {
+      const i = next++;
+      out[i] = await analyseRef(ctx, full[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(REF_CONCURRENCY, full.length) }, worker));
+  for (const cmd of opts.commands.slice(limits.maxRefs)) out.push(listedRef(cmd, limits.maxRefs, opts.commands.length));
   timings.analysisMs = Math.round(performance.now() - t1);
   return out;
 }
@@ -140,6 +160,15 @@ function short(oid: string): string {
 
 function shortRef(ref: string): string {
   return ref.replace(/^refs\/(heads|tags)\//, '');
+}
+
+/** A ref update past `maxRefs`: named, with its object ids and create/delete, not analysed. */
+function listedRef(cmd: RefCommand, maxRefs: number, total: number): RefUpdateView {
+  const change: RefChange = isZeroOid(cmd.newOid) ? 'delete' : isZeroOid(cmd.oldOid) ? 'create' : 'update';
+  return {
+    ref: cmd.ref, oldOid: cmd.oldOid, newOid: cmd.newOid, change, commits: [], base: 'not analysed', files: [],
+    omitted: `Not analysed: this push updates ${fmtCount(total)} refs, and only the first ${fmtCount(maxRefs)} are analysed in full (commits and files).`,
+  };
 }
 
 async function analyseRef(ctx: RefContext, cmd: RefCommand): Promise<RefUpdateView> {

@@ -177,3 +177,30 @@ test('orphan branch: empty-tree base; commit limit', async () => {
   assert.equal(refs[0].omitted, '2 more commits not shown');
   assert.equal(refs[0].files.length, 5);
 });
+
+test('a push of many refs: the first maxRefs are analysed in full, in order; the rest are listed and say so', async () => {
+  await s.g(['checkout', '-q', 'main']);
+  const names: string[] = [];
+  for (let i = 0; i < 7; i++) {
+    const name = `many-${String(i).padStart(2, '0')}`;
+    names.push(name);
+    await s.g(['checkout', '-q', '-b', name, 'main']);
+    await s.commit(`commit on ${name}`, { [`${name}.txt`]: `${name}\n` });
+  }
+  await s.g(['checkout', '-q', 'main']);
+  const { refs, req } = await pushAndAnalyse(s, ['origin', ...names], { limits: { maxRefs: 3 }, name: 'many-refs' });
+  assert.equal(refs.length, 7);
+  assert.deepEqual(refs.map((r) => r.ref), req.commands.map((c) => c.ref), 'in the order of the push commands');
+  for (const r of refs.slice(0, 3)) {
+    const name = r.ref.replace('refs/heads/', '');
+    assert.equal(r.change, 'create');
+    assert.deepEqual(r.commits.map((c) => c.message), [`commit on ${name}`], r.ref);
+    assert.deepEqual(r.files.map((f) => f.path), [`${name}.txt`], r.ref);
+  }
+  for (const r of refs.slice(3)) {
+    assert.equal(r.change, 'create');
+    assert.equal(r.base, 'not analysed');
+    assert.deepEqual([r.commits, r.files], [[], []]);
+    assert.equal(r.omitted, 'Not analysed: this push updates 7 refs, and only the first 3 are analysed in full (commits and files).');
+  }
+});

@@ -111,17 +111,20 @@ async function analyseInQuarantine(opts: AnalysePushOptions, quarantineDir: stri
   const ctx: RefContext = {
     run, limits, types, objects, defaultRef: defaultRef && objects.has(`${defaultRef}^{commit}`) ? defaultRef : null,
   };
-  const full = opts.commands.slice(0, limits.maxRefs);
-  const out: RefUpdateView[] = new Array(full.length);
+  // Which updates get the full analysis when there are too many: branches (and other non-tag refs)
+  // before tags, so a branch update cannot hide behind a hundred tags; the display keeps push order.
+  const order = opts.commands.map((c, i) => i);
+  order.sort((a, b) => Number(opts.commands[a]!.ref.startsWith('refs/tags/')) - Number(opts.commands[b]!.ref.startsWith('refs/tags/')) || a - b);
+  const full = order.slice(0, limits.maxRefs);
+  const out: RefUpdateView[] = opts.commands.map((cmd) => listedRef(cmd, limits.maxRefs, opts.commands.length));
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < full.length) {
-      const i = next++;
-      out[i] = await analyseRef(ctx, full[i]!);
+      const i = full[next++]!;
+      out[i] = await analyseRef(ctx, opts.commands[i]!);
     }
   };
   await Promise.all(Array.from({ length: Math.min(REF_CONCURRENCY, full.length) }, worker));
-  for (const cmd of opts.commands.slice(limits.maxRefs)) out.push(listedRef(cmd, limits.maxRefs, opts.commands.length));
   timings.analysisMs = Math.round(performance.now() - t1);
   return out;
 }
@@ -162,12 +165,12 @@ function shortRef(ref: string): string {
   return ref.replace(/^refs\/(heads|tags)\//, '');
 }
 
-/** A ref update past `maxRefs`: named, with its object ids and create/delete, not analysed. */
+/** A ref update beyond `maxRefs`: named, with its object ids and create/delete, not analysed. */
 function listedRef(cmd: RefCommand, maxRefs: number, total: number): RefUpdateView {
   const change: RefChange = isZeroOid(cmd.newOid) ? 'delete' : isZeroOid(cmd.oldOid) ? 'create' : 'update';
   return {
     ref: cmd.ref, oldOid: cmd.oldOid, newOid: cmd.newOid, change, commits: [], base: 'not analysed', files: [],
-    omitted: `Not analysed: this push updates ${fmtCount(total)} refs, and only the first ${fmtCount(maxRefs)} are analysed in full (commits and files).`,
+    omitted: `Not analysed: this push updates ${fmtCount(total)} refs, and ${fmtCount(maxRefs)} are analysed in full (commits and files), branches before tags.`,
   };
 }
 

@@ -178,9 +178,11 @@ test('orphan branch: empty-tree base; commit limit', async () => {
   assert.equal(refs[0].files.length, 5);
 });
 
-test('a push of many refs: the first maxRefs are analysed in full, in order; the rest are listed and say so', async () => {
+test('a push of many refs: maxRefs are analysed in full, branches before tags; the rest are listed, in push order, and say so', async () => {
   await s.g(['checkout', '-q', 'main']);
-  const names: string[] = [];
+  // Tags sort before branches in git's push order: they must not take the branches' analysis.
+  for (let i = 0; i < 3; i++) await s.g(['tag', `a-many-tag-${i}`, 'main']);
+  const names: string[] = ['--tags'];
   for (let i = 0; i < 7; i++) {
     const name = `many-${String(i).padStart(2, '0')}`;
     names.push(name);
@@ -189,18 +191,23 @@ test('a push of many refs: the first maxRefs are analysed in full, in order; the
   }
   await s.g(['checkout', '-q', 'main']);
   const { refs, req } = await pushAndAnalyse(s, ['origin', ...names], { limits: { maxRefs: 3 }, name: 'many-refs' });
-  assert.equal(refs.length, 7);
+  assert.equal(refs.length, req.commands.length, 'every ref update is listed');
   assert.deepEqual(refs.map((r) => r.ref), req.commands.map((c) => c.ref), 'in the order of the push commands');
-  for (const r of refs.slice(0, 3)) {
+  const heads = refs.filter((r) => r.ref.startsWith('refs/heads/many-'));
+  const tags = refs.filter((r) => r.ref.startsWith('refs/tags/'));
+  assert.equal(heads.length, 7);
+  assert.ok(tags.length >= 3);
+  assert.ok(tags.every((r) => r.base === 'not analysed'), 'tags wait for the branches');
+  for (const r of heads.slice(0, 3)) {
     const name = r.ref.replace('refs/heads/', '');
     assert.equal(r.change, 'create');
     assert.deepEqual(r.commits.map((c) => c.message), [`commit on ${name}`], r.ref);
     assert.deepEqual(r.files.map((f) => f.path), [`${name}.txt`], r.ref);
   }
-  for (const r of refs.slice(3)) {
+  for (const r of [...heads.slice(3), ...tags]) {
     assert.equal(r.change, 'create');
     assert.equal(r.base, 'not analysed');
     assert.deepEqual([r.commits, r.files], [[], []]);
-    assert.equal(r.omitted, 'Not analysed: this push updates 7 refs, and only the first 3 are analysed in full (commits and files).');
+    assert.equal(r.omitted, `Not analysed: this push updates ${refs.length} refs, and 3 are analysed in full (commits and files), branches before tags.`);
   }
 });

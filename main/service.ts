@@ -12,9 +12,14 @@ import { MAX_LIST_LIMIT, type AirlockClient, type ListExchangesQuery, type ListS
 import { AirlockError } from './contract/errors';
 import {
   EXCHANGE_KINDS, VERDICTS,
-  type AgentView, type AirlockEvent, type AuditVerifyView, type ExchangeKind, type ExchangeView, type ReviewState, type ReviewView,
-  type SessionView, type StatusView, type Verdict,
+  type AgentView, type AirlockEvent, type AuditVerifyView, type BodyView, type ExchangeDetailView, type ExchangeKind, type ExchangeView,
+  type ReviewState, type ReviewView, type SessionView, type StatusView, type Verdict,
 } from './contract/views';
+import { displayBody } from './store/body-display';
+import type { HeaderMap } from './store/types';
+
+/** Characters of each body `getExchange` returns as text (the rest: `airlock exchange ID --body`). */
+const BODY_VIEW_CHARS = 64 * 1024;
 import { Gateway } from './gateway/proxy';
 import { UpstreamPool } from './gateway/upstream';
 import { createLogger, type Logger } from './log';
@@ -177,6 +182,27 @@ export class AirlockService implements AirlockClient {
 
   async listReviews(q: { state?: ReviewState }): Promise<ReviewView[]> {
     return this.store.reviews.list({ state: q?.state }).map(reviewView);
+  }
+
+  async getExchange(q: { id: string }): Promise<ExchangeDetailView> {
+    const id = textParam(queryObject(q, 'getExchange', ['id']).id, 'id');
+    if (id === undefined || !/^[1-9][0-9]{0,15}$/.test(id)) throw new AirlockError('bad-request', `getExchange needs an exchange id (a positive whole number), got ${JSON.stringify(q?.id ?? null)}.`);
+    const x = this.store.exchanges.get(id);
+    if (!x) throw new AirlockError('not-found', `no exchange with id ${id} (it may have been pruned after retentionDays)`);
+    const body = (b: Buffer | null, bytes: number, complete: boolean, sha: string | null, headers: HeaderMap | null): BodyView => ({
+      bytes, keptBytes: b?.length ?? 0, complete: b !== null && complete, sha256: sha, ...displayBody(b, headers, complete, BODY_VIEW_CHARS),
+    });
+    return {
+      id: x.id, agent: x.agent, sessionId: x.sessionId, kind: x.kind, method: x.method, scheme: x.scheme, host: x.host, port: x.port,
+      path: x.path, startedAt: x.startedAt, endedAt: x.endedAt, status: x.status, error: x.error, requestBytes: x.requestBytes,
+      responseBytes: x.responseBytes, reviewId: x.reviewId,
+      decision: x.verdict ? { verdict: x.verdict, ruleId: x.ruleId ?? '', explanation: x.explanation ?? '' } : null,
+      timings: x.timings,
+      requestHeaders: x.requestHeaders,
+      responseHeaders: x.responseHeaders,
+      requestBody: body(x.requestBody, x.requestBytes, x.requestBodyComplete, x.requestBodySha256, x.requestHeaders),
+      responseBody: body(x.responseBody, x.responseBytes, x.responseBodyComplete, x.responseBodySha256, x.responseHeaders),
+    };
   }
 
   async getReview(q: { id: string }): Promise<ReviewView> {

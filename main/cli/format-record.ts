@@ -1,9 +1,9 @@
 // The local record for `airlock sessions`, `airlock exchanges` and `airlock exchange ID`.
 // Everything an agent could have written (paths, hosts, addresses) goes through `plain()` first:
 // a terminal must never receive an agent's escape sequences.
-import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 import type { ExchangeView, SessionView } from '../contract/views';
 import type { ExchangeRecord, HeaderMap } from '../store/types';
+import { displayBody } from '../store/body-display';
 
 // C0 and C1 controls, DEL, and the invisible format characters that reorder or hide text
 // (bidi embeddings/overrides/isolates, zero-width characters, line/paragraph separators, BOM).
@@ -148,37 +148,6 @@ function headerLines(h: HeaderMap | null): string[] {
   return lines.length ? lines : ['  (none)'];
 }
 
-/** Body bytes as a reader wants them: decoded when the sender gzip/deflate/br-encoded them (whole bodies only). */
-function decodedForDisplay(body: Buffer, headers: HeaderMap | null, complete: boolean): { bytes: Buffer; note: string } {
-  const enc = String(headers?.['content-encoding'] ?? '').trim().toLowerCase();
-  if (!enc || enc === 'identity') return { bytes: body, note: '' };
-  const opts = { maxOutputLength: 16 * 1024 * 1024 };
-  try {
-    if (!complete) return { bytes: body, note: ` (${enc}-encoded, cut at the capture cap: not decoded)` };
-    if (enc === 'gzip' || enc === 'x-gzip') return { bytes: gunzipSync(body, opts), note: ' (gzip-decoded for display)' };
-    if (enc === 'deflate') return { bytes: inflateSync(body, opts), note: ' (deflate-decoded for display)' };
-    if (enc === 'br') return { bytes: brotliDecompressSync(body, opts), note: ' (br-decoded for display)' };
-  } catch {
-    return { bytes: body, note: ` (${enc}-encoded; does not decode)` };
-  }
-  return { bytes: body, note: ` (${enc}-encoded)` };
-}
-
-/** Whether `b` reads as text: valid UTF-8 with few control characters. */
-function looksLikeText(b: Buffer): boolean {
-  if (b.length === 0) return true;
-  let text: string;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(b.subarray(0, Math.min(b.length, BODY_DISPLAY_BYTES)));
-  } catch {
-    // A multi-byte character cut at the display limit is still text.
-    if (b.length <= BODY_DISPLAY_BYTES) return false;
-    try { text = new TextDecoder('utf-8', { fatal: true }).decode(b.subarray(0, BODY_DISPLAY_BYTES - 3)); } catch { return false; }
-  }
-  const controls = text.match(/[\u0000-\u0008\u000e-\u001f]/g)?.length ?? 0;
-  return controls <= text.length / 100;
-}
-
 function bodyLines(which: 'request' | 'response', id: string, body: Buffer | null, bytes: number, complete: boolean, sha: string | null, headers: HeaderMap | null): string[] {
   const arrow = which === 'request' ? '>' : '<';
   const hash = sha ? `, sha256 ${sha}` : '';
@@ -187,22 +156,14 @@ function bodyLines(which: 'request' | 'response', id: string, body: Buffer | nul
     return [`${arrow} ${which} body: ${shortBytes(bytes)} sent, not kept (capture off, or pruned to stay within bodyStoreBytes)${hash}`];
   }
   const kept = complete ? `${shortBytes(bytes)}` : `first ${shortBytes(body.length)} of ${shortBytes(bytes)} kept (bodyCaptureBytes)`;
-  const { bytes: shown, note } = decodedForDisplay(body, headers, complete);
+  const shown = displayBody(body, headers, complete, BODY_DISPLAY_BYTES);
+  const note = shown.note ? ` (${shown.note})` : '';
   const save = `\`airlock exchange ${id} --body ${which} > FILE\``;
-  if (!looksLikeText(shown)) return [`${arrow} ${which} body: ${kept}, binary${note}${hash}; ${save} writes it`];
-  let text = shown.toString('utf8');
-  let pretty = '';
-  if (/\bjson\b/i.test(String(headers?.['content-type'] ?? '')) && shown.length <= 16 * BODY_DISPLAY_BYTES) {
-    try {
-      text = JSON.stringify(JSON.parse(text), null, 2);
-      pretty = ' (JSON, indented for display)';
-    } catch { /* shown as it is */ }
-  }
-  const lines = [`${arrow} ${which} body: ${kept}${note}${pretty}${hash}`];
-  const cut = text.length > BODY_DISPLAY_BYTES;
+  if (shown.kind !== 'text') return [`${arrow} ${which} body: ${kept}, binary${note}${hash}; ${save} writes it`];
+  const lines = [`${arrow} ${which} body: ${kept}${note}${hash}`];
   // Tabs stay; every other control character is escaped, line by line.
-  for (const line of (cut ? text.slice(0, BODY_DISPLAY_BYTES) : text).split(/\r?\n/)) lines.push(`  ${plain(line.replace(/\t/g, '    '))}`);
-  if (cut) lines.push(`  … ${shortBytes(Buffer.byteLength(text.slice(BODY_DISPLAY_BYTES)))} more; ${save} writes all of it`);
+  for (const line of shown.text!.split(/\r?\n/)) lines.push(`  ${plain(line.replace(/\t/g, '    '))}`);
+  if (shown.moreBytes > 0) lines.push(`  … ${shortBytes(shown.moreBytes)} more; ${save} writes all of it`);
   return lines;
 }
 

@@ -2,7 +2,7 @@
 // Implemented once by `AirlockService` (main/service.ts); reached from the
 // renderer through the preload bridge (Electron) or HTTP + SSE (web console).
 import type {
-  AgentView, AirlockEvent, AuditVerifyView, ExchangeKind, ExchangeView, ReviewState, ReviewView, SessionView, StatusView, Verdict,
+  AgentView, AirlockEvent, AuditVerifyView, ExchangeDetailView, ExchangeKind, ExchangeView, ReviewState, ReviewView, SessionView, StatusView, Verdict,
 } from './views';
 
 /** Most rows one list call returns; a larger `limit` is lowered to this. */
@@ -42,6 +42,8 @@ export interface AirlockApi {
   getStatus(): Promise<StatusView>;
   listExchanges(query: ListExchangesQuery): Promise<ExchangeView[]>;
   listSessions(query: ListSessionsQuery): Promise<SessionView[]>;
+  /** One exchange in full: headers and bodies as text where they are text (64 KiB each at most). */
+  getExchange(query: { id: string }): Promise<ExchangeDetailView>;
   listReviews(query: { state?: ReviewState }): Promise<ReviewView[]>;
   getReview(query: { id: string }): Promise<ReviewView>;
   approveReview(input: { id: string; reason?: string }): Promise<ReviewView>;
@@ -55,6 +57,7 @@ export const API_METHODS = [
   'getStatus',
   'listExchanges',
   'listSessions',
+  'getExchange',
   'listReviews',
   'getReview',
   'approveReview',

@@ -35,6 +35,36 @@ export interface ExchangeView {
   timings: { totalMs: number | null; upstreamMs: number | null };
 }
 
+/** A recorded body as a person reads it (agent-written: render `text` as text, never as HTML). */
+export interface BodyView {
+  /** Bytes that passed (the whole body as sent). */
+  bytes: number;
+  /** Bytes the record kept: the whole body, a prefix (capture cap), or 0 (not kept or none). */
+  keptBytes: number;
+  /** The kept bytes are the whole body. */
+  complete: boolean;
+  /** SHA-256 (hex) of the whole body as sent; null when there was none. */
+  sha256: string | null;
+  /** 'none': nothing kept; 'binary': not text; 'text': `text` holds it (decoded, indented, cut). */
+  kind: 'none' | 'binary' | 'text';
+  text: string | null;
+  /** What was done for display, in words ('' when nothing): "gzip-decoded for display", … */
+  note: string;
+  /** Bytes of text left out after `text` (the display limit); 0 when all is shown. */
+  moreBytes: number;
+}
+
+/** One exchange in full: the list row plus headers, bodies and every timing. */
+export interface ExchangeDetailView extends Omit<ExchangeView, 'timings'> {
+  timings: { connectMs: number | null; tlsMs: number | null; upstreamMs: number | null; totalMs: number | null };
+  /** Header name → value(s), as recorded (credentials masked). */
+  requestHeaders: Record<string, string | string[]>;
+  /** null when no response came. */
+  responseHeaders: Record<string, string | string[]> | null;
+  requestBody: BodyView;
+  responseBody: BodyView;
+}
+
 /** One agent connection (a CONNECT tunnel, or an agent's plain-HTTP requests on one socket). */
 export interface SessionView {
   id: string;

@@ -16,7 +16,7 @@ function unavailableService(message: string): AirlockClient & { close(): Promise
     throw new AirlockError('unavailable', message);
   };
   return {
-    getStatus: fail, listExchanges: fail, listSessions: fail, listReviews: fail, getReview: fail,
+    getStatus: fail, listExchanges: fail, listSessions: fail, getExchange: fail, listReviews: fail, getReview: fail,
     approveReview: fail, denyReview: fail, listAgents: fail, verifyAudit: fail,
     subscribe: () => () => {},
     close: async () => {},

@@ -425,9 +425,9 @@ describe('airlock exchange ID (one exchange in full, from the SQLite file)', { c
     assert.match(r.stdout, /^ {2}request {3}POST https:\/\/api\.anthropic\.com\/v1\/messages$/m);
     assert.match(r.stdout, /^ {2}decision {2}allow \(rule-allow: because allow\)$/m);
     assert.match(r.stdout, /^ {2}x-api-key: \[masked\]$/m);
-    assert.match(r.stdout, new RegExp(`^> request body: ${(prompt.length / 1024).toFixed(1)}K \\(JSON, indented for display\\)`, 'm'));
+    assert.match(r.stdout, new RegExp(`^> request body: ${(prompt.length / 1024).toFixed(1)}K \\(JSON indented for display\\)`, 'm'));
     assert.match(r.stdout, /^ {8}"content": "turn 299: fix the test in src\/app\.ts"$/m, 'the whole model request, indented');
-    assert.match(r.stdout, /^< response body: \d+ \(gzip-decoded for display\) \(JSON, indented for display\)/m);
+    assert.match(r.stdout, /^< response body: \d+ \(gzip-decoded for display, JSON indented for display\)/m);
     assert.match(r.stdout, /"text": "done \\u001b\[2J"/);
     assert.ok(!r.stdout.includes('\x1b'), 'no raw escape reaches the terminal');
   });

@@ -295,6 +295,14 @@ export function createFixtureApi(opts: { exchanges?: number; now?: () => number 
       const filtered = q?.before ? sorted.filter((e) => e.id < q.before!) : sorted;
       return clone(filtered.slice(0, limit));
     },
+    async getExchange(q: { id: string }) {
+      calls.push({ method: 'getExchange', arg: q });
+      const e = exchanges.find((x) => x.id === q?.id);
+      if (!e) throw new AirlockError('not-found', `no exchange with id ${q?.id}`);
+      const none = { bytes: 0, keptBytes: 0, complete: false, sha256: null, kind: 'none' as const, text: null, note: '', moreBytes: 0 };
+      return clone({ ...e, timings: { connectMs: null, tlsMs: null, upstreamMs: e.timings.upstreamMs, totalMs: e.timings.totalMs },
+        requestHeaders: { host: e.host }, responseHeaders: null, requestBody: none, responseBody: none });
+    },
     async listSessions(q: ListSessionsQuery) {
       calls.push({ method: 'listSessions', arg: q });
       // Derived from the exchanges: one session per sessionId, started at its first exchange.

@@ -27,6 +27,8 @@ let proxyUrl: string;
 let caPath: string;
 let token: string;
 let dispatcher: ProxyAgent;
+let consoleUrl: string;
+let adminToken: string;
 
 before(async () => {
   pki = await createTestPki();
@@ -44,6 +46,8 @@ before(async () => {
   service = running.service;
   proxyUrl = running.proxyUrl;
   caPath = running.caPath;
+  consoleUrl = running.consoleUrl!;
+  adminToken = running.adminToken;
   service.store.agents.add(AGENT, ['ai-coding']);
   token = newAgentToken();
   service.store.agents.addToken(AGENT, hashToken(token), 'recording test', null);
@@ -371,4 +375,38 @@ test('model-sized request bodies are stored compressed, and the bodies kept stay
     await svc.close();
     await removeDir(dir);
   }
+});
+
+test('getExchange: one exchange in full through the service and the console API; bodies as text, JSON indented, hashes of what was sent', async () => {
+  const payload = { task: 'fix the failing test', files: ['src/app.ts'], note: 'escape \u001b[2J stays text' };
+  const body = Buffer.from(JSON.stringify(payload));
+  const r = await request(`${upstream.url}/echo?detail=1`, { method: 'POST', body, headers: { 'content-type': 'application/json' }, dispatcher });
+  assert.equal(r.statusCode, 200);
+  await r.body.arrayBuffer();
+  const rec = await recorded('/echo?detail=1');
+  const { createHttpApiClient } = await import('../../main/console/client');
+  const web = createHttpApiClient(consoleUrl, adminToken);
+  for (const api of [service, web]) {
+    const x = await api.getExchange({ id: rec.id });
+    assert.equal(x.id, rec.id);
+    assert.equal(x.method, 'POST');
+    assert.equal(x.path, '/echo?detail=1');
+    assert.equal(x.decision?.verdict, 'allow');
+    assert.equal(typeof x.timings.totalMs, 'number');
+    assert.equal(x.requestHeaders['content-type'], 'application/json');
+    assert.equal(x.responseHeaders?.['x-body-sha256'], sha256Hex(body));
+    for (const b of [x.requestBody, x.responseBody]) {
+      assert.equal(b.kind, 'text');
+      assert.equal(b.bytes, body.length);
+      assert.equal(b.keptBytes, body.length);
+      assert.equal(b.complete, true);
+      assert.equal(b.sha256, sha256Hex(body));
+      assert.equal(b.note, 'JSON indented for display');
+      assert.deepEqual(JSON.parse(b.text!), payload);
+      assert.match(b.text!, /^ {2}"task": "fix the failing test",$/m);
+    }
+  }
+  await assert.rejects(web.getExchange({ id: '99999999' }), (e: Error & { code?: string }) => e.code === 'not-found');
+  await assert.rejects(web.getExchange({ id: 'abc' }), (e: Error & { code?: string }) => e.code === 'bad-request' && /positive whole number/.test(e.message));
+  await assert.rejects(service.getExchange({ id: '1', extra: 1 } as never), (e: Error & { code?: string }) => e.code === 'bad-request');
 });

@@ -300,8 +300,13 @@ export function createFixtureApi(opts: { exchanges?: number; now?: () => number 
       const e = exchanges.find((x) => x.id === q?.id);
       if (!e) throw new AirlockError('not-found', `no exchange with id ${q?.id}`);
       const none = { bytes: 0, keptBytes: 0, complete: false, sha256: null, kind: 'none' as const, text: null, note: '', moreBytes: 0 };
-      return clone({ ...e, timings: { connectMs: null, tlsMs: null, upstreamMs: e.timings.upstreamMs, totalMs: e.timings.totalMs },
-        requestHeaders: { host: e.host }, responseHeaders: null, requestBody: none, responseBody: none });
+      // Agent-written text that looks like HTML: a UI must show it as text.
+      const text = '{\n  "comment": "<img src=x onerror=alert(1)><b>agent</b>"\n}';
+      const req = { bytes: 60, keptBytes: 60, complete: true, sha256: 'ab'.repeat(32), kind: 'text' as const, text, note: 'JSON indented for display', moreBytes: 0 };
+      return clone({ ...e, timings: { connectMs: 3, tlsMs: 7, upstreamMs: e.timings.upstreamMs, totalMs: e.timings.totalMs },
+        requestHeaders: { host: e.host, 'content-type': 'application/json', authorization: '[masked]' },
+        responseHeaders: e.status === null ? null : { 'content-type': 'application/octet-stream' },
+        requestBody: req, responseBody: e.status === null ? none : { ...none, bytes: 2048, keptBytes: 2048, complete: true, kind: 'binary' as const } });
     },
     async listSessions(q: ListSessionsQuery) {
       calls.push({ method: 'listSessions', arg: q });

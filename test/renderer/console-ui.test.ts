@@ -175,6 +175,25 @@ test('activity log renders only the visible rows of a long log', async () => {
   await page.screenshot({ path: join(shots, 'activity.png') });
 });
 
+test('clicking an exchange opens its detail below the log: headers, bodies as text, Escape closes it', async () => {
+  await page.goto(`${srv.url}/#/activity`);
+  const row = page.locator('.grid-body .grid-row', { hasText: 'git-upload-pack' }).first();
+  await row.click();
+  const detail = page.getByRole('region', { name: 'Exchange detail' });
+  await detail.getByRole('table', { name: 'Request headers' }).waitFor();
+  const text = await detail.innerText();
+  assert.match(text, /POST https:\/\/github\.com\/.*git-upload-pack/);
+  assert.match(text, /connect 3 ms, TLS 7 ms/);
+  assert.match(text, /authorization\s+\[masked\]/);
+  assert.match(text, /binary/);
+  const pre = detail.locator('pre.body-text');
+  assert.equal(await pre.innerText(), '{\n  "comment": "<img src=x onerror=alert(1)><b>agent</b>"\n}');
+  assert.equal(await pre.locator('img, b').count(), 0, 'agent text was parsed as HTML');
+  await page.screenshot({ path: join(shots, 'activity-detail.png') });
+  await page.locator('body').press('Escape');
+  await detail.waitFor({ state: 'detached' });
+});
+
 test('agents and status views; audit verification shows its result', async () => {
   await page.goto(`${srv.url}/#/agents`);
   await page.getByRole('cell', { name: 'codex-ci' }).waitFor();

@@ -4,6 +4,7 @@ import { navigate, useAirlock, useSnapshot } from '../state/hooks';
 import { useKeys } from '../shared/keys';
 import { VerdictBadge } from '../shared/badges';
 import { clockTime, hostPort, ms } from '../shared/format';
+import { ExchangeDetail } from './ExchangeDetail';
 
 const ROW_H = 26;
 const WINDOW_OVER = 500; // above this many rows only the visible ones are rendered
@@ -50,6 +51,9 @@ export function ActivityView() {
   const [scrollTop, setScrollTop] = useState(0);
   const [height, setHeight] = useState(600);
   const [sel, setSel] = useState(-1);
+  // The selected exchange's full record (headers, bodies) shows below the log while open.
+  const [open, setOpen] = useState(false);
+  const selectedId = rows[sel]?.id ?? null;
   const windowed = rows.length > WINDOW_OVER;
 
   useEffect(() => {
@@ -79,7 +83,9 @@ export function ActivityView() {
     Enter: () => {
       const id = rows[sel]?.reviewId;
       if (id) navigate({ view: 'reviews', id });
+      else if (sel >= 0) setOpen(true);
     },
+    Escape: () => setOpen(false),
   });
 
   const first = windowed ? Math.max(0, Math.floor(scrollTop / ROW_H) - OVERSCAN) : 0;
@@ -115,12 +121,13 @@ export function ActivityView() {
           <div className="grid-spacer" style={windowed ? { height: rows.length * ROW_H } : undefined}>
             <div style={windowed ? { transform: `translateY(${first * ROW_H}px)` } : undefined}>
               {visible.map((e, i) => (
-                <Row key={e.id} e={e} selected={first + i === sel} onSelect={() => setSel(first + i)} />
+                <Row key={e.id} e={e} selected={first + i === sel} onSelect={() => { setSel(first + i); setOpen(true); }} />
               ))}
             </div>
           </div>
         </div>
       </div>
+      {open && selectedId ? <ExchangeDetail id={selectedId} onClose={() => setOpen(false)} /> : null}
     </div>
   );
 }

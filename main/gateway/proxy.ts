@@ -114,6 +114,8 @@ export class Gateway extends MitmProxy {
   private readonly wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
   private readonly meta = new WeakMap<object, ConnMeta>();
   private readonly plainSessions = new WeakMap<object, Map<string, string>>();
+  /** Open WebSockets and their exchanges (recorded when they close). */
+  private readonly wsExchanges = new Map<WebSocket, { ex: Exchange; sent: BodyTap; received: BodyTap }>();
   private readonly openSockets = new Set<Duplex>();
   private readonly authRetries = new WeakMap<object, number>();
   private readonly errorHandled = new WeakSet<object>();
@@ -132,6 +134,10 @@ export class Gateway extends MitmProxy {
     // Intercepted traffic (TLS or plain HTTP inside a CONNECT tunnel) is handed
     // back to the listening server that accepted the CONNECT, so Node's header
     // timeouts apply to it too; `meta` marks those sockets as tunnelled.
+    this.onWebSocketFrame((ctx, type, fromServer, data, flags, callback) => {
+      if (type === 'message') this.tapWebSocket(ctx, fromServer, data);
+      callback(null, data, flags);
+    });
     this.onWebSocketError((ctx, err) => {
       // Upstream failed after the client's upgrade was accepted: close the client promptly with a reason.
       const ws = ctx?.clientToProxyWebSocket as (WebSocket & { _socket?: Socket }) | undefined;
@@ -443,6 +449,11 @@ export class Gateway extends MitmProxy {
 
   // ---- WebSockets ----------------------------------------------------------
 
+  /**
+   * A WebSocket is an exchange like any other: the request stages (classify, policy) decide the
+   * upgrade before anything reaches upstream, and the record gets it when it closes, with its
+   * messages (each direction's payloads in order, up to the capture cap) and their bytes.
+   */
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, inner: boolean): void {
     socket.on('error', () => undefined);
     if (String(req.headers.upgrade).toLowerCase() !== 'websocket') {
@@ -450,12 +461,23 @@ export class Gateway extends MitmProxy {
       return;
     }
     let isSSL = false;
+    let target: { agent: AgentIdentity; sessionId: string; host: string; port: number; path: string };
     if (inner) {
       const m = this.meta.get(req.socket);
       if (!m) return rawError(socket, 500, 'Airlock lost track of this connection.');
       isSSL = m.scheme === 'https';
       // http-mitm-proxy rebuilds the upstream URL from the Host header; pin it to the tunnel's target.
       req.headers.host = m.port === (isSSL ? 443 : 80) ? m.host : `${m.host.includes(':') ? `[${m.host}]` : m.host}:${m.port}`;
+      let path = req.url ?? '/';
+      if (!path.startsWith('/')) {
+        try {
+          const u = new URL(path);
+          path = u.pathname + u.search;
+        } catch {
+          return rawError(socket, 400, 'Airlock refused this request: the request target is not a path.');
+        }
+      }
+      target = { agent: m.agent, sessionId: m.sessionId, host: m.host, port: m.port, path };
     } else {
       const auth = this.opts.auth.authenticate(req.headers['proxy-authorization']);
       if (!auth.ok) {
@@ -463,12 +485,76 @@ export class Gateway extends MitmProxy {
       }
       if (!/^ws:\/\/|^http:\/\//i.test(req.url ?? '')) return rawError(socket, 400, 'Airlock needs an absolute ws:// URL.');
       req.url = (req.url ?? '').replace(/^http:/i, 'ws:');
+      const raw = req.url.slice(5);
+      const slash = raw.indexOf('/');
+      const authority = slash === -1 ? raw : raw.slice(0, slash);
+      const t = parseAuthority(authority.replace(/^[^@]*@/, ''), 80);
+      if (!t) return rawError(socket, 400, `Airlock refused this request: "${authority.slice(0, 200)}" is not a valid host.`);
+      let byAgent = this.plainSessions.get(req.socket);
+      if (!byAgent) this.plainSessions.set(req.socket, (byAgent = new Map()));
+      let sessionId = byAgent.get(auth.agent.name);
+      if (!sessionId) byAgent.set(auth.agent.name, (sessionId = this.startSession(auth.agent, req.socket)));
+      target = { agent: auth.agent, sessionId, host: t.host, port: t.port, path: slash === -1 ? '/' : raw.slice(slash) };
     }
     for (const h of Object.keys(req.headers)) if (h.startsWith('proxy-')) delete req.headers[h];
-    this.wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
-      // http-mitm-proxy's relay: frames both ways, close and error propagation.
-      this._onWebSocketServerConnect(isSSL, ws, req);
-    });
+    const ex = new Exchange(this.nextExchangeId(), target.agent, target.sessionId, req.method ?? 'GET', isSSL ? 'https' : 'http',
+      target.host, target.port, target.path, req.headers, req.socket.remoteAddress ?? 'unknown');
+    const refuse = (status: number, message: string) => {
+      ex.status = status;
+      ex.error = message;
+      rawError(socket, status, message);
+      this.finish(ex);
+    };
+    const cannotHold = () => Promise.reject(new Error('a WebSocket upgrade cannot be held for review'));
+    const io: RequestIO = {
+      body: null as unknown as Readable, // an upgrade request has no body
+      respond: (status, _headers, body) => refuse(status, String(body).trim()),
+      respondStream: () => { throw new Error('a WebSocket upgrade cannot be held for review'); },
+      forwardWith: cannotHold,
+      fetchUpstream: cannotHold,
+      credential: null,
+      onClientGone: (cb) => socket.once('close', cb),
+    };
+    const apply = (o: Awaited<ReturnType<typeof runRequestStages>>): void => {
+      if (o.action === 'handled') return void this.finish(ex);
+      if (o.action === 'refuse') return refuse(o.status, o.message);
+      if (socket.destroyed) return refuse(499, 'client closed the connection before the upgrade');
+      this.wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+        ex.status = 101;
+        ex.upstreamStartedAt = Date.now();
+        this.wsExchanges.set(ws, { ex, sent: new BodyTap(ex, true, this.opts.bodyCaptureBytes), received: new BodyTap(ex, false, this.opts.bodyCaptureBytes) });
+        ws.once('close', () => this.finishWebSocket(ws));
+        // http-mitm-proxy's relay: frames both ways, close and error propagation.
+        this._onWebSocketServerConnect(isSSL, ws, req);
+      });
+    };
+    let outcome;
+    try {
+      outcome = runRequestStages(this.opts.stages, ex, io);
+    } catch (e) {
+      outcome = { action: 'refuse' as const, status: 500, message: `Airlock refused the request: ${(e as Error).message}` };
+    }
+    if (outcome instanceof Promise) outcome.then(apply, (e: Error) => refuse(500, e.message));
+    else apply(outcome);
+  }
+
+  /** Counts and captures one relayed WebSocket message for its exchange. */
+  private tapWebSocket(ctx: { clientToProxyWebSocket?: unknown } | undefined, fromServer: boolean, data: unknown): void {
+    const w = ctx?.clientToProxyWebSocket ? this.wsExchanges.get(ctx.clientToProxyWebSocket as WebSocket) : undefined;
+    if (!w) return;
+    const chunk = Buffer.isBuffer(data) ? data
+      : Array.isArray(data) ? Buffer.concat(data as Buffer[])
+        : data instanceof ArrayBuffer ? Buffer.from(data) : Buffer.from(String(data));
+    (fromServer ? w.received : w.sent).push(chunk);
+  }
+
+  private finishWebSocket(ws: WebSocket): void {
+    const w = this.wsExchanges.get(ws);
+    if (!w) return;
+    this.wsExchanges.delete(ws);
+    w.sent.end();
+    w.received.end();
+    this.finish(w.ex);
   }
 }
 

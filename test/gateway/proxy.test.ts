@@ -261,6 +261,54 @@ describe('traffic through the gateway', () => {
     }
   });
 
+  test('a WebSocket is an exchange: policy decides it, and it is recorded with its messages, bytes and 101', async () => {
+    const sock = await tlsTunnel(gw.proxyPort, '127.0.0.1', up.port, auth, caPem);
+    const ws = new WebSocket(`${up.wsUrl}?recorded=1`, { createConnection: () => sock } as WebSocketType.ClientOptions);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        let n = 0;
+        const t = setTimeout(() => reject(new Error('no echo within 10 s')), 10_000);
+        ws.on('open', () => { ws.send('{"jsonrpc":"2.0","method":"ping"}'); ws.send(Buffer.from([1, 2, 3]), { binary: true }); });
+        ws.on('message', () => { if (++n === 2) { clearTimeout(t); resolve(); } });
+        ws.on('error', (e) => { clearTimeout(t); reject(e); });
+      });
+      await new Promise<void>((resolve) => { ws.once('close', () => resolve()); ws.close(1000, 'done'); });
+    } finally {
+      ws.terminate();
+      sock.destroy();
+    }
+    let rec: ReturnType<typeof gw.service.store.exchanges.get> = null;
+    for (let i = 0; i < 100 && !rec; i++) {
+      const v = gw.service.store.exchanges.list({ limit: 200 }).find((e) => e.path === '/ws?recorded=1' && e.endedAt !== null);
+      if (v) rec = gw.service.store.exchanges.get(v.id);
+      else await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(rec, 'the WebSocket was not recorded');
+    assert.equal(rec.status, 101);
+    assert.equal(rec.agent, 'agent');
+    assert.equal(rec.verdict, 'allow');
+    assert.ok(rec.sessionId);
+    assert.equal(rec.requestBytes, 33 + 3, 'message bytes the agent sent');
+    assert.equal(rec.responseBytes, 33 + 3, 'message bytes the upstream sent');
+    assert.ok(rec.requestBody?.toString().includes('{"jsonrpc":"2.0","method":"ping"}'), String(rec.requestBody));
+    assert.ok(rec.responseBody?.toString().includes('{"jsonrpc":"2.0","method":"ping"}'));
+
+    // Policy applies to upgrades too: Airlock's own console is refused to agents (builtin:deny-airlock-itself).
+    const consolePort = Number(new URL(gw.consoleUrl!).port);
+    const raw = await connect(gw.proxyPort);
+    try {
+      const head = readResponse(raw, 5_000);
+      raw.write(`GET ws://127.0.0.1:${consolePort}/api/events HTTP/1.1\r\nHost: 127.0.0.1:${consolePort}\r\nUpgrade: websocket\r\n` +
+        `Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nProxy-Authorization: ${auth}\r\n\r\n`);
+      const r = await head;
+      assert.equal(r.status, 403, r.raw);
+      assert.match(r.body.toString(), /Airlock denied this request/);
+    } finally {
+      raw.destroy();
+    }
+    await stillWorks();
+  });
+
   /** Opens wss:// to `bad` through the tunnel and reports what the client saw within `ms`. */
   async function wsToBadUpstream(ms: number): Promise<{ outcome: string; afterMs: number }> {
     const sock = await tlsTunnel(gw.proxyPort, '127.0.0.1', bad.port, auth, caPem);

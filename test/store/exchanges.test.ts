@@ -297,9 +297,13 @@ test('prune deletes old exchanges and their bodies, and audits it', async () => 
   const { store, file } = await fresh();
   store.exchanges.record(exchange('1', { startedAt: '2025-12-01T00:00:00.000Z' }));
   store.exchanges.record(exchange('2', { startedAt: '2026-01-05T00:00:00.000Z' }));
+  store.exchanges.limitBodies(1024 ** 3);
+  const before = store.exchanges.storedBodyBytes()!;
   const n = store.exchanges.prune(30, new Date('2026-01-10T00:00:00.000Z'));
   assert.equal(n, 1);
   assert.deepEqual(store.exchanges.list({}).map((e) => e.id), ['2']);
+  assert.ok(before > 0);
+  assert.equal(store.exchanges.storedBodyBytes(), before / 2, 'the body budget counts what the age prune removed');
   const raw = new Database(file, { readonly: true });
   assert.deepEqual(raw.prepare('SELECT id, length(request_body) AS n FROM exchanges').all(), [{ id: 2, n: 12 }], 'the old row and its bodies are gone');
   raw.close();

@@ -115,7 +115,7 @@ export class Gateway extends MitmProxy {
   private readonly meta = new WeakMap<object, ConnMeta>();
   private readonly plainSessions = new WeakMap<object, Map<string, string>>();
   /** Open WebSockets and their exchanges (recorded when they close). */
-  private readonly wsExchanges = new Map<WebSocket, { ex: Exchange; sent: BodyTap; received: BodyTap }>();
+  private readonly wsExchanges = new Map<WebSocket, { ex: Exchange; sent: MessageTap; received: MessageTap }>();
   private readonly openSockets = new Set<Duplex>();
   private readonly authRetries = new WeakMap<object, number>();
   private readonly errorHandled = new WeakSet<object>();
@@ -522,7 +522,7 @@ export class Gateway extends MitmProxy {
       this.wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
         ex.status = 101;
         ex.upstreamStartedAt = Date.now();
-        this.wsExchanges.set(ws, { ex, sent: new BodyTap(ex, true, this.opts.bodyCaptureBytes), received: new BodyTap(ex, false, this.opts.bodyCaptureBytes) });
+        this.wsExchanges.set(ws, { ex, sent: new MessageTap(ex, true, this.opts.bodyCaptureBytes), received: new MessageTap(ex, false, this.opts.bodyCaptureBytes) });
         ws.once('close', () => this.finishWebSocket(ws));
         // http-mitm-proxy's relay: frames both ways, close and error propagation.
         this._onWebSocketServerConnect(isSSL, ws, req);
@@ -633,6 +633,49 @@ interface UpstreamFailure extends Error {
  * bytes for the log, with the SHA-256 of the whole body. A body that outgrows the cap is hashed as
  * it passes; one that fits is hashed in one call at its end (no hash object per request).
  */
+/**
+ * A WebSocket's messages in one direction, for the record: their bytes counted, their payloads
+ * hashed in order (the SHA-256 of what was sent), and kept one per line up to the capture cap, so
+ * that a reader sees where each message ends (a message ends with a newline of its own only once).
+ */
+class MessageTap {
+  private readonly kept: Buffer[] | null;
+  private readonly hash = createHash('sha256');
+  private captured = 0;
+
+  constructor(private readonly ex: Exchange, private readonly isReq: boolean, private readonly cap: number) {
+    this.kept = cap > 0 ? [] : null;
+    if (this.kept) {
+      if (isReq) ex.requestCapture = this.kept;
+      else ex.responseCapture = this.kept;
+    }
+  }
+
+  push(msg: Buffer): void {
+    if (this.isReq) this.ex.requestBytes += msg.length;
+    else this.ex.responseBytes += msg.length;
+    this.hash.update(msg);
+    const kept = this.kept;
+    if (!kept || this.captured >= this.cap) return;
+    const line = msg.length > 0 && msg[msg.length - 1] === 0x0a ? msg : Buffer.concat([msg, NEWLINE]);
+    const room = this.cap - this.captured;
+    kept.push(line.length <= room ? line : line.subarray(0, room));
+    this.captured += Math.min(line.length, room);
+    if (line.length > room) {
+      if (this.isReq) this.ex.requestCaptureComplete = false;
+      else this.ex.responseCaptureComplete = false;
+    }
+  }
+
+  end(): void {
+    const digest = this.hash.digest('hex');
+    if (this.isReq) this.ex.requestSha256 = digest;
+    else this.ex.responseSha256 = digest;
+  }
+}
+
+const NEWLINE = Buffer.from('\n');
+
 class BodyTap {
   private readonly kept: Buffer[] | null;
   private hash: Hash | null = null;

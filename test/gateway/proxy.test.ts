@@ -290,8 +290,12 @@ describe('traffic through the gateway', () => {
     assert.ok(rec.sessionId);
     assert.equal(rec.requestBytes, 33 + 3, 'message bytes the agent sent');
     assert.equal(rec.responseBytes, 33 + 3, 'message bytes the upstream sent');
-    assert.ok(rec.requestBody?.toString().includes('{"jsonrpc":"2.0","method":"ping"}'), String(rec.requestBody));
-    assert.ok(rec.responseBody?.toString().includes('{"jsonrpc":"2.0","method":"ping"}'));
+    // The messages one per line; the hash is of the payloads as they were sent.
+    const msg = '{"jsonrpc":"2.0","method":"ping"}';
+    assert.deepEqual(rec.requestBody, Buffer.concat([Buffer.from(`${msg}\n`), Buffer.from([1, 2, 3, 10])]));
+    assert.deepEqual(rec.responseBody, rec.requestBody, 'the echo');
+    assert.equal(rec.requestBodySha256, sha256Hex(Buffer.concat([Buffer.from(msg), Buffer.from([1, 2, 3])])));
+    assert.equal(rec.requestBodyComplete, true);
 
     // Policy applies to upgrades too: Airlock's own console is refused to agents (builtin:deny-airlock-itself).
     const consolePort = Number(new URL(gw.consoleUrl!).port);

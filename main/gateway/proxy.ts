@@ -141,6 +141,8 @@ export class Gateway extends MitmProxy {
     this.onWebSocketError((ctx, err) => {
       // Upstream failed after the client's upgrade was accepted: close the client promptly with a reason.
       const ws = ctx?.clientToProxyWebSocket as (WebSocket & { _socket?: Socket }) | undefined;
+      const rec = ws ? this.wsExchanges.get(ws) : undefined;
+      if (rec && !rec.ex.error) rec.ex.error = `upstream WebSocket failed: ${String(err?.message ?? err)}`.slice(0, 300);
       if (!ws || ws.readyState !== 1) return;
       try {
         ws._socket?.resume();

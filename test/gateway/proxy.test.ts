@@ -345,6 +345,14 @@ describe('traffic through the gateway', () => {
   test('WebSocket to an upstream with an unverifiable certificate: the client learns it within 5 s', async () => {
     const { outcome } = await wsToBadUpstream(5_000);
     assert.notEqual(outcome, 'still open', 'the client WebSocket is still open 5 s after the upstream failed');
+    // The record says why: the upstream's certificate failed verification.
+    let rec: ReturnType<typeof gw.service.store.exchanges.list>[number] | undefined;
+    for (let i = 0; i < 100 && !rec; i++) {
+      rec = gw.service.store.exchanges.list({ limit: 200 }).find((e) => e.port === bad.port && e.path === '/ws' && e.endedAt !== null);
+      if (!rec) await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(rec, 'the failed WebSocket was not recorded');
+    assert.match(rec.error ?? '', /upstream WebSocket failed: .*(certificate|self.signed|verify)/i);
   });
 
   test('Proxy-Authorization is never forwarded upstream', async () => {

@@ -1,6 +1,6 @@
 import { tuneForGateway } from './runtime';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { CaError, caPaths, errnoOf, loadOrCreateCa, rotateCa, writeTrustBundle } from '../certs';
@@ -13,7 +13,7 @@ import { ensureDataDir, startAirlock, VERSION } from './service';
 import { openStore, sessionView, type Store, exportAudit, parseAuditExport, verifyEvents } from './store';
 import { createHttpApiClient } from './console/client';
 import { reviewLine, reviewText } from './cli/format-review';
-import { exchangeDetail, exchangeJson, exchangesTable, plain, safeJson, sessionsTable } from './cli/format-record';
+import { EXCHANGE_CSV_HEADER, exchangeCsvRow, exchangeDetail, exchangeJson, exchangesTable, plain, safeJson, sessionsTable } from './cli/format-record';
 import { CredentialStore, FileKeyProvider } from './credentials/credential-store';
 import { MAX_LIST_LIMIT, type AirlockApi } from './contract/api';
 import { EXCHANGE_KINDS, VERDICTS, type ExchangeKind, type ReviewState, type SessionView, type Verdict } from './contract/views';
@@ -39,6 +39,8 @@ Usage:
   airlock exchanges [--session ID] [--agent NAME] [--host HOST] [--kind KIND] [--decision allow|review|deny]
                     [--limit N] [--before ID] [--json]
                                                        recorded requests, newest first (KIND: ${EXCHANGE_KINDS.join('|')})
+  airlock exchanges export [--since DATE] [--until DATE] [--agent NAME] [--format jsonl|csv] [--out FILE]
+                                                       every exchange, oldest first, for auditors (audited)
   airlock exchange ID [--json | --body request|response]
                                                        one exchange in full: headers and bodies (--body: raw bytes)
   airlock credential set HOST[:PORT] [--username NAME] [--bearer]   reads the secret from stdin
@@ -516,7 +518,64 @@ async function cmdSessions(argv: string[]): Promise<number> {
   return 0;
 }
 
+/** A --since/--until value as an ISO time (dates are UTC midnight), or a usage error. */
+function dateOption(v: unknown, name: string): string | undefined {
+  if (v === undefined) return undefined;
+  const d = new Date(String(v));
+  if (Number.isNaN(d.getTime())) throw new UsageError(`--${name} "${plain(String(v))}" is not a date (use e.g. 2026-11-01 or an ISO time)`);
+  return d.toISOString();
+}
+
+/**
+ * `airlock exchanges export`: every recorded exchange (optionally of one agent, started in
+ * [--since, --until)) as JSON Lines or CSV, oldest first, written as it is read; audited.
+ */
+async function cmdExchangesExport(argv: string[]): Promise<number> {
+  const { values } = parse(argv, {
+    since: { type: 'string' }, until: { type: 'string' }, agent: { type: 'string' }, format: { type: 'string' }, out: { type: 'string' },
+  }, false);
+  const format = oneOf<'jsonl' | 'csv'>(values.format, 'format', ['jsonl', 'csv']) ?? ((values.out as string | undefined)?.endsWith('.csv') ? 'csv' : 'jsonl');
+  const q = { since: dateOption(values.since, 'since'), until: dateOption(values.until, 'until'), agent: textOption(values.agent, 'agent') };
+  const paths = recordPaths(values);
+  const outFile = values.out as string | undefined;
+  let fd: number | null = null;
+  if (outFile) {
+    try {
+      fd = openSync(outFile, 'w', 0o600);
+    } catch (e) {
+      throw new AirlockError('bad-request', `cannot write ${outFile} (${errnoOf(e)})`);
+    }
+  }
+  const write = async (chunk: string) => {
+    if (fd !== null) writeSync(fd, chunk);
+    else await new Promise<void>((res, rej) => process.stdout.write(chunk, (e) => (e ? rej(e) : res())));
+  };
+  let count = 0;
+  const store = openStore(paths.db);
+  try {
+    let buf = format === 'csv' ? EXCHANGE_CSV_HEADER + '\r\n' : '';
+    for (const x of store.exchanges.iterate(q)) {
+      buf += format === 'csv' ? exchangeCsvRow(x) : safeJson(x) + '\n';
+      count++;
+      if (buf.length > 256 * 1024) {
+        await write(buf);
+        buf = '';
+      }
+    }
+    await write(buf);
+    if (fd !== null) closeSync(fd);
+    fd = null;
+    store.audit.append({ actor: localActor(), action: 'exchanges.exported', subject: format, details: { count, since: q.since ?? null, until: q.until ?? null, agent: q.agent ?? null, out: outFile ?? 'stdout' } });
+  } finally {
+    if (fd !== null) closeSync(fd);
+    store.close();
+  }
+  if (outFile) process.stderr.write(`${count} exchange${count === 1 ? '' : 's'} written to ${outFile}\n`);
+  return 0;
+}
+
 async function cmdExchanges(argv: string[]): Promise<number> {
+  if (argv[0] === 'export') return cmdExchangesExport(argv.slice(1));
   const { values } = parse(argv, {
     session: { type: 'string' },
     agent: { type: 'string' },

@@ -202,3 +202,27 @@ export function exchangeJson(x: Detail): string {
     responseBody: x.responseBody ? x.responseBody.toString('base64') : null,
   });
 }
+
+// ---------------------------------------------------------------- exports
+
+export const EXCHANGE_CSV_HEADER =
+  'id,started_at,ended_at,agent,session_id,method,url,kind,verdict,rule_id,status,error,request_bytes,response_bytes,total_ms,review_id';
+
+/**
+ * One CSV cell (RFC 4180). Text that a spreadsheet would run as a formula (= + - @, tab, CR first)
+ * gets a leading apostrophe: an agent writes paths and errors, an auditor opens the file.
+ */
+export function csvCell(v: string | number | null): string {
+  if (v === null) return '';
+  let s = String(v);
+  if (typeof v === 'string' && /^[=+\-@\t\r]/.test(s)) s = `'${s}`;
+  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+/** `airlock exchanges export --format csv`: one line per exchange (CRLF). */
+export function exchangeCsvRow(x: ExchangeView): string {
+  return [
+    x.id, x.startedAt, x.endedAt, x.agent, x.sessionId, x.method, exchangeUrl(x), x.kind, x.decision?.verdict ?? null,
+    x.decision?.ruleId ?? null, x.status, x.error, x.requestBytes, x.responseBytes, x.timings.totalMs, x.reviewId,
+  ].map(csvCell).join(',') + '\r\n';
+}

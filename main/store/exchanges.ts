@@ -224,6 +224,9 @@ export function createWriteQueue(
   );
   const getExchange = db.prepare<[number], ExchangeRow>('SELECT * FROM exchanges WHERE id = ?');
   const countStmt = db.prepare<[], { n: number }>('SELECT count(*) AS n FROM exchanges');
+  const exportStmt = db.prepare<unknown[], ExchangeRow>(
+    `SELECT ${VIEW_COLUMNS} FROM exchanges WHERE (? IS NULL OR started_at >= ?) AND (? IS NULL OR started_at < ?) AND (? IS NULL OR agent = ?) ORDER BY id`,
+  );
   // Ids grow with start time, so the rows to prune are a prefix of the id order: the subquery walks
   // only the old rows (no index on started_at, which every insert would pay for).
   const pruneStmt = db.prepare<{ cutoff: string }>(
@@ -549,6 +552,10 @@ export function createWriteQueue(
         responseBodySha256: r.response_body_sha256 ?? wholeBodySha256(resBody, r.response_body_complete),
         reviewId: r.review_id,
       };
+    },
+    *iterate(q = {}) {
+      flush();
+      for (const r of exportStmt.iterate(q.since ?? null, q.since ?? null, q.until ?? null, q.until ?? null, q.agent ?? null, q.agent ?? null)) yield rowToView(r);
     },
     count() {
       flush();

@@ -167,6 +167,11 @@ export interface ExchangesRepo {
   get(id: string): ExchangeRecord | null;
   /** Flushes first. */
   count(): number;
+  /**
+   * Every exchange in id (start) order, optionally only those started in [since, until) and of one
+   * agent: for exports (a scan, not a page; bodies and headers are not included). Flushes first.
+   */
+  iterate(q?: { since?: string; until?: string; agent?: string }): IterableIterator<ExchangeView>;
   /** Deletes exchanges (and their bodies) started more than N days ago; appends audit event 'retention.pruned'. */
   prune(olderThanDays: number, now?: Date): number;
   /**

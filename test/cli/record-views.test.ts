@@ -476,3 +476,64 @@ describe('airlock exchange ID (one exchange in full, from the SQLite file)', { c
     assertOneLine(await cli(['exchange', '--data-dir', D]), /usage: airlock exchange ID/);
   });
 });
+
+describe('airlock exchanges export (for auditors)', () => {
+  let D: string;
+  let seeds: Seed[];
+  before(async () => {
+    D = await makeTempDir('airlock-cli-export-');
+    dirs.push(D);
+    const store = openStore(join(D, 'airlock.db'));
+    try {
+      seeds = record(store);
+    } finally {
+      store.close();
+    }
+  });
+
+  test('JSON Lines, oldest first, every exchange; --agent, --since and --until narrow it; each export is audited', async () => {
+    const all = await cli(['exchanges', 'export', '--data-dir', D]);
+    assert.equal(all.code, 0, all.stderr);
+    const rows = all.stdout.trim().split('\n').map((l) => JSON.parse(l) as ExchangeView);
+    assert.deepEqual(rows.map((r) => r.id), seeds.map((s) => s.id));
+    assert.ok(!all.stdout.includes('\x1b'), 'escapes stay escaped');
+    assert.equal(rows.find((r) => r.path === HOSTILE_PATH)?.path, HOSTILE_PATH, 'and parse back to what was recorded');
+    const claude = await cli(['exchanges', 'export', '--agent', 'claude', '--data-dir', D]);
+    assert.deepEqual(claude.stdout.trim().split('\n').map((l) => (JSON.parse(l) as ExchangeView).id), seeds.filter((s) => s.agent === 'claude').map((s) => s.id));
+    // Exchanges start at 09:00:25 + i s: [09:00:30, 09:00:33) holds i = 5, 6, 7.
+    const window = await cli(['exchanges', 'export', '--since', '2026-03-01T09:00:30Z', '--until', '2026-03-01T09:00:33Z', '--data-dir', D]);
+    assert.deepEqual(window.stdout.trim().split('\n').map((l) => (JSON.parse(l) as ExchangeView).id), seeds.slice(5, 8).map((s) => s.id));
+    const store = openStore(join(D, 'airlock.db'));
+    try {
+      const events = store.audit.list().filter((e) => e.action === 'exchanges.exported');
+      assert.equal(events.length, 3);
+      assert.deepEqual(events[2]!.details, { agent: null, count: 3, out: 'stdout', since: '2026-03-01T09:00:30.000Z', until: '2026-03-01T09:00:33.000Z' });
+      assert.equal(store.audit.verify().ok, true);
+    } finally {
+      store.close();
+    }
+  });
+
+  test('CSV to a file (0600): a header, one row per exchange, spreadsheet formulas defused', async () => {
+    const file = join(D, 'exchanges.csv');
+    const r = await cli(['exchanges', 'export', '--out', file, '--data-dir', D]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, /^14 exchanges written to .+exchanges\.csv\n$/);
+    const { readFileSync, statSync } = await import('node:fs');
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    const lines = readFileSync(file, 'utf8').split('\r\n');
+    assert.equal(lines[0], 'id,started_at,ended_at,agent,session_id,method,url,kind,verdict,rule_id,status,error,request_bytes,response_bytes,total_ms,review_id');
+    assert.equal(lines.length, 1 + 14 + 1, 'header, 14 rows, and the final line end');
+    assert.match(lines[1]!, new RegExp(`^${seeds[0]!.id},2026-03-01T09:00:25\\.000Z,`));
+    const { csvCell } = await import('../../main/cli/format-record');
+    assert.equal(csvCell('=HYPERLINK("http://x","y")'), `"'=HYPERLINK(""http://x"",""y"")"`);
+    assert.equal(csvCell('@SUM(A1)'), "'@SUM(A1)");
+    assert.equal(csvCell('-2+3'), "'-2+3");
+    assert.equal(csvCell(-3), '-3', 'numbers stay numbers');
+    assert.equal(csvCell(null), '');
+    const bad = await cli(['exchanges', 'export', '--since', 'last week', '--data-dir', D]);
+    assert.equal(bad.code, 2);
+    assertOneLine(bad, /--since "last week" is not a date/);
+  });
+});

@@ -305,7 +305,9 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
   const bundlePath = writeTrustBundle(ca, { files: options.systemCaFiles });
   writeNodePreload(paths.nodePreload);
   const adminToken = ensureAdminToken(paths);
-  const upstream = new UpstreamPool(options.upstreamCa, options.connectTimeoutMs, options.upstreamTimeoutMs, { files: options.systemCaFiles, distrust: [ca.certPem] });
+  // Airlock's own listening ports (filled in as they open): agents are refused there, by name in the policy and by address when a connection opens.
+  const ownPorts = new Set<number>();
+  const upstream = new UpstreamPool(options.upstreamCa, options.connectTimeoutMs, options.upstreamTimeoutMs, { files: options.systemCaFiles, distrust: [ca.certPem] }, ownPorts);
   const store = openStore(paths.db, { writer: options.recordWriter, onError: (e) => log.error('recording failed', { error: (e as Error).message }) });
   const closers: Array<() => Promise<void> | void> = [];
   closers.push(() => store.close());
@@ -361,8 +363,6 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
     const view = ex.toView();
     return { type: 'exchange', exchange: { ...view, path: maskQuery(view.path) } };
   });
-  // Airlock's own listening ports (filled in as they open): agents are refused there (builtin:deny-airlock-itself).
-  const ownPorts = new Set<number>();
   const stages = defaultStages({ hold, record: recordStage(options.record ? store : null, emitExchange), ownPorts });
   const auth = new AgentAuthenticator(store.agents);
   const issuer = new LeafIssuer(ca);

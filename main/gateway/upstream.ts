@@ -2,7 +2,9 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import tls, { createSecureContext, rootCertificates } from 'node:tls';
+import type net from 'node:net';
 import type { Socket } from 'node:net';
+import dns from 'node:dns';
 import type { Duplex } from 'node:stream';
 import diagnostics_channel from 'node:diagnostics_channel';
 import { Agent as UndiciAgent, type buildConnector } from 'undici';
@@ -67,6 +69,35 @@ export function onUndiciSocket(cb: (t: ConnectionTimings | null) => void): void 
  * system roots plus the extra CA files the user named; nothing here ever turns
  * verification off.
  */
+/** 127.0.0.0/8, ::1 and their IPv4-mapped form: this machine, where Airlock's own ports are. */
+function isLoopbackAddress(a: string): boolean {
+  return a.startsWith('127.') || a === '::1' || /^::ffff:127\./i.test(a) || a === '0.0.0.0' || a === '::';
+}
+
+type LookupAll = (hostname: string, options: dns.LookupAllOptions, cb: (err: NodeJS.ErrnoException | null, addresses: dns.LookupAddress[]) => void) => void;
+
+/**
+ * A `lookup` for a new upstream connection: when `port` is one of Airlock's own (read at connect
+ * time) and the name resolves to this machine, the connection is refused. The policy's
+ * builtin:deny-airlock-itself sees only the name, and a name such as the machine's own host name
+ * (`vm` → 127.0.0.1 in /etc/hosts here) would otherwise reach the console past it.
+ */
+export function guardedLookup(port: number, ownPorts: ReadonlySet<number>, base: LookupAll = dns.lookup as unknown as LookupAll) {
+  return (hostname: string, options: dns.LookupOptions, callback: (err: NodeJS.ErrnoException | null, address: string | dns.LookupAddress[], family?: number) => void): void => {
+    base(hostname, { ...options, all: true }, (err, addresses) => {
+      if (err) return callback(err, options.all ? [] : '', undefined);
+      if (ownPorts.has(port) && addresses.some((a) => isLoopbackAddress(a.address))) {
+        const e: NodeJS.ErrnoException = Object.assign(new Error(`${hostname} resolves to this machine, and port ${port} is Airlock's own`), { code: 'EAIRLOCKSELF' });
+        return callback(e, options.all ? [] : '', undefined);
+      }
+      if (options.all) return callback(null, addresses);
+      const first = addresses[0];
+      if (!first) return callback(Object.assign(new Error(`${hostname} has no address`), { code: 'ENOTFOUND' }), '', undefined);
+      callback(null, first.address, first.family);
+    });
+  };
+}
+
 /**
  * An https.Agent that can open (and verify) a connection before the first
  * request needs it: the gateway calls `preconnect` when a CONNECT arrives, so
@@ -75,6 +106,10 @@ export function onUndiciSocket(cb: (t: ConnectionTimings | null) => void): void 
  */
 class PreconnectAgent extends https.Agent {
   private readonly early = new Map<string, { socket: Promise<tls.TLSSocket | null>; timer: NodeJS.Timeout }>();
+
+  constructor(opts: https.AgentOptions, private readonly ownPorts: ReadonlySet<number>) {
+    super(opts);
+  }
 
   private static key(host: string, port: number, servername: string | undefined): string {
     return `${host}:${port}:${servername ?? ''}`;
@@ -85,7 +120,7 @@ class PreconnectAgent extends https.Agent {
     if (this.early.has(key) || this.early.size > 256) return;
     const opts = this.options as https.AgentOptions;
     const socket = new Promise<tls.TLSSocket | null>((resolve) => {
-      const s = tls.connect({ host, port, servername, secureContext: opts.secureContext, rejectUnauthorized: true, ALPNProtocols: ['http/1.1'] });
+      const s = tls.connect({ host, port, servername, secureContext: opts.secureContext, rejectUnauthorized: true, ALPNProtocols: ['http/1.1'], lookup: guardedLookup(port, this.ownPorts) });
       timeConnection(s, true);
       s.setNoDelay(true);
       s.setKeepAlive(true, 60_000);
@@ -113,7 +148,8 @@ class PreconnectAgent extends https.Agent {
     return early.socket;
   }
 
-  override createConnection(options: tls.ConnectionOptions & { host?: string; port?: number }, cb: (err: Error | null, s?: Duplex) => void): Duplex | undefined {
+  override createConnection(given: tls.ConnectionOptions & { host?: string; port?: number }, cb: (err: Error | null, s?: Duplex) => void): Duplex | undefined {
+    const options = { ...given, lookup: guardedLookup(Number(given.port) || 443, this.ownPorts) };
     const key = PreconnectAgent.key(String(options.host), Number(options.port), options.servername);
     const early = this.early.get(key);
     if (!early) return (https.Agent.prototype as unknown as { createConnection: (o: unknown, c: unknown) => Duplex }).createConnection.call(this, options, cb);
@@ -155,7 +191,11 @@ export class UpstreamPool {
    * Upstream TLS trusts Node's built-in roots, the system's store and NODE_EXTRA_CA_CERTS (what a
    * direct connection from this machine trusts: certs/trust.ts) and `extraCaFiles`.
    */
-  constructor(extraCaFiles: string[], readonly connectTimeoutMs: number, timeoutMs = 600_000, systemTrust: SystemTrustSource = {}) {
+  /**
+   * `ownPorts`: Airlock's own listening ports (filled in as they open); a DNS name that resolves to
+   * this machine is refused on them (see guardedLookup).
+   */
+  constructor(extraCaFiles: string[], readonly connectTimeoutMs: number, timeoutMs = 600_000, systemTrust: SystemTrustSource = {}, ownPorts: ReadonlySet<number> = new Set()) {
     const extra = extraCaFiles.map((f) => {
       try {
         return readFileSync(f, 'utf8');
@@ -171,15 +211,18 @@ export class UpstreamPool {
     this.ca = uniqueCertificates([...rootCertificates, ...systemRoots(systemTrust), ...extra.flatMap(pemCertificates)]);
     const common = { keepAlive: true, keepAliveMsecs: 1000, maxSockets: 256, maxFreeSockets: 64, scheduling: 'lifo' as const, noDelay: true };
     this.http = new http.Agent(common);
+    const plainConnect = this.http.createConnection.bind(this.http) as (o: net.NetConnectOpts, cb?: unknown) => Duplex;
+    (this.http as unknown as { createConnection: unknown }).createConnection = (o: net.TcpNetConnectOpts, cb?: unknown) =>
+      plainConnect({ ...o, lookup: guardedLookup(Number(o.port) || 80, ownPorts) }, cb);
     // A prebuilt secure context, not `ca`: https.Agent puts `ca` into the pool key string it
     // builds for every request (150 root certificates concatenated each time: 30% of CPU).
     const secureContext = createSecureContext({ ca: this.ca });
-    this.https = new PreconnectAgent({ ...common, secureContext, rejectUnauthorized: true });
+    this.https = new PreconnectAgent({ ...common, secureContext, rejectUnauthorized: true }, ownPorts);
     const connect: buildConnector.connector = (o, cb) => {
       const servername = o.servername || undefined;
       const port = Number(o.port) || 443;
       const open = (): tls.TLSSocket => {
-        const sock = tls.connect({ host: o.hostname, port, servername, secureContext, rejectUnauthorized: true, ALPNProtocols: ['http/1.1'] });
+        const sock = tls.connect({ host: o.hostname, port, servername, secureContext, rejectUnauthorized: true, ALPNProtocols: ['http/1.1'], lookup: guardedLookup(port, ownPorts) });
         timeConnection(sock, true);
         sock.setNoDelay(true);
         sock.setKeepAlive(true, 60_000);
@@ -263,6 +306,9 @@ export function explainUpstreamError(err: NodeJS.ErrnoException, target: string,
   }
   if (code === 'EPROTO' || code === 'ERR_SSL_WRONG_VERSION_NUMBER' || /wrong version number|packet length too long|unknown protocol/i.test(err.message)) {
     return { status: 502, code: 'upstream-not-tls', message: `Airlock could not open TLS to ${target}: it does not speak TLS on that port (${err.message}).` };
+  }
+  if (code === 'EAIRLOCKSELF') {
+    return { status: 403, code: 'denied', message: `Airlock denied this request: ${err.message}; agents cannot reach Airlock's own proxy or console (builtin:deny-airlock-itself).` };
   }
   if (code === 'ECONNREFUSED') return { status: 502, code: 'upstream-refused', message: `Airlock could not connect to ${target}: connection refused.` };
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return { status: 502, code: 'upstream-dns', message: `Airlock could not resolve ${target} (${code}).` };

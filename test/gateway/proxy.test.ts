@@ -881,6 +881,32 @@ describe('connections and certificates', () => {
   });
 });
 
+describe("Airlock's own ports, reached by a name that resolves to this machine", () => {
+  test('a host name resolving to 127.0.0.1 (here the machine\'s own) is refused on the console and proxy ports; other ports work', async (t) => {
+    const { lookup } = await import('node:dns/promises');
+    const { isLoopbackHost } = await import('../../main/pipeline/stages/decide');
+    let name: string | null = null;
+    for (const candidate of [os.hostname(), 'vm', 'runsc']) {
+      if (isLoopbackHost(candidate)) continue;
+      const a = await lookup(candidate).catch(() => null);
+      if (a?.address === '127.0.0.1') { name = candidate; break; }
+    }
+    if (!name) return t.skip('no name other than localhost resolves to 127.0.0.1 in this machine\'s /etc/hosts');
+    const consolePort = Number(new URL(gw.consoleUrl!).port);
+    const plainToConsole = await curlStatus(g, [`http://${name}:${consolePort}/api/getStatus`]);
+    assert.equal(plainToConsole.status, 403, plainToConsole.body);
+    assert.match(plainToConsole.body, /Airlock denied this request: .*resolves to this machine.*builtin:deny-airlock-itself/);
+    const tlsToConsole = await curlStatus(g, [`https://${name}:${consolePort}/`]);
+    assert.equal(tlsToConsole.status, 403, tlsToConsole.body + tlsToConsole.stderr);
+    const toProxy = await curlStatus(g, [`http://${name}:${gw.proxyPort}/`]);
+    assert.equal(toProxy.status, 403, toProxy.body);
+    // The same name on a port that is not Airlock's is an ordinary upstream.
+    const ok = await curlStatus(g, [`http://${name}:${plain.port}/hello`]);
+    assert.equal(ok.status, 200, ok.body);
+    assert.equal(ok.body, 'hello');
+  });
+});
+
 describe('stored credentials go only to their host', () => {
   test('a request naming another host in its SNI or Host header is refused (421) and never reaches the upstream', async () => {
     const creds = gw.service.credentials;

@@ -630,22 +630,12 @@ interface UpstreamFailure extends Error {
   code?: string;
 }
 
-/**
- * Watches a body as it passes: counts its bytes and, when recording is on, keeps its first `cap`
- * bytes for the log, with the SHA-256 of the whole body. A body that outgrows the cap is hashed as
- * it passes; one that fits is hashed in one call at its end (no hash object per request).
- */
-/**
- * A WebSocket's messages in one direction, for the record: their bytes counted, their payloads
- * hashed in order (the SHA-256 of what was sent), and kept one per line up to the capture cap, so
- * that a reader sees where each message ends (a message ends with a newline of its own only once).
- */
-class MessageTap {
-  private readonly kept: Buffer[] | null;
-  private readonly hash = createHash('sha256');
-  private captured = 0;
+/** One direction of an exchange for the record: where its captured bytes go, and its counters. */
+abstract class Tap {
+  protected readonly kept: Buffer[] | null;
+  protected captured = 0;
 
-  constructor(private readonly ex: Exchange, private readonly isReq: boolean, private readonly cap: number) {
+  constructor(protected readonly ex: Exchange, protected readonly isReq: boolean, protected readonly cap: number) {
     this.kept = cap > 0 ? [] : null;
     if (this.kept) {
       if (isReq) ex.requestCapture = this.kept;
@@ -653,48 +643,34 @@ class MessageTap {
     }
   }
 
-  push(msg: Buffer): void {
-    if (this.isReq) this.ex.requestBytes += msg.length;
-    else this.ex.responseBytes += msg.length;
-    this.hash.update(msg);
-    const kept = this.kept;
-    if (!kept || this.captured >= this.cap) return;
-    const line = msg.length > 0 && msg[msg.length - 1] === 0x0a ? msg : Buffer.concat([msg, NEWLINE]);
-    const room = this.cap - this.captured;
-    kept.push(line.length <= room ? line : line.subarray(0, room));
-    this.captured += Math.min(line.length, room);
-    if (line.length > room) {
-      if (this.isReq) this.ex.requestCaptureComplete = false;
-      else this.ex.responseCaptureComplete = false;
-    }
+  protected count(n: number): void {
+    if (this.isReq) this.ex.requestBytes += n;
+    else this.ex.responseBytes += n;
   }
 
-  end(): void {
-    const digest = this.hash.digest('hex');
+  /** The kept bytes are no longer the whole of it. */
+  protected cut(): void {
+    if (this.isReq) this.ex.requestCaptureComplete = false;
+    else this.ex.responseCaptureComplete = false;
+  }
+
+  protected setSha256(digest: string): void {
     if (this.isReq) this.ex.requestSha256 = digest;
     else this.ex.responseSha256 = digest;
   }
 }
 
-const NEWLINE = Buffer.from('\n');
-
-class BodyTap {
-  private readonly kept: Buffer[] | null;
+/**
+ * Watches a body as it passes: counts its bytes and, when recording is on, keeps its first `cap`
+ * bytes for the log, with the SHA-256 of the whole body. A body that outgrows the cap is hashed as
+ * it passes; one that fits is hashed in one call at its end (no hash object per request).
+ */
+class BodyTap extends Tap {
   private hash: Hash | null = null;
-  private captured = 0;
-
-  constructor(private readonly ex: Exchange, private readonly isReq: boolean, private readonly cap: number) {
-    this.kept = cap > 0 ? [] : null;
-    if (this.kept) {
-      if (isReq) ex.requestCapture = this.kept;
-      else ex.responseCapture = this.kept;
-    }
-  }
 
   push(c: Buffer): void {
-    const { ex, kept } = this;
-    if (this.isReq) ex.requestBytes += c.length;
-    else ex.responseBytes += c.length;
+    this.count(c.length);
+    const kept = this.kept;
     if (!kept) return;
     if (this.hash) {
       this.hash.update(c);
@@ -710,8 +686,7 @@ class BodyTap {
     this.hash.update(c);
     if (this.captured < this.cap) kept.push(c.subarray(0, this.cap - this.captured));
     this.captured = this.cap;
-    if (this.isReq) ex.requestCaptureComplete = false;
-    else ex.responseCaptureComplete = false;
+    this.cut();
   }
 
   /**
@@ -719,10 +694,34 @@ class BodyTap {
    * whole is its own record, and the store derives its hash when it is read.
    */
   end(): void {
-    if (!this.hash) return;
-    const digest = this.hash.digest('hex');
-    if (this.isReq) this.ex.requestSha256 = digest;
-    else this.ex.responseSha256 = digest;
+    if (this.hash) this.setSha256(this.hash.digest('hex'));
+  }
+}
+
+const NEWLINE = Buffer.from('\n');
+
+/**
+ * A WebSocket's messages in one direction, for the record: their bytes counted, their payloads
+ * hashed in order (the SHA-256 of what was sent), and kept one per line up to the capture cap, so
+ * that a reader sees where each message ends (a message ends with a newline of its own only once).
+ */
+class MessageTap extends Tap {
+  private readonly hash = createHash('sha256');
+
+  push(msg: Buffer): void {
+    this.count(msg.length);
+    this.hash.update(msg);
+    const kept = this.kept;
+    if (!kept || this.captured >= this.cap) return;
+    const line = msg.length > 0 && msg[msg.length - 1] === 0x0a ? msg : Buffer.concat([msg, NEWLINE]);
+    const room = this.cap - this.captured;
+    kept.push(line.length <= room ? line : line.subarray(0, room));
+    this.captured += Math.min(line.length, room);
+    if (line.length > room) this.cut();
+  }
+
+  end(): void {
+    this.setSha256(this.hash.digest('hex'));
   }
 }
 

@@ -112,18 +112,23 @@ after(async () => {
   await Promise.all(dirs.map((d) => removeDir(d)));
 });
 
+/** A data dir whose record holds the seeded sessions and exchanges (removed after the file). */
+async function seededDir(prefix: string): Promise<{ dir: string; seeds: Seed[] }> {
+  const dir = await makeTempDir(prefix);
+  dirs.push(dir);
+  const store = openStore(join(dir, 'airlock.db'));
+  try {
+    return { dir, seeds: record(store) };
+  } finally {
+    store.close();
+  }
+}
+
 describe('airlock sessions / airlock exchanges (the SQLite file, no gateway running)', { concurrency: 4 }, () => {
   let D: string;
   let seeds: Seed[];
   before(async () => {
-    D = await makeTempDir('airlock-cli-record-');
-    dirs.push(D);
-    const store = openStore(join(D, 'airlock.db'));
-    try {
-      seeds = record(store);
-    } finally {
-      store.close();
-    }
+    ({ dir: D, seeds } = await seededDir('airlock-cli-record-'));
   });
   const json = async <T>(args: string[]): Promise<T> => {
     const r = await cli([...args, '--json', '--data-dir', D]);
@@ -481,14 +486,7 @@ describe('airlock exchanges export (for auditors)', () => {
   let D: string;
   let seeds: Seed[];
   before(async () => {
-    D = await makeTempDir('airlock-cli-export-');
-    dirs.push(D);
-    const store = openStore(join(D, 'airlock.db'));
-    try {
-      seeds = record(store);
-    } finally {
-      store.close();
-    }
+    ({ dir: D, seeds } = await seededDir('airlock-cli-export-'));
   });
 
   test('JSON Lines, oldest first, every exchange; --agent, --since and --until narrow it; each export is audited', async () => {

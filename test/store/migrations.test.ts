@@ -76,15 +76,21 @@ test('refuses a database newer than the code knows', async () => {
   );
 });
 
-test('migration 2 renumbers existing exchanges in start order, moves their bodies inline and re-points reviews', async () => {
+/** A database file at schema `version`, as an older Airlock left it (open: the caller closes it). */
+async function oldFile(version: number): Promise<{ file: string; db: Database.Database }> {
   const { MIGRATIONS, migrate } = await import('../../main/store/migrations');
   const file = await dbFile();
   const { mkdirSync } = await import('node:fs');
   const { dirname } = await import('node:path');
   mkdirSync(dirname(file), { recursive: true });
-  const v1 = new Database(file);
-  v1.pragma('journal_mode = WAL');
-  migrate(v1, file, MIGRATIONS.slice(0, 1));
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  migrate(db, file, MIGRATIONS.slice(0, version));
+  return { file, db };
+}
+
+test('migration 2 renumbers existing exchanges in start order, moves their bodies inline and re-points reviews', async () => {
+  const { file, db: v1 } = await oldFile(1);
   const ins = v1.prepare(
     `INSERT INTO exchanges (id, session_id, agent, started_at, method, scheme, host, port, path, kind, request_bytes, response_bytes,
        request_headers, request_body_complete, response_body_complete) VALUES (?, 's', 'a', ?, 'GET', 'https', 'h', 443, ?, 'other', 0, 0, '{}', 1, 1)`,
@@ -118,14 +124,8 @@ test('migration 2 renumbers existing exchanges in start order, moves their bodie
 });
 
 test('migrations 3 and 4 keep what a version-2 file holds: bodies read as stored, sessions without a token label', async () => {
-  const { MIGRATIONS, migrate } = await import('../../main/store/migrations');
-  const file = await dbFile();
-  const { mkdirSync } = await import('node:fs');
-  const { dirname } = await import('node:path');
-  mkdirSync(dirname(file), { recursive: true });
-  const v2 = new Database(file);
-  v2.pragma('journal_mode = WAL');
-  migrate(v2, file, MIGRATIONS.slice(0, 2));
+  const { MIGRATIONS } = await import('../../main/store/migrations');
+  const { file, db: v2 } = await oldFile(2);
   v2.prepare("INSERT INTO sessions (id, agent, client_address, started_at) VALUES ('s1', 'a', '127.0.0.1', '2026-01-01T00:00:00.000Z')").run();
   v2.prepare(
     `INSERT INTO exchanges (id, session_id, agent, started_at, method, scheme, host, port, path, kind, request_bytes, response_bytes,

@@ -684,12 +684,7 @@ async function cmdAudit(argv: string[]): Promise<number> {
   const format = (values.format as string | undefined) ?? (fileArg?.endsWith('.csv') ? 'csv' : 'jsonl');
   if (format !== 'jsonl' && format !== 'csv') throw new UsageError('--format must be jsonl or csv');
   if (sub === 'export') {
-    let since = values.since as string | undefined;
-    if (since !== undefined) {
-      const d = new Date(since);
-      if (Number.isNaN(d.getTime())) throw new UsageError(`--since "${since}" is not a date (use e.g. 2026-11-01 or an ISO time)`);
-      since = d.toISOString();
-    }
+    const since = dateOption(values.since, 'since');
     const text = withStore(paths, (s) => exportAudit(s, { format, since }));
     if (typeof values.out === 'string') {
       try {

@@ -16,6 +16,7 @@ import {
   type ReviewState, type ReviewView, type SessionView, type StatusView, type Verdict,
 } from './contract/views';
 import { displayBody } from './store/body-display';
+import { parseExchangeId } from './store/exchanges';
 import type { HeaderMap } from './store/types';
 
 /** Characters of each body `getExchange` returns as text (the rest: `airlock exchange ID --body`). */
@@ -185,8 +186,7 @@ export class AirlockService implements AirlockClient {
   }
 
   async getExchange(q: { id: string }): Promise<ExchangeDetailView> {
-    const id = textParam(queryObject(q, 'getExchange', ['id']).id, 'id');
-    if (id === undefined || !/^[1-9][0-9]{0,15}$/.test(id)) throw new AirlockError('bad-request', `getExchange needs an exchange id (a positive whole number), got ${JSON.stringify(q?.id ?? null)}.`);
+    const id = String(parseExchangeId(textParam(queryObject(q, 'getExchange', ['id']).id, 'id') ?? ''));
     const x = this.store.exchanges.get(id);
     if (!x) throw new AirlockError('not-found', `no exchange with id ${id} (it may have been pruned after retentionDays)`);
     const body = (b: Buffer | null, bytes: number, complete: boolean, sha: string | null, headers: HeaderMap | null): BodyView => ({

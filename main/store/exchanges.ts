@@ -273,12 +273,17 @@ export function createWriteQueue(
     return createHash('sha256').update(storedBody(body, encoding)!).digest('hex');
   }
 
-  /** Drops the oldest bodies, 8 rows per turn of the event loop, until 90% of the limit is left. */
+  /** Measures, then drops the oldest bodies, 8 rows per turn of the event loop, until 90% of the limit is left. */
   async function pruneBodies(): Promise<void> {
     await new Promise((r) => setImmediate(r));
     let count = 0;
     let freed = 0;
     try {
+      // The running count is an estimate (a row recorded twice counts twice): measure before dropping anything.
+      if (closed) return;
+      post(true);
+      worker.waitIdle();
+      bodyBytes = sumBodies.get()!.n;
       while (!closed && bodyLimit !== null && bodyBytes > bodyLimit * 0.9) {
         post(true); // rows still queued are the newest; the oldest are on disk
         worker.waitIdle();

@@ -560,3 +560,16 @@ test('limitBodies keeps the stored bodies under the limit: the oldest lose their
   assert.deepEqual(store.exchanges.get(ids.at(-1)!)!.responseBody, bodies.get(ids.at(-1)!), 'the newest still has its body');
   assert.throws(() => store.exchanges.limitBodies(-1), /whole number of bytes/);
 });
+
+test('limitBodies measures before it drops anything: an exchange recorded twice is not counted twice', async () => {
+  const { store } = await fresh();
+  const body = Buffer.alloc(10 * 1024, 0x61).map((_, i) => (i * 7919) & 0xff); // does not compress
+  store.exchanges.limitBodies(25 * 1024);
+  const id = store.exchanges.nextId();
+  for (let i = 0; i < 3; i++) store.exchanges.record(exchange(id, { responseBody: Buffer.from(body), requestBody: null })); // 30 KiB counted, 10 KiB stored
+  store.exchanges.flush();
+  await store.exchanges.bodiesPruned();
+  assert.ok(store.exchanges.get(id)!.responseBody, 'the only body was dropped on a miscount');
+  assert.equal(store.exchanges.storedBodyBytes(), 10 * 1024);
+  assert.equal(store.audit.list().filter((e) => e.subject === 'bodies').length, 0);
+});

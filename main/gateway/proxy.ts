@@ -64,6 +64,20 @@ const STATUS_TEXT: Record<number, string> = {
 };
 
 /** Writes a complete HTTP error on a raw socket (where no ServerResponse exists) and closes it. */
+const NOT_A_PATH = 'Airlock refused this request: the request target is not a path.';
+
+/** A tunnelled request's target as a path (`/p?q`; an absolute URL's path and query), or null when it is neither. */
+function originPath(url: string | undefined): string | null {
+  const path = url ?? '/';
+  if (path.startsWith('/')) return path;
+  try {
+    const u = new URL(path);
+    return u.pathname + u.search;
+  } catch {
+    return null;
+  }
+}
+
 function rawError(socket: Duplex, status: number, message: string, extraHeaders = ''): void {
   if (!socket.writable) {
     socket.destroy();
@@ -237,6 +251,15 @@ export class Gateway extends MitmProxy {
     return id;
   }
 
+  /** The session of an agent's plain-HTTP requests on one client connection (one per connection, per agent). */
+  private plainSession(agent: AgentIdentity, socket: Duplex): string {
+    let byAgent = this.plainSessions.get(socket);
+    if (!byAgent) this.plainSessions.set(socket, (byAgent = new Map()));
+    let sessionId = byAgent.get(agent.name);
+    if (!sessionId) byAgent.set(agent.name, (sessionId = this.startSession(agent, socket)));
+    return sessionId;
+  }
+
   private onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
     // The parser can report more than one error for one request (a large header split
     // over several TLS records): answer the first, ignore the rest while the answer drains.
@@ -384,11 +407,7 @@ export class Gateway extends MitmProxy {
       sendError(res, 400, `Airlock refused this request: "${authority.slice(0, 200)}" is not a valid host.`, 'bad-host');
       return null;
     }
-    // One session per client connection, per agent.
-    let byAgent = this.plainSessions.get(req.socket);
-    if (!byAgent) this.plainSessions.set(req.socket, (byAgent = new Map()));
-    let sessionId = byAgent.get(auth.agent.name);
-    if (!sessionId) byAgent.set(auth.agent.name, (sessionId = this.startSession(auth.agent, req.socket)));
+    const sessionId = this.plainSession(auth.agent, req.socket);
     return { agent: auth.agent, sessionId, host: target.host, port: target.port, path: slash === -1 ? '/' : raw.slice(slash) };
   }
 
@@ -408,15 +427,10 @@ export class Gateway extends MitmProxy {
         sendError(res, 500, 'Airlock lost track of this connection.', 'internal');
         return;
       }
-      let path = req.url ?? '/';
-      if (!path.startsWith('/')) {
-        try {
-          const u = new URL(path);
-          path = u.pathname + u.search;
-        } catch {
-          sendError(res, 400, 'Airlock refused this request: the request target is not a path.', 'bad-request');
-          return;
-        }
+      const path = originPath(req.url);
+      if (path === null) {
+        sendError(res, 400, NOT_A_PATH, 'bad-request');
+        return;
       }
       target = { ...m, path };
     } else {
@@ -470,15 +484,8 @@ export class Gateway extends MitmProxy {
       isSSL = m.scheme === 'https';
       // http-mitm-proxy rebuilds the upstream URL from the Host header; pin it to the tunnel's target.
       req.headers.host = m.port === (isSSL ? 443 : 80) ? m.host : `${m.host.includes(':') ? `[${m.host}]` : m.host}:${m.port}`;
-      let path = req.url ?? '/';
-      if (!path.startsWith('/')) {
-        try {
-          const u = new URL(path);
-          path = u.pathname + u.search;
-        } catch {
-          return rawError(socket, 400, 'Airlock refused this request: the request target is not a path.');
-        }
-      }
+      const path = originPath(req.url);
+      if (path === null) return rawError(socket, 400, NOT_A_PATH);
       target = { agent: m.agent, sessionId: m.sessionId, host: m.host, port: m.port, path };
     } else {
       const auth = this.opts.auth.authenticate(req.headers['proxy-authorization']);
@@ -492,10 +499,7 @@ export class Gateway extends MitmProxy {
       const authority = slash === -1 ? raw : raw.slice(0, slash);
       const t = parseAuthority(authority.replace(/^[^@]*@/, ''), 80);
       if (!t) return rawError(socket, 400, `Airlock refused this request: "${authority.slice(0, 200)}" is not a valid host.`);
-      let byAgent = this.plainSessions.get(req.socket);
-      if (!byAgent) this.plainSessions.set(req.socket, (byAgent = new Map()));
-      let sessionId = byAgent.get(auth.agent.name);
-      if (!sessionId) byAgent.set(auth.agent.name, (sessionId = this.startSession(auth.agent, req.socket)));
+      const sessionId = this.plainSession(auth.agent, req.socket);
       target = { agent: auth.agent, sessionId, host: t.host, port: t.port, path: slash === -1 ? '/' : raw.slice(slash) };
     }
     for (const h of Object.keys(req.headers)) if (h.startsWith('proxy-')) delete req.headers[h];

@@ -307,7 +307,14 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
   const adminToken = ensureAdminToken(paths);
   // Airlock's own listening ports (filled in as they open): agents are refused there, by name in the policy and by address when a connection opens.
   const ownPorts = new Set<number>();
-  const upstream = new UpstreamPool(options.upstreamCa, options.connectTimeoutMs, options.upstreamTimeoutMs, { files: options.systemCaFiles, distrust: [ca.certPem] }, ownPorts);
+  const upstream = new UpstreamPool({
+    extraCaFiles: options.upstreamCa,
+    connectTimeoutMs: options.connectTimeoutMs,
+    responseTimeoutMs: options.upstreamTimeoutMs,
+    systemTrust: { files: options.systemCaFiles, distrust: [ca.certPem] },
+    ownPorts,
+    maxHeaderBytes: options.upstreamMaxHeaderBytes,
+  });
   const store = openStore(paths.db, { writer: options.recordWriter, onError: (e) => log.error('recording failed', { error: (e as Error).message }) });
   const closers: Array<() => Promise<void> | void> = [];
   closers.push(() => store.close());
@@ -386,6 +393,7 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
     clientHeadersTimeoutMs: options.clientHeadersTimeoutMs,
     clientTlsTimeoutMs: options.clientTlsTimeoutMs,
     maxHeaderCount: options.maxHeaderCount,
+    maxHeaderBytes: options.maxHeaderBytes,
     bodyCaptureBytes: options.record ? options.bodyCaptureBytes : 0,
     exchangeIds: () => store.exchanges.nextId(),
     credentials: {

@@ -17,6 +17,8 @@ export const OptionsSchema = z.object({
   clientHeadersTimeoutMs: z.number().int().positive().default(20_000).describe('Time a client has to send its request headers (slow clients get 408).'),
   clientTlsTimeoutMs: z.number().int().positive().default(15_000).describe('Time a client has to finish the TLS handshake inside a CONNECT tunnel.'),
   maxHeaderCount: z.number().int().positive().default(200).describe('Requests with more header lines than this get 431.'),
+  maxHeaderBytes: z.number().int().min(1024).max(1024 ** 2).default(64 * 1024).describe('Largest request head (request line and headers) an agent may send; larger ones get 431 (default 64 KiB, as large as common servers accept).'),
+  upstreamMaxHeaderBytes: z.number().int().min(1024).max(4 * 1024 ** 2).default(256 * 1024).describe('Largest response head accepted from an upstream; larger ones get 502 (default 256 KiB, as browsers accept).'),
   reviewTimeoutMs: z.number().int().positive().default(15 * 60_000).describe('A held push not decided within this time is denied as expired.'),
   maxPushBytes: z.number().int().positive().default(2 * 1024 ** 3).describe('Pushes larger than this are rejected.'),
   spoolThresholdBytes: z.number().int().positive().default(8 * 1024 ** 2).describe('Held bodies larger than this are spooled to disk.'),

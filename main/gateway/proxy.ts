@@ -45,6 +45,8 @@ export interface GatewayOptions {
   clientHeadersTimeoutMs: number;
   clientTlsTimeoutMs: number;
   maxHeaderCount: number;
+  /** Largest request head (request line + headers) a client may send; beyond it, 431. */
+  maxHeaderBytes: number;
   bodyCaptureBytes: number;
   /** Upstream credentials the agent never sees, by `host` or `host:port`. */
   credentials?: { resolve(authority: string): { header: string; secrets: string[] } | null };
@@ -178,6 +180,7 @@ export class Gateway extends MitmProxy {
 
   private makeHttpServer(): http.Server {
     const server = http.createServer({
+      maxHeaderSize: this.opts.maxHeaderBytes,
       headersTimeout: this.opts.clientHeadersTimeoutMs,
       requestTimeout: 0, // held pushes may take minutes to upload; slow headers are caught by headersTimeout
       connectionsCheckingInterval: Math.min(1000, this.opts.clientHeadersTimeoutMs),
@@ -270,7 +273,7 @@ export class Gateway extends MitmProxy {
     let message = `Airlock could not parse this request (${code || err.message}).`;
     if (code === 'HPE_HEADER_OVERFLOW') {
       status = 431;
-      message = 'Airlock refused this request: its headers are too large.';
+      message = `Airlock refused this request: its headers are larger than ${formatBytes(this.opts.maxHeaderBytes)} (Airlock's maxHeaderBytes setting).`;
     } else if (code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'ERR_HTTP_HEADERS_TIMEOUT') {
       status = 408;
       message = 'Airlock closed this connection: the request headers did not arrive in time.';
@@ -588,14 +591,43 @@ export function upstreamHeaders(headers: IncomingHttpHeaders, rawHeaders: string
   return out;
 }
 
-function responseHeaders(rawHeaders: string[], secrets?: string[]): string[] {
+/** Hop-by-hop response headers that never reach the client (RFC 9110 §7.6.1); `trailer` stays, trailers are passed on. */
+const RESPONSE_HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'transfer-encoding', 'upgrade']);
+
+/**
+ * The upstream's response headers for the client: without hop-by-hop headers, including any the
+ * upstream's own `Connection` header names, and with stored-credential secrets masked.
+ */
+export function responseHeaders(rawHeaders: string[], secrets?: string[]): string[] {
+  let named: Set<string> | null = null;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    if (rawHeaders[i]!.length !== 10 || rawHeaders[i]!.toLowerCase() !== 'connection') continue;
+    for (const t of rawHeaders[i + 1]!.split(',')) {
+      const name = t.trim().toLowerCase();
+      if (name) (named ??= new Set()).add(name);
+    }
+  }
   const out: string[] = [];
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const lower = rawHeaders[i]!.toLowerCase();
-    if (lower === 'connection' || lower === 'keep-alive' || lower === 'proxy-connection' || lower === 'transfer-encoding' || lower === 'trailer' || lower === 'upgrade') continue;
+    if (RESPONSE_HOP_BY_HOP.has(lower) || named?.has(lower)) continue;
     out.push(rawHeaders[i]!, secrets ? maskString(rawHeaders[i + 1]!, secrets) : rawHeaders[i + 1]!);
   }
   return out;
+}
+
+/** Trailer fields as raw pairs for `res.addTrailers`, with secrets masked (hop-by-hop names never appear in trailers). */
+function trailerPairs(raw: string[], secrets?: string[]): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) out.push([raw[i]!, secrets ? maskString(raw[i + 1]!, secrets) : raw[i + 1]!]);
+  return out;
+}
+
+/** 65536 → "64 KiB". */
+function formatBytes(n: number): string {
+  if (n >= 1024 * 1024 && n % (1024 * 1024) === 0) return `${n / (1024 * 1024)} MiB`;
+  if (n >= 1024 && n % 1024 === 0) return `${n / 1024} KiB`;
+  return `${n} bytes`;
 }
 
 /** undici's raw header pairs as latin1 strings and as Node parses them (repeats joined with ', ', set-cookie an array). */
@@ -856,7 +888,11 @@ class Flow implements RequestIO {
     res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, responseHeaders(upRes.rawHeaders, cred?.secrets));
     if (ex.responseHeaders?.['content-type']?.startsWith('text/event-stream')) res.flushHeaders();
     await new Promise<void>((resolve) => {
-      upRes.once('end', resolve);
+      upRes.once('end', () => {
+        // Trailers (a chunked response's fields after its body) go out before the client's response ends.
+        if (upRes.rawTrailers.length > 0) res.addTrailers(trailerPairs(upRes.rawTrailers, cred?.secrets));
+        resolve();
+      });
       upRes.once('close', resolve);
       upRes.on('error', () => res.destroy());
       if (cred) upRes.pipe(new MaskStream(cred.secrets)).pipe(res);
@@ -931,14 +967,15 @@ class Flow implements RequestIO {
             resTap.push(chunk);
             return res.write(chunk);
           },
-          onComplete: () => {
+          onComplete: (trailers: Buffer[] | null) => {
             resTap.end();
+            if (trailers && trailers.length > 0) res.addTrailers(trailerPairs(trailers.map((b) => b.toString('latin1'))));
             res.end();
             resolve();
           },
           onError: (err: Error) => {
             if (this.finished || res.destroyed) return resolve();
-            const x = explainUpstreamError(fromUndiciError(err, opts.upstreamTimeoutMs), target, (err as { duringTls?: boolean }).duringTls === true);
+            const x = explainUpstreamError(fromUndiciError(err, opts.upstreamTimeoutMs), target, (err as { duringTls?: boolean }).duringTls === true, opts.upstream.maxHeaderBytes);
             ex.error = x.message;
             opts.log.info('upstream failed', { id: ex.id, target, code: (err as NodeJS.ErrnoException).code, status: x.status });
             if (headersDone) res.destroy();
@@ -1012,6 +1049,7 @@ class Flow implements RequestIO {
         agent: isTls ? opts.upstream.https : opts.upstream.http,
         setHost: false,
         timeout: opts.upstream.connectTimeoutMs,
+        maxHeaderSize: opts.upstream.maxHeaderBytes,
       };
       if (isTls) reqOpts.servername = this.servername ?? undefined;
       const up = (isTls ? https : http).request(reqOpts);
@@ -1028,7 +1066,7 @@ class Flow implements RequestIO {
       const fail = (err: NodeJS.ErrnoException) => {
         if (settled) return;
         settled = true;
-        const x = explainUpstreamError(err, target, isTls && !tlsUp);
+        const x = explainUpstreamError(err, target, isTls && !tlsUp, opts.upstream.maxHeaderBytes);
         ex.status = x.status;
         ex.error = x.message;
         opts.log.info('upstream failed', { id: ex.id, target, code: err.code, status: x.status });

@@ -176,7 +176,21 @@ class PreconnectAgent extends https.Agent {
   }
 }
 
+export interface UpstreamPoolOptions {
+  /** Extra CA files trusted for upstream TLS (`--upstream-ca`). */
+  extraCaFiles: string[];
+  connectTimeoutMs: number;
+  /** Time an upstream has to begin its response (default 10 min). */
+  responseTimeoutMs?: number;
+  systemTrust?: SystemTrustSource;
+  /** Airlock's own listening ports, filled in as they open. */
+  ownPorts?: ReadonlySet<number>;
+  /** Largest response head accepted from an upstream (default 256 KiB). */
+  maxHeaderBytes?: number;
+}
+
 export class UpstreamPool {
+  readonly connectTimeoutMs: number;
   readonly http: http.Agent;
   readonly https: PreconnectAgent;
   /**
@@ -187,15 +201,20 @@ export class UpstreamPool {
   readonly dispatcher: UndiciAgent;
   readonly ca: string[];
 
+  /** Largest response head (status line + headers) accepted from an upstream. */
+  readonly maxHeaderBytes: number;
+
   /**
    * Upstream TLS trusts Node's built-in roots, the system's store and NODE_EXTRA_CA_CERTS (what a
    * direct connection from this machine trusts: certs/trust.ts) and `extraCaFiles`.
-   */
-  /**
    * `ownPorts`: Airlock's own listening ports (filled in as they open); a DNS name that resolves to
    * this machine is refused on them (see guardedLookup).
    */
-  constructor(extraCaFiles: string[], readonly connectTimeoutMs: number, timeoutMs = 600_000, systemTrust: SystemTrustSource = {}, ownPorts: ReadonlySet<number> = new Set()) {
+  constructor(o: UpstreamPoolOptions) {
+    const { extraCaFiles, connectTimeoutMs, systemTrust = {}, ownPorts = new Set() } = o;
+    const timeoutMs = o.responseTimeoutMs ?? 600_000;
+    this.connectTimeoutMs = connectTimeoutMs;
+    this.maxHeaderBytes = o.maxHeaderBytes ?? 256 * 1024;
     const extra = extraCaFiles.map((f) => {
       try {
         return readFileSync(f, 'utf8');
@@ -243,6 +262,7 @@ export class UpstreamPool {
       pipelining: 1,
       keepAliveTimeout: 4000,
       headersTimeout: timeoutMs,
+      maxHeaderSize: this.maxHeaderBytes,
       // A response that has begun flows as long as both ends keep it (event streams may be quiet
       // for hours); a peer that vanished is found by TCP keepalive, and the agent leaving aborts it.
       bodyTimeout: 0,
@@ -282,6 +302,7 @@ export function fromUndiciError(err: Error & { code?: string; cause?: unknown },
     const cause = err.cause as NodeJS.ErrnoException | undefined;
     return Object.assign(new Error(cause?.message ?? 'socket hang up'), { code: cause?.code && !cause.code.startsWith('UND_') ? cause.code : 'ECONNRESET' });
   }
+  if (code === 'UND_ERR_HEADERS_OVERFLOW') return Object.assign(new Error(err.message), { code: 'HPE_HEADER_OVERFLOW' });
   if (code.startsWith('HPE_') || err.name === 'HTTPParserError') return Object.assign(new Error(err.message), { code: code.startsWith('HPE_') ? code : 'HPE_INVALID' });
   return err as NodeJS.ErrnoException;
 }
@@ -297,7 +318,7 @@ function formatDuration(ms: number): string {
 }
 
 /** Turns an upstream failure into the status and one plain sentence the agent sees. */
-export function explainUpstreamError(err: NodeJS.ErrnoException, target: string, duringTls = false): { status: number; code: string; message: string } {
+export function explainUpstreamError(err: NodeJS.ErrnoException, target: string, duringTls = false, maxHeaderBytes?: number): { status: number; code: string; message: string } {
   const code = err.code ?? 'EUNKNOWN';
   if (TLS_VERIFY_CODES.has(code)) {
     return { status: 502, code: 'upstream-tls-unverified', message:
@@ -321,6 +342,10 @@ export function explainUpstreamError(err: NodeJS.ErrnoException, target: string,
   if (code === 'ECONNRESET' || code === 'EPIPE' || /socket hang up/.test(err.message)) {
     const hint = duringTls ? ' during the TLS handshake: it may not speak TLS on that port' : '';
     return { status: 502, code: 'upstream-reset', message: `${target} closed the connection before answering${hint} (${code}).` };
+  }
+  if (code === 'HPE_HEADER_OVERFLOW') {
+    const limit = maxHeaderBytes ? ` (${Math.round(maxHeaderBytes / 1024)} KiB, Airlock's upstreamMaxHeaderBytes setting)` : ` (Airlock's upstreamMaxHeaderBytes setting)`;
+    return { status: 502, code: 'upstream-bad-response', message: `${target} sent response headers larger than Airlock accepts${limit}.` };
   }
   if (code === 'HPE_INVALID_CONSTANT' || code.startsWith('HPE_')) {
     return { status: 502, code: 'upstream-bad-response', message: `${target} sent a response that is not valid HTTP (${code}).` };

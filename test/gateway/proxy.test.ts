@@ -144,6 +144,25 @@ describe('traffic through the gateway', () => {
     await stillWorks();
   });
 
+  test('a trailer after a chunked body reaches the client (https relay and plain http)', async () => {
+    for (const target of [up, plain]) {
+      const r = await curlVia(g, ['-i', '--raw', `${target.url}/trailers`]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^trailer: x-checksum\r$/im);
+      // curl --raw shows the chunked framing: the last chunk, then the trailer field.
+      assert.match(r.stdout, new RegExp(`\\r\\n0\\r\\nx-checksum: ${sha256Hex('body with a trailer\n')}\\r\\n\\r\\n$`), r.stdout);
+    }
+  });
+
+  test('a header the upstream names in Connection stays on its hop; the others reach the client', async () => {
+    for (const target of [up, plain]) {
+      const r = await curlVia(g, ['-i', `${target.url}/connection-named`]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^x-end-to-end: kept\r$/im);
+      assert.doesNotMatch(r.stdout, /x-hop-only/i);
+    }
+  });
+
   test('5 MB download keeps every byte', async () => {
     const n = 5 * 1024 * 1024;
     const r = await curlVia(g, [`${up.url}/bytes?n=${n}`]);
@@ -632,16 +651,18 @@ describe('bad input gets a clear answer and the gateway keeps working', () => {
     await stillWorks();
   });
 
-  const big = `X-Big: ${'a'.repeat(40 * 1024)}\r\n`;
+  const big = `X-Big: ${'a'.repeat(70 * 1024)}\r\n`;
+  const large = `X-Large: ${'l'.repeat(40 * 1024)}\r\n`;
 
-  test('oversize header (40 KB): 431', async () => {
+  test('oversize header (70 KB, over maxHeaderBytes = 64 KiB): 431 naming the setting', async () => {
     const p = await rawExchange(gw.proxyPort, plainGet(plain, '/hello?big', `Proxy-Authorization: ${auth}\r\n${big}`));
     assert.equal(p.status, 431, p.raw);
+    assert.match(p.raw, /headers are larger than 64 KiB \(Airlock's maxHeaderBytes setting\)/);
     assert.ok(!plain.requests.some((q) => q.url === '/hello?big'));
     await stillWorks();
   });
 
-  test('oversize header (40 KB) inside a TLS tunnel: 431', async () => {
+  test('oversize header (70 KB) inside a TLS tunnel: 431', async () => {
     const sock = await tlsTunnel(gw.proxyPort, '127.0.0.1', up.port, auth, caPem);
     try {
       const r = readResponse(sock);
@@ -651,6 +672,37 @@ describe('bad input gets a clear answer and the gateway keeps working', () => {
     } finally {
       sock.destroy();
     }
+    assert.ok(!up.requests.some((q) => q.url === '/hello?big'));
+  });
+
+  test('a large request header (40 KB, over Node\'s 16 KiB default, under the limit) is forwarded whole (tunnel and plain)', async () => {
+    const sock = await tlsTunnel(gw.proxyPort, '127.0.0.1', up.port, auth, caPem);
+    try {
+      const r = readResponse(sock);
+      sock.write(`GET /hello?large HTTP/1.1\r\nHost: 127.0.0.1:${up.port}\r\n${large}\r\n`);
+      const res = await r;
+      assert.equal(res.status, 200, res.raw);
+    } finally {
+      sock.destroy();
+    }
+    const p = await rawExchange(gw.proxyPort, plainGet(plain, '/hello?large', `Proxy-Authorization: ${auth}\r\n${large}`));
+    assert.equal(p.status, 200, p.raw);
+    assert.equal(up.requests.find((q) => q.url === '/hello?large')?.headers['x-large'], 'l'.repeat(40 * 1024));
+    assert.equal(plain.requests.find((q) => q.url === '/hello?large')?.headers['x-large'], 'l'.repeat(40 * 1024));
+  });
+
+  test('a large response header (90 KB) reaches the client; one over upstreamMaxHeaderBytes (300 KB) is a 502 that says so', async () => {
+    for (const target of [up, plain]) {
+      const ok = await curlVia(g, ['-i', `${target.url}/big-header?n=${90 * 1024}`]);
+      assert.equal(ok.code, 0, ok.stderr);
+      assert.match(ok.stdout, /^HTTP\/1\.1 200/m);
+      assert.ok(ok.stdout.includes(`x-big: ${'h'.repeat(90 * 1024)}\r\n`), 'the 90 KB header arrived whole (curl takes up to 100 KiB)');
+      const over = await curlVia(g, ['-i', `${target.url}/big-header?n=${300 * 1024}`]);
+      assert.equal(over.code, 0, over.stderr);
+      assert.match(over.stdout, /^HTTP\/1\.1 502/m);
+      assert.match(over.stdout, /sent response headers larger than Airlock accepts \(256 KiB, Airlock's upstreamMaxHeaderBytes setting\)/);
+    }
+    await stillWorks();
   });
 
   test('slow client (half the headers, then silence): 408 or close within 5 s', async () => {

@@ -233,6 +233,22 @@ export async function startUpstream(opts: UpstreamOptions = {}): Promise<Upstrea
       next();
       return;
     }
+    if (isGet && path === '/big-header') {
+      // ?n=BYTES: one response header of that size (as some sites send large CSP, Link or cookie headers)
+      const n = Math.max(0, Math.min(Number(u.searchParams.get('n') ?? '0') || 0, 1024 * 1024));
+      return text(200, 'big header', { 'x-big': 'h'.repeat(n) });
+    }
+    if (isGet && path === '/trailers') {
+      // A chunked body followed by a trailer field (declared in Trailer, as RFC 9110 asks).
+      res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', trailer: 'x-checksum' });
+      res.write('body with a trailer\n');
+      res.addTrailers({ 'x-checksum': sha256Hex('body with a trailer\n') });
+      return void res.end();
+    }
+    if (isGet && path === '/connection-named') {
+      // A response header the upstream marks hop-by-hop by naming it in Connection (RFC 9110 §7.6.1).
+      return text(200, 'connection-named', { connection: 'x-hop-only', 'x-hop-only': 'for the next hop only', 'x-end-to-end': 'kept' });
+    }
     if (isGet && path === '/early-hints') {
       // A 103 before the final response (undici and Node's client both see informational responses).
       res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' });
@@ -253,10 +269,12 @@ export async function startUpstream(opts: UpstreamOptions = {}): Promise<Upstrea
   };
 
   let server: Server;
+  // Large request heads are accepted (1 MiB), so that a proxy's own limit is what a test sees.
   if (tls === false) {
-    server = createHttpServer(handler);
+    server = createHttpServer({ maxHeaderSize: 1024 * 1024 }, handler);
   } else {
     server = createHttpsServer({
+      maxHeaderSize: 1024 * 1024,
       key: tls === 'good' ? pki.serverKeyPem : pki.badKeyPem,
       cert: tls === 'good' ? pki.serverCertPem : pki.badCertPem,
     }, handler);

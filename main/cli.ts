@@ -420,6 +420,7 @@ async function cmdStatus(argv: string[]): Promise<number> {
     agents,
     exchanges: status?.counts.exchanges ?? null,
     pendingReviews: status?.counts.pendingReviews ?? null,
+    recording: status?.recording ?? null,
   };
   if (values.json) {
     out(safeJson(info));
@@ -435,6 +436,10 @@ async function cmdStatus(argv: string[]): Promise<number> {
   if (status) {
     out(`  recorded: ${status.counts.exchanges} exchanges`);
     out(`  pending:  ${status.counts.pendingReviews} review${status.counts.pendingReviews === 1 ? '' : 's'}${status.counts.pendingReviews > 0 ? ' (airlock reviews)' : ''}`);
+    const r = status.recording;
+    out(`  record:   ${r.state === 'failing'
+      ? `FAILING since ${r.since.replace(/\.\d{3}Z$/, 'Z')}: ${r.error}. Requests are refused (503) until the database takes writes; ${r.held} held in memory.`
+      : r.state}`);
   }
   return 0;
 }

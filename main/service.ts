@@ -25,9 +25,9 @@ import { Gateway } from './gateway/proxy';
 import { UpstreamPool } from './gateway/upstream';
 import { createLogger, type Logger } from './log';
 import { defaultStages } from './pipeline/default-stages';
-import { recordStage } from './pipeline/stages/record';
+import { recordGuardStage, recordStage } from './pipeline/stages/record';
 import { BUILTIN_POLICY } from './pipeline/stages/decide';
-import { maskQuery, openStore, sessionView, type Store } from './store';
+import { maskQuery, openStore, sessionView, type Store, type StoreOptions } from './store';
 import { writeNodePreload } from './env/node-preload';
 import { CredentialStore, FileKeyProvider } from './credentials/credential-store';
 import { RemoteCache } from './git/remote-cache';
@@ -43,6 +43,8 @@ export interface StartAirlockOptions extends OptionsInput {
   staticDir?: string;
   /** Timings of each held push when its review is ready (benchmarks, logs). */
   onReviewReady?: (t: { reviewId: string; msFromReceipt: number; analysisMs: number; cacheMs: number }) => void;
+  /** Test-only: the store's connection once open (see StoreOptions.testConnection). */
+  testStoreConnection?: StoreOptions['testConnection'];
 }
 
 export interface RunningAirlock {
@@ -138,6 +140,12 @@ export class AirlockService implements AirlockClient {
   }
 
   async getStatus(): Promise<StatusView> {
+    return this.statusNow();
+  }
+
+  /** The status as of now (synchronous: also pushed to UIs when recording stops or resumes). */
+  statusNow(): StatusView {
+    const h = this.store.exchanges.health();
     return {
       version: VERSION,
       proxyUrl: this.gateway.url,
@@ -146,6 +154,9 @@ export class AirlockService implements AirlockClient {
       dataDir: this.paths.dir,
       startedAt: this.startedAt.toISOString(),
       counts: { exchanges: this.store.exchanges.count(), pendingReviews: this.store.reviews.list({ state: 'pending' }).length },
+      recording: !this.options.record ? { state: 'off' }
+        : h.ok ? { state: 'on' }
+        : { state: 'failing', since: h.since, error: h.error, held: h.held },
     };
   }
 
@@ -299,7 +310,7 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
   const dataDir = resolve(opts.dataDir);
   const paths = ensureDataDir(dataDir);
   const log = opts.log ?? createLogger();
-  const { dataDir: _d, log: _l, staticDir, onReviewReady, ...overrides } = opts;
+  const { dataDir: _d, log: _l, staticDir, onReviewReady, testStoreConnection, ...overrides } = opts;
   const options = loadOptions(paths.config, overrides);
   const ca = await loadOrCreateCa(dataDir);
   const bundlePath = writeTrustBundle(ca, { files: options.systemCaFiles });
@@ -315,7 +326,18 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
     ownPorts,
     maxHeaderBytes: options.upstreamMaxHeaderBytes,
   });
-  const store = openStore(paths.db, { writer: options.recordWriter, onError: (e) => log.error('recording failed', { error: (e as Error).message }) });
+  let service: AirlockService | null = null;
+  const store = openStore(paths.db, {
+    writer: options.recordWriter,
+    onError: (e) => log.error('recording failed', { error: (e as Error).message }),
+    // The database refusing writes stops the gateway (recordGuardStage): every UI hears of it at once.
+    onRecordHealth: (h) => {
+      if (h.ok) log.warn('recording again: the held writes are saved and requests are forwarded');
+      else log.error('recording stopped: requests are refused until the database takes writes', { error: h.error });
+      service?.emit(() => ({ type: 'status', status: service!.statusNow() }));
+    },
+    testConnection: testStoreConnection,
+  });
   const closers: Array<() => Promise<void> | void> = [];
   closers.push(() => store.close());
   closers.push(() => upstream.destroy());
@@ -364,13 +386,12 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
     onReviewReady,
   });
 
-  let service: AirlockService | null = null;
   // Live rows show what the record will hold: sensitive query values masked (a reload reads the store).
   const emitExchange = (ex: import('./exchange/exchange').Exchange) => service?.emit(() => {
     const view = ex.toView();
     return { type: 'exchange', exchange: { ...view, path: maskQuery(view.path) } };
   });
-  const stages = defaultStages({ hold, record: recordStage(options.record ? store : null, emitExchange), ownPorts });
+  const stages = defaultStages({ guard: options.record ? recordGuardStage(store) : undefined, hold, record: recordStage(options.record ? store : null, emitExchange), ownPorts });
   const auth = new AgentAuthenticator(store.agents);
   const issuer = new LeafIssuer(ca);
   void issuer.warm();

@@ -169,6 +169,12 @@ export interface StatusView {
   dataDir: string;
   startedAt: string;
   counts: { exchanges: number; pendingReviews: number };
+  /**
+   * 'on': every exchange is recorded. 'off': recording is turned off (`record: false`).
+   * 'failing': the database refuses writes (disk full, say); requests are refused until it takes
+   * them again, and what was recorded meanwhile is held in memory (`held` writes) and then written.
+   */
+  recording: { state: 'on' | 'off' } | { state: 'failing'; since: string; error: string; held: number };
 }
 
 export interface AuditVerifyView {

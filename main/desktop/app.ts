@@ -95,7 +95,7 @@ export async function runDesktopApp(): Promise<void> {
   }
 
   registerIpc({ ipcMain, service, trusted: () => (win && !win.isDestroyed() ? win.webContents : null), appUrl: RENDERER_URL });
-  const notifier = createReviewNotifier((id) => open(id));
+  const notifier = createReviewNotifier((id) => open(id), () => open());
   try {
     tray = createTray({ open: () => open(), quit: () => app.quit() });
   } catch (err) {

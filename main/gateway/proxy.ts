@@ -65,6 +65,8 @@ const STATUS_TEXT: Record<number, string> = {
   502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',
 };
 
+const NO_RECORD = 'Airlock did not forward this request: it cannot write its record (its database refuses writes). Nothing goes through unrecorded.';
+
 /** Writes a complete HTTP error on a raw socket (where no ServerResponse exists) and closes it. */
 const NOT_A_PATH = 'Airlock refused this request: the request target is not a path.';
 
@@ -138,8 +140,14 @@ export class Gateway extends MitmProxy {
   private readonly answered = new WeakSet<object>();
   private boundPort = 0;
   private exchangeCounter = 0;
-  private nextExchangeId(): string {
-    return this.opts.exchangeIds ? this.opts.exchangeIds() : String(++this.exchangeCounter);
+  /** A new exchange's id, or null when the record cannot give one (its database refuses writes): the request is then refused. */
+  private nextExchangeId(): string | null {
+    try {
+      return this.opts.exchangeIds ? this.opts.exchangeIds() : String(++this.exchangeCounter);
+    } catch (e) {
+      this.opts.log.error('no exchange id', { error: (e as Error).message });
+      return null;
+    }
   }
 
   constructor(private readonly opts: GatewayOptions) {
@@ -449,7 +457,13 @@ export class Gateway extends MitmProxy {
       sendError(res, 400, hostHeader ? `Airlock refused this request: invalid Host header "${hostHeader.slice(0, 200)}".` : 'Airlock refused this request: it has no Host header.', 'bad-host');
       return;
     }
-    const ex = new Exchange(this.nextExchangeId(), target.agent, target.sessionId, req.method ?? 'GET', target.scheme, target.host, target.port,
+    const id = this.nextExchangeId();
+    if (id === null) {
+      req.resume();
+      sendError(res, 503, NO_RECORD, 'record-unavailable', { 'retry-after': '5' });
+      return;
+    }
+    const ex = new Exchange(id, target.agent, target.sessionId, req.method ?? 'GET', target.scheme, target.host, target.port,
       target.path, req.headers, req.socket.remoteAddress ?? 'unknown');
     const flow = new Flow(this, ex, req, res, target.servername, named?.host ?? null);
     flow.run();
@@ -506,7 +520,9 @@ export class Gateway extends MitmProxy {
       target = { agent: auth.agent, sessionId, host: t.host, port: t.port, path: slash === -1 ? '/' : raw.slice(slash) };
     }
     for (const h of Object.keys(req.headers)) if (h.startsWith('proxy-')) delete req.headers[h];
-    const ex = new Exchange(this.nextExchangeId(), target.agent, target.sessionId, req.method ?? 'GET', isSSL ? 'https' : 'http',
+    const id = this.nextExchangeId();
+    if (id === null) return rawError(socket, 503, NO_RECORD);
+    const ex = new Exchange(id, target.agent, target.sessionId, req.method ?? 'GET', isSSL ? 'https' : 'http',
       target.host, target.port, target.path, req.headers, req.socket.remoteAddress ?? 'unknown');
     const refuse = (status: number, message: string) => {
       ex.status = status;

@@ -6,8 +6,8 @@ import type { ExchangeView, SessionView } from '../contract/views';
 import { AirlockError } from '../contract/errors';
 import { maskBody, maskedHeadersJson, maskQuery, maskTextPre } from './mask';
 import { WalCheckpointer } from './checkpointer';
-import { InlineWriter, WriteWorker, type BatchWriter, type WireWrite, type WriteWorkerFault, type WriteWorkerSql } from './write-worker';
-import type { AuditLog, ExchangeRecord, ExchangesRepo, HeaderMap, SessionRecord, SessionSummary, SessionsRepo } from './types';
+import { createWriterFn, InlineWriter, WriteWorker, type BatchWriter, type FailedWrites, type WireWrite, type WriteWorkerFault, type WriteWorkerSql } from './write-worker';
+import type { AuditLog, ExchangeRecord, ExchangesRepo, HeaderMap, RecordHealth, SessionRecord, SessionSummary, SessionsRepo } from './types';
 
 /**
  * Inline, one transaction per 100 ms or 500 rows: fewer, larger transactions rewrite the partly
@@ -20,6 +20,20 @@ export const FLUSH_ROWS = 500;
 export const WORKER_HANDOFF_MS = 5;
 /** Beyond this many queued writes, record() flushes synchronously (bounds memory if the event loop never idles). */
 export const MAX_QUEUED = 10_000;
+/** While the database refuses writes: how often they are tried again, and how many are kept meanwhile. */
+export const RETRY_MS = 2000;
+export const HELD_MAX_WRITES = 100_000;
+/** Bodies kept with held writes, in all; later held exchanges keep their hashes and sizes, not their bodies. */
+export const HELD_BODY_BYTES = 64 * 1024 * 1024;
+/**
+ * SQLite errors that say the database as a whole cannot take writes now (a full disk, an I/O error,
+ * a read-only or locked file): the writes are kept and tried again. Any other error belongs to one
+ * row (a constraint, say): that row is reported and left out, and recording goes on.
+ */
+function refusesAllWrites(code: string): boolean {
+  return /^SQLITE_(FULL|IOERR|READONLY|CANTOPEN|BUSY|LOCKED|NOMEM|CORRUPT|NOTADB|PROTOCOL)/.test(code);
+}
+const HEALTHY: RecordHealth = Object.freeze({ ok: true });
 export const DEFAULT_LIST_LIMIT = 100;
 export const MAX_LIST_LIMIT = 1000;
 
@@ -171,7 +185,7 @@ export interface WriteQueue {
 export function createWriteQueue(
   db: Database.Database,
   audit: AuditLog,
-  opts: { now: () => Date; onError: (err: unknown) => void; normalizeSecrets: (s: string[]) => string[]; maxQueued?: number; writer?: 'worker' | 'inline'; backgroundCheckpoints?: boolean; testWriterFault?: WriteWorkerFault | 'checkpoint' },
+  opts: { now: () => Date; onError: (err: unknown) => void; onHealth?: (h: RecordHealth) => void; normalizeSecrets: (s: string[]) => string[]; maxQueued?: number; writer?: 'worker' | 'inline'; backgroundCheckpoints?: boolean; testWriterFault?: WriteWorkerFault | 'checkpoint' },
 ): WriteQueue {
   let secrets: string[] = [];
   /** Writes already masked and serialised (at record time, so the records themselves die young). */
@@ -197,7 +211,7 @@ export function createWriteQueue(
   // young (a queue held for 100 ms survives scavenges and is copied into the old generation), while
   // a postMessage per exchange would cost more than it saves.
   const handOffMs = opts.writer === 'worker' ? WORKER_HANDOFF_MS : FLUSH_INTERVAL_MS;
-  const inline = (): BatchWriter => new InlineWriter(db, sql, opts.onError);
+  const inline = (): BatchWriter => new InlineWriter(db, sql, onFailed);
   // Inline, the inserts run here but the WAL is copied back into the database by a small thread of
   // its own (started with the first batch, so a read-only CLI never starts it): that copy and its
   // fsync were most of what inline recording cost the proxy (docs/decisions.md).
@@ -217,8 +231,137 @@ export function createWriteQueue(
     checkpointer.afterCommit();
   };
   const worker: BatchWriter = opts.writer === 'worker'
-    ? new WriteWorker(db.name, sql, opts.onError, inline, opts.testWriterFault === 'checkpoint' ? undefined : opts.testWriterFault)
-    : new InlineWriter(db, sql, opts.onError, opts.backgroundCheckpoints === false ? undefined : afterCommit);
+    ? new WriteWorker(db.name, sql, opts.onError, onFailed, inline, opts.testWriterFault === 'checkpoint' ? undefined : opts.testWriterFault)
+    : new InlineWriter(db, sql, onFailed, opts.backgroundCheckpoints === false ? undefined : afterCommit);
+
+  // ---- when the database refuses writes: keep them, refuse new requests (the gateway asks health()), try again
+  let failing: { since: string; error: string } | null = null;
+  /** Writes the database refused, in the order they were recorded; written again when it takes them. */
+  let held: WireWrite[] = [];
+  let heldBodyBytes = 0;
+  let heldDropped = 0;
+  let heldBodiesDropped = 0;
+  let retryTimer: NodeJS.Timeout | null = null;
+  let retryWrite: ReturnType<typeof createWriterFn> | null = null;
+
+  function health(): RecordHealth {
+    return failing ? { ok: false, since: failing.since, error: failing.error, held: held.length, dropped: heldDropped } : HEALTHY;
+  }
+
+  function describe(message: string, code: string): string {
+    return code && !message.includes(code) ? `${message} (${code})` : message;
+  }
+
+  /** Keeps one refused write in memory (bounded: beyond it, bodies go first, then whole writes are counted and let go). */
+  function hold(w: WireWrite): void {
+    if (held.length >= HELD_MAX_WRITES) {
+      heldDropped++;
+      return;
+    }
+    if (w[0] === 'x') {
+      const values = w[1];
+      const n = ((values[BODY_SLOTS[0][0]] as Buffer | null)?.length ?? 0) + ((values[BODY_SLOTS[1][0]] as Buffer | null)?.length ?? 0);
+      if (heldBodyBytes + n <= HELD_BODY_BYTES) heldBodyBytes += n;
+      else if (n > 0) {
+        // The row keeps the hash and size of each body (as a pruned row does), not the bytes.
+        for (const [bodyAt, encAt] of BODY_SLOTS) {
+          const completeAt = bodyAt - 5;
+          const shaAt = bodyAt - 3;
+          const body = values[bodyAt] as Buffer | null;
+          if (!body) continue;
+          values[shaAt] = keptHash(body, values[encAt] as string | null, values[completeAt] as number, values[shaAt] as string | null);
+          values[completeAt] = 0;
+          values[bodyAt] = null;
+          values[encAt] = null;
+        }
+        heldBodiesDropped++;
+      }
+    }
+    held.push(w);
+  }
+
+  /** The writer's report of writes SQLite refused. */
+  function onFailed(failed: FailedWrites): void {
+    let first: [string, string] | null = null;
+    for (const [w, message, code] of failed) {
+      if (!refusesAllWrites(code)) {
+        opts.onError(new Error(`store: a recorded write was left out: ${describe(message, code)}`));
+        continue;
+      }
+      first ??= [message, code];
+      if (closed) continue;
+      hold(w);
+    }
+    if (!first) return;
+    if (closed) {
+      opts.onError(new Error(`store: ${failed.length} recorded writes could not be saved at shutdown: ${describe(first[0], first[1])}`));
+      return;
+    }
+    startFailing(first[0], first[1]);
+  }
+
+  function startFailing(message: string, code: string): void {
+    if (!failing) {
+      failing = { since: opts.now().toISOString(), error: describe(message, code) };
+      if (opts.onHealth) opts.onHealth(health());
+      else opts.onError(new Error(`store: the database refuses writes (${failing.error}); recorded writes are held until it takes them again`));
+    }
+    scheduleRetry();
+  }
+
+  function scheduleRetry(): void {
+    if (retryTimer || closed) return;
+    retryTimer = setTimeout(retryHeld, RETRY_MS);
+    retryTimer.unref();
+  }
+
+  /** Writes the held writes again, on this connection; on success the outage ends (and is an audit event). */
+  function retryHeld(): void {
+    retryTimer = null;
+    if (closed || !failing) return;
+    clearTimers();
+    for (const w of queue) hold(w);
+    queue = [];
+    const batch = held;
+    held = [];
+    heldBodyBytes = 0;
+    retryWrite ??= createWriterFn(db, sql);
+    try {
+      retryWrite.reserveIds(0); // a write even when nothing is held (an id reservation may be what failed)
+    } catch (e) {
+      const code = String((e as { code?: string }).code ?? '');
+      if (refusesAllWrites(code)) {
+        failing.error = describe((e as Error).message, code);
+        for (const w of batch) hold(w);
+        scheduleRetry();
+        return;
+      }
+    }
+    const failedAgain = retryWrite(batch);
+    const stillRefused = failedAgain.filter(([, , code]) => refusesAllWrites(code));
+    if (stillRefused.length > 0) {
+      // Kept in their order; the first error of this try is the one health() reports.
+      failing.error = describe(stillRefused[0]![1], stillRefused[0]![2]);
+      for (const [w] of stillRefused) hold(w);
+      scheduleRetry();
+      return;
+    }
+    for (const [, message, code] of failedAgain) opts.onError(new Error(`store: a recorded write was left out: ${describe(message, code)}`));
+    const outage = failing;
+    failing = null;
+    const details = {
+      since: outage.since, until: opts.now().toISOString(), error: outage.error,
+      writesSaved: batch.length - failedAgain.length, writesDropped: heldDropped, bodiesDropped: heldBodiesDropped,
+    };
+    heldDropped = 0;
+    heldBodiesDropped = 0;
+    try {
+      audit.append({ actor: 'system', action: 'record.recovered', subject: 'exchanges', details });
+    } catch (e) {
+      opts.onError(e);
+    }
+    opts.onHealth?.(health());
+  }
   const getSession = db.prepare<[string], { id: string; agent: string; client_address: string; started_at: string; ended_at: string | null; token: string | null; via: string | null }>(
     'SELECT * FROM sessions WHERE id = ?',
   );
@@ -444,6 +587,12 @@ export function createWriteQueue(
   /** Hands the queue to the worker without waiting. */
   function post(now = false): void {
     clearTimers();
+    if (failing && !closed) {
+      // Behind the held writes, in order: they are all written again together.
+      for (const w of queue) hold(w);
+      queue = [];
+      return;
+    }
     if (queue.length === 0) {
       if (now) worker.post([], true);
       return;
@@ -490,6 +639,8 @@ export function createWriteQueue(
         try {
           idLimit = worker.reserveIds(ID_BLOCK);
         } catch (e) {
+          const code = String((e as { code?: string }).code ?? '');
+          if (refusesAllWrites(code)) startFailing((e as Error).message, code);
           throw new AirlockError('unavailable', `Cannot reserve exchange ids: ${(e as Error).message}.`);
         }
         nextId = idLimit - ID_BLOCK;
@@ -594,6 +745,7 @@ export function createWriteQueue(
     async bodiesPruned() {
       while (bodyPruning) await bodyPruning;
     },
+    health,
   };
 
   type SessionRow = { id: string; agent: string; client_address: string; started_at: string; ended_at: string | null; token: string | null; via: string | null };
@@ -651,8 +803,17 @@ export function createWriteQueue(
     },
     close() {
       if (closed) return;
+      if (retryTimer) {
+        clearTimeout(retryTimer);
+        retryTimer = null;
+      }
       try {
+        if (failing) retryHeld(); // one last try for what is held
         post();
+        if (failing) {
+          opts.onError(new Error(`store: ${held.length} recorded writes could not be saved at shutdown: ${failing.error}`));
+          held = [];
+        }
       } finally {
         closed = true;
         worker.close();

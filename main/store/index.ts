@@ -13,6 +13,7 @@ export type {
   ExchangeRecord,
   ExchangesRepo,
   HeaderMap,
+  RecordHealth,
   ReviewEvent,
   ReviewPatch,
   ReviewRecord,

@@ -52,7 +52,8 @@ export function openStore(file: string, opts: StoreOptions = {}): Store {
 
   const audit = createAuditLog(db, now);
   const agents = createAgentsRepo(db, now);
-  const queue = createWriteQueue(db, audit, { now, onError, normalizeSecrets, maxQueued: opts.maxQueuedWrites, writer: opts.writer, backgroundCheckpoints: opts.backgroundCheckpoints, testWriterFault: opts.testWriterFault });
+  opts.testConnection?.(db);
+  const queue = createWriteQueue(db, audit, { now, onError, onHealth: opts.onRecordHealth, normalizeSecrets, maxQueued: opts.maxQueuedWrites, writer: opts.writer, backgroundCheckpoints: opts.backgroundCheckpoints, testWriterFault: opts.testWriterFault });
   const reviews = createReviewsRepo(db, audit, now);
   let closed = false;
 

@@ -22,6 +22,13 @@ export interface StoreOptions {
   onError?: (err: unknown) => void;
   /** Queued writes beyond which record() flushes synchronously (bounds memory when the event loop never idles). Default 10 000. */
   maxQueuedWrites?: number;
+  /** Called when the database starts or stops refusing the record's writes (see ExchangesRepo.health). */
+  onRecordHealth?: (health: RecordHealth) => void;
+  /**
+   * Test-only: called with the store's own connection once it is open (tests set SQLite's
+   * `max_page_count` on it, so that SQLite answers SQLITE_FULL exactly as it does on a full disk).
+   */
+  testConnection?: (db: import('better-sqlite3').Database) => void;
 }
 
 export interface Store {
@@ -185,7 +192,28 @@ export interface ExchangesRepo {
   storedBodyBytes(): number | null;
   /** Resolves when no body pruning is under way (tests, shutdown). */
   bodiesPruned(): Promise<void>;
+  /**
+   * Whether the database takes the record's writes. While it refuses them (disk full, I/O error,
+   * read-only file, locked for longer than the busy timeout) the writes are kept in memory, in order,
+   * and written again every 2 s; the gateway refuses new requests meanwhile (nothing is forwarded
+   * unrecorded). When they are written, audit event 'record.recovered' says how long it lasted.
+   */
+  health(): RecordHealth;
 }
+
+export type RecordHealth =
+  | { ok: true }
+  | {
+    ok: false;
+    /** When the database first refused a write of this outage. */
+    since: string;
+    /** SQLite's error, e.g. "database or disk is full (SQLITE_FULL)". */
+    error: string;
+    /** Writes kept in memory to be written again. */
+    held: number;
+    /** Writes beyond the in-memory bound, counted and not kept (their requests were refused, not forwarded). */
+    dropped: number;
+  };
 
 export type ReviewStateName = 'pending' | 'approved' | 'denied' | 'expired' | 'interrupted';
 

@@ -21,7 +21,7 @@ export interface WriteWorkerSql {
 }
 
 /**
- * The statements both writers run: builds `writeBatch(batch) → errors[]` over a
+ * The statements both writers run: builds `writeBatch(batch) → [write, error][]` (the writes that failed) over a
  * better-sqlite3 connection. Kept as plain JavaScript source so the worker can
  * evaluate it (it runs the same under tsx, the esbuild bundle and Electron).
  */
@@ -50,11 +50,13 @@ const WRITER_FACTORY = `function makeWriter(db, s) {
       batchTx.immediate(batch);
       return [];
     } catch (batchErr) {
-      const errors = [];
+      // One write at a time: a bad row fails alone; when the database cannot take any (disk full),
+      // every write comes back with its error and is kept by the caller.
+      const failed = [];
       for (const w of batch) {
-        try { oneTx.immediate(w); } catch (e) { errors.push(String(e && e.message || e)); }
+        try { oneTx.immediate(w); } catch (e) { failed.push([w, String(e && e.message || e), String(e && e.code || '')]); }
       }
-      return errors.length ? errors : [String(batchErr && batchErr.message || batchErr)];
+      return failed;
     }
   }
 }`;
@@ -102,16 +104,16 @@ let timer = null;
 function commit() {
   if (timer) { clearTimeout(timer); timer = null; }
   if (pending.length) {
-    const errors = writeBatch(pending);
+    const failed = writeBatch(pending);
     pending = [];
-    if (errors.length) workerData.errors.postMessage({ t: 'errors', errors });
+    if (failed.length) workerData.errors.postMessage({ t: 'errors', failed });
   }
   Atomics.store(state, 0, pendingSeq);
   Atomics.notify(state, 0);
 }
 parentPort.on('message', (m) => {
   if (m.t === 'reserve') {
-    try { reserved[0] = writeBatch.reserveIds(m.n); } catch (e) { reserved[0] = -1; workerData.errors.postMessage({ t: 'errors', errors: [String(e && e.message || e)] }); }
+    try { reserved[0] = writeBatch.reserveIds(m.n); } catch (e) { reserved[0] = -1; workerData.errors.postMessage({ t: 'errors', errors: ['could not reserve exchange ids: ' + String(e && e.message || e)] }); }
     Atomics.store(state, 2, m.seq);
     Atomics.notify(state, 2);
   } else if (m.t === 'batch') {
@@ -143,7 +145,10 @@ export const CACHE_KIB = 4000;
  */
 export const WORKER_CACHE_KIB = 1000;
 
-type WriterFn = ((batch: WireWrite[]) => string[]) & { reserveIds(n: number): number };
+/** Writes SQLite refused, each with its error message and code (the caller keeps them: nothing recorded is dropped here). */
+export type FailedWrites = Array<[WireWrite, string, string]>;
+
+export type WriterFn = ((batch: WireWrite[]) => FailedWrites) & { reserveIds(n: number): number };
 
 /** Where batched writes go: a worker thread, or inline on the caller's thread. */
 export interface BatchWriter {
@@ -160,6 +165,13 @@ export interface BatchWriter {
   close(): void;
 }
 
+/** The writers' statements over a connection on this thread: `fn(batch)` returns the writes that failed. */
+export function createWriterFn(db: import('better-sqlite3').Database, sql: WriteWorkerSql): WriterFn {
+  // eslint-disable-next-line @typescript-eslint/no-implied-eval
+  const make = new Function(`${WRITER_FACTORY}; return makeWriter;`)() as (d: unknown, s: WriteWorkerSql) => WriterFn;
+  return make(db, sql);
+}
+
 /** Inline: the same statements in the caller's thread (no extra isolate; SQLite time on the event loop). */
 export class InlineWriter implements BatchWriter {
   private readonly writeBatch: WriterFn;
@@ -167,13 +179,11 @@ export class InlineWriter implements BatchWriter {
   constructor(
     db: import('better-sqlite3').Database,
     sql: WriteWorkerSql,
-    private readonly onError: (err: unknown) => void,
+    private readonly onFailed: (failed: FailedWrites) => void,
     /** Called after each committed batch (the background WAL checkpointer hooks in here). */
     private readonly afterCommit: () => void = () => {},
   ) {
-    // eslint-disable-next-line @typescript-eslint/no-implied-eval
-    const make = new Function(`${WRITER_FACTORY}; return makeWriter;`)() as (d: unknown, s: WriteWorkerSql) => WriterFn;
-    this.writeBatch = make(db, sql);
+    this.writeBatch = createWriterFn(db, sql);
   }
 
   reserveIds(n: number): number {
@@ -185,8 +195,9 @@ export class InlineWriter implements BatchWriter {
 
   post(batch: WireWrite[]): void {
     if (batch.length === 0) return;
-    for (const e of this.writeBatch(batch).slice(0, 3)) this.onError(new Error(`store: a queued write failed: ${e}`));
-    this.afterCommit();
+    const failed = this.writeBatch(batch);
+    if (failed.length > 0) this.onFailed(failed);
+    if (failed.length < batch.length) this.afterCommit();
   }
 
   waitIdle(): void {}
@@ -197,7 +208,7 @@ export class InlineWriter implements BatchWriter {
 /** Test-only: make the worker fail at start, or at its third batch (to prove nothing is lost). */
 export type WriteWorkerFault = 'start' | 'batch';
 
-type FromWorker = { t: 'errors'; errors: string[] } | { t: 'failed'; error: string; batches: WireWrite[][] };
+type FromWorker = { t: 'errors'; errors?: string[]; failed?: FailedWrites } | { t: 'failed'; error: string; batches: WireWrite[][] };
 
 /**
  * Writes on a worker thread; if the worker cannot start or fails, it hands back every write it had
@@ -224,6 +235,7 @@ export class WriteWorker implements BatchWriter {
     dbPath: string,
     sql: WriteWorkerSql,
     private readonly onError: (err: unknown) => void,
+    private readonly onFailed: (failed: FailedWrites) => void,
     private readonly makeFallback: () => BatchWriter,
     fault?: WriteWorkerFault,
   ) {
@@ -254,7 +266,8 @@ export class WriteWorker implements BatchWriter {
       this.failOver(m.error, m.batches);
       return;
     }
-    for (const e of (m.errors ?? []).slice(0, 3)) this.onError(new Error(`store: a queued write failed: ${e}`));
+    for (const e of (m.errors ?? []).slice(0, 3)) this.onError(new Error(`store: ${e}`));
+    if (m.failed && m.failed.length > 0) this.onFailed(m.failed);
   }
 
   /** Reads what the worker sent (row errors, a failure with its uncommitted writes) without waiting for the event loop. */

@@ -2,6 +2,7 @@ import { useEffect } from 'react';
 import { navigate, routeHref, useRoute, useSnapshot, type Route } from './state/hooks';
 import { useKeys } from './shared/keys';
 import { ErrorBanner } from './shared/ErrorBanner';
+import { RecordingBanner } from './shared/RecordingBanner';
 import { ReviewsView } from './reviews/ReviewsView';
 import { ActivityView } from './activity/ActivityView';
 import { AgentsView } from './agents/AgentsView';
@@ -40,6 +41,7 @@ export function App({ transport }: { transport: Transport }) {
         <span className="muted small nav-foot">{transport === 'ipc' ? 'desktop' : 'web console'}</span>
       </nav>
       <main className="main">
+        <RecordingBanner />
         <ErrorBanner />
         {route.view === 'reviews' ? <ReviewsView selectedId={route.id} /> : null}
         {route.view === 'activity' ? <ActivityView /> : null}

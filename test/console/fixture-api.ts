@@ -232,6 +232,7 @@ export function createFixtureApi(opts: { exchanges?: number; now?: () => number 
       dataDir: '/home/dev/.airlock',
       startedAt: iso(startMs),
       counts: { exchanges: exchanges.length, pendingReviews: [...reviews.values()].filter((r) => r.state === 'pending').length },
+      recording: { state: 'on' },
     };
   }
 

@@ -51,6 +51,26 @@ export function toRecord(ex: Exchange): ExchangeRecord {
   };
 }
 
+/**
+ * First step: nothing is forwarded unrecorded. While the database refuses the record's writes
+ * (disk full, say) every request is refused with 503 before any other step runs; what was recorded
+ * meanwhile is kept in memory and written when the database takes writes again.
+ */
+export function recordGuardStage(store: Store): Stage {
+  return {
+    name: 'record-guard',
+    onRequest(ex, io) {
+      const h = store.exchanges.health();
+      if (h.ok) return;
+      const message = `Airlock did not forward this request: it cannot write its record (${h.error}, since ${h.since}). ` +
+        'Nothing goes through unrecorded; Airlock tries again every few seconds.';
+      ex.error = message;
+      io.respond(503, { 'content-type': 'text/plain; charset=utf-8', 'x-airlock-error': 'record-unavailable', 'retry-after': '5' }, message + '\n');
+      return 'handled';
+    },
+  };
+}
+
 /** Last step: every exchange goes to the local record (batched, off the hot path) and to live UIs. */
 export function recordStage(store: Store | null, emit: (ex: Exchange) => void): Stage {
   return {

@@ -28,6 +28,14 @@ export function StatusPanel({ transport }: { transport: Transport }) {
           <dd>{status.counts.exchanges}</dd>
           <dt>Pending reviews</dt>
           <dd>{status.counts.pendingReviews}</dd>
+          <dt>Recording</dt>
+          <dd className={status.recording.state === 'failing' ? 'bad' : undefined}>
+            {status.recording.state === 'on' ? 'on: every exchange is recorded' : null}
+            {status.recording.state === 'off' ? 'off (record: false)' : null}
+            {status.recording.state === 'failing'
+              ? `failing since ${dateTime(status.recording.since)}: ${status.recording.error}; requests are refused`
+              : null}
+          </dd>
           <dt>This view via</dt>
           <dd>{transport === 'ipc' ? 'desktop bridge' : 'web console (HTTP)'}</dd>
         </dl>

@@ -1,0 +1,21 @@
+import { useSnapshot } from '../state/hooks';
+import { dateTime } from './format';
+
+/**
+ * Shown on every view while the record cannot be written (its database refuses writes): the gateway
+ * then refuses every request, so the reviewer must know why agents see 503s. Text only.
+ */
+export function RecordingBanner() {
+  const { status } = useSnapshot();
+  const r = status?.recording;
+  if (!r || r.state !== 'failing') return null;
+  return (
+    <div className="banner banner-error" role="alert" data-code="record-unavailable">
+      <span className="banner-code">record</span>
+      <span className="banner-message">
+        Airlock cannot write its record ({r.error}, since {dateTime(r.since)}). Every request is refused until
+        the database takes writes again; what was recorded meanwhile is held in memory and written then.
+      </span>
+    </div>
+  );
+}

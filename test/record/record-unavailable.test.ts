@@ -1,0 +1,134 @@
+// When the record cannot be written, nothing goes through unrecorded and nothing recorded is lost.
+// A real in-process Airlock and a real SQLite file; SQLite's `max_page_count` on the store's own
+// connection makes SQLite answer SQLITE_FULL exactly as it does on a full disk (a full disk itself
+// cannot be made here without privileges). Real curl through the proxy to a real HTTPS upstream.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type Database from 'better-sqlite3';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { createLogger } from '../../main/log';
+import { startAirlock, type AirlockService } from '../../main/service';
+import { createTestPki } from '../helpers/test-ca';
+import { startUpstream, type Upstream } from '../helpers/https-upstream';
+import { makeTempDir, removeDir } from '../helpers/tmp';
+import { curlVia, type CurlTarget } from '../gateway/client';
+import { hashToken, newAgentToken } from '../../main/agents/tokens';
+import { waitFor } from './cli';
+
+let upstream: Upstream;
+let dataDir: string;
+let service: AirlockService;
+let db: Database.Database;
+let target: CurlTarget;
+let browser: Browser;
+let page: Page;
+const ROOT = resolve(import.meta.dirname, '..', '..');
+const STATIC = join(ROOT, 'out', 'renderer');
+
+before(async () => {
+  const pki = await createTestPki();
+  upstream = await startUpstream({ pki });
+  dataDir = await makeTempDir('airlock-record-full-');
+  const running = await startAirlock({
+    dataDir,
+    log: createLogger('error'),
+    proxyPort: 0,
+    consolePort: 0,
+    upstreamCa: [pki.caPath],
+    testStoreConnection: (c) => (db = c),
+    staticDir: STATIC,
+  });
+  service = running.service;
+  service.store.agents.add('filler', ['ai-coding']);
+  const token = newAgentToken();
+  service.store.agents.addToken('filler', hashToken(token), 'test', null);
+  target = { proxyUrl: running.proxyUrl, caPath: running.caPath, user: 'filler', token };
+  // The web console (the same UI as the desktop window) in real Chromium.
+  if (!existsSync(join(STATIC, 'index.html'))) {
+    const r = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'electron-vite', 'bin', 'electron-vite.js'), 'build'], { cwd: ROOT, stdio: 'inherit', timeout: 180_000 });
+    assert.equal(r.status, 0, 'electron-vite build failed');
+  }
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+  });
+  page = await (await browser.newContext({ viewport: { width: 1360, height: 860 } })).newPage();
+  await page.goto(`${running.consoleUrl}/#token=${running.adminToken}`);
+  await page.goto(`${running.consoleUrl}/#/status`);
+  await page.getByText('on: every exchange is recorded').waitFor({ timeout: 10_000 });
+});
+
+after(async () => {
+  await browser?.close();
+  await service?.close();
+  await upstream?.close();
+  if (dataDir) await removeDir(dataDir);
+});
+
+test('a database that refuses writes (SQLITE_FULL): requests are refused with 503, what was recorded is kept and written once it takes writes again', async () => {
+  const ok = await curlVia(target, ['-s', '-o', '/dev/null', '-w', '%{http_code}', `${upstream.url}/hello?before`]);
+  assert.equal(ok.stdout, '200', ok.stderr);
+  assert.deepEqual((await service.getStatus()).recording, { state: 'on' });
+
+  // The database may not grow any more: the next batch that needs a new page is refused.
+  db.pragma(`max_page_count = ${db.pragma('page_count', { simple: true }) as number}`);
+  const forwarded: string[] = [];
+  let refused: { marker: string; body: string } | null = null;
+  for (let i = 0; i < 400 && !refused; i++) {
+    const marker = `fill-${i}`;
+    const r = await curlVia(target, ['-s', '-w', '\n%{http_code}', `${upstream.url}/bytes?n=4096&${marker}`]);
+    const code = r.stdout.slice(r.stdout.lastIndexOf('\n') + 1);
+    if (code === '200') forwarded.push(marker);
+    else if (code === '503') refused = { marker, body: r.stdout };
+    else assert.fail(`unexpected answer ${code}: ${r.stderr}`);
+    if (i % 20 === 19) await new Promise((r) => setTimeout(r, 150)); // a batch is written every 100 ms
+  }
+  assert.ok(refused, 'no request was refused although the database could not grow');
+  assert.match(refused.body, /Airlock did not forward this request: it cannot write its record \(database or disk is full \(SQLITE_FULL\), since /);
+  assert.ok(!upstream.requests.some((q) => q.url.includes(`&${refused!.marker}`)), 'a refused request reached the upstream');
+
+  const status = await service.getStatus();
+  assert.equal(status.recording.state, 'failing');
+  assert.ok(status.recording.state === 'failing' && status.recording.held > 0, 'the refused writes are held in memory');
+
+  // Every console view says so at once (pushed over SSE, no reload), as text.
+  const banner = page.getByRole('alert').filter({ hasText: 'cannot write its record' });
+  await banner.waitFor({ timeout: 5_000 });
+  assert.match(await banner.innerText(), /database or disk is full \(SQLITE_FULL\).*Every request is refused/s);
+  if (process.env.AIRLOCK_SCREENSHOTS) await page.screenshot({ path: join(process.env.AIRLOCK_SCREENSHOTS, 'record-failing.png') });
+
+  // Still refused a moment later (and still not forwarded).
+  const again = await curlVia(target, ['-s', '-o', '/dev/null', '-w', '%{http_code}', `${upstream.url}/hello?during`]);
+  assert.equal(again.stdout, '503');
+  assert.ok(!upstream.requests.some((q) => q.url === '/hello?during'));
+
+  // Space again: within a few seconds the held writes are written and requests flow.
+  db.pragma('max_page_count = 1073741823');
+  await waitFor('recording to resume', async () => ((await service.getStatus()).recording.state === 'on' ? true : undefined), 10_000, 100);
+  await banner.waitFor({ state: 'detached', timeout: 5_000 });
+  const after = await curlVia(target, ['-s', '-o', '/dev/null', '-w', '%{http_code}', `${upstream.url}/hello?after`]);
+  assert.equal(after.stdout, '200');
+
+  // Every forwarded request is in the record, and so are the refusals (503, not forwarded).
+  service.store.exchanges.flush();
+  const rows = db.prepare('SELECT path, status, error FROM exchanges').all() as Array<{ path: string; status: number; error: string | null }>;
+  const byPath = new Map(rows.map((r) => [r.path, r]));
+  for (const m of forwarded) assert.equal(byPath.get(`/bytes?n=4096&${m}`)?.status, 200, `forwarded request ${m} is missing from the record`);
+  assert.equal(byPath.get(`/bytes?n=4096&${refused.marker}`)?.status, 503);
+  assert.equal(byPath.get('/hello?during')?.status, 503);
+  assert.match(byPath.get('/hello?during')?.error ?? '', /cannot write its record/);
+  assert.equal(byPath.get('/hello?after')?.status, 200);
+
+  // The outage is part of the audit chain, which still verifies.
+  const ev = service.store.audit.list().filter((e) => e.action === 'record.recovered');
+  assert.equal(ev.length, 1);
+  const d = ev[0]!.details as { since: string; until: string; error: string; writesSaved: number; writesDropped: number };
+  assert.match(d.error, /SQLITE_FULL/);
+  assert.ok(d.writesSaved >= 2, `writesSaved ${d.writesSaved}`);
+  assert.equal(d.writesDropped, 0);
+  assert.ok(d.since <= d.until);
+  assert.equal(service.store.audit.verify().ok, true);
+});

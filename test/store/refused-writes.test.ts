@@ -1,0 +1,110 @@
+// The store when SQLite refuses writes (SQLITE_FULL via max_page_count on the store's own connection,
+// what a full disk answers): writes are held in order and written again; memory stays bounded.
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import type Database from 'better-sqlite3';
+import { openStore, type RecordHealth } from '../../main/store';
+import { HELD_BODY_BYTES, RETRY_MS } from '../../main/store/exchanges';
+import { makeTempDir, removeDir } from '../helpers/tmp';
+import { exchange } from './helpers';
+
+const dirs: string[] = [];
+after(async () => {
+  for (const d of dirs) await removeDir(d);
+});
+
+async function fullStore() {
+  const dir = await makeTempDir('airlock-store-full-');
+  dirs.push(dir);
+  let db!: Database.Database;
+  const health: RecordHealth[] = [];
+  const errors: string[] = [];
+  const store = openStore(join(dir, 'airlock.db'), {
+    testConnection: (c) => (db = c),
+    onRecordHealth: (h) => health.push(h),
+    onError: (e) => errors.push((e as Error).message),
+  });
+  return { store, db: () => db, health, errors };
+}
+
+test('refused writes are held, in order, and written when the database takes writes again; bodies beyond the bound keep their hash', async () => {
+  const { store, db, health, errors } = await fullStore();
+  try {
+    const first = store.exchanges.nextId();
+    store.exchanges.record(exchange(first));
+    store.exchanges.flush();
+    db().pragma(`max_page_count = ${db().pragma('page_count', { simple: true }) as number}`);
+
+    // 1 MiB random (incompressible) response bodies: more than HELD_BODY_BYTES of them.
+    const n = HELD_BODY_BYTES / (1024 * 1024) + 6;
+    const bodies: Buffer[] = [];
+    const ids: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const id = store.exchanges.nextId();
+      const body = randomBytes(1024 * 1024);
+      bodies.push(body);
+      ids.push(id);
+      store.exchanges.record(exchange(id, { path: `/full/${i}`, responseBody: body, responseBodyComplete: true, responseBytes: body.length, requestBody: null }));
+      if (i % 8 === 7) store.exchanges.flush();
+    }
+    store.exchanges.flush();
+    const h = store.exchanges.health();
+    assert.equal(h.ok, false);
+    assert.ok(!h.ok && /SQLITE_FULL/.test(h.error));
+    assert.ok(!h.ok && h.held >= n - 8, `held ${!h.ok && h.held}`);
+    assert.equal(health.length, 1, 'one health change for the outage');
+    // A write recorded later is also held behind them (not written out of order).
+    const late = store.exchanges.nextId();
+    store.exchanges.record(exchange(late, { path: '/late', requestBody: null, responseBody: null }));
+    store.exchanges.flush();
+    assert.equal(store.exchanges.get(late), null);
+
+    db().pragma('max_page_count = 1073741823');
+    const deadline = Date.now() + RETRY_MS * 4;
+    while (!store.exchanges.health().ok && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(store.exchanges.health().ok, true);
+    assert.deepEqual(health.at(-1), { ok: true });
+
+    let kept = 0;
+    let hashed = 0;
+    for (const [i, id] of ids.entries()) {
+      const r = store.exchanges.get(id);
+      assert.ok(r, `exchange ${i} missing`);
+      assert.equal(r.path, `/full/${i}`);
+      if (r.responseBody) {
+        assert.ok(r.responseBody.equals(bodies[i]!), `body ${i} changed`);
+        kept++;
+      } else {
+        // Over the bound: no bytes, but the hash and size of what was sent.
+        assert.equal(r.responseBodyComplete, false);
+        assert.equal(r.responseBodySha256, createHash('sha256').update(bodies[i]!).digest('hex'));
+        assert.equal(r.responseBytes, 1024 * 1024);
+        hashed++;
+      }
+    }
+    assert.equal(kept + hashed, n);
+    assert.ok(kept >= HELD_BODY_BYTES / (1024 * 1024) - 8 && hashed >= 6, `kept ${kept}, hashed ${hashed}`);
+    assert.equal(store.exchanges.get(late)?.path, '/late');
+    const ev = store.audit.list().filter((e) => e.action === 'record.recovered');
+    assert.equal(ev.length, 1);
+    assert.equal((ev[0]!.details as { bodiesDropped: number }).bodiesDropped, hashed);
+    assert.equal(store.audit.verify().ok, true);
+    assert.deepEqual(errors, []);
+  } finally {
+    store.close();
+  }
+});
+
+test('a store closed while the database still refuses writes says how many it could not save', async () => {
+  const { store, db, errors } = await fullStore();
+  store.exchanges.record(exchange(store.exchanges.nextId()));
+  store.exchanges.flush();
+  db().pragma(`max_page_count = ${db().pragma('page_count', { simple: true }) as number}`);
+  for (let i = 0; i < 40; i++) store.exchanges.record(exchange(store.exchanges.nextId(), { responseBody: randomBytes(64 * 1024), requestBody: null }));
+  store.exchanges.flush();
+  assert.equal(store.exchanges.health().ok, false);
+  store.close();
+  assert.ok(errors.some((e) => /recorded writes could not be saved at shutdown: database or disk is full/.test(e)), errors.join('\n'));
+});

@@ -194,15 +194,43 @@ export class Gateway extends MitmProxy {
       connectionsCheckingInterval: Math.min(1000, this.opts.clientHeadersTimeoutMs),
       keepAliveTimeout: 30_000,
     });
-    server.on('request', (req: IncomingMessage, res: ServerResponse) => this.handleRequest(req, res, this.meta.has(req.socket)));
+    // A defect in handling one request must not end the process (every agent's traffic with it):
+    // that request gets a 500 with the reason, the log gets the stack, the proxy keeps serving.
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      try {
+        this.handleRequest(req, res, this.meta.has(req.socket));
+      } catch (e) {
+        this.internalError(e, 'request');
+        if (!res.headersSent) sendError(res, 500, `Airlock failed on this request: ${(e as Error).message}`, 'internal');
+        else res.destroy();
+      }
+    });
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.onClientError(err, socket));
-    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head, this.meta.has(req.socket)));
-    server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.handleConnect(req, socket, head, server));
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      try {
+        this.onUpgrade(req, socket, head, this.meta.has(req.socket));
+      } catch (e) {
+        this.internalError(e, 'upgrade');
+        rawError(socket, 500, `Airlock failed on this request: ${(e as Error).message}`);
+      }
+    });
+    server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      try {
+        this.handleConnect(req, socket, head, server);
+      } catch (e) {
+        this.internalError(e, 'CONNECT');
+        rawError(socket, 500, `Airlock failed on this CONNECT: ${(e as Error).message}`);
+      }
+    });
     server.on('connection', (socket: Socket) => this.track(socket));
     return server;
   }
 
-  private track(socket: Duplex): void {
+  private internalError(e: unknown, what: string): void {
+    this.opts.log.error(`internal error handling a ${what}`, { error: (e as Error)?.message ?? String(e), stack: (e as Error)?.stack });
+  }
+
+    private track(socket: Duplex): void {
     this.openSockets.add(socket);
     socket.once('close', () => this.openSockets.delete(socket));
   }

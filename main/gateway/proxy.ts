@@ -397,7 +397,10 @@ export class Gateway extends MitmProxy {
       const tlsSocket = new tls.TLSSocket(socket, {
         isServer: true,
         secureContext,
-        ALPNProtocols: ['http/1.1'],
+        // Airlock speaks HTTP/1.x to clients. A client that offers http/1.1 gets it; one that offers
+        // only http/1.0 (curl -0) gets that (Node's fixed list would end its handshake with a fatal
+        // alert); one that offers neither (h2 only) is refused in the handshake, where it is clear.
+        ALPNCallback: ({ protocols }) => (protocols.includes('http/1.1') ? 'http/1.1' : protocols.includes('http/1.0') ? 'http/1.0' : undefined),
         SNICallback: (name, cb) => {
           if (name.toLowerCase() === base.host) return cb(null, secureContext);
           issuer.getSecureContext(name).then((c) => cb(null, c), (e) => cb(e as Error));

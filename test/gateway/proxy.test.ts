@@ -7,7 +7,7 @@ import https from 'node:https';
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import os from 'node:os';
-import type tls from 'node:tls';
+import tls from 'node:tls';
 import { ProxyAgent, request as undiciRequest } from 'undici';
 import type WebSocketType from 'ws';
 import {
@@ -161,6 +161,22 @@ describe('traffic through the gateway', () => {
       assert.match(r.stdout, /^x-end-to-end: kept\r$/im);
       assert.doesNotMatch(r.stdout, /x-hop-only/i);
     }
+  });
+
+  test('ALPN: an HTTP/1.0 client (curl -0 offers only http/1.0) is served; a client that offers only h2 is refused in the handshake', async () => {
+    const r = await curlVia(g, ['-0', '-i', `${up.url}/hello?alpn10`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /\r\n\r\nhello$/);
+    const t = await openTunnel(gw.proxyPort, `127.0.0.1:${up.port}`, auth);
+    assert.equal(t.status, 200);
+    const err = await new Promise<NodeJS.ErrnoException | null>((resolve) => {
+      const s = tls.connect({ socket: t.socket, ca: caPem, ALPNProtocols: ['h2'] });
+      s.once('secureConnect', () => { s.destroy(); resolve(null); });
+      s.once('error', (e) => resolve(e));
+    });
+    t.socket.destroy();
+    assert.equal(err?.code, 'ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL');
+    await stillWorks();
   });
 
   test('5 MB download keeps every byte', async () => {

@@ -6,6 +6,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { CaError, caPaths, errnoOf, loadOrCreateCa, rotateCa, writeTrustBundle } from '../certs';
 import { hashToken, newAgentToken } from './agents/tokens';
 import { dataPaths, defaultDataDir, type DataPaths } from './config/paths';
+import { pidAlive, readRuntime, type RuntimeInfo } from './config/runtime-file';
 import { AirlockError } from './contract/errors';
 import { agentEnv, exportLines } from './env/agent-env';
 import { writeNodePreload } from './env/node-preload';
@@ -99,26 +100,12 @@ function withStore<T>(paths: DataPaths, fn: (store: Store) => T): T {
   }
 }
 
-export interface RuntimeInfo {
-  pid: number;
-  proxyUrl: string;
-  consoleUrl: string | null;
-}
-
 /** The gateway running on this data dir, or a clear error. */
 export function runningGateway(paths: DataPaths): RuntimeInfo {
-  let info: RuntimeInfo;
-  try {
-    info = JSON.parse(readFileSync(paths.runtime, 'utf8')) as RuntimeInfo;
-  } catch {
-    throw new AirlockError('unavailable', `no Airlock gateway is running for ${paths.dir}; start one with \`airlock serve\``);
-  }
-  try {
-    process.kill(info.pid, 0);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ESRCH') {
-      throw new AirlockError('unavailable', `the Airlock gateway for ${paths.dir} is not running (stale pid ${info.pid}); start one with \`airlock serve\``);
-    }
+  const info = readRuntime(paths);
+  if (!info) throw new AirlockError('unavailable', `no Airlock gateway is running for ${paths.dir}; start one with \`airlock serve\``);
+  if (!pidAlive(info.pid)) {
+    throw new AirlockError('unavailable', `the Airlock gateway for ${paths.dir} is not running (stale pid ${info.pid}); start one with \`airlock serve\``);
   }
   return info;
 }

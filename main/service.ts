@@ -27,6 +27,7 @@ import { createLogger, type Logger } from './log';
 import { defaultStages } from './pipeline/default-stages';
 import { recordGuardStage, recordStage } from './pipeline/stages/record';
 import { BUILTIN_POLICY } from './pipeline/stages/decide';
+import { otherGateway } from './config/runtime-file';
 import { maskQuery, openStore, sessionView, type Store, type StoreOptions } from './store';
 import { writeNodePreload } from './env/node-preload';
 import { CredentialStore, FileKeyProvider } from './credentials/credential-store';
@@ -310,6 +311,13 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
   const dataDir = resolve(opts.dataDir);
   const paths = ensureDataDir(dataDir);
   const log = opts.log ?? createLogger();
+  // One gateway per data dir: a second one would mark the first one's pending reviews interrupted
+  // (below) while it still waits for their decisions, and overwrite its runtime file.
+  const other = await otherGateway(paths);
+  if (other) {
+    throw new AirlockError('conflict', `another Airlock gateway is running for ${paths.dir} (pid ${other.pid}, proxy ${other.proxyUrl}); ` +
+      'stop it first, or give this one another --data-dir');
+  }
   const { dataDir: _d, log: _l, staticDir, onReviewReady, testStoreConnection, ...overrides } = opts;
   const options = loadOptions(paths.config, overrides);
   const ca = await loadOrCreateCa(dataDir);

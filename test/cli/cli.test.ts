@@ -2,7 +2,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import {
@@ -218,6 +219,26 @@ describe('airlock CLI', { concurrency: 4 }, () => {
       } finally {
         await first.close();
       }
+    });
+
+    test('a second gateway on the same data dir (any port): exit 1, one line naming the first; a stale runtime.json does not count', async () => {
+      const first = await startTestAirlock({ options: { consolePort: null } });
+      try {
+        const r = await cli(['serve', '--json', '--proxy-port', '0', '--console-port', 'off', '--data-dir', first.dataDir]);
+        assert.equal(r.code, 1);
+        assertOneLine(r, new RegExp(`another Airlock gateway is running for ${first.dataDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(pid ${process.pid}, proxy ${first.proxyUrl}\\)`));
+        const still = await runCommand('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', '-x', first.proxyUrl, 'http://127.0.0.1:9/'],
+          { env: cleanCliEnv(), timeoutMs: 10_000 });
+        assert.equal(still.stdout, '407', 'the first gateway stopped answering');
+      } finally {
+        await first.close();
+      }
+      // A runtime.json left behind (by a killed gateway) that names a live pid but a port nobody listens on.
+      const D = await tempDir('airlock-cli-stale-');
+      const free = await new Promise<number>((res) => { const srv = net.createServer().listen(0, '127.0.0.1', () => { const p = (srv.address() as net.AddressInfo).port; srv.close(() => res(p)); }); });
+      writeFileSync(join(D, 'runtime.json'), JSON.stringify({ pid: process.pid, proxyUrl: `http://127.0.0.1:${free}`, consoleUrl: null }) + '\n');
+      const s = await serve(D);
+      assert.match(s.info.proxyUrl, /^http:\/\/127\.0\.0\.1:\d+$/);
     });
 
     test('serve with an unreadable --upstream-ca: exit 1, one line', async () => {

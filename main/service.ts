@@ -378,7 +378,7 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
   const pruneTimer = setInterval(prune, 6 * 3600_000);
   pruneTimer.unref();
   closers.push(() => clearInterval(pruneTimer));
-  const queue = new ReviewQueue(store, options.reviewTimeoutMs);
+  const queue = new ReviewQueue(store, options.reviewTimeoutMs, () => new Date(), (e) => log.error('recording a review failed', { error: e.message }));
   closers.push(() => queue.shutdown());
   const upstreamCaFile = join(dataDir, 'upstream-ca.pem');
   writeFileSync(upstreamCaFile, [...upstream.ca].join('\n') + '\n', { mode: 0o644 });

@@ -39,7 +39,13 @@ export class ReviewQueue {
   private readonly events = new EventEmitter();
   private nextId: number;
 
-  constructor(private readonly store: Store, private readonly timeoutMs: number, private readonly now: () => Date = () => new Date()) {
+  constructor(
+    private readonly store: Store,
+    private readonly timeoutMs: number,
+    private readonly now: () => Date = () => new Date(),
+    /** Where a decision Airlock took itself but could not record is reported (the log). */
+    private readonly onRecordError: (e: Error) => void = (e) => console.error('airlock:', e.message),
+  ) {
     let max = 0;
     for (const r of store.reviews.list({})) {
       const n = Number(r.id);
@@ -82,8 +88,9 @@ export class ReviewQueue {
       detail: { refs: input.refs, findings: input.findings },
       upstreamStatus: null,
     };
-    this.store.reviews.insert(rec);
-    this.store.audit.append({
+    // The review and its audit event are written together (a review the chain does not know of, or
+    // the reverse, cannot be left behind); if they cannot be written, the push is refused.
+    this.store.reviews.insert(rec, {
       actor: `agent:${input.agent}`,
       action: 'review.created',
       subject: id,
@@ -128,22 +135,40 @@ export class ReviewQueue {
     return this.store.reviews.get(id)!;
   }
 
+  /**
+   * Records a decision (the review's new state and its audit event, in one transaction), then tells
+   * the waiting push. A reviewer's decision that cannot be recorded is not taken: the caller gets the
+   * error and the push stays held. One Airlock takes itself (expiry, the agent leaving, shutdown)
+   * rejects the push even so (never forwarded), and is logged: the record still says pending, which
+   * the next start marks interrupted.
+   */
   private settle(id: string, d: Decision): void {
     const p = this.pending.get(id);
     if (!p) return;
+    const at = this.now().toISOString();
+    try {
+      this.store.reviews.update(id, { state: d.state, decidedAt: at, decidedBy: d.by, reason: d.reason },
+        { actor: d.by === 'airlock' ? 'airlock' : d.by, action: `review.${d.state}`, subject: id, details: { reason: d.reason } });
+    } catch (e) {
+      const why = (e as Error).message;
+      if (d.by !== 'airlock') {
+        throw new AirlockError('unavailable', `Airlock could not record this decision, so it did not take it (${why}); review ${id} stays pending: decide again once the record can be written.`);
+      }
+      this.onRecordError(new Error(`review ${id}: the push was ${d.state} (${d.reason}) but this could not be recorded: ${why}`));
+    }
     this.pending.delete(id);
     clearTimeout(p.timer);
-    const at = this.now().toISOString();
-    this.store.reviews.update(id, { state: d.state, decidedAt: at, decidedBy: d.by, reason: d.reason });
-    this.store.audit.append({ actor: d.by === 'airlock' ? 'airlock' : d.by, action: `review.${d.state}`, subject: id, details: { reason: d.reason } });
     this.changed(id);
     p.resolve(d);
   }
 
   /** Records what upstream answered after an approved push was forwarded. */
   forwarded(id: string, upstreamStatus: number, detail: string): void {
-    this.store.reviews.update(id, { upstreamStatus });
-    this.store.audit.append({ actor: 'airlock', action: 'review.forwarded', subject: id, details: { upstreamStatus, detail } });
+    try {
+      this.store.reviews.update(id, { upstreamStatus }, { actor: 'airlock', action: 'review.forwarded', subject: id, details: { upstreamStatus, detail } });
+    } catch (e) {
+      this.onRecordError(new Error(`review ${id}: forwarded (upstream answered ${upstreamStatus}) but this could not be recorded: ${(e as Error).message}`));
+    }
     this.changed(id);
   }
 

@@ -90,6 +90,10 @@ export function createReviewsRepo(db: Database.Database, audit: AuditLog, now: (
     });
     eventStmt.run(r.id, r.state, r.createdAt, 'system', null);
   });
+  const insertWithEventTx = db.transaction((r: ReviewRecord, event: Parameters<AuditLog['append']>[0]) => {
+    insertTx(r);
+    audit.append(event);
+  });
 
   const COLUMN: Record<keyof ReviewPatch, string> = {
     state: 'state',
@@ -114,6 +118,12 @@ export function createReviewsRepo(db: Database.Database, audit: AuditLog, now: (
     return next;
   });
 
+  /** A change and its audit event in one transaction: both are in the record, or neither. */
+  const updateWithEventTx = db.transaction((id: string, patch: ReviewPatch, event: Parameters<AuditLog['append']>[0]) => {
+    updateTx(id, patch);
+    audit.append(event);
+  });
+
   const markTx = db.transaction((at: Date): ReviewRecord[] => {
     const iso = at.toISOString();
     const out: ReviewRecord[] = [];
@@ -131,10 +141,11 @@ export function createReviewsRepo(db: Database.Database, audit: AuditLog, now: (
   });
 
   return {
-    insert(r) {
+    insert(r, event) {
       if (!STATES.includes(r.state)) throw new AirlockError('bad-request', `Unknown review state ${JSON.stringify(r.state)}.`);
       try {
-        insertTx.immediate(r);
+        if (event) insertWithEventTx.immediate(r, event);
+        else insertTx.immediate(r);
       } catch (err) {
         if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
           throw new AirlockError('conflict', `A review with id ${r.id} already exists.`);
@@ -142,11 +153,12 @@ export function createReviewsRepo(db: Database.Database, audit: AuditLog, now: (
         throw err;
       }
     },
-    update(id, patch) {
+    update(id, patch, event) {
       if (patch.state !== undefined && !STATES.includes(patch.state)) {
         throw new AirlockError('bad-request', `Unknown review state ${JSON.stringify(patch.state)}.`);
       }
-      updateTx.immediate(id, patch);
+      if (!event) updateTx.immediate(id, patch);
+      else updateWithEventTx.immediate(id, patch, event);
     },
     get(id) {
       const r = getStmt.get(id);

@@ -252,9 +252,11 @@ export interface ReviewEvent {
 
 export interface ReviewsRepo {
   /** Immediate (not batched). Also appends the first review_events row (state as inserted, actor 'system'). */
-  insert(r: ReviewRecord): void;
+  /** With `event`, the audit event is appended in the same transaction. */
+  insert(r: ReviewRecord, event?: { actor: string; action: string; subject: string; details?: unknown }): void;
   /** Also appends a review_events row. AirlockError('not-found') for an unknown id. */
-  update(id: string, patch: ReviewPatch): void;
+  /** With `event`, the audit event is appended in the same transaction (both are written, or neither). */
+  update(id: string, patch: ReviewPatch, event?: { actor: string; action: string; subject: string; details?: unknown }): void;
   get(id: string): ReviewRecord | null;
   /** Newest first. */
   list(q: { state?: ReviewStateName }): ReviewRecord[];

@@ -179,3 +179,42 @@ test('shutdown interrupts every pending review and leaves decided ones alone', a
   assert.equal(q.list('pending').length, 0);
   assert.equal(q.list().length, 3);
 });
+
+test('a database that refuses writes: a reviewer\'s decision is not taken (the push stays held); an expiry still rejects the push, and the next start marks it interrupted', async () => {
+  const dir = await makeTempDir('airlock-queue-readonly-');
+  dirs.push(dir);
+  const file = join(dir, 'airlock.db');
+  let db!: import('better-sqlite3').Database;
+  const store = openStore(file, { testConnection: (c) => (db = c) });
+  stores.push(store);
+  const reported: string[] = [];
+  const q = new ReviewQueue(store, 60_000, () => new Date(), (e) => reported.push(e.message));
+  const a = q.create(input(1));
+  const quick = new ReviewQueue(store, 400, () => new Date(), (e) => reported.push(e.message)); // B expires soon
+  const b = quick.create(input(2));
+  let aSettled: Decision | null = null;
+  void a.decision.then((d) => (aSettled = d));
+
+  db.pragma('query_only = ON'); // SQLite now answers every write with SQLITE_READONLY, as for a read-only file
+  assert.equal(airlockErrorCode(() => q.approve(a.review.id, 'alice')), 'unavailable');
+  assert.throws(() => q.approve(a.review.id, 'alice'), /could not record this decision, so it did not take it .*review 1 stays pending/);
+  assert.equal(q.get(a.review.id)!.state, 'pending');
+  // B expires meanwhile: the push is rejected (never forwarded), the failure to record it is reported, nothing throws.
+  const bDecision = await within(b.decision, 5_000);
+  assert.equal(bDecision.state, 'expired');
+  assert.ok(reported.some((m) => /review 2: the push was expired .* could not be recorded/.test(m)), reported.join('\n'));
+  assert.equal(aSettled, null, 'A was decided although its approval was not recorded');
+
+  db.pragma('query_only = OFF');
+  q.approve(a.review.id, 'alice'); // A is still pending: the reviewer decides again
+  assert.equal((await within(a.decision, 1_000)).state, 'approved');
+  const events = store.audit.list().map((e) => `${e.action} ${e.subject}`);
+  assert.ok(events.includes('review.approved 1'));
+  assert.ok(!events.includes('review.expired 2'));
+  assert.equal(store.audit.verify().ok, true);
+  // B is pending in the record: the next start marks it interrupted.
+  assert.equal(store.reviews.get(b.review.id)!.state, 'pending');
+  assert.deepEqual(store.reviews.markInterrupted(new Date()).map((r) => r.id), [b.review.id]);
+  q.shutdown();
+  quick.shutdown();
+});

@@ -6,50 +6,37 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type Database from 'better-sqlite3';
 import { createLogger } from '../../main/log';
-import { startAirlock, type AirlockService } from '../../main/service';
-import { hashToken, newAgentToken } from '../../main/agents/tokens';
+import { startTestAirlock, type TestAirlock } from '../helpers/airlock';
 import { createTestPki } from '../helpers/test-ca';
 import { startUpstream, type Upstream } from '../helpers/https-upstream';
-import { makeTempDir, removeDir } from '../helpers/tmp';
 import { curlVia, type CurlTarget } from './client';
 
 let upstream: Upstream;
-let dataDir: string;
-let service: AirlockService;
+let airlock: TestAirlock;
 let db: Database.Database;
-let proxyUrl: string;
-let caPath: string;
 const logLines: string[] = [];
 
 before(async () => {
   const pki = await createTestPki();
   upstream = await startUpstream({ pki });
-  dataDir = await makeTempDir('airlock-internal-error-');
-  const running = await startAirlock({
-    dataDir, log: createLogger('error', (l) => logLines.push(l)), proxyPort: 0, consolePort: null, upstreamCa: [pki.caPath],
+  airlock = await startTestAirlock({
+    upstreamCa: [pki.caPath], options: { consolePort: null }, log: createLogger('error', (l) => logLines.push(l)),
     testStoreConnection: (c) => (db = c),
   });
-  service = running.service;
-  proxyUrl = running.proxyUrl;
-  caPath = running.caPath;
 });
 
 after(async () => {
-  await service?.close();
+  await airlock?.close();
   await upstream?.close();
-  if (dataDir) await removeDir(dataDir);
 });
 
-function agent(name: string): CurlTarget {
-  service.store.agents.add(name, ['ai-coding']);
-  const token = newAgentToken();
-  service.store.agents.addToken(name, hashToken(token), 'test', null);
-  return { proxyUrl, caPath, user: name, token };
+async function agent(name: string): Promise<CurlTarget> {
+  return { proxyUrl: airlock.proxyUrl, caPath: airlock.caPath, user: name, token: await airlock.addAgent(name) };
 }
 
 test('an exception while handling a CONNECT or a plain request is a 500 with the reason, and the proxy keeps serving', async () => {
-  const known = agent('known');
-  const later = agent('later');
+  const known = await agent('known');
+  const later = await agent('later');
   const warm = await curlVia(known, ['-s', '-o', '/dev/null', '-w', '%{http_code}', `${upstream.url}/hello`]);
   assert.equal(warm.stdout, '200'); // `known` is now in the 5 s credential cache
 

@@ -678,29 +678,27 @@ describe('bad input gets a clear answer and the gateway keeps working', () => {
     await stillWorks();
   });
 
-  test('oversize header (70 KB) inside a TLS tunnel: 431', async () => {
+  /** One request written as raw bytes inside a fresh TLS tunnel to the HTTPS upstream; its answer. */
+  async function rawInTunnel(head: string) {
     const sock = await tlsTunnel(gw.proxyPort, '127.0.0.1', up.port, auth, caPem);
     try {
       const r = readResponse(sock);
-      sock.write(`GET /hello?big HTTP/1.1\r\nHost: 127.0.0.1:${up.port}\r\n${big}\r\n`);
-      const res = await r;
-      assert.equal(res.status, 431, `got ${res.raw || '(empty reply)'}`);
+      sock.write(head);
+      return await r;
     } finally {
       sock.destroy();
     }
+  }
+
+  test('oversize header (70 KB) inside a TLS tunnel: 431', async () => {
+    const res = await rawInTunnel(`GET /hello?big HTTP/1.1\r\nHost: 127.0.0.1:${up.port}\r\n${big}\r\n`);
+    assert.equal(res.status, 431, `got ${res.raw || '(empty reply)'}`);
     assert.ok(!up.requests.some((q) => q.url === '/hello?big'));
   });
 
   test('a large request header (40 KB, over Node\'s 16 KiB default, under the limit) is forwarded whole (tunnel and plain)', async () => {
-    const sock = await tlsTunnel(gw.proxyPort, '127.0.0.1', up.port, auth, caPem);
-    try {
-      const r = readResponse(sock);
-      sock.write(`GET /hello?large HTTP/1.1\r\nHost: 127.0.0.1:${up.port}\r\n${large}\r\n`);
-      const res = await r;
-      assert.equal(res.status, 200, res.raw);
-    } finally {
-      sock.destroy();
-    }
+    const res = await rawInTunnel(`GET /hello?large HTTP/1.1\r\nHost: 127.0.0.1:${up.port}\r\n${large}\r\n`);
+    assert.equal(res.status, 200, res.raw);
     const p = await rawExchange(gw.proxyPort, plainGet(plain, '/hello?large', `Proxy-Authorization: ${auth}\r\n${large}`));
     assert.equal(p.status, 200, p.raw);
     assert.equal(up.requests.find((q) => q.url === '/hello?large')?.headers['x-large'], 'l'.repeat(40 * 1024));

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { hashToken, newAgentToken } from '../../main/agents/tokens';
 import type { OptionsInput } from '../../main/config/options';
 import { createLogger, type Logger } from '../../main/log';
-import { startAirlock, type AirlockService } from '../../main/service';
+import { startAirlock, type AirlockService, type StartAirlockOptions } from '../../main/service';
 import { makeTempDir, removeDir } from './tmp';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -39,6 +39,10 @@ export interface TestAirlockOptions {
   options?: Partial<OptionsInput>;
   /** Default: errors only, on stderr. */
   log?: Logger;
+  /** The built renderer, to serve the web console (tests that drive it in Chromium). */
+  staticDir?: string;
+  /** The store's own SQLite connection once open (tests that make SQLite refuse writes). */
+  testStoreConnection?: StartAirlockOptions['testStoreConnection'];
 }
 
 export async function startTestAirlock(opts: TestAirlockOptions = {}): Promise<TestAirlock> {
@@ -52,6 +56,8 @@ export async function startTestAirlock(opts: TestAirlockOptions = {}): Promise<T
       proxyPort: opts.options?.proxyPort ?? 0,
       consolePort: opts.options?.consolePort === undefined ? 0 : opts.options.consolePort,
       upstreamCa: opts.upstreamCa ?? opts.options?.upstreamCa ?? [],
+      staticDir: opts.staticDir,
+      testStoreConnection: opts.testStoreConnection,
     });
   } catch (e) {
     await removeDir(dataDir);

@@ -5,67 +5,43 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type Database from 'better-sqlite3';
-import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { spawnSync } from 'node:child_process';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { createLogger } from '../../main/log';
-import { startAirlock, type AirlockService } from '../../main/service';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { ensureBuilt, launchChromium, RENDERER_DIR } from '../helpers/browser';
+import type { AirlockService } from '../../main/service';
+import { startTestAirlock, type TestAirlock } from '../helpers/airlock';
 import { createTestPki } from '../helpers/test-ca';
 import { startUpstream, type Upstream } from '../helpers/https-upstream';
-import { makeTempDir, removeDir } from '../helpers/tmp';
 import { curlVia, type CurlTarget } from '../gateway/client';
-import { hashToken, newAgentToken } from '../../main/agents/tokens';
 import { waitFor } from './cli';
 
 let upstream: Upstream;
-let dataDir: string;
+let airlock: TestAirlock;
 let service: AirlockService;
 let db: Database.Database;
 let target: CurlTarget;
 let browser: Browser;
 let page: Page;
-const ROOT = resolve(import.meta.dirname, '..', '..');
-const STATIC = join(ROOT, 'out', 'renderer');
 
 before(async () => {
   const pki = await createTestPki();
   upstream = await startUpstream({ pki });
-  dataDir = await makeTempDir('airlock-record-full-');
-  const running = await startAirlock({
-    dataDir,
-    log: createLogger('error'),
-    proxyPort: 0,
-    consolePort: 0,
-    upstreamCa: [pki.caPath],
-    testStoreConnection: (c) => (db = c),
-    staticDir: STATIC,
-  });
-  service = running.service;
-  service.store.agents.add('filler', ['ai-coding']);
-  const token = newAgentToken();
-  service.store.agents.addToken('filler', hashToken(token), 'test', null);
-  target = { proxyUrl: running.proxyUrl, caPath: running.caPath, user: 'filler', token };
+  airlock = await startTestAirlock({ upstreamCa: [pki.caPath], staticDir: RENDERER_DIR, testStoreConnection: (c) => (db = c) });
+  service = airlock.service;
+  target = { proxyUrl: airlock.proxyUrl, caPath: airlock.caPath, user: 'filler', token: await airlock.addAgent('filler') };
   // The web console (the same UI as the desktop window) in real Chromium.
-  if (!existsSync(join(STATIC, 'index.html'))) {
-    const r = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'electron-vite', 'bin', 'electron-vite.js'), 'build'], { cwd: ROOT, stdio: 'inherit', timeout: 180_000 });
-    assert.equal(r.status, 0, 'electron-vite build failed');
-  }
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
-  });
+  ensureBuilt();
+  browser = await launchChromium();
   page = await (await browser.newContext({ viewport: { width: 1360, height: 860 } })).newPage();
-  await page.goto(`${running.consoleUrl}/#token=${running.adminToken}`);
-  await page.goto(`${running.consoleUrl}/#/status`);
+  await page.goto(`${airlock.consoleUrl}/#token=${airlock.adminToken}`);
+  await page.goto(`${airlock.consoleUrl}/#/status`);
   await page.getByText('on: every exchange is recorded').waitFor({ timeout: 10_000 });
 });
 
 after(async () => {
   await browser?.close();
-  await service?.close();
+  await airlock?.close();
   await upstream?.close();
-  if (dataDir) await removeDir(dataDir);
 });
 
 test('a database that refuses writes (SQLITE_FULL): requests are refused with 503, what was recorded is kept and written once it takes writes again', async () => {

@@ -2,19 +2,16 @@
 // console server. The API behind it is the transport test double (fixture-api).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { spawnSync } from 'node:child_process';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { ensureBuilt, launchChromium, RENDERER_DIR } from '../helpers/browser';
 import { createConsoleServer, type ConsoleServer } from '../../main/console/server';
 import { createFixtureApi, HOSTILE_FILE, HOSTILE_LINE, type FixtureApi } from '../console/fixture-api';
 
-const ROOT = resolve(import.meta.dirname, '..', '..');
-const STATIC = join(ROOT, 'out', 'renderer');
+const STATIC = RENDERER_DIR;
 const TOKEN = 'renderer-test-token-0123456789';
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 let api: FixtureApi;
 let srv: ConsoleServer;
@@ -25,21 +22,11 @@ const consoleMessages: string[] = [];
 const pageErrors: string[] = [];
 
 before(async () => {
-  if (!existsSync(join(STATIC, 'index.html'))) {
-    const r = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'electron-vite', 'bin', 'electron-vite.js'), 'build'], {
-      cwd: ROOT,
-      stdio: 'inherit',
-      timeout: 180_000,
-    });
-    assert.equal(r.status, 0, 'electron-vite build failed');
-  }
+  ensureBuilt();
   shots = await mkdtemp(join(tmpdir(), 'airlock-screens-'));
   api = createFixtureApi({ exchanges: 800 });
   srv = await createConsoleServer({ api, token: TOKEN, port: 0, staticDir: STATIC });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
-  });
+  browser = await launchChromium();
   const ctx = await browser.newContext({ viewport: { width: 1360, height: 860 }, colorScheme: 'light' });
   page = await ctx.newPage();
   page.on('console', (m) => consoleMessages.push(`${m.type()}: ${m.text()}`));

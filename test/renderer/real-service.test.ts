@@ -2,18 +2,16 @@
 // shows up live in the real web console in Chromium, is approved there, and lands upstream.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { spawnSync } from 'node:child_process';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { ensureBuilt, launchChromium, RENDERER_DIR } from '../helpers/browser';
 import { createTestPki, gitEnvIsolated, makeTempDir, removeDir, runGit, startGitServer, type GitServer } from '../helpers/index';
 import { startAirlock, type RunningAirlock } from '../../main/service';
 import { createLogger } from '../../main/log';
 import { hashToken, newAgentToken } from '../../main/agents/tokens';
 
-const ROOT = resolve(import.meta.dirname, '..', '..');
-const STATIC = join(ROOT, 'out', 'renderer');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const STATIC = RENDERER_DIR;
 
 let server: GitServer;
 let airlock: RunningAirlock;
@@ -24,20 +22,14 @@ let dataDir: string;
 const pageErrors: string[] = [];
 
 before(async () => {
-  if (!existsSync(join(STATIC, 'index.html'))) {
-    const r = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'electron-vite', 'bin', 'electron-vite.js'), 'build'], { cwd: ROOT, stdio: 'inherit', timeout: 180_000 });
-    assert.equal(r.status, 0, 'electron-vite build failed');
-  }
+  ensureBuilt();
   const pki = await createTestPki();
   server = await startGitServer({ pki, auth: { username: 'alice', password: 'upstream-secret-1' } });
   dataDir = await makeTempDir('airlock-ui-e2e-');
   home = await makeTempDir('airlock-ui-home-');
   airlock = await startAirlock({ dataDir, proxyPort: 0, consolePort: 0, upstreamCa: [pki.caPath], log: createLogger('error'), staticDir: STATIC });
   airlock.service.credentials.set(new URL(server.url).host, 'upstream-secret-1', { username: 'alice' });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
-  });
+  browser = await launchChromium();
   page = await (await browser.newContext({ viewport: { width: 1360, height: 860 } })).newPage();
   page.on('pageerror', (e) => pageErrors.push(String(e)));
   await page.goto(`${airlock.consoleUrl}/#token=${airlock.adminToken}`);

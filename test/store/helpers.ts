@@ -69,6 +69,19 @@ export function tempStores(prefix: string): () => Promise<TempStore> {
   };
 }
 
+/** For a test file: `fresh()` makes a new temp dir each call; every one is removed after the file's tests. */
+export function tempDirs(prefix: string): () => Promise<string> {
+  const made: string[] = [];
+  after(async () => {
+    for (const d of made) await removeDir(d);
+  });
+  return async () => {
+    const d = await makeTempDir(prefix);
+    made.push(d);
+    return d;
+  };
+}
+
 /** A complete exchange record for store tests; `over` replaces fields. */
 export function exchange(id: string, over: Partial<ExchangeRecord> = {}): ExchangeRecord {
   return {

@@ -1,21 +1,16 @@
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { statSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import { makeTempDir, removeDir } from '../helpers/tmp';
+import { tempDirs } from './helpers';
 import { openStore, SCHEMA_VERSION } from '../../main/store';
 import { PAGE_SIZE } from '../../main/store/store';
 import { AirlockError } from '../../main/contract/errors';
 
-const dirs: string[] = [];
-after(async () => {
-  for (const d of dirs) await removeDir(d);
-});
+const tempDir = tempDirs('airlock-migrations-');
 async function dbFile() {
-  const d = await makeTempDir('airlock-migrations-');
-  dirs.push(d);
-  return join(d, 'nested', 'airlock.db');
+  return join(await tempDir(), 'nested', 'airlock.db');
 }
 
 test('migrates an empty file, sets pragmas, and re-opening is idempotent', async () => {

@@ -1,23 +1,18 @@
 // The store when SQLite refuses writes (SQLITE_FULL via max_page_count on the store's own connection,
 // what a full disk answers): writes are held in order and written again; memory stays bounded.
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import { openStore, type RecordHealth } from '../../main/store';
 import { HELD_BODY_BYTES, RETRY_MS } from '../../main/store/exchanges';
-import { makeTempDir, removeDir } from '../helpers/tmp';
-import { exchange } from './helpers';
+import { exchange, tempDirs } from './helpers';
 
-const dirs: string[] = [];
-after(async () => {
-  for (const d of dirs) await removeDir(d);
-});
+const tempDir = tempDirs('airlock-store-full-');
 
 async function fullStore() {
-  const dir = await makeTempDir('airlock-store-full-');
-  dirs.push(dir);
+  const dir = await tempDir();
   let db!: Database.Database;
   const health: RecordHealth[] = [];
   const errors: string[] = [];

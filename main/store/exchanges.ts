@@ -6,7 +6,7 @@ import type { ExchangeView, SessionView } from '../contract/views';
 import { AirlockError } from '../contract/errors';
 import { maskBody, maskedHeadersJson, maskQuery, maskTextPre } from './mask';
 import { WalCheckpointer } from './checkpointer';
-import { createWriterFn, InlineWriter, WriteWorker, type BatchWriter, type FailedWrites, type WireWrite, type WriteWorkerFault, type WriteWorkerSql } from './write-worker';
+import { createWriterFn, DATABASE_WIDE_ERRORS, InlineWriter, WriteWorker, type BatchWriter, type FailedWrites, type WireWrite, type WriteWorkerFault, type WriteWorkerSql } from './write-worker';
 import type { AuditLog, ExchangeRecord, ExchangesRepo, HeaderMap, RecordHealth, SessionRecord, SessionSummary, SessionsRepo } from './types';
 
 /**
@@ -23,15 +23,19 @@ export const MAX_QUEUED = 10_000;
 /** While the database refuses writes: how often they are tried again, and how many are kept meanwhile. */
 export const RETRY_MS = 2000;
 export const HELD_MAX_WRITES = 100_000;
+/** The store's busy timeout, and the shorter one a retry uses. */
+export const BUSY_TIMEOUT_MS = 5000;
+const RETRY_BUSY_MS = 100;
 /** Bodies kept with held writes, in all; later held exchanges keep their hashes and sizes, not their bodies. */
 export const HELD_BODY_BYTES = 64 * 1024 * 1024;
+const DATABASE_WIDE = new RegExp(DATABASE_WIDE_ERRORS);
 /**
- * SQLite errors that say the database as a whole cannot take writes now (a full disk, an I/O error,
- * a read-only or locked file): the writes are kept and tried again. Any other error belongs to one
- * row (a constraint, say): that row is reported and left out, and recording goes on.
+ * Errors that say the database as a whole cannot take writes now (DATABASE_WIDE_ERRORS): the writes
+ * are kept and tried again. Any other error belongs to one row (a constraint, say): that row is
+ * reported and left out, and recording goes on.
  */
 function refusesAllWrites(code: string): boolean {
-  return /^SQLITE_(FULL|IOERR|READONLY|CANTOPEN|BUSY|LOCKED|NOMEM|CORRUPT|NOTADB|PROTOCOL)/.test(code);
+  return DATABASE_WIDE.test(code);
 }
 const HEALTHY: RecordHealth = Object.freeze({ ok: true });
 export const DEFAULT_LIST_LIMIT = 100;
@@ -326,18 +330,26 @@ export function createWriteQueue(
     held = [];
     heldBodyBytes = 0;
     retryWrite ??= createWriterFn(db, sql);
+    // A try must not hold this thread for the whole busy timeout when another process keeps the
+    // database locked: it fails fast and comes back in RETRY_MS.
+    db.pragma(`busy_timeout = ${RETRY_BUSY_MS}`);
+    let failedAgain: FailedWrites;
     try {
-      retryWrite.reserveIds(0); // a write even when nothing is held (an id reservation may be what failed)
-    } catch (e) {
-      const code = String((e as { code?: string }).code ?? '');
-      if (refusesAllWrites(code)) {
-        failing.error = describe((e as Error).message, code);
-        for (const w of batch) hold(w);
-        scheduleRetry();
-        return;
+      try {
+        retryWrite.reserveIds(0); // a write even when nothing is held (an id reservation may be what failed)
+      } catch (e) {
+        const code = String((e as { code?: string }).code ?? '');
+        if (refusesAllWrites(code)) {
+          failing.error = describe((e as Error).message, code);
+          for (const w of batch) hold(w);
+          scheduleRetry();
+          return;
+        }
       }
+      failedAgain = retryWrite(batch);
+    } finally {
+      db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     }
-    const failedAgain = retryWrite(batch);
     const stillRefused = failedAgain.filter(([, , code]) => refusesAllWrites(code));
     if (stillRefused.length > 0) {
       // Kept in their order; the first error of this try is the one health() reports.

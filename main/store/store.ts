@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import { AirlockError } from '../contract/errors';
 import { createAgentsRepo } from './agents';
 import { createAuditLog } from './audit';
-import { createWriteQueue } from './exchanges';
+import { BUSY_TIMEOUT_MS, createWriteQueue } from './exchanges';
 import { normalizeSecrets } from './mask';
 import { migrate } from './migrations';
 import { CACHE_KIB } from './write-worker';
@@ -30,7 +30,7 @@ export function openStore(file: string, opts: StoreOptions = {}): Store {
     throw new AirlockError('unavailable', `Cannot open the database ${path}: ${(err as Error).message}.`, { file: path });
   }
   try {
-    db.pragma('busy_timeout = 5000');
+    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     // A new file gets 16 KiB pages (SQLite's default is 4 KiB): an exchange with a 1 KiB body is ~1.6 KB,
     // so small pages mean a WAL frame write (and a checkpoint copy) every two or three rows. Measured
     // 24 -> 18 us per recorded exchange (docs/decisions.md). Only possible while the file is empty.

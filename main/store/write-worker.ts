@@ -21,11 +21,19 @@ export interface WriteWorkerSql {
 }
 
 /**
+ * SQLite error codes that say the database as a whole cannot take writes now (a full disk, an I/O
+ * error, a read-only or locked file): every write of a batch would fail alike, so they are not
+ * tried one by one (each try could wait out the busy timeout) but handed back together.
+ */
+export const DATABASE_WIDE_ERRORS = '^SQLITE_(FULL|IOERR|READONLY|CANTOPEN|BUSY|LOCKED|NOMEM|CORRUPT|NOTADB|PROTOCOL)';
+
+/**
  * The statements both writers run: builds `writeBatch(batch) → [write, error][]` (the writes that failed) over a
  * better-sqlite3 connection. Kept as plain JavaScript source so the worker can
  * evaluate it (it runs the same under tsx, the esbuild bundle and Electron).
  */
 const WRITER_FACTORY = `function makeWriter(db, s) {
+  const DATABASE_WIDE = new RegExp(${JSON.stringify(DATABASE_WIDE_ERRORS)});
   const upsertExchange = db.prepare(s.upsertExchange);
   const insertSession = db.prepare(s.insertSession);
   const endSession = db.prepare(s.endSession);
@@ -50,8 +58,10 @@ const WRITER_FACTORY = `function makeWriter(db, s) {
       batchTx.immediate(batch);
       return [];
     } catch (batchErr) {
-      // One write at a time: a bad row fails alone; when the database cannot take any (disk full),
-      // every write comes back with its error and is kept by the caller.
+      const code = String(batchErr && batchErr.code || '');
+      const message = String(batchErr && batchErr.message || batchErr);
+      if (DATABASE_WIDE.test(code)) return batch.map((w) => [w, message, code]);
+      // One write at a time: a bad row fails alone and comes back with its error; the rest are written.
       const failed = [];
       for (const w of batch) {
         try { oneTx.immediate(w); } catch (e) { failed.push([w, String(e && e.message || e), String(e && e.code || '')]); }

@@ -4,9 +4,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import type Database from 'better-sqlite3';
+import Database from 'better-sqlite3';
 import { openStore, type RecordHealth } from '../../main/store';
-import { HELD_BODY_BYTES, RETRY_MS } from '../../main/store/exchanges';
+import { BUSY_TIMEOUT_MS, HELD_BODY_BYTES, RETRY_MS } from '../../main/store/exchanges';
 import { exchange, tempDirs } from './helpers';
 
 const tempDir = tempDirs('airlock-store-full-');
@@ -103,3 +103,39 @@ test('a store closed while the database still refuses writes says how many it co
   store.close();
   assert.ok(errors.some((e) => /recorded writes could not be saved at shutdown: database or disk is full/.test(e)), errors.join('\n'));
 });
+
+for (const writer of ['inline', 'worker'] as const) {
+  test(`another process holding the write lock past the busy timeout (SQLITE_BUSY), ${writer} writer: writes are held, not tried one by one, and written once it lets go`, { timeout: 60_000 }, async () => {
+    const dir = await tempDir();
+    const file = join(dir, 'airlock.db');
+    const health: RecordHealth[] = [];
+    const store = openStore(file, { writer, onRecordHealth: (h) => health.push(h), onError: () => undefined });
+    const other = new Database(file);
+    try {
+      store.exchanges.record(exchange(store.exchanges.nextId()));
+      store.exchanges.flush();
+      other.exec('BEGIN IMMEDIATE'); // e.g. a sqlite3 shell in the middle of a write transaction
+      const ids = Array.from({ length: 20 }, () => store.exchanges.nextId());
+      for (const id of ids) store.exchanges.record(exchange(id, { path: `/busy/${id}` }));
+      const t0 = Date.now();
+      store.exchanges.flush();
+      const waited = Date.now() - t0;
+      // One busy timeout for the batch, not one per row (20 rows × 5 s).
+      assert.ok(waited < BUSY_TIMEOUT_MS * 2, `flush took ${waited} ms`);
+      const h = store.exchanges.health();
+      assert.ok(!h.ok && /SQLITE_BUSY|database is locked/.test(h.error), JSON.stringify(h));
+      assert.ok(!h.ok && h.held >= ids.length);
+      other.exec('COMMIT');
+      const deadline = Date.now() + RETRY_MS * 4;
+      while (!store.exchanges.health().ok && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      assert.equal(store.exchanges.health().ok, true);
+      for (const id of ids) assert.equal(store.exchanges.get(id)?.path, `/busy/${id}`);
+      assert.equal(store.audit.list().filter((e) => e.action === 'record.recovered').length, 1);
+      assert.deepEqual(health.map((x) => x.ok), [false, true]);
+    } finally {
+      if (other.inTransaction) other.exec('ROLLBACK');
+      other.close();
+      store.close();
+    }
+  });
+}

@@ -65,9 +65,9 @@ const STATUS_TEXT: Record<number, string> = {
   502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',
 };
 
+/** The answer when no exchange id can be had because the record's database refuses writes. */
 const NO_RECORD = 'Airlock did not forward this request: it cannot write its record (its database refuses writes). Nothing goes through unrecorded.';
 
-/** Writes a complete HTTP error on a raw socket (where no ServerResponse exists) and closes it. */
 const NOT_A_PATH = 'Airlock refused this request: the request target is not a path.';
 
 /** A tunnelled request's target as a path (`/p?q`; an absolute URL's path and query), or null when it is neither. */
@@ -82,6 +82,7 @@ function originPath(url: string | undefined): string | null {
   }
 }
 
+/** Writes a complete HTTP error on a raw socket (where no ServerResponse exists) and closes it. */
 function rawError(socket: Duplex, status: number, message: string, extraHeaders = ''): void {
   if (!socket.writable) {
     socket.destroy();
@@ -230,7 +231,7 @@ export class Gateway extends MitmProxy {
     this.opts.log.error(`internal error handling a ${what}`, { error: (e as Error)?.message ?? String(e), stack: (e as Error)?.stack });
   }
 
-    private track(socket: Duplex): void {
+  private track(socket: Duplex): void {
     this.openSockets.add(socket);
     socket.once('close', () => this.openSockets.delete(socket));
   }

@@ -4,7 +4,8 @@ import { createDecideStage } from './stages/decide';
 
 /**
  * The data path, in order. Read this file to learn what happens to a request:
- *   record guard (refuses everything while the record cannot be written; added by the service) → classify (git push? fetch? API call?) → policy (allow / review / deny)
+ *   record guard (refuses everything while the record cannot be written; added by the service)
+ *   → classify (git push? fetch? API call?) → policy (allow / review / deny)
  *   → hold (git pushes wait for a reviewer; added by the service) → forward (the gateway) → record (onDone).
  */
 export function defaultStages(extra: { guard?: Stage; hold?: Stage; record?: Stage; ownPorts?: ReadonlySet<number> }): Stage[] {

@@ -821,6 +821,10 @@ export function createWriteQueue(
       }
       try {
         if (failing) retryHeld(); // one last try for what is held
+        if (retryTimer) {
+          clearTimeout(retryTimer); // set again by a try that failed
+          retryTimer = null;
+        }
         post();
         if (failing) {
           opts.onError(new Error(`store: ${held.length} recorded writes could not be saved at shutdown: ${failing.error}`));

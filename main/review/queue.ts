@@ -138,7 +138,7 @@ export class ReviewQueue {
   /**
    * Records a decision (the review's new state and its audit event, in one transaction), then tells
    * the waiting push. A reviewer's decision that cannot be recorded is not taken: the caller gets the
-   * error and the push stays held. One Airlock takes itself (expiry, the agent leaving, shutdown)
+   * error and the push stays held. A decision Airlock takes itself (expiry, the agent leaving, shutdown)
    * rejects the push even so (never forwarded), and is logged: the record still says pending, which
    * the next start marks interrupted.
    */

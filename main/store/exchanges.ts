@@ -287,9 +287,11 @@ export function createWriteQueue(
   /** The writer's report of writes SQLite refused. */
   function onFailed(failed: FailedWrites): void {
     let first: [string, string] | null = null;
+    let leftOut = 0;
     for (const [w, message, code] of failed) {
       if (!refusesAllWrites(code)) {
-        opts.onError(new Error(`store: a recorded write was left out: ${describe(message, code)}`));
+        // Reported, at most three a batch (a bad batch must not flood the log).
+        if (++leftOut <= 3) opts.onError(new Error(`store: a recorded write was left out: ${describe(message, code)}`));
         continue;
       }
       first ??= [message, code];

@@ -284,6 +284,21 @@ export function createWriteQueue(
     held.push(w);
   }
 
+  /**
+   * The exchanges held in memory while the database refuses writes, as rows (the last version of
+   * each id): lists, `get` and `count` show them too, so an outage hides nothing it recorded.
+   */
+  function heldRows(): Map<number, ExchangeRow> {
+    const rows = new Map<number, ExchangeRow>();
+    for (const w of held) {
+      if (w[0] !== 'x') continue;
+      const row = {} as Record<string, unknown>;
+      EXCHANGE_COLUMNS.forEach((c, i) => (row[c] = w[1][i]));
+      rows.set(row.id as number, row as unknown as ExchangeRow);
+    }
+    return rows;
+  }
+
   /** The writer's report of writes SQLite refused. */
   function onFailed(failed: FailedWrites): void {
     let first: [string, string] | null = null;
@@ -381,6 +396,7 @@ export function createWriteQueue(
   );
   const getExchange = db.prepare<[number], ExchangeRow>('SELECT * FROM exchanges WHERE id = ?');
   const countStmt = db.prepare<[], { n: number }>('SELECT count(*) AS n FROM exchanges');
+  const existsStmt = db.prepare<[number], { id: number }>('SELECT id FROM exchanges WHERE id = ?');
   const exportStmt = db.prepare<unknown[], ExchangeRow>(
     `SELECT ${VIEW_COLUMNS} FROM exchanges WHERE (? IS NULL OR started_at >= ?) AND (? IS NULL OR started_at < ?) AND (? IS NULL OR agent = ?) ORDER BY id`,
   );
@@ -681,14 +697,23 @@ export function createWriteQueue(
       const params: unknown[] = keys.map((k) => q[k]);
       const cursor = q.before !== undefined && q.before !== null && q.before !== '';
       if (cursor) params.push(parseExchangeId(q.before!, 'cursor'));
-      params.push(clampLimit(q.limit));
+      const limit = clampLimit(q.limit);
+      params.push(limit);
       flush();
-      return listStatement(keys, cursor).all(...params).map(rowToView);
+      const rows = listStatement(keys, cursor).all(...params);
+      if (!failing) return rows.map(rowToView);
+      const extra = heldRows();
+      const before = cursor ? parseExchangeId(q.before!, 'cursor') : Infinity;
+      const merged = new Map<number, ExchangeRow>(rows.map((r) => [r.id, r]));
+      for (const [id, r] of extra) {
+        if (id < before && keys.every((k) => (r as unknown as Record<string, unknown>)[FILTER_COLUMNS[k]] === q[k])) merged.set(id, r);
+      }
+      return [...merged.values()].sort((x, y) => y.id - x.id).slice(0, limit).map(rowToView);
     },
     get(id) {
       if (!/^[0-9]+$/.test(id)) return null;
       flush();
-      const r = getExchange.get(Number(id));
+      const r = (failing ? heldRows().get(Number(id)) : undefined) ?? getExchange.get(Number(id));
       if (!r) return null;
       const reqBody = storedBody(r.request_body, r.request_body_encoding);
       const resBody = storedBody(r.response_body, r.response_body_encoding);
@@ -729,7 +754,11 @@ export function createWriteQueue(
     },
     count() {
       flush();
-      return countStmt.get()!.n;
+      const n = countStmt.get()!.n;
+      if (!failing) return n;
+      let extra = 0;
+      for (const id of heldRows().keys()) if (!existsStmt.get(id)) extra++;
+      return n + extra;
     },
     prune(olderThanDays, at) {
       if (typeof olderThanDays !== 'number' || !Number.isFinite(olderThanDays) || olderThanDays < 0) {

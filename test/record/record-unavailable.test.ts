@@ -80,6 +80,12 @@ test('a database that refuses writes (SQLITE_FULL): requests are refused with 50
   const again = await curlVia(target, ['-s', '-o', '/dev/null', '-w', '%{http_code}', `${upstream.url}/hello?during`]);
   assert.equal(again.stdout, '503');
   assert.ok(!upstream.requests.some((q) => q.url === '/hello?during'));
+  // A fresh console (not the live stream) lists the refused request from what is held in memory.
+  await page.goto(`${airlock.consoleUrl}/#/activity`);
+  await page.reload();
+  const row = page.locator('.grid-body .grid-row').filter({ hasText: '/hello?during' });
+  await row.waitFor({ timeout: 5_000 });
+  assert.match(await row.innerText(), /503/);
 
   // Space again: within a few seconds the held writes are written and requests flow.
   db.pragma('max_page_count = 1073741823');

@@ -54,7 +54,18 @@ test('refused writes are held, in order, and written when the database takes wri
     const late = store.exchanges.nextId();
     store.exchanges.record(exchange(late, { path: '/late', requestBody: null, responseBody: null }));
     store.exchanges.flush();
-    assert.equal(store.exchanges.get(late), null);
+    // Held, not lost from sight: lists, get and count show what is held (the database does not have it yet).
+    const inDb = (id: string) => db().prepare('SELECT id FROM exchanges WHERE id = ?').get(Number(id)) !== undefined;
+    assert.equal(inDb(late), false);
+    assert.equal(store.exchanges.get(late)?.path, '/late');
+    assert.ok(store.exchanges.get(ids[0]!)?.responseBody?.equals(bodies[0]!), 'a held body within the bound is shown');
+    const last = store.exchanges.get(ids[n - 1]!);
+    assert.equal(last?.responseBody, null); // past the bound: its hash only
+    assert.equal(last?.responseBodySha256, createHash('sha256').update(bodies[n - 1]!).digest('hex'));
+    assert.deepEqual(store.exchanges.list({ limit: 3 }).map((v) => v.id), [late, ids[n - 1], ids[n - 2]]);
+    assert.deepEqual(store.exchanges.list({ limit: 2, before: ids[n - 1] }).map((v) => v.id), [ids[n - 2], ids[n - 3]]);
+    assert.deepEqual(store.exchanges.list({ limit: 2, agent: 'nobody' }), []);
+    assert.equal(store.exchanges.count(), n + 2);
 
     db().pragma('max_page_count = 1073741823');
     const deadline = Date.now() + RETRY_MS * 4;

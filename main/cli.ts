@@ -14,7 +14,7 @@ import { ensureDataDir, startAirlock, VERSION } from './service';
 import { openStore, sessionView, type Store, exportAudit, parseAuditExport, verifyEvents } from './store';
 import { createHttpApiClient } from './console/client';
 import { reviewLine, reviewText } from './cli/format-review';
-import { EXCHANGE_CSV_HEADER, exchangeCsvRow, exchangeDetail, exchangeJson, exchangesTable, plain, safeJson, sessionsTable } from './cli/format-record';
+import { EXCHANGE_CSV_HEADER, exchangeCsvRow, exchangeDetail, exchangeJson, exchangesTable, plain, safeJson, sessionsTable, shortBytes } from './cli/format-record';
 import { CredentialStore, FileKeyProvider } from './credentials/credential-store';
 import { MAX_LIST_LIMIT, type AirlockApi } from './contract/api';
 import { EXCHANGE_KINDS, VERDICTS, type ExchangeKind, type ReviewState, type SessionView, type Verdict } from './contract/views';
@@ -408,6 +408,7 @@ async function cmdStatus(argv: string[]): Promise<number> {
     exchanges: status?.counts.exchanges ?? null,
     pendingReviews: status?.counts.pendingReviews ?? null,
     recording: status?.recording ?? null,
+    disk: status?.disk ?? null,
   };
   if (values.json) {
     out(safeJson(info));
@@ -427,6 +428,10 @@ async function cmdStatus(argv: string[]): Promise<number> {
     out(`  record:   ${r.state === 'failing'
       ? `FAILING since ${r.since.replace(/\.\d{3}Z$/, 'Z')}: ${r.error}. Requests are refused (503) until the database takes writes; ${r.held} held in memory.`
       : r.state}`);
+    if (status.disk) {
+      out(`  disk:     ${shortBytes(status.disk.freeBytes)} free${status.disk.low
+        ? ' - LOW: when the disk holding the record is full, Airlock refuses every request until space is freed' : ''}`);
+    }
   }
   return 0;
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LeafIssuer, loadOrCreateCa, writeTrustBundle, type CertAuthority } from '../certs';
@@ -158,7 +158,19 @@ export class AirlockService implements AirlockClient {
       recording: !this.options.record ? { state: 'off' }
         : h.ok ? { state: 'on' }
         : { state: 'failing', since: h.since, error: h.error, held: h.held },
+      disk: this.diskNow(),
     };
+  }
+
+  /** Free space where the record lives (one statfs call). */
+  private diskNow(): StatusView['disk'] {
+    try {
+      const s = statfsSync(this.paths.dir);
+      const freeBytes = s.bavail * s.bsize;
+      return { freeBytes, low: this.options.record && freeBytes < this.options.recordDiskWarnBytes };
+    } catch {
+      return null;
+    }
   }
 
   async listExchanges(query: ListExchangesQuery): Promise<ExchangeView[]> {

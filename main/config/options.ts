@@ -26,6 +26,7 @@ export const OptionsSchema = z.object({
   bodyStoreBytes: z.number().int().nonnegative().default(2 * 1024 ** 3).describe('Most bytes of bodies the log keeps in all (as stored, after compression; default 2 GiB). Beyond it the oldest exchanges lose their bodies first; their hashes, sizes and every other field stay.'),
   retentionDays: z.number().int().positive().default(90).describe('Exchanges older than this are pruned (the audit log never is).'),
   record: z.boolean().default(true).describe('Record exchanges in the local SQLite log.'),
+  recordDiskWarnBytes: z.number().int().nonnegative().default(1024 ** 3).describe('Below this much free space on the disk that holds the record, the status, the console and `airlock status` warn (default 1 GiB): on a full disk Airlock refuses every request until space is freed.'),
   recordWriter: z.enum(['worker', 'inline']).default('inline').describe('Where exchange inserts run: inline (default: batched transactions on the proxy\'s thread, the WAL copied back into the database by a small thread of its own, so the proxy never waits for a checkpoint or an fsync) or a worker thread with its own connection (the proxy never runs SQLite at all; more CPU and memory in total; if the worker fails, recording continues inline).'),
 });
 export type Options = z.infer<typeof OptionsSchema>;

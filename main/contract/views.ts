@@ -175,6 +175,11 @@ export interface StatusView {
    * them again, and what was recorded meanwhile is held in memory (`held` writes) and then written.
    */
   recording: { state: 'on' | 'off' } | { state: 'failing'; since: string; error: string; held: number };
+  /**
+   * Free space on the disk that holds the record (null when it cannot be read); `low` below the
+   * `recordDiskWarnBytes` setting: on a full disk every request is refused.
+   */
+  disk: { freeBytes: number; low: boolean } | null;
 }
 
 export interface AuditVerifyView {

@@ -233,6 +233,7 @@ export function createFixtureApi(opts: { exchanges?: number; now?: () => number 
       startedAt: iso(startMs),
       counts: { exchanges: exchanges.length, pendingReviews: [...reviews.values()].filter((r) => r.state === 'pending').length },
       recording: { state: 'on' },
+      disk: { freeBytes: 48 * 1024 ** 3, low: false },
     };
   }
 

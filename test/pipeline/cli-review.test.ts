@@ -215,9 +215,11 @@ test('airlock status: where the running gateway listens and what waits; no admin
   assert.ok(s.stdout.includes(`  console:  ${serve!.info.consoleUrl}/#token=${token}\n`), s.stdout);
   assert.match(s.stdout, /^ {2}pending: {2}\d+ reviews?/m);
   assert.match(s.stdout, /^ {2}record: {3}on$/m);
+  assert.match(s.stdout, /^ {2}disk: {5}[\d.]+[KMGT]? free/m);
   const j = await airlock(['status', '--json']);
   const info = JSON.parse(j.stdout) as { running: boolean; proxyUrl: string; agents: number; pendingReviews: number; exchanges: number; recording: { state: string } };
   assert.deepEqual(info.recording, { state: 'on' });
+  assert.ok(typeof (info as unknown as { disk: { freeBytes: number } }).disk.freeBytes === 'number');
   assert.equal(info.running, true);
   assert.equal(info.proxyUrl, serve!.info.proxyUrl);
   assert.ok(info.agents >= 1);

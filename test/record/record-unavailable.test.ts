@@ -114,3 +114,21 @@ test('a database that refuses writes (SQLITE_FULL): requests are refused with 50
   assert.ok(d.since <= d.until);
   assert.equal(service.store.audit.verify().ok, true);
 });
+
+test('the disk that holds the record is low (under recordDiskWarnBytes): status says so and every console view warns', async () => {
+  const low = await startTestAirlock({ staticDir: RENDERER_DIR, options: { recordDiskWarnBytes: 2 ** 52 } }); // 4 PiB: any real disk is "low"
+  try {
+    const status = await low.service.getStatus();
+    assert.ok(status.disk && status.disk.freeBytes > 0 && status.disk.low, JSON.stringify(status.disk));
+    const usual = (await airlock.service.getStatus()).disk!;
+    assert.equal(usual.low, usual.freeBytes < 1024 ** 3, 'the default limit is 1 GiB');
+    await page.goto(`${low.consoleUrl}/#token=${low.adminToken}`);
+    await page.goto(`${low.consoleUrl}/#/reviews`);
+    const warn = page.getByRole('status').filter({ hasText: 'holds Airlock\'s record' });
+    await warn.waitFor({ timeout: 5_000 });
+    assert.match(await warn.innerText(), /has [\d.]+ [KMG]i?B free\. When it is full, Airlock refuses every request/);
+    if (process.env.AIRLOCK_SCREENSHOTS) await page.screenshot({ path: join(process.env.AIRLOCK_SCREENSHOTS, 'record-disk-low.png') });
+  } finally {
+    await low.close();
+  }
+});

@@ -1,5 +1,5 @@
 import { useSnapshot } from '../state/hooks';
-import { dateTime } from './format';
+import { bytes, dateTime } from './format';
 
 /**
  * Shown on every view while the record cannot be written (its database refuses writes): the gateway
@@ -8,6 +8,17 @@ import { dateTime } from './format';
 export function RecordingBanner() {
   const { status } = useSnapshot();
   const r = status?.recording;
+  if (r && r.state !== 'failing' && status?.disk?.low) {
+    return (
+      <div className="banner banner-warn" role="status" data-code="record-disk-low">
+        <span className="banner-code">disk</span>
+        <span className="banner-message">
+          The disk that holds Airlock's record has {bytes(status.disk.freeBytes)} free. When it is full, Airlock refuses
+          every request until space is freed.
+        </span>
+      </div>
+    );
+  }
   if (!r || r.state !== 'failing') return null;
   return (
     <div className="banner banner-error" role="alert" data-code="record-unavailable">

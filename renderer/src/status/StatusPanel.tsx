@@ -1,5 +1,5 @@
 import { useAirlock, useNow, useSnapshot } from '../state/hooks';
-import { age, dateTime } from '../shared/format';
+import { age, bytes, dateTime } from '../shared/format';
 import type { Transport } from '../api';
 
 export function StatusPanel({ transport }: { transport: Transport }) {
@@ -36,6 +36,8 @@ export function StatusPanel({ transport }: { transport: Transport }) {
               ? `failing since ${dateTime(status.recording.since)}: ${status.recording.error}; requests are refused`
               : null}
           </dd>
+          <dt>Free disk (record)</dt>
+          <dd className={status.disk?.low ? 'bad' : undefined}>{status.disk ? `${bytes(status.disk.freeBytes)}${status.disk.low ? ' (low)' : ''}` : 'unknown'}</dd>
           <dt>This view via</dt>
           <dd>{transport === 'ipc' ? 'desktop bridge' : 'web console (HTTP)'}</dd>
         </dl>

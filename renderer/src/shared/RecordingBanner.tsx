@@ -3,7 +3,8 @@ import { bytes, dateTime } from './format';
 
 /**
  * Shown on every view while the record cannot be written (its database refuses writes): the gateway
- * then refuses every request, so the reviewer must know why agents see 503s. Text only.
+ * then refuses every request, so the reviewer must know why agents see 503s. Before that, a warning
+ * while the disk that holds the record is low. Text only.
  */
 export function RecordingBanner() {
   const { status } = useSnapshot();

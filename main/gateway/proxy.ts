@@ -13,7 +13,7 @@ import { validateHostname } from '../../certs';
 import type { AgentAuthenticator, AgentIdentity } from '../agents/authenticator';
 import { Exchange } from '../exchange/exchange';
 import type { Logger } from '../log';
-import { runDoneStages, runRequestStages } from '../pipeline/run-pipeline';
+import { decideRequest, runDoneStages, type PipelineOutcome } from '../pipeline/run-pipeline';
 import type { RequestIO, Stage } from '../pipeline/stage';
 import { MaskStream, maskString } from './mask-stream';
 import { claimConnectionTimings, explainUpstreamError, fromUndiciError, onUndiciSocket, responseTimeout, timeConnection, type UpstreamPool } from './upstream';
@@ -572,7 +572,7 @@ export class Gateway extends MitmProxy {
       credential: null,
       onClientGone: (cb) => socket.once('close', cb),
     };
-    const apply = (o: Awaited<ReturnType<typeof runRequestStages>>): void => {
+    decideRequest(this.opts.stages, ex, io, (o) => {
       if (o.action === 'handled') return void this.finish(ex);
       if (o.action === 'refuse') return refuse(o.status, o.message);
       if (socket.destroyed) return refuse(499, 'client closed the connection before the upgrade');
@@ -584,15 +584,7 @@ export class Gateway extends MitmProxy {
         // http-mitm-proxy's relay: frames both ways, close and error propagation.
         this._onWebSocketServerConnect(isSSL, ws, req);
       });
-    };
-    let outcome;
-    try {
-      outcome = runRequestStages(this.opts.stages, ex, io);
-    } catch (e) {
-      outcome = { action: 'refuse' as const, status: 500, message: `Airlock refused the request: ${(e as Error).message}` };
-    }
-    if (outcome instanceof Promise) outcome.then(apply, (e: Error) => refuse(500, e.message));
-    else apply(outcome);
+    });
   }
 
   /** Counts and captures one relayed WebSocket message for its exchange. */
@@ -853,18 +845,10 @@ class Flow implements RequestIO {
       this.apply({ action: 'refuse', status: 421, message: misdirected });
       return;
     }
-    let outcome;
-    try {
-      outcome = runRequestStages(this.opts.stages, this.ex, this);
-    } catch (e) {
-      outcome = { action: 'refuse' as const, status: 500, message: `Airlock refused the request: ${(e as Error).message}` };
-    }
-    if (outcome instanceof Promise) {
-      outcome.then((o) => this.apply(o), (e: Error) => this.apply({ action: 'refuse', status: 500, message: e.message }));
-    } else this.apply(outcome);
+    decideRequest(this.opts.stages, this.ex, this, (o) => this.apply(o));
   }
 
-  private apply(o: Awaited<ReturnType<typeof runRequestStages>>): void {
+  private apply(o: PipelineOutcome): void {
     if (o.action === 'handled') return;
     if (o.action === 'refuse') {
       this.ex.status = o.status;

@@ -31,6 +31,21 @@ export function runRequestStages(stages: readonly Stage[], ex: Exchange, io: Req
   return finalVerdict(ex);
 }
 
+/**
+ * Runs the stages and hands their outcome to `then`: at once while every stage is synchronous (the
+ * hot path), else when the last one settles. Never throws: a failure anywhere is a 500 refusal.
+ */
+export function decideRequest(stages: readonly Stage[], ex: Exchange, io: RequestIO, then: (o: PipelineOutcome) => void): void {
+  let outcome: PipelineOutcome | Promise<PipelineOutcome>;
+  try {
+    outcome = runRequestStages(stages, ex, io);
+  } catch (e) {
+    outcome = { action: 'refuse', status: 500, message: `Airlock refused the request: ${(e as Error).message}` };
+  }
+  if (isPromise<PipelineOutcome>(outcome)) outcome.then(then, (e: Error) => then({ action: 'refuse', status: 500, message: e.message }));
+  else then(outcome);
+}
+
 async function continueAsync(stages: readonly Stage[], i: number, pending: Promise<unknown>, ex: Exchange, io: RequestIO): Promise<PipelineOutcome> {
   try {
     if ((await pending) === 'handled') return { action: 'handled' };

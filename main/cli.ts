@@ -261,8 +261,9 @@ async function buildAgentEnv(paths: DataPaths, agent: string, token: string | un
     if (token) {
       if (!s.agents.findByToken(agent, hashToken(token))) throw new AirlockError('unauthorized', `that token does not belong to agent "${agent}"`);
     } else {
-      s.agents.addToken(agent, hashToken(minted), label, expiresAt);
-      s.audit.append({ actor: localActor(), action: 'agent.token-issued', subject: agent, details: { for: label, token: hashToken(minted).slice(0, 12), expiresAt, cwd: process.cwd() } });
+      const hash = hashToken(minted);
+      s.agents.addToken(agent, hash, label, expiresAt);
+      s.audit.append({ actor: localActor(), action: 'agent.token-issued', subject: agent, details: { for: label, token: hash.slice(0, 12), expiresAt, cwd: process.cwd() } });
     }
   });
   return {
@@ -322,8 +323,9 @@ async function cmdRun(argv: string[]): Promise<number> {
     cleaned = true;
     try {
       withStore(paths, (s) => {
-        s.agents.removeToken(hashToken(token));
-        s.audit.append({ actor: localActor(), action: 'agent.token-revoked', subject: agent, details: { for: label, token: hashToken(token).slice(0, 12), exit } });
+        const hash = hashToken(token);
+        s.agents.removeToken(hash);
+        s.audit.append({ actor: localActor(), action: 'agent.token-revoked', subject: agent, details: { for: label, token: hash.slice(0, 12), exit } });
       });
     } catch {
       /* the token expires by itself */

@@ -42,7 +42,8 @@ import {
 
 type TargetName = 'direct' | 'airlock' | 'mitmproxy';
 const ALL_TARGETS: TargetName[] = ['direct', 'airlock', 'mitmproxy'];
-const IP_COUNT = 40;
+/** 127.0.0.1 for latency and throughput, then one new IP per first-request sample in each of the two passes. */
+const ipCount = (samples: number): number => 1 + 2 * samples;
 
 // ------------------------------------------------------------ options
 
@@ -92,6 +93,8 @@ interface Memory {
   rssBytes: number;
 }
 
+type FirstRequestSummary = FirstRequestResult & { upstream: UpstreamStats; cpuMsPerRequest?: Record<string, number> };
+
 interface TargetResult {
   /** os.loadavg() [1, 5, 15 min] when the target started and when it finished: other work on the machine skews numbers. */
   loadAverage?: { start: number[]; end: number[] };
@@ -104,7 +107,9 @@ interface TargetResult {
    * `cpuMsPerRequest`: median CPU milliseconds each process used while one first request ran (from its start
    * to its response): the load generator (this process), the upstream, and the proxy (all its threads).
    */
-  firstRequest?: FirstRequestResult & { upstream: UpstreamStats; cpuMsPerRequest?: Record<string, number> };
+  firstRequest?: FirstRequestSummary;
+  /** The same measurement right after the proxy started (its first connections, before any throughput round). */
+  firstRequestAtStart?: FirstRequestSummary;
   memory?: Memory;
   process?: { pid: number; proxyUrl: string };
 }
@@ -157,15 +162,20 @@ async function measureLatency(lane: Lane, upstream: Upstream): Promise<void> {
 }
 
 /**
- * First request to a new host, sample by sample in turn across the lanes (127.0.0.2 for every lane,
- * then 127.0.0.3, …), so that drift on this shared machine lands on every column alike. Each sample
+ * First request to a new host, sample by sample in turn across the lanes (the pass's first IP for every
+ * lane, then its next, …), so that drift on this shared machine lands on every column alike. Each sample
  * is a fresh client (no pooling, no TLS session cache); the upstream counts its connections per sample.
+ * Two passes with different IPs: `atStart` right after the latency phase (each proxy's first
+ * connections: mostly V8 compiling Node's net/tls/http paths for the first time), and the judged one
+ * after the throughput rounds, a proxy that has served traffic, as a gateway that has been running does.
  */
-async function measureFirstRequests(lanes: Lane[], upstream: Upstream): Promise<void> {
-  const origins = upstreamIps(IP_COUNT)
-    .slice(1, 1 + config.firstRequestSamples)
-    .map((ip) => `https://${ip}:${upstream.port}`);
-  log(`first request to a new host: ${origins.length} samples per lane (127.0.0.2 … 127.0.0.${origins.length + 1}), lanes in turn`);
+async function measureFirstRequests(lanes: Lane[], upstream: Upstream, pass: 'atStart' | 'afterTraffic'): Promise<void> {
+  const n = config.firstRequestSamples;
+  const from = pass === 'atStart' ? 1 : 1 + n;
+  const ips = upstreamIps(ipCount(n)).slice(from, from + n);
+  const origins = ips.map((ip) => `https://${ip}:${upstream.port}`);
+  const what = pass === 'atStart' ? 'right after start' : 'after the throughput rounds';
+  log(`first request to a new host, ${what}: ${origins.length} samples per lane (${ips[0]} … ${ips[ips.length - 1]}), lanes in turn`);
   const acc = new Map<Lane, { samples: number[]; errors: number; up: UpstreamStats; cpu: Record<string, number[]> }>();
   for (const lane of lanes) acc.set(lane, { samples: [], errors: 0, up: { connections: 0, requests: 0, byIp: {} }, cpu: {} });
   // CPU used by each process during each sample (where a first request's time goes on a 2-core machine).
@@ -216,9 +226,9 @@ async function measureFirstRequests(lanes: Lane[], upstream: Upstream): Promise<
     const first = summarizeSamples(a.samples, a.errors);
     const cpuMsPerRequest: Record<string, number> = {};
     for (const [k, v] of Object.entries(a.cpu)) if (v.length > 0) cpuMsPerRequest[k] = Math.round(summarizeSamples(v, 0).medianMs * 1000) / 1000;
-    log(`  ${lane.name}: median ${first.medianMs.toFixed(3)} ms (min ${first.minMs.toFixed(3)}, max ${first.maxMs.toFixed(3)}), errors ${first.errors}, upstream connections ${a.up.connections} for ${a.up.requests} requests` +
+    log(`  ${lane.name} (${what}): median ${first.medianMs.toFixed(3)} ms (min ${first.minMs.toFixed(3)}, max ${first.maxMs.toFixed(3)}), errors ${first.errors}, upstream connections ${a.up.connections} for ${a.up.requests} requests` +
       (Object.keys(cpuMsPerRequest).length ? `; CPU per request: ${cpuText(cpuMsPerRequest)}` : ''));
-    lane.result.firstRequest = { ...first, upstream: a.up, cpuMsPerRequest };
+    lane.result[pass === 'atStart' ? 'firstRequestAtStart' : 'firstRequest'] = { ...first, upstream: a.up, cpuMsPerRequest };
     if (first.samples === 0) fail(lane, new Error('first-request phase: no successful request'));
   }
 }
@@ -317,6 +327,8 @@ const ROWS: Row[] = [
     fmt: (n) => n.toFixed(3),
     goal: (a, _m, d) => [judge(`<= ${GOALS.firstRequestVsDirectMax}x direct`, div(a, d), (x) => x <= GOALS.firstRequestVsDirectMax)],
   },
+  // Not judged: a proxy's first connections after it starts, V8 compiling the connection paths (README "Performance").
+  { metric: '  same, proxy just started (ms, median)', pick: (r) => r.firstRequestAtStart?.medianMs, fmt: (n) => n.toFixed(3), goal: () => [] },
   { metric: 'proxy peak RSS (MB, VmHWM)', pick: (r) => (r.memory ? r.memory.peakRssBytes / 2 ** 20 : undefined), fmt: (n) => n.toFixed(1), goal: () => [] },
   {
     metric: 'proxy RSS after run (MB, VmRSS)',
@@ -414,9 +426,10 @@ async function main(): Promise<number> {
   let fatal: string | undefined;
   let airlockNoRecord: TargetResult | undefined;
   try {
-    const pki = makeBenchPki(tmp, upstreamIps(IP_COUNT));
-    upstream = await startUpstream(pki.certPath, pki.keyPath, IP_COUNT);
-    log(`upstream: pid ${upstream.pid}, HTTPS on 127.0.0.1 … 127.0.0.${IP_COUNT} port ${upstream.port}`);
+    const ips = upstreamIps(ipCount(config.firstRequestSamples));
+    const pki = makeBenchPki(tmp, ips);
+    upstream = await startUpstream(pki.certPath, pki.keyPath, ips.length);
+    log(`upstream: pid ${upstream.pid}, HTTPS on ${ips[0]} … ${ips[ips.length - 1]} port ${upstream.port}`);
 
     // Every process starts first; the phases then run lane by lane, and the throughput rounds alternate
     // between lanes, so a slow minute on this shared machine does not land on one column only.
@@ -459,10 +472,11 @@ async function main(): Promise<number> {
         lane.result.loadAverage = { start: loadStart, end: loadStart };
         await measureLatency(lane, upstream);
       }
-      await measureFirstRequests(ok(), upstream);
+      await measureFirstRequests(ok(), upstream, 'atStart');
       for (let round = 1; round <= config.throughputRounds; round++) {
         for (const lane of ok()) await throughputRound(lane, upstream, round);
       }
+      await measureFirstRequests(ok(), upstream, 'afterTraffic');
       for (const lane of lanes) {
         lane.result.throughput = medianRound(lane);
         if (lane.result.loadAverage) lane.result.loadAverage.end = os.loadavg().map((x) => Math.round(x * 100) / 100);
@@ -535,8 +549,10 @@ async function main(): Promise<number> {
       lines.push(`${t}: throughput rounds ${r.throughput.rounds.map((x) => x.toFixed(0)).join(', ')} req/s (median used)` +
         (r.throughput.cpuMicrosPerRequest ? `; CPU per request in the median round: ${Object.entries(r.throughput.cpuMicrosPerRequest).map(([k, v]) => `${k} ${v.toFixed(0)} µs`).join(', ')}` : ''));
     }
-    const fc = r?.firstRequest?.cpuMsPerRequest;
-    if (fc && Object.keys(fc).length) lines.push(`${t}: first request to a new host, median CPU during one request: ${cpuText(fc)}`);
+    for (const [k, when] of [['firstRequest', 'after the throughput rounds'], ['firstRequestAtStart', 'right after start']] as const) {
+      const fc = r?.[k]?.cpuMsPerRequest;
+      if (fc && Object.keys(fc).length) lines.push(`${t}: first request to a new host ${when}, median CPU during one request: ${cpuText(fc)}`);
+    }
     for (const k of ka) {
       lines.push(`${t}: keep-alive warning: ${k!.clientTlsConnections} client connections, expected ${k!.expectedClientConnections}`);
     }

@@ -23,7 +23,8 @@ import { writeFileSync } from 'node:fs';
 const USAGE = `airlock ${VERSION}: holds AI agents' git pushes and risky API calls for review.
 
 Usage:
-  airlock serve [--proxy-port N] [--console-port N|off] [--upstream-ca FILE]... [--review-timeout 15m] [--json]
+  airlock serve [--proxy-port N] [--console-port N|off] [--upstream-ca FILE]... [--upstream-proxy URL]
+                [--review-timeout 15m] [--json]
   airlock status [--json]                             whether a gateway runs here, its URLs, pending reviews
   airlock agent add NAME [--group G]... [--json]      create an agent; prints its token once
   airlock agent list [--json]
@@ -116,6 +117,7 @@ async function cmdServe(argv: string[]): Promise<number> {
     'proxy-port': { type: 'string' },
     'console-port': { type: 'string' },
     'upstream-ca': { type: 'string', multiple: true },
+    'upstream-proxy': { type: 'string' },
     'review-timeout': { type: 'string' },
     json: { type: 'boolean' },
   }, false);
@@ -138,6 +140,7 @@ async function cmdServe(argv: string[]): Promise<number> {
     proxyPort: intOption(values['proxy-port'], 'proxy-port'),
     consolePort: consoleRaw === 'off' ? null : intOption(consoleRaw, 'console-port'),
     upstreamCa: (values['upstream-ca'] as string[] | undefined)?.map((f) => resolve(f)),
+    upstreamProxy: values['upstream-proxy'] as string | undefined,
     reviewTimeoutMs,
   });
   const info = {
@@ -411,6 +414,7 @@ async function cmdStatus(argv: string[]): Promise<number> {
     pendingReviews: status?.counts.pendingReviews ?? null,
     recording: status?.recording ?? null,
     disk: status?.disk ?? null,
+    upstreamProxy: status?.upstreamProxy ?? null,
   };
   if (values.json) {
     out(safeJson(info));
@@ -430,6 +434,10 @@ async function cmdStatus(argv: string[]): Promise<number> {
     out(`  record:   ${r.state === 'failing'
       ? `FAILING since ${r.since.replace(/\.\d{3}Z$/, 'Z')}: ${r.error}. Requests are refused (503) until the database takes writes; ${r.held} held in memory.`
       : r.state}`);
+    if (status.upstreamProxy) {
+      const np = status.upstreamProxy.noProxy;
+      out(`  upstream: through the proxy ${status.upstreamProxy.proxy}${np.length ? ` (direct: ${np.join(', ')})` : ''}`);
+    }
     if (status.disk) {
       out(`  disk:     ${shortBytes(status.disk.freeBytes)} free${status.disk.low
         ? ' - LOW: when the disk holding the record is full, Airlock refuses every request until space is freed' : ''}`);

@@ -23,6 +23,7 @@ import type { HeaderMap } from './store/types';
 const BODY_VIEW_CHARS = 64 * 1024;
 import { Gateway } from './gateway/proxy';
 import { UpstreamPool } from './gateway/upstream';
+import { UpstreamProxy } from './gateway/upstream-proxy';
 import { createLogger, type Logger } from './log';
 import { defaultStages } from './pipeline/default-stages';
 import { recordGuardStage, recordStage } from './pipeline/stages/record';
@@ -159,6 +160,9 @@ export class AirlockService implements AirlockClient {
         : h.ok ? { state: 'on' }
         : { state: 'failing', since: h.since, error: h.error, held: h.held },
       disk: this.diskNow(),
+      upstreamProxy: this.options.upstreamProxy
+        ? { proxy: new UpstreamProxy(this.options.upstreamProxy, this.options.upstreamNoProxy).display, noProxy: this.options.upstreamNoProxy }
+        : null,
     };
   }
 
@@ -338,6 +342,7 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
   const adminToken = ensureAdminToken(paths);
   // Airlock's own listening ports (filled in as they open): agents are refused there, by name in the policy and by address when a connection opens.
   const ownPorts = new Set<number>();
+  const upstreamProxy = UpstreamProxy.from(options.upstreamProxy, options.upstreamNoProxy);
   const upstream = new UpstreamPool({
     extraCaFiles: options.upstreamCa,
     connectTimeoutMs: options.connectTimeoutMs,
@@ -345,6 +350,7 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
     systemTrust: { files: options.systemCaFiles, distrust: [ca.certPem] },
     ownPorts,
     maxHeaderBytes: options.upstreamMaxHeaderBytes,
+    proxy: upstreamProxy,
   });
   let service: AirlockService | null = null;
   const store = openStore(paths.db, {
@@ -396,7 +402,7 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
   writeFileSync(upstreamCaFile, [...upstream.ca].join('\n') + '\n', { mode: 0o644 });
   const hold = holdStage({
     queue,
-    cache: new RemoteCache(paths.gitCache),
+    cache: new RemoteCache(paths.gitCache, upstreamProxy),
     log,
     spoolDir: paths.spool,
     pushesDir: join(dataDir, 'pushes'),

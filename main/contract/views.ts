@@ -180,6 +180,8 @@ export interface StatusView {
    * `recordDiskWarnBytes` setting: on a full disk every request is refused.
    */
   disk: { freeBytes: number; low: boolean } | null;
+  /** The proxy Airlock's upstream connections go through (`host:port`, never its credentials) and the hosts reached directly; null: direct. */
+  upstreamProxy: { proxy: string; noProxy: string[] } | null;
 }
 
 export interface AuditVerifyView {

@@ -1084,6 +1084,12 @@ class Flow implements RequestIO {
         maxHeaderSize: opts.upstream.maxHeaderBytes,
       };
       if (isTls) reqOpts.servername = this.servername ?? undefined;
+      // Plain HTTP through the upstream proxy: an absolute-form request to it (HTTPS tunnels in the agent).
+      const viaProxy = !isTls && opts.upstream.proxy && !opts.upstream.proxy.bypass(ex.host) ? opts.upstream.proxy : null;
+      if (viaProxy) {
+        Object.assign(reqOpts, { host: viaProxy.host, port: viaProxy.port, agent: opts.upstream.viaProxyHttp, path: `http://${hostPort(ex.host, ex.port, 80)}${ex.path}` });
+        if (viaProxy.authorization) flat.push('Proxy-Authorization', viaProxy.authorization);
+      }
       const up = (isTls ? https : http).request(reqOpts);
       let settled = false;
       let tlsUp = false;
@@ -1098,7 +1104,9 @@ class Flow implements RequestIO {
       const fail = (err: NodeJS.ErrnoException) => {
         if (settled) return;
         settled = true;
-        const x = explainUpstreamError(err, target, isTls && !tlsUp, opts.upstream.maxHeaderBytes);
+        const x = viaProxy && !ex.upstreamHeadersAt && ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'ECONNRESET', 'EPIPE'].includes(err.code ?? '')
+          ? { status: err.code === 'ETIMEDOUT' ? 504 : 502, code: 'upstream-proxy', message: `Airlock could not reach ${target} through its upstream proxy ${viaProxy.display} (${err.code}).` }
+          : explainUpstreamError(err, target, isTls && !tlsUp, opts.upstream.maxHeaderBytes);
         ex.status = x.status;
         ex.error = x.message;
         opts.log.info('upstream failed', { id: ex.id, target, code: err.code, status: x.status });
@@ -1111,6 +1119,12 @@ class Flow implements RequestIO {
       up.setTimeout(opts.upstreamTimeoutMs, () => fail(responseTimeout(opts.upstreamTimeoutMs)));
       this.onClientGone(() => up.destroy());
       up.on('response', (upRes) => {
+        if (viaProxy && upRes.statusCode === 407) {
+          // The upstream proxy's own challenge: the agent would take it for Airlock's and retry its agent token.
+          upRes.resume();
+          return fail(Object.assign(new Error(`Airlock's upstream proxy ${viaProxy.display} refused ${target}: 407 Proxy Authentication Required` +
+            (viaProxy.authorization ? ': it did not accept the credentials in upstreamProxy.' : ': it wants credentials (http://USER:PASSWORD@HOST:PORT in upstreamProxy).')), { code: 'EUPSTREAMPROXY' }));
+        }
         settled = true;
         up.setTimeout(0);
         ex.upstreamHeadersAt = Date.now();
@@ -1132,3 +1146,9 @@ class Flow implements RequestIO {
   }
 }
 
+
+/** `host[:port]` for a URL (IPv6 in brackets, the scheme's default port left out). */
+function hostPort(host: string, port: number, defaultPort: number): string {
+  const h = host.includes(':') ? `[${host}]` : host;
+  return port === defaultPort ? h : `${h}:${port}`;
+}

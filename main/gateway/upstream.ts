@@ -3,7 +3,7 @@ import http from 'node:http';
 import https from 'node:https';
 import tls, { createSecureContext, rootCertificates } from 'node:tls';
 import type net from 'node:net';
-import type { Socket } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 import dns from 'node:dns';
 import type { Duplex } from 'node:stream';
 import diagnostics_channel from 'node:diagnostics_channel';
@@ -11,6 +11,7 @@ import { Agent as UndiciAgent, type buildConnector } from 'undici';
 import { AirlockError } from '../contract/errors';
 import { pemCertificates, systemRoots, uniqueCertificates, type SystemTrustSource } from '../../certs/trust';
 import type { ConnectionTimings } from '../exchange/exchange';
+import type { UpstreamProxy } from './upstream-proxy';
 
 
 const timingsOf = new WeakMap<object, ConnectionTimings>();
@@ -98,6 +99,50 @@ export function guardedLookup(port: number, ownPorts: ReadonlySet<number>, base:
   };
 }
 
+interface TunnelledTls {
+  host: string;
+  port: number;
+  servername: string | undefined;
+  secureContext: tls.SecureContext | undefined;
+  timeoutMs: number;
+  ownPorts: ReadonlySet<number>;
+}
+
+/**
+ * TLS with `host:port` through the upstream proxy's CONNECT tunnel: verified against the same
+ * roots as a direct connection (the upstream proxy only relays bytes). Timed like a direct one:
+ * connect = TCP to the upstream proxy + its tunnel, tls = the handshake with the origin.
+ * A name on one of Airlock's own ports is checked here as guardedLookup checks a direct one.
+ */
+function tlsThroughProxy(proxy: UpstreamProxy, o: TunnelledTls, cb: (err: NodeJS.ErrnoException | null, sock?: tls.TLSSocket) => void): void {
+  const t0 = performance.now();
+  const go = () => proxy.tunnel(o.host, o.port, o.timeoutMs, (err, raw) => {
+    if (err || !raw) return cb(err);
+    raw.setKeepAlive(true, 60_000);
+    const t1 = performance.now();
+    const timings: ConnectionTimings = { connectMs: round(t1 - t0), tlsMs: null };
+    const sock = tls.connect({
+      socket: raw, host: o.host, servername: o.servername ?? (isIP(o.host) ? undefined : o.host),
+      secureContext: o.secureContext, rejectUnauthorized: true, ALPNProtocols: ['http/1.1'],
+    });
+    timingsOf.set(sock, timings);
+    const left = Math.max(1, o.timeoutMs - (t1 - t0));
+    const timer = setTimeout(() => sock.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })), left);
+    sock.once('secureConnect', () => {
+      clearTimeout(timer);
+      timings.tlsMs = round(performance.now() - t1);
+      cb(null, sock);
+    });
+    sock.once('error', (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      sock.destroy();
+      cb(Object.assign(e, { duringTls: true }));
+    });
+  });
+  if (!o.ownPorts.has(o.port)) return go();
+  guardedLookup(o.port, o.ownPorts)(o.host, {}, (err) => (err ? cb(err) : go()));
+}
+
 /**
  * An https.Agent that can open (and verify) a connection before the first
  * request needs it: the gateway calls `preconnect` when a CONNECT arrives, so
@@ -107,8 +152,13 @@ export function guardedLookup(port: number, ownPorts: ReadonlySet<number>, base:
 class PreconnectAgent extends https.Agent {
   private readonly early = new Map<string, { socket: Promise<tls.TLSSocket | null>; timer: NodeJS.Timeout }>();
 
-  constructor(opts: https.AgentOptions, private readonly ownPorts: ReadonlySet<number>) {
+  constructor(opts: https.AgentOptions, private readonly ownPorts: ReadonlySet<number>, private readonly proxy: UpstreamProxy | null, private readonly connectTimeoutMs: number) {
     super(opts);
+  }
+
+  /** The upstream proxy to reach `host` through, or null (none set, or `host` is in upstreamNoProxy). */
+  via(host: string): UpstreamProxy | null {
+    return this.proxy && !this.proxy.bypass(host) ? this.proxy : null;
   }
 
   private static key(host: string, port: number, servername: string | undefined): string {
@@ -119,7 +169,17 @@ class PreconnectAgent extends https.Agent {
     const key = PreconnectAgent.key(host, port, servername);
     if (this.early.has(key) || this.early.size > 256) return;
     const opts = this.options as https.AgentOptions;
+    const proxy = this.via(host);
     const socket = new Promise<tls.TLSSocket | null>((resolve) => {
+      if (proxy) {
+        const o = { host, port, servername, secureContext: opts.secureContext, timeoutMs, ownPorts: this.ownPorts };
+        return tlsThroughProxy(proxy, o, (err, s) => {
+          if (err || !s) return resolve(null);
+          s.setNoDelay(true);
+          s.once('close', () => resolve(null));
+          resolve(s);
+        });
+      }
       const s = tls.connect({ host, port, servername, secureContext: opts.secureContext, rejectUnauthorized: true, ALPNProtocols: ['http/1.1'], lookup: guardedLookup(port, this.ownPorts) });
       timeConnection(s, true);
       s.setNoDelay(true);
@@ -152,11 +212,19 @@ class PreconnectAgent extends https.Agent {
     const options = { ...given, lookup: guardedLookup(Number(given.port) || 443, this.ownPorts) };
     const key = PreconnectAgent.key(String(options.host), Number(options.port), options.servername);
     const early = this.early.get(key);
-    if (!early) return (https.Agent.prototype as unknown as { createConnection: (o: unknown, c: unknown) => Duplex }).createConnection.call(this, options, cb);
+    const proxy = this.via(String(options.host));
+    const open = (): Duplex | undefined => {
+      if (!proxy) return (https.Agent.prototype as unknown as { createConnection: (o: unknown, c: unknown) => Duplex }).createConnection.call(this, options, cb);
+      const o = { host: String(options.host), port: Number(options.port) || 443, servername: options.servername || undefined, secureContext: options.secureContext, timeoutMs: this.connectTimeoutMs, ownPorts: this.ownPorts };
+      tlsThroughProxy(proxy, o, (err, s) => (err ? cb(err) : cb(null, s)));
+      return undefined;
+    };
+    if (!early) return open();
     this.early.delete(key);
     clearTimeout(early.timer);
     void early.socket.then((s) => {
       if (s && !s.destroyed && s.authorized) cb(null, s);
+      else if (proxy) open();
       else {
         const fresh = tls.connect(options);
         timeConnection(fresh, true);
@@ -187,6 +255,8 @@ export interface UpstreamPoolOptions {
   ownPorts?: ReadonlySet<number>;
   /** Largest response head accepted from an upstream (default 256 KiB). */
   maxHeaderBytes?: number;
+  /** The proxy upstream connections go through (upstreamProxy), or null: direct. */
+  proxy?: UpstreamProxy | null;
 }
 
 export class UpstreamPool {
@@ -200,6 +270,10 @@ export class UpstreamPool {
    */
   readonly dispatcher: UndiciAgent;
   readonly ca: string[];
+  /** The upstream proxy (upstreamProxy), or null. */
+  readonly proxy: UpstreamProxy | null;
+  /** Plain HTTP requests sent to the upstream proxy in absolute form (its own keep-alive pool). */
+  readonly viaProxyHttp: http.Agent;
 
   /** Largest response head (status line + headers) accepted from an upstream. */
   readonly maxHeaderBytes: number;
@@ -212,6 +286,7 @@ export class UpstreamPool {
    */
   constructor(o: UpstreamPoolOptions) {
     const { extraCaFiles, connectTimeoutMs, systemTrust = {}, ownPorts = new Set() } = o;
+    const proxy = (this.proxy = o.proxy ?? null);
     const timeoutMs = o.responseTimeoutMs ?? 600_000;
     this.connectTimeoutMs = connectTimeoutMs;
     this.maxHeaderBytes = o.maxHeaderBytes ?? 256 * 1024;
@@ -230,17 +305,36 @@ export class UpstreamPool {
     this.ca = uniqueCertificates([...rootCertificates, ...systemRoots(systemTrust), ...extra.flatMap(pemCertificates)]);
     const common = { keepAlive: true, keepAliveMsecs: 1000, maxSockets: 256, maxFreeSockets: 64, scheduling: 'lifo' as const, noDelay: true };
     this.http = new http.Agent(common);
+    this.viaProxyHttp = new http.Agent(common);
     const plainConnect = this.http.createConnection.bind(this.http) as (o: net.NetConnectOpts, cb?: unknown) => Duplex;
-    (this.http as unknown as { createConnection: unknown }).createConnection = (o: net.TcpNetConnectOpts, cb?: unknown) =>
-      plainConnect({ ...o, lookup: guardedLookup(Number(o.port) || 80, ownPorts) }, cb);
+    (this.http as unknown as { createConnection: unknown }).createConnection = (o: net.TcpNetConnectOpts, cb?: (err: Error | null, s?: Duplex) => void) => {
+      const port = Number(o.port) || 80;
+      // Through the upstream proxy this agent carries only WebSockets (ws://), in a tunnel as browsers do;
+      // plain HTTP requests go to it in absolute form (viaProxyHttp).
+      if (proxy && cb && !proxy.bypass(String(o.host))) {
+        const go = () => proxy.tunnel(String(o.host), port, connectTimeoutMs, (err, s) => (err ? cb(err) : cb(null, s)));
+        if (!ownPorts.has(port)) go();
+        else guardedLookup(port, ownPorts)(String(o.host), {}, (err) => (err ? cb(err) : go()));
+        return undefined;
+      }
+      return plainConnect({ ...o, lookup: guardedLookup(port, ownPorts) }, cb);
+    };
     // A prebuilt secure context, not `ca`: https.Agent puts `ca` into the pool key string it
     // builds for every request (150 root certificates concatenated each time: 30% of CPU).
     const secureContext = createSecureContext({ ca: this.ca });
-    this.https = new PreconnectAgent({ ...common, secureContext, rejectUnauthorized: true }, ownPorts);
+    this.https = new PreconnectAgent({ ...common, secureContext, rejectUnauthorized: true }, ownPorts, proxy, connectTimeoutMs);
     const connect: buildConnector.connector = (o, cb) => {
       const servername = o.servername || undefined;
       const port = Number(o.port) || 443;
       const open = (): tls.TLSSocket => {
+        if (proxy && !proxy.bypass(o.hostname)) {
+          tlsThroughProxy(proxy, { host: o.hostname, port, servername, secureContext, timeoutMs: connectTimeoutMs, ownPorts }, (err, s) => {
+            if (err || !s) return cb(err ?? new Error('no socket'), null);
+            s.setNoDelay(true);
+            cb(null, s);
+          });
+          return undefined as unknown as tls.TLSSocket;
+        }
         const sock = tls.connect({ host: o.hostname, port, servername, secureContext, rejectUnauthorized: true, ALPNProtocols: ['http/1.1'], lookup: guardedLookup(port, ownPorts) });
         timeConnection(sock, true);
         sock.setNoDelay(true);
@@ -281,6 +375,7 @@ export class UpstreamPool {
 
   destroy(): void {
     this.http.destroy();
+    this.viaProxyHttp.destroy();
     this.https.destroy();
     void this.dispatcher.destroy().catch(() => undefined);
   }
@@ -328,6 +423,7 @@ export function explainUpstreamError(err: NodeJS.ErrnoException, target: string,
   if (code === 'EPROTO' || code === 'ERR_SSL_WRONG_VERSION_NUMBER' || /wrong version number|packet length too long|unknown protocol/i.test(err.message)) {
     return { status: 502, code: 'upstream-not-tls', message: `Airlock could not open TLS to ${target}: it does not speak TLS on that port (${err.message}).` };
   }
+  if (code === 'EUPSTREAMPROXY') return { status: (err as { status?: number }).status ?? 502, code: 'upstream-proxy', message: err.message };
   if (code === 'EAIRLOCKSELF') {
     return { status: 403, code: 'denied', message: `Airlock denied this request: ${err.message}; agents cannot reach Airlock's own proxy or console (builtin:deny-airlock-itself).` };
   }

@@ -6,6 +6,12 @@ import { devNull } from 'node:os';
 import { join, resolve } from 'node:path';
 import { git } from './git-cli';
 
+/** The proxy git reaches remotes through (the gateway's upstreamProxy): what this module needs of it. */
+export interface GitUpstreamProxy {
+  bypass(host: string): boolean;
+  urlWithCredentials(): string;
+}
+
 export interface EnsureOptions {
   /** One extra request header, e.g. 'Authorization: Basic …'. Passed through the environment, never argv. */
   extraHeader?: string;
@@ -17,13 +23,16 @@ export interface EnsureOptions {
 
 const PROXY_VARS = ['HTTPS_PROXY', 'HTTP_PROXY', 'ALL_PROXY', 'NO_PROXY', 'https_proxy', 'http_proxy', 'all_proxy', 'no_proxy'];
 
-/** Environment for git talking to the real upstream: no proxy (we are the proxy), no user config. */
-export function upstreamGitEnv(opts: { extraHeader?: string; caFile?: string } = {}): NodeJS.ProcessEnv {
+/**
+ * Environment for git talking to the real upstream: no user config and none of the environment's
+ * proxies (they may point at Airlock itself); Airlock's upstream proxy when one is set (`proxy`).
+ */
+export function upstreamGitEnv(opts: { extraHeader?: string; caFile?: string; proxy?: string } = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const k of PROXY_VARS) delete env[k];
   for (const k of Object.keys(env)) if (k.startsWith('GIT_')) delete env[k];
   env.GIT_CONFIG_GLOBAL = devNull;
-  const cfg: Array<[string, string]> = [['http.proxy', ''], ['gc.auto', '0'], ['maintenance.auto', 'false'],
+  const cfg: Array<[string, string]> = [['http.proxy', opts.proxy ?? ''], ['gc.auto', '0'], ['maintenance.auto', 'false'],
     ['http.extraHeader', '']];
   if (opts.extraHeader) cfg.push(['http.extraHeader', opts.extraHeader]);
   if (opts.caFile) cfg.push(['http.sslCAInfo', opts.caFile]);
@@ -36,7 +45,7 @@ export class RemoteCache {
   readonly rootDir: string;
   private readonly inflight = new Map<string, { running: Promise<string>; pending: Promise<string> | null }>();
 
-  constructor(rootDir: string) {
+  constructor(rootDir: string, private readonly proxy: GitUpstreamProxy | null = null) {
     this.rootDir = resolve(rootDir);
   }
 
@@ -76,7 +85,14 @@ export class RemoteCache {
   }
 
   private async fetchNow(remoteUrl: string, dir: string, opts: EnsureOptions): Promise<string> {
-    const env = upstreamGitEnv(opts);
+    let host = '';
+    try {
+      host = new URL(remoteUrl).hostname;
+    } catch {
+      /* not a URL: git says so */
+    }
+    const proxy = this.proxy && !this.proxy.bypass(host) ? this.proxy.urlWithCredentials() : undefined;
+    const env = upstreamGitEnv({ ...opts, proxy });
     const exists = await stat(join(dir, 'HEAD')).then(() => true, () => false);
     if (!exists) {
       await mkdir(this.rootDir, { recursive: true });

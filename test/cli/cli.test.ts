@@ -247,6 +247,22 @@ describe('airlock CLI', { concurrency: 4 }, () => {
       assert.equal(r.code, 1);
       assertOneLine(r, /cannot read upstream CA file/);
     });
+
+    test('serve --upstream-proxy: a bad URL is one line without its password; a good one shows in status without it', async () => {
+      const bad = await cli(['serve', '--json', '--proxy-port', '0', '--console-port', 'off', '--upstream-proxy', 'https://u:hunter2@corp:3128',
+        '--data-dir', await tempDir('airlock-cli-serve4-')]);
+      assert.equal(bad.code, 1);
+      assertOneLine(bad, /upstreamProxy: https:\/\/ proxies are not supported/);
+      assert.doesNotMatch(bad.stderr, /hunter2/);
+      const D = await tempDir('airlock-cli-serve5-');
+      await serve(D, ['--upstream-proxy', 'http://u:hunter2@127.0.0.1:3128']);
+      const st = await cli(['status', '--data-dir', D]);
+      assert.equal(st.code, 0, st.stderr);
+      assert.match(st.stdout, /^ {2}upstream: through the proxy 127\.0\.0\.1:3128 \(direct: localhost, 127\.0\.0\.0\/8, ::1\)$/m);
+      const js = await cli(['status', '--json', '--data-dir', D]);
+      assert.deepEqual(JSON.parse(js.stdout).upstreamProxy, { proxy: '127.0.0.1:3128', noProxy: ['localhost', '127.0.0.0/8', '::1'] });
+      assert.doesNotMatch(st.stdout + js.stdout, /hunter2/);
+    });
   });
 
   describe('airlock run / env against a running gateway', { concurrency: 1 }, () => {

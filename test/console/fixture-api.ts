@@ -234,6 +234,7 @@ export function createFixtureApi(opts: { exchanges?: number; now?: () => number 
       counts: { exchanges: exchanges.length, pendingReviews: [...reviews.values()].filter((r) => r.state === 'pending').length },
       recording: { state: 'on' },
       disk: { freeBytes: 48 * 1024 ** 3, low: false },
+      upstreamProxy: null,
     };
   }
 

@@ -38,6 +38,15 @@ export function StatusPanel({ transport }: { transport: Transport }) {
           </dd>
           <dt>Free disk (record)</dt>
           <dd className={status.disk?.low ? 'bad' : undefined}>{status.disk ? `${bytes(status.disk.freeBytes)}${status.disk.low ? ' (low)' : ''}` : 'unknown'}</dd>
+          <dt>Upstream</dt>
+          <dd>
+            {status.upstreamProxy ? (
+              <>
+                through the proxy <span className="mono selectable">{status.upstreamProxy.proxy}</span>
+                {status.upstreamProxy.noProxy.length ? <span className="muted"> (direct: {status.upstreamProxy.noProxy.join(', ')})</span> : null}
+              </>
+            ) : 'direct'}
+          </dd>
           <dt>This view via</dt>
           <dd>{transport === 'ipc' ? 'desktop bridge' : 'web console (HTTP)'}</dd>
         </dl>

@@ -1,0 +1,236 @@
+// Airlock behind an upstream (corporate) proxy: a real HTTP proxy (the `proxy` package, CONNECT and
+// absolute-form requests, Basic auth) on loopback between the gateway and the real upstreams.
+// Real curl and git clients as agents; what the upstream proxy saw is checked request by request.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { createRequire } from 'node:module';
+import type { Socket } from 'node:net';
+import { join } from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createProxy } from 'proxy';
+import type WebSocketType from 'ws';
+import { createTestPki, freePort, startGitServer, startUpstream, type GitServer, type TestPki, type Upstream } from '../helpers';
+import { startTestAirlock, type TestAirlock } from '../helpers/airlock';
+import { gitEnvIsolated, runGit, runGitOk } from '../helpers/git-client';
+import { makeTempDir, removeDir } from '../helpers/tmp';
+import { curlVia, tlsTunnel, type CurlTarget } from './client';
+import { UpstreamProxy } from '../../main/gateway/upstream-proxy';
+
+const require = createRequire(import.meta.url);
+const WebSocket = require('ws') as typeof WebSocketType;
+
+const CORP = 'Basic ' + Buffer.from('corp:pa$$ word').toString('base64');
+
+interface Seen { kind: 'connect' | 'request'; target: string; auth: string | undefined }
+interface Corp { port: number; seen: Seen[]; close(): Promise<void> }
+
+/** A real forward proxy that wants `corp` / `pa$$ word`; records every CONNECT and request it gets. */
+async function startCorpProxy(): Promise<Corp> {
+  const seen: Seen[] = [];
+  const server = http.createServer();
+  const sockets = new Set<Socket>();
+  server.on('connection', (s: Socket) => { sockets.add(s); s.once('close', () => sockets.delete(s)); });
+  server.prependListener('connect', (req: http.IncomingMessage) => seen.push({ kind: 'connect', target: String(req.url), auth: req.headers['proxy-authorization'] }));
+  server.prependListener('request', (req: http.IncomingMessage) => seen.push({ kind: 'request', target: String(req.url), auth: req.headers['proxy-authorization'] }));
+  const p = createProxy(server);
+  p.authenticate = (req) => req.headers['proxy-authorization'] === CORP;
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return {
+    port: (server.address() as { port: number }).port,
+    seen,
+    close: () => new Promise<void>((r) => { server.close(() => r()); for (const s of sockets) s.destroy(); }),
+  };
+}
+
+let pki: TestPki;
+let up: Upstream;
+let plain: Upstream;
+let bad: Upstream;
+let corp: Corp;
+let gw: TestAirlock;
+let g: CurlTarget;
+const more: Array<() => Promise<void>> = [];
+
+before(async () => {
+  pki = await createTestPki();
+  [up, plain, bad, corp] = await Promise.all([
+    startUpstream({ pki, websocket: 'ws' }), startUpstream({ tls: false, pki }), startUpstream({ tls: 'bad', pki }), startCorpProxy(),
+  ]);
+  gw = await startTestAirlock({
+    upstreamCa: [pki.caPath],
+    // Loopback is bypassed by default; these tests need every upstream (all on loopback) behind the proxy.
+    options: { consolePort: null, upstreamProxy: `http://corp:${encodeURIComponent('pa$$ word')}@127.0.0.1:${corp.port}`, upstreamNoProxy: [] },
+  });
+  g = { proxyUrl: gw.proxyUrl, caPath: gw.caPath, user: 'bot', token: await gw.addAgent('bot') };
+});
+
+after(async () => {
+  for (const c of more.reverse()) await c().catch(() => undefined);
+  await gw?.close();
+  await Promise.all([up?.close(), plain?.close(), bad?.close(), corp?.close()]);
+});
+
+/** What the upstream proxy saw since `n` for targets on `port` (git's background cache refreshes may run meanwhile). */
+const since = (n: number, port?: number) => corp.seen.slice(n).filter((s) => port === undefined || s.target.includes(`:${port}`));
+
+describe('through an upstream proxy', () => {
+  test('HTTPS: a CONNECT tunnel with the upstream proxy\'s credentials (never the agent\'s); TLS with the origin verified end to end', async () => {
+    const n = corp.seen.length;
+    const r = await curlVia(g, [`${up.url}/hello`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'hello');
+    assert.deepEqual(since(n, up.port), [{ kind: 'connect', target: `127.0.0.1:${up.port}`, auth: CORP }]);
+    const ex = gw.service.store.exchanges.list({ limit: 1 })[0]!;
+    assert.equal(ex.status, 200);
+    assert.ok(!JSON.stringify(gw.service.store.exchanges.get(ex.id)).includes('pa$$'), 'the upstream proxy\'s password is not in the record');
+    const st = await gw.service.getStatus();
+    assert.deepEqual(st.upstreamProxy, { proxy: `127.0.0.1:${corp.port}`, noProxy: [] });
+    assert.ok(!JSON.stringify(st).includes('pa$$'), 'nor in the status');
+  });
+
+  test('plain HTTP: an absolute-form request to the upstream proxy with its credentials', async () => {
+    const n = corp.seen.length;
+    const r = await curlVia(g, [`${plain.url}/hello?via=corp`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'hello');
+    assert.deepEqual(since(n, plain.port), [{ kind: 'request', target: `http://127.0.0.1:${plain.port}/hello?via=corp`, auth: CORP }]);
+    const got = plain.requests.at(-1)!;
+    assert.equal(got.url, '/hello?via=corp');
+    assert.ok(!('proxy-authorization' in got.headers), 'the upstream never sees a Proxy-Authorization');
+  });
+
+  test('an upstream whose certificate does not verify gets 502 through the tunnel too, and no request reaches it', async () => {
+    const before = bad.requests.length;
+    const r = await curlVia(g, ['-w', '\n%{http_code}', `${bad.url}/hello`]);
+    assert.match(r.stdout, /could not be verified/);
+    assert.match(r.stdout, /\n502$/);
+    assert.equal(bad.requests.length, before);
+  });
+
+  test('WebSocket (wss://) through the upstream proxy\'s tunnel', async () => {
+    const n = corp.seen.length;
+    const sock = await tlsTunnel(gw.proxyPort, '127.0.0.1', up.port, gw.basic(g.user, g.token), readFileSync(gw.caPath, 'utf8'));
+    const ws = new WebSocket(up.wsUrl, { createConnection: () => sock } as WebSocketType.ClientOptions);
+    try {
+      const got = await new Promise<string>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error('no echo within 10 s')), 10_000);
+        ws.on('open', () => ws.send('through corp'));
+        ws.on('message', (d: Buffer) => { clearTimeout(t); resolve(d.toString()); });
+        ws.on('error', (e) => { clearTimeout(t); reject(e); });
+      });
+      assert.equal(got, 'through corp');
+      assert.deepEqual(since(n, up.port), [{ kind: 'connect', target: `127.0.0.1:${up.port}`, auth: CORP }]);
+    } finally {
+      ws.terminate();
+      sock.destroy();
+    }
+  });
+
+  test('git: a held push is analysed (remote cache fetched through the upstream proxy) and forwarded through it after approval', async () => {
+    const gs: GitServer = await startGitServer({ pki });
+    more.push(() => gs.close());
+    const home = await makeTempDir('airlock-corp-git-');
+    more.push(() => removeDir(home));
+    const repo = await gs.createRepo('corp', { seed: true });
+    const env = gitEnvIsolated(home, { HTTPS_PROXY: `http://bot:${g.token}@127.0.0.1:${gw.proxyPort}`, GIT_SSL_CAINFO: gw.caPath });
+    const work = join(home, 'w');
+    await runGitOk(['clone', '-q', repo.url, work], { env });
+    writeFileSync(join(work, 'corp.txt'), 'through the corporate proxy\n');
+    await runGitOk(['add', '-A'], { cwd: work, env });
+    await runGitOk(['commit', '-q', '-m', 'corp change'], { cwd: work, env });
+    const oid = (await runGitOk(['rev-parse', 'HEAD'], { cwd: work, env })).stdout.trim();
+    const n = corp.seen.length;
+    const push = runGit(['push', 'origin', 'main'], { cwd: work, env, timeoutMs: 60_000 });
+    let reviewId: string | null = null;
+    for (let i = 0; i < 400 && !reviewId; i++) {
+      const r = gw.service.store.reviews.list({}).find((x) => x.repo.includes('corp.git') && x.state === 'pending');
+      if (r) reviewId = r.id;
+      else await new Promise((res) => setTimeout(res, 50));
+    }
+    assert.ok(reviewId, 'the push was held for review');
+    const review = await gw.service.getReview({ id: reviewId });
+    assert.match(JSON.stringify(review.refs), /corp\.txt/, "the analysis (its diff needs the remote cache) ran");
+    await gw.service.approveReview({ id: reviewId });
+    const res = await push;
+    assert.equal(res.code, 0, res.stderr);
+    assert.equal((await gs.refs('corp'))['refs/heads/main'], oid);
+    const seen = since(n);
+    // Airlock's own fetch for the analysis (git with http.proxy: libcurl asks once without credentials,
+    // then with them) and the forward after approval: all to the git server through the upstream proxy.
+    assert.ok(seen.every((s) => s.kind === 'connect' && s.target === `127.0.0.1:${gs.port}`), JSON.stringify(seen));
+    assert.ok(seen.filter((s) => s.auth !== undefined).every((s) => s.auth === CORP), JSON.stringify(seen));
+    assert.ok(seen.filter((s) => s.auth === CORP).length >= 2, JSON.stringify(seen));
+  });
+});
+
+describe('when the upstream proxy fails', () => {
+  test('wrong credentials: 502 saying the upstream proxy refused them (never a 407 the agent would take for Airlock\'s)', async () => {
+    const wrong = await startTestAirlock({ upstreamCa: [pki.caPath], options: { consolePort: null, upstreamProxy: `http://corp:nope@127.0.0.1:${corp.port}`, upstreamNoProxy: [] } });
+    more.push(() => wrong.close());
+    const t = { ...g, proxyUrl: wrong.proxyUrl, caPath: wrong.caPath, token: await wrong.addAgent('bot') };
+    const https = await curlVia(t, ['-w', '\n%{http_code}', `${up.url}/hello`]);
+    assert.match(https.stdout, new RegExp(`upstream proxy 127\\.0\\.0\\.1:${corp.port} refused a tunnel to 127\\.0\\.0\\.1:${up.port}: 407 .*did not accept the credentials`));
+    assert.match(https.stdout, /\n502$/);
+    const plainRes = await curlVia(t, ['-w', '\n%{http_code}', `${plain.url}/hello`]);
+    assert.match(plainRes.stdout, /upstream proxy .* refused .*407.*did not accept the credentials/);
+    assert.match(plainRes.stdout, /\n502$/);
+    assert.ok(!/pa\$\$|nope/.test(https.stdout + plainRes.stdout), 'no credential in the messages');
+  });
+
+  test('upstream proxy down: 502 naming it, and the gateway keeps serving once it is back', async () => {
+    const port = await freePort();
+    const down = await startTestAirlock({ upstreamCa: [pki.caPath], options: { consolePort: null, upstreamProxy: `http://127.0.0.1:${port}`, upstreamNoProxy: [], connectTimeoutMs: 3000 } });
+    more.push(() => down.close());
+    const t = { ...g, proxyUrl: down.proxyUrl, caPath: down.caPath, token: await down.addAgent('bot') };
+    for (const url of [`${up.url}/hello`, `${plain.url}/hello`]) {
+      const r = await curlVia(t, ['-w', '\n%{http_code}', url]);
+      assert.match(r.stdout, new RegExp(`could not reach (${url.startsWith('https') ? 'its upstream proxy' : '.* through its upstream proxy'}) 127\\.0\\.0\\.1:${port}.*ECONNREFUSED`), r.stdout);
+      assert.match(r.stdout, /\n502$/);
+    }
+    // The same port now answers as a proxy without credentials: the next request goes through.
+    const server = http.createServer();
+    createProxy(server);
+    await new Promise<void>((r) => server.listen(port, '127.0.0.1', () => r()));
+    more.push(() => new Promise<void>((r) => server.close(() => r())));
+    const ok = await curlVia(t, [`${up.url}/hello`]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(ok.stdout, 'hello');
+  });
+
+  test('upstreamNoProxy: listed hosts go direct, the rest through the upstream proxy', async () => {
+    const direct = await startTestAirlock({ upstreamCa: [pki.caPath], options: { consolePort: null, upstreamProxy: `http://corp:${encodeURIComponent('pa$$ word')}@127.0.0.1:${corp.port}`, upstreamNoProxy: ['127.0.0.0/8'] } });
+    more.push(() => direct.close());
+    const t = { ...g, proxyUrl: direct.proxyUrl, caPath: direct.caPath, token: await direct.addAgent('bot') };
+    const n = corp.seen.length;
+    const a = await curlVia(t, [`${up.url}/hello`]);
+    assert.equal(a.stdout, 'hello', a.stderr);
+    assert.equal(since(n, up.port).length, 0, `an address in 127.0.0.0/8 went direct: ${JSON.stringify(since(n, up.port))}`);
+    const b = await curlVia(t, [`https://localhost:${up.port}/hello`]);
+    assert.equal(b.stdout, 'hello', b.stderr);
+    assert.deepEqual(since(n, up.port).map((s) => s.target), [`localhost:${up.port}`], 'a name not listed went through the upstream proxy');
+  });
+});
+
+describe('UpstreamProxy settings', () => {
+  test('bypass: names with their subdomains, addresses, ranges, IPv6, *', () => {
+    const p = new UpstreamProxy('http://proxy.corp:3128', ['internal.example', '.svc', '10.0.0.0/8', '::1', 'fd00::/8']);
+    for (const h of ['internal.example', 'git.internal.example', 'a.svc', '10.1.2.3', '::1', '[::1]', 'fd12::1', 'INTERNAL.EXAMPLE.']) assert.equal(p.bypass(h), true, h);
+    for (const h of ['example.com', 'notinternal.example', 'svc.example', '11.0.0.1', '::2', 'github.com']) assert.equal(p.bypass(h), false, h);
+    assert.equal(new UpstreamProxy('http://p:1', ['*']).bypass('anything.example'), true);
+    assert.equal(p.display, 'proxy.corp:3128');
+    assert.equal(new UpstreamProxy('http://p', []).port, 80);
+  });
+
+  test('bad settings are one clear sentence, with no password in it', () => {
+    assert.throws(() => new UpstreamProxy('https://p:1', []), /https:\/\/ proxies are not supported/);
+    assert.throws(() => new UpstreamProxy('socks5://p:1', []), /socks5:\/\/ proxies are not supported/);
+    assert.throws(() => new UpstreamProxy('not a url', []), /is not a URL/);
+    assert.throws(() => new UpstreamProxy('http://u:secret@p:1/path', []), (e: Error) => /expected http:\/\//.test(e.message) && !e.message.includes('secret'));
+    assert.throws(() => new UpstreamProxy('http://p:1', ['10.0.0.0/99']), /is not an address range/);
+  });
+
+  test('airlock serve refuses to start with a bad upstreamProxy', async () => {
+    await assert.rejects(startTestAirlock({ options: { consolePort: null, upstreamProxy: 'https://corp:3128' } }), /proxies are not supported/);
+  });
+});

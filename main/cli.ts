@@ -695,7 +695,7 @@ async function cmdAudit(argv: string[]): Promise<number> {
     const text = withStore(paths, (s) => exportAudit(s, { format, since }));
     if (typeof values.out === 'string') {
       try {
-        writeFileSync(values.out, text);
+        writeFileSync(values.out, text, { mode: 0o600 }); // agents' names and hosts: as private as the exchanges export
       } catch (e) {
         throw new AirlockError('bad-request', `cannot write ${values.out} (${errnoOf(e)})`);
       }

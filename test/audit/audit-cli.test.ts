@@ -3,7 +3,7 @@
 // reported with the first broken seq.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { makeTempDir, removeDir } from '../helpers/tmp';
@@ -103,6 +103,7 @@ test('audit export (jsonl, csv), verify of the database and of export files, tam
     const r = await airlock(['audit', 'export', '--format', 'csv', '--out', csvFile, '--data-dir', dataDir]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, '', 'with --out nothing goes to stdout');
+    assert.equal(statSync(csvFile).mode & 0o777, 0o600, 'the export is readable by its owner only, like the exchanges export');
     const text = readFileSync(csvFile, 'utf8');
     const lines = text.split('\r\n');
     assert.equal(lines[0], 'seq,at,actor,action,subject,details,prev_hash,hash');

@@ -8,7 +8,7 @@ import { hashToken, newAgentToken } from './agents/tokens';
 import { dataPaths, defaultDataDir, type DataPaths } from './config/paths';
 import { pidAlive, readRuntime, type RuntimeInfo } from './config/runtime-file';
 import { AirlockError } from './contract/errors';
-import { agentEnv, exportLines } from './env/agent-env';
+import { agentEnv, exportLines, wgetrcText } from './env/agent-env';
 import { writeNodePreload } from './env/node-preload';
 import { ensureDataDir, startAirlock, VERSION } from './service';
 import { openStore, sessionView, type Store, exportAudit, parseAuditExport, verifyEvents } from './store';
@@ -258,6 +258,7 @@ async function buildAgentEnv(paths: DataPaths, agent: string, token: string | un
   const ca = await loadOrCreateCa(paths.dir);
   const bundle = existsSync(caPaths(paths.dir).bundle) ? caPaths(paths.dir).bundle : writeTrustBundle(ca);
   if (!existsSync(paths.nodePreload)) writeNodePreload(paths.nodePreload);
+  writeFileSync(paths.wgetrc, wgetrcText(bundle), { mode: 0o644 });
   const minted = token ?? newAgentToken();
   withStore(paths, (s) => {
     if (!s.agents.get(agent)) throw new AirlockError('not-found', `no agent named "${agent}"; create it with \`airlock agent add ${agent}\``);
@@ -278,6 +279,7 @@ async function buildAgentEnv(paths: DataPaths, agent: string, token: string | un
       caPath: ca.paths.cert,
       bundlePath: bundle,
       nodePreloadPath: paths.nodePreload,
+      wgetrcPath: paths.wgetrc,
       existingNodeOptions: process.env.NODE_OPTIONS,
       gitRewrites: sshRewrites(paths),
     }),

@@ -21,6 +21,8 @@ export interface DataPaths {
   adminToken: string;
   config: string;
   nodePreload: string;
+  /** wget's startup file for agent runs (`WGETRC`): GnuTLS wget reads no CA variable. */
+  wgetrc: string;
   runtime: string; // written by a running gateway: ports, pid
   spool: string;
   gitCache: string;
@@ -35,6 +37,7 @@ export function dataPaths(dir: string): DataPaths {
     adminToken: join(dir, 'admin-token'),
     config: join(dir, 'config.yaml'),
     nodePreload: join(dir, 'node-preload.cjs'),
+    wgetrc: join(dir, 'wgetrc'),
     runtime: join(dir, 'runtime.json'),
     spool: join(dir, 'spool'),
     gitCache: join(dir, 'git-cache'),

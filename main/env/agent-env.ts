@@ -11,6 +11,8 @@ export interface AgentEnvInput {
   caPath: string;
   bundlePath: string;
   nodePreloadPath: string;
+  /** wget's startup file naming the bundle (writeWgetrc); WGETRC when given. */
+  wgetrcPath?: string;
   existingNodeOptions?: string;
   /** git `url.<base>.insteadOf` rewrites (SSH forms → HTTPS), added through GIT_CONFIG_COUNT. */
   gitRewrites?: Array<{ base: string; insteadOf: string }>;
@@ -51,6 +53,7 @@ export function agentEnv(i: AgentEnvInput): Record<string, string> {
     npm_config_cafile: i.bundlePath,
     AIRLOCK_AGENT: i.agent,
   };
+  if (i.wgetrcPath) env.WGETRC = i.wgetrcPath;
   const rewrites = i.gitRewrites ?? [];
   if (rewrites.length > 0) {
     env.GIT_CONFIG_COUNT = String(rewrites.length);
@@ -69,4 +72,14 @@ function quoteNodeOption(p: string): string {
 /** POSIX shell `export` lines, single-quoted so nothing is expanded. */
 export function exportLines(env: Record<string, string>): string {
   return Object.entries(env).map(([k, v]) => `export ${k}='${v.replace(/'/g, `'\\''`)}'`).join('\n') + '\n';
+}
+
+/**
+ * wget's startup file for agent runs: the bundle as its CA file (GNU wget built with GnuTLS, as
+ * Debian's, reads no CA variable) and the proxy variables in force. It stands in for the user's
+ * ~/.wgetrc during `airlock run` (WGETRC replaces that file; /etc/wgetrc is still read first).
+ */
+export function wgetrcText(bundlePath: string): string {
+  if (/[\r\n]/.test(bundlePath)) throw new Error('the bundle path holds a line break');
+  return `# Written by Airlock for agent runs (WGETRC): trust Airlock's CA bundle, use the proxy variables.\nca_certificate = ${bundlePath}\nuse_proxy = on\n`;
 }

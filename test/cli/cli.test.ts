@@ -337,6 +337,9 @@ describe('airlock CLI', { concurrency: 4 }, () => {
 
       test('run -- curl', () => throughGateway('curl', (u) => ['curl', '-sS', u]));
 
+      // Debian's wget (GnuTLS) reads no CA variable: the WGETRC file airlock run writes names the bundle.
+      test('run -- wget', () => throughGateway('wget', (u) => ['wget', '-q', '-O', '-', u]));
+
       test('run -- python3 urllib', () => throughGateway('python', (u) =>
         ['python3', '-c', 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1]).read().decode())', u]));
 

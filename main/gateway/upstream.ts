@@ -136,7 +136,7 @@ function tlsThroughProxy(proxy: UpstreamProxy, o: TunnelledTls, cb: (err: NodeJS
     sock.once('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       sock.destroy();
-      cb(Object.assign(e, { duringTls: true }));
+      cb(Object.assign(e, { duringTls: true, viaProxy: proxy.display }));
     });
   });
   if (!o.ownPorts.has(o.port)) return go();
@@ -416,9 +416,12 @@ function formatDuration(ms: number): string {
 export function explainUpstreamError(err: NodeJS.ErrnoException, target: string, duringTls = false, maxHeaderBytes?: number): { status: number; code: string; message: string } {
   const code = err.code ?? 'EUNKNOWN';
   if (TLS_VERIFY_CODES.has(code)) {
+    const via = (err as { viaProxy?: string }).viaProxy;
     return { status: 502, code: 'upstream-tls-unverified', message:
       `Airlock did not forward this request: the TLS certificate of ${target} could not be verified (${code}: ${err.message}). ` +
-      'If this upstream uses a private CA, start Airlock with --upstream-ca FILE.' };
+      (via
+        ? `It was reached through the upstream proxy ${via}: if that proxy inspects TLS, or this upstream uses a private CA, start Airlock with --upstream-ca FILE.`
+        : 'If this upstream uses a private CA, start Airlock with --upstream-ca FILE.') };
   }
   if (code === 'EPROTO' || code === 'ERR_SSL_WRONG_VERSION_NUMBER' || /wrong version number|packet length too long|unknown protocol/i.test(err.message)) {
     return { status: 502, code: 'upstream-not-tls', message: `Airlock could not open TLS to ${target}: it does not speak TLS on that port (${err.message}).` };

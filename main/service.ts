@@ -27,7 +27,7 @@ import { UpstreamProxy } from './gateway/upstream-proxy';
 import { createLogger, type Logger } from './log';
 import { defaultStages } from './pipeline/default-stages';
 import { recordGuardStage, recordStage } from './pipeline/stages/record';
-import { BUILTIN_POLICY } from './pipeline/stages/decide';
+import { BUILTIN_POLICY, builtinRules } from './pipeline/stages/decide';
 import { otherGateway } from './config/runtime-file';
 import { maskQuery, openStore, sessionView, type Store, type StoreOptions } from './store';
 import { writeNodePreload } from './env/node-preload';
@@ -370,7 +370,7 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
   // A push that was pending when the last process died is never approved or forwarded.
   const interrupted = store.reviews.markInterrupted(new Date());
   // The policy in force is part of the record: an auditor sees which rules decided from when on.
-  store.audit.append({ actor: 'system', action: 'policy.loaded', subject: BUILTIN_POLICY.name, details: { rules: BUILTIN_POLICY.rules } });
+  store.audit.append({ actor: 'system', action: 'policy.loaded', subject: BUILTIN_POLICY.name, details: { rules: builtinRules(upstreamProxy) } });
   if (interrupted.length > 0) log.warn(`${interrupted.length} review(s) pending at the last shutdown marked interrupted`);
   const credentials = new CredentialStore(paths.credentials, new FileKeyProvider(paths.credentialsKey));
   store.setSecrets(credentials.allSecrets());
@@ -417,7 +417,7 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
     const view = ex.toView();
     return { type: 'exchange', exchange: { ...view, path: maskQuery(view.path) } };
   });
-  const stages = defaultStages({ guard: options.record ? recordGuardStage(store) : undefined, hold, record: recordStage(options.record ? store : null, emitExchange), ownPorts });
+  const stages = defaultStages({ guard: options.record ? recordGuardStage(store) : undefined, hold, record: recordStage(options.record ? store : null, emitExchange), ownPorts, upstreamProxy });
   const auth = new AgentAuthenticator(store.agents);
   const issuer = new LeafIssuer(ca);
   void issuer.warm();

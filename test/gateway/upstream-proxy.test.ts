@@ -127,6 +127,16 @@ describe('through an upstream proxy', () => {
     }
   });
 
+  test('the upstream proxy itself is refused to agents (403, builtin:deny-upstream-proxy), and it sees nothing', async () => {
+    const n = corp.seen.length;
+    const r = await curlVia(g, ['-w', '\n%{http_code}', `http://127.0.0.1:${corp.port}/http://example.com/`]);
+    assert.match(r.stdout, /upstream proxy/);
+    assert.match(r.stdout, /\n403$/);
+    assert.equal(corp.seen.length, n);
+    const loaded = gw.service.store.audit.list({}).filter((e) => e.action === 'policy.loaded').at(-1)!;
+    assert.ok(JSON.stringify(loaded.details).includes(`"builtin:deny-upstream-proxy","match":"127.0.0.1:${corp.port} (upstreamProxy)"`), JSON.stringify(loaded.details));
+  });
+
   test('git: a held push is analysed (remote cache fetched through the upstream proxy) and forwarded through it after approval', async () => {
     const gs: GitServer = await startGitServer({ pki });
     more.push(() => gs.close());

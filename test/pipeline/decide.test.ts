@@ -31,3 +31,21 @@ test("requests to Airlock's own ports are denied; a push elsewhere is held; the 
   own.delete(8898);
   assert.equal(decide('GET', '127.0.0.1', 8898, '/'), 'builtin:allow-other', 'ports are read at each request');
 });
+
+test("with an upstream proxy set, requests to its address are denied (after Airlock's own ports), and the audit's rules say so", async () => {
+  const { builtinRules } = await import('../../main/pipeline/stages/decide');
+  const stage = createDecideStage(new Set([8899]), { host: 'proxy.corp', port: 3128 });
+  const decide = (host: string, port: number) => {
+    const ex = new Exchange('1', { name: 'bot', groups: [] }, 's', 'GET', 'http', validateHostname(host).value, port, '/', {}, '127.0.0.1');
+    classifyStage.onRequest!(ex, null as never);
+    stage.onRequest!(ex, null as never);
+    return ex.decision!.ruleId;
+  };
+  assert.equal(decide('proxy.corp', 3128), 'builtin:deny-upstream-proxy');
+  assert.equal(decide('PROXY.CORP.', 3128), 'builtin:deny-upstream-proxy');
+  assert.equal(decide('proxy.corp', 443), 'builtin:allow-other');
+  assert.equal(decide('localhost', 8899), 'builtin:deny-airlock-itself');
+  assert.deepEqual(builtinRules({ host: 'proxy.corp', port: 3128 }).map((r) => r.id),
+    ['builtin:deny-airlock-itself', 'builtin:deny-upstream-proxy', 'builtin:hold-git-push', 'builtin:allow-other']);
+  assert.deepEqual(builtinRules(null).map((r) => r.id), ['builtin:deny-airlock-itself', 'builtin:hold-git-push', 'builtin:allow-other']);
+});

@@ -19,6 +19,18 @@ const DENY_SELF: DecisionView = {
   explanation: "agents cannot reach Airlock's own console or proxy through it (a person decides reviews)",
 };
 
+const DENY_UPSTREAM_PROXY: DecisionView = {
+  verdict: 'deny',
+  ruleId: 'builtin:deny-upstream-proxy',
+  explanation: "agents cannot use Airlock's upstream proxy through it (a request through it would hide its real target from the policy)",
+};
+
+/** Airlock's upstream proxy (`upstreamProxy`), as the policy sees a target. */
+export interface UpstreamProxyTarget {
+  host: string;
+  port: number;
+}
+
 /** What the audit log records as the policy in force (event `policy.loaded` at every start). */
 export const BUILTIN_POLICY = {
   name: 'builtin',
@@ -28,6 +40,14 @@ export const BUILTIN_POLICY = {
     { id: ALLOW.ruleId, match: 'anything else', verdict: ALLOW.verdict },
   ],
 } as const;
+
+/** The built-in policy's rules with an upstream proxy set: its address is refused to agents, after Airlock's own ports. */
+export function builtinRules(upstreamProxy: UpstreamProxyTarget | null): ReadonlyArray<{ id: string; match: string; verdict: string }> {
+  if (!upstreamProxy) return BUILTIN_POLICY.rules;
+  const [self, ...rest] = BUILTIN_POLICY.rules;
+  const h = upstreamProxy.host.includes(':') ? `[${upstreamProxy.host}]` : upstreamProxy.host;
+  return [self, { id: DENY_UPSTREAM_PROXY.ruleId, match: `${h}:${upstreamProxy.port} (upstreamProxy)`, verdict: DENY_UPSTREAM_PROXY.verdict }, ...rest];
+}
 
 /** Host names and addresses that reach this machine's loopback listeners (validated, lower-case host names). */
 export function isLoopbackHost(host: string): boolean {
@@ -39,15 +59,19 @@ export function isLoopbackHost(host: string): boolean {
  * Step 2: allow, review or deny, with the rule that decided and a sentence
  * saying why. Until the policy language lands, the built-in policy refuses
  * requests to Airlock's own ports (an agent approving its own push through the
- * console API), holds every receive-pack POST and allows everything else.
+ * console API) and to its upstream proxy, holds every receive-pack POST and allows everything else.
  * `ownPorts` holds the ports Airlock listens on (proxy, console), read at each request.
  */
-export function createDecideStage(ownPorts: ReadonlySet<number> = new Set()): Stage {
+export function createDecideStage(ownPorts: ReadonlySet<number> = new Set(), upstreamProxy: UpstreamProxyTarget | null = null): Stage {
   const isAirlockItself = (ex: Exchange): boolean => ownPorts.has(ex.port) && isLoopbackHost(ex.host);
+  const proxyHost = upstreamProxy?.host.toLowerCase().replace(/\.$/, '');
+  const isUpstreamProxy = (ex: Exchange): boolean => upstreamProxy !== null && ex.port === upstreamProxy.port && ex.host === proxyHost;
   return {
     name: 'policy',
     onRequest(ex) {
-      ex.decision = isAirlockItself(ex) ? DENY_SELF : gitKindOf(ex) === 'git-push' ? HOLD_PUSH : ALLOW;
+      ex.decision = isAirlockItself(ex) ? DENY_SELF
+        : isUpstreamProxy(ex) ? DENY_UPSTREAM_PROXY
+        : gitKindOf(ex) === 'git-push' ? HOLD_PUSH : ALLOW;
     },
   };
 }

@@ -1,8 +1,9 @@
 // The real CLI (`node bin/airlock.mjs …`) as child processes, each with its own temp --data-dir.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { X509Certificate } from 'node:crypto';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createHash, X509Certificate } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
 import net from 'node:net';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -348,6 +349,56 @@ describe('airlock CLI', { concurrency: 4 }, () => {
 
       test('run -- node https.get', () => throughGateway('node-https', (u) =>
         [process.execPath, '-e', "require('https').get(process.argv[1], (r) => r.pipe(process.stdout)).on('error', (e) => { console.error(e); process.exit(3); })", u]));
+
+      // npm (through its own proxy agent, npm_config_https_proxy and npm_config_cafile) installs a package from
+      // a registry served over HTTPS on loopback. By host name: npm's proxy agent checks an IP target's
+      // certificate against "localhost" whatever the proxy (https-proxy-agent drops the host), so no real
+      // registry is addressed by IP.
+      test('run -- npm install from an HTTPS registry', async () => {
+        const dir = await tempDir('airlock-cli-npm-');
+        const pkg = join(dir, 'pkg');
+        mkdirSync(pkg);
+        writeFileSync(join(pkg, 'package.json'), JSON.stringify({ name: 'airlock-npm-probe', version: '1.0.0', main: 'index.js' }));
+        writeFileSync(join(pkg, 'index.js'), 'module.exports = 42;\n');
+        // Its own cache: npm pack keeps the tarball in the cache, and the install would then not fetch it.
+        const packed = await runCommand('npm', ['pack', '--silent', '--cache', join(dir, 'pack-cache'), '--pack-destination', dir], { cwd: pkg, env: cleanCliEnv({ HOME: home }), timeoutMs: 30_000 });
+        assert.equal(packed.code, 0, packed.stderr);
+        const tgz = readFileSync(join(dir, 'airlock-npm-probe-1.0.0.tgz'));
+        const seen: string[] = [];
+        const registry = https.createServer({ key: pki.serverKeyPem, cert: pki.serverCertPem }, (req, res) => {
+          seen.push(`${req.method} ${req.url}`);
+          const base = `https://localhost:${(registry.address() as net.AddressInfo).port}`;
+          if (req.url === '/airlock-npm-probe') {
+            res.setHeader('content-type', 'application/json');
+            res.end(JSON.stringify({ name: 'airlock-npm-probe', 'dist-tags': { latest: '1.0.0' }, versions: { '1.0.0': {
+              name: 'airlock-npm-probe', version: '1.0.0',
+              dist: { tarball: `${base}/airlock-npm-probe/-/airlock-npm-probe-1.0.0.tgz`, integrity: `sha512-${createHash('sha512').update(tgz).digest('base64')}` },
+            } } }));
+          } else if (req.url === '/airlock-npm-probe/-/airlock-npm-probe-1.0.0.tgz') {
+            res.setHeader('content-type', 'application/octet-stream');
+            res.end(tgz);
+          } else {
+            res.statusCode = 404;
+            res.end('{}');
+          }
+        });
+        await new Promise<void>((r) => registry.listen(0, '127.0.0.1', () => r()));
+        try {
+          const port = (registry.address() as net.AddressInfo).port;
+          const proj = join(dir, 'proj');
+          mkdirSync(proj);
+          writeFileSync(join(proj, 'package.json'), '{"name":"proj","version":"1.0.0"}');
+          const inst = await runCommand(process.execPath, [AIRLOCK_BIN, 'run', '--agent', AGENT, '--data-dir', D, '--', 'npm', 'install', '--no-audit', '--no-fund',
+            '--no-update-notifier', '--loglevel=http', `--registry=https://localhost:${port}/`, 'airlock-npm-probe'], { cwd: proj, env: cleanCliEnv({ HOME: home }), timeoutMs: 60_000 });
+          assert.equal(inst.code, 0, inst.stderr);
+          assert.equal(readFileSync(join(proj, 'node_modules', 'airlock-npm-probe', 'index.js'), 'utf8'), 'module.exports = 42;\n');
+          assert.ok(seen.includes('GET /airlock-npm-probe/-/airlock-npm-probe-1.0.0.tgz'), seen.join(', ') + inst.stderr);
+          const row = await recorded((p) => p === '/airlock-npm-probe/-/airlock-npm-probe-1.0.0.tgz');
+          assert.equal(row.status, 200);
+        } finally {
+          await new Promise<void>((r) => registry.close(() => r()));
+        }
+      });
 
       test('run -- git ls-remote and git clone', async () => {
         const repo = await git.createRepo('proj', { seed: true });

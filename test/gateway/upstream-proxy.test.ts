@@ -14,7 +14,7 @@ import { createTestPki, freePort, startGitServer, startUpstream, type GitServer,
 import { startTestAirlock, type TestAirlock } from '../helpers/airlock';
 import { gitEnvIsolated, runGit, runGitOk } from '../helpers/git-client';
 import { makeTempDir, removeDir } from '../helpers/tmp';
-import { curlVia, tlsTunnel, type CurlTarget } from './client';
+import { curlVia, openTunnel, tlsTunnel, type CurlTarget } from './client';
 import { UpstreamProxy } from '../../main/gateway/upstream-proxy';
 
 const require = createRequire(import.meta.url);
@@ -55,7 +55,7 @@ const more: Array<() => Promise<void>> = [];
 before(async () => {
   pki = await createTestPki();
   [up, plain, bad, corp] = await Promise.all([
-    startUpstream({ pki, websocket: 'ws' }), startUpstream({ tls: false, pki }), startUpstream({ tls: 'bad', pki }), startCorpProxy(),
+    startUpstream({ pki, websocket: 'ws' }), startUpstream({ tls: false, pki, websocket: 'ws' }), startUpstream({ tls: 'bad', pki }), startCorpProxy(),
   ]);
   gw = await startTestAirlock({
     upstreamCa: [pki.caPath],
@@ -124,6 +124,30 @@ describe('through an upstream proxy', () => {
     } finally {
       ws.terminate();
       sock.destroy();
+    }
+  });
+
+  test('WebSocket (ws://) to a plain upstream: Airlock\'s side goes through the upstream proxy in a tunnel', async () => {
+    const n = corp.seen.length;
+    const t = await openTunnel(gw.proxyPort, `127.0.0.1:${plain.port}`, gw.basic(g.user, g.token));
+    assert.equal(t.status, 200);
+    t.socket.resume();
+    const ws = new WebSocket(plain.wsUrl, { createConnection: () => t.socket } as WebSocketType.ClientOptions);
+    try {
+      const got = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('no echo within 10 s')), 10_000);
+        ws.on('open', () => ws.send('plain through corp'));
+        ws.on('message', (d: Buffer) => { clearTimeout(timer); resolve(d.toString()); });
+        ws.on('error', (e) => { clearTimeout(timer); reject(e); });
+      });
+      assert.equal(got, 'plain through corp');
+      // The early TLS connection Airlock opens when a CONNECT arrives is a tunnel too (closed once the
+      // tunnel turns out to carry plain HTTP); the WebSocket's own connection is the second: exactly two.
+      const seen = since(n, plain.port);
+      assert.ok(seen.length === 2 && seen.every((x) => x.kind === 'connect' && x.target === `127.0.0.1:${plain.port}` && x.auth === CORP), JSON.stringify(seen));
+    } finally {
+      ws.terminate();
+      t.socket.destroy();
     }
   });
 

@@ -68,7 +68,7 @@ for (const a of argv) {
 
 const config = quick
   ? { latencyWarmup: 50, latencyCount: 300, connections: 16, throughputRounds: 1, throughputWarmupMs: 500, throughputMeasureMs: 2000, firstRequestSamples: 8, quick }
-  : { latencyWarmup: 200, latencyCount: 2000, connections: 16, throughputRounds: 3, throughputWarmupMs: 1500, throughputMeasureMs: 4000, firstRequestSamples: 30, quick };
+  : { latencyWarmup: 200, latencyCount: 2000, connections: 16, throughputRounds: 5, throughputWarmupMs: 1500, throughputMeasureMs: 4000, firstRequestSamples: 30, quick };
 
 const GOALS = {
   throughputVsMitmproxyMin: 3.5,

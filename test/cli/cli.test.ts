@@ -344,6 +344,61 @@ describe('airlock CLI', { concurrency: 4 }, () => {
       test('run -- python3 urllib', () => throughGateway('python', (u) =>
         ['python3', '-c', 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1]).read().decode())', u]));
 
+      test('run -- python3 requests (REQUESTS_CA_BUNDLE)', async (t) => {
+        const has = await runCommand('python3', ['-c', 'import requests'], { env: cleanCliEnv(), timeoutMs: 20_000 });
+        if (has.code !== 0) return t.skip('the requests module is not installed for python3 here');
+        await throughGateway('python-requests', (u) => ['python3', '-c', 'import sys, requests; print(requests.get(sys.argv[1], timeout=20).text)', u]);
+      });
+
+      // pip (PIP_CERT, the proxy variables) installs a wheel from a PEP 503 index served over HTTPS on loopback.
+      test('run -- pip install from an HTTPS package index', async (t) => {
+        const has = await runCommand('python3', ['-m', 'pip', '--version'], { env: cleanCliEnv(), timeoutMs: 30_000 });
+        if (has.code !== 0) return t.skip('pip is not installed for python3 here');
+        const dir = await tempDir('airlock-cli-pip-');
+        const wheelName = 'airlock_pip_probe-1.0.0-py3-none-any.whl';
+        const made = await runCommand('python3', ['-c', [
+          'import base64, hashlib, sys, zipfile',
+          "files = {'airlock_pip_probe/__init__.py': b'VALUE = 42\\n',",
+          "  'airlock_pip_probe-1.0.0.dist-info/METADATA': b'Metadata-Version: 2.1\\nName: airlock-pip-probe\\nVersion: 1.0.0\\n',",
+          "  'airlock_pip_probe-1.0.0.dist-info/WHEEL': b'Wheel-Version: 1.0\\nGenerator: airlock-test\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n'}",
+          "rec = ''.join('%s,sha256=%s,%d\\n' % (n, base64.urlsafe_b64encode(hashlib.sha256(d).digest()).rstrip(b'=').decode(), len(d)) for n, d in files.items())",
+          'with zipfile.ZipFile(sys.argv[1], "w") as z:',
+          '    for n, d in files.items(): z.writestr(n, d)',
+          "    z.writestr('airlock_pip_probe-1.0.0.dist-info/RECORD', rec + 'airlock_pip_probe-1.0.0.dist-info/RECORD,,\\n')",
+        ].join('\n'), join(dir, wheelName)], { env: cleanCliEnv(), timeoutMs: 30_000 });
+        assert.equal(made.code, 0, made.stderr);
+        const wheel = readFileSync(join(dir, wheelName));
+        const seen: string[] = [];
+        const index = https.createServer({ key: pki.serverKeyPem, cert: pki.serverCertPem }, (req, res) => {
+          seen.push(`${req.method} ${req.url}`);
+          const base = `https://localhost:${(index.address() as net.AddressInfo).port}`;
+          if (req.url === '/simple/airlock-pip-probe/') {
+            res.setHeader('content-type', 'text/html');
+            res.end(`<!DOCTYPE html><html><body><a href="${base}/files/${wheelName}#sha256=${createHash('sha256').update(wheel).digest('hex')}">${wheelName}</a></body></html>`);
+          } else if (req.url === `/files/${wheelName}`) {
+            res.setHeader('content-type', 'application/octet-stream');
+            res.end(wheel);
+          } else {
+            res.statusCode = 404;
+            res.end('not found');
+          }
+        });
+        await new Promise<void>((r) => index.listen(0, '127.0.0.1', () => r()));
+        try {
+          const port = (index.address() as net.AddressInfo).port;
+          const target = join(dir, 'site');
+          const r = await run(['python3', '-m', 'pip', 'install', '--disable-pip-version-check', '--no-cache-dir', '--no-deps', '--target', target,
+            '--index-url', `https://localhost:${port}/simple/`, 'airlock-pip-probe']);
+          assert.equal(r.code, 0, r.stderr + r.stdout);
+          assert.equal(readFileSync(join(target, 'airlock_pip_probe', '__init__.py'), 'utf8'), 'VALUE = 42\n');
+          assert.ok(seen.includes(`GET /files/${wheelName}`), seen.join(', '));
+          const row = await recorded((p) => p === `/files/${wheelName}`);
+          assert.equal(row.status, 200);
+        } finally {
+          await new Promise<void>((r) => index.close(() => r()));
+        }
+      });
+
       test('run -- node fetch (Node 20: the preload routes it)', () => throughGateway('node-fetch', (u) =>
         [process.execPath, '-e', 'fetch(process.argv[1]).then((r) => r.text()).then(console.log, (e) => { console.error(e.cause ?? e); process.exit(3); })', u]));
 

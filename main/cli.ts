@@ -10,7 +10,7 @@ import { pidAlive, readRuntime, type RuntimeInfo } from './config/runtime-file';
 import { AirlockError } from './contract/errors';
 import { agentEnv, exportLines, wgetrcText } from './env/agent-env';
 import { writeNodePreload } from './env/node-preload';
-import { ensureDataDir, startAirlock, VERSION } from './service';
+import { ensureDataDir, hasPassword, startAirlock, VERSION } from './service';
 import { openStore, sessionView, type Store, exportAudit, parseAuditExport, verifyEvents } from './store';
 import { createHttpApiClient } from './console/client';
 import { reviewLine, reviewText } from './cli/format-review';
@@ -143,6 +143,11 @@ async function cmdServe(argv: string[]): Promise<number> {
     upstreamProxy: values['upstream-proxy'] as string | undefined,
     reviewTimeoutMs,
   });
+  const upArg = values['upstream-proxy'];
+  if (typeof upArg === 'string' && hasPassword(upArg)) {
+    process.stderr.write("airlock: warning: the upstream proxy's password on the command line is visible to other users of this machine (ps); " +
+      'put upstreamProxy in <data-dir>/config.yaml (mode 0600) instead\n');
+  }
   const info = {
     proxyUrl: running.proxyUrl,
     consoleUrl: running.consoleUrl,

@@ -336,6 +336,10 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
   }
   const { dataDir: _d, log: _l, staticDir, onReviewReady, testStoreConnection, ...overrides } = opts;
   const options = loadOptions(paths.config, overrides);
+  if (overrides.upstreamProxy === undefined && options.upstreamProxy && hasPassword(options.upstreamProxy) && process.platform !== 'win32') {
+    const mode = statSync(paths.config).mode & 0o777;
+    if (mode & 0o077) log.warn(`${paths.config} holds the upstream proxy's password and other users of this machine can read it (mode ${mode.toString(8)}); chmod 600 it`);
+  }
   const ca = await loadOrCreateCa(dataDir);
   const bundlePath = writeTrustBundle(ca, { files: options.systemCaFiles });
   writeNodePreload(paths.nodePreload);
@@ -487,4 +491,13 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
   writeFileSync(paths.runtime, JSON.stringify(runtime) + '\n', { mode: 0o600 });
   closers.push(() => rmSync(paths.runtime, { force: true }));
   return { service, proxyUrl: gateway.url, consoleUrl: consoleServer?.url ?? null, caPath: ca.paths.cert, bundlePath, dataDir, adminToken };
+}
+
+/** True when a proxy URL carries a password (`http://user:password@host:port`). */
+export function hasPassword(url: string): boolean {
+  try {
+    return new URL(url).password !== '';
+  } catch {
+    return false;
+  }
 }

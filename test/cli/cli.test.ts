@@ -2,7 +2,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, X509Certificate } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import net from 'node:net';
 import { join } from 'node:path';
@@ -256,13 +256,30 @@ describe('airlock CLI', { concurrency: 4 }, () => {
       assertOneLine(bad, /upstreamProxy: https:\/\/ proxies are not supported/);
       assert.doesNotMatch(bad.stderr, /hunter2/);
       const D = await tempDir('airlock-cli-serve5-');
-      await serve(D, ['--upstream-proxy', 'http://u:hunter2@127.0.0.1:3128']);
+      const s = await serve(D, ['--upstream-proxy', 'http://u:hunter2@127.0.0.1:3128']);
+      assert.match(s.stderr(), /warning: the upstream proxy's password on the command line is visible to other users/);
+      assert.doesNotMatch(s.stderr(), /hunter2/);
       const st = await cli(['status', '--data-dir', D]);
       assert.equal(st.code, 0, st.stderr);
       assert.match(st.stdout, /^ {2}upstream: through the proxy 127\.0\.0\.1:3128 \(direct: localhost, 127\.0\.0\.0\/8, ::1\)$/m);
       const js = await cli(['status', '--json', '--data-dir', D]);
       assert.deepEqual(JSON.parse(js.stdout).upstreamProxy, { proxy: '127.0.0.1:3128', noProxy: ['localhost', '127.0.0.0/8', '::1'] });
       assert.doesNotMatch(st.stdout + js.stdout, /hunter2/);
+    });
+
+    test('serve with upstreamProxy credentials in a config.yaml others can read: a warning naming the file; none at 0600', async () => {
+      const D = await tempDir('airlock-cli-serve6-');
+      writeFileSync(join(D, 'config.yaml'), 'upstreamProxy: http://u:hunter2@127.0.0.1:3128\n', { mode: 0o644 });
+      const open = await spawnServe(D, ['--proxy-port', '0', '--console-port', 'off'], cleanCliEnv({ AIRLOCK_LOG: 'warn' }));
+      servers.push(open);
+      await open.close();
+      assert.match(open.stderr(), /config\.yaml holds the upstream proxy's password and other users of this machine can read it \(mode 644\); chmod 600 it/);
+      assert.doesNotMatch(open.stderr(), /hunter2/);
+      chmodSync(join(D, 'config.yaml'), 0o600);
+      const closed = await spawnServe(D, ['--proxy-port', '0', '--console-port', 'off'], cleanCliEnv({ AIRLOCK_LOG: 'warn' }));
+      servers.push(closed);
+      await closed.close();
+      assert.doesNotMatch(closed.stderr(), /holds the upstream proxy's password/);
     });
   });
 

@@ -189,7 +189,7 @@ describe('through an upstream proxy', () => {
     const res = await push;
     assert.equal(res.code, 0, res.stderr);
     assert.equal((await gs.refs('corp'))['refs/heads/main'], oid);
-    const seen = since(n);
+    const seen = since(n, gs.port);
     // Airlock's own fetch for the analysis (git with http.proxy: libcurl asks once without credentials,
     // then with them) and the forward after approval: all to the git server through the upstream proxy.
     assert.ok(seen.every((s) => s.kind === 'connect' && s.target === `127.0.0.1:${gs.port}`), JSON.stringify(seen));

@@ -161,15 +161,19 @@ describe('through an upstream proxy', () => {
     assert.ok(JSON.stringify(loaded.details).includes(`"builtin:deny-upstream-proxy","match":"127.0.0.1:${corp.port} (upstreamProxy)"`), JSON.stringify(loaded.details));
   });
 
-  test('git: a held push is analysed (remote cache fetched through the upstream proxy) and forwarded through it after approval', async () => {
-    const gs: GitServer = await startGitServer({ pki });
+  test('git: a held push is analysed (remote cache fetched through the upstream proxy) and forwarded through it after approval, with the stored credential', async () => {
+    // The git server wants Basic auth; only Airlock holds the credential (the agent has none).
+    const password = 'git-secret-4711';
+    const gs: GitServer = await startGitServer({ pki, auth: { username: 'alice', password } });
     more.push(() => gs.close());
+    gw.service.credentials.set(`127.0.0.1:${gs.port}`, password, { username: 'alice' });
     const home = await makeTempDir('airlock-corp-git-');
     more.push(() => removeDir(home));
     const repo = await gs.createRepo('corp', { seed: true });
     const env = gitEnvIsolated(home, { HTTPS_PROXY: `http://bot:${g.token}@127.0.0.1:${gw.proxyPort}`, GIT_SSL_CAINFO: gw.caPath });
     const work = join(home, 'w');
-    await runGitOk(['clone', '-q', repo.url, work], { env });
+    await runGitOk(['clone', '-q', repo.dir, work], { env });
+    await runGitOk(['remote', 'set-url', 'origin', repo.url], { cwd: work, env });
     writeFileSync(join(work, 'corp.txt'), 'through the corporate proxy\n');
     await runGitOk(['add', '-A'], { cwd: work, env });
     await runGitOk(['commit', '-q', '-m', 'corp change'], { cwd: work, env });
@@ -195,6 +199,8 @@ describe('through an upstream proxy', () => {
     assert.ok(seen.every((s) => s.kind === 'connect' && s.target === `127.0.0.1:${gs.port}`), JSON.stringify(seen));
     assert.ok(seen.filter((s) => s.auth !== undefined).every((s) => s.auth === CORP), JSON.stringify(seen));
     assert.ok(seen.filter((s) => s.auth === CORP).length >= 2, JSON.stringify(seen));
+    const posts = gs.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/git-receive-pack'));
+    assert.deepEqual(posts.map((r) => r.status), [200], 'the push reached the git server once, after approval, with the credential Airlock injected');
   });
 });
 

@@ -470,6 +470,12 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
   }
   closers.push(() => gateway.stop());
   ownPorts.add(Number(new URL(gateway.url).port));
+  if (upstreamProxy) {
+    // Said at once: otherwise the first sign of a wrong upstreamProxy is every agent's request failing.
+    upstreamProxy.probe(5000).then((err) => {
+      if (err) log.warn(`the upstream proxy ${upstreamProxy.display} cannot be reached (${err}); requests through it fail until it can`);
+    }, () => undefined);
+  }
   service = new AirlockService(paths, options, ca, store, gateway, log, queue, credentials, closers);
   queue.onChange((r) => service?.emit({ type: 'review', review: reviewView(r) }));
 

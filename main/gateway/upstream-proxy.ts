@@ -82,6 +82,22 @@ export class UpstreamProxy {
     return url ? new UpstreamProxy(url, noProxy) : null;
   }
 
+  /** Whether the proxy accepts a TCP connection: null, or the reason it does not (an errno code, or 'timeout'). */
+  probe(timeoutMs: number): Promise<string | null> {
+    return new Promise((resolve) => {
+      const sock = net.connect({ host: this.host, port: this.port });
+      const done = (why: string | null) => {
+        clearTimeout(timer);
+        sock.destroy();
+        resolve(why);
+      };
+      const timer = setTimeout(() => done('timeout'), timeoutMs);
+      timer.unref();
+      sock.once('connect', () => done(null));
+      sock.once('error', (e: NodeJS.ErrnoException) => done(e.code ?? e.message));
+    });
+  }
+
   /**
    * Opens a tunnel to `host:port` through the proxy: TCP to the proxy, `CONNECT`, its `200`.
    * `cb` gets the socket positioned after the proxy's answer, or an error whose code is

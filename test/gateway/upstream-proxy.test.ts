@@ -16,6 +16,7 @@ import { gitEnvIsolated, runGit, runGitOk } from '../helpers/git-client';
 import { makeTempDir, removeDir } from '../helpers/tmp';
 import { curlVia, openTunnel, tlsTunnel, type CurlTarget } from './client';
 import { UpstreamProxy } from '../../main/gateway/upstream-proxy';
+import { createLogger } from '../../main/log';
 
 const require = createRequire(import.meta.url);
 const WebSocket = require('ws') as typeof WebSocketType;
@@ -220,7 +221,13 @@ describe('when the upstream proxy fails', () => {
 
   test('upstream proxy down: 502 naming it, and the gateway keeps serving once it is back', async () => {
     const port = await freePort();
-    const down = await startTestAirlock({ upstreamCa: [pki.caPath], options: { consolePort: null, upstreamProxy: `http://127.0.0.1:${port}`, upstreamNoProxy: [], connectTimeoutMs: 3000 } });
+    const lines: string[] = [];
+    const down = await startTestAirlock({
+      upstreamCa: [pki.caPath], log: createLogger('warn', (l) => lines.push(l)),
+      options: { consolePort: null, upstreamProxy: `http://127.0.0.1:${port}`, upstreamNoProxy: [], connectTimeoutMs: 3000 },
+    });
+    for (let i = 0; i < 100 && !lines.some((l) => l.includes('cannot be reached')); i++) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(lines.some((l) => l.includes(`the upstream proxy 127.0.0.1:${port} cannot be reached (ECONNREFUSED)`)), 'a warning at start: ' + lines.join('\n'));
     more.push(() => down.close());
     const t = { ...g, proxyUrl: down.proxyUrl, caPath: down.caPath, token: await down.addAgent('bot') };
     for (const url of [`${up.url}/hello`, `${plain.url}/hello`]) {

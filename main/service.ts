@@ -377,7 +377,7 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
   store.audit.append({ actor: 'system', action: 'policy.loaded', subject: BUILTIN_POLICY.name, details: { rules: builtinRules(upstreamProxy) } });
   if (interrupted.length > 0) log.warn(`${interrupted.length} review(s) pending at the last shutdown marked interrupted`);
   const credentials = new CredentialStore(paths.credentials, new FileKeyProvider(paths.credentialsKey));
-  store.setSecrets(credentials.allSecrets());
+  store.setSecrets([...credentials.allSecrets(), ...(upstreamProxy?.secrets() ?? [])]);
   // Credentials set while running (by the CLI) are picked up by the lookup every upstream
   // request makes (below), which refreshes the log's mask list before that exchange is recorded.
   let maskedVersion = credentials.version;
@@ -453,7 +453,7 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
         // A credential set while running is masked in the log before its first exchange is recorded.
         if (credentials.version !== maskedVersion) {
           maskedVersion = credentials.version;
-          store.setSecrets(credentials.allSecrets());
+          store.setSecrets([...credentials.allSecrets(), ...(upstreamProxy?.secrets() ?? [])]);
         }
         return c ? { header: c.header, secrets: c.secrets } : null;
       },

@@ -72,6 +72,13 @@ export class UpstreamProxy {
     return this.names.some((n) => h === n || h.endsWith(`.${n}`));
   }
 
+  /** What the record masks wherever it appears, as it masks a stored credential: the password, its Basic forms. */
+  secrets(): string[] {
+    const u = new URL(this.url);
+    if (!u.password) return [];
+    return [decodeURIComponent(u.password), this.authorization!.slice('Basic '.length), this.authorization!];
+  }
+
   /** The proxy's URL with its credentials, for git's `http.proxy` (passed in the environment, never on a command line). */
   urlWithCredentials(): string {
     return this.url;

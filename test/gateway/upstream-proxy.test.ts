@@ -56,7 +56,7 @@ const more: Array<() => Promise<void>> = [];
 before(async () => {
   pki = await createTestPki();
   [up, plain, bad, corp] = await Promise.all([
-    startUpstream({ pki, websocket: 'ws' }), startUpstream({ tls: false, pki, websocket: 'ws' }), startUpstream({ tls: 'bad', pki }), startCorpProxy(),
+    startUpstream({ pki }), startUpstream({ tls: false, pki, websocket: 'ws' }), startUpstream({ tls: 'bad', pki }), startCorpProxy(),
   ]);
   gw = await startTestAirlock({
     upstreamCa: [pki.caPath],
@@ -90,6 +90,25 @@ describe('through an upstream proxy', () => {
     assert.ok(!JSON.stringify(st).includes('pa$$'), 'nor in the status');
   });
 
+  test('the upstream proxy\'s password is masked in the record like a stored credential (an agent that learned it cannot leave it there)', async () => {
+    const body = 'the corp proxy password is pa$$ word, as Basic ' + CORP.slice(6);
+    const r = await curlVia(g, ['--data-binary', body, '-H', `x-leak: pa$$ word`, `${up.url}/echo?leak`]);
+    assert.equal(r.code, 0, r.stderr);
+    let row: { id: string } | undefined;
+    for (let i = 0; i < 100 && !row; i++) {
+      row = gw.service.store.exchanges.list({ limit: 20 }).find((e) => e.path === '/echo?leak' && e.endedAt !== null);
+      if (!row) await new Promise((res) => setTimeout(res, 50));
+    }
+    assert.ok(row, 'the exchange was recorded');
+    const ex = gw.service.store.exchanges.get(row.id)!;
+    const text = ex.requestBody!.toString('utf8');
+    assert.ok(!text.includes('pa$$ word') && !text.includes(CORP.slice(6)), text);
+    assert.match(text, /\[masked\]/);
+    assert.equal(ex.requestHeaders['x-leak'], '[masked]');
+    gw.service.store.exchanges.flush();
+    assert.equal(readFileSync(gw.service.store.file).indexOf('pa$$ word'), -1, 'the password is in the database file');
+  });
+
   test('plain HTTP: an absolute-form request to the upstream proxy with its credentials', async () => {
     const n = corp.seen.length;
     const r = await curlVia(g, [`${plain.url}/hello?via=corp`]);
@@ -110,9 +129,13 @@ describe('through an upstream proxy', () => {
   });
 
   test('WebSocket (wss://) through the upstream proxy\'s tunnel', async () => {
+    // An upstream of its own: no connection Airlock opened for another test (kept alive, or opened
+    // early for a CONNECT and not used) can carry this one.
+    const wsUp = await startUpstream({ pki, websocket: 'ws' });
+    more.push(() => wsUp.close());
     const n = corp.seen.length;
-    const sock = await tlsTunnel(gw.proxyPort, '127.0.0.1', up.port, gw.basic(g.user, g.token), readFileSync(gw.caPath, 'utf8'));
-    const ws = new WebSocket(up.wsUrl, { createConnection: () => sock } as WebSocketType.ClientOptions);
+    const sock = await tlsTunnel(gw.proxyPort, '127.0.0.1', wsUp.port, gw.basic(g.user, g.token), readFileSync(gw.caPath, 'utf8'));
+    const ws = new WebSocket(wsUp.wsUrl, { createConnection: () => sock } as WebSocketType.ClientOptions);
     try {
       const got = await new Promise<string>((resolve, reject) => {
         const t = setTimeout(() => reject(new Error('no echo within 10 s')), 10_000);
@@ -121,7 +144,7 @@ describe('through an upstream proxy', () => {
         ws.on('error', (e) => { clearTimeout(t); reject(e); });
       });
       assert.equal(got, 'through corp');
-      assert.deepEqual(since(n, up.port), [{ kind: 'connect', target: `127.0.0.1:${up.port}`, auth: CORP }]);
+      assert.deepEqual(since(n, wsUp.port), [{ kind: 'connect', target: `127.0.0.1:${wsUp.port}`, auth: CORP }]);
     } finally {
       ws.terminate();
       sock.destroy();

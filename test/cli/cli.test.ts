@@ -461,7 +461,9 @@ describe('airlock CLI', { concurrency: 4 }, () => {
           mkdirSync(proj);
           writeFileSync(join(proj, 'package.json'), '{"name":"proj","version":"1.0.0"}');
           const inst = await runCommand(process.execPath, [AIRLOCK_BIN, 'run', '--agent', AGENT, '--data-dir', D, '--', 'npm', 'install', '--no-audit', '--no-fund',
-            '--no-update-notifier', '--loglevel=http', `--registry=https://localhost:${port}/`, 'airlock-npm-probe'], { cwd: proj, env: cleanCliEnv({ HOME: home }), timeoutMs: 60_000 });
+            // A cache of its own (`npm test` hands its children npm_config_cache, a cache shared with every earlier run).
+            '--no-update-notifier', '--loglevel=http', '--cache', join(dir, 'install-cache'), `--registry=https://localhost:${port}/`, 'airlock-npm-probe'],
+          { cwd: proj, env: cleanCliEnv({ HOME: home }), timeoutMs: 60_000 });
           assert.equal(inst.code, 0, inst.stderr);
           assert.equal(readFileSync(join(proj, 'node_modules', 'airlock-npm-probe', 'index.js'), 'utf8'), 'module.exports = 42;\n');
           assert.ok(seen.includes('GET /airlock-npm-probe/-/airlock-npm-probe-1.0.0.tgz'), seen.join(', ') + inst.stderr);

@@ -42,6 +42,27 @@ async function tempDir(prefix: string): Promise<string> {
   dirs.push(d);
   return d;
 }
+/**
+ * An HTTPS server on 127.0.0.1 with the test PKI's certificate (names localhost and 127.0.0.1) answering GET
+ * for the paths `routes(base)` gives (`base`: https://localhost:PORT), 404 otherwise; `seen` lists what it was asked.
+ */
+async function servePaths(routes: (base: string) => Record<string, { type: string; body: string | Buffer }>): Promise<{ port: number; seen: string[]; close(): Promise<void> }> {
+  const pki = await createTestPki();
+  const seen: string[] = [];
+  let table: Record<string, { type: string; body: string | Buffer }> = {};
+  const server = https.createServer({ key: pki.serverKeyPem, cert: pki.serverCertPem }, (req, res) => {
+    seen.push(`${req.method} ${req.url}`);
+    const hit = req.method === 'GET' ? table[req.url ?? ''] : undefined;
+    res.statusCode = hit ? 200 : 404;
+    res.setHeader('content-type', hit?.type ?? 'text/plain');
+    res.end(hit?.body ?? 'not found');
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const port = (server.address() as net.AddressInfo).port;
+  table = routes(`https://localhost:${port}`);
+  return { port, seen, close: () => new Promise<void>((r) => server.close(() => r())) };
+}
+
 const servers: ServeProcess[] = [];
 async function serve(dataDir: string, args: string[] = []): Promise<ServeProcess> {
   const s = await spawnServe(dataDir, ['--proxy-port', '0', '--console-port', '0', ...args]);
@@ -385,24 +406,14 @@ describe('airlock CLI', { concurrency: 4 }, () => {
         ].join('\n'), join(dir, wheelName)], { env: cleanCliEnv(), timeoutMs: 30_000 });
         assert.equal(made.code, 0, made.stderr);
         const wheel = readFileSync(join(dir, wheelName));
-        const seen: string[] = [];
-        const index = https.createServer({ key: pki.serverKeyPem, cert: pki.serverCertPem }, (req, res) => {
-          seen.push(`${req.method} ${req.url}`);
-          const base = `https://localhost:${(index.address() as net.AddressInfo).port}`;
-          if (req.url === '/simple/airlock-pip-probe/') {
-            res.setHeader('content-type', 'text/html');
-            res.end(`<!DOCTYPE html><html><body><a href="${base}/files/${wheelName}#sha256=${createHash('sha256').update(wheel).digest('hex')}">${wheelName}</a></body></html>`);
-          } else if (req.url === `/files/${wheelName}`) {
-            res.setHeader('content-type', 'application/octet-stream');
-            res.end(wheel);
-          } else {
-            res.statusCode = 404;
-            res.end('not found');
-          }
-        });
-        await new Promise<void>((r) => index.listen(0, '127.0.0.1', () => r()));
+        const index = await servePaths((base) => ({
+          '/simple/airlock-pip-probe/': { type: 'text/html', body:
+            `<!DOCTYPE html><html><body><a href="${base}/files/${wheelName}#sha256=${createHash('sha256').update(wheel).digest('hex')}">${wheelName}</a></body></html>` },
+          [`/files/${wheelName}`]: { type: 'application/octet-stream', body: wheel },
+        }));
+        const { seen } = index;
         try {
-          const port = (index.address() as net.AddressInfo).port;
+          const port = index.port;
           const target = join(dir, 'site');
           const r = await run(['python3', '-m', 'pip', 'install', '--disable-pip-version-check', '--no-cache-dir', '--no-deps', '--target', target,
             '--index-url', `https://localhost:${port}/simple/`, 'airlock-pip-probe']);
@@ -412,7 +423,7 @@ describe('airlock CLI', { concurrency: 4 }, () => {
           const row = await recorded((p) => p === `/files/${wheelName}`);
           assert.equal(row.status, 200);
         } finally {
-          await new Promise<void>((r) => index.close(() => r()));
+          await index.close();
         }
       });
 
@@ -436,27 +447,16 @@ describe('airlock CLI', { concurrency: 4 }, () => {
         const packed = await runCommand('npm', ['pack', '--silent', '--cache', join(dir, 'pack-cache'), '--pack-destination', dir], { cwd: pkg, env: cleanCliEnv({ HOME: home }), timeoutMs: 30_000 });
         assert.equal(packed.code, 0, packed.stderr);
         const tgz = readFileSync(join(dir, 'airlock-npm-probe-1.0.0.tgz'));
-        const seen: string[] = [];
-        const registry = https.createServer({ key: pki.serverKeyPem, cert: pki.serverCertPem }, (req, res) => {
-          seen.push(`${req.method} ${req.url}`);
-          const base = `https://localhost:${(registry.address() as net.AddressInfo).port}`;
-          if (req.url === '/airlock-npm-probe') {
-            res.setHeader('content-type', 'application/json');
-            res.end(JSON.stringify({ name: 'airlock-npm-probe', 'dist-tags': { latest: '1.0.0' }, versions: { '1.0.0': {
-              name: 'airlock-npm-probe', version: '1.0.0',
-              dist: { tarball: `${base}/airlock-npm-probe/-/airlock-npm-probe-1.0.0.tgz`, integrity: `sha512-${createHash('sha512').update(tgz).digest('base64')}` },
-            } } }));
-          } else if (req.url === '/airlock-npm-probe/-/airlock-npm-probe-1.0.0.tgz') {
-            res.setHeader('content-type', 'application/octet-stream');
-            res.end(tgz);
-          } else {
-            res.statusCode = 404;
-            res.end('{}');
-          }
-        });
-        await new Promise<void>((r) => registry.listen(0, '127.0.0.1', () => r()));
+        const registry = await servePaths((base) => ({
+          '/airlock-npm-probe': { type: 'application/json', body: JSON.stringify({ name: 'airlock-npm-probe', 'dist-tags': { latest: '1.0.0' }, versions: { '1.0.0': {
+            name: 'airlock-npm-probe', version: '1.0.0',
+            dist: { tarball: `${base}/airlock-npm-probe/-/airlock-npm-probe-1.0.0.tgz`, integrity: `sha512-${createHash('sha512').update(tgz).digest('base64')}` },
+          } } }) },
+          '/airlock-npm-probe/-/airlock-npm-probe-1.0.0.tgz': { type: 'application/octet-stream', body: tgz },
+        }));
+        const { seen } = registry;
         try {
-          const port = (registry.address() as net.AddressInfo).port;
+          const port = registry.port;
           const proj = join(dir, 'proj');
           mkdirSync(proj);
           writeFileSync(join(proj, 'package.json'), '{"name":"proj","version":"1.0.0"}');
@@ -470,7 +470,7 @@ describe('airlock CLI', { concurrency: 4 }, () => {
           const row = await recorded((p) => p === '/airlock-npm-probe/-/airlock-npm-probe-1.0.0.tgz');
           assert.equal(row.status, 200);
         } finally {
-          await new Promise<void>((r) => registry.close(() => r()));
+          await registry.close();
         }
       });
 

@@ -1,10 +1,12 @@
 // Low-level clients for gateway tests: raw sockets to the proxy, CONNECT tunnels, TLS inside them, and a
 // minimal HTTP response reader for answers a normal client would refuse to parse. Every wait is bounded.
 import http, { type IncomingHttpHeaders } from 'node:http';
+import { createRequire } from 'node:module';
 import net from 'node:net';
 import tls from 'node:tls';
 import { runCommand, type RunResult } from '../helpers/run';
 import { cleanCliEnv } from '../helpers/airlock';
+import type WebSocketType from 'ws';
 
 export interface RawResponse {
   status: number | null;
@@ -207,4 +209,23 @@ export interface CurlTarget {
 export function curlVia(gw: CurlTarget, args: string[], timeoutMs = 20_000): Promise<RunResult> {
   return runCommand('curl', ['-sS', '--max-time', String(Math.ceil(timeoutMs / 1000) - 1), '-x', gw.proxyUrl, '--proxy-user', `${gw.user}:${gw.token}`,
     '--cacert', gw.caPath, ...args], { env: cleanCliEnv(), timeoutMs });
+}
+
+/**
+ * A WebSocket to `url` over `socket` (a tunnel through the proxy, TLS inside it for wss://): sends `message`
+ * once open and resolves with the first message back as text. Bounded by 10 s; the WebSocket is closed after.
+ */
+export async function wsEchoOver(socket: net.Socket | tls.TLSSocket, url: string, message: string): Promise<string> {
+  const WebSocket = createRequire(import.meta.url)('ws') as typeof WebSocketType;
+  const ws = new WebSocket(url, { createConnection: () => socket } as WebSocketType.ClientOptions);
+  try {
+    return await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no echo within 10 s')), 10_000);
+      ws.on('open', () => ws.send(message));
+      ws.on('message', (d: Buffer) => { clearTimeout(timer); resolve(d.toString()); });
+      ws.on('error', (e) => { clearTimeout(timer); reject(e); });
+    });
+  } finally {
+    ws.terminate();
+  }
 }

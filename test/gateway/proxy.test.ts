@@ -19,7 +19,7 @@ import { makeTempDir, removeDir } from '../helpers/tmp';
 import { createLogger } from '../../main/log';
 import Database from 'better-sqlite3';
 import {
-  connect, curlVia, openTunnel, rawExchange, readResponse, requestOver, tlsTunnel, viaProxy, type CurlTarget,
+  connect, curlVia, openTunnel, rawExchange, readResponse, requestOver, tlsTunnel, viaProxy, wsEchoOver, type CurlTarget,
 } from './client';
 
 const require = createRequire(import.meta.url);
@@ -249,17 +249,9 @@ describe('traffic through the gateway', () => {
     const t = await openTunnel(gw.proxyPort, `127.0.0.1:${plain.port}`, auth);
     assert.equal(t.status, 200);
     t.socket.resume();
-    const ws = new WebSocket(plain.wsUrl, { createConnection: () => t.socket } as WebSocketType.ClientOptions);
     try {
-      const got = await new Promise<string>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error('no echo within 10 s')), 10_000);
-        ws.on('open', () => ws.send('plain ws'));
-        ws.on('message', (d: Buffer) => { clearTimeout(timer); resolve(d.toString()); });
-        ws.on('error', (e) => { clearTimeout(timer); reject(e); });
-      });
-      assert.equal(got, 'plain ws');
+      assert.equal(await wsEchoOver(t.socket, plain.wsUrl, 'plain ws'), 'plain ws');
     } finally {
-      ws.terminate();
       t.socket.destroy();
     }
   });

@@ -4,22 +4,18 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createProxy } from 'proxy';
-import type WebSocketType from 'ws';
 import { createTestPki, freePort, startGitServer, startUpstream, type GitServer, type TestPki, type Upstream } from '../helpers';
 import { startTestAirlock, type TestAirlock } from '../helpers/airlock';
 import { gitEnvIsolated, runGit, runGitOk } from '../helpers/git-client';
 import { makeTempDir, removeDir } from '../helpers/tmp';
-import { curlVia, openTunnel, tlsTunnel, type CurlTarget } from './client';
+import { curlVia, openTunnel, tlsTunnel, wsEchoOver, type CurlTarget } from './client';
 import { UpstreamProxy } from '../../main/gateway/upstream-proxy';
 import { createLogger } from '../../main/log';
 
-const require = createRequire(import.meta.url);
-const WebSocket = require('ws') as typeof WebSocketType;
 
 const CORP = 'Basic ' + Buffer.from('corp:pa$$ word').toString('base64');
 
@@ -135,18 +131,10 @@ describe('through an upstream proxy', () => {
     more.push(() => wsUp.close());
     const n = corp.seen.length;
     const sock = await tlsTunnel(gw.proxyPort, '127.0.0.1', wsUp.port, gw.basic(g.user, g.token), readFileSync(gw.caPath, 'utf8'));
-    const ws = new WebSocket(wsUp.wsUrl, { createConnection: () => sock } as WebSocketType.ClientOptions);
     try {
-      const got = await new Promise<string>((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error('no echo within 10 s')), 10_000);
-        ws.on('open', () => ws.send('through corp'));
-        ws.on('message', (d: Buffer) => { clearTimeout(t); resolve(d.toString()); });
-        ws.on('error', (e) => { clearTimeout(t); reject(e); });
-      });
-      assert.equal(got, 'through corp');
+      assert.equal(await wsEchoOver(sock, wsUp.wsUrl, 'through corp'), 'through corp');
       assert.deepEqual(since(n, wsUp.port), [{ kind: 'connect', target: `127.0.0.1:${wsUp.port}`, auth: CORP }]);
     } finally {
-      ws.terminate();
       sock.destroy();
     }
   });
@@ -156,21 +144,13 @@ describe('through an upstream proxy', () => {
     const t = await openTunnel(gw.proxyPort, `127.0.0.1:${plain.port}`, gw.basic(g.user, g.token));
     assert.equal(t.status, 200);
     t.socket.resume();
-    const ws = new WebSocket(plain.wsUrl, { createConnection: () => t.socket } as WebSocketType.ClientOptions);
     try {
-      const got = await new Promise<string>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error('no echo within 10 s')), 10_000);
-        ws.on('open', () => ws.send('plain through corp'));
-        ws.on('message', (d: Buffer) => { clearTimeout(timer); resolve(d.toString()); });
-        ws.on('error', (e) => { clearTimeout(timer); reject(e); });
-      });
-      assert.equal(got, 'plain through corp');
+      assert.equal(await wsEchoOver(t.socket, plain.wsUrl, 'plain through corp'), 'plain through corp');
       // The early TLS connection Airlock opens when a CONNECT arrives is a tunnel too (closed once the
       // tunnel turns out to carry plain HTTP); the WebSocket's own connection is the second: exactly two.
       const seen = since(n, plain.port);
       assert.ok(seen.length === 2 && seen.every((x) => x.kind === 'connect' && x.target === `127.0.0.1:${plain.port}` && x.auth === CORP), JSON.stringify(seen));
     } finally {
-      ws.terminate();
       t.socket.destroy();
     }
   });

@@ -164,8 +164,8 @@ async function cmdServe(argv: string[]): Promise<number> {
     out(`  console:  ${info.consoleOpenUrl ?? 'off'}`);
     out(`  CA:       ${info.caPath}`);
     out(`  data dir: ${info.dataDir}`);
-    const up = running.service.statusNow().upstreamProxy;
-    if (up) out(`  upstream: through the proxy ${up.proxy}${up.noProxy.length ? ` (direct: ${up.noProxy.join(', ')})` : ''}`);
+    const up = running.service.upstreamProxy;
+    if (up) out(`  upstream: through the proxy ${up.display}${up.noProxy.length ? ` (direct: ${up.noProxy.join(', ')})` : ''}`);
   }
   await new Promise<void>((resolveStop) => {
     let stopping = false;

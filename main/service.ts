@@ -126,6 +126,8 @@ export class AirlockService implements AirlockClient {
     readonly queue: ReviewQueue,
     readonly credentials: CredentialStore,
     private readonly closers: Array<() => Promise<void> | void>,
+    /** The proxy upstream connections go through (upstreamProxy), or null. */
+    readonly upstreamProxy: UpstreamProxy | null = null,
   ) {
     this.events.setMaxListeners(100);
   }
@@ -160,9 +162,7 @@ export class AirlockService implements AirlockClient {
         : h.ok ? { state: 'on' }
         : { state: 'failing', since: h.since, error: h.error, held: h.held },
       disk: this.diskNow(),
-      upstreamProxy: this.options.upstreamProxy
-        ? { proxy: new UpstreamProxy(this.options.upstreamProxy, this.options.upstreamNoProxy).display, noProxy: this.options.upstreamNoProxy }
-        : null,
+      upstreamProxy: this.upstreamProxy ? { proxy: this.upstreamProxy.display, noProxy: [...this.upstreamProxy.noProxy] } : null,
     };
   }
 
@@ -377,7 +377,9 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
   store.audit.append({ actor: 'system', action: 'policy.loaded', subject: BUILTIN_POLICY.name, details: { rules: builtinRules(upstreamProxy) } });
   if (interrupted.length > 0) log.warn(`${interrupted.length} review(s) pending at the last shutdown marked interrupted`);
   const credentials = new CredentialStore(paths.credentials, new FileKeyProvider(paths.credentialsKey));
-  store.setSecrets([...credentials.allSecrets(), ...(upstreamProxy?.secrets() ?? [])]);
+  // What the record masks wherever it appears: every stored credential, the upstream proxy's password.
+  const secrets = () => [...credentials.allSecrets(), ...(upstreamProxy?.secrets() ?? [])];
+  store.setSecrets(secrets());
   // Credentials set while running (by the CLI) are picked up by the lookup every upstream
   // request makes (below), which refreshes the log's mask list before that exchange is recorded.
   let maskedVersion = credentials.version;
@@ -453,7 +455,7 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
         // A credential set while running is masked in the log before its first exchange is recorded.
         if (credentials.version !== maskedVersion) {
           maskedVersion = credentials.version;
-          store.setSecrets([...credentials.allSecrets(), ...(upstreamProxy?.secrets() ?? [])]);
+          store.setSecrets(secrets());
         }
         return c ? { header: c.header, secrets: c.secrets } : null;
       },
@@ -476,7 +478,7 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
       if (err) log.warn(`the upstream proxy ${upstreamProxy.display} cannot be reached (${err}); requests through it fail until it can`);
     }, () => undefined);
   }
-  service = new AirlockService(paths, options, ca, store, gateway, log, queue, credentials, closers);
+  service = new AirlockService(paths, options, ca, store, gateway, log, queue, credentials, closers, upstreamProxy);
   queue.onChange((r) => service?.emit({ type: 'review', review: reviewView(r) }));
 
   let consoleServer: ConsoleServer | null = null;

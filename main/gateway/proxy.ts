@@ -1085,7 +1085,7 @@ class Flow implements RequestIO {
       };
       if (isTls) reqOpts.servername = this.servername ?? undefined;
       // Plain HTTP through the upstream proxy: an absolute-form request to it (HTTPS tunnels in the agent).
-      const viaProxy = !isTls && opts.upstream.proxy && !opts.upstream.proxy.bypass(ex.host) ? opts.upstream.proxy : null;
+      const viaProxy = isTls ? null : opts.upstream.via(ex.host);
       if (viaProxy) {
         Object.assign(reqOpts, { host: viaProxy.host, port: viaProxy.port, agent: opts.upstream.viaProxyHttp, path: `http://${hostPort(ex.host, ex.port, 80)}${ex.path}` });
         if (viaProxy.authorization) flat.push('Proxy-Authorization', viaProxy.authorization);
@@ -1104,9 +1104,9 @@ class Flow implements RequestIO {
       const fail = (err: NodeJS.ErrnoException) => {
         if (settled) return;
         settled = true;
-        const x = viaProxy && !ex.upstreamHeadersAt && ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'ECONNRESET', 'EPIPE'].includes(err.code ?? '')
-          ? { status: err.code === 'ETIMEDOUT' ? 504 : 502, code: 'upstream-proxy', message: `Airlock could not reach ${target} through its upstream proxy ${viaProxy.display} (${err.code}).` }
-          : explainUpstreamError(err, target, isTls && !tlsUp, opts.upstream.maxHeaderBytes);
+        // Before the response began, a connection error on the plain path is the upstream proxy's.
+        if (viaProxy && !ex.upstreamHeadersAt) Object.assign(err, { viaProxy: viaProxy.display });
+        const x = explainUpstreamError(err, target, isTls && !tlsUp, opts.upstream.maxHeaderBytes);
         ex.status = x.status;
         ex.error = x.message;
         opts.log.info('upstream failed', { id: ex.id, target, code: err.code, status: x.status });

@@ -16,6 +16,8 @@ export class UpstreamProxy {
   readonly port: number;
   /** `Proxy-Authorization` value, or null. */
   readonly authorization: string | null;
+  /** The password in the URL (decoded), or ''. */
+  private readonly password: string;
   readonly noProxy: readonly string[];
   private readonly bypassAll: boolean;
   private readonly names: string[] = [];
@@ -37,8 +39,9 @@ export class UpstreamProxy {
     this.host = u.hostname.replace(/^\[(.*)\]$/, '$1');
     this.port = u.port ? Number(u.port) : 80;
     this.display = `${u.hostname}:${this.port}`;
+    this.password = decodeURIComponent(u.password);
     this.authorization = u.username || u.password
-      ? `Basic ${Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString('base64')}`
+      ? `Basic ${Buffer.from(`${decodeURIComponent(u.username)}:${this.password}`).toString('base64')}`
       : null;
     this.noProxy = [...noProxy];
     this.bypassAll = noProxy.some((e) => e.trim() === '*');
@@ -74,9 +77,8 @@ export class UpstreamProxy {
 
   /** What the record masks wherever it appears, as it masks a stored credential: the password, its Basic forms. */
   secrets(): string[] {
-    const u = new URL(this.url);
-    if (!u.password) return [];
-    return [decodeURIComponent(u.password), this.authorization!.slice('Basic '.length), this.authorization!];
+    if (!this.password || !this.authorization) return [];
+    return [this.password, this.authorization.slice('Basic '.length), this.authorization];
   }
 
   /** The proxy's URL with its credentials, for git's `http.proxy` (passed in the environment, never on a command line). */

@@ -112,11 +112,10 @@ interface TunnelledTls {
  * TLS with `host:port` through the upstream proxy's CONNECT tunnel: verified against the same
  * roots as a direct connection (the upstream proxy only relays bytes). Timed like a direct one:
  * connect = TCP to the upstream proxy + its tunnel, tls = the handshake with the origin.
- * A name on one of Airlock's own ports is checked here as guardedLookup checks a direct one.
  */
 function tlsThroughProxy(proxy: UpstreamProxy, o: TunnelledTls, cb: (err: NodeJS.ErrnoException | null, sock?: tls.TLSSocket) => void): void {
   const t0 = performance.now();
-  const go = () => proxy.tunnel(o.host, o.port, o.timeoutMs, (err, raw) => {
+  rawThroughProxy(proxy, o.host, o.port, o.timeoutMs, o.ownPorts, (err, raw) => {
     if (err || !raw) return cb(err);
     raw.setKeepAlive(true, 60_000);
     const t1 = performance.now();
@@ -139,8 +138,16 @@ function tlsThroughProxy(proxy: UpstreamProxy, o: TunnelledTls, cb: (err: NodeJS
       cb(Object.assign(e, { duringTls: true, viaProxy: proxy.display }));
     });
   });
-  if (!o.ownPorts.has(o.port)) return go();
-  guardedLookup(o.port, o.ownPorts)(o.host, {}, (err) => (err ? cb(err) : go()));
+}
+
+/**
+ * A tunnel to `host:port` through the upstream proxy. A name on one of Airlock's own ports is
+ * checked first, as guardedLookup checks a direct connection.
+ */
+function rawThroughProxy(proxy: UpstreamProxy, host: string, port: number, timeoutMs: number, ownPorts: ReadonlySet<number>,
+  cb: (err: NodeJS.ErrnoException | null, sock?: Socket) => void): void {
+  if (!ownPorts.has(port)) return proxy.tunnel(host, port, timeoutMs, cb);
+  guardedLookup(port, ownPorts)(host, {}, (err) => (err ? cb(err) : proxy.tunnel(host, port, timeoutMs, cb)));
 }
 
 /**
@@ -311,10 +318,9 @@ export class UpstreamPool {
       const port = Number(o.port) || 80;
       // Through the upstream proxy this agent carries only WebSockets (ws://), in a tunnel as browsers do;
       // plain HTTP requests go to it in absolute form (viaProxyHttp).
-      if (proxy && cb && !proxy.bypass(String(o.host))) {
-        const go = () => proxy.tunnel(String(o.host), port, connectTimeoutMs, (err, s) => (err ? cb(err) : cb(null, s)));
-        if (!ownPorts.has(port)) go();
-        else guardedLookup(port, ownPorts)(String(o.host), {}, (err) => (err ? cb(err) : go()));
+      const via = cb ? this.via(String(o.host)) : null;
+      if (via && cb) {
+        rawThroughProxy(via, String(o.host), port, connectTimeoutMs, ownPorts, (err, s) => (err ? cb(err) : cb(null, s)));
         return undefined;
       }
       return plainConnect({ ...o, lookup: guardedLookup(port, ownPorts) }, cb);
@@ -327,8 +333,9 @@ export class UpstreamPool {
       const servername = o.servername || undefined;
       const port = Number(o.port) || 443;
       const open = (): tls.TLSSocket => {
-        if (proxy && !proxy.bypass(o.hostname)) {
-          tlsThroughProxy(proxy, { host: o.hostname, port, servername, secureContext, timeoutMs: connectTimeoutMs, ownPorts }, (err, s) => {
+        const via = this.via(o.hostname);
+        if (via) {
+          tlsThroughProxy(via, { host: o.hostname, port, servername, secureContext, timeoutMs: connectTimeoutMs, ownPorts }, (err, s) => {
             if (err || !s) return cb(err ?? new Error('no socket'), null);
             s.setNoDelay(true);
             cb(null, s);
@@ -361,6 +368,11 @@ export class UpstreamPool {
       // for hours); a peer that vanished is found by TCP keepalive, and the agent leaving aborts it.
       bodyTimeout: 0,
     });
+  }
+
+  /** The upstream proxy to reach `host` through, or null (none set, or `host` is in upstreamNoProxy). */
+  via(host: string): UpstreamProxy | null {
+    return this.https.via(host);
   }
 
   /** Opens and verifies the upstream TLS connection for a new tunnel ahead of its first request. */
@@ -415,8 +427,9 @@ function formatDuration(ms: number): string {
 /** Turns an upstream failure into the status and one plain sentence the agent sees. */
 export function explainUpstreamError(err: NodeJS.ErrnoException, target: string, duringTls = false, maxHeaderBytes?: number): { status: number; code: string; message: string } {
   const code = err.code ?? 'EUNKNOWN';
+  // Set when the connection went through the upstream proxy (upstreamProxy): the sentence names it.
+  const via = (err as { viaProxy?: string }).viaProxy;
   if (TLS_VERIFY_CODES.has(code)) {
-    const via = (err as { viaProxy?: string }).viaProxy;
     return { status: 502, code: 'upstream-tls-unverified', message:
       `Airlock did not forward this request: the TLS certificate of ${target} could not be verified (${code}: ${err.message}). ` +
       (via
@@ -427,6 +440,9 @@ export function explainUpstreamError(err: NodeJS.ErrnoException, target: string,
     return { status: 502, code: 'upstream-not-tls', message: `Airlock could not open TLS to ${target}: it does not speak TLS on that port (${err.message}).` };
   }
   if (code === 'EUPSTREAMPROXY') return { status: (err as { status?: number }).status ?? 502, code: 'upstream-proxy', message: err.message };
+  if (via && /^(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|ECONNRESET|EPIPE)$/.test(code) && !duringTls) {
+    return { status: code === 'ETIMEDOUT' ? 504 : 502, code: 'upstream-proxy', message: `Airlock could not reach ${target} through its upstream proxy ${via} (${code}).` };
+  }
   if (code === 'EAIRLOCKSELF') {
     return { status: 403, code: 'denied', message: `Airlock denied this request: ${err.message}; agents cannot reach Airlock's own proxy or console (builtin:deny-airlock-itself).` };
   }

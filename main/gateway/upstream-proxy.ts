@@ -19,7 +19,7 @@ export class UpstreamProxy {
   /** The password in the URL (decoded), or ''. */
   private readonly password: string;
   readonly noProxy: readonly string[];
-  private readonly bypassAll: boolean;
+  private bypassAll = false;
   private readonly names: string[] = [];
   private readonly addresses = new BlockList();
 
@@ -44,9 +44,10 @@ export class UpstreamProxy {
       ? `Basic ${Buffer.from(`${decodeURIComponent(u.username)}:${this.password}`).toString('base64')}`
       : null;
     this.noProxy = [...noProxy];
-    this.bypassAll = noProxy.some((e) => e.trim() === '*');
     for (const raw of noProxy) {
       const e = raw.trim().toLowerCase();
+      const bare = e.replace(/^\[(.*)\]$/, '$1');
+      if (e === '*') this.bypassAll = true;
       if (!e || e === '*') continue;
       const slash = e.indexOf('/');
       if (slash >= 0) {
@@ -57,9 +58,8 @@ export class UpstreamProxy {
           throw new AirlockError('bad-request', `upstreamNoProxy: '${raw}' is not an address range (e.g. 10.0.0.0/8)`);
         }
         this.addresses.addSubnet(addr, prefix, family === 4 ? 'ipv4' : 'ipv6');
-      } else if (isIP(e.replace(/^\[(.*)\]$/, '$1'))) {
-        const a = e.replace(/^\[(.*)\]$/, '$1');
-        this.addresses.addAddress(a, isIP(a) === 4 ? 'ipv4' : 'ipv6');
+      } else if (isIP(bare)) {
+        this.addresses.addAddress(bare, isIP(bare) === 4 ? 'ipv4' : 'ipv6');
       } else {
         this.names.push(e.replace(/^\*?\./, ''));
       }

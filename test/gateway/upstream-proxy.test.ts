@@ -206,6 +206,39 @@ describe('through an upstream proxy', () => {
     const posts = gs.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/git-receive-pack'));
     assert.deepEqual(posts.map((r) => r.status), [200], 'the push reached the git server once, after approval, with the credential Airlock injected');
   });
+
+  test('git over plain HTTP: the held push is forwarded to the upstream proxy in absolute form after approval', async () => {
+    const gs: GitServer = await startGitServer({ pki, tls: false });
+    more.push(() => gs.close());
+    const home = await makeTempDir('airlock-corp-git-plain-');
+    more.push(() => removeDir(home));
+    const repo = await gs.createRepo('plaincorp', { seed: true });
+    // libcurl reads only the lower-case http_proxy (HTTP_PROXY is ignored: httpoxy).
+    const env = gitEnvIsolated(home, { http_proxy: `http://bot:${g.token}@127.0.0.1:${gw.proxyPort}` });
+    const work = join(home, 'w');
+    await runGitOk(['clone', '-q', repo.dir, work], { env });
+    await runGitOk(['remote', 'set-url', 'origin', repo.url], { cwd: work, env });
+    writeFileSync(join(work, 'plain.txt'), 'plain HTTP through the corporate proxy\n');
+    await runGitOk(['add', '-A'], { cwd: work, env });
+    await runGitOk(['commit', '-q', '-m', 'plain change'], { cwd: work, env });
+    const oid = (await runGitOk(['rev-parse', 'HEAD'], { cwd: work, env })).stdout.trim();
+    const n = corp.seen.length;
+    const push = runGit(['push', 'origin', 'main'], { cwd: work, env, timeoutMs: 60_000 });
+    let reviewId: string | null = null;
+    for (let i = 0; i < 400 && !reviewId; i++) {
+      const r = gw.service.store.reviews.list({}).find((x) => x.repo.includes('plaincorp.git') && x.state === 'pending');
+      if (r) reviewId = r.id;
+      else await new Promise((res) => setTimeout(res, 50));
+    }
+    assert.ok(reviewId, 'the push was held for review');
+    assert.equal(gs.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/git-receive-pack')).length, 0, 'nothing forwarded before approval');
+    await gw.service.approveReview({ id: reviewId });
+    const res = await push;
+    assert.equal(res.code, 0, res.stderr);
+    assert.equal((await gs.refs('plaincorp'))['refs/heads/main'], oid);
+    const posts = since(n, gs.port).filter((x) => x.kind === 'request' && x.target.endsWith('/plaincorp.git/git-receive-pack'));
+    assert.deepEqual(posts, [{ kind: 'request', target: `http://127.0.0.1:${gs.port}/plaincorp.git/git-receive-pack`, auth: CORP }]);
+  });
 });
 
 describe('when the upstream proxy fails', () => {

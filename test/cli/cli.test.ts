@@ -5,6 +5,7 @@ import { createHash, X509Certificate } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import net from 'node:net';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import {
@@ -424,6 +425,46 @@ describe('airlock CLI', { concurrency: 4 }, () => {
           assert.equal(row.status, 200);
         } finally {
           await index.close();
+        }
+      });
+
+      // cargo (its own libcurl: CARGO_HTTP_CAINFO and the proxy variables) fetches a crate from a sparse
+      // registry served over HTTPS on loopback.
+      test('run -- cargo fetch from a sparse HTTPS registry', async (t) => {
+        const rustup = process.env.RUSTUP_HOME ?? join(homedir(), '.rustup');
+        const toolEnv = { RUSTUP_HOME: rustup, CARGO_NET_RETRY: '0', CARGO_TERM_COLOR: 'never' };
+        const has = await runCommand('cargo', ['--version'], { env: cleanCliEnv({ ...toolEnv, HOME: home }), timeoutMs: 30_000 });
+        if (has.code !== 0) return t.skip('cargo is not installed here');
+        const dir = await tempDir('airlock-cli-cargo-');
+        const crateDir = join(dir, 'airlockprobe');
+        mkdirSync(join(crateDir, 'src'), { recursive: true });
+        writeFileSync(join(crateDir, 'Cargo.toml'), '[package]\nname = "airlockprobe"\nversion = "0.1.0"\nedition = "2021"\ndescription = "probe"\nlicense = "MIT"\n');
+        writeFileSync(join(crateDir, 'src', 'lib.rs'), 'pub const VALUE: u32 = 42;\n');
+        const env = cleanCliEnv({ ...toolEnv, HOME: home, CARGO_HOME: join(dir, 'cargo-home') });
+        const packed = await runCommand('cargo', ['package', '--no-verify', '--allow-dirty', '--offline', '--quiet'], { cwd: crateDir, env, timeoutMs: 60_000 });
+        assert.equal(packed.code, 0, packed.stderr);
+        const crate = readFileSync(join(crateDir, 'target', 'package', 'airlockprobe-0.1.0.crate'));
+        const registry = await servePaths((base) => ({
+          '/index/config.json': { type: 'application/json', body: JSON.stringify({ dl: `${base}/dl/{crate}/{version}/download` }) },
+          '/index/ai/rl/airlockprobe': { type: 'text/plain', body: JSON.stringify({
+            name: 'airlockprobe', vers: '0.1.0', deps: [], cksum: createHash('sha256').update(crate).digest('hex'), features: {}, yanked: false,
+          }) + '\n' },
+          '/dl/airlockprobe/0.1.0/download': { type: 'application/octet-stream', body: crate },
+        }));
+        try {
+          const proj = join(dir, 'proj');
+          mkdirSync(join(proj, 'src'), { recursive: true });
+          mkdirSync(join(proj, '.cargo'));
+          writeFileSync(join(proj, '.cargo', 'config.toml'), `[registries.airlocktest]\nindex = "sparse+https://localhost:${registry.port}/index/"\n`);
+          writeFileSync(join(proj, 'Cargo.toml'), '[package]\nname = "proj"\nversion = "0.1.0"\nedition = "2021"\n\n[dependencies]\nairlockprobe = { version = "0.1", registry = "airlocktest" }\n');
+          writeFileSync(join(proj, 'src', 'lib.rs'), '');
+          const r = await runCommand(process.execPath, [AIRLOCK_BIN, 'run', '--agent', AGENT, '--data-dir', D, '--', 'cargo', 'fetch'], { cwd: proj, env, timeoutMs: 90_000 });
+          assert.equal(r.code, 0, r.stderr);
+          assert.ok(registry.seen.includes('GET /dl/airlockprobe/0.1.0/download'), registry.seen.join(', '));
+          const row = await recorded((p) => p === '/dl/airlockprobe/0.1.0/download');
+          assert.equal(row.status, 200);
+        } finally {
+          await registry.close();
         }
       });
 

@@ -503,6 +503,17 @@ async function main(): Promise<number> {
   }
 
   const table = buildTable(results);
+  // Not judged: each round's ratio of two lanes measured back to back in that round. A phase change of
+  // this VM between rounds can set two lanes' medians in different phases; a paired ratio does not.
+  const perRound = (a?: number[], b?: number[]): { rounds: number[]; median: number } | null => {
+    if (!a || !b || a.length !== b.length || a.length < 2) return null;
+    const rounds = a.map((x, i) => x / b[i]!);
+    return { rounds, median: [...rounds].sort((x, y) => x - y)[rounds.length >> 1]! };
+  };
+  const pairedRatios = {
+    airlockVsDirect: perRound(results.airlock?.throughput?.rounds, results.direct?.throughput?.rounds),
+    recordingOnVsOff: perRound(results.airlock?.throughput?.rounds, airlockNoRecord?.throughput?.rounds),
+  };
   const finishedAt = new Date();
   const out = {
     startedAt: startedAt.toISOString(),
@@ -514,6 +525,7 @@ async function main(): Promise<number> {
     goalResults: table.goals,
     results,
     airlockRecordingOff: airlockNoRecord ?? null,
+    pairedRatios,
     fatal: fatal ?? null,
   };
   const dir = join(REPO_ROOT, 'bench', 'results');
@@ -538,6 +550,10 @@ async function main(): Promise<number> {
     const rounds = airlockNoRecord?.throughput?.rounds;
     if (rounds && rounds.length > 1) lines.push(`airlock, recording off: throughput rounds ${rounds.map((x) => x.toFixed(0)).join(', ')} req/s (median used)`);
   }
+  const paired = ([name, p]: [string, { rounds: number[]; median: number } | null]) =>
+    p ? `${name} ${p.rounds.map((x) => x.toFixed(2)).join(', ')} (median ${p.median.toFixed(2)})` : null;
+  const pairedText = [paired(['airlock/direct', pairedRatios.airlockVsDirect]), paired(['recording on/off', pairedRatios.recordingOnVsOff])].filter(Boolean);
+  if (pairedText.length) lines.push(`per-round ratios (lanes measured back to back in each round; not judged): ${pairedText.join('; ')}`);
   lines.push('');
   const loads = ALL_TARGETS.filter((t) => results[t]?.loadAverage).map((t) => `${t} ${results[t]!.loadAverage!.start[0]}`);
   if (loads.length) lines.push(`1-min load average at the start of each target (${machine.cpus} cpus): ${loads.join(', ')}`);

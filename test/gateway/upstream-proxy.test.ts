@@ -71,6 +71,35 @@ after(async () => {
 /** What the upstream proxy saw since `n` for targets on `port` (git's background cache refreshes may run meanwhile). */
 const since = (n: number, port?: number) => corp.seen.slice(n).filter((s) => port === undefined || s.target.includes(`:${port}`));
 
+/**
+ * A clone of a fresh seeded repo on `gs` with one commit adding `file`, pushed through the gateway with
+ * `proxyEnv` (the agent has no credential); resolves once the push is held for review. `n` is how much
+ * the upstream proxy had seen before the push.
+ */
+async function heldPush(gs: GitServer, name: string, file: string, proxyEnv: NodeJS.ProcessEnv) {
+  const home = await makeTempDir(`airlock-corp-${name}-`);
+  more.push(() => removeDir(home));
+  const repo = await gs.createRepo(name, { seed: true });
+  const env = gitEnvIsolated(home, proxyEnv);
+  const work = join(home, 'w');
+  await runGitOk(['clone', '-q', repo.dir, work], { env });
+  await runGitOk(['remote', 'set-url', 'origin', repo.url], { cwd: work, env });
+  writeFileSync(join(work, file), `${name} through the corporate proxy\n`);
+  await runGitOk(['add', '-A'], { cwd: work, env });
+  await runGitOk(['commit', '-q', '-m', `${name} change`], { cwd: work, env });
+  const oid = (await runGitOk(['rev-parse', 'HEAD'], { cwd: work, env })).stdout.trim();
+  const n = corp.seen.length;
+  const push = runGit(['push', 'origin', 'main'], { cwd: work, env, timeoutMs: 60_000 });
+  let reviewId: string | null = null;
+  for (let i = 0; i < 400 && !reviewId; i++) {
+    const r = gw.service.store.reviews.list({}).find((x) => x.repo.includes(`${name}.git`) && x.state === 'pending');
+    if (r) reviewId = r.id;
+    else await new Promise((res) => setTimeout(res, 50));
+  }
+  assert.ok(reviewId, 'the push was held for review');
+  return { push, reviewId, oid, n };
+}
+
 describe('through an upstream proxy', () => {
   test('HTTPS: a CONNECT tunnel with the upstream proxy\'s credentials (never the agent\'s); TLS with the origin verified end to end', async () => {
     const n = corp.seen.length;
@@ -171,26 +200,7 @@ describe('through an upstream proxy', () => {
     const gs: GitServer = await startGitServer({ pki, auth: { username: 'alice', password } });
     more.push(() => gs.close());
     gw.service.credentials.set(`127.0.0.1:${gs.port}`, password, { username: 'alice' });
-    const home = await makeTempDir('airlock-corp-git-');
-    more.push(() => removeDir(home));
-    const repo = await gs.createRepo('corp', { seed: true });
-    const env = gitEnvIsolated(home, { HTTPS_PROXY: `http://bot:${g.token}@127.0.0.1:${gw.proxyPort}`, GIT_SSL_CAINFO: gw.caPath });
-    const work = join(home, 'w');
-    await runGitOk(['clone', '-q', repo.dir, work], { env });
-    await runGitOk(['remote', 'set-url', 'origin', repo.url], { cwd: work, env });
-    writeFileSync(join(work, 'corp.txt'), 'through the corporate proxy\n');
-    await runGitOk(['add', '-A'], { cwd: work, env });
-    await runGitOk(['commit', '-q', '-m', 'corp change'], { cwd: work, env });
-    const oid = (await runGitOk(['rev-parse', 'HEAD'], { cwd: work, env })).stdout.trim();
-    const n = corp.seen.length;
-    const push = runGit(['push', 'origin', 'main'], { cwd: work, env, timeoutMs: 60_000 });
-    let reviewId: string | null = null;
-    for (let i = 0; i < 400 && !reviewId; i++) {
-      const r = gw.service.store.reviews.list({}).find((x) => x.repo.includes('corp.git') && x.state === 'pending');
-      if (r) reviewId = r.id;
-      else await new Promise((res) => setTimeout(res, 50));
-    }
-    assert.ok(reviewId, 'the push was held for review');
+    const { push, reviewId, oid, n } = await heldPush(gs, 'corp', 'corp.txt', { HTTPS_PROXY: `http://bot:${g.token}@127.0.0.1:${gw.proxyPort}`, GIT_SSL_CAINFO: gw.caPath });
     const review = await gw.service.getReview({ id: reviewId });
     assert.match(JSON.stringify(review.refs), /corp\.txt/, "the analysis (its diff needs the remote cache) ran");
     await gw.service.approveReview({ id: reviewId });
@@ -210,27 +220,8 @@ describe('through an upstream proxy', () => {
   test('git over plain HTTP: the held push is forwarded to the upstream proxy in absolute form after approval', async () => {
     const gs: GitServer = await startGitServer({ pki, tls: false });
     more.push(() => gs.close());
-    const home = await makeTempDir('airlock-corp-git-plain-');
-    more.push(() => removeDir(home));
-    const repo = await gs.createRepo('plaincorp', { seed: true });
     // libcurl reads only the lower-case http_proxy (HTTP_PROXY is ignored: httpoxy).
-    const env = gitEnvIsolated(home, { http_proxy: `http://bot:${g.token}@127.0.0.1:${gw.proxyPort}` });
-    const work = join(home, 'w');
-    await runGitOk(['clone', '-q', repo.dir, work], { env });
-    await runGitOk(['remote', 'set-url', 'origin', repo.url], { cwd: work, env });
-    writeFileSync(join(work, 'plain.txt'), 'plain HTTP through the corporate proxy\n');
-    await runGitOk(['add', '-A'], { cwd: work, env });
-    await runGitOk(['commit', '-q', '-m', 'plain change'], { cwd: work, env });
-    const oid = (await runGitOk(['rev-parse', 'HEAD'], { cwd: work, env })).stdout.trim();
-    const n = corp.seen.length;
-    const push = runGit(['push', 'origin', 'main'], { cwd: work, env, timeoutMs: 60_000 });
-    let reviewId: string | null = null;
-    for (let i = 0; i < 400 && !reviewId; i++) {
-      const r = gw.service.store.reviews.list({}).find((x) => x.repo.includes('plaincorp.git') && x.state === 'pending');
-      if (r) reviewId = r.id;
-      else await new Promise((res) => setTimeout(res, 50));
-    }
-    assert.ok(reviewId, 'the push was held for review');
+    const { push, reviewId, oid, n } = await heldPush(gs, 'plaincorp', 'plain.txt', { http_proxy: `http://bot:${g.token}@127.0.0.1:${gw.proxyPort}` });
     assert.equal(gs.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/git-receive-pack')).length, 0, 'nothing forwarded before approval');
     await gw.service.approveReview({ id: reviewId });
     const res = await push;

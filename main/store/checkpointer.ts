@@ -2,7 +2,7 @@
 // the proxy's thread appends to the WAL (no fsync in WAL mode with synchronous=NORMAL) and never
 // copies the WAL back into the database or waits for that copy's fsync.
 import { statSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { sqliteModulePath } from './sqlite';
 import { Worker } from 'node:worker_threads';
 
 /** At most one background checkpoint per this many milliseconds of writing. */
@@ -56,7 +56,7 @@ export class WalCheckpointer {
     this.walPath = `${dbPath}-wal`;
     this.worker = new Worker(SOURCE, {
       eval: true,
-      workerData: { dbPath, sqlitePath: createRequire(import.meta.url).resolve('better-sqlite3'), fault: opts.testFault === true },
+      workerData: { dbPath, sqlitePath: sqliteModulePath(), fault: opts.testFault === true },
       resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 16 },
     });
     this.worker.unref();

@@ -1,13 +1,13 @@
 // openStore: one SQLite file (WAL) holding agents, sessions, exchanges, reviews and the audit chain.
 import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import Database from 'better-sqlite3';
 import { AirlockError } from '../contract/errors';
 import { createAgentsRepo } from './agents';
 import { createAuditLog } from './audit';
 import { BUSY_TIMEOUT_MS, createWriteQueue } from './exchanges';
 import { normalizeSecrets } from './mask';
 import { migrate } from './migrations';
+import { sqlite, type SqliteDatabase } from './sqlite';
 import { CACHE_KIB } from './write-worker';
 import { createReviewsRepo } from './reviews';
 import type { Store, StoreOptions } from './types';
@@ -23,7 +23,8 @@ export function openStore(file: string, opts: StoreOptions = {}): Store {
   mkdirSync(dirname(path), { recursive: true });
   if (!existsSync(path)) closeSync(openSync(path, 'a', 0o600)); // the record holds request bodies: owner-only
 
-  let db: Database.Database;
+  const Database = sqlite();
+  let db: SqliteDatabase;
   try {
     db = new Database(path);
   } catch (err) {

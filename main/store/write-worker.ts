@@ -3,7 +3,7 @@
 // The main thread masks and serialises rows; the worker only runs prepared
 // statements. `post()` never blocks; `flush()` waits (Atomics.wait, bounded)
 // until the worker has committed everything posted, so reads see every record.
-import { createRequire } from 'node:module';
+import { sqliteModulePath } from './sqlite';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 
 /** One write, ready for SQLite: everything masked and serialised already. */
@@ -249,7 +249,7 @@ export class WriteWorker implements BatchWriter {
     private readonly makeFallback: () => BatchWriter,
     fault?: WriteWorkerFault,
   ) {
-    const sqlitePath = createRequire(import.meta.url).resolve('better-sqlite3');
+    const sqlitePath = sqliteModulePath();
     const channel = new MessageChannel();
     this.errors = channel.port1;
     this.worker = new Worker(WORKER_SOURCE, {

@@ -5,10 +5,12 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import { sqlite } from '../../main/store/sqlite';
 import { makeTempDir, removeDir } from '../helpers/tmp';
 import { formatAuditEvents, parseAuditExport, verifyEvents } from '../../main/store';
 import { airlock, airlockOk } from '../record/cli';
+
+const Database = sqlite();
 
 const SECRET = 'pw-Audit-Secret-7f3k9';
 const FIELDS = ['seq', 'at', 'actor', 'action', 'subject', 'details', 'prevHash', 'hash'];

@@ -7,13 +7,15 @@ import https from 'node:https';
 import net from 'node:net';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import { sqlite } from '../../main/store/sqlite';
 import {
   createTestPki, gitEnvIsolated, makeTempDir, removeDir, runCommand, startGitServer, startUpstream,
   type GitServer, type RunResult, type TestPki, type Upstream,
 } from '../helpers';
 import { AIRLOCK_BIN, cleanCliEnv, REPO_ROOT, spawnServe, startTestAirlock, type ServeProcess } from '../helpers/airlock';
 import { openStore } from '../../main/store';
+
+const Database = sqlite();
 
 function cli(args: string[], env: NodeJS.ProcessEnv = cleanCliEnv(), timeoutMs = 30_000): Promise<RunResult> {
   return runCommand(process.execPath, [AIRLOCK_BIN, ...args], { env, cwd: REPO_ROOT, timeoutMs });

@@ -17,10 +17,12 @@ import {
 import { startTestAirlock, type TestAirlock } from '../helpers/airlock';
 import { makeTempDir, removeDir } from '../helpers/tmp';
 import { createLogger } from '../../main/log';
-import Database from 'better-sqlite3';
+import { sqlite } from '../../main/store/sqlite';
 import {
   connect, curlVia, openTunnel, rawExchange, readResponse, requestOver, tlsTunnel, viaProxy, wsEchoOver, type CurlTarget,
 } from './client';
+
+const Database = sqlite();
 
 const require = createRequire(import.meta.url);
 const WebSocket = require('ws') as typeof WebSocketType;

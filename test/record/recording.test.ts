@@ -4,7 +4,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import Database from 'better-sqlite3';
+import { sqlite } from '../../main/store/sqlite';
 import { ProxyAgent, request } from 'undici';
 import { hashToken, newAgentToken } from '../../main/agents/tokens';
 import { createLogger } from '../../main/log';
@@ -15,6 +15,8 @@ import { sha256Hex, startUpstream, type Upstream } from '../helpers/https-upstre
 import { runCommand, type RunResult } from '../helpers/run';
 import { makeTempDir, removeDir } from '../helpers/tmp';
 import { cliEnv, waitFor } from './cli';
+
+const Database = sqlite();
 
 const AGENT = 'rec-bot';
 const SECRET = 'sekrit-value-123';

@@ -1,9 +1,11 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import Database from 'better-sqlite3';
+import { sqlite } from '../../main/store/sqlite';
 import { exportAudit, GENESIS_HASH, hashEvent, parseAuditExport, verifyEvents, type AuditEvent } from '../../main/store';
 import { AirlockError } from '../../main/contract/errors';
 import { tempStore, type TempStore } from './helpers';
+
+const Database = sqlite();
 
 const open: TempStore[] = [];
 after(async () => {

@@ -1,11 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { statSync } from 'node:fs';
-import Database from 'better-sqlite3';
+import { sqlite } from '../../main/store/sqlite';
 import { openStore } from '../../main/store';
 import { WalCheckpointer } from '../../main/store/checkpointer';
 import { makeTempDir, removeDir } from '../helpers/tmp';
 import { exchange } from './helpers';
+
+const Database = sqlite();
 
 const size = (f: string): number => {
   try {

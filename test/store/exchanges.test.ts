@@ -1,10 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import Database from 'better-sqlite3';
+import { sqlite } from '../../main/store/sqlite';
 import type { ExchangeRecord } from '../../main/store';
 import { exchange, tempStores } from './helpers';
 import { FLUSH_ROWS } from '../../main/store/exchanges';
+
+const Database = sqlite();
 
 const fresh = tempStores('airlock-exchanges-');
 

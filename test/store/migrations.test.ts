@@ -2,11 +2,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { statSync } from 'node:fs';
-import Database from 'better-sqlite3';
+import { sqlite, type SqliteDatabase } from '../../main/store/sqlite';
 import { tempDirs } from './helpers';
 import { openStore, SCHEMA_VERSION } from '../../main/store';
 import { PAGE_SIZE } from '../../main/store/store';
 import { AirlockError } from '../../main/contract/errors';
+
+const Database = sqlite();
 
 const tempDir = tempDirs('airlock-migrations-');
 async function dbFile() {
@@ -72,7 +74,7 @@ test('refuses a database newer than the code knows', async () => {
 });
 
 /** A database file at schema `version`, as an older Airlock left it (open: the caller closes it). */
-async function oldFile(version: number): Promise<{ file: string; db: Database.Database }> {
+async function oldFile(version: number): Promise<{ file: string; db: SqliteDatabase }> {
   const { MIGRATIONS, migrate } = await import('../../main/store/migrations');
   const file = await dbFile();
   const { mkdirSync } = await import('node:fs');

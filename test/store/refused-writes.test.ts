@@ -4,16 +4,18 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import { sqlite, type SqliteDatabase } from '../../main/store/sqlite';
 import { openStore, type RecordHealth } from '../../main/store';
 import { BUSY_TIMEOUT_MS, HELD_BODY_BYTES, RETRY_MS } from '../../main/store/exchanges';
 import { exchange, tempDirs } from './helpers';
+
+const Database = sqlite();
 
 const tempDir = tempDirs('airlock-store-full-');
 
 async function fullStore() {
   const dir = await tempDir();
-  let db!: Database.Database;
+  let db!: SqliteDatabase;
   const health: RecordHealth[] = [];
   const errors: string[] = [];
   const store = openStore(join(dir, 'airlock.db'), {

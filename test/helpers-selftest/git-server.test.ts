@@ -82,10 +82,17 @@ test('push larger than 1 MiB (probe + chunked body) succeeds', async () => {
 });
 
 test('fetch with a large negotiation (gzip request body) succeeds', async () => {
-  // A clone with many local-only commits sends > 1 KiB of "have" lines, which git gzips.
+  // A clone with many local-only commits sends > 1 KiB of "have" lines, which git gzips. git sends
+  // haves newest first (by commit date, ties in the order the tips were queued): the local commits
+  // are dated after every commit the server has, so its first round of 16 haves finds nothing in
+  // common and the next round carries 32 (~1.7 KiB). Dated by the clock, a commit the server knows
+  // (origin/main) could share a second with them and be acknowledged in the first round, which then
+  // stays under 1 KiB: the test failed that way now and then under load.
   const work = join(tmp, 'work');
+  const after = Math.floor(Date.now() / 1000) + 3600;
   for (let i = 0; i < 40; i++) {
-    await runGit(['commit', '-q', '--allow-empty', '-m', `local ${i}`], { cwd: work, env });
+    const date = `${after + i} +0000`;
+    await runGit(['commit', '-q', '--allow-empty', '-m', `local ${i}`], { cwd: work, env: { ...env, GIT_AUTHOR_DATE: date, GIT_COMMITTER_DATE: date } });
   }
   const other = join(tmp, 'other');
   assert.equal((await runGit([...ca, 'clone', '-q', repo.authUrl, other], { env })).code, 0);

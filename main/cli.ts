@@ -11,7 +11,7 @@ import { AirlockError } from './contract/errors';
 import { agentEnv, exportLines, wgetrcText } from './env/agent-env';
 import { writeNodePreload } from './env/node-preload';
 import { ensureDataDir, hasPassword, startAirlock, VERSION } from './service';
-import { openStore, sessionView, type Store, exportAudit, parseAuditExport, verifyEvents } from './store';
+import { openStore, sessionView, type Store, exportAudit, parseAuditExport, parseHeadOption, verifyEvents } from './store';
 import { createHttpApiClient } from './console/client';
 import { reviewLine, reviewText } from './cli/format-review';
 import { EXCHANGE_CSV_HEADER, exchangeCsvRow, exchangeDetail, exchangeJson, exchangesTable, plain, safeJson, sessionsTable, shortBytes } from './cli/format-record';
@@ -48,7 +48,7 @@ Usage:
   airlock credential set HOST[:PORT] [--username NAME] [--bearer]   reads the secret from stdin
   airlock credential list | remove HOST[:PORT]
   airlock audit export [--format jsonl|csv] [--since DATE] [--out FILE]
-  airlock audit verify [--file EXPORT] [--format jsonl|csv]
+  airlock audit verify [--file EXPORT] [--format jsonl|csv] [--head HASH]
 
 Every command takes --data-dir DIR (or AIRLOCK_DATA_DIR); default: ${defaultDataDir()}
 `;
@@ -694,14 +694,23 @@ async function cmdCredential(argv: string[]): Promise<number> {
 
 async function cmdAudit(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
-  const { values } = parse(rest, { format: { type: 'string' }, since: { type: 'string' }, out: { type: 'string' }, file: { type: 'string' } }, false);
+  const { values } = parse(rest, { format: { type: 'string' }, since: { type: 'string' }, out: { type: 'string' }, file: { type: 'string' }, head: { type: 'string' } }, false);
   const paths = ensureDataDir(dataDirOf(values));
   const fileArg = values.file as string | undefined;
+  let head: string | undefined;
+  if (values.head !== undefined) {
+    if (sub !== 'verify') throw new UsageError('--head is an option of `airlock audit verify`');
+    try {
+      head = parseHeadOption(String(values.head));
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  }
   const format = (values.format as string | undefined) ?? (fileArg?.endsWith('.csv') ? 'csv' : 'jsonl');
   if (format !== 'jsonl' && format !== 'csv') throw new UsageError('--format must be jsonl or csv');
   if (sub === 'export') {
     const since = dateOption(values.since, 'since');
-    const text = withStore(paths, (s) => exportAudit(s, { format, since }));
+    const [text, last] = withStore(paths, (s) => [exportAudit(s, { format, since }), s.audit.head()] as const);
     if (typeof values.out === 'string') {
       try {
         writeFileSync(values.out, text, { mode: 0o600 }); // agents' names and hosts: as private as the exchanges export
@@ -712,12 +721,14 @@ async function cmdAudit(argv: string[]): Promise<number> {
     // Recorded once the export exists (a failed write is no export); the export itself ends before this event.
     withStore(paths, (s) => s.audit.append({ actor: localActor(), action: 'audit.exported', subject: format, details: { since: since ?? null, out: (values.out as string | undefined) ?? 'stdout' } }));
     if (typeof values.out === 'string') process.stderr.write(`audit log written to ${values.out}\n`);
+    // The head an auditor keeps elsewhere: `verify --head` shows later that nothing up to it was cut off or rewritten.
+    if (last) process.stderr.write(`head: seq ${last.seq}, ${last.hash} (keep it outside this machine; \`airlock audit verify --head HASH\` checks the log still holds it)\n`);
     return 0;
   }
   if (sub === 'verify') {
     const r = fileArg
-      ? verifyEvents(parseAuditExport(readUserFile(fileArg, 'export'), format))
-      : withStore(paths, (s) => s.audit.verify());
+      ? verifyEvents(parseAuditExport(readUserFile(fileArg, 'export'), format), { head })
+      : withStore(paths, (s) => s.audit.verify({ head }));
     out(r.message);
     return r.ok ? 0 : 1;
   }

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { AirlockError } from '../contract/errors';
 import { canonicalJson } from './canonical-json';
-import type { AuditEvent, AuditLog, Store, VerifyResult } from './types';
+import type { AuditEvent, AuditLog, Store, VerifyOptions, VerifyResult } from './types';
 
 export const GENESIS_HASH = '0'.repeat(64);
 const HASH_RE = /^[0-9a-f]{64}$/;
@@ -77,8 +77,8 @@ export function createAuditLog(db: Database.Database, now: () => Date): AuditLog
       const rows = q.since === undefined ? allStmt.all() : sinceStmt.all(q.since);
       return rows.map(rowToEvent);
     },
-    verify() {
-      return verifyEvents(mapIter(allStmt.iterate(), rowToEvent), { allowPartial: false });
+    verify(opts = {}) {
+      return verifyEvents(mapIter(allStmt.iterate(), rowToEvent), { ...opts, allowPartial: false });
     },
     head() {
       const r = headStmt.get();
@@ -96,8 +96,10 @@ function* mapIter<A, B>(it: Iterable<A>, f: (a: A) => B): Generator<B> {
  * event's hash, and seq must increase by exactly one. The first event must be seq 1 with a zero prevHash, unless
  * `allowPartial` (the default, for exports made with `since`) and its seq is > 1: then its prevHash is taken on trust.
  */
-export function verifyEvents(events: Iterable<AuditEvent>, opts: { allowPartial?: boolean } = {}): VerifyResult {
+export function verifyEvents(events: Iterable<AuditEvent>, opts: VerifyOptions & { allowPartial?: boolean } = {}): VerifyResult {
   const allowPartial = opts.allowPartial ?? true;
+  const expected = opts.head === undefined ? null : parseHeadOption(opts.head);
+  let headSeq: number | null = null;
   let count = 0;
   let prev: AuditEvent | null = null;
   let partialFrom: number | null = null;
@@ -141,12 +143,41 @@ export function verifyEvents(events: Iterable<AuditEvent>, opts: { allowPartial?
       return broken(seq, `content cannot be hashed (${(err as Error).message})`);
     }
     if (actual !== e.hash) return broken(seq, 'hash does not match the event content (event was modified)');
+    if (e.hash === expected) headSeq = seq;
     prev = e;
     count++;
   }
   const head = prev ? prev.hash : null;
   const partial = partialFrom !== null ? ` (partial export starting at seq ${partialFrom})` : '';
-  return { ok: true, events: count, head, brokenAt: null, message: `ok ${count} events, head ${head ?? 'none'}${partial}` };
+  const ok = `ok ${count} events, head ${head ?? 'none'}${partial}`;
+  if (expected === null) return { ok: true, events: count, head, brokenAt: null, message: ok };
+  if (headSeq === null) {
+    // The chain holds together, but not with the head the auditor kept: what followed an earlier event was
+    // removed (the end cut off) or written anew (every hash recomputed from some event on). Either way the
+    // log is not the one that head was taken from, which no check inside the log alone can show.
+    const where = partialFrom !== null
+      ? ` This export starts at seq ${partialFrom}: if that head is older, verify an export without --since, or the database.`
+      : '';
+    return {
+      ok: false,
+      events: count,
+      head,
+      brokenAt: null,
+      message: `not the log the head ${expected} was taken from: no event has that hash (its events were removed from the end, or rewritten). ` +
+        `The chain itself holds: ${ok}.${where}`,
+    };
+  }
+  const since = count - (headSeq - (partialFrom ?? 1) + 1);
+  return { ok: true, events: count, head, brokenAt: null, headSeq, message: `${ok}; the head given is seq ${headSeq}, ${since} event${since === 1 ? '' : 's'} since` };
+}
+
+/** `--head` as an auditor gives it: the 64 hex digits of a hash that `verify` or `export` printed earlier. */
+export function parseHeadOption(value: string): string {
+  const v = value.trim().toLowerCase();
+  if (!HASH_RE.test(v)) {
+    throw new AirlockError('bad-request', `--head must be the 64 hex digits of an audit event's hash (as \`airlock audit verify\` prints it), not ${JSON.stringify(value)}.`);
+  }
+  return v;
 }
 
 // ---------------------------------------------------------------- export / import

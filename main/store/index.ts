@@ -24,6 +24,7 @@ export type {
   SessionsRepo,
   Store,
   StoreOptions,
+  VerifyOptions,
   VerifyResult,
 } from './types';
 export { AGENT_NAME_RE } from './agents';
@@ -35,6 +36,7 @@ export {
   GENESIS_HASH,
   hashEvent,
   parseAuditExport,
+  parseHeadOption,
   verifyEvents,
 } from './audit';
 export { canonicalJson } from './canonical-json';

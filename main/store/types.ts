@@ -281,8 +281,20 @@ export interface VerifyResult {
   ok: boolean;
   events: number;
   head: string | null;
+  /** The first seq whose event or link is wrong; null when the chain holds (a `head` that is missing is not a seq). */
   brokenAt: number | null;
+  /** With `VerifyOptions.head`: the seq of the event that has it. */
+  headSeq?: number;
   message: string;
+}
+
+export interface VerifyOptions {
+  /**
+   * A head hash kept from an earlier verify or export, outside the log (a ticket, another machine): the log
+   * must still hold an event with that hash. A chain verifies on its own even with its end cut off, or
+   * rewritten from some event on with every hash recomputed; only a head kept elsewhere shows either.
+   */
+  head?: string;
 }
 
 export interface AuditLog {
@@ -293,6 +305,7 @@ export interface AuditLog {
   append(e: { actor: string; action: string; subject: string; details?: unknown }): AuditEvent;
   /** seq order; `since` keeps events with at >= since. */
   list(q?: { since?: string }): AuditEvent[];
-  verify(): VerifyResult;
+  /** The whole chain, from seq 1; with `head`, also that it still holds that event (see VerifyOptions). */
+  verify(opts?: VerifyOptions): VerifyResult;
   head(): AuditEvent | null;
 }

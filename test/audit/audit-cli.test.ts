@@ -206,4 +206,49 @@ test('audit export (jsonl, csv), verify of the database and of export files, tam
     assert.equal(sinceBad!.stderr.split('\n').filter((l) => l !== '').length, 1, sinceBad!.stderr);
     assert.match(sinceBad!.stderr, /notadate/);
   });
+  await t.test('a head kept from an export: verify --head finds it; a database with its end cut off, or an export cut short, is not that log', async () => {
+    const out = join(tmp, 'kept.jsonl');
+    const exp = await airlock(['audit', 'export', '--out', out, '--data-dir', dataDir]);
+    assert.equal(exp.code, 0, exp.stderr);
+    const lines = readFileSync(out, 'utf8').split('\n').filter((l) => l !== '');
+    const last = JSON.parse(lines.at(-1)!) as { seq: number; hash: string };
+    assert.equal(exp.stderr, `audit log written to ${out}\nhead: seq ${last.seq}, ${last.hash} (keep it outside this machine; \`airlock audit verify --head HASH\` checks the log still holds it)\n`);
+    const prior = JSON.parse(lines.at(-2)!) as { seq: number; hash: string };
+    const short = join(tmp, 'kept-short.jsonl');
+    writeFileSync(short, lines.slice(0, -1).join('\n') + '\n');
+    // The database after the export holds one more event (audit.exported); cut off from the kept head on.
+    const cut = tamperedCopy('cut-end', `DELETE FROM audit_events WHERE seq >= ${last.seq}`);
+
+    const [db, dbOld, file, cutPlain, cutKept, shortKept, badHead, exportHead] = await runLimited([
+      () => airlock(['audit', 'verify', '--head', last.hash, '--data-dir', dataDir]),
+      () => airlock(['audit', 'verify', '--head', prior.hash.toUpperCase(), '--data-dir', dataDir]),
+      () => airlock(['audit', 'verify', '--file', out, '--head', last.hash, '--data-dir', dataDir]),
+      () => airlock(['audit', 'verify', '--data-dir', cut]),
+      () => airlock(['audit', 'verify', '--head', last.hash, '--data-dir', cut]),
+      () => airlock(['audit', 'verify', '--file', short, '--head', last.hash, '--data-dir', dataDir]),
+      () => airlock(['audit', 'verify', '--head', 'seq-7', '--data-dir', dataDir]),
+      () => airlock(['audit', 'export', '--head', last.hash, '--data-dir', dataDir]),
+    ]);
+    assert.equal(db!.code, 0, db!.stdout + db!.stderr);
+    assert.match(db!.stdout, new RegExp(`^ok ${last.seq + 1} events, head [0-9a-f]{64}; the head given is seq ${last.seq}, 1 event since\n$`));
+    assert.equal(dbOld!.code, 0, dbOld!.stdout + dbOld!.stderr);
+    assert.match(dbOld!.stdout, new RegExp(`; the head given is seq ${prior.seq}, 2 events since\n$`));
+    assert.equal(file!.code, 0, file!.stdout + file!.stderr);
+    assert.equal(file!.stdout, `ok ${lines.length} events, head ${last.hash}; the head given is seq ${last.seq}, 0 events since\n`);
+
+    // Without the kept head, the cut-off database verifies: that is the gap --head closes.
+    assert.equal(cutPlain!.code, 0, cutPlain!.stdout);
+    assert.equal(cutPlain!.stdout, `ok ${prior.seq} events, head ${prior.hash}\n`);
+    for (const [name, r] of [['cut-off database', cutKept], ['export cut short', shortKept]] as const) {
+      assert.equal(r!.code, 1, `${name}: ${r!.stdout}${r!.stderr}`);
+      assert.equal(r!.stdout, `not the log the head ${last.hash} was taken from: no event has that hash (its events were removed from the end, or rewritten). ` +
+        `The chain itself holds: ok ${prior.seq} events, head ${prior.hash}.\n`, name);
+    }
+    for (const [name, r, re] of [['bad --head', badHead, /--head must be the 64 hex digits/], ['--head on export', exportHead, /--head is an option of `airlock audit verify`/]] as const) {
+      assert.equal(r!.code, 2, `${name}: ${r!.stdout}${r!.stderr}`);
+      assert.equal(r!.stdout, '', name);
+      assert.equal(r!.stderr.split('\n').filter((l) => l !== '').length, 1, `${name}: ${r!.stderr}`);
+      assert.match(r!.stderr, re, name);
+    }
+  });
 });

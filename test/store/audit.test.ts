@@ -1,7 +1,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { sqlite } from '../../main/store/sqlite';
-import { exportAudit, GENESIS_HASH, hashEvent, parseAuditExport, verifyEvents, type AuditEvent } from '../../main/store';
+import { exportAudit, GENESIS_HASH, hashEvent, parseAuditExport, parseHeadOption, verifyEvents, type AuditEvent } from '../../main/store';
 import { AirlockError } from '../../main/contract/errors';
 import { tempStore, type TempStore } from './helpers';
 
@@ -127,6 +127,71 @@ test('tampering: two rows swapped (reordered) is caught at the first of them', a
   const v = store.audit.verify();
   assert.equal(v.ok, false);
   assert.equal(v.brokenAt, 3);
+});
+
+test('a head kept elsewhere shows what the chain alone cannot: its end cut off, or the chain rewritten from an event on', async () => {
+  const { store, file } = await withEvents(10);
+  const events = store.audit.list();
+  const h = (seq: number) => events[seq - 1]!.hash;
+
+  // Kept heads that are still there: ok, with the seq and how much followed.
+  let v = store.audit.verify({ head: h(10) });
+  assert.equal(v.ok, true);
+  assert.equal(v.headSeq, 10);
+  assert.equal(v.message, `ok 10 events, head ${h(10)}; the head given is seq 10, 0 events since`);
+  v = store.audit.verify({ head: h(7).toUpperCase() });
+  assert.equal(v.ok, true, 'hex digits in either case');
+  assert.match(v.message, /; the head given is seq 7, 3 events since$/);
+  store.audit.append({ actor: 'system', action: 'later', subject: 'x' });
+  assert.match(store.audit.verify({ head: h(10) }).message, /^ok 11 events, .*; the head given is seq 10, 1 event since$/);
+
+  // The end cut off (seq 9 on): the chain alone still verifies; the head kept at seq 10 is gone.
+  tamper(file, 'DELETE FROM audit_events WHERE seq >= 9');
+  assert.equal(store.audit.verify().ok, true, 'no check inside the log shows a cut-off end');
+  v = store.audit.verify({ head: h(10) });
+  assert.equal(v.ok, false);
+  assert.equal(v.brokenAt, null);
+  assert.equal(v.head, h(8));
+  assert.equal(v.message, `not the log the head ${h(10)} was taken from: no event has that hash (its events were removed from the end, or rewritten). ` +
+    `The chain itself holds: ok 8 events, head ${h(8)}.`);
+  assert.equal(store.audit.verify({ head: h(7) }).ok, true, 'an older head is still in it');
+
+  // Rewritten from seq 5 on, every hash recomputed so that each link holds: caught by any head from seq 5 on.
+  let prev = h(4);
+  for (const e of events.slice(4, 8)) {
+    const forged = { ...e, actor: e.seq === 5 ? 'someone-else' : e.actor, prevHash: prev };
+    const hash = hashEvent(forged);
+    tamper(file, `UPDATE audit_events SET actor = '${forged.actor}', prev_hash = '${prev}', hash = '${hash}' WHERE seq = ${e.seq}`);
+    prev = hash;
+  }
+  assert.equal(store.audit.verify().ok, true, 'a chain rewritten forward verifies on its own');
+  assert.equal(store.audit.verify({ head: h(7) }).ok, false);
+  assert.equal(store.audit.verify({ head: h(4) }).ok, true, 'events before the rewrite are as they were');
+});
+
+test('a kept head and exports: found inside a partial export, or a hint when the export starts after it', async () => {
+  const { store } = await withEvents(10);
+  const events = store.audit.list();
+  const partial = parseAuditExport(exportAudit(store, { format: 'jsonl', since: '2026-01-01T00:00:04.000Z' }), 'jsonl');
+  assert.equal(partial[0]!.seq, 5);
+  let v = verifyEvents(partial, { head: events[6]!.hash });
+  assert.equal(v.ok, true);
+  assert.match(v.message, /\(partial export starting at seq 5\); the head given is seq 7, 3 events since$/);
+  v = verifyEvents(partial, { head: events[2]!.hash });
+  assert.equal(v.ok, false);
+  assert.match(v.message, /This export starts at seq 5: if that head is older, verify an export without --since, or the database\.$/);
+  // A file cut short loses the head it ended with.
+  assert.equal(verifyEvents(partial.slice(0, -1), { head: events[9]!.hash }).ok, false);
+  // A broken chain is reported as broken, whatever head is given.
+  const edited = partial.map((e) => (e.seq === 6 ? { ...e, subject: 'changed' } : e));
+  assert.equal(verifyEvents(edited, { head: events[9]!.hash }).brokenAt, 6);
+});
+
+test('parseHeadOption: 64 hex digits, any case, nothing else', () => {
+  assert.equal(parseHeadOption(` ${'AB'.repeat(32)} `), 'ab'.repeat(32));
+  for (const bad of ['', 'abc', 'g'.repeat(64), 'a'.repeat(63), 'a'.repeat(65), `seq 3, ${'a'.repeat(64)}`]) {
+    assert.throws(() => parseHeadOption(bad), (e: unknown) => e instanceof AirlockError && /--head must be the 64 hex digits/.test((e as Error).message), bad);
+  }
 });
 
 for (const format of ['jsonl', 'csv'] as const) {

@@ -189,7 +189,9 @@ test('agents and status views; audit verification shows its result', async () =>
   assert.ok(await page.getByText('/home/dev/.airlock/ca/airlock-ca.pem').count());
   await page.getByRole('button', { name: 'Verify audit chain' }).click();
   await page.getByRole('status').waitFor();
-  assert.match(await page.getByRole('status').innerText(), /Intact/);
+  const result = await page.getByRole('status').innerText();
+  assert.match(result, /Intact/);
+  assert.match(result, /Keep this head outside this machine; later, airlock audit verify --head HASH shows whether the log still holds it/);
   await page.screenshot({ path: join(shots, 'status.png') });
 });
 

@@ -63,7 +63,13 @@ export function StatusPanel({ transport }: { transport: Transport }) {
             <strong>{audit.ok ? 'Intact' : 'BROKEN'}</strong> · {audit.events} events
             {audit.brokenAt !== null ? <> · first bad sequence {audit.brokenAt}</> : null}
             <div>{audit.message}</div>
-            {audit.head ? <div className="mono small muted">head {audit.head}</div> : null}
+            {audit.head ? <div className="mono small muted selectable">head {audit.head}</div> : null}
+            {audit.ok && audit.head ? (
+              <div className="small muted">
+                A chain verifies on its own even with its last events cut off. Keep this head outside this machine;
+                later, <span className="mono">airlock audit verify --head HASH</span> shows whether the log still holds it.
+              </div>
+            ) : null}
           </div>
         ) : null}
       </section>

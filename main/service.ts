@@ -29,7 +29,7 @@ import { defaultStages } from './pipeline/default-stages';
 import { recordGuardStage, recordStage } from './pipeline/stages/record';
 import { BUILTIN_POLICY, builtinRules } from './pipeline/stages/decide';
 import { otherGateway } from './config/runtime-file';
-import { maskQuery, openStore, sessionView, type Store, type StoreOptions } from './store';
+import { maskQuery, openStore, parseHeadOption, sessionView, type Store, type StoreOptions } from './store';
 import { writeNodePreload } from './env/node-preload';
 import { CredentialStore, FileKeyProvider } from './credentials/credential-store';
 import { RemoteCache } from './git/remote-cache';
@@ -256,9 +256,10 @@ export class AirlockService implements AirlockClient {
     return this.store.agents.list().map((a) => ({ name: a.name, groups: a.groups, createdAt: a.createdAt }));
   }
 
-  async verifyAudit(): Promise<AuditVerifyView> {
-    const r = this.store.audit.verify();
-    return { ok: r.ok, events: r.events, head: r.head, brokenAt: r.brokenAt, message: r.message };
+  async verifyAudit(query?: { head?: string }): Promise<AuditVerifyView> {
+    const head = textParam(queryObject(query, 'verifyAudit', ['head']).head, 'head');
+    const r = this.store.audit.verify({ head: head === undefined ? undefined : parseHeadOption(head) });
+    return { ok: r.ok, events: r.events, head: r.head, brokenAt: r.brokenAt, headSeq: r.headSeq ?? null, message: r.message };
   }
 
   async close(): Promise<void> {

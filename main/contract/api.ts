@@ -49,7 +49,11 @@ export interface AirlockApi {
   approveReview(input: { id: string; reason?: string }): Promise<ReviewView>;
   denyReview(input: { id: string; reason: string }): Promise<ReviewView>;
   listAgents(): Promise<AgentView[]>;
-  verifyAudit(): Promise<AuditVerifyView>;
+  /**
+   * The audit chain from seq 1. With `head` (a hash kept from an earlier verify or export, outside this
+   * machine), also that the log still holds it: a chain verifies on its own with its end cut off.
+   */
+  verifyAudit(query?: { head?: string }): Promise<AuditVerifyView>;
 }
 
 /** Method names, as data: the IPC bridge and the HTTP console both register exactly these. */

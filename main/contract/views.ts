@@ -188,8 +188,10 @@ export interface AuditVerifyView {
   ok: boolean;
   events: number;
   head: string | null;
-  /** First broken sequence number when ok is false. */
+  /** First broken sequence number when the chain itself is broken (null when only a kept head is missing). */
   brokenAt: number | null;
+  /** With a kept head: the seq of the event that has it (null when none was given or it is missing). */
+  headSeq: number | null;
   message: string;
 }
 

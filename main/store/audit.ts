@@ -171,11 +171,11 @@ export function verifyEvents(events: Iterable<AuditEvent>, opts: VerifyOptions &
   return { ok: true, events: count, head, brokenAt: null, headSeq, message: `${ok}; the head given is seq ${headSeq}, ${since} event${since === 1 ? '' : 's'} since` };
 }
 
-/** `--head` as an auditor gives it: the 64 hex digits of a hash that `verify` or `export` printed earlier. */
+/** A kept head (`--head`) as an auditor gives it: the 64 hex digits of a hash that `verify` or `export` printed earlier. */
 export function parseHeadOption(value: string): string {
   const v = value.trim().toLowerCase();
   if (!HASH_RE.test(v)) {
-    throw new AirlockError('bad-request', `--head must be the 64 hex digits of an audit event's hash (as \`airlock audit verify\` prints it), not ${JSON.stringify(value)}.`);
+    throw new AirlockError('bad-request', `A kept head must be the 64 hex digits of an audit event's hash (as \`airlock audit verify\` prints it), not ${JSON.stringify(value)}.`);
   }
   return v;
 }

@@ -244,7 +244,7 @@ test('audit export (jsonl, csv), verify of the database and of export files, tam
       assert.equal(r!.stdout, `not the log the head ${last.hash} was taken from: no event has that hash (its events were removed from the end, or rewritten). ` +
         `The chain itself holds: ok ${prior.seq} events, head ${prior.hash}.\n`, name);
     }
-    for (const [name, r, re] of [['bad --head', badHead, /--head must be the 64 hex digits/], ['--head on export', exportHead, /--head is an option of `airlock audit verify`/]] as const) {
+    for (const [name, r, re] of [['bad --head', badHead, /A kept head must be the 64 hex digits/], ['--head on export', exportHead, /--head is an option of `airlock audit verify`/]] as const) {
       assert.equal(r!.code, 2, `${name}: ${r!.stdout}${r!.stderr}`);
       assert.equal(r!.stdout, '', name);
       assert.equal(r!.stderr.split('\n').filter((l) => l !== '').length, 1, `${name}: ${r!.stderr}`);

@@ -347,9 +347,9 @@ export function createFixtureApi(opts: { exchanges?: number; now?: () => number 
       calls.push({ method: 'listAgents', arg: undefined });
       return clone(agents);
     },
-    async verifyAudit(): Promise<AuditVerifyView> {
-      calls.push({ method: 'verifyAudit', arg: undefined });
-      return { ok: true, events: exchanges.length + 3, head: 'c0ffee' + '0'.repeat(58), brokenAt: null, message: 'Audit chain intact.' };
+    async verifyAudit(query?: { head?: string }): Promise<AuditVerifyView> {
+      calls.push({ method: 'verifyAudit', arg: query });
+      return { ok: true, events: exchanges.length + 3, head: 'c0ffee' + '0'.repeat(58), brokenAt: null, headSeq: null, message: 'Audit chain intact.' };
     },
     subscribe(listener) {
       listeners.add(listener);

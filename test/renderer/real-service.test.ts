@@ -10,6 +10,7 @@ import { createTestPki, gitEnvIsolated, makeTempDir, removeDir, runGit, startGit
 import { startAirlock, type RunningAirlock } from '../../main/service';
 import { createLogger } from '../../main/log';
 import { hashToken, newAgentToken } from '../../main/agents/tokens';
+import { sqlite } from '../../main/store/sqlite';
 
 const STATIC = RENDERER_DIR;
 
@@ -85,5 +86,46 @@ test('a held push appears live in the web console, is approved there, and lands 
   const head = (await runGit(['rev-parse', 'HEAD'], { cwd: work, env })).stdout.trim();
   assert.equal((await server.refs('ui'))['refs/heads/main'], head);
   await page.locator('.decision-approved').waitFor({ timeout: 10_000 });
+  assert.deepEqual(pageErrors, []);
+});
+
+test('audit: the Status view verifies against a kept head, and shows a cut-off end that the chain alone hides', async () => {
+  // The service refuses what it does not know, as the CLI does.
+  await assert.rejects(airlock.service.verifyAudit({ nope: 1 } as unknown as { head?: string }), /Unknown verifyAudit filter "nope"/);
+  await assert.rejects(airlock.service.verifyAudit({ head: 'abc' }), /A kept head must be the 64 hex digits/);
+
+  await page.goto(`${airlock.consoleUrl}/#/status`);
+  const verify = page.getByRole('button', { name: 'Verify audit chain' });
+  await verify.click();
+  const result = page.getByRole('status');
+  await result.filter({ hasText: 'Intact' }).waitFor();
+  const kept = airlock.service.store.audit.head()!;
+  assert.match(await result.innerText(), new RegExp(`head ${kept.hash}`));
+
+  // Later: one more event; the kept head is still in the log.
+  airlock.service.store.audit.append({ actor: 'test', action: 'test.later', subject: 'x' });
+  await page.getByLabel('Kept head').fill(kept.hash);
+  await page.getByLabel('Kept head').press('Enter');
+  await result.filter({ hasText: `The kept head is seq ${kept.seq}` }).waitFor();
+  assert.match(await result.innerText(), new RegExp(`the head given is seq ${kept.seq}, 1 event since`));
+
+  // Someone with the file cuts the end off (the triggers dropped first): the chain alone still verifies.
+  const Database = sqlite();
+  const db = new Database(join(dataDir, 'airlock.db'));
+  db.exec('DROP TRIGGER IF EXISTS audit_events_no_update; DROP TRIGGER IF EXISTS audit_events_no_delete;');
+  db.prepare('DELETE FROM audit_events WHERE seq >= ?').run(kept.seq);
+  db.close();
+  assert.equal((await airlock.service.verifyAudit()).ok, true);
+  await verify.click();
+  await result.filter({ hasText: 'BROKEN' }).waitFor();
+  assert.match(await result.innerText(), new RegExp(`not the log the head ${kept.hash} was taken from`));
+  assert.equal(await result.getByText('The kept head is seq').count(), 0);
+  await page.screenshot({ path: join(home, '..', `airlock-audit-head-${process.pid}.png`) });
+  console.log(`screenshot: ${join(home, '..', `airlock-audit-head-${process.pid}.png`)}`);
+
+  // A malformed head is the API's one-sentence error, in the error banner.
+  await page.getByLabel('Kept head').fill('not-a-hash');
+  await verify.click();
+  await page.getByText(/A kept head must be the 64 hex digits/).waitFor();
   assert.deepEqual(pageErrors, []);
 });

@@ -190,7 +190,7 @@ test('a kept head and exports: found inside a partial export, or a hint when the
 test('parseHeadOption: 64 hex digits, any case, nothing else', () => {
   assert.equal(parseHeadOption(` ${'AB'.repeat(32)} `), 'ab'.repeat(32));
   for (const bad of ['', 'abc', 'g'.repeat(64), 'a'.repeat(63), 'a'.repeat(65), `seq 3, ${'a'.repeat(64)}`]) {
-    assert.throws(() => parseHeadOption(bad), (e: unknown) => e instanceof AirlockError && /--head must be the 64 hex digits/.test((e as Error).message), bad);
+    assert.throws(() => parseHeadOption(bad), (e: unknown) => e instanceof AirlockError && /A kept head must be the 64 hex digits/.test((e as Error).message), bad);
   }
 });
 

@@ -216,10 +216,11 @@ export class AirlockStore {
     }
   }
 
-  async verifyAudit(): Promise<void> {
+  /** The chain; with `head` (kept from an earlier verify or export), also that the log still holds it. */
+  async verifyAudit(head?: string): Promise<void> {
     this.setBusy('audit', true);
     try {
-      this.set({ audit: await this.client.verifyAudit() });
+      this.set({ audit: await this.client.verifyAudit(head === undefined ? {} : { head }) });
     } catch (err) {
       this.fail(err);
     } finally {

@@ -1,3 +1,4 @@
+import { useState } from 'react';
 import { useAirlock, useNow, useSnapshot } from '../state/hooks';
 import { age, bytes, dateTime } from '../shared/format';
 import type { Transport } from '../api';
@@ -6,6 +7,8 @@ export function StatusPanel({ transport }: { transport: Transport }) {
   const { status, audit, busy } = useSnapshot();
   const store = useAirlock();
   const now = useNow();
+  const [keptHead, setKeptHead] = useState('');
+  const verify = () => void store.verifyAudit(keptHead.trim() || undefined);
   return (
     <div className="page">
       <div className="pane-head">
@@ -55,16 +58,37 @@ export function StatusPanel({ transport }: { transport: Transport }) {
       )}
       <section className="audit">
         <h2 className="sub">Audit log</h2>
-        <button type="button" className="btn" disabled={busy.has('audit')} onClick={() => void store.verifyAudit()}>
-          {busy.has('audit') ? 'Verifying…' : 'Verify audit chain'}
-        </button>
+        <form
+          className="audit-verify"
+          onSubmit={(e) => {
+            e.preventDefault();
+            verify();
+          }}
+        >
+          <label className="field">
+            <span className="small muted">Kept head (optional): a head from an earlier verify or export, kept outside this machine</span>
+            <input
+              className="mono"
+              value={keptHead}
+              onChange={(e) => setKeptHead(e.target.value)}
+              spellCheck={false}
+              autoComplete="off"
+              placeholder="64 hex digits"
+              aria-label="Kept head"
+            />
+          </label>
+          <button type="submit" className="btn" disabled={busy.has('audit')}>
+            {busy.has('audit') ? 'Verifying…' : 'Verify audit chain'}
+          </button>
+        </form>
         {audit ? (
           <div className={`audit-result ${audit.ok ? 'ok' : 'bad'}`} role="status">
             <strong>{audit.ok ? 'Intact' : 'BROKEN'}</strong> · {audit.events} events
             {audit.brokenAt !== null ? <> · first bad sequence {audit.brokenAt}</> : null}
             <div>{audit.message}</div>
             {audit.head ? <div className="mono small muted selectable">head {audit.head}</div> : null}
-            {audit.ok && audit.head ? (
+            {audit.headSeq !== null ? <div>The kept head is seq {audit.headSeq}: nothing up to it was cut off or rewritten.</div> : null}
+            {audit.ok && audit.head && audit.headSeq === null ? (
               <div className="small muted">
                 A chain verifies on its own even with its last events cut off. Keep this head outside this machine;
                 later, <span className="mono">airlock audit verify --head HASH</span> shows whether the log still holds it.

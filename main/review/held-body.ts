@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import { createReadStream, type WriteStream } from 'node:fs';
+import { once } from 'node:events';
 import { mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -49,20 +50,31 @@ export class HeldBody {
         if (size > opts.maxBytes) throw new BodyTooLargeError(opts.maxBytes, head);
         hash.update(c);
         if (out) {
-          if (!out.write(c)) await new Promise<void>((r) => out!.once('drain', () => r()));
+          if (!out.write(c)) await once(out, 'drain');
         } else {
           chunks.push(c);
           if (size > opts.spoolThreshold) {
             await mkdir(opts.spoolDir, { recursive: true, mode: 0o700 });
             file = join(opts.spoolDir, `push-${randomUUID()}.body`);
-            out = createWriteStream(file, { mode: 0o600 });
-            for (const b of chunks.splice(0)) if (!out.write(b)) await new Promise<void>((r) => out!.once('drain', () => r()));
+            // Open the file here (not lazily inside createWriteStream): the file
+            // exists once this returns, so the cleanup below cannot race an open
+            // that lands after it (Node 24 orders that open differently).
+            const fh = await open(file, 'wx', 0o600);
+            out = fh.createWriteStream();
+            out.on('error', () => {}); // surfaced by once()/end() below
+            for (const b of chunks.splice(0)) if (!out.write(b)) await once(out, 'drain');
           }
         }
       }
       if (out) await new Promise<void>((res, rej) => out!.end((e?: Error | null) => (e ? rej(e) : res())));
     } catch (e) {
-      out?.destroy();
+      if (out && !out.closed) {
+        const o = out;
+        await new Promise<void>((r) => {
+          o.once('close', () => r());
+          o.destroy();
+        });
+      }
       if (file) await rm(file, { force: true });
       throw e;
     }

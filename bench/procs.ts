@@ -385,3 +385,41 @@ export async function startMitmdump(bin: string, confDir: string, upstreamCaPath
     stop: () => stopChild(child),
   };
 }
+
+/**
+ * A reference proxy (bench/reference-proxy.ts): a TLS pipe without HTTP, or a bare node:http + undici
+ * MITM. It presents the bench upstream's own certificate, so the client trusts the bench CA for it.
+ */
+export async function startReferenceProxy(
+  mode: 'tls-pipe' | 'http-undici',
+  pki: { certPath: string; keyPath: string; caPath: string },
+): Promise<ProxyProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./reference-proxy.ts', import.meta.url)), mode, pki.certPath, pki.keyPath, pki.caPath], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  live.add(child);
+  const err = tail(child.stderr);
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`reference proxy ${mode} printed no port within 30 s: ${err.text()}`)), 30_000);
+      child.once('exit', (code) => {
+        clearTimeout(t);
+        reject(new Error(`reference proxy ${mode} exited early (code ${code}): ${summarize(err.text())}`));
+      });
+      child.stdout!.setEncoding('utf8');
+      child.stdout!.once('data', (line: string) => {
+        clearTimeout(t);
+        child.removeAllListeners('exit');
+        child.stdout!.resume();
+        const port = (JSON.parse(line) as { port?: unknown }).port;
+        if (typeof port === 'number') resolve(port);
+        else reject(new Error(`reference proxy ${mode} printed ${line.trim()}`));
+      });
+    });
+    return { proxyUrl: `http://127.0.0.1:${port}`, caPem: readFileSync(pki.caPath, 'utf8'), pid: child.pid!, info: { mode }, stop: () => stopChild(child) };
+  } catch (e) {
+    await stopChild(child);
+    throw e;
+  }
+}

@@ -4,6 +4,7 @@
 //   npm run bench                               full run (~2 minutes)
 //   npm run bench -- --quick                    short smoke run (not comparable numbers)
 //   npm run bench -- --targets=direct,mitmproxy only some columns
+//   npm run bench -- --no-reference              without the two reference proxies (bench/reference-proxy.ts)
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -34,6 +35,7 @@ import {
   sleep,
   startAirlock,
   startMitmdump,
+  startReferenceProxy,
   startUpstream,
   type ProxyProcess,
   type Upstream,
@@ -41,6 +43,15 @@ import {
 } from './procs';
 
 type TargetName = 'direct' | 'airlock' | 'mitmproxy';
+/**
+ * Reference lanes, throughput rounds only, never judged: what a TLS-intercepting proxy in Node reaches on
+ * this machine today (bench/reference-proxy.ts). `--no-reference` leaves them out.
+ */
+type ReferenceName = 'ref: tls pipe' | 'ref: node:http+undici';
+const REFERENCES: { name: ReferenceName; mode: 'tls-pipe' | 'http-undici'; what: string }[] = [
+  { name: 'ref: tls pipe', mode: 'tls-pipe', what: 'a TLS pipe without HTTP (the floor)' },
+  { name: 'ref: node:http+undici', mode: 'http-undici', what: 'a bare node:http + undici MITM (Airlock\'s two HTTP stacks, nothing else)' },
+];
 const ALL_TARGETS: TargetName[] = ['direct', 'airlock', 'mitmproxy'];
 /** 127.0.0.1 for latency and throughput, then one new IP per first-request sample in each of the two passes. */
 const ipCount = (samples: number): number => 1 + 2 * samples;
@@ -49,6 +60,7 @@ const ipCount = (samples: number): number => 1 + 2 * samples;
 
 const argv = process.argv.slice(2);
 const quick = argv.includes('--quick');
+const withReference = !argv.includes('--no-reference');
 const targetsArg = argv.find((a) => a.startsWith('--targets='));
 const targets: TargetName[] = targetsArg
   ? (targetsArg.slice('--targets='.length).split(',').filter(Boolean) as TargetName[])
@@ -60,8 +72,8 @@ for (const t of targets) {
   }
 }
 for (const a of argv) {
-  if (a !== '--quick' && !a.startsWith('--targets=')) {
-    console.error(`unknown option '${a}' (known: --quick, --targets=direct,airlock,mitmproxy)`);
+  if (a !== '--quick' && a !== '--no-reference' && !a.startsWith('--targets=')) {
+    console.error(`unknown option '${a}' (known: --quick, --no-reference, --targets=direct,airlock,mitmproxy)`);
     process.exit(2);
   }
 }
@@ -129,7 +141,7 @@ async function keepAliveCheck(upstream: Upstream, expected: number, what: string
 
 /** One column of the table: how to reach the upstream, and the process behind it (none for direct). */
 interface Lane {
-  name: TargetName | 'airlock-norecord';
+  name: TargetName | 'airlock-norecord' | ReferenceName;
   make: DispatcherFactory;
   proxy?: ProxyProcess;
   result: TargetResult;
@@ -425,6 +437,7 @@ async function main(): Promise<number> {
   let upstream: Upstream | undefined;
   let fatal: string | undefined;
   let airlockNoRecord: TargetResult | undefined;
+  const reference: Partial<Record<ReferenceName, TargetResult>> = {};
   try {
     const ips = upstreamIps(ipCount(config.firstRequestSamples));
     const pki = makeBenchPki(tmp, ips);
@@ -462,9 +475,14 @@ async function main(): Promise<number> {
         lanes.push(await startLane('mitmproxy', () => startMitmdump(mitmBin, confDir, pki.caPath)));
       }
     }
+    if (withReference && targets.includes('direct')) {
+      for (const r of REFERENCES) lanes.push(await startLane(r.name, () => startReferenceProxy(r.mode, pki)));
+    }
+    const isReference = (l: Lane): boolean => REFERENCES.some((r) => r.name === l.name);
     try {
       const ok = () => lanes.filter((l) => l.result.status === 'ok');
-      for (const lane of ok()) {
+      const judged = () => ok().filter((l) => !isReference(l));
+      for (const lane of judged()) {
         const loadStart = os.loadavg().map((x) => Math.round(x * 100) / 100);
         if (loadStart[0]! > machine.cpus * 0.75) {
           log(`${lane.name}: note: 1-minute load average is ${loadStart[0]} on ${machine.cpus} cpus; other work may skew the numbers`);
@@ -472,11 +490,11 @@ async function main(): Promise<number> {
         lane.result.loadAverage = { start: loadStart, end: loadStart };
         await measureLatency(lane, upstream);
       }
-      await measureFirstRequests(ok(), upstream, 'atStart');
+      await measureFirstRequests(judged(), upstream, 'atStart');
       for (let round = 1; round <= config.throughputRounds; round++) {
         for (const lane of ok()) await throughputRound(lane, upstream, round);
       }
-      await measureFirstRequests(ok(), upstream, 'afterTraffic');
+      await measureFirstRequests(judged(), upstream, 'afterTraffic');
       for (const lane of lanes) {
         lane.result.throughput = medianRound(lane);
         if (lane.result.loadAverage) lane.result.loadAverage.end = os.loadavg().map((x) => Math.round(x * 100) / 100);
@@ -493,7 +511,8 @@ async function main(): Promise<number> {
     }
     for (const lane of lanes) {
       if (lane.name === 'airlock-norecord') airlockNoRecord = lane.result;
-      else results[lane.name] = lane.result;
+      else if (isReference(lane)) reference[lane.name as ReferenceName] = lane.result;
+      else results[lane.name as TargetName] = lane.result;
     }
   } catch (e) {
     fatal = (e as Error).stack ?? String(e);
@@ -525,6 +544,7 @@ async function main(): Promise<number> {
     goalResults: table.goals,
     results,
     airlockRecordingOff: airlockNoRecord ?? null,
+    reference,
     pairedRatios,
     fatal: fatal ?? null,
   };
@@ -554,6 +574,22 @@ async function main(): Promise<number> {
     p ? `${name} ${p.rounds.map((x) => x.toFixed(2)).join(', ')} (median ${p.median.toFixed(2)})` : null;
   const pairedText = [paired(['airlock/direct', pairedRatios.airlockVsDirect]), paired(['recording on/off', pairedRatios.recordingOnVsOff])].filter(Boolean);
   if (pairedText.length) lines.push(`per-round ratios (lanes measured back to back in each round; not judged): ${pairedText.join('; ')}`);
+  const direct = results.direct?.throughput?.requestsPerSecond;
+  const refLines = REFERENCES.flatMap((r) => {
+    const x = reference[r.name];
+    if (!x) return [];
+    const tp = x.throughput;
+    if (x.status !== 'ok' || !tp) return [`  ${r.what}: ${x.status}${x.error ? ` (${x.error})` : ''}`];
+    const cpu = tp.cpuMicrosPerRequest?.[r.name];
+    return [`  ${r.what}: ${Math.round(tp.requestsPerSecond)} req/s` + (direct ? `, ${(tp.requestsPerSecond / direct).toFixed(2)}x direct` : '') + (cpu !== undefined ? `, its CPU ${cpu.toFixed(0)} µs per request` : '')];
+  });
+  const airCpu = results.airlock?.throughput?.cpuMicrosPerRequest?.airlock;
+  const offTp = airlockNoRecord?.throughput;
+  if (refLines.length) {
+    lines.push('reference, same run, throughput only, not judged (what a proxy written in Node reaches on this machine today):');
+    lines.push(...refLines);
+    if (offTp && direct) lines.push(`  Airlock with recording off: ${(offTp.requestsPerSecond / direct).toFixed(2)}x direct` + (offTp.cpuMicrosPerRequest?.['airlock-norecord'] !== undefined ? `, CPU ${offTp.cpuMicrosPerRequest['airlock-norecord']!.toFixed(0)} µs per request` : '') + (airCpu !== undefined ? `; with recording ${airCpu.toFixed(0)} µs` : ''));
+  }
   lines.push('');
   const loads = ALL_TARGETS.filter((t) => results[t]?.loadAverage).map((t) => `${t} ${results[t]!.loadAverage!.start[0]}`);
   if (loads.length) lines.push(`1-min load average at the start of each target (${machine.cpus} cpus): ${loads.join(', ')}`);

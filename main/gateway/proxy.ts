@@ -118,6 +118,25 @@ export function parseAuthority(authority: string, defaultPort: number | null): {
 }
 
 /**
+ * `parseAuthority` for a Host header, memoised: a client sends the same Host on every request of a
+ * connection, and validating it (regex, IP parsing, label rules) was ~2.5 µs per request. The result
+ * depends on the header's exact text and the default port only; results are frozen, the memo is
+ * bounded (cleared when full, so a client cycling Host values costs a parse each, as before).
+ */
+const hostMemo = new Map<string, Readonly<{ host: string; port: number }> | null>();
+const HOST_MEMO_MAX = 512;
+export function hostAuthority(hostHeader: string, defaultPort: number): Readonly<{ host: string; port: number }> | null {
+  const key = `${defaultPort}|${hostHeader}`; // unambiguous: the port's digits end at the first '|'
+  const hit = hostMemo.get(key);
+  if (hit !== undefined) return hit;
+  const parsed = parseAuthority(hostHeader, defaultPort);
+  const v = parsed ? Object.freeze(parsed) : null;
+  if (hostMemo.size >= HOST_MEMO_MAX) hostMemo.clear();
+  hostMemo.set(key, v);
+  return v;
+}
+
+/**
  * The proxy agents route through. Built on http-mitm-proxy's `Proxy` (its
  * WebSocket relay is used as is), with connection handling, certificates and
  * the request path replaced to fix its defects:
@@ -484,7 +503,7 @@ export class Gateway extends MitmProxy {
     // HTTP/1.1 needs a Host header; without a port it means the scheme's default, which is what
     // clients send for :443 and :80 (`Host: github.com`).
     const hostHeader = req.headers.host;
-    const named = hostHeader ? parseAuthority(hostHeader, target.scheme === 'https' ? 443 : 80) : null;
+    const named = hostHeader ? hostAuthority(hostHeader, target.scheme === 'https' ? 443 : 80) : null;
     if (req.httpVersionMajor === 1 && req.httpVersionMinor >= 1 && !named) {
       sendError(res, 400, hostHeader ? `Airlock refused this request: invalid Host header "${hostHeader.slice(0, 200)}".` : 'Airlock refused this request: it has no Host header.', 'bad-host');
       return;

@@ -57,8 +57,8 @@ export class HeldBody {
             await mkdir(opts.spoolDir, { recursive: true, mode: 0o700 });
             file = join(opts.spoolDir, `push-${randomUUID()}.body`);
             // Open the file here (not lazily inside createWriteStream): the file
-            // exists once this returns, so the cleanup below cannot race an open
-            // that lands after it (Node 24 orders that open differently).
+            // exists once this returns, so the cleanup's rm below cannot run before
+            // a pending open on libuv's thread pool (which then left the file behind).
             const fh = await open(file, 'wx', 0o600);
             out = fh.createWriteStream();
             out.on('error', () => {}); // surfaced by once()/end() below

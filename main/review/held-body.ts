@@ -50,6 +50,8 @@ export class HeldBody {
         if (size > opts.maxBytes) throw new BodyTooLargeError(opts.maxBytes, head);
         hash.update(c);
         if (out) {
+          // An error between drains would leave write() false and 'drain' never coming: fail instead.
+          if (out.errored) throw out.errored;
           if (!out.write(c)) await once(out, 'drain');
         } else {
           chunks.push(c);
@@ -61,7 +63,7 @@ export class HeldBody {
             // a pending open on libuv's thread pool (which then left the file behind).
             const fh = await open(file, 'wx', 0o600);
             out = fh.createWriteStream();
-            out.on('error', () => {}); // surfaced by once()/end() below
+            out.on('error', () => {}); // surfaced by once(), `errored` and end() below
             for (const b of chunks.splice(0)) if (!out.write(b)) await once(out, 'drain');
           }
         }

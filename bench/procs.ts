@@ -258,6 +258,64 @@ function runJson(args: string[], timeoutMs: number): Promise<Record<string, unkn
   });
 }
 
+/**
+ * Waits (bounded) for the first JSON line on a child's stdout that `accept` takes (lines may arrive in
+ * any chunks), then keeps stdout draining. Rejects with `what` and the child's last stderr lines if the
+ * child exits, cannot start, or prints no such line within `timeoutMs`.
+ */
+function firstJsonLine<T>(
+  child: ChildProcess,
+  stderr: { text(): string },
+  what: string,
+  expected: string,
+  accept: (obj: Record<string, unknown>) => T | undefined,
+  timeoutMs = 30_000,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let buf = '';
+    const done = (): void => {
+      clearTimeout(t);
+      child.off('exit', onExit);
+      child.off('error', onError);
+      child.stdout!.off('data', onData);
+      child.stdout!.resume(); // keep draining
+    };
+    const fail = (msg: string): void => {
+      done();
+      const detail = summarize(stderr.text());
+      reject(new Error(`${what} ${msg}${detail ? `:\n  ${detail}` : ''}`));
+    };
+    const onExit = (code: number | null, sig: NodeJS.Signals | null): void => fail(`exited early (${sig ?? `code ${code}`})`);
+    const onError = (e: Error): void => fail(`could not start (${e.message})`);
+    const onData = (chunk: string): void => {
+      buf += chunk;
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl).trim();
+        buf = buf.slice(nl + 1);
+        if (!line.startsWith('{')) continue;
+        let obj: Record<string, unknown>;
+        try {
+          obj = JSON.parse(line) as Record<string, unknown>;
+        } catch {
+          continue; // not JSON
+        }
+        const v = accept(obj);
+        if (v !== undefined) {
+          done();
+          resolve(v);
+          return;
+        }
+      }
+    };
+    const t = setTimeout(() => fail(`printed no ${expected} within ${timeoutMs / 1000} s`), timeoutMs);
+    child.once('exit', onExit);
+    child.once('error', onError);
+    child.stdout!.setEncoding('utf8');
+    child.stdout!.on('data', onData);
+  });
+}
+
 export async function startAirlock(dataDir: string, upstreamCaPath: string): Promise<ProxyProcess> {
   if (!existsSync(AIRLOCK_BIN)) throw new Error(`${AIRLOCK_BIN} does not exist`);
   const agent = await runJson(['agent', 'add', 'bench', '--data-dir', dataDir, '--json'], 60_000);
@@ -275,41 +333,7 @@ export async function startAirlock(dataDir: string, upstreamCaPath: string): Pro
   const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(child);
   const err = tail(child.stderr);
-  const info = await new Promise<Record<string, unknown>>((resolve, reject) => {
-    let buf = '';
-    const fail = (msg: string): void => {
-      clearTimeout(t);
-      const detail = summarize(err.text());
-      reject(new Error(`\`node bin/airlock.mjs serve --json …\` ${msg}${detail ? `:\n  ${detail}` : ''}`));
-    };
-    const t = setTimeout(() => fail('printed no JSON line with proxyUrl within 30 s'), 30_000);
-    child.once('exit', (code, sig) => fail(`exited early (${sig ?? `code ${code}`})`));
-    child.once('error', (e) => fail(`could not start (${e.message})`));
-    child.stdout.setEncoding('utf8');
-    const onData = (chunk: string): void => {
-      buf += chunk;
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl).trim();
-        buf = buf.slice(nl + 1);
-        if (!line.startsWith('{')) continue;
-        try {
-          const obj = JSON.parse(line) as Record<string, unknown>;
-          if (typeof obj.proxyUrl === 'string') {
-            clearTimeout(t);
-            child.removeAllListeners('exit');
-            child.stdout.off('data', onData);
-            child.stdout.resume(); // keep draining
-            resolve(obj);
-            return;
-          }
-        } catch {
-          /* not JSON */
-        }
-      }
-    };
-    child.stdout.on('data', onData);
-  }).catch(async (e: unknown) => {
+  const info = await firstJsonLine(child, err, '`node bin/airlock.mjs serve --json …`', 'JSON line with proxyUrl', (o) => (typeof o.proxyUrl === 'string' ? o : undefined)).catch(async (e: unknown) => {
     await stopChild(child);
     throw e;
   });
@@ -401,22 +425,7 @@ export async function startReferenceProxy(
   live.add(child);
   const err = tail(child.stderr);
   try {
-    const port = await new Promise<number>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`reference proxy ${mode} printed no port within 30 s: ${err.text()}`)), 30_000);
-      child.once('exit', (code) => {
-        clearTimeout(t);
-        reject(new Error(`reference proxy ${mode} exited early (code ${code}): ${summarize(err.text())}`));
-      });
-      child.stdout!.setEncoding('utf8');
-      child.stdout!.once('data', (line: string) => {
-        clearTimeout(t);
-        child.removeAllListeners('exit');
-        child.stdout!.resume();
-        const port = (JSON.parse(line) as { port?: unknown }).port;
-        if (typeof port === 'number') resolve(port);
-        else reject(new Error(`reference proxy ${mode} printed ${line.trim()}`));
-      });
-    });
+    const port = await firstJsonLine(child, err, `reference proxy ${mode}`, 'JSON line with its port', (o) => (typeof o.port === 'number' ? o.port : undefined));
     return { proxyUrl: `http://127.0.0.1:${port}`, caPem: readFileSync(pki.caPath, 'utf8'), pid: child.pid!, info: { mode }, stop: () => stopChild(child) };
   } catch (e) {
     await stopChild(child);

@@ -415,7 +415,7 @@ export async function startMitmdump(bin: string, confDir: string, upstreamCaPath
  * MITM. It presents the bench upstream's own certificate, so the client trusts the bench CA for it.
  */
 export async function startReferenceProxy(
-  mode: 'tls-pipe' | 'http-undici',
+  mode: 'tls-pipe' | 'http-undici' | 'raw-undici' | 'raw-raw',
   pki: { certPath: string; keyPath: string; caPath: string },
 ): Promise<ProxyProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./reference-proxy.ts', import.meta.url)), mode, pki.certPath, pki.keyPath, pki.caPath], {

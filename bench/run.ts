@@ -47,10 +47,12 @@ type TargetName = 'direct' | 'airlock' | 'mitmproxy';
  * Reference lanes, throughput rounds only, never judged: what a TLS-intercepting proxy in Node reaches on
  * this machine today (bench/reference-proxy.ts). `--no-reference` leaves them out.
  */
-type ReferenceName = 'ref: tls pipe' | 'ref: node:http+undici';
-const REFERENCES: { name: ReferenceName; mode: 'tls-pipe' | 'http-undici'; what: string }[] = [
+type ReferenceName = 'ref: tls pipe' | 'ref: node:http+undici' | 'ref: raw head+undici' | 'ref: raw both sides';
+const REFERENCES: { name: ReferenceName; mode: 'tls-pipe' | 'http-undici' | 'raw-undici' | 'raw-raw'; what: string }[] = [
   { name: 'ref: tls pipe', mode: 'tls-pipe', what: 'a TLS pipe without HTTP (the floor)' },
   { name: 'ref: node:http+undici', mode: 'http-undici', what: 'a bare node:http + undici MITM (Airlock\'s two HTTP stacks, nothing else)' },
+  { name: 'ref: raw head+undici', mode: 'raw-undici', what: 'request and response heads read and written on the TLS socket by hand, undici upstream (no node:http server side)' },
+  { name: 'ref: raw both sides', mode: 'raw-raw', what: 'HTTP/1.1 read and written by hand on both TLS sockets, no HTTP library (content-length framing only)' },
 ];
 const ALL_TARGETS: TargetName[] = ['direct', 'airlock', 'mitmproxy'];
 /** 127.0.0.1 for latency and throughput, then one new IP per first-request sample in each of the two passes. */

@@ -410,12 +410,16 @@ export async function startMitmdump(bin: string, confDir: string, upstreamCaPath
   };
 }
 
+/** The modes of bench/reference-proxy.ts. */
+export type ReferenceMode = 'tls-pipe' | 'http-undici' | 'raw-undici' | 'raw-raw';
+
 /**
- * A reference proxy (bench/reference-proxy.ts): a TLS pipe without HTTP, or a bare node:http + undici
- * MITM. It presents the bench upstream's own certificate, so the client trusts the bench CA for it.
+ * A reference proxy (bench/reference-proxy.ts): a TLS pipe without HTTP, a bare node:http + undici
+ * MITM, or HTTP/1.1 by hand on one or both sides. It presents the bench upstream's own certificate, so
+ * the client trusts the bench CA for it.
  */
 export async function startReferenceProxy(
-  mode: 'tls-pipe' | 'http-undici' | 'raw-undici' | 'raw-raw',
+  mode: ReferenceMode,
   pki: { certPath: string; keyPath: string; caPath: string },
 ): Promise<ProxyProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./reference-proxy.ts', import.meta.url)), mode, pki.certPath, pki.keyPath, pki.caPath], {

@@ -4,7 +4,7 @@
 //
 //   node --import tsx bench/reference-proxy.ts <tls-pipe|http-undici|raw-undici|raw-raw> <cert.pem> <key.pem> <upstream-ca.pem>
 //
-// Both answer CONNECT with 200 and terminate the client's TLS with the given certificate (the bench
+// All answer CONNECT with 200 and terminate the client's TLS with the given certificate (the bench
 // upstream's own, which names every bench IP), then:
 //   tls-pipe     opens TLS to the target and pipes bytes both ways: no HTTP parsing at all, the floor
 //                of four TLS operations and four socket calls per request;
@@ -15,7 +15,7 @@
 //                dispatcher: node:http's server side replaced, what a hand-written server side could save;
 //   raw-raw      the same reader, and the upstream side by hand too: one kept-alive TLS connection per
 //                client connection, the request head written to it, the response head parsed (status and
-//                content-length only; anything else is a 502) and relayed with its body as they came:
+//                content-length only; anything else closes the connection) and relayed with its body as they came:
 //                no HTTP library at all, what a proxy that parses HTTP/1.1 itself could reach.
 // Upstream TLS is verified against <upstream-ca.pem> (the bench CA). Listens on 127.0.0.1 only and
 // prints one JSON line {"port": N}. Bad input closes that connection; nothing here loops unbounded.
@@ -81,6 +81,7 @@ const BAD = 'HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\
 function serveRaw(client: tls.TLSSocket, origin: string, target: { host: string; port: number }): void {
   let buf: Buffer | null = null;
   let busy = false;
+  let onDrain: (() => void) | null = null;
   const next = (): void => {
     if (!buf || busy) return;
     const end = buf.indexOf('\r\n\r\n');
@@ -122,6 +123,7 @@ function serveRaw(client: tls.TLSSocket, origin: string, target: { host: string;
         if (chunked) head += 'transfer-encoding: chunked\r\n';
         client.cork();
         client.write(`${head}\r\n`, 'latin1');
+        onDrain = resume;
         client.on('drain', resume);
         return true;
       },
@@ -134,7 +136,8 @@ function serveRaw(client: tls.TLSSocket, origin: string, target: { host: string;
       onComplete() {
         if (chunked) client.write('0\r\n\r\n', 'latin1');
         client.uncork();
-        client.removeAllListeners('drain');
+        if (onDrain) client.off('drain', onDrain);
+        onDrain = null;
         busy = false;
         next();
       },
@@ -222,6 +225,7 @@ const server = net.createServer((sock) => {
     sock.write('HTTP/1.1 200 Connection Established\r\n\r\n');
     const client = new tls.TLSSocket(sock, { isServer: true, secureContext: serverContext });
     client.on('error', () => client.destroy());
+    const authority = `${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}`;
     if (mode === 'tls-pipe') {
       const up = tls.connect({ host: target.host, port: target.port, secureContext: upstreamContext, servername: net.isIP(target.host) ? undefined : target.host });
       up.setNoDelay(true);
@@ -235,9 +239,9 @@ const server = net.createServer((sock) => {
       client.pipe(up);
       up.pipe(client);
     } else if (mode === 'raw-undici' || mode === 'raw-raw') {
-      serveRaw(client, `https://${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}`, target);
+      serveRaw(client, `https://${authority}`, target);
     } else {
-      (client as tls.TLSSocket & { target?: string }).target = `${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}`;
+      (client as tls.TLSSocket & { target?: string }).target = authority;
       httpServer.emit('connection', client);
     }
     sock.resume();

@@ -35,6 +35,7 @@ import {
   sleep,
   startAirlock,
   startMitmdump,
+  type ReferenceMode,
   startReferenceProxy,
   startUpstream,
   type ProxyProcess,
@@ -48,7 +49,7 @@ type TargetName = 'direct' | 'airlock' | 'mitmproxy';
  * this machine today (bench/reference-proxy.ts). `--no-reference` leaves them out.
  */
 type ReferenceName = 'ref: tls pipe' | 'ref: node:http+undici' | 'ref: raw head+undici' | 'ref: raw both sides';
-const REFERENCES: { name: ReferenceName; mode: 'tls-pipe' | 'http-undici' | 'raw-undici' | 'raw-raw'; what: string }[] = [
+const REFERENCES: { name: ReferenceName; mode: ReferenceMode; what: string }[] = [
   { name: 'ref: tls pipe', mode: 'tls-pipe', what: 'a TLS pipe without HTTP (the floor)' },
   { name: 'ref: node:http+undici', mode: 'http-undici', what: 'a bare node:http + undici MITM (Airlock\'s two HTTP stacks, nothing else)' },
   { name: 'ref: raw head+undici', mode: 'raw-undici', what: 'request and response heads read and written on the TLS socket by hand, undici upstream (no node:http server side)' },

@@ -4,6 +4,7 @@ import { closeSync, existsSync, openSync, readFileSync, writeSync } from 'node:f
 import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { CaError, caPaths, errnoOf, loadOrCreateCa, rotateCa, writeTrustBundle } from '../certs';
+import { writeFileAtomic } from '../certs/fsutil';
 import { hashToken, newAgentToken } from './agents/tokens';
 import { dataPaths, defaultDataDir, type DataPaths } from './config/paths';
 import { pidAlive, readRuntime, type RuntimeInfo } from './config/runtime-file';
@@ -265,7 +266,8 @@ async function buildAgentEnv(paths: DataPaths, agent: string, token: string | un
   const ca = await loadOrCreateCa(paths.dir);
   const bundle = existsSync(caPaths(paths.dir).bundle) ? caPaths(paths.dir).bundle : writeTrustBundle(ca);
   if (!existsSync(paths.nodePreload)) writeNodePreload(paths.nodePreload);
-  writeFileSync(paths.wgetrc, wgetrcText(bundle), { mode: 0o644 });
+  // Atomic: runs that start together rewrite it while wget in another run may be reading it.
+  writeFileAtomic(paths.wgetrc, wgetrcText(bundle), 0o644);
   const minted = token ?? newAgentToken();
   withStore(paths, (s) => {
     if (!s.agents.get(agent)) throw new AirlockError('not-found', `no agent named "${agent}"; create it with \`airlock agent add ${agent}\``);

@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { writeFileAtomic } from '../../certs/fsutil';
 import { createRequire } from 'node:module';
 
 /**
@@ -82,5 +82,6 @@ export function nodePreloadSource(undiciPath: string): string {
 
 export function writeNodePreload(file: string): void {
   const require = createRequire(import.meta.url);
-  writeFileSync(file, nodePreloadSource(require.resolve('undici')), { mode: 0o644 });
+  // Atomic: a run starting meanwhile must never load a half-written preload.
+  writeFileAtomic(file, nodePreloadSource(require.resolve('undici')), 0o644);
 }

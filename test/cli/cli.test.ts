@@ -382,6 +382,16 @@ describe('airlock CLI', { concurrency: 4 }, () => {
       // Debian's wget (GnuTLS) reads no CA variable: the WGETRC file airlock run writes names the bundle.
       test('run -- wget', () => throughGateway('wget', (u) => ['wget', '-q', '-O', '-', u]));
 
+      // Every run rewrites WGETRC; written in place, a run starting meanwhile read it empty (13 of 40
+      // concurrent runs here) and its wget failed verification (exit 5, seen in CI).
+      test('runs started together each read a whole WGETRC', async () => {
+        const runs = await Promise.all(Array.from({ length: 16 }, () => run(['sh', '-c', 'cat "$WGETRC"'])));
+        for (const r of runs) {
+          assert.equal(r.code, 0, r.stderr);
+          assert.match(r.stdout, /^ca_certificate = \S+$/m);
+        }
+      });
+
       test('run -- python3 urllib', () => throughGateway('python', (u) =>
         ['python3', '-c', 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1]).read().decode())', u]));
 

@@ -4,6 +4,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, st
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LeafIssuer, loadOrCreateCa, writeTrustBundle, type CertAuthority } from '../certs';
+import { writeFileAtomic } from '../certs/fsutil';
 import { AgentAuthenticator } from './agents/authenticator';
 import { dataPaths, type DataPaths } from './config/paths';
 import { loadOptions, type Options, type OptionsInput } from './config/options';
@@ -497,7 +498,8 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
     closers.push(() => consoleServer!.close());
   }
   const runtime = { pid: process.pid, proxyUrl: gateway.url, consoleUrl: consoleServer?.url ?? null, startedAt: service.startedAt.toISOString() };
-  writeFileSync(paths.runtime, JSON.stringify(runtime) + '\n', { mode: 0o600 });
+  // Atomic: `airlock run`, `env` and `status` read it from other processes, maybe while it is written.
+  writeFileAtomic(paths.runtime, JSON.stringify(runtime) + '\n', 0o600);
   closers.push(() => rmSync(paths.runtime, { force: true }));
   return { service, proxyUrl: gateway.url, consoleUrl: consoleServer?.url ?? null, caPath: ca.paths.cert, bundlePath, dataDir, adminToken };
 }

@@ -1,15 +1,37 @@
-import { chmodSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, linkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 
-/** Writes `data` to `path` through a temp file + rename, with `mode` enforced by chmod. */
-export function writeFileAtomic(path: string, data: string, mode: number): void {
+/** Writes `data` to a temp file beside `path` (mode enforced by chmod), then `place`s it; the temp file never stays. */
+function viaTemp(path: string, data: string, mode: number, place: (tmp: string) => void): void {
   const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   try {
     writeFileSync(tmp, data, { mode, flag: 'wx' });
     chmodSync(tmp, mode);
-    renameSync(tmp, path);
-  } catch (err) {
+    place(tmp);
+  } finally {
     rmSync(tmp, { force: true });
-    throw err;
   }
+}
+
+/** Writes `data` to `path` through a temp file + rename, with `mode` enforced by chmod. */
+export function writeFileAtomic(path: string, data: string, mode: number): void {
+  viaTemp(path, data, mode, (tmp) => renameSync(tmp, path));
+}
+
+/**
+ * Creates `path` with `data` unless it exists, whole or not at all (a hard link of a complete temp
+ * file): of processes that create it at the same moment, one wins and the others read its content.
+ * Returns whether this call created it.
+ */
+export function createFileOnce(path: string, data: string, mode: number): boolean {
+  let created = false;
+  viaTemp(path, data, mode, (tmp) => {
+    try {
+      linkSync(tmp, path);
+      created = true;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+  });
+  return created;
 }

@@ -4,7 +4,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, st
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LeafIssuer, loadOrCreateCa, writeTrustBundle, type CertAuthority } from '../certs';
-import { writeFileAtomic } from '../certs/fsutil';
+import { createFileOnce, writeFileAtomic } from '../certs/fsutil';
 import { AgentAuthenticator } from './agents/authenticator';
 import { dataPaths, type DataPaths } from './config/paths';
 import { loadOptions, type Options, type OptionsInput } from './config/options';
@@ -90,9 +90,9 @@ export function ensureAdminToken(paths: DataPaths): string {
     chmodSync(paths.adminToken, 0o600);
     return readFileSync(paths.adminToken, 'utf8').trim();
   }
-  const token = randomBytes(32).toString('base64url');
-  writeFileSync(paths.adminToken, token + '\n', { mode: 0o600 });
-  return token;
+  // Created once, whole: of two first starts at once (a gateway and a CLI, say), both use the token that won.
+  createFileOnce(paths.adminToken, randomBytes(32).toString('base64url') + '\n', 0o600);
+  return readFileSync(paths.adminToken, 'utf8').trim();
 }
 
 export function ensureDataDir(dir: string): DataPaths {

@@ -1,5 +1,6 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, writeFileSync, chmodSync } from 'node:fs';
+import { existsSync, readFileSync, chmodSync } from 'node:fs';
+import { createFileOnce, writeFileAtomic } from '../../certs/fsutil';
 import { AirlockError } from '../contract/errors';
 import { validateHostname } from '../../certs';
 
@@ -17,7 +18,8 @@ export interface KeyProvider {
 export class FileKeyProvider implements KeyProvider {
   constructor(private readonly file: string) {}
   getKey(): Buffer {
-    if (!existsSync(this.file)) writeFileSync(this.file, randomBytes(32).toString('base64') + '\n', { mode: 0o600 });
+    // Created once, whole: two first `credential set` at once must not each encrypt with a key of their own.
+    if (!existsSync(this.file)) createFileOnce(this.file, randomBytes(32).toString('base64') + '\n', 0o600);
     chmodSync(this.file, 0o600);
     const key = Buffer.from(readFileSync(this.file, 'utf8').trim(), 'base64');
     if (key.length !== 32) throw new AirlockError('internal', `credential key file ${this.file} is corrupt (expected 32 bytes)`);
@@ -81,9 +83,8 @@ export class CredentialStore {
   }
 
   private writeEntries(entries: FileEntry[]): void {
-    const tmp = this.file + '.tmp';
-    writeFileSync(tmp, JSON.stringify({ version: 1, credentials: entries }, null, 2) + '\n', { mode: 0o600 });
-    renameSync(tmp, this.file);
+    // A temporary file of this process's own, renamed into place: two `credential set` at once never rename each other's.
+    writeFileAtomic(this.file, JSON.stringify({ version: 1, credentials: entries }, null, 2) + '\n', 0o600);
     this.cache = null;
   }
 

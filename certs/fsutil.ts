@@ -27,7 +27,16 @@ export function createFileOnce(path: string, data: string, mode: number): boolea
   let created = false;
   viaTemp(path, data, mode, (tmp) => {
     try {
-      linkSync(tmp, path);
+      try {
+        linkSync(tmp, path);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        // A file system without hard links (exFAT, some network shares): an exclusive create instead,
+        // still created once, though a reader at that very moment could see it before it is complete.
+        if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'ENOSYS') throw e;
+        writeFileSync(path, data, { mode, flag: 'wx' });
+        chmodSync(path, mode);
+      }
       created = true;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;

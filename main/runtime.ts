@@ -31,12 +31,21 @@ export interface GatewayRuntime {
  *   `gc` is reached through the `--expose-gc` flag, which makes it a global of contexts created
  *   afterwards (the flag is switched off again at once).
  */
-export function tuneForGateway(): GatewayRuntime {
-  v8.setFlagsFromString('--semi-space-growth-factor=1');
-
+/**
+ * V8's full collection without `--expose-gc` on the command line: the flag makes `gc` a global of
+ * contexts created while it is on, and is switched off again at once.
+ */
+export function fullCollector(): (() => void) | undefined {
   v8.setFlagsFromString('--expose-gc');
   const gc = runInNewContext('gc') as (() => void) | undefined;
   v8.setFlagsFromString('--no-expose-gc');
+  return gc;
+}
+
+export function tuneForGateway(): GatewayRuntime {
+  v8.setFlagsFromString('--semi-space-growth-factor=1');
+
+  const gc = fullCollector();
 
   let idleReclaims = 0;
   let last = process.cpuUsage();

@@ -44,7 +44,7 @@ test('processes that create the same file at once: one wins, every one reads the
     const { createFileOnce } = await import(${JSON.stringify(new URL('../../certs/fsutil.ts', import.meta.url).href)});
     const { readFileSync } = await import('node:fs');
     while (Date.now() < ${go}) {}
-    const created = createFileOnce(${JSON.stringify(f)}, 'content of ' + process.pid + '\\n'.repeat(1) + 'x'.repeat(65536), 0o600);
+    const created = createFileOnce(${JSON.stringify(f)}, 'content of ' + process.pid + '\\n' + 'x'.repeat(65536), 0o600);
     console.log(JSON.stringify({ created, read: readFileSync(${JSON.stringify(f)}, 'utf8') }));`;
   const outs = await Promise.all(Array.from({ length: N }, () => new Promise<{ created: boolean; read: string }>((resolve, reject) => {
     const c = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });

@@ -5,9 +5,8 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, statSync, writeFileSync, readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
-import v8 from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { BodyTooLargeError, HeldBody } from '../../main/review/held-body';
+import { fullCollector } from '../../main/runtime';
 import { makeTempDir, removeDir } from '../helpers/tmp';
 
 const dirs: string[] = [];
@@ -16,13 +15,6 @@ async function spoolDir(): Promise<string> {
   const d = await makeTempDir('airlock-held-body-');
   dirs.push(d);
   return `${d}/spool`;
-}
-/** V8's full collection, reached as the gateway's runtime reaches it (main/runtime.ts), without --expose-gc on the command line. */
-function collector(): () => void {
-  v8.setFlagsFromString('--expose-gc');
-  const gc = runInNewContext('gc') as () => void;
-  v8.setFlagsFromString('--no-expose-gc');
-  return gc;
 }
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 function chunked(buf: Buffer, size: number): Readable {
@@ -103,7 +95,8 @@ test('holding a 200 MB body generated on the fly keeps memory bounded (< 80 MB R
   // The claim is about what HeldBody keeps, not about when V8 collects the source's spent chunks: without
   // a collection per sample, peak RSS grew 67-75 MB on Node 24 (34 MB on Node 20) while live memory grew
   // 8-14 MB. Every sample collects first, so RSS counts live memory; a body held in memory still shows whole.
-  const gc = collector();
+  const gc = fullCollector();
+  assert.ok(gc, 'V8 gave no gc function');
   gc();
   const before = process.memoryUsage().rss;
   let peak = before;

@@ -671,7 +671,7 @@ async function cmdCredential(argv: string[]): Promise<number> {
     const host = positionals[0];
     if (!host) throw new UsageError('usage: echo TOKEN | airlock credential set HOST[:PORT] [--username NAME] [--bearer]');
     const secret = await readStdin();
-    const c = creds.set(host, secret, { username: values.username as string | undefined, scheme: values.bearer ? 'bearer' : 'basic' });
+    const c = await creds.set(host, secret, { username: values.username as string | undefined, scheme: values.bearer ? 'bearer' : 'basic' });
     withStore(paths, (s) => s.audit.append({ actor: localActor(), action: 'credential.set', subject: c.host, details: { username: c.username, scheme: c.scheme } }));
     out(`Credential for ${c.host} stored (${c.scheme}${c.scheme === 'basic' ? `, user ${c.username}` : ''}). Agents never see it; Airlock injects it upstream.`);
     return 0;
@@ -686,7 +686,7 @@ async function cmdCredential(argv: string[]): Promise<number> {
   if (sub === 'remove') {
     const host = positionals[0];
     if (!host) throw new UsageError('usage: airlock credential remove HOST[:PORT]');
-    if (!creds.remove(host)) throw new AirlockError('not-found', `no credential stored for ${host}`);
+    if (!(await creds.remove(host))) throw new AirlockError('not-found', `no credential stored for ${host}`);
     withStore(paths, (s) => s.audit.append({ actor: localActor(), action: 'credential.removed', subject: host, details: {} }));
     out(`Credential for ${host} removed.`);
     return 0;

@@ -1,5 +1,7 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, chmodSync } from 'node:fs';
+import { lock } from 'proper-lockfile';
+import type { OperationOptions } from 'retry';
 import { createFileOnce, writeFileAtomic } from '../../certs/fsutil';
 import { AirlockError } from '../contract/errors';
 import { validateHostname } from '../../certs';
@@ -70,7 +72,12 @@ export class CredentialStore {
   /** Bumped whenever the stored credentials change (callers refresh what depends on them). */
   version = 0;
 
-  constructor(private readonly file: string, private readonly keys: KeyProvider) {}
+  constructor(
+    private readonly file: string,
+    private readonly keys: KeyProvider,
+    /** How long `set`/`remove` wait for another command's lock (default: ~14 s in 40 backed-off tries). */
+    private readonly lockWait: OperationOptions = { retries: 40, factor: 1.3, minTimeout: 10, maxTimeout: 500, randomize: true },
+  ) {}
 
   private readEntries(): FileEntry[] {
     if (!existsSync(this.file)) return [];
@@ -88,7 +95,32 @@ export class CredentialStore {
     this.cache = null;
   }
 
-  set(hostInput: string, secret: string, opts: { username?: string; scheme?: 'basic' | 'bearer' } = {}): StoredCredential {
+  /**
+   * Runs a read-modify-write of the credentials file under a lock (`credentials.json.lock`, a
+   * directory, proper-lockfile): two `credential set` at once each keep their entry. A lock left by
+   * a process that died is taken over once it is 10 s stale (a live holder refreshes it every 5 s);
+   * a live holder is waited for (`lockWait`), then the command fails with a `conflict`.
+   */
+  private async locked<T>(change: () => T): Promise<T> {
+    let release: () => Promise<void>;
+    try {
+      release = await lock(this.file, {
+        realpath: false, // the file need not exist yet
+        stale: 10_000,
+        retries: this.lockWait,
+      });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ELOCKED') throw e;
+      throw new AirlockError('conflict', `the credentials file is locked by another airlock command (${this.file}.lock); try again, or remove that directory if no airlock command is running`);
+    }
+    try {
+      return change();
+    } finally {
+      await release();
+    }
+  }
+
+  async set(hostInput: string, secret: string, opts: { username?: string; scheme?: 'basic' | 'bearer' } = {}): Promise<StoredCredential> {
     const host = normaliseHostKey(hostInput);
     if (!secret) throw new AirlockError('bad-request', 'the credential is empty (pipe it on standard input)');
     const key = this.keys.getKey();
@@ -104,17 +136,19 @@ export class CredentialStore {
       data: data.toString('base64'),
       createdAt: new Date().toISOString(),
     };
-    this.writeEntries([...this.readEntries().filter((e) => e.host !== host), entry]);
+    await this.locked(() => this.writeEntries([...this.readEntries().filter((e) => e.host !== host), entry]));
     return { host, username: entry.username, scheme: entry.scheme };
   }
 
-  remove(hostInput: string): boolean {
+  async remove(hostInput: string): Promise<boolean> {
     const host = normaliseHostKey(hostInput);
-    const entries = this.readEntries();
-    const kept = entries.filter((e) => e.host !== host);
-    if (kept.length === entries.length) return false;
-    this.writeEntries(kept);
-    return true;
+    return this.locked(() => {
+      const entries = this.readEntries();
+      const kept = entries.filter((e) => e.host !== host);
+      if (kept.length === entries.length) return false;
+      this.writeEntries(kept);
+      return true;
+    });
   }
 
   list(): StoredCredential[] {

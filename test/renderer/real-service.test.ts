@@ -29,7 +29,7 @@ before(async () => {
   dataDir = await makeTempDir('airlock-ui-e2e-');
   home = await makeTempDir('airlock-ui-home-');
   airlock = await startAirlock({ dataDir, proxyPort: 0, consolePort: 0, upstreamCa: [pki.caPath], log: createLogger('error'), staticDir: STATIC });
-  airlock.service.credentials.set(new URL(server.url).host, 'upstream-secret-1', { username: 'alice' });
+  await airlock.service.credentials.set(new URL(server.url).host, 'upstream-secret-1', { username: 'alice' });
   browser = await launchChromium();
   page = await (await browser.newContext({ viewport: { width: 1360, height: 860 } })).newPage();
   page.on('pageerror', (e) => pageErrors.push(String(e)));

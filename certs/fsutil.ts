@@ -21,14 +21,14 @@ export function writeFileAtomic(path: string, data: string, mode: number): void 
 /**
  * Creates `path` with `data` unless it exists, whole or not at all (a hard link of a complete temp
  * file): of processes that create it at the same moment, one wins and the others read its content.
- * Returns whether this call created it.
+ * Returns whether this call created it. `link` is for tests only (a file system without hard links).
  */
-export function createFileOnce(path: string, data: string, mode: number): boolean {
+export function createFileOnce(path: string, data: string, mode: number, link: (from: string, to: string) => void = linkSync): boolean {
   let created = false;
   viaTemp(path, data, mode, (tmp) => {
     try {
       try {
-        linkSync(tmp, path);
+        link(tmp, path);
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         // A file system without hard links (exFAT, some network shares): an exclusive create instead,

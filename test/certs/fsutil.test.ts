@@ -35,6 +35,25 @@ test('createFileOnce creates a missing file and leaves an existing one as it is'
   assert.deepEqual(readdirSync(d), ['key']);
 });
 
+test('createFileOnce without hard links (a fake link that fails as exFAT does) creates once by exclusive create; other errors surface', async () => {
+  // This machine has no file system without hard links; the fake link stands in for one.
+  for (const code of ['EPERM', 'ENOTSUP', 'ENOSYS']) {
+    const d = await dir();
+    const f = join(d, 'key');
+    const noLinks = (): never => { throw Object.assign(new Error(`link: ${code}`), { code }); };
+    assert.equal(createFileOnce(f, 'first\n', 0o600, noLinks), true, code);
+    assert.equal(createFileOnce(f, 'second\n', 0o600, noLinks), false, code);
+    assert.equal(readFileSync(f, 'utf8'), 'first\n');
+    if (process.platform !== 'win32') assert.equal(statSync(f).mode & 0o777, 0o600);
+    assert.deepEqual(readdirSync(d), ['key'], `${code}: no temporary file left`);
+  }
+  const d = await dir();
+  const f = join(d, 'key');
+  const full = (): never => { throw Object.assign(new Error('link: ENOSPC'), { code: 'ENOSPC' }); };
+  assert.throws(() => createFileOnce(f, 'x\n', 0o600, full), /ENOSPC/);
+  assert.deepEqual(readdirSync(d), [], 'nothing created, no temporary file left');
+});
+
 test('processes that create the same file at once: one wins, every one reads the winner\'s whole content', async () => {
   const d = await dir();
   const f = join(d, 'key');

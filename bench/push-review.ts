@@ -43,7 +43,7 @@ const a = await startAirlock({ dataDir, proxyPort: 0, consolePort: null, upstrea
 const token = newAgentToken();
 a.service.store.agents.add('bench', ['ai-coding']);
 a.service.store.agents.addToken('bench', hashToken(token), 'bench', null);
-a.service.credentials.set(new URL(server.url).host, 'bench-secret', { username: 'alice' });
+await a.service.credentials.set(new URL(server.url).host, 'bench-secret', { username: 'alice' });
 const agentEnv = { ...env, HTTPS_PROXY: `http://bench:${token}@127.0.0.1:${new URL(a.proxyUrl).port}`, GIT_SSL_CAINFO: a.caPath };
 
 // The agent's clone goes directly (the measurement is about the push, not the clone).

@@ -970,8 +970,8 @@ describe("Airlock's own ports, reached by a name that resolves to this machine",
 describe('stored credentials go only to their host', () => {
   test('a request naming another host in its SNI or Host header is refused (421) and never reaches the upstream', async () => {
     const creds = gw.service.credentials;
-    creds.set(`localhost:${up.port}`, 'fronting-s3cret', { username: 'u' });
-    creds.set(`127.0.0.1:${up.port}`, 'fronting-s3cret', { username: 'u' });
+    await creds.set(`localhost:${up.port}`, 'fronting-s3cret', { username: 'u' });
+    await creds.set(`127.0.0.1:${up.port}`, 'fronting-s3cret', { username: 'u' });
     try {
       // Matching names: the credential is injected.
       const ok = await tlsTunnel(gw.proxyPort, 'localhost', up.port, auth, caPem, 'localhost');
@@ -1003,8 +1003,8 @@ describe('stored credentials go only to their host', () => {
       }
       assert.ok(!up.requests.some((q) => /mismatch/.test(q.url)), 'nothing misdirected reached the upstream');
     } finally {
-      creds.remove(`localhost:${up.port}`);
-      creds.remove(`127.0.0.1:${up.port}`);
+      await creds.remove(`localhost:${up.port}`);
+      await creds.remove(`127.0.0.1:${up.port}`);
     }
   });
 });

@@ -199,7 +199,7 @@ describe('through an upstream proxy', () => {
     const password = 'git-secret-4711';
     const gs: GitServer = await startGitServer({ pki, auth: { username: 'alice', password } });
     more.push(() => gs.close());
-    gw.service.credentials.set(`127.0.0.1:${gs.port}`, password, { username: 'alice' });
+    await gw.service.credentials.set(`127.0.0.1:${gs.port}`, password, { username: 'alice' });
     const { push, reviewId, oid, n } = await heldPush(gs, 'corp', 'corp.txt', { HTTPS_PROXY: `http://bot:${g.token}@127.0.0.1:${gw.proxyPort}`, GIT_SSL_CAINFO: gw.caPath });
     const review = await gw.service.getReview({ id: reviewId });
     assert.match(JSON.stringify(review.refs), /corp\.txt/, "the analysis (its diff needs the remote cache) ran");

@@ -35,7 +35,7 @@ before(async () => {
   pki = await createTestPki();
   gs = await startGitServer({ pki, auth: { username: USER, password: PASSWORD } });
   al = await startTestAirlock({ upstreamCa: [pki.caPath], options: { consolePort: null, spoolThresholdBytes: 256 * 1024 } });
-  al.service.credentials.set(`127.0.0.1:${gs.port}`, PASSWORD, { username: USER });
+  await al.service.credentials.set(`127.0.0.1:${gs.port}`, PASSWORD, { username: USER });
   agentToken = await al.addAgent('bot');
 });
 
@@ -239,7 +239,7 @@ test('deny: git fails with "[remote rejected] … (denied by REVIEWER: REASON)";
 test('expiry: a push nobody decides is rejected as expired; a push over maxPushBytes is refused', async () => {
   const gw = await startTestAirlock({ upstreamCa: [pki.caPath], options: { consolePort: null, reviewTimeoutMs: 1500, maxPushBytes: 128 * 1024 } });
   cleanups.push(() => gw.close());
-  gw.service.credentials.set(`127.0.0.1:${gs.port}`, PASSWORD, { username: USER });
+  await gw.service.credentials.set(`127.0.0.1:${gs.port}`, PASSWORD, { username: USER });
   const token = await gw.addAgent('bot');
   const w = await freshWork('expire', gs, gw, token);
   const before = await gs.refs('expire');
@@ -471,7 +471,7 @@ test('without a stored credential the agent cannot clone or push (401, no prompt
   assert.equal(reviewsOf(al, 'nocred').length, 0);
   assert.deepEqual(receivePackPosts(gs2, 'nocred'), []);
 
-  al.service.credentials.set(authority, 'other-s3cret-pw', { username: 'carol' });
+  await al.service.credentials.set(authority, 'other-s3cret-pw', { username: 'carol' });
   const clone2 = await runGit(['clone', '-q', w.repo.url, join(w.home, 'c2')], { env: w.env, timeoutMs: 30_000 });
   assert.equal(clone2.code, 0, clone2.stderr);
   const oid = await revParse(w, 'HEAD');
@@ -499,7 +499,7 @@ test('the default HTTPS port, as with github.com: git clones, fetches and pushes
     return;
   }
   cleanups.push(() => gs443.close());
-  al.service.credentials.set('localhost', 'port-443-s3cret', { username: 'dana' }); // keyed by the bare host, as for github.com
+  await al.service.credentials.set('localhost', 'port-443-s3cret', { username: 'dana' }); // keyed by the bare host, as for github.com
   const w = await freshWork('port443', gs443);
   assert.equal(w.repo.url, 'https://localhost/port443.git');
 
@@ -522,7 +522,7 @@ test('credential masking: the agent never sees the stored secret echoed back by 
   const up: Upstream = await startUpstream({ pki });
   cleanups.push(() => up.close());
   const secret = `tok-${randomBytes(12).toString('hex')}`;
-  al.service.credentials.set(`127.0.0.1:${up.port}`, secret, { username: 'bob' });
+  await al.service.credentials.set(`127.0.0.1:${up.port}`, secret, { username: 'bob' });
   const basic = Buffer.from(`bob:${secret}`).toString('base64');
   const home = await makeTempDir('airlock-hold-mask-');
   cleanups.push(() => removeDir(home));
@@ -546,7 +546,7 @@ test('credential masking: the local record never holds a credential set while ru
     // The window is up to 2 s after each change, so try a few fresh secrets: any one stored in plaintext is the bug.
     for (let attempt = 0; attempt < 3; attempt++) {
       const secret = `tok-${randomBytes(12).toString('hex')}`;
-      al.service.credentials.set(`127.0.0.1:${up.port}`, secret, { username: 'bob' });
+      await al.service.credentials.set(`127.0.0.1:${up.port}`, secret, { username: 'bob' });
       const basic = Buffer.from(`bob:${secret}`).toString('base64');
       const r = await runCommand('curl', ['-sS', '--max-time', '20', '-x', al.proxyUrl, '--proxy-user', `bot:${agentToken}`, '--cacert', al.caPath,
         `${up.url}/echo-auth?attempt=${attempt}`], { env: gitEnvIsolated(home), timeoutMs: 30_000 });
@@ -653,7 +653,7 @@ test('a pack sent by hand to a disguised receive-pack path (percent-encoded) is 
 test('exact bytes: the reviewed bodySha256 is the sha256 of what upstream receives (git and curl pushes)', async () => {
   const front = await startRecordingFront(gs);
   cleanups.push(() => front.close());
-  al.service.credentials.set(`127.0.0.1:${front.port}`, PASSWORD, { username: USER });
+  await al.service.credentials.set(`127.0.0.1:${front.port}`, PASSWORD, { username: USER });
   const w = await freshWork('exact');
   await runGitOk(['remote', 'set-url', 'origin', `${front.url}/exact.git`], { cwd: w.work, env: w.env });
 

@@ -240,7 +240,7 @@ test('listExchanges returns the newest first, limited', async () => {
 
 test('a stored upstream credential is masked in recorded response bodies and in headers', async () => {
   const authority = `127.0.0.1:${upstream.port}`;
-  service.credentials.set(authority, SECRET, { username: 'u' });
+  await service.credentials.set(authority, SECRET, { username: 'u' });
   const basic = Buffer.from(`u:${SECRET}`).toString('base64');
 
   const res = await request(`${upstream.url}/echo-auth?case=cred`, { dispatcher, headers: { 'x-debug': `token=${SECRET}` } });

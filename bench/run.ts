@@ -494,8 +494,11 @@ async function main(): Promise<number> {
         await measureLatency(lane, upstream);
       }
       await measureFirstRequests(judged(), upstream, 'atStart');
+      // Forward in odd rounds, backward in even ones (A B C, C B A, …): no lane always runs right after
+      // the same neighbour (whose after-effects, an idle-time GC or a checkpoint, would land on it alone).
       for (let round = 1; round <= config.throughputRounds; round++) {
-        for (const lane of ok()) await throughputRound(lane, upstream, round);
+        const order = round % 2 === 1 ? ok() : ok().reverse();
+        for (const lane of order) await throughputRound(lane, upstream, round);
       }
       await measureFirstRequests(judged(), upstream, 'afterTraffic');
       for (const lane of lanes) {

@@ -218,6 +218,101 @@ export async function throughputPhase(
   };
 }
 
+// ------------------------------------------------ steady load (a fixed rate, below saturation)
+
+export interface PacedResult {
+  perSecond: number;
+  connections: number;
+  measuredSeconds: number;
+  completed200: number;
+  errors: number;
+  /**
+   * Each request's time to its full response, ms: from its scheduled start when its connection was still
+   * busy then (that wait is the proxy's: no coordinated omission), else from when it was sent.
+   */
+  samplesMs: number[];
+  /** CPU seconds each process used in the measured window. */
+  cpuSeconds: Record<string, number>;
+}
+
+/**
+ * Requests at a fixed rate on `connections` kept-alive connections: request i is due at
+ * start + i / perSecond, on connection i mod connections. Below saturation this shows what a proxy
+ * adds to each request, and what it costs in CPU, without the machine's saturation dynamics.
+ */
+export async function pacedPhase(
+  make: DispatcherFactory,
+  origin: string,
+  connections: number,
+  perSecond: number,
+  warmupMs: number,
+  measureMs: number,
+  probes: CpuProbes = {},
+): Promise<PacedResult> {
+  const d = make(connections);
+  const sample = (): Record<string, number | null> => Object.fromEntries(Object.entries(probes).map(([k, f]) => [k, f()]));
+  const start = performance.now() + 20;
+  const measureFrom = start + warmupMs;
+  const end = measureFrom + measureMs;
+  const total = Math.ceil(((warmupMs + measureMs) / 1000) * perSecond);
+  const samplesMs: number[] = [];
+  let completed = 0;
+  let errors = 0;
+  let cpuStart: Record<string, number | null> = {};
+  let cpuEnd: Record<string, number | null> = {};
+  const probeAt = async (t: number): Promise<Record<string, number | null>> => {
+    await sleep(Math.max(0, t - performance.now()));
+    return sample();
+  };
+  const worker = async (w: number): Promise<void> => {
+    for (let i = w; i < total; i += connections) {
+      const due = start + (i * 1000) / perSecond;
+      // Still busy with the previous request when this one was due: the wait counts (the proxy's delay);
+      // otherwise the clock starts at the send (a timer waking late is the load generator's delay).
+      const behind = performance.now() >= due;
+      // Timers count whole milliseconds from the event loop's cached clock, so one can fire a little early.
+      for (let n = 0, wait = due - performance.now(); wait > 0 && n < 100; n++, wait = due - performance.now()) await sleep(Math.ceil(wait));
+      const t0 = behind ? due : performance.now();
+      let ok = false;
+      try {
+        ok = await getOnce(d, origin);
+      } catch (e) {
+        if (errors === 0) log(`  request failed: ${(e as Error).message}`);
+      }
+      const t = performance.now();
+      if (!ok) {
+        if (++errors > 1000) throw new Error('paced phase: more than 1000 failed requests');
+      } else if (due >= measureFrom && due < end) {
+        completed++;
+        samplesMs.push(t - t0);
+      }
+      if (t > end + 30_000) throw new Error('paced phase: the proxy fell more than 30 s behind the schedule');
+    }
+  };
+  try {
+    const probing = (async () => {
+      cpuStart = await probeAt(measureFrom);
+      cpuEnd = await probeAt(end);
+    })();
+    await Promise.all([...Array.from({ length: connections }, (_, w) => worker(w)), probing]);
+  } finally {
+    await d.close().catch(() => undefined);
+  }
+  const cpuSeconds: Record<string, number> = {};
+  for (const k of Object.keys(probes)) {
+    const a = cpuStart[k];
+    const b = cpuEnd[k];
+    if (a != null && b != null) cpuSeconds[k] = b - a;
+  }
+  return { perSecond, connections, measuredSeconds: measureMs / 1000, completed200: completed, errors, samplesMs, cpuSeconds };
+}
+
+/** p50 and p99 of a list of milliseconds. */
+export function percentiles(samples: number[]): { p50Ms: number; p99Ms: number } {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return { p50Ms: percentile(sorted, 50), p99Ms: percentile(sorted, 99) };
+}
+
 // ------------------------------------------------ first request to a new host
 
 export interface FirstRequestResult {

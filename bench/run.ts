@@ -14,6 +14,8 @@ import {
   firstRequestPhase,
   summarizeSamples,
   latencyPhase,
+  pacedPhase,
+  percentiles,
   proxyFactory,
   takeClientConnections,
   throughputPhase,
@@ -82,8 +84,8 @@ for (const a of argv) {
 }
 
 const config = quick
-  ? { latencyWarmup: 50, latencyCount: 300, connections: 16, throughputRounds: 1, throughputWarmupMs: 500, throughputMeasureMs: 2000, firstRequestSamples: 8, quick }
-  : { latencyWarmup: 200, latencyCount: 2000, connections: 16, throughputRounds: 5, throughputWarmupMs: 1500, throughputMeasureMs: 4000, firstRequestSamples: 30, quick };
+  ? { latencyWarmup: 50, latencyCount: 300, connections: 16, throughputRounds: 1, throughputWarmupMs: 500, throughputMeasureMs: 2000, firstRequestSamples: 8, pacedPerSecond: 2000, pacedRounds: 1, pacedWarmupMs: 500, pacedMeasureMs: 2000, quick }
+  : { latencyWarmup: 200, latencyCount: 2000, connections: 16, throughputRounds: 5, throughputWarmupMs: 1500, throughputMeasureMs: 4000, firstRequestSamples: 30, pacedPerSecond: 2000, pacedRounds: 2, pacedWarmupMs: 1000, pacedMeasureMs: 5000, quick };
 
 const GOALS = {
   throughputVsMitmproxyMin: 3.5,
@@ -108,6 +110,18 @@ interface Memory {
   rssBytes: number;
 }
 
+interface PacedSummary {
+  perSecond: number;
+  connections: number;
+  rounds: number;
+  completed200: number;
+  errors: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** CPU microseconds per completed request over all rounds, per process. */
+  cpuMicrosPerRequest: Record<string, number>;
+}
+
 type FirstRequestSummary = FirstRequestResult & { upstream: UpstreamStats; cpuMsPerRequest?: Record<string, number> };
 
 interface TargetResult {
@@ -125,6 +139,8 @@ interface TargetResult {
   firstRequest?: FirstRequestSummary;
   /** The same measurement right after the proxy started (its first connections, before any throughput round). */
   firstRequestAtStart?: FirstRequestSummary;
+  /** Not judged: a fixed rate below saturation (`config.pacedPerSecond`), rounds pooled. */
+  paced?: PacedSummary;
   memory?: Memory;
   process?: { pid: number; proxyUrl: string };
 }
@@ -278,6 +294,54 @@ async function throughputRound(lane: Lane, upstream: Upstream, round: number): P
   } catch (e) {
     fail(lane, e);
   }
+}
+
+/**
+ * Not judged: each lane at the same fixed rate, well below what Airlock serves at saturation, in rounds that
+ * alternate forward and backward between the lanes. It answers what recording costs a request and the
+ * gateway's CPU when the machine is not saturated (the throughput rounds answer it when it is).
+ */
+async function measurePaced(lanes: Lane[], upstream: Upstream): Promise<void> {
+  const origin = `https://127.0.0.1:${upstream.port}`;
+  const acc = new Map<Lane, { samples: number[]; completed: number; errors: number; cpu: Record<string, number> }>();
+  for (let round = 1; round <= config.pacedRounds; round++) {
+    const order = round % 2 === 1 ? lanes : [...lanes].reverse();
+    for (const lane of order) {
+      if (lane.result.status !== 'ok') continue;
+      const probes: CpuProbes = {
+        'load generator': () => {
+          const u = process.cpuUsage();
+          return (u.user + u.system) / 1e6;
+        },
+        upstream: () => cpuSecondsOf(upstream.pid),
+      };
+      const pid = lane.proxy?.pid;
+      if (pid) probes[lane.name] = () => cpuSecondsOf(pid);
+      log(`${lane.name}: steady load round ${round}/${config.pacedRounds}, ${config.pacedPerSecond} req/s on ${config.connections} connections, ${config.pacedWarmupMs / 1000} s warm-up + ${config.pacedMeasureMs / 1000} s`);
+      try {
+        const r = await pacedPhase(lane.make, origin, config.connections, config.pacedPerSecond, config.pacedWarmupMs, config.pacedMeasureMs, probes);
+        const a = acc.get(lane) ?? { samples: [], completed: 0, errors: 0, cpu: {} };
+        acc.set(lane, a);
+        a.samples.push(...r.samplesMs);
+        a.completed += r.completed200;
+        a.errors += r.errors;
+        for (const [k, v] of Object.entries(r.cpuSeconds)) a.cpu[k] = (a.cpu[k] ?? 0) + v;
+        const p = percentiles(r.samplesMs);
+        log(`  ${r.completed200} requests, errors ${r.errors}, p50 ${p.p50Ms.toFixed(3)} ms, p99 ${p.p99Ms.toFixed(3)} ms`);
+      } catch (e) {
+        log(`  ${lane.name}: steady load failed (not judged): ${(e as Error).message}`);
+      }
+    }
+  }
+  for (const [lane, a] of acc) {
+    if (a.completed === 0) continue;
+    const cpuMicrosPerRequest = Object.fromEntries(Object.entries(a.cpu).map(([k, v]) => [k, (v * 1e6) / a.completed]));
+    lane.result.paced = {
+      perSecond: config.pacedPerSecond, connections: config.connections, rounds: config.pacedRounds,
+      completed200: a.completed, errors: a.errors, ...percentiles(a.samples), cpuMicrosPerRequest,
+    };
+  }
+  takeClientConnections();
 }
 
 /** The median round by req/s (odd count: the middle one; even: the lower middle). */
@@ -501,6 +565,8 @@ async function main(): Promise<number> {
         for (const lane of order) await throughputRound(lane, upstream, round);
       }
       await measureFirstRequests(judged(), upstream, 'afterTraffic');
+      // mitmproxy serves ~1 000 req/s here, below the steady rate: it would only fall behind.
+      await measurePaced(judged().filter((l) => l.name !== 'mitmproxy'), upstream);
       for (const lane of lanes) {
         lane.result.throughput = medianRound(lane);
         if (lane.result.loadAverage) lane.result.loadAverage.end = os.loadavg().map((x) => Math.round(x * 100) / 100);
@@ -580,6 +646,21 @@ async function main(): Promise<number> {
     p ? `${name} ${p.rounds.map((x) => x.toFixed(2)).join(', ')} (median ${p.median.toFixed(2)})` : null;
   const pairedText = [paired(['airlock/direct', pairedRatios.airlockVsDirect]), paired(['recording on/off', pairedRatios.recordingOnVsOff])].filter(Boolean);
   if (pairedText.length) lines.push(`per-round ratios (lanes measured back to back in each round; not judged): ${pairedText.join('; ')}`);
+  const pacedOn = results.airlock?.paced;
+  const pacedOff = airlockNoRecord?.paced;
+  const pacedDirect = results.direct?.paced;
+  if (pacedOn || pacedOff) {
+    const lat = (name: string, p?: PacedSummary): string | null => (p ? `${name} ${p.p50Ms.toFixed(3)}/${p.p99Ms.toFixed(3)} ms` : null);
+    const p = pacedOn ?? pacedOff!;
+    lines.push(`steady load, not judged: ${p.perSecond} req/s on ${p.connections} connections, ${p.rounds} round(s) of ${config.pacedMeasureMs / 1000} s per lane; ` +
+      `latency p50/p99: ${[lat('direct', pacedDirect), lat('airlock', pacedOn), lat('recording off', pacedOff)].filter(Boolean).join(', ')}`);
+    const cOn = pacedOn?.cpuMicrosPerRequest.airlock;
+    const cOff = pacedOff?.cpuMicrosPerRequest['airlock-norecord'];
+    if (cOn !== undefined && cOff !== undefined) {
+      lines.push(`  Airlock's CPU per request at that rate (all its threads): with recording ${cOn.toFixed(0)} µs, without ${cOff.toFixed(0)} µs ` +
+        `(recording ${cOn >= cOff ? '+' : ''}${(cOn - cOff).toFixed(0)} µs; without/with ${(cOff / cOn).toFixed(2)}x)`);
+    }
+  }
   const direct = results.direct?.throughput?.requestsPerSecond;
   const refLines = REFERENCES.flatMap((r) => {
     const x = reference[r.name];

@@ -1,7 +1,7 @@
 // `npm run bench`: direct vs through Airlock vs through mitmdump, in one run.
 // See bench/README.md for what each number means.
 //
-//   npm run bench                               full run (~4 minutes)
+//   npm run bench                               full run (~4.5 minutes)
 //   npm run bench -- --quick                    short smoke run (not comparable numbers)
 //   npm run bench -- --targets=direct,mitmproxy only some columns
 //   npm run bench -- --no-reference              without the four reference proxies (bench/reference-proxy.ts)

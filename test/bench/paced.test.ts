@@ -33,7 +33,7 @@ test('a fast server: every scheduled request in the window completes, at the ser
   assert.ok(r.completed200 >= 396 && r.completed200 <= 400, `${r.completed200} of the 400 due in the window`);
   assert.equal(r.samplesMs.length, r.completed200);
   const p = percentiles(r.samplesMs);
-  assert.ok(p.p50Ms > 0 && p.p50Ms < 20, `p50 ${p.p50Ms} ms`);
+  assert.ok(p.p50Ms > 0 && p.p50Ms < 50, `p50 ${p.p50Ms} ms`); // ~1 ms here; a wide bound for a loaded CI machine
   assert.equal(r.cpuSeconds.counter, 1, 'probed once at the window start and once at its end');
 });
 

@@ -57,6 +57,16 @@ async function getOnce(d: Dispatcher, origin: string): Promise<boolean> {
   return res.statusCode === 200 && body.length === BODY_BYTES;
 }
 
+/** One GET that never throws: a failure is not ok, and is logged when `logFailure` (a phase's first). */
+async function getLogged(d: Dispatcher, origin: string, logFailure: boolean): Promise<boolean> {
+  try {
+    return await getOnce(d, origin);
+  } catch (e) {
+    if (logFailure) log(`  request failed: ${(e as Error).message}`);
+    return false;
+  }
+}
+
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
   const rank = Math.min(sorted.length, Math.max(1, Math.ceil((p / 100) * sorted.length)));
@@ -151,6 +161,12 @@ export interface ThroughputResult {
 
 /** Processes whose CPU time the throughput phase accounts for: name → CPU seconds so far. */
 export type CpuProbes = Record<string, () => number | null>;
+type ProbeReading = Record<string, number | null>;
+
+/** Every probe read now. */
+function readProbes(probes: CpuProbes): ProbeReading {
+  return Object.fromEntries(Object.entries(probes).map(([k, f]) => [k, f()]));
+}
 
 export async function throughputPhase(
   make: DispatcherFactory,
@@ -161,7 +177,7 @@ export async function throughputPhase(
   probes: CpuProbes = {},
 ): Promise<ThroughputResult> {
   const d = make(connections);
-  const sample = (): Record<string, number | null> => Object.fromEntries(Object.entries(probes).map(([k, f]) => [k, f()]));
+  const sample = (): ProbeReading => readProbes(probes);
   let cpuStart: Record<string, number | null> | null = null;
   let cpuEnd: Record<string, number | null> | null = null;
   const start = performance.now();
@@ -177,12 +193,7 @@ export async function throughputPhase(
         cpuEnd ??= sample();
         return;
       }
-      let ok = false;
-      try {
-        ok = await getOnce(d, origin);
-      } catch (e) {
-        if (errors === 0) log(`  request failed: ${(e as Error).message}`);
-      }
+      const ok = await getLogged(d, origin, errors === 0);
       const t = performance.now();
       if (!announced && t >= measureFrom) {
         announced = true;
@@ -250,7 +261,6 @@ export async function pacedPhase(
   probes: CpuProbes = {},
 ): Promise<PacedResult> {
   const d = make(connections);
-  const sample = (): Record<string, number | null> => Object.fromEntries(Object.entries(probes).map(([k, f]) => [k, f()]));
   const start = performance.now() + 20;
   const measureFrom = start + warmupMs;
   const end = measureFrom + measureMs;
@@ -258,11 +268,11 @@ export async function pacedPhase(
   const samplesMs: number[] = [];
   let completed = 0;
   let errors = 0;
-  let cpuStart: Record<string, number | null> = {};
-  let cpuEnd: Record<string, number | null> = {};
-  const probeAt = async (t: number): Promise<Record<string, number | null>> => {
+  let cpuStart: ProbeReading = {};
+  let cpuEnd: ProbeReading = {};
+  const probeAt = async (t: number): Promise<ProbeReading> => {
     await sleep(Math.max(0, t - performance.now()));
-    return sample();
+    return readProbes(probes);
   };
   const worker = async (w: number): Promise<void> => {
     for (let i = w; i < total; i += connections) {
@@ -273,12 +283,7 @@ export async function pacedPhase(
       // Timers count whole milliseconds from the event loop's cached clock, so one can fire a little early.
       for (let n = 0, wait = due - performance.now(); wait > 0 && n < 100; n++, wait = due - performance.now()) await sleep(Math.ceil(wait));
       const t0 = behind ? due : performance.now();
-      let ok = false;
-      try {
-        ok = await getOnce(d, origin);
-      } catch (e) {
-        if (errors === 0) log(`  request failed: ${(e as Error).message}`);
-      }
+      const ok = await getLogged(d, origin, errors === 0);
       const t = performance.now();
       if (!ok) {
         if (++errors > 1000) throw new Error('paced phase: more than 1000 failed requests');

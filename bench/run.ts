@@ -268,6 +268,20 @@ function cpuText(cpu: Record<string, number>): string {
   return Object.entries(cpu).map(([k, v]) => `${k} ${v.toFixed(2)} ms`).join(', ');
 }
 
+/** CPU seconds so far of the load generator (this process), the upstream and the lane's proxy, if it has one. */
+function laneProbes(lane: Lane, upstream: Upstream): CpuProbes {
+  const probes: CpuProbes = {
+    'load generator': () => {
+      const u = process.cpuUsage();
+      return (u.user + u.system) / 1e6;
+    },
+    upstream: () => cpuSecondsOf(upstream.pid),
+  };
+  const pid = lane.proxy?.pid;
+  if (pid) probes[lane.name] = () => cpuSecondsOf(pid);
+  return probes;
+}
+
 /** One throughput round of one lane (rounds alternate between lanes, so drift on a shared machine hits all alike). */
 async function throughputRound(lane: Lane, upstream: Upstream, round: number): Promise<void> {
   const { name, make } = lane;
@@ -275,15 +289,7 @@ async function throughputRound(lane: Lane, upstream: Upstream, round: number): P
   try {
     takeClientConnections();
     await upstream.stats(true);
-    const probes: CpuProbes = {
-      'load generator': () => {
-        const u = process.cpuUsage();
-        return (u.user + u.system) / 1e6;
-      },
-      upstream: () => cpuSecondsOf(upstream.pid),
-    };
-    const pid = lane.proxy?.pid;
-    if (pid) probes[name] = () => cpuSecondsOf(pid);
+    const probes = laneProbes(lane, upstream);
     log(`${name}: throughput round ${round}/${config.throughputRounds}, ${config.connections} connections, ${config.throughputWarmupMs / 1000} s warm-up + ${config.throughputMeasureMs / 1000} s`);
     const tp = await throughputPhase(make, origin, config.connections, config.throughputWarmupMs, config.throughputMeasureMs, probes);
     const ka = await keepAliveCheck(upstream, config.connections, 'throughput', name);
@@ -308,15 +314,7 @@ async function measurePaced(lanes: Lane[], upstream: Upstream): Promise<void> {
     const order = round % 2 === 1 ? lanes : [...lanes].reverse();
     for (const lane of order) {
       if (lane.result.status !== 'ok') continue;
-      const probes: CpuProbes = {
-        'load generator': () => {
-          const u = process.cpuUsage();
-          return (u.user + u.system) / 1e6;
-        },
-        upstream: () => cpuSecondsOf(upstream.pid),
-      };
-      const pid = lane.proxy?.pid;
-      if (pid) probes[lane.name] = () => cpuSecondsOf(pid);
+      const probes = laneProbes(lane, upstream);
       log(`${lane.name}: steady load round ${round}/${config.pacedRounds}, ${config.pacedPerSecond} req/s on ${config.connections} connections, ${config.pacedWarmupMs / 1000} s warm-up + ${config.pacedMeasureMs / 1000} s`);
       try {
         const r = await pacedPhase(lane.make, origin, config.connections, config.pacedPerSecond, config.pacedWarmupMs, config.pacedMeasureMs, probes);

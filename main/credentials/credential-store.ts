@@ -1,7 +1,6 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, chmodSync } from 'node:fs';
-import { lock } from 'proper-lockfile';
-import type { OperationOptions } from 'retry';
+import { lock, type LockOptions } from 'proper-lockfile';
 import { createFileOnce, writeFileAtomic } from '../../certs/fsutil';
 import { AirlockError } from '../contract/errors';
 import { validateHostname } from '../../certs';
@@ -76,7 +75,7 @@ export class CredentialStore {
     private readonly file: string,
     private readonly keys: KeyProvider,
     /** How long `set`/`remove` wait for another command's lock (default: ~14 s in 40 backed-off tries). */
-    private readonly lockWait: OperationOptions = { retries: 40, factor: 1.3, minTimeout: 10, maxTimeout: 500, randomize: true },
+    private readonly lockWait: LockOptions['retries'] = { retries: 40, factor: 1.3, minTimeout: 10, maxTimeout: 500, randomize: true },
   ) {}
 
   private readEntries(): FileEntry[] {

@@ -177,9 +177,8 @@ export async function throughputPhase(
   probes: CpuProbes = {},
 ): Promise<ThroughputResult> {
   const d = make(connections);
-  const sample = (): ProbeReading => readProbes(probes);
-  let cpuStart: Record<string, number | null> | null = null;
-  let cpuEnd: Record<string, number | null> | null = null;
+  let cpuStart: ProbeReading | null = null;
+  let cpuEnd: ProbeReading | null = null;
   const start = performance.now();
   const measureFrom = start + warmupMs;
   const end = measureFrom + measureMs;
@@ -190,14 +189,14 @@ export async function throughputPhase(
   const worker = async (): Promise<void> => {
     for (let n = 0; n < maxPerWorker; n++) {
       if (performance.now() >= end) {
-        cpuEnd ??= sample();
+        cpuEnd ??= readProbes(probes);
         return;
       }
       const ok = await getLogged(d, origin, errors === 0);
       const t = performance.now();
       if (!announced && t >= measureFrom) {
         announced = true;
-        cpuStart = sample();
+        cpuStart = readProbes(probes);
         log(`  warm-up done (${warmupMs / 1000} s), measuring ${measureMs / 1000} s at ${connections} connections`);
       }
       if (ok) {

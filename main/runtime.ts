@@ -18,20 +18,6 @@ export interface GatewayRuntime {
 }
 
 /**
- * Two memory settings for a proxy that allocates a few KiB per request and keeps almost none:
- *
- * - **Nursery**: V8's young generation stays at its starting size (1 MiB semi-spaces) instead of
- *   growing to 16 MiB ×2 under load: a small nursery is scavenged often and cheaply, and the process
- *   stays ~15–30 MB smaller after a burst. V8 reads the growth-factor flag each time it would grow the
- *   new space, so setting it at start-up is enough (`--max-semi-space-size` would need a command-line
- *   flag). Letting it grow to 4 MiB saved no CPU measurably in A/B runs (docs/decisions.md).
- * - **Idle reclaim**: after a burst, once the process has been idle for IDLE_AFTER_MS, one full
- *   collection runs, so the old generation's dead pages are released and memory returns towards its
- *   resting size between bursts instead of staying at the burst's level until V8 happens to collect.
- *   `gc` is reached through the `--expose-gc` flag, which makes it a global of contexts created
- *   afterwards (the flag is switched off again at once).
- */
-/**
  * V8's full collection without `--expose-gc` on the command line: the flag makes `gc` a global of
  * contexts created while it is on, and is switched off again at once.
  */
@@ -42,6 +28,19 @@ export function fullCollector(): (() => void) | undefined {
   return gc;
 }
 
+/**
+ * Two memory settings for a proxy that allocates a few KiB per request and keeps almost none:
+ *
+ * - **Nursery**: V8's young generation stays at its starting size (1 MiB semi-spaces) instead of
+ *   growing to 16 MiB ×2 under load: a small nursery is scavenged often and cheaply, and the process
+ *   stays ~15–30 MB smaller after a burst. V8 reads the growth-factor flag each time it would grow the
+ *   new space, so setting it at start-up is enough (`--max-semi-space-size` would need a command-line
+ *   flag). Letting it grow to 4 MiB saved no CPU measurably in A/B runs (docs/decisions.md).
+ * - **Idle reclaim**: after a burst, once the process has been idle for IDLE_AFTER_MS, one full
+ *   collection runs, so the old generation's dead pages are released and memory returns towards its
+ *   resting size between bursts instead of staying at the burst's level until V8 happens to collect
+ *   (`fullCollector`).
+ */
 export function tuneForGateway(): GatewayRuntime {
   v8.setFlagsFromString('--semi-space-growth-factor=1');
 

@@ -856,6 +856,9 @@ export function createWriteQueue(
           clearTimeout(retryTimer); // set again by a try that failed
           retryTimer = null;
         }
+        // Bodies still compressing on the thread pool are finished here: their callbacks would come
+        // after `closed` is set and drop the writes.
+        if (compressing.size > 0) drainCompressions();
         post();
         if (failing) {
           opts.onError(new Error(`store: ${held.length} recorded writes could not be saved at shutdown: ${failing.error}`));

@@ -575,3 +575,28 @@ test('limitBodies measures before it drops anything: an exchange recorded twice 
   assert.equal(store.exchanges.storedBodyBytes(), 10 * 1024);
   assert.equal(store.audit.list().filter((e) => e.subject === 'bodies').length, 0);
 });
+
+test('close() right after recording keeps the exchanges whose bodies are still being compressed', async () => {
+  const { dir } = await fresh();
+  const { openStore } = await import('../../main/store');
+  // Compressible bodies of this size are gzipped on the thread pool before they are queued.
+  const big = Buffer.from(JSON.stringify({ messages: Array.from({ length: 2000 }, (_, i) => ({ role: 'user', content: `message number ${i}` })) }));
+  for (const writer of ['inline', 'worker'] as const) {
+    const file = `${dir}/close-${writer}.db`;
+    const errors: unknown[] = [];
+    const store = openStore(file, { writer, onError: (e) => errors.push(e) });
+    for (let i = 0; i < 5; i++) store.exchanges.record(exchange(store.exchanges.nextId(), { requestBody: Buffer.from('{"small":true}') }));
+    for (let i = 0; i < 5; i++) store.exchanges.record(exchange(store.exchanges.nextId(), { requestBody: big }));
+    store.close(); // what `airlock serve` does on SIGINT/SIGTERM, with no flush before it
+    const again = openStore(file);
+    try {
+      assert.equal(again.exchanges.count(), 10, `${writer}: every recorded exchange is on disk after close()`);
+      const rows = again.exchanges.list({ limit: 10 });
+      const withBig = rows.filter((r) => again.exchanges.get(r.id)!.requestBody!.equals(big));
+      assert.equal(withBig.length, 5, `${writer}: the large bodies read back byte for byte`);
+      assert.deepEqual(errors, [], writer);
+    } finally {
+      again.close();
+    }
+  }
+});

@@ -1,8 +1,10 @@
 import { Transform, type TransformCallback } from 'node:stream';
+import { secretForms } from '../store/mask';
 
 /**
- * Replaces every occurrence of the given secrets in a byte stream with '*' of
- * the same length (so Content-Length stays right), also across chunk borders.
+ * Replaces every occurrence of the given secrets, in each of the forms an upstream echoes them in
+ * (`secretForms`: JSON-escaped, percent-encoded), in a byte stream with '*' of the same length (so
+ * Content-Length stays right), also across chunk borders.
  */
 export class MaskStream extends Transform {
   private readonly needles: Buffer[];
@@ -11,7 +13,7 @@ export class MaskStream extends Transform {
 
   constructor(secrets: string[]) {
     super();
-    this.needles = [...new Set(secrets.filter((s) => s.length >= 4))].map((s) => Buffer.from(s)).sort((a, b) => b.length - a.length);
+    this.needles = [...new Set(secrets.filter((s) => s.length >= 4).flatMap(secretForms))].map((s) => Buffer.from(s)).sort((a, b) => b.length - a.length);
     this.keep = Math.max(0, ...this.needles.map((n) => n.length - 1));
   }
 
@@ -39,8 +41,10 @@ export class MaskStream extends Transform {
   }
 }
 
+/** `s` with every secret, in each of its forms, replaced by '*' of the same length (longest first). */
 export function maskString(s: string, secrets: string[]): string {
+  const forms = [...new Set(secrets.filter((x) => x.length >= 4).flatMap(secretForms))].sort((a, b) => b.length - a.length);
   let out = s;
-  for (const x of secrets) if (x.length >= 4) out = out.split(x).join('*'.repeat(x.length));
+  for (const x of forms) if (out.includes(x)) out = out.split(x).join('*'.repeat(x.length));
   return out;
 }

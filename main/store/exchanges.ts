@@ -4,7 +4,7 @@ import { deflateRawSync, gunzipSync, gzip, gzipSync } from 'node:zlib';
 import type Database from 'better-sqlite3';
 import type { ExchangeView, SessionView } from '../contract/views';
 import { AirlockError } from '../contract/errors';
-import { maskBody, maskedHeadersJson, maskQuery, maskTextPre } from './mask';
+import { maskBody, maskedHeadersJson, maskEncodedBody, maskQuery, maskTextPre } from './mask';
 import { WalCheckpointer } from './checkpointer';
 import { createWriterFn, DATABASE_WIDE_ERRORS, InlineWriter, WriteWorker, type BatchWriter, type FailedWrites, type WireWrite, type WriteWorkerFault, type WriteWorkerSql } from './write-worker';
 import type { AuditLog, ExchangeRecord, ExchangesRepo, HeaderMap, RecordHealth, SessionRecord, SessionSummary, SessionsRepo } from './types';
@@ -507,14 +507,16 @@ export function createWriteQueue(
   function toWire(rec: ExchangeRecord): WireWrite {
     const t = rec.timings ?? { connectMs: null, tlsMs: null, upstreamMs: null, totalMs: null };
     // A body stored whole and unmasked needs no hash here (`get` derives it); a masked one keeps the hash of what was sent.
-    const body = (b: Buffer | null | undefined, complete: boolean, sha: string | null | undefined): [Buffer | null, string | null] => {
+    // A content-encoded body is checked decoded too; one too large to check is not stored (null).
+    const body = (b: Buffer | null | undefined, headers: ExchangeRecord['requestHeaders'] | null | undefined, complete: boolean, sha: string | null | undefined): [Buffer | null, string | null] => {
       if (!b) return [null, sha ?? null];
       const raw = Buffer.isBuffer(b) ? b : Buffer.from(b);
-      const stored = maskBody(raw, secrets);
+      const encoding = headers?.['content-encoding'];
+      const stored = encoding === undefined ? maskBody(raw, secrets) : maskEncodedBody(raw, encoding, complete, secrets);
       return [stored, sha ?? (complete && stored !== raw ? createHash('sha256').update(raw).digest('hex') : null)];
     };
-    const [reqBody, reqSha] = body(rec.requestBody, rec.requestBodyComplete !== false, rec.requestBodySha256);
-    const [resBody, resSha] = body(rec.responseBody, rec.responseBodyComplete !== false, rec.responseBodySha256);
+    const [reqBody, reqSha] = body(rec.requestBody, rec.requestHeaders, rec.requestBodyComplete !== false, rec.requestBodySha256);
+    const [resBody, resSha] = body(rec.responseBody, rec.responseHeaders, rec.responseBodyComplete !== false, rec.responseBodySha256);
     return ['x', [
       parseExchangeId(rec.id),
       rec.sessionId ?? null,

@@ -1,5 +1,6 @@
 // Masking of credentials before anything is written to disk.
 import { isUtf8 } from 'node:buffer';
+import { brotliCompressSync, brotliDecompressSync, constants, deflateSync, gunzipSync, gzipSync, inflateRawSync, inflateSync, type ZlibOptions } from 'node:zlib';
 
 export const MASK = '[masked]';
 
@@ -73,11 +74,30 @@ export function maskQuery(path: string): string {
 /** Secrets shorter than this are ignored: masking "ab" everywhere would destroy the record without protecting anything. */
 export const MIN_SECRET_LENGTH = 4;
 
-/** Distinct usable secrets, longest first (so a secret containing another is masked whole). */
+/**
+ * The forms a secret takes where an upstream most often echoes it back (an error message, a
+ * `/headers`-style debug answer, a redirect URL): as it is; JSON-escaped, also with `\/` (PHP) and
+ * with non-ASCII as `\uXXXX` (Python); percent-encoded (upper- and lower-case hex, `+` for a space).
+ * A deliberately disguised secret (every character escaped, base32, split) is not found: masking
+ * keeps the record free of what Airlock injects, it cannot undo an encoding chosen to hide it.
+ */
+export function secretForms(secret: string): string[] {
+  const json = JSON.stringify(secret).slice(1, -1);
+  const ascii = json.replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  let pct = secret;
+  try {
+    pct = encodeURIComponent(secret);
+  } catch {
+    // a lone surrogate: no percent-encoded form
+  }
+  return [secret, json, json.replace(/\//g, '\\/'), ascii, ascii.replace(/\//g, '\\/'),
+    pct, pct.replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase()), pct.replace(/%20/g, '+')];
+}
+
+/** Distinct usable secrets in each of their forms (`secretForms`), longest first (so a secret containing another is masked whole). */
 export function normalizeSecrets(secrets: readonly string[]): string[] {
-  return [...new Set(secrets.filter((s) => typeof s === 'string' && s.length >= MIN_SECRET_LENGTH))].sort(
-    (a, b) => b.length - a.length,
-  );
+  const usable = secrets.filter((s) => typeof s === 'string' && s.length >= MIN_SECRET_LENGTH);
+  return [...new Set(usable.flatMap(secretForms))].sort((a, b) => b.length - a.length);
 }
 
 /** Replaces every occurrence of every secret with '[masked]'. */
@@ -118,20 +138,24 @@ function maskHeadersPre(
   return out;
 }
 
-/** Characters JSON.stringify rewrites: a secret containing one may not appear verbatim in the JSON text. */
-// eslint-disable-next-line no-control-regex
-const JSON_ESCAPED = /["\\\u0000-\u001f\ud800-\udfff]/;
+/** Each secret as JSON.stringify writes it inside a string (computed once per secret list). */
+const jsonForms = new WeakMap<readonly string[], string[]>();
+function asInJson(normalized: readonly string[]): string[] {
+  let forms = jsonForms.get(normalized);
+  if (!forms) jsonForms.set(normalized, (forms = normalized.map((s) => JSON.stringify(s).slice(1, -1))));
+  return forms;
+}
 
 /**
  * `JSON.stringify(maskHeadersPre(h, normalized))`, without the masked copy when nothing in `h` needs
  * masking (the common case: every value a string or an array of strings, no sensitive name, no secret
- * in the text). A secret is looked for in the JSON text itself, which holds each value verbatim as long
- * as the secret has no character JSON escapes; for any other secret the copy is always made.
+ * in the text). A secret is looked for in the JSON text itself, written as JSON.stringify writes any
+ * string value (so a secret with a character JSON escapes is found in its escaped form).
  */
 export function maskedHeadersJson(h: Record<string, string | string[] | undefined>, normalized: readonly string[]): string {
   if (onlyPlainValues(h)) {
     const json = JSON.stringify(h);
-    if (!normalized.some((secret) => JSON_ESCAPED.test(secret) || json.includes(secret))) return json;
+    if (!asInJson(normalized).some((secret) => json.includes(secret))) return json;
   }
   return JSON.stringify(maskHeadersPre(h, normalized));
 }
@@ -157,12 +181,67 @@ export function maskTextPre(s: string, normalized: readonly string[]): string {
 }
 
 /**
- * Masks secrets inside a captured body when it is text (valid UTF-8, allowing a multi-byte character cut off at the
- * end of a capped prefix). Binary bodies are returned unchanged. Returns the same Buffer when nothing was found.
+ * Masks secrets inside a captured body, whatever its encoding: every occurrence of a secret's UTF-8
+ * bytes. In a text body (valid UTF-8, allowing a character cut off at the end of a capped prefix)
+ * each becomes '[masked]'; in any other body (binary, Latin-1, a protobuf) a run of '*' of the same
+ * length, so offsets in it stay where they were. Returns the same Buffer when nothing was found.
  */
 export function maskBody(body: Buffer, normalized: readonly string[]): Buffer {
   if (normalized.length === 0 || body.length === 0) return body;
   return maskCutTail(maskWhole(body, normalized), normalized);
+}
+
+/** A content-encoded body is decoded up to this size to look for secrets; past it one cannot be ruled out. */
+export const MAX_CHECKED_DECODED_BYTES = 16 * 1024 * 1024;
+
+interface Codec {
+  decode(b: Buffer, complete: boolean): Buffer;
+  encode(b: Buffer): Buffer;
+}
+const zlibOpts = (complete: boolean): ZlibOptions => ({ maxOutputLength: MAX_CHECKED_DECODED_BYTES, ...(complete ? {} : { finishFlush: constants.Z_SYNC_FLUSH }) });
+const gzip: Codec = { decode: (b, c) => gunzipSync(b, zlibOpts(c)), encode: (b) => gzipSync(b) };
+const CODECS: Record<string, Codec> = {
+  gzip,
+  'x-gzip': gzip,
+  deflate: {
+    // RFC 9110's deflate is zlib-wrapped; some servers send raw deflate.
+    decode: (b, c) => {
+      try {
+        return inflateSync(b, zlibOpts(c));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw e;
+        return inflateRawSync(b, zlibOpts(c));
+      }
+    },
+    encode: (b) => deflateSync(b),
+  },
+  br: {
+    decode: (b, c) => brotliDecompressSync(b, { maxOutputLength: MAX_CHECKED_DECODED_BYTES, ...(c ? {} : { finishFlush: constants.BROTLI_OPERATION_FLUSH }) }),
+    encode: (b) => brotliCompressSync(b),
+  },
+};
+
+/**
+ * maskBody for a body recorded with its `Content-Encoding`. A gzip, deflate or br body is also
+ * decoded (a capped prefix as far as it goes), and when a secret is in the decoded bytes they are
+ * masked and encoded again the same way, so the record stays a body of that encoding. Returns null
+ * when the body cannot be checked because it decodes to more than MAX_CHECKED_DECODED_BYTES: such a
+ * body is not stored (its hash and size are). A body that does not decode, or has another coding,
+ * is masked as bytes (maskBody).
+ */
+export function maskEncodedBody(body: Buffer, contentEncoding: unknown, complete: boolean, normalized: readonly string[]): Buffer | null {
+  const raw = maskBody(body, normalized);
+  if (normalized.length === 0 || body.length === 0 || typeof contentEncoding !== 'string') return raw;
+  const codec = CODECS[contentEncoding.trim().toLowerCase()];
+  if (!codec) return raw;
+  let decoded: Buffer;
+  try {
+    decoded = codec.decode(body, complete);
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE' ? null : raw;
+  }
+  const masked = maskBody(decoded, normalized);
+  return masked === decoded ? raw : codec.encode(masked);
 }
 
 /**
@@ -184,22 +263,27 @@ function maskCutTail(body: Buffer, normalized: readonly string[]): Buffer {
   return out;
 }
 
+const MASK_BYTES = Buffer.from(MASK);
+
 function maskWhole(body: Buffer, normalized: readonly string[]): Buffer {
-  let found = false;
+  let out = body;
+  let text: boolean | null = null;
   for (const secret of normalized) {
-    if (body.indexOf(secret, 0, 'utf8') !== -1) {
-      found = true;
-      break;
+    let i = out.indexOf(secret, 0, 'utf8');
+    if (i === -1) continue;
+    text ??= utf8PrefixEnd(body) >= 0;
+    const needle = Buffer.from(secret, 'utf8');
+    const parts: Buffer[] = [];
+    let from = 0;
+    while (i !== -1) {
+      parts.push(out.subarray(from, i), text ? MASK_BYTES : Buffer.alloc(needle.length, 0x2a));
+      from = i + needle.length;
+      i = out.indexOf(needle, from);
     }
+    parts.push(out.subarray(from));
+    out = Buffer.concat(parts);
   }
-  if (!found) return body;
-  const textEnd = utf8PrefixEnd(body);
-  if (textEnd < 0) return body;
-  const text = body.subarray(0, textEnd).toString('utf8');
-  const masked = maskTextPre(text, normalized);
-  if (masked === text) return body; // the only occurrence straddled the cut-off tail
-  const head = Buffer.from(masked, 'utf8');
-  return textEnd === body.length ? head : Buffer.concat([head, body.subarray(textEnd)]);
+  return out;
 }
 
 /** Length of the valid UTF-8 text in `b` (tolerating up to 3 trailing bytes of one incomplete character), or -1. */

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { maskHeaders, maskText } from '../../main/store';
-import { isSensitiveHeader, maskBody, maskedHeadersJson, maskQuery, normalizeSecrets } from '../../main/store/mask';
+import { isSensitiveHeader, MAX_CHECKED_DECODED_BYTES, maskBody, maskedHeadersJson, maskEncodedBody, maskQuery, normalizeSecrets } from '../../main/store/mask';
 
 test('maskHeaders: credential headers by name (any case), secrets inside other values, undefined dropped', () => {
   const out = maskHeaders(
@@ -59,13 +59,81 @@ test('maskText: longest secret first, empty and tiny secrets ignored', () => {
   assert.deepEqual(normalizeSecrets(['aaaa', 'aaaa', 'bbbbbb', '']), ['bbbbbb', 'aaaa']);
 });
 
-test('maskBody: text masked, binary untouched, same buffer when nothing matches', () => {
+test('maskBody: text masked with [masked]; any other body byte for byte with * of the same length; same buffer when nothing matches', () => {
   const s = normalizeSecrets(['tok-123456']);
   const plain = Buffer.from('hello');
   assert.equal(maskBody(plain, s), plain);
   assert.equal(maskBody(Buffer.from('a tok-123456 b'), s).toString(), 'a [masked] b');
-  const bin = Buffer.from([0x00, 0xc3, 0x28, ...Buffer.from('tok-123456')]);
-  assert.equal(maskBody(bin, s), bin);
+  // Not UTF-8 (a protobuf, a Latin-1 page): the secret's bytes are masked all the same, offsets kept.
+  const bin = Buffer.from([0x00, 0xc3, 0x28, ...Buffer.from('tok-123456'), 0xff, ...Buffer.from('tok-123456')]);
+  const masked = maskBody(bin, s);
+  assert.equal(masked.length, bin.length);
+  assert.deepEqual(masked, Buffer.from([0x00, 0xc3, 0x28, ...Buffer.from('**********'), 0xff, ...Buffer.from('**********')]));
+  const latin1 = Buffer.from('caf\xe9 token=tok-123456', 'latin1');
+  assert.equal(maskBody(latin1, s).toString('latin1'), 'caf\xe9 token=**********');
+});
+
+test('secretForms: a secret is also masked JSON-escaped and percent-encoded, as upstreams echo it', () => {
+  const secret = 'Basic YWxp/2Uk+cw==';
+  const s = normalizeSecrets([secret, 'tôken-ü1"x']);
+  const echoes = [
+    JSON.stringify({ youSent: secret }), // as it is
+    '{"youSent":"Basic YWxp\\/2Uk+cw=="}', // PHP's json_encode escapes '/'
+    '{"a":"t\\u00f4ken-\\u00fc1\\"x"}', // Python's json.dumps: non-ASCII as \\uXXXX
+    `{"a":${JSON.stringify('tôken-ü1"x')}}`, // a quote escaped
+    `https://example.test/cb?auth=${encodeURIComponent(secret)}`, // a redirect URL
+    `auth=${encodeURIComponent(secret).replace(/%20/g, '+')}`, // a form body
+    `auth=${encodeURIComponent(secret).replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase())}`,
+  ];
+  for (const e of echoes) {
+    const out = maskText(e, s);
+    assert.match(out, /\[masked\]/, e);
+    assert.ok(!out.includes('YWxp') && !out.includes('ken-'), `${e} -> ${out}`);
+    assert.equal(maskBody(Buffer.from(e), s).toString(), out, e);
+  }
+  // In the fast JSON of a header map too.
+  const h = { 'x-echo': `sent ${secret}`, location: `/x?t=${encodeURIComponent(secret)}` };
+  assert.equal(maskedHeadersJson(h, s), JSON.stringify(maskHeaders(h, [secret, 'tôken-ü1"x'])));
+  assert.ok(!maskedHeadersJson(h, s).includes('YWxp'));
+});
+
+test('maskEncodedBody: gzip, deflate and br bodies are checked decoded, masked and encoded again; unknown codings as bytes', async () => {
+  const zlib = await import('node:zlib');
+  const s = normalizeSecrets(['ghp_E2eSecretToken9876543210']);
+  const text = Buffer.from(JSON.stringify({ youSent: 'Bearer ghp_E2eSecretToken9876543210', pad: 'x'.repeat(3000) }));
+  const codecs: Array<[string, (b: Buffer) => Buffer, (b: Buffer) => Buffer]> = [
+    ['gzip', zlib.gzipSync, zlib.gunzipSync],
+    ['x-gzip', zlib.gzipSync, zlib.gunzipSync],
+    ['deflate', zlib.deflateSync, zlib.inflateSync],
+    ['deflate', zlib.deflateRawSync, zlib.inflateRawSync],
+    ['br', zlib.brotliCompressSync, zlib.brotliDecompressSync],
+  ];
+  for (const [enc, encode, decode] of codecs) {
+    const body = encode(text);
+    assert.ok(!body.includes('ghp_E2e'), `${enc}: the secret is not visible in the encoded bytes`);
+    const out = maskEncodedBody(body, ` ${enc.toUpperCase()} `, true, s)!;
+    const back = (enc === 'deflate' ? zlib.inflateSync : decode)(out).toString();
+    assert.ok(!back.includes('ghp_E2e'), `${enc}: masked in the decoded body`);
+    assert.equal(back, text.toString().replace('ghp_E2eSecretToken9876543210', '[masked]'), enc);
+    // Nothing to mask: the same buffer.
+    const clean = encode(Buffer.from('{"ok":true}'));
+    assert.equal(maskEncodedBody(clean, enc, true, s), clean, enc);
+  }
+  // A capped prefix of a gzip body decodes as far as it goes.
+  const noise = (await import('node:crypto')).randomBytes(20000).toString('hex');
+  const gz = zlib.gzipSync(Buffer.from(`token: ghp_E2eSecretToken9876543210\n${noise}`));
+  const prefix = gz.subarray(0, 2000);
+  const cut = maskEncodedBody(prefix, 'gzip', false, s)!;
+  assert.notEqual(cut, prefix);
+  assert.ok(!zlib.gunzipSync(cut).toString().includes('ghp_E2e'), 'the masked prefix, encoded again');
+  // A body that inflates past the checking limit is not stored; one that does not decode is masked as bytes.
+  const bomb = zlib.gzipSync(Buffer.alloc(MAX_CHECKED_DECODED_BYTES + 1));
+  assert.equal(maskEncodedBody(bomb, 'gzip', true, s), null);
+  const notGzip = Buffer.from('not gzip ghp_E2eSecretToken9876543210');
+  assert.equal(maskEncodedBody(notGzip, 'gzip', true, s)!.toString(), 'not gzip [masked]');
+  assert.equal(maskEncodedBody(notGzip, 'zstd', true, s)!.toString(), 'not gzip [masked]');
+  // Without secrets nothing is decoded.
+  assert.equal(maskEncodedBody(bomb, 'gzip', true, []), bomb);
 });
 
 test('credential headers of the APIs agents call are masked by name; ordinary headers are kept', () => {

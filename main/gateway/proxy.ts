@@ -3,7 +3,8 @@ import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerRespon
 import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { isIP } from 'node:net';
-import type { Duplex, Readable } from 'node:stream';
+import type { Duplex, Readable, Transform } from 'node:stream';
+import zlib from 'node:zlib';
 import tls from 'node:tls';
 import { Proxy as MitmProxy } from 'http-mitm-proxy';
 import type { Dispatcher } from 'undici';
@@ -936,7 +937,26 @@ class Flow implements RequestIO {
       return;
     }
     const cred = this.credential;
-    res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, responseHeaders(upRes.rawHeaders, cred?.secrets));
+    let headers = responseHeaders(upRes.rawHeaders, cred?.secrets);
+    // An answer to a request that carried Airlock's credential is masked before the agent sees it,
+    // which needs its bytes as sent: a content-encoded one (Airlock asked for identity; an upstream
+    // may answer gzip all the same) is decoded on the way, one Airlock cannot decode is not relayed.
+    let decoder: Transform | null = null;
+    const encoding = String(upRes.headers['content-encoding'] ?? '').trim().toLowerCase();
+    const hasBody = ex.method !== 'HEAD' && upRes.statusCode !== 204 && upRes.statusCode !== 304;
+    if (cred && hasBody && encoding !== '' && encoding !== 'identity') {
+      decoder = responseDecoder(encoding);
+      if (!decoder) {
+        upRes.resume();
+        const message = `Airlock did not relay the answer from ${ex.authority}: it sent Airlock's stored credential there, and the answer's content coding (${encoding}) is one it cannot decode to check that the credential is not in it.`;
+        ex.status = 502;
+        ex.error = message;
+        sendError(res, 502, message, 'upstream-encoding');
+        return;
+      }
+      headers = headers.filter((_, i, a) => { const n = a[i - (i % 2)]!.toLowerCase(); return n !== 'content-encoding' && n !== 'content-length'; });
+    }
+    res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, headers);
     if (ex.responseHeaders?.['content-type']?.startsWith('text/event-stream')) res.flushHeaders();
     await new Promise<void>((resolve) => {
       upRes.once('end', () => {
@@ -946,7 +966,10 @@ class Flow implements RequestIO {
       });
       upRes.once('close', resolve);
       upRes.on('error', () => res.destroy());
-      if (cred) upRes.pipe(new MaskStream(cred.secrets)).pipe(res);
+      if (decoder) {
+        decoder.on('error', () => res.destroy()); // a body that does not decode is cut off, never relayed unchecked
+        upRes.pipe(decoder).pipe(new MaskStream(cred!.secrets)).pipe(res);
+      } else if (cred) upRes.pipe(new MaskStream(cred.secrets)).pipe(res);
       else upRes.pipe(res);
     });
   }
@@ -1080,7 +1103,7 @@ class Flow implements RequestIO {
     if (cred) {
       // The agent's own Authorization (if any) never reaches upstream; Airlock's does.
       outHeaders = outHeaders.filter(([k]) => { const l = k.toLowerCase(); return l !== 'authorization' && l !== 'accept-encoding'; });
-      outHeaders.push(['Authorization', cred.header]);
+      outHeaders.push(['Authorization', cred.header], ['Accept-Encoding', 'identity']); // the answer is masked as it streams (forward)
     }
     if (held !== null) {
       outHeaders = outHeaders.filter(([k]) => k.toLowerCase() !== 'content-length');
@@ -1165,6 +1188,21 @@ class Flow implements RequestIO {
   }
 }
 
+
+/** A decoder for a response's content coding (gzip, deflate, br), or null for one Airlock cannot decode. */
+function responseDecoder(encoding: string): Transform | null {
+  switch (encoding) {
+    case 'gzip':
+    case 'x-gzip':
+      return zlib.createGunzip();
+    case 'deflate':
+      return zlib.createInflate();
+    case 'br':
+      return zlib.createBrotliDecompress();
+    default:
+      return null;
+  }
+}
 
 /** `host[:port]` for a URL (IPv6 in brackets, the scheme's default port left out). */
 function hostPort(host: string, port: number, defaultPort: number): string {

@@ -6,6 +6,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createNetServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createRequire } from 'node:module';
+import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import { createTestPki, type TestPki } from './test-ca';
 
 
@@ -260,6 +261,15 @@ export async function startUpstream(opts: UpstreamOptions = {}): Promise<Upstrea
       if (code < 200 || code > 599) return text(400, 'status must be 200..599');
       if (code === 204 || code === 304) { res.writeHead(code); return void res.end(); }
       return text(code, `status ${code}`);
+    }
+    if (isGet && path === '/echo-auth-encoded') {
+      // ?enc=gzip|deflate|br|x-unknown: the Authorization received, JSON in that content coding, whatever the
+      // request's Accept-Encoding said (as a misbehaving upstream or a CDN does); JSON-escaped like PHP ('\/').
+      const enc = u.searchParams.get('enc') ?? 'gzip';
+      const json = Buffer.from(JSON.stringify({ youSent: req.headers.authorization ?? '', acceptEncoding: req.headers['accept-encoding'] ?? null }).replace(/\//g, '\\/'));
+      const coded = enc === 'gzip' ? gzipSync(json) : enc === 'deflate' ? deflateSync(json) : enc === 'br' ? brotliCompressSync(json) : json;
+      res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': enc, 'content-length': coded.length });
+      return void res.end(method === 'HEAD' ? undefined : coded);
     }
     if (isGet && path === '/echo-auth') {
       const auth = req.headers.authorization ?? '';

@@ -262,6 +262,38 @@ test('a stored upstream credential is masked in recorded response bodies and in 
   assert.equal(db.indexOf(basic), -1, 'the Basic credential is in the database file');
 });
 
+test('an answer to a credentialed request that comes content-encoded anyway reaches the agent decoded and masked; an undecodable one is refused', async () => {
+  // Runs after the credential test above: SECRET is a stored credential for this upstream.
+  const zlib = await import('node:zlib');
+  const basic = Buffer.from(`u:${SECRET}`).toString('base64');
+  for (const enc of ['gzip', 'deflate', 'br']) {
+    const path = `/echo-auth-encoded?enc=${enc}`;
+    const res = await request(`${upstream.url}${path}`, { dispatcher, headers: { 'accept-encoding': 'gzip, deflate, br' } });
+    const body = Buffer.from(await res.body.arrayBuffer());
+    assert.equal(res.statusCode, 200, enc);
+    assert.equal(res.headers['content-encoding'], undefined, `${enc}: relayed decoded`);
+    const seen = JSON.parse(body.toString()) as { youSent: string; acceptEncoding: string };
+    assert.equal(seen.acceptEncoding, 'identity', `${enc}: Airlock asked the upstream for an unencoded answer`);
+    assert.match(seen.youSent, /^\*+$/, `${enc}: the agent sees the credential masked: ${seen.youSent}`);
+    assert.ok(!body.includes(SECRET) && !body.includes(basic), enc);
+    const got = upstream.requests.filter((q) => q.url === path).at(-1);
+    assert.equal(got?.headers.authorization, `Basic ${basic}`, `${enc}: the upstream did get the credential`);
+    // The record keeps the body as it came (encoded), masked inside.
+    const ex = await recorded(path);
+    assert.equal(ex.responseHeaders['content-encoding'], enc);
+    const stored = (enc === 'gzip' ? zlib.gunzipSync : enc === 'deflate' ? zlib.inflateSync : zlib.brotliDecompressSync)(ex.responseBody!).toString();
+    assert.ok(!stored.includes(SECRET) && !stored.includes(basic), `${enc}: ${stored}`);
+    assert.match(stored, /"youSent":"\[masked\]"/, enc);
+  }
+  // A coding Airlock cannot decode: nothing of the answer is relayed.
+  const res = await request(`${upstream.url}/echo-auth-encoded?enc=x-unknown`, { dispatcher });
+  const text = await res.body.text();
+  assert.equal(res.statusCode, 502);
+  assert.equal(res.headers['x-airlock-error'], 'upstream-encoding');
+  assert.match(text, /content coding \(x-unknown\) is one it cannot decode/);
+  assert.ok(!text.includes(SECRET) && !text.includes(basic), text);
+});
+
 test('a credential cut in half by the capture cap is not stored as a prefix', async () => {
   // Runs after the credential test above: SECRET is a stored credential for this upstream.
   const body = Buffer.from('a'.repeat(1014) + SECRET + 'b'.repeat(1000));

@@ -564,6 +564,43 @@ test('credential masking: the local record never holds a credential set while ru
     }
   });
 
+test('credential masking: an upstream that quotes the credential in its refusal of an approved push is masked for git and the audit log', async () => {
+  // A front for the git server that refuses the forwarded push, quoting the Authorization it got (as some error pages do).
+  const sockets = new Set<Socket>();
+  const front = https.createServer({ key: pki.serverKeyPem, cert: pki.serverCertPem }, (req, res) => {
+    if (req.method === 'POST' && /git-receive-pack$/.test(req.url ?? '')) {
+      req.resume();
+      res.writeHead(403, { 'content-type': 'text/plain' });
+      return void res.end(`Forbidden: token ${req.headers.authorization} lacks the workflow scope\n`);
+    }
+    const up = https.request({ host: '127.0.0.1', port: gs.port, method: req.method, path: req.url, headers: { ...req.headers, host: `127.0.0.1:${gs.port}` }, ca: pki.caPem, agent: false }, (upRes) => {
+      res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+      upRes.pipe(res);
+    });
+    up.on('error', () => res.destroy());
+    req.pipe(up);
+  });
+  front.on('connection', (s: Socket) => { sockets.add(s); s.once('close', () => sockets.delete(s)); });
+  await new Promise<void>((r) => front.listen(0, '127.0.0.1', () => r()));
+  cleanups.push(() => new Promise<void>((r) => { front.close(() => r()); for (const s of sockets) s.destroy(); }));
+  const port = (front.address() as { port: number }).port;
+  await al.service.credentials.set(`127.0.0.1:${port}`, PASSWORD, { username: USER });
+  cleanups.push(() => al.service.credentials.remove(`127.0.0.1:${port}`));
+  const w = await freshWork('refused-quoting');
+  await runGitOk(['remote', 'set-url', 'origin', `https://127.0.0.1:${port}/refused-quoting.git`], { cwd: w.work, env: w.env });
+  await commit(w, { 'a.txt': 'a\n' }, 'a change the upstream refuses');
+  const { res, review } = await heldPush(w, ['origin', 'main'], approve());
+  const basic = Buffer.from(`${USER}:${PASSWORD}`).toString('base64');
+  assert.notEqual(res.code, 0);
+  assert.match(res.stderr, /\[remote rejected\] main -> main \(upstream answered HTTP 403: Forbidden: token \*+ lacks the workflow scope\)/, res.stderr);
+  assert.ok(!res.stderr.includes(basic) && !res.stderr.includes(PASSWORD), res.stderr);
+  const forwarded = al.service.store.audit.list().filter((e) => e.action === 'review.forwarded' && e.subject === review.id);
+  assert.equal(forwarded.length, 1);
+  const text = JSON.stringify(forwarded);
+  assert.match(text, /upstream answered HTTP 403/);
+  assert.ok(!text.includes(basic) && !text.includes(PASSWORD), text);
+});
+
 // ---------------------------------------------------------------- malformed and exact bodies
 
 test('malformed receive-pack bodies are refused with a clear answer; nothing is reviewed or forwarded', async () => {

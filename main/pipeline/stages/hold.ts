@@ -16,6 +16,7 @@ import {
   type ReceivePackRequest, type RemoteCache, type SideBand,
 } from '../../git';
 import type { Logger } from '../../log';
+import { maskString } from '../../gateway/mask-stream';
 import { BodyTooLargeError, HeldBody } from '../../review/held-body';
 import type { Decision, ReviewQueue } from '../../review/queue';
 import type { RequestIO, Stage } from '../stage';
@@ -345,7 +346,11 @@ async function review(ex: Exchange, io: RequestIO, deps: HoldDeps, raw: HeldBody
         if (n < 2048) chunks.push(c);
         n += c.length;
       }
-      const text = Buffer.concat(chunks).toString('utf8').replace(/\s+/g, ' ').trim().slice(0, 200);
+      // The upstream's words go into the agent's git output and the audit log: never Airlock's credential
+      // (an error page may quote the Authorization it got), and never bytes of an encoded body.
+      const encoded = !['', 'identity'].includes(String(upRes.headers['content-encoding'] ?? '').trim().toLowerCase());
+      const said = encoded ? '' : Buffer.concat(chunks).toString('utf8').replace(/\s+/g, ' ').trim();
+      const text = (cred ? maskString(said, cred.secrets) : said).slice(0, 200);
       const reason = `upstream answered HTTP ${status}${text ? `: ${text}` : ''}`;
       stream.end(buildReceivePackResult({ unpackOk: true, refs: parsed.commands.map((c) => ({ ref: c.ref, ok: false, reason })), sideBand }));
       deps.queue.forwarded(rec.id, status, reason);

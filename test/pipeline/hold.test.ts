@@ -585,7 +585,7 @@ test('credential masking: an upstream that quotes the credential in its refusal 
   cleanups.push(() => new Promise<void>((r) => { front.close(() => r()); for (const s of sockets) s.destroy(); }));
   const port = (front.address() as { port: number }).port;
   await al.service.credentials.set(`127.0.0.1:${port}`, PASSWORD, { username: USER });
-  cleanups.push(() => al.service.credentials.remove(`127.0.0.1:${port}`));
+  cleanups.push(async () => { await al.service.credentials.remove(`127.0.0.1:${port}`); });
   const w = await freshWork('refused-quoting');
   await runGitOk(['remote', 'set-url', 'origin', `https://127.0.0.1:${port}/refused-quoting.git`], { cwd: w.work, env: w.env });
   await commit(w, { 'a.txt': 'a\n' }, 'a change the upstream refuses');

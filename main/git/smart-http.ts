@@ -15,14 +15,21 @@ export interface GitRequestClass {
 
 export const RECEIVE_PACK_REQUEST = 'application/x-git-receive-pack-request';
 
-/** The path as a server routes it: percent-decoded once (left as sent when it does not decode). */
+/**
+ * The path as a server may route it: without a fragment, percent-decoded once (left as sent when it
+ * does not decode), and with `\` read as `/`, as WHATWG URL parsers read it in http(s) URLs.
+ */
 function routedPath(path: string): string {
-  if (!path.includes('%')) return path;
-  try {
-    return decodeURIComponent(path);
-  } catch {
-    return path;
+  const hash = path.indexOf('#');
+  let p = hash >= 0 ? path.slice(0, hash) : path;
+  if (p.includes('%')) {
+    try {
+      p = decodeURIComponent(p);
+    } catch {
+      // judged as sent
+    }
   }
+  return p.includes('\\') ? p.replace(/\\/g, '/') : p;
 }
 
 function mediaType(contentType: string | undefined): string {

@@ -28,6 +28,12 @@ test('classifyGitRequest table', () => {
     ['POST', '/my%20repo.git/git-receive-pack', { kind: 'git-push', repoPath: '/my repo.git' }],
     ['POST', '/r.git/git%ZZreceive-pack', null], // does not decode: taken as sent
     ['GET', '/r.git/info%2Frefs?service=git-receive-pack', { kind: 'git-push-advert', repoPath: '/r.git' }],
+    // WHATWG URL parsers (many routers) read '\\' as '/' and drop a fragment: so does the classifier.
+    ['POST', '/r.git\\git-receive-pack', { kind: 'git-push', repoPath: '/r.git' }],
+    ['POST', '/r.git%5Cgit-receive-pack', { kind: 'git-push', repoPath: '/r.git' }],
+    ['POST', '/r.git/git-receive-pack#f', { kind: 'git-push', repoPath: '/r.git' }],
+    ['POST', '/r.git/git-receive-pack#?x=1', { kind: 'git-push', repoPath: '/r.git' }],
+    ['GET', '/r.git\\info\\refs?service=git-receive-pack', { kind: 'git-push-advert', repoPath: '/r.git' }],
   ];
   for (const [method, path, want] of table) {
     assert.deepEqual(classifyGitRequest(method, path), want, `${method} ${path}`);

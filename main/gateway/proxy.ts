@@ -271,6 +271,18 @@ export class Gateway extends MitmProxy {
     }
   }
 
+  /**
+   * http-mitm-proxy reads the upstream WebSocket's state when either side closes; there is none when
+   * opening it failed, and the TypeError would end the process. The client's side is then cut.
+   */
+  override _onWebSocketClose(ctx: Parameters<MitmProxy['_onWebSocketClose']>[0], closedByServer: boolean, code: number, message: Buffer): void {
+    if (!ctx.proxyToServerWebSocket) {
+      (ctx.clientToProxyWebSocket as WebSocket | undefined)?.terminate();
+      return;
+    }
+    super._onWebSocketClose(ctx, closedByServer, code, message);
+  }
+
   /** http-mitm-proxy's synchronous close; `stop()` is the one shutdown path. */
   override close(): this {
     void this.stop();
@@ -504,6 +516,11 @@ export class Gateway extends MitmProxy {
     // HTTP/1.1 needs a Host header; without a port it means the scheme's default, which is what
     // clients send for :443 and :80 (`Host: github.com`).
     const hostHeader = req.headers.host;
+    if (hostHeader !== undefined && hostLines(req.rawHeaders) > 1) {
+      // Node keeps the first, another server may route by the last (RFC 9112 §3.2: a 400).
+      sendError(res, 400, 'Airlock refused this request: it has more than one Host header.', 'bad-host');
+      return;
+    }
     const named = hostHeader ? hostAuthority(hostHeader, target.scheme === 'https' ? 443 : 80) : null;
     if (req.httpVersionMajor === 1 && req.httpVersionMinor >= 1 && !named) {
       sendError(res, 400, hostHeader ? `Airlock refused this request: invalid Host header "${hostHeader.slice(0, 200)}".` : 'Airlock refused this request: it has no Host header.', 'bad-host');
@@ -555,6 +572,8 @@ export class Gateway extends MitmProxy {
       req.headers.host = m.port === (isSSL ? 443 : 80) ? m.host : `${m.host.includes(':') ? `[${m.host}]` : m.host}:${m.port}`;
       const path = originPath(req.url);
       if (path === null) return rawError(socket, 400, NOT_A_PATH);
+      // http-mitm-proxy connects to an absolute URL as written: the tunnel's target, decided on and recorded, is the only one.
+      req.url = path;
       target = { agent: m.agent, sessionId: m.sessionId, host: m.host, port: m.port, path };
     } else {
       const auth = this.opts.auth.authenticate(req.headers['proxy-authorization']);
@@ -570,6 +589,8 @@ export class Gateway extends MitmProxy {
       if (!t) return rawError(socket, 400, `Airlock refused this request: "${authority.slice(0, 200)}" is not a valid host.`);
       const sessionId = this.plainSession(auth.agent, req.socket);
       target = { agent: auth.agent, sessionId, host: t.host, port: t.port, path: slash === -1 ? '/' : raw.slice(slash) };
+      req.url = `ws://${hostPort(t.host, t.port, 80)}${target.path}`; // as parsed (no userinfo), what the policy decides on
+
     }
     for (const h of Object.keys(req.headers)) if (h.startsWith('proxy-')) delete req.headers[h];
     const id = this.nextExchangeId();
@@ -602,7 +623,14 @@ export class Gateway extends MitmProxy {
         this.wsExchanges.set(ws, { ex, sent: new MessageTap(ex, true, this.opts.bodyCaptureBytes), received: new MessageTap(ex, false, this.opts.bodyCaptureBytes) });
         ws.once('close', () => this.finishWebSocket(ws));
         // http-mitm-proxy's relay: frames both ways, close and error propagation.
-        this._onWebSocketServerConnect(isSSL, ws, req);
+        try {
+          this._onWebSocketServerConnect(isSSL, ws, req);
+        } catch (e) {
+          // Upgraded already: no HTTP answer is possible, the WebSocket is cut.
+          this.internalError(e, 'WebSocket');
+          ex.error = `Airlock could not open the WebSocket upstream: ${(e as Error).message}`;
+          ws.terminate();
+        }
       });
     });
   }
@@ -640,7 +668,7 @@ function listen(server: http.Server, port: number, host: string): Promise<void> 
 
 /** Clean request headers for upstream: no hop-by-hop, no proxy credentials. */
 export function upstreamHeaders(headers: IncomingHttpHeaders, rawHeaders: string[]): Array<[string, string]> {
-  const connectionTokens = new Set(String(headers.connection ?? '').toLowerCase().split(',').map((s) => s.trim()).filter(Boolean));
+  const connectionTokens = new Set(String(headers.connection ?? '').toLowerCase().split(',').map((s) => s.trim()).filter((t) => t && !END_TO_END.has(t)));
   const out: Array<[string, string]> = [];
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!;
@@ -650,6 +678,13 @@ export function upstreamHeaders(headers: IncomingHttpHeaders, rawHeaders: string
   }
   return out;
 }
+
+/**
+ * Fields a client's `Connection` header cannot make hop-by-hop: they frame or route the message
+ * (RFC 9110 §7.6.1 lets a sender list only hop-by-hop fields; dropping Content-Length on request
+ * would leave its body unframed for the upstream, a second request hidden in the first).
+ */
+const END_TO_END = new Set(['content-length', 'host', 'content-type', 'content-encoding']);
 
 /** Hop-by-hop response headers that never reach the client (RFC 9110 §7.6.1); `trailer` stays, trailers are passed on. */
 const RESPONSE_HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'transfer-encoding', 'upgrade']);
@@ -1085,7 +1120,9 @@ class Flow implements RequestIO {
   get credential(): { header: string; secrets: string[] } | null {
     if (!this.credentialLooked) {
       this.credentialLooked = true;
-      this.credentialValue = this.opts.credentials?.resolve(this.ex.authority) ?? null;
+      // Over HTTPS only: a stored `host` means port 443 and `http://host` (port 80) would otherwise match
+      // it, sending the credential in clear text to whatever answers there.
+      this.credentialValue = this.ex.scheme === 'https' ? this.opts.credentials?.resolve(this.ex.authority) ?? null : null;
     }
     return this.credentialValue;
   }
@@ -1108,6 +1145,11 @@ class Flow implements RequestIO {
     if (held !== null) {
       outHeaders = outHeaders.filter(([k]) => k.toLowerCase() !== 'content-length');
       outHeaders.push(['Content-Length', String(heldLength)]);
+    } else if (req.headers['transfer-encoding'] !== undefined) {
+      // The client's body was chunked (Transfer-Encoding is hop-by-hop, so not copied): it goes on
+      // chunked, whatever the method. Node's client frames a GET, HEAD, DELETE or OPTIONS body only when
+      // told; unframed, the upstream would read the body as the next request on the connection.
+      outHeaders.push(['Transfer-Encoding', 'chunked']);
     }
     const flat: string[] = [];
     for (const [k, v] of outHeaders) flat.push(k, v);
@@ -1188,6 +1230,13 @@ class Flow implements RequestIO {
   }
 }
 
+
+/** How many Host lines a request's raw headers hold. */
+function hostLines(raw: string[]): number {
+  let n = 0;
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === 'host') n++;
+  return n;
+}
 
 /** A decoder for a response's content coding (gzip, deflate, br), or null for one Airlock cannot decode. */
 function responseDecoder(encoding: string): Transform | null {

@@ -2,6 +2,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import https from 'node:https';
 import { createRequire } from 'node:module';
@@ -14,7 +15,7 @@ import {
   createTestPki, expectedBytes, freePort, sha256Hex, startRawTcpServer, startUpstream,
   type RawTcpServer, type TestPki, type Upstream,
 } from '../helpers';
-import { startTestAirlock, type TestAirlock } from '../helpers/airlock';
+import { AIRLOCK_BIN, cleanCliEnv, spawnServe, startTestAirlock, type ServeProcess, type TestAirlock } from '../helpers/airlock';
 import { makeTempDir, removeDir } from '../helpers/tmp';
 import { createLogger } from '../../main/log';
 import { sqlite } from '../../main/store/sqlite';
@@ -425,6 +426,61 @@ describe('traffic through the gateway', () => {
   });
 });
 
+describe('a WebSocket goes where the policy decided', () => {
+  const upgrade = (target: string, host: string) => `GET ${target} HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+    `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`;
+
+  test('an absolute URL to another host inside a tunnel reaches the tunnel\'s target, not that host', async () => {
+    const other = await startUpstream({ pki });
+    try {
+      const sock = await tlsTunnel(gw.proxyPort, '127.0.0.1', up.port, auth, caPem);
+      try {
+        const res = readResponse(sock, 5_000);
+        sock.write(upgrade(`wss://127.0.0.1:${other.port}/ws?pinned`, `127.0.0.1:${up.port}`));
+        assert.equal((await res).status, 101);
+        // Airlock answers the client first, then opens the upstream WebSocket (bounded wait).
+        const until = Date.now() + 5_000;
+        while (Date.now() < until && !up.requests.some((q) => q.url === '/ws?pinned')) await new Promise((r) => setTimeout(r, 20));
+      } finally {
+        sock.destroy();
+      }
+      assert.ok(up.requests.some((q) => q.url === '/ws?pinned'), 'the tunnel\'s target got the upgrade');
+      assert.deepEqual(other.requests.map((q) => q.url), [], 'the other host got nothing');
+    } finally {
+      await other.close();
+    }
+  });
+
+  test('a ws:// URL inside a TLS tunnel (scheme and tunnel disagree) does not end `airlock serve`', async () => {
+    // A process of its own: the defect this guards against ended the process with an uncaught TypeError.
+    const dir = await makeTempDir('airlock-ws-scheme-');
+    let srv: ServeProcess | undefined;
+    try {
+      const added = spawnSync(process.execPath, [AIRLOCK_BIN, 'agent', 'add', 'bot', '--json', '--data-dir', dir], { env: cleanCliEnv(), encoding: 'utf8', timeout: 30_000 });
+      assert.equal(added.status, 0, added.stderr);
+      const botToken = (JSON.parse(added.stdout) as { token: string }).token;
+      const botAuth = `Basic ${Buffer.from(`bot:${botToken}`).toString('base64')}`;
+      srv = await spawnServe(dir, ['--proxy-port', '0', '--console-port', '0', '--upstream-ca', pki.caPath]);
+      const port = Number(new URL(srv.info.proxyUrl).port);
+      const sock = await tlsTunnel(port, '127.0.0.1', up.port, botAuth, readFileSync(srv.info.caPath, 'utf8'));
+      try {
+        const res = readResponse(sock, 5_000);
+        sock.write(upgrade(`ws://127.0.0.1:${up.port}/ws?ws-scheme-disagrees`, `127.0.0.1:${up.port}`));
+        await res.catch(() => undefined);
+      } finally {
+        sock.destroy(); // the client side closes: the close handlers run
+      }
+      const exited = await Promise.race([srv.exited, new Promise((r) => setTimeout(() => r(null), 2_000))]);
+      assert.equal(exited, null, `airlock serve exited: ${JSON.stringify(exited)}\n${srv.stderr().slice(-2000)}`);
+      const r = await curlVia({ proxyUrl: srv.info.proxyUrl, caPath: srv.info.caPath, user: 'bot', token: botToken }, [`${plain.url}/hello`]);
+      assert.equal(r.stdout, 'hello', r.stderr);
+    } finally {
+      await srv?.close();
+      await removeDir(dir);
+    }
+  });
+});
+
 describe('proxy authentication', () => {
   test('CONNECT without credentials: 407 with Proxy-Authenticate: Basic', async () => {
     const t = await openTunnel(gw.proxyPort, `127.0.0.1:${up.port}`);
@@ -818,6 +874,47 @@ describe('bad input gets a clear answer and the gateway keeps working', () => {
   });
 });
 
+describe('one request in, one request out: a body never becomes a request of its own upstream', () => {
+  // A receive-pack POST hidden in the body of a request Airlock allows: were the body forwarded without
+  // its framing, the upstream would read it as the next request on the (pooled) connection.
+  const hidden = (port: number) => `POST /smuggled/git-receive-pack HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Length: 0\r\n\r\n`;
+  const chunked = (text: string) => `${Buffer.byteLength(text).toString(16)}\r\n${text}\r\n0\r\n\r\n`;
+
+  /** Writes `data`, waits (bounded) until the upstream has seen a request for `path` and a little longer, then closes. */
+  async function send(sock: net.Socket | tls.TLSSocket, data: string, upstream: Upstream, path: string): Promise<void> {
+    sock.on('error', () => undefined);
+    sock.resume();
+    sock.write(data);
+    const until = Date.now() + 5_000;
+    while (Date.now() < until && !upstream.requests.some((q) => q.url === path)) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 300)); // time for a second request, were there one
+    sock.destroy();
+  }
+
+  const cases: Array<{ name: string; tls: boolean; head: (hp: string, path: string) => string; body: (port: number) => string; sent: (port: number) => string }> = [
+    { name: 'plain GET with a chunked body', tls: false, head: (hp, p) => `GET http://${hp}${p} HTTP/1.1\r\nHost: ${hp}\r\nProxy-Authorization: AUTH\r\nTransfer-Encoding: chunked\r\n\r\n`, body: (port) => chunked(hidden(port)), sent: hidden },
+    { name: 'plain HEAD with a chunked body', tls: false, head: (hp, p) => `HEAD http://${hp}${p} HTTP/1.1\r\nHost: ${hp}\r\nProxy-Authorization: AUTH\r\nTransfer-Encoding: chunked\r\n\r\n`, body: (port) => chunked(hidden(port)), sent: hidden },
+    { name: 'plain GET naming Content-Length in Connection', tls: false, head: (hp, p) => `GET http://${hp}${p} HTTP/1.1\r\nHost: ${hp}\r\nProxy-Authorization: AUTH\r\nConnection: keep-alive, content-length\r\nContent-Length: LEN\r\n\r\n`, body: hidden, sent: hidden },
+    { name: 'tunnelled GET with a chunked body and Expect (Node client path)', tls: true, head: (hp, p) => `GET ${p} HTTP/1.1\r\nHost: ${hp}\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n`, body: (port) => chunked(hidden(port)), sent: hidden },
+    { name: 'tunnelled DELETE naming Content-Length in Connection, with Expect', tls: true, head: (hp, p) => `DELETE ${p} HTTP/1.1\r\nHost: ${hp}\r\nExpect: 100-continue\r\nConnection: content-length\r\nContent-Length: LEN\r\n\r\n`, body: hidden, sent: hidden },
+    { name: 'tunnelled GET with a chunked body (undici path)', tls: true, head: (hp, p) => `GET ${p} HTTP/1.1\r\nHost: ${hp}\r\nTransfer-Encoding: chunked\r\n\r\n`, body: (port) => chunked(hidden(port)), sent: hidden },
+  ];
+  cases.forEach((c, i) => {
+    test(c.name, async () => {
+      const upstream = c.tls ? up : plain;
+      const hp = `127.0.0.1:${upstream.port}`;
+      const path = `/hello?framing=${i}`;
+      const n0 = upstream.requests.length;
+      const sock = c.tls ? await tlsTunnel(gw.proxyPort, '127.0.0.1', upstream.port, auth, caPem) : await connect(gw.proxyPort);
+      const body = c.body(upstream.port);
+      await send(sock, c.head(hp, path).replace('AUTH', auth).replace('LEN', String(Buffer.byteLength(body))) + body, upstream, path);
+      const seen = upstream.requests.slice(n0);
+      assert.deepEqual(seen.map((q) => `${q.method} ${q.url}`), [`${c.head(hp, path).split(' ')[0]} ${path}`], 'exactly the request Airlock decided on');
+      assert.equal(seen[0]!.body.toString(), c.sent(upstream.port), 'its body arrived as its body');
+    });
+  });
+});
+
 describe('the upstream timeout bounds the wait for a response, not a response that has begun', () => {
   // An event stream (an MCP server's, a build log's) may be quiet for longer than any timeout,
   // and an LLM answer may take minutes to begin: neither may be cut while both ends keep it.
@@ -1001,10 +1098,35 @@ describe('stored credentials go only to their host', () => {
       } finally {
         host.destroy();
       }
-      assert.ok(!up.requests.some((q) => /mismatch/.test(q.url)), 'nothing misdirected reached the upstream');
+      assert.ok(!up.requests.some((q) => /mismatch/.test(q.url)), `nothing misdirected reached the upstream: ${JSON.stringify(up.requests.map((q) => q.url).filter((u) => /mismatch/.test(u)))}`);
+      // Two Host lines, the first the credential's host: Node reads the first, another server may route by the last.
+      const two = await tlsTunnel(gw.proxyPort, 'localhost', up.port, auth, caPem, 'localhost');
+      try {
+        two.write(`GET /echo-auth?two-hosts HTTP/1.1\r\nHost: localhost:${up.port}\r\nHost: other.example\r\n\r\n`);
+        const r = await readResponse(two);
+        assert.equal(r.status, 400);
+        assert.match(r.body.toString(), /more than one Host header/);
+      } finally {
+        two.destroy();
+      }
+      assert.ok(!up.requests.some((q) => q.url === '/echo-auth?two-hosts'), 'nothing reached the upstream');
     } finally {
       await creds.remove(`localhost:${up.port}`);
       await creds.remove(`127.0.0.1:${up.port}`);
+    }
+  });
+
+  test('a credential never goes over plain HTTP, even to its host and port', async () => {
+    const creds = gw.service.credentials;
+    await creds.set(`127.0.0.1:${plain.port}`, 'cleartext-s3cret', { username: 'u' });
+    try {
+      const r = await rawExchange(gw.proxyPort, plainGet(plain, '/echo-auth?plain-cred', `Proxy-Authorization: ${auth}\r\n`));
+      assert.equal(r.status, 200);
+      const seen = plain.requests.find((q) => q.url === '/echo-auth?plain-cred');
+      assert.ok(seen, 'the request was relayed');
+      assert.equal(seen.headers.authorization, undefined, 'no credential in clear text');
+    } finally {
+      await creds.remove(`127.0.0.1:${plain.port}`);
     }
   });
 });

@@ -4,7 +4,9 @@ import { once } from 'node:events';
 import { mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { Readable } from 'node:stream';
+import { pipeline, Readable, Transform } from 'node:stream';
+
+const CHANGED = 'the held push body changed after it was reviewed; it will not be forwarded';
 
 export class BodyTooLargeError extends Error {
   constructor(readonly limit: number, readonly prefix: Buffer) {
@@ -105,13 +107,46 @@ export class HeldBody {
     return createReadStream(this.file!, { start, highWaterMark: 256 * 1024 });
   }
 
-  /** Recomputes the hash and returns the bytes to forward; throws if they changed since review. */
+  /**
+   * Recomputes the hash and returns the bytes to forward; throws if they changed since review. A
+   * spooled body is read again to be forwarded, so that read is checked too (`checkedStream`): a file
+   * changed in between never reaches upstream whole.
+   */
   async verified(): Promise<{ body: Buffer | (() => Readable); length: number }> {
     const h = createHash('sha256');
     if (this.memory) h.update(this.memory);
     else for await (const c of this.stream() as AsyncIterable<Buffer>) h.update(c);
-    if (h.digest('hex') !== this.sha256) throw new Error('the held push body changed after it was reviewed; it will not be forwarded');
-    return { body: this.memory ?? (() => this.stream()), length: this.size };
+    if (h.digest('hex') !== this.sha256) throw new Error(CHANGED);
+    return { body: this.memory ?? (() => this.checkedStream()), length: this.size };
+  }
+
+  /**
+   * The spooled body as it is forwarded, checked as it streams: never more than `size` bytes, and its
+   * last chunk is let through only once the SHA-256 of all of them is the reviewed one. Otherwise the
+   * stream fails, and the upstream request (which declared `size` bytes) ends incomplete.
+   */
+  checkedStream(): Readable {
+    const { size, sha256 } = this;
+    const h = createHash('sha256');
+    let n = 0;
+    let last: Buffer | null = null;
+    const check = new Transform({
+      transform(c: Buffer, _enc, cb) {
+        n += c.length;
+        if (n > size) return cb(new Error(CHANGED));
+        h.update(c);
+        const prev = last;
+        last = c;
+        if (prev) cb(null, prev);
+        else cb();
+      },
+      flush(cb) {
+        if (n !== size || h.digest('hex') !== sha256) return cb(new Error(CHANGED));
+        if (last) this.push(last);
+        cb();
+      },
+    });
+    return pipeline(this.stream(), check, () => undefined);
   }
 
   /**

@@ -156,6 +156,41 @@ test('verified() refuses a spooled body modified after it was held', async () =>
   await b.dispose();
 });
 
+test('a spooled body changed after verified() (while it is forwarded) never streams out whole', async () => {
+  const dir = await spoolDir();
+  const data = randomBytes(1_000_000);
+  const drain = async (r: Readable): Promise<{ bytes: number; error: Error | null }> => {
+    let bytes = 0;
+    try {
+      for await (const c of r as AsyncIterable<Buffer>) bytes += c.length;
+      return { bytes, error: null };
+    } catch (e) {
+      return { bytes, error: e as Error };
+    }
+  };
+  // Unchanged: every byte, no error.
+  const b = await HeldBody.read(chunked(data, 10_000), { maxBytes: 2e6, spoolThreshold: 1000, spoolDir: dir });
+  const ok = await b.verified();
+  assert.deepEqual(await drain((ok.body as () => Readable)()), { bytes: data.length, error: null });
+  // One byte flipped after the check: the last chunk is withheld and the stream fails.
+  const flipped = Buffer.from(data);
+  flipped[10] = flipped[10]! ^ 0xff;
+  writeFileSync(b.file!, flipped);
+  const bad = await drain((ok.body as () => Readable)());
+  assert.match(bad.error?.message ?? '', /changed after it was reviewed/);
+  assert.ok(bad.bytes < data.length, `${bad.bytes} bytes of ${data.length} streamed`);
+  // Grown: never more than the reviewed size.
+  writeFileSync(b.file!, Buffer.concat([data, Buffer.from('0011extra-request')]));
+  const grown = await drain((ok.body as () => Readable)());
+  assert.match(grown.error?.message ?? '', /changed after it was reviewed/);
+  assert.ok(grown.bytes < data.length, `${grown.bytes} bytes streamed`);
+  // Shrunk.
+  writeFileSync(b.file!, data.subarray(0, data.length - 1));
+  const shrunk = await drain((ok.body as () => Readable)());
+  assert.match(shrunk.error?.message ?? '', /changed after it was reviewed/);
+  await b.dispose();
+});
+
 test('verified() refuses an in-memory body modified after it was held', async () => {
   const b = await HeldBody.read(Readable.from([Buffer.from('0000PACK-ish')]), { maxBytes: 1000, spoolThreshold: 1000, spoolDir: await spoolDir() });
   b.inMemory![0] = 0x31;

@@ -385,7 +385,7 @@ async function cmdReviews(argv: string[]): Promise<number> {
   if (status && !STATES.includes(status)) throw new UsageError(`--status must be one of ${STATES.join(', ')}`);
   const api = consoleApi(ensureDataDir(dataDirOf(values)));
   const list = await api.listReviews({ state: status as ReviewState | undefined });
-  if (values.json) out(JSON.stringify(list));
+  if (values.json) out(safeJson(list));
   else if (list.length === 0) out(status ? `no ${status} reviews` : 'no reviews yet');
   else for (const r of list) out(reviewLine(r));
   return 0;
@@ -462,7 +462,7 @@ async function cmdShow(argv: string[]): Promise<number> {
   const id = positionals[0];
   if (!id) throw new UsageError('usage: airlock show ID');
   const r = await consoleApi(ensureDataDir(dataDirOf(values))).getReview({ id: id.replace(/^#/, '') });
-  process.stdout.write(values.json ? JSON.stringify(r) + '\n' : reviewText(r));
+  process.stdout.write(values.json ? safeJson(r) + '\n' : reviewText(r));
   return 0;
 }
 

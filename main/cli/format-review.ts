@@ -1,4 +1,9 @@
+// A review for `airlock reviews` and `airlock show ID`. Nearly all of it was written by the agent
+// (commit messages, paths, the diff, branch names): every line goes through `plain()`, so a terminal
+// never receives its escape sequences (a line that moves the cursor up and overwrites the one before
+// would hide it from the reviewer) nor bidi or zero-width characters; tabs in a diff stay tabs.
 import type { ReviewView } from '../contract/views';
+import { plain } from './format-record';
 
 function ago(iso: string, now = Date.now()): string {
   const s = Math.round((new Date(iso).getTime() - now) / 1000);
@@ -10,7 +15,8 @@ function ago(iso: string, now = Date.now()): string {
 /** One line per review, for `airlock reviews`. */
 export function reviewLine(r: ReviewView): string {
   const when = r.state === 'pending' ? `expires ${ago(r.expiresAt)}` : `${r.decidedBy ?? ''} ${r.decidedAt ? ago(r.decidedAt) : ''}`.trim();
-  return `#${r.id}\t${r.state}\t${r.agent}\t${r.host}/${r.repo}\t${r.refs.map((x) => `${x.change} ${x.ref}`).join(', ')}\t${when}`;
+  const fields = [`#${r.id}`, r.state, r.agent, `${r.host}/${r.repo}`, r.refs.map((x) => `${x.change} ${x.ref}`).join(', '), when];
+  return fields.map(plain).join('\t');
 }
 
 const STATUS_LETTER: Record<string, string> = {
@@ -57,5 +63,5 @@ export function reviewText(r: ReviewView): string {
     }
     if (ref.omitted) out.push(`[omitted: ${ref.omitted}]`);
   }
-  return out.join('\n') + '\n';
+  return out.flatMap((l) => l.split('\n')).map((l) => l.split('\t').map(plain).join('\t')).join('\n') + '\n';
 }

@@ -12,6 +12,7 @@ import { AirlockError } from '../contract/errors';
 import { pemCertificates, systemRoots, uniqueCertificates, type SystemTrustSource } from '../../certs/trust';
 import type { ConnectionTimings } from '../exchange/exchange';
 import type { UpstreamProxy } from './upstream-proxy';
+import { isThisMachineAddress } from './this-machine';
 
 
 const timingsOf = new WeakMap<object, ConnectionTimings>();
@@ -70,10 +71,6 @@ export function onUndiciSocket(cb: (t: ConnectionTimings | null) => void): void 
  * system roots plus the extra CA files the user named; nothing here ever turns
  * verification off.
  */
-/** 127.0.0.0/8, ::1 and their IPv4-mapped form: this machine, where Airlock's own ports are. */
-function isLoopbackAddress(a: string): boolean {
-  return a.startsWith('127.') || a === '::1' || /^::ffff:127\./i.test(a) || a === '0.0.0.0' || a === '::';
-}
 
 type LookupAll = (hostname: string, options: dns.LookupAllOptions, cb: (err: NodeJS.ErrnoException | null, addresses: dns.LookupAddress[]) => void) => void;
 
@@ -87,7 +84,7 @@ export function guardedLookup(port: number, ownPorts: ReadonlySet<number>, base:
   return (hostname: string, options: dns.LookupOptions, callback: (err: NodeJS.ErrnoException | null, address: string | dns.LookupAddress[], family?: number) => void): void => {
     base(hostname, { ...options, all: true }, (err, addresses) => {
       if (err) return callback(err, options.all ? [] : '', undefined);
-      if (ownPorts.has(port) && addresses.some((a) => isLoopbackAddress(a.address))) {
+      if (ownPorts.has(port) && addresses.some((a) => isThisMachineAddress(a.address))) {
         const e: NodeJS.ErrnoException = Object.assign(new Error(`${hostname} resolves to this machine, and port ${port} is Airlock's own`), { code: 'EAIRLOCKSELF' });
         return callback(e, options.all ? [] : '', undefined);
       }

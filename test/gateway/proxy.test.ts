@@ -1064,6 +1064,25 @@ describe("Airlock's own ports, reached by a name that resolves to this machine",
   });
 });
 
+describe("Airlock's own ports, reached by an IPv6 spelling of 0.0.0.0", () => {
+  test('[::ffff:0.0.0.0] and its other spellings are refused on the console port, in plain HTTP and through a tunnel', async () => {
+    const consolePort = Number(new URL(gw.consoleUrl!).port);
+    for (const host of ['[::ffff:0.0.0.0]', '[::ffff:0:0]', '[0:0:0:0:0:ffff:0:0]', '[::ffff:127.0.0.1]']) {
+      const r = await curlStatus(g, [`http://${host}:${consolePort}/api/getStatus`]);
+      assert.equal(r.status, 403, `${host}: ${r.body}`);
+      assert.match(r.body, /agents cannot reach Airlock's own console or proxy/, host);
+      // A tunnel is answered at once; what goes through it is decided request by request.
+      const t = await openTunnel(gw.proxyPort, `${host}:${consolePort}`, auth);
+      try {
+        const inner = await requestOver(t.socket, { path: '/api/getStatus', host: `${host}:${consolePort}` });
+        assert.equal(inner.status, 403, `${host} through a tunnel: ${inner.body.toString()}`);
+      } finally {
+        t.socket.destroy();
+      }
+    }
+  });
+});
+
 describe('stored credentials go only to their host', () => {
   test('a request naming another host in its SNI or Host header is refused (421) and never reaches the upstream', async () => {
     const creds = gw.service.credentials;

@@ -7,8 +7,11 @@ import { createDecideStage, isLoopbackHost } from '../../main/pipeline/stages/de
 import { validateHostname } from '../../certs';
 
 test('isLoopbackHost: every name and address form that reaches 127.0.0.1 or ::1, and nothing else', () => {
-  const yes = ['localhost', 'LOCALHOST.', 'app.localhost', '127.0.0.1', '127.1.2.3', '0.0.0.0', '[::1]', '[::]', '[::ffff:127.0.0.1]', '[0:0:0:0:0:0:0:1]'];
-  const no = ['github.com', '10.0.0.1', '192.168.1.10', '128.0.0.1', 'localhost.example.com', 'mylocalhost', '[::2]', '[2001:db8::1]'];
+  const yes = ['localhost', 'LOCALHOST.', 'app.localhost', '127.0.0.1', '127.1.2.3', '0.0.0.0', '0.1.2.3', '[::1]', '[::]', '[::ffff:127.0.0.1]', '[0:0:0:0:0:0:0:1]',
+    // 0.0.0.0 reaches 127.0.0.1 on Linux, so do its IPv4-mapped spellings (an agent reached the console with these)
+    '[::ffff:0.0.0.0]', '[::ffff:0:0]', '[0:0:0:0:0:ffff:0:0]', '[::FFFF:7F00:1]', '[::ffff:127.255.0.9]', '[::127.0.0.1]', '[::0.0.0.1]'];
+  const no = ['github.com', '10.0.0.1', '192.168.1.10', '128.0.0.1', 'localhost.example.com', 'mylocalhost', '[2001::2:3]', '[2001:db8::1]',
+    '[::ffff:10.0.0.1]', '[::ffff:128.0.0.1]', '[64:ff9b::7f00:1]', '[fe80::1]'];
   for (const h of yes) assert.equal(isLoopbackHost(validateHostname(h).value), true, h);
   for (const h of no) assert.equal(isLoopbackHost(validateHostname(h).value), false, h);
 });

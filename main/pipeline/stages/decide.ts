@@ -49,11 +49,8 @@ export function builtinRules(upstreamProxy: UpstreamProxyTarget | null): Readonl
   return [self, { id: DENY_UPSTREAM_PROXY.ruleId, match: `${h}:${upstreamProxy.port} (upstreamProxy)`, verdict: DENY_UPSTREAM_PROXY.verdict }, ...rest];
 }
 
-/** Host names and addresses that reach this machine's loopback listeners (validated, lower-case host names). */
-export function isLoopbackHost(host: string): boolean {
-  return host === 'localhost' || host.endsWith('.localhost') || /^127\.\d+\.\d+\.\d+$/.test(host) || host === '0.0.0.0' ||
-    host === '::1' || host === '::' || /^::ffff:(?:127\.|7f[0-9a-f]{2}:)/.test(host);
-}
+import { isLoopbackHost } from '../../gateway/this-machine';
+export { isLoopbackHost };
 
 /**
  * Step 2: allow, review or deny, with the rule that decided and a sentence

@@ -1,6 +1,6 @@
 import { tuneForGateway } from './runtime';
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fchmodSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { CaError, caPaths, errnoOf, loadOrCreateCa, rotateCa, writeTrustBundle } from '../certs';
@@ -19,7 +19,6 @@ import { EXCHANGE_CSV_HEADER, exchangeCsvRow, exchangeDetail, exchangeJson, exch
 import { CredentialStore, FileKeyProvider } from './credentials/credential-store';
 import { MAX_LIST_LIMIT, type AirlockApi } from './contract/api';
 import { EXCHANGE_KINDS, VERDICTS, type ExchangeKind, type ReviewState, type SessionView, type Verdict } from './contract/views';
-import { writeFileSync } from 'node:fs';
 
 const USAGE = `airlock ${VERSION}: holds AI agents' git pushes and risky API calls for review.
 
@@ -49,7 +48,7 @@ Usage:
   airlock credential set HOST[:PORT] [--username NAME] [--bearer]   reads the secret from stdin
   airlock credential list | remove HOST[:PORT]
   airlock audit export [--format jsonl|csv] [--since DATE] [--out FILE]
-  airlock audit verify [--file EXPORT] [--format jsonl|csv] [--head HASH]
+  airlock audit verify [--file EXPORT [--partial]] [--format jsonl|csv] [--head HASH]
 
 Every command takes --data-dir DIR (or AIRLOCK_DATA_DIR); default: ${defaultDataDir()}
 `;
@@ -69,7 +68,13 @@ function parse(argv: string[], options: NonNullable<ParseArgsConfig['options']>,
 }
 
 function dataDirOf(v: Values): string {
-  return typeof v['data-dir'] === 'string' ? resolve(v['data-dir']) : defaultDataDir();
+  const given = v['data-dir'];
+  if (given === '') throw new UsageError('--data-dir is empty (an unset variable?): name a directory');
+  const dir = typeof given === 'string' ? resolve(given) : defaultDataDir();
+  // The path goes into NODE_OPTIONS and config files of agent runs: no control characters.
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(dir)) throw new UsageError(`the data directory ${JSON.stringify(dir)} has a control character in its path; choose another`);
+  return dir;
 }
 
 function intOption(v: unknown, name: string): number | undefined {
@@ -536,12 +541,35 @@ async function cmdSessions(argv: string[]): Promise<number> {
   return 0;
 }
 
-/** A --since/--until value as an ISO time (dates are UTC midnight), or a usage error. */
+/**
+ * A --since/--until value as an ISO time (dates are UTC midnight), or a usage error. Only
+ * YYYY-MM-DD, optionally with an ISO time: a day that does not exist (2026-02-30) is refused, not
+ * rolled over, and years past 9999 (which would sort before every stored time) cannot be written.
+ */
 function dateOption(v: unknown, name: string): string | undefined {
   if (v === undefined) return undefined;
-  const d = new Date(String(v));
-  if (Number.isNaN(d.getTime())) throw new UsageError(`--${name} "${plain(String(v))}" is not a date (use e.g. 2026-11-01 or an ISO time)`);
+  const text = String(v).trim();
+  const bad = () => new UsageError(`--${name} "${plain(String(v))}" is not a date (use e.g. 2026-11-01 or an ISO time such as 2026-11-01T09:30:00Z)`);
+  const m = /^(\d{4})-(\d{2})-(\d{2})(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/i.exec(text);
+  if (!m) throw bad();
+  const [y, mo, day] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const check = new Date(Date.UTC(y, mo - 1, day));
+  if (check.getUTCFullYear() !== y || check.getUTCMonth() !== mo - 1 || check.getUTCDate() !== day) throw bad();
+  const d = new Date(text.length === 10 ? `${text}T00:00:00Z` : text);
+  if (Number.isNaN(d.getTime())) throw bad();
   return d.toISOString();
+}
+
+/** Opens FILE for writing with mode 0600, also when it already exists with a looser mode. */
+function openPrivate(file: string): number {
+  let fd: number;
+  try {
+    fd = openSync(file, 'w', 0o600);
+    fchmodSync(fd, 0o600);
+  } catch (e) {
+    throw new AirlockError('bad-request', `cannot write ${file} (${errnoOf(e)})`);
+  }
+  return fd;
 }
 
 /**
@@ -557,13 +585,7 @@ async function cmdExchangesExport(argv: string[]): Promise<number> {
   const paths = recordPaths(values);
   const outFile = values.out as string | undefined;
   let fd: number | null = null;
-  if (outFile) {
-    try {
-      fd = openSync(outFile, 'w', 0o600);
-    } catch (e) {
-      throw new AirlockError('bad-request', `cannot write ${outFile} (${errnoOf(e)})`);
-    }
-  }
+  if (outFile) fd = openPrivate(outFile);
   const write = async (chunk: string) => {
     if (fd !== null) writeSync(fd, chunk);
     else await new Promise<void>((res, rej) => process.stdout.write(chunk, (e) => (e ? rej(e) : res())));
@@ -696,9 +718,10 @@ async function cmdCredential(argv: string[]): Promise<number> {
 
 async function cmdAudit(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
-  const { values } = parse(rest, { format: { type: 'string' }, since: { type: 'string' }, out: { type: 'string' }, file: { type: 'string' }, head: { type: 'string' } }, false);
-  const paths = ensureDataDir(dataDirOf(values));
+  const { values } = parse(rest, { format: { type: 'string' }, since: { type: 'string' }, out: { type: 'string' }, file: { type: 'string' }, head: { type: 'string' }, partial: { type: 'boolean' } }, false);
   const fileArg = values.file as string | undefined;
+  // An existing record only: a mistyped --data-dir must not make an empty one that verifies.
+  const paths = sub === 'verify' && fileArg !== undefined ? null : recordPaths(values);
   let head: string | undefined;
   if (values.head !== undefined) {
     if (sub !== 'verify') throw new UsageError('--head is an option of `airlock audit verify`');
@@ -708,20 +731,24 @@ async function cmdAudit(argv: string[]): Promise<number> {
       throw new UsageError((e as Error).message);
     }
   }
+  if (values.partial && (sub !== 'verify' || fileArg === undefined)) throw new UsageError('--partial is an option of `airlock audit verify --file EXPORT` (an export made with --since)');
   const format = (values.format as string | undefined) ?? (fileArg?.endsWith('.csv') ? 'csv' : 'jsonl');
   if (format !== 'jsonl' && format !== 'csv') throw new UsageError('--format must be jsonl or csv');
   if (sub === 'export') {
     const since = dateOption(values.since, 'since');
-    const [text, last] = withStore(paths, (s) => [exportAudit(s, { format, since }), s.audit.head()] as const);
+    const [text, last] = withStore(paths!, (s) => [exportAudit(s, { format, since }), s.audit.head()] as const);
     if (typeof values.out === 'string') {
+      const fd = openPrivate(values.out); // agents' names and hosts: as private as the exchanges export
       try {
-        writeFileSync(values.out, text, { mode: 0o600 }); // agents' names and hosts: as private as the exchanges export
+        writeSync(fd, text);
       } catch (e) {
         throw new AirlockError('bad-request', `cannot write ${values.out} (${errnoOf(e)})`);
+      } finally {
+        closeSync(fd);
       }
     } else process.stdout.write(text);
     // Recorded once the export exists (a failed write is no export); the export itself ends before this event.
-    withStore(paths, (s) => s.audit.append({ actor: localActor(), action: 'audit.exported', subject: format, details: { since: since ?? null, out: (values.out as string | undefined) ?? 'stdout' } }));
+    withStore(paths!, (s) => s.audit.append({ actor: localActor(), action: 'audit.exported', subject: format, details: { since: since ?? null, out: (values.out as string | undefined) ?? 'stdout' } }));
     if (typeof values.out === 'string') process.stderr.write(`audit log written to ${values.out}\n`);
     // The head an auditor keeps elsewhere: `verify --head` shows later that nothing up to it was cut off or rewritten.
     if (last) process.stderr.write(`head: seq ${last.seq}, ${last.hash} (keep it outside this machine; \`airlock audit verify --head HASH\` checks the log still holds it)\n`);
@@ -729,8 +756,8 @@ async function cmdAudit(argv: string[]): Promise<number> {
   }
   if (sub === 'verify') {
     const r = fileArg
-      ? verifyEvents(parseAuditExport(readUserFile(fileArg, 'export'), format), { head })
-      : withStore(paths, (s) => s.audit.verify({ head }));
+      ? verifyEvents(parseAuditExport(readUserFile(fileArg, 'export'), format), { head, allowPartial: values.partial === true })
+      : withStore(paths!, (s) => s.audit.verify({ head }));
     out(r.message);
     return r.ok ? 0 : 1;
   }

@@ -1,5 +1,5 @@
 import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 
 /**
  * The per-user data directory, following each platform's convention:
@@ -11,8 +11,10 @@ export function defaultDataDir(env: NodeJS.ProcessEnv = process.env, platform = 
   if (env.AIRLOCK_DATA_DIR) return resolve(env.AIRLOCK_DATA_DIR);
   const home = homedir();
   if (platform === 'darwin') return join(home, 'Library', 'Application Support', 'Airlock');
-  if (platform === 'win32') return join(env.APPDATA ?? join(home, 'AppData', 'Roaming'), 'Airlock');
-  return join(env.XDG_CONFIG_HOME ?? join(home, '.config'), 'airlock');
+  // An empty or relative XDG_CONFIG_HOME is ignored, as the XDG spec says (a relative one would give every
+  // working directory its own data directory).
+  if (platform === 'win32') return join(env.APPDATA || join(home, 'AppData', 'Roaming'), 'Airlock');
+  return join(env.XDG_CONFIG_HOME && isAbsolute(env.XDG_CONFIG_HOME) ? env.XDG_CONFIG_HOME : join(home, '.config'), 'airlock');
 }
 
 export interface DataPaths {

@@ -8,13 +8,13 @@ import type { AuditEvent, AuditLog, Store, VerifyOptions, VerifyResult } from '.
 export const GENESIS_HASH = '0'.repeat(64);
 const HASH_RE = /^[0-9a-f]{64}$/;
 
-/** The exact string that is hashed for one event. */
-export function canonicalEvent(e: Omit<AuditEvent, 'hash'>): string {
-  return JSON.stringify([e.seq, e.at, e.actor, e.action, e.subject, canonicalJson(e.details), e.prevHash]);
+/** The exact string that is hashed for one event (`strict`: a non-finite number in details is an error, as when verifying). */
+export function canonicalEvent(e: Omit<AuditEvent, 'hash'>, strict = false): string {
+  return JSON.stringify([e.seq, e.at, e.actor, e.action, e.subject, canonicalJson(e.details, { strict }), e.prevHash]);
 }
 
-export function hashEvent(e: Omit<AuditEvent, 'hash'>): string {
-  return createHash('sha256').update(canonicalEvent(e), 'utf8').digest('hex');
+export function hashEvent(e: Omit<AuditEvent, 'hash'>, strict = false): string {
+  return createHash('sha256').update(canonicalEvent(e, strict), 'utf8').digest('hex');
 }
 
 interface AuditRow {
@@ -45,6 +45,8 @@ export function createAuditLog(db: Database.Database, now: () => Date): AuditLog
   );
   const allStmt = db.prepare<[], AuditRow>('SELECT * FROM audit_events ORDER BY seq');
   const sinceStmt = db.prepare<[string], AuditRow>('SELECT * FROM audit_events WHERE at >= ? ORDER BY seq');
+  const recordedSomething = (): boolean =>
+    ['agents', 'sessions', 'exchanges'].some((t) => db.prepare(`SELECT 1 FROM ${t} LIMIT 1`).get() !== undefined);
 
   const appendTx = db.transaction((e: { actor: string; action: string; subject: string; details?: unknown }): AuditEvent => {
     const head = headStmt.get();
@@ -78,7 +80,12 @@ export function createAuditLog(db: Database.Database, now: () => Date): AuditLog
       return rows.map(rowToEvent);
     },
     verify(opts = {}) {
-      return verifyEvents(mapIter(allStmt.iterate(), rowToEvent), { ...opts, allowPartial: false });
+      const r = verifyEvents(mapIter(allStmt.iterate(), rowToEvent), { ...opts, allowPartial: false, allowEmpty: true, database: true });
+      if (r.ok && r.events === 0 && recordedSomething()) {
+        // Every write that fills the record (an agent added, a gateway started) appends an event first.
+        return { ...r, ok: false, brokenAt: 1, message: 'broken at seq 1: the audit log is empty, but the record holds agents, sessions or exchanges: its events were deleted' };
+      }
+      return r;
     },
     head() {
       const r = headStmt.get();
@@ -94,10 +101,11 @@ function* mapIter<A, B>(it: Iterable<A>, f: (a: A) => B): Generator<B> {
 /**
  * Checks a sequence of events, in the order given: each hash must match its content, each prevHash the previous
  * event's hash, and seq must increase by exactly one. The first event must be seq 1 with a zero prevHash, unless
- * `allowPartial` (the default, for exports made with `since`) and its seq is > 1: then its prevHash is taken on trust.
+ * `allowPartial` (an export made with `since`, said so by the auditor: `verify --partial`) and its seq is > 1:
+ * then its prevHash is taken on trust. No events at all is not a log that verifies unless `allowEmpty`.
  */
-export function verifyEvents(events: Iterable<AuditEvent>, opts: VerifyOptions & { allowPartial?: boolean } = {}): VerifyResult {
-  const allowPartial = opts.allowPartial ?? true;
+export function verifyEvents(events: Iterable<AuditEvent>, opts: VerifyOptions & { allowPartial?: boolean; allowEmpty?: boolean; database?: boolean } = {}): VerifyResult {
+  const allowPartial = opts.allowPartial ?? false;
   const expected = opts.head === undefined ? null : parseHeadOption(opts.head);
   let headSeq: number | null = null;
   let count = 0;
@@ -121,7 +129,8 @@ export function verifyEvents(events: Iterable<AuditEvent>, opts: VerifyOptions &
       } else if (allowPartial) {
         partialFrom = seq;
       } else {
-        return broken(1, `the log starts at seq ${seq}; events 1 to ${seq - 1} are missing`);
+        return broken(1, `the log starts at seq ${seq}; events 1 to ${seq - 1} are missing` +
+          (opts.database !== true ? ' (an export made with --since starts later: verify it with --partial, which takes its first event\'s predecessor on trust)' : ''));
       }
     } else {
       const expected = prev.seq + 1;
@@ -138,7 +147,7 @@ export function verifyEvents(events: Iterable<AuditEvent>, opts: VerifyOptions &
     if (typeof e.hash !== 'string' || !HASH_RE.test(e.hash)) return broken(seq, 'hash is not 64 lowercase hex digits');
     let actual: string;
     try {
-      actual = hashEvent(e);
+      actual = hashEvent(e, true);
     } catch (err) {
       return broken(seq, `content cannot be hashed (${(err as Error).message})`);
     }
@@ -148,6 +157,9 @@ export function verifyEvents(events: Iterable<AuditEvent>, opts: VerifyOptions &
     count++;
   }
   const head = prev ? prev.hash : null;
+  if (count === 0 && opts.allowEmpty !== true) {
+    return { ok: false, events: 0, head: null, brokenAt: 1, message: 'broken at seq 1: no events (an export always holds at least the events up to the one that recorded it)' };
+  }
   const partial = partialFrom !== null ? ` (partial export starting at seq ${partialFrom})` : '';
   const ok = `ok ${count} events, head ${head ?? 'none'}${partial}`;
   if (expected === null) return { ok: true, events: count, head, brokenAt: null, message: ok };
@@ -236,6 +248,9 @@ function parseJsonl(text: string): AuditEvent[] {
       throw bad(i + 1, 'not valid JSON');
     }
     if (typeof o !== 'object' || o === null || Array.isArray(o)) throw bad(i + 1, 'not a JSON object');
+    // JSON.parse keeps the last of two equal keys, a reader (or grep) may see the first: an edit that verifies.
+    const dup = duplicateKey(line);
+    if (dup !== null) throw bad(i + 1, `the key ${JSON.stringify(dup)} is written twice in one object`);
     const r = o as Record<string, unknown>;
     for (const k of ['at', 'actor', 'action', 'subject', 'prevHash', 'hash']) {
       if (typeof r[k] !== 'string') throw bad(i + 1, `field ${k} is missing or not a string`);
@@ -338,6 +353,39 @@ function parseCsv(text: string): AuditEvent[] {
     } catch {
       throw bad(line, 'details is not valid JSON');
     }
+    const dup = duplicateKey(detailsText);
+    if (dup !== null) throw bad(line, `the key ${JSON.stringify(dup)} is written twice in one object of details`);
     return { seq: Number(seqText), at, actor, action, subject, details, prevHash, hash };
   });
+}
+
+/** The first key written twice in one object of a JSON text that parses, or null. */
+export function duplicateKey(text: string): string | null {
+  const objects: Array<Set<string> | null> = []; // null: an array
+  let keyNext = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      let j = i + 1;
+      while (j < text.length && text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      const top = objects[objects.length - 1];
+      if (top && keyNext) {
+        const key = JSON.parse(text.slice(i, j + 1)) as string;
+        if (top.has(key)) return key;
+        top.add(key);
+        keyNext = false;
+      }
+      i = j;
+    } else if (c === '{') {
+      objects.push(new Set());
+      keyNext = true;
+    } else if (c === '[') {
+      objects.push(null);
+    } else if (c === '}' || c === ']') {
+      objects.pop();
+    } else if (c === ',') {
+      keyNext = objects[objects.length - 1] != null;
+    }
+  }
+  return null;
 }

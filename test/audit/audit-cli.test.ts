@@ -3,7 +3,7 @@
 // reported with the first broken seq.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sqlite } from '../../main/store/sqlite';
 import { makeTempDir, removeDir } from '../helpers/tmp';
@@ -197,7 +197,8 @@ test('audit export (jsonl, csv), verify of the database and of export files, tam
     assert.equal(sinceFuture!.code, 0, sinceFuture!.stderr);
     const empty = readFileSync(future, 'utf8');
     assert.equal(empty, '');
-    assert.deepEqual(verifyEvents(parseAuditExport(empty, 'jsonl')), { ok: true, events: 0, head: null, brokenAt: null, message: 'ok 0 events, head none' });
+    // ... which, holding nothing, does not verify (an emptied file would look the same).
+    assert.equal(verifyEvents(parseAuditExport(empty, 'jsonl')).ok, false);
     assert.equal(formatAuditEvents([], 'csv'), 'seq,at,actor,action,subject,details,prev_hash,hash\r\n');
 
     // --since notadate: usage error, one line.
@@ -250,5 +251,44 @@ test('audit export (jsonl, csv), verify of the database and of export files, tam
       assert.equal(r!.stderr.split('\n').filter((l) => l !== '').length, 1, `${name}: ${r!.stderr}`);
       assert.match(r!.stderr, re, name);
     }
+  });
+  await t.test('--since exports verify with --partial only; a mistyped --data-dir, impossible dates and a loose --out file are refused or fixed', async () => {
+    const full = join(tmp, 'full.jsonl');
+    const partial = join(tmp, 'partial.jsonl');
+    const loose = join(tmp, 'loose.jsonl');
+    writeFileSync(loose, 'old contents\n', { mode: 0o644 });
+    chmodSync(loose, 0o644);
+    const ex = await airlock(['audit', 'export', '--out', full, '--data-dir', dataDir]);
+    assert.equal(ex.code, 0, ex.stderr);
+    const lines = readFileSync(full, 'utf8').split('\n').filter((l) => l !== '');
+    writeFileSync(partial, lines.slice(2).join('\n') + '\n'); // as a --since export would start, or a full one with its head cut off
+    const typo = join(tmp, 'no-such-data-dir');
+    const [plainVerify, withPartial, typoVerify, typoExport, feb30, y5, looseOut, partialOnDb] = await runLimited([
+      () => airlock(['audit', 'verify', '--file', partial, '--data-dir', dataDir]),
+      () => airlock(['audit', 'verify', '--file', partial, '--partial', '--data-dir', dataDir]),
+      () => airlock(['audit', 'verify', '--data-dir', typo]),
+      () => airlock(['audit', 'export', '--data-dir', typo]),
+      () => airlock(['audit', 'export', '--since', '2026-02-30', '--data-dir', dataDir]),
+      () => airlock(['audit', 'export', '--since', '99999-01-01', '--data-dir', dataDir]),
+      () => airlock(['audit', 'export', '--out', loose, '--data-dir', dataDir]),
+      () => airlock(['audit', 'verify', '--partial', '--data-dir', dataDir]),
+    ]);
+    assert.equal(plainVerify!.code, 1, plainVerify!.stdout);
+    assert.match(plainVerify!.stdout, /^broken at seq 1: the log starts at seq 3; events 1 to 2 are missing \(an export made with --since starts later: verify it with --partial/);
+    assert.equal(withPartial!.code, 0, withPartial!.stdout + withPartial!.stderr);
+    assert.match(withPartial!.stdout, /^ok \d+ events, head [0-9a-f]{64} \(partial export starting at seq 3\)\n$/);
+    for (const r of [typoVerify, typoExport]) {
+      assert.equal(r!.code, 1, r!.stdout + r!.stderr);
+      assert.match(r!.stderr, /no Airlock record in .*no-such-data-dir/);
+    }
+    assert.ok(!existsSync(typo), 'nothing was created in the mistyped directory');
+    for (const r of [feb30, y5]) {
+      assert.equal(r!.code, 2, r!.stdout + r!.stderr);
+      assert.match(r!.stderr, /is not a date/);
+    }
+    assert.equal(looseOut!.code, 0, looseOut!.stderr);
+    assert.equal(statSync(loose).mode & 0o777, 0o600, 'an existing file written with --out is made owner-only');
+    assert.equal(partialOnDb!.code, 2);
+    assert.match(partialOnDb!.stderr, /--partial is an option of `airlock audit verify --file EXPORT`/);
   });
 });

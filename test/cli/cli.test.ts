@@ -2,7 +2,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, X509Certificate } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import net from 'node:net';
 import { homedir } from 'node:os';
@@ -152,6 +152,26 @@ describe('airlock CLI', { concurrency: 4 }, () => {
       const p = await cli(['serve', '--proxy-port', '99999', '--data-dir', D]);
       assert.equal(p.code, 2);
       assertOneLine(p, /--proxy-port must be a port number/);
+    });
+
+    test('an empty --data-dir (an unset variable) or one with a control character: exit 2, one line, nothing written', async () => {
+      const cwd = await tempDir('airlock-empty-dd-');
+      const empty = await runCommand(process.execPath, [AIRLOCK_BIN, 'agent', 'add', 'x', '--data-dir', ''], { env: cleanCliEnv(), cwd, timeoutMs: 30_000 });
+      assert.equal(empty.code, 2);
+      assertOneLine(empty, /--data-dir is empty \(an unset variable\?\)/);
+      const tab = await cli(['agent', 'list', '--data-dir', join(cwd, 'tab\there')]);
+      assert.equal(tab.code, 2);
+      assertOneLine(tab, /has a control character in its path/);
+      assert.deepEqual(readdirSync(cwd), [], 'nothing written in the working directory');
+    });
+
+    test('the default data dir ignores an empty or relative XDG_CONFIG_HOME (XDG spec)', async () => {
+      const { defaultDataDir } = await import('../../main/config/paths');
+      for (const xdg of ['', 'relative/dir']) {
+        assert.equal(defaultDataDir({ XDG_CONFIG_HOME: xdg }, 'linux'), join(homedir(), '.config', 'airlock'), JSON.stringify(xdg));
+      }
+      assert.equal(defaultDataDir({ XDG_CONFIG_HOME: '/x/cfg' }, 'linux'), '/x/cfg/airlock');
+      assert.equal(defaultDataDir({ APPDATA: '' }, 'win32'), join(homedir(), 'AppData', 'Roaming', 'Airlock'));
     });
 
     test('no command prints usage (exit 2); --version', async () => {

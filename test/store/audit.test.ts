@@ -2,6 +2,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { sqlite } from '../../main/store/sqlite';
 import { exportAudit, GENESIS_HASH, hashEvent, parseAuditExport, parseHeadOption, verifyEvents, type AuditEvent } from '../../main/store';
+import { duplicateKey } from '../../main/store/audit';
 import { AirlockError } from '../../main/contract/errors';
 import { tempStore, type TempStore } from './helpers';
 
@@ -121,6 +122,50 @@ test('tampering: deleting the first rows is caught (the database is never a part
   assert.match(v.message, /starts at seq 3/);
 });
 
+test('tampering: every audit row deleted is caught when the record holds agents, sessions or exchanges; a new empty store verifies', async () => {
+  const t = await tempStore('airlock-audit-empty-');
+  open.push(t);
+  assert.equal(t.store.audit.verify().ok, true, 'a store nothing was written to');
+  t.store.agents.add('bot', ['ai-coding']);
+  t.store.audit.append({ actor: 'local:me', action: 'agent.added', subject: 'bot' }); // as `airlock agent add` does
+  assert.equal(t.store.audit.verify().ok, true);
+  tamper(t.file, 'DELETE FROM audit_events');
+  const v = t.store.audit.verify();
+  assert.equal(v.ok, false);
+  assert.equal(v.brokenAt, 1);
+  assert.match(v.message, /the audit log is empty, but the record holds agents, sessions or exchanges/);
+});
+
+test('export files: no events, a key written twice, a number JSON cannot hold: none of them verifies', async () => {
+  const { store } = await withEvents(3);
+  assert.deepEqual(verifyEvents([]).ok, false);
+  assert.match(verifyEvents([]).message, /^broken at seq 1: no events/);
+  // A key twice: JSON.parse keeps the last (the hashed value), a reader sees the first.
+  const lines = exportAudit(store, { format: 'jsonl' }).split('\n').filter(Boolean);
+  const twice = lines[1]!.replace('"actor":"human:ana"', '"actor":"mallory","actor":"human:ana"');
+  assert.notEqual(twice, lines[1]);
+  assert.throws(() => parseAuditExport([lines[0], twice, lines[2]].join('\n'), 'jsonl'),
+    (e: unknown) => e instanceof AirlockError && /line 2: the key "actor" is written twice/.test((e as Error).message));
+  // CSV: a details value that was null, replaced by 1e999 (parses to Infinity, which JSON writes as null).
+  const csv = exportAudit(store, { format: 'csv' });
+  const inf = csv.replace('[1,null,true]', '[1,1e999,true]');
+  assert.notEqual(inf, csv);
+  const r = verifyEvents(parseAuditExport(inf, 'csv'));
+  assert.equal(r.ok, false);
+  assert.equal(r.brokenAt, 1);
+  assert.match(r.message, /content cannot be hashed \(canonicalJson: Infinity is not a JSON number\)/);
+  assert.equal(verifyEvents(parseAuditExport(csv, 'csv')).ok, true);
+});
+
+test('duplicateKey: a key twice in one object, at any depth, after unescaping; equal keys in different objects are fine', () => {
+  assert.equal(duplicateKey('{"a":1,"a":2}'), 'a');
+  assert.equal(duplicateKey('{"x":{"k":1,"\\u006b":2}}'), 'k');
+  assert.equal(duplicateKey('{"a":{"b":1},"b":2}'), null);
+  assert.equal(duplicateKey('{"a":"\\"a\\":1,","b":[{"c":1},{"c":2}],"s":"{\\"b\\":1}"}'), null);
+  assert.equal(duplicateKey('[{"a":1},{"a":1,"b":[1,{"a":2,"a":3}]}]'), 'a');
+  assert.equal(duplicateKey('{}'), null);
+});
+
 test('tampering: two rows swapped (reordered) is caught at the first of them', async () => {
   const { store, file } = await withEvents(10);
   tamper(file, 'UPDATE audit_events SET seq = -1 WHERE seq = 3; UPDATE audit_events SET seq = 3 WHERE seq = 7; UPDATE audit_events SET seq = 7 WHERE seq = -1;');
@@ -174,17 +219,17 @@ test('a kept head and exports: found inside a partial export, or a hint when the
   const events = store.audit.list();
   const partial = parseAuditExport(exportAudit(store, { format: 'jsonl', since: '2026-01-01T00:00:04.000Z' }), 'jsonl');
   assert.equal(partial[0]!.seq, 5);
-  let v = verifyEvents(partial, { head: events[6]!.hash });
+  let v = verifyEvents(partial, { head: events[6]!.hash, allowPartial: true });
   assert.equal(v.ok, true);
   assert.match(v.message, /\(partial export starting at seq 5\); the head given is seq 7, 3 events since$/);
-  v = verifyEvents(partial, { head: events[2]!.hash });
+  v = verifyEvents(partial, { head: events[2]!.hash, allowPartial: true });
   assert.equal(v.ok, false);
   assert.match(v.message, /This export starts at seq 5: if that head is older, verify an export without --since, or the database\.$/);
   // A file cut short loses the head it ended with.
-  assert.equal(verifyEvents(partial.slice(0, -1), { head: events[9]!.hash }).ok, false);
+  assert.equal(verifyEvents(partial.slice(0, -1), { head: events[9]!.hash, allowPartial: true }).ok, false);
   // A broken chain is reported as broken, whatever head is given.
   const edited = partial.map((e) => (e.seq === 6 ? { ...e, subject: 'changed' } : e));
-  assert.equal(verifyEvents(edited, { head: events[9]!.hash }).brokenAt, 6);
+  assert.equal(verifyEvents(edited, { head: events[9]!.hash, allowPartial: true }).brokenAt, 6);
 });
 
 test('parseHeadOption: 64 hex digits, any case, nothing else', () => {
@@ -241,12 +286,16 @@ for (const format of ['jsonl', 'csv'] as const) {
     const partialText = exportAudit(store, { format, since });
     const partial = parseAuditExport(partialText, format);
     assert.deepEqual(partial.map((e) => e.seq), [5, 6, 7, 8, 9, 10]);
+    // Without --partial, a file that starts later is a log with its first events cut off.
     r = verifyEvents(partial);
+    assert.equal(r.brokenAt, 1);
+    assert.match(r.message, /^broken at seq 1: the log starts at seq 5; events 1 to 4 are missing \(an export made with --since starts later: verify it with --partial/);
+    r = verifyEvents(partial, { allowPartial: true });
     assert.equal(r.ok, true);
     assert.equal(r.head, v.head);
     assert.match(r.message, /^ok 6 events, head [0-9a-f]{64} \(partial export starting at seq 5\)$/);
     const partialRows = format === 'csv' ? splitCsvRows(partialText) : partialText.split('\n').filter((l) => l !== '');
-    r = verifyEvents(parseAuditExport(join(partialRows.filter((_, i) => i !== 2)), format));
+    r = verifyEvents(parseAuditExport(join(partialRows.filter((_, i) => i !== 2)), format), { allowPartial: true });
     assert.equal(r.brokenAt, 7, 'links inside a partial export are still checked');
     const fakeFirst: AuditEvent = { ...parsed[0]!, prevHash: 'f'.repeat(64) };
     assert.equal(verifyEvents([fakeFirst, ...parsed.slice(1)]).brokenAt, 1);

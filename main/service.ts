@@ -210,8 +210,12 @@ export class AirlockService implements AirlockClient {
       .map(sessionView);
   }
 
-  async listReviews(q: { state?: ReviewState }): Promise<ReviewView[]> {
-    return this.store.reviews.list({ state: q?.state }).map(reviewView);
+  async listReviews(query: { state?: ReviewState }): Promise<ReviewView[]> {
+    const state = textParam(queryObject(query, 'listReviews', ['state']).state, 'state');
+    if (state !== undefined && !REVIEW_STATES.includes(state as ReviewState)) {
+      throw new AirlockError('bad-request', `The filter "state" must be one of ${REVIEW_STATES.join(', ')}, not ${JSON.stringify(state.slice(0, 40))}.`);
+    }
+    return this.store.reviews.list({ state: state as ReviewState | undefined }).map(reviewView);
   }
 
   async getExchange(q: { id: string }): Promise<ExchangeDetailView> {
@@ -235,8 +239,9 @@ export class AirlockService implements AirlockClient {
   }
 
   async getReview(q: { id: string }): Promise<ReviewView> {
-    const r = this.store.reviews.get(String(q?.id));
-    if (!r) throw new AirlockError('not-found', `no review with id ${q?.id}`);
+    const id = reviewId(queryObject(q, 'getReview', ['id']).id);
+    const r = this.store.reviews.get(id);
+    if (!r) throw new AirlockError('not-found', `no review with id ${id}`);
     return reviewView(r);
   }
 
@@ -246,11 +251,13 @@ export class AirlockService implements AirlockClient {
   }
 
   async approveReview(input: { id: string; reason?: string }): Promise<ReviewView> {
-    return reviewView(this.queue.approve(String(input?.id), this.reviewer(), input?.reason ?? null));
+    const q = queryObject(input, 'approveReview', ['id', 'reason']);
+    return reviewView(this.queue.approve(reviewId(q.id), this.reviewer(), textParam(q.reason, 'reason') ?? null));
   }
 
   async denyReview(input: { id: string; reason: string }): Promise<ReviewView> {
-    return reviewView(this.queue.deny(String(input?.id), this.reviewer(), String(input?.reason ?? '')));
+    const q = queryObject(input, 'denyReview', ['id', 'reason']);
+    return reviewView(this.queue.deny(reviewId(q.id), this.reviewer(), textParam(q.reason, 'reason') ?? ''));
   }
 
   async listAgents(): Promise<AgentView[]> {
@@ -282,6 +289,14 @@ function queryObject(q: unknown, method: string, known: readonly string[]): Reco
     if (!known.includes(key)) throw new AirlockError('bad-request', `Unknown ${method} filter "${key}" (known: ${known.join(', ')}).`);
   }
   return q as Record<string, unknown>;
+}
+
+const REVIEW_STATES: readonly ReviewState[] = ['pending', 'approved', 'denied', 'expired', 'interrupted'];
+
+/** A review id as the API takes it: text or a whole number. */
+function reviewId(v: unknown): string {
+  if ((typeof v === 'string' && v !== '') || (typeof v === 'number' && Number.isSafeInteger(v))) return String(v);
+  throw new AirlockError('bad-request', 'A review id must be given, as text or a whole number.');
 }
 
 /** A text filter: absent or '' means no filter; anything but a string is refused. */

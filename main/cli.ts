@@ -7,6 +7,7 @@ import { CaError, caPaths, errnoOf, loadOrCreateCa, rotateCa, writeTrustBundle }
 import { writeFileAtomic } from '../certs/fsutil';
 import { hashToken, newAgentToken } from './agents/tokens';
 import { dataPaths, defaultDataDir, type DataPaths } from './config/paths';
+import { OptionsSchema } from './config/options';
 import { pidAlive, readRuntime, type RuntimeInfo } from './config/runtime-file';
 import { AirlockError } from './contract/errors';
 import { agentEnv, exportLines, wgetrcText } from './env/agent-env';
@@ -52,6 +53,24 @@ Usage:
 
 Every command takes --data-dir DIR (or AIRLOCK_DATA_DIR); default: ${defaultDataDir()}
 `;
+
+/** `airlock CMD --help`: CMD's lines of the usage; for serve also every option of config.yaml. */
+function commandHelp(cmd: string): string {
+  const lines = USAGE.split('\n');
+  const mine: string[] = [];
+  let inCmd = false;
+  for (const l of lines) {
+    if (/^ {2}airlock /.test(l)) inCmd = l.startsWith(`  airlock ${cmd} `) || l === `  airlock ${cmd}`;
+    else if (!/^ {4,}/.test(l)) inCmd = false;
+    if (inCmd) mine.push(l);
+  }
+  mine.push('', `Every command takes --data-dir DIR (or AIRLOCK_DATA_DIR); default: ${defaultDataDir()}`);
+  if (cmd === 'serve') {
+    mine.push('', 'Options in <data-dir>/config.yaml (flags override them):');
+    for (const [name, schema] of Object.entries(OptionsSchema.shape)) mine.push(`  ${name}: ${(schema as { description?: string }).description ?? ''}`);
+  }
+  return mine.join('\n');
+}
 
 /** A mistake the user can fix: printed as one line, exit code 2 (usage) or 1. */
 class UsageError extends Error {}
@@ -805,6 +824,11 @@ export async function main(argv: string[]): Promise<number> {
   if (!fn) {
     process.stderr.write(`airlock: unknown command "${cmd}". Run \`airlock help\`.\n`);
     return 2;
+  }
+  const own = cmd === 'run' && rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest;
+  if (own.includes('--help') || own.includes('-h')) {
+    out(commandHelp(cmd));
+    return 0;
   }
   try {
     return await fn(rest);

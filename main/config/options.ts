@@ -55,10 +55,22 @@ export function loadOptions(configFile: string, overrides: OptionsInput = {}): O
     }
   }
   if (text !== null) {
+    let parsed: unknown;
     try {
-      fromFile = (parseYaml(text) ?? {}) as Record<string, unknown>;
+      parsed = parseYaml(text) ?? {};
     } catch (e) {
       throw new AirlockError('bad-request', `${configFile} is not valid YAML: ${(e as Error).message.split('\n')[0]}`);
+    }
+    if (typeof parsed !== 'object' || Array.isArray(parsed)) {
+      throw new AirlockError('bad-request', `${configFile}: the file must be a mapping of option names to values (such as \`proxyPort: 8899\`)`);
+    }
+    fromFile = parsed as Record<string, unknown>;
+    // A misspelt option would otherwise be dropped without a word, and its default used instead.
+    const known = Object.keys(OptionsSchema.shape);
+    for (const key of Object.keys(fromFile)) {
+      if (known.includes(key)) continue;
+      const near = known.find((k) => k.toLowerCase() === key.toLowerCase() || k.toLowerCase().startsWith(key.toLowerCase()) || key.toLowerCase().startsWith(k.toLowerCase()));
+      throw new AirlockError('bad-request', `${configFile}: unknown option ${JSON.stringify(key)}${near ? ` (did you mean ${near}?)` : ''}; the options are listed by \`airlock serve --help\``);
     }
   }
   const merged: Record<string, unknown> = { ...fromFile };

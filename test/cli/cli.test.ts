@@ -293,6 +293,25 @@ describe('airlock CLI', { concurrency: 4 }, () => {
       assertOneLine(r, /cannot read upstream CA file/);
     });
 
+    test('a misspelt option or a list in config.yaml: exit 1, one line naming it; serve --help lists the options', async () => {
+      const D1 = await tempDir('airlock-cli-serve-typo-');
+      writeFileSync(join(D1, 'config.yaml'), 'reviewTimeout: 1m\nretentionDays: 5\n');
+      const typo = await cli(['serve', '--json', '--proxy-port', '0', '--console-port', 'off', '--data-dir', D1]);
+      assert.equal(typo.code, 1);
+      assertOneLine(typo, /config\.yaml: unknown option "reviewTimeout" \(did you mean reviewTimeoutMs\?\)/);
+      const D2 = await tempDir('airlock-cli-serve-list-');
+      writeFileSync(join(D2, 'config.yaml'), '- proxyPort: 1\n');
+      const list = await cli(['serve', '--json', '--proxy-port', '0', '--console-port', 'off', '--data-dir', D2]);
+      assert.equal(list.code, 1);
+      assertOneLine(list, /the file must be a mapping of option names to values/);
+      const help = await cli(['serve', '--help', '--data-dir', D2]);
+      assert.equal(help.code, 0, help.stderr);
+      assert.match(help.stdout, /^ {2}airlock serve \[--proxy-port N\]/);
+      assert.match(help.stdout, /^ {2}reviewTimeoutMs: A held push not decided within this time is denied as expired\.$/m);
+      assert.doesNotMatch(help.stdout, /airlock agent/);
+      assert.ok(!existsSync(join(D2, 'airlock.db')), '--help starts nothing');
+    });
+
     test('serve --upstream-proxy: a bad URL is one line without its password; a good one shows in status without it', async () => {
       const bad = await cli(['serve', '--json', '--proxy-port', '0', '--console-port', 'off', '--upstream-proxy', 'https://u:hunter2@corp:3128',
         '--data-dir', await tempDir('airlock-cli-serve4-')]);

@@ -1,7 +1,7 @@
 // Per-remote bare caches of upstream repositories. They give index-pack the base objects
 // of thin packs and give the analysis the upstream refs to diff against.
 import { createHash } from 'node:crypto';
-import { mkdir, stat } from 'node:fs/promises';
+import { chmod, mkdir, stat } from 'node:fs/promises';
 import { devNull } from 'node:os';
 import { join, resolve } from 'node:path';
 import { git } from './git-cli';
@@ -95,7 +95,9 @@ export class RemoteCache {
     const env = upstreamGitEnv({ ...opts, proxy });
     const exists = await stat(join(dir, 'HEAD')).then(() => true, () => false);
     if (!exists) {
-      await mkdir(this.rootDir, { recursive: true });
+      // Copies of private repositories: the owner's only, whatever the data dir's own mode.
+      await mkdir(this.rootDir, { recursive: true, mode: 0o700 });
+      await chmod(this.rootDir, 0o700);
       await git(['init', '--bare', '-q', dir], { env, name: 'git init (remote cache)' });
     }
     const timeoutMs = opts.timeoutMs ?? 10 * 60_000;

@@ -1,6 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { rm } from 'node:fs/promises';
+import { chmod, mkdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { RemoteCache, git } from '../../main/git/index';
@@ -68,6 +68,15 @@ test('ensure creates and fetches; a second ensure is incremental; proxy settings
   } finally {
     for (const [k, v] of Object.entries(saved)) { if (v === undefined) delete process.env[k]; else process.env[k] = v; }
   }
+});
+
+test('the cache of (private) upstream repositories is the owner\'s only, also under a data dir others can read', async () => {
+  const loose = join(root, 'loose-data-dir');
+  await mkdir(join(loose, 'git-cache'), { recursive: true, mode: 0o755 });
+  await chmod(join(loose, 'git-cache'), 0o755);
+  const cache = new RemoteCache(join(loose, 'git-cache'));
+  await cache.ensure(s.remoteUrl, {});
+  assert.equal((await stat(join(loose, 'git-cache'))).mode & 0o777, 0o700);
 });
 
 test('concurrent ensure calls share at most one follow-up fetch', async () => {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, mkdir, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -212,6 +212,8 @@ async function review(ex: Exchange, io: RequestIO, deps: HoldDeps, raw: HeldBody
       .catch(async (e: Error) => {
         note = `upstream repository could not be fetched for comparison (${e.message.split('\n')[0]})`;
         const dir = deps.cache.dirFor(remoteUrl);
+        await mkdir(dirname(dir), { recursive: true, mode: 0o700 });
+        await chmod(dirname(dir), 0o700);
         await mkdir(dir, { recursive: true });
         await git(['init', '--bare', '--quiet', dir], { okCodes: [0] });
         return dir;

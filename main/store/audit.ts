@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { AirlockError } from '../contract/errors';
 import { canonicalJson } from './canonical-json';
+import { maskDeep, maskTextPre } from './mask';
 import type { AuditEvent, AuditLog, Store, VerifyOptions, VerifyResult } from './types';
 
 export const GENESIS_HASH = '0'.repeat(64);
@@ -38,7 +39,7 @@ function rowToEvent(r: AuditRow): AuditEvent {
   return { seq: r.seq, at: r.at, actor: r.actor, action: r.action, subject: r.subject, details, prevHash: r.prev_hash, hash: r.hash };
 }
 
-export function createAuditLog(db: Database.Database, now: () => Date): AuditLog {
+export function createAuditLog(db: Database.Database, now: () => Date, secrets: () => readonly string[] = () => []): AuditLog {
   const headStmt = db.prepare<[], AuditRow>('SELECT * FROM audit_events ORDER BY seq DESC LIMIT 1');
   const insertStmt = db.prepare(
     'INSERT INTO audit_events (seq, at, actor, action, subject, details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
@@ -56,10 +57,11 @@ export function createAuditLog(db: Database.Database, now: () => Date): AuditLog
     const draft = {
       seq: head ? head.seq + 1 : 1,
       at: head && head.at > clock ? head.at : clock,
-      actor: e.actor,
+      // Append-only: a credential written here could never be taken out, so details are masked like the record.
+      actor: maskTextPre(e.actor, secrets()),
       action: e.action,
-      subject: e.subject,
-      details: JSON.parse(canonicalJson(e.details ?? null)) as unknown,
+      subject: maskTextPre(e.subject, secrets()),
+      details: maskDeep(JSON.parse(canonicalJson(e.details ?? null)) as unknown, secrets()).value,
       prevHash: head ? head.hash : GENESIS_HASH,
     };
     const hash = hashEvent(draft);

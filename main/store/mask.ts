@@ -181,6 +181,31 @@ export function maskTextPre(s: string, normalized: readonly string[]): string {
 }
 
 /**
+ * A JSON-like value with every secret masked in each string in it (values and keys, at any depth);
+ * `changed` says whether one was found. The value is copied only where something changed.
+ */
+export function maskDeep<T>(value: T, normalized: readonly string[]): { value: T; changed: boolean } {
+  if (normalized.length === 0) return { value, changed: false };
+  let changed = false;
+  const walk = (v: unknown): unknown => {
+    if (typeof v === 'string') {
+      const m = maskTextPre(v, normalized);
+      if (m !== v) changed = true;
+      return m;
+    }
+    if (Array.isArray(v)) return v.map(walk);
+    if (v !== null && typeof v === 'object' && !Buffer.isBuffer(v)) {
+      const out: Record<string, unknown> = {};
+      for (const [k, x] of Object.entries(v)) out[walk(k) as string] = walk(x);
+      return out;
+    }
+    return v;
+  };
+  const masked = walk(value) as T;
+  return changed ? { value: masked, changed } : { value, changed };
+}
+
+/**
  * Masks secrets inside a captured body, whatever its encoding: every occurrence of a secret's UTF-8
  * bytes. In a text body (valid UTF-8, allowing a character cut off at the end of a capped prefix)
  * each becomes '[masked]'; in any other body (binary, Latin-1, a protobuf) a run of '*' of the same

@@ -1,5 +1,6 @@
 // Held requests awaiting (or past) a human decision, with their history in review_events.
 import type Database from 'better-sqlite3';
+import { maskDeep, maskTextPre } from './mask';
 import { AirlockError } from '../contract/errors';
 import type { AuditLog, ReviewEvent, ReviewPatch, ReviewRecord, ReviewsRepo, ReviewStateName } from './types';
 
@@ -51,7 +52,16 @@ function rowToReview(r: ReviewRow): ReviewRecord {
 
 export const INTERRUPTED_REASON = 'Airlock stopped before this review was decided; the agent must push again.';
 
-export function createReviewsRepo(db: Database.Database, audit: AuditLog, now: () => Date): ReviewsRepo {
+/** Added to a review whose diff or summary held a stored credential (masked in what is kept and shown). */
+export const STORED_CREDENTIAL_FINDING = {
+  severity: 'critical',
+  rule: 'stored-credential',
+  message: 'This push contains a credential that Airlock stores for one of your hosts (masked in this review). Approving it would publish that credential.',
+  path: null,
+  line: null,
+} as const;
+
+export function createReviewsRepo(db: Database.Database, audit: AuditLog, now: () => Date, secrets: () => readonly string[] = () => []): ReviewsRepo {
   const insertStmt = db.prepare(
     `INSERT INTO reviews (id, exchange_id, agent, kind, host, repo, state, created_at, expires_at, decided_at, decided_by,
        reason, body_sha256, body_bytes, body_path, summary, detail_json, upstream_status)
@@ -67,7 +77,8 @@ export function createReviewsRepo(db: Database.Database, audit: AuditLog, now: (
     'SELECT * FROM review_events WHERE review_id = ? ORDER BY id',
   );
 
-  const insertTx = db.transaction((r: ReviewRecord) => {
+  const insertTx = db.transaction((given: ReviewRecord) => {
+    const r = masked(given);
     insertStmt.run({
       id: r.id,
       exchange_id: r.exchangeId,
@@ -90,6 +101,17 @@ export function createReviewsRepo(db: Database.Database, audit: AuditLog, now: (
     });
     eventStmt.run(r.id, r.state, r.createdAt, 'system', null);
   });
+  /** The review as kept: a stored credential in its summary or detail (an agent committed it) masked, and said so. */
+  function masked(r: ReviewRecord): ReviewRecord {
+    const list = secrets();
+    const summary = maskTextPre(r.summary, list);
+    const detail = maskDeep(r.detail ?? null, list);
+    if (summary === r.summary && !detail.changed) return r;
+    const d = detail.value as { findings?: unknown[] } | null;
+    if (d && typeof d === 'object' && Array.isArray(d.findings)) d.findings = [STORED_CREDENTIAL_FINDING, ...d.findings];
+    return { ...r, summary, detail: d };
+  }
+
   const insertWithEventTx = db.transaction((r: ReviewRecord, event: Parameters<AuditLog['append']>[0]) => {
     insertTx(r);
     audit.append(event);

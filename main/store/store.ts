@@ -51,11 +51,13 @@ export function openStore(file: string, opts: StoreOptions = {}): Store {
     throw new AirlockError('unavailable', `Cannot open the database ${path}: ${(err as Error).message}.`, { file: path });
   }
 
-  const audit = createAuditLog(db, now);
+  // Every stored credential, in each of its forms: masked in exchanges, reviews and audit details alike.
+  let secrets: string[] = [];
+  const audit = createAuditLog(db, now, () => secrets);
   const agents = createAgentsRepo(db, now);
   opts.testConnection?.(db);
   const queue = createWriteQueue(db, audit, { now, onError, onHealth: opts.onRecordHealth, normalizeSecrets, maxQueued: opts.maxQueuedWrites, writer: opts.writer, backgroundCheckpoints: opts.backgroundCheckpoints, testWriterFault: opts.testWriterFault });
-  const reviews = createReviewsRepo(db, audit, now);
+  const reviews = createReviewsRepo(db, audit, now, () => secrets);
   let closed = false;
 
   return {
@@ -66,6 +68,7 @@ export function openStore(file: string, opts: StoreOptions = {}): Store {
     reviews,
     audit,
     setSecrets(values) {
+      secrets = normalizeSecrets(values);
       queue.setSecrets(values);
     },
     close() {

@@ -97,3 +97,34 @@ test('markInterrupted turns every pending review into interrupted, with one audi
     s2.close();
   }
 });
+
+test('a stored credential an agent committed is masked in the review kept (summary, diff, paths) and a critical finding says so; audit details are masked too', async () => {
+  const { store, file } = await fresh();
+  const secret = 'ghp_ReviewSecret0123456789abcdef';
+  store.setSecrets([secret]);
+  const patch = `@@ -0,0 +1 @@\n+GITHUB_TOKEN=${secret}\n`;
+  store.reviews.insert(review('m1', {
+    summary: `adds .env with ${secret}`,
+    detail: { refs: [{ ref: 'refs/heads/main', files: [{ path: `.env-${secret}`, patch }] }], findings: [{ severity: 'warning', rule: 'r' }] },
+  }));
+  const got = store.reviews.get('m1')!;
+  const text = JSON.stringify(got);
+  assert.ok(!text.includes(secret), text);
+  assert.match(got.summary, /^adds \.env with \[masked\]$/);
+  const d = got.detail as { refs: Array<{ files: Array<{ path: string; patch: string }> }>; findings: Array<{ rule: string; severity: string }> };
+  assert.equal(d.refs[0]!.files[0]!.patch, '@@ -0,0 +1 @@\n+GITHUB_TOKEN=[masked]\n');
+  assert.equal(d.refs[0]!.files[0]!.path, '.env-[masked]');
+  assert.deepEqual(d.findings.map((f) => [f.severity, f.rule]), [['critical', 'stored-credential'], ['warning', 'r']]);
+  // A review without one is kept as given, without the finding.
+  const clean = review('m2');
+  store.reviews.insert(clean);
+  assert.deepEqual(store.reviews.get('m2'), clean);
+  // The append-only log cannot be cleaned later: its details are masked on the way in.
+  const e = store.audit.append({ actor: 'system', action: 'review.forwarded', subject: 'm1', details: { detail: `upstream said: token ${secret} lacks scope`, nested: [{ [secret]: 1 }] } });
+  assert.ok(!JSON.stringify(e).includes(secret), JSON.stringify(e));
+  assert.equal(store.audit.verify().ok, true);
+  store.exchanges.flush();
+  const { readFileSync, existsSync } = await import('node:fs');
+  const raw = Buffer.concat([readFileSync(file), existsSync(`${file}-wal`) ? readFileSync(`${file}-wal`) : Buffer.alloc(0)]);
+  assert.equal(raw.indexOf(secret), -1, 'the secret is in the database file');
+});

@@ -3,7 +3,7 @@
 // decision is the service's; this file only authenticates, parses and maps errors.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { extname, resolve, sep } from 'node:path';
 import { toErrorPayload } from './errors';
@@ -65,6 +65,11 @@ function digest(s: string): Buffer {
 }
 
 /** Constant-time token comparison (hashing first makes the lengths equal). */
+/** What the console answers to `/api/prove?challenge=C`: HMAC-SHA256 under the admin token of the port and C. */
+export function consoleProof(token: string, port: number, challenge: string): string {
+  return createHmac('sha256', token).update(`airlock-console-proof\n${port}\n${challenge}`).digest('hex');
+}
+
 export function tokenMatches(given: string | null | undefined, expected: string): boolean {
   if (typeof given !== 'string' || given.length === 0) return false;
   return timingSafeEqual(digest(given), digest(expected));
@@ -285,6 +290,18 @@ export async function createConsoleServer(opts: ConsoleServerOptions): Promise<C
       return;
     }
 
+    if (rawPath === '/api/prove') {
+      // Unauthenticated: shows a client (the CLI, which holds the admin token) that this is the console
+      // the token belongs to before it sends the token (a stale runtime.json may name a port that
+      // another process holds now). Bound to this port, so a proof cannot be relayed from another one.
+      const challenge = query.get('challenge') ?? '';
+      if (req.method !== 'GET' || !/^[0-9a-f]{32,128}$/.test(challenge)) {
+        sendText(res, 400, 'GET /api/prove?challenge=HEX');
+        return;
+      }
+      sendJson(res, 200, { proof: consoleProof(opts.token, port, challenge) });
+      return;
+    }
     const task = rawPath === '/api/events'
       ? Promise.resolve(serveEvents(req, res, query))
       : rawPath.startsWith('/api/')

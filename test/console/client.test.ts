@@ -32,7 +32,24 @@ test('the Node client calls the API and rethrows AirlockError with the code', as
   });
 });
 
-test('wrong token gives unauthorized; no server gives unavailable', async () => {
-  await assert.rejects(createHttpApiClient(srv.url, 'wrong').getStatus(), (e: unknown) => e instanceof AirlockError && e.code === 'unauthorized');
+test('a console that cannot prove it holds the token (another token, another process on the port) never receives it; no server gives unavailable', async () => {
+  await assert.rejects(createHttpApiClient(srv.url, 'wrong-token-0123456789').getStatus(),
+    (e: unknown) => e instanceof AirlockError && e.code === 'unavailable' && /is not this data directory's Airlock gateway \(its proof is wrong\); the admin token was not sent/.test(e.message));
+  // An impostor on a port a stale runtime.json names: answers everything with 200 and records what it gets.
+  const { createServer } = await import('node:http');
+  const seen: Array<string | undefined> = [];
+  const impostor = createServer((req, res) => {
+    seen.push(req.headers.authorization);
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ proof: 'f'.repeat(64), result: [] }));
+  });
+  await new Promise<void>((r) => impostor.listen(0, '127.0.0.1', () => r()));
+  try {
+    const url = `http://127.0.0.1:${(impostor.address() as { port: number }).port}`;
+    await assert.rejects(createHttpApiClient(url, TOKEN).listReviews({}), (e: unknown) => e instanceof AirlockError && e.code === 'unavailable');
+    assert.deepEqual(seen, [undefined], 'only the proof request, without the token');
+  } finally {
+    impostor.close();
+  }
   await assert.rejects(createHttpApiClient('http://127.0.0.1:1', TOKEN).getStatus(), (e: unknown) => e instanceof AirlockError && e.code === 'unavailable');
 });

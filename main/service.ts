@@ -394,6 +394,7 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
   store.audit.append({ actor: 'system', action: 'policy.loaded', subject: BUILTIN_POLICY.name, details: { rules: builtinRules(upstreamProxy) } });
   if (interrupted.length > 0) log.warn(`${interrupted.length} review(s) pending at the last shutdown marked interrupted`);
   const credentials = new CredentialStore(paths.credentials, new FileKeyProvider(paths.credentialsKey));
+  closers.push(() => credentials.close());
   // What the record masks wherever it appears: every stored credential, the upstream proxy's password.
   const secrets = () => [...credentials.allSecrets(), ...(upstreamProxy?.secrets() ?? [])];
   store.setSecrets(secrets());

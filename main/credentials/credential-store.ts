@@ -1,5 +1,6 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, chmodSync } from 'node:fs';
+import { existsSync, readFileSync, chmodSync, watch, type FSWatcher } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import { lock, type LockOptions } from 'proper-lockfile';
 import { createFileOnce, writeFileAtomic } from '../../certs/fsutil';
 import { AirlockError } from '../contract/errors';
@@ -136,6 +137,7 @@ export class CredentialStore {
       createdAt: new Date().toISOString(),
     };
     await this.locked(() => this.writeEntries([...this.readEntries().filter((e) => e.host !== host), entry]));
+    this.checkedAt = 0;
     return { host, username: entry.username, scheme: entry.scheme };
   }
 
@@ -146,6 +148,7 @@ export class CredentialStore {
       const kept = entries.filter((e) => e.host !== host);
       if (kept.length === entries.length) return false;
       this.writeEntries(kept);
+      this.checkedAt = 0;
       return true;
     });
   }
@@ -154,7 +157,32 @@ export class CredentialStore {
     return this.readEntries().map(({ host, username, scheme }) => ({ host, username, scheme }));
   }
 
+  /**
+   * Stops watching the credentials file (see `load`).
+   */
+  close(): void {
+    this.watcher?.close();
+    this.watcher = null;
+  }
+
+  private watcher: FSWatcher | null = null;
+  private watchTried = false;
+
   private load(): Map<string, ResolvedCredential> {
+    // A credential set by the CLI (another process) is seen at once: a change to the file (replaced by
+    // rename) makes the next lookup read it again. The read is otherwise at most once a second.
+    if (!this.watchTried) {
+      this.watchTried = true;
+      try {
+        const name = basename(this.file);
+        this.watcher = watch(dirname(this.file), { persistent: false }, (_event, changed) => {
+          if (changed === null || String(changed) === name) this.checkedAt = 0;
+        });
+        this.watcher.on('error', () => this.close());
+      } catch {
+        // no directory yet, or no file watching here: the once-a-second read still applies
+      }
+    }
     const now = Date.now();
     if (this.cache && now - this.checkedAt < 1000) return this.cache;
     this.checkedAt = now;

@@ -171,6 +171,24 @@ test('a running store sees a credential set by another process (the CLI) within 
   assert.ok(gone, 'removal by another process seen');
 });
 
+test('a credential another process sets right after a lookup is used at once (the file is watched), not a second later', async () => {
+  const { file, keyFile, store } = await fresh();
+  try {
+    assert.equal(store.resolve('git.example.com'), null); // the gateway looked: nothing stored yet
+    const cli = new CredentialStore(file, new FileKeyProvider(keyFile));
+    const t0 = Date.now();
+    await cli.set('git.example.com', 'fresh-secret-value', { username: 'alice' });
+    let seen = null;
+    while (seen === null && Date.now() - t0 < 800) {
+      await new Promise((r) => setTimeout(r, 10));
+      seen = store.resolve('git.example.com');
+    }
+    assert.ok(seen, 'seen within 800 ms (the cache alone would wait a whole second)');
+  } finally {
+    store.close();
+  }
+});
+
 test('a change by another process is seen even when the file mtime did not move',
   async () => {
     const { file, keyFile, store } = await fresh();

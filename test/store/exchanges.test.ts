@@ -217,7 +217,7 @@ test('sessions.list: newest first, by agent, with exchange counts and paging', a
   assert.throws(() => store.sessions.list({ before: 'gone' }), /No session gone/);
 });
 
-test('masks credential headers (by name), secrets in header values, path (and key/token query values) and text bodies; binary bodies are kept', async () => {
+test('masks credential headers (by name), secrets in header values, path (and key/token query values) and bodies; a binary body keeps its length', async () => {
   const { store, file } = await fresh();
   const secret = 'ghp_SECRETTOKEN123';
   store.setSecrets([secret, '', 'ab']);
@@ -252,7 +252,7 @@ test('masks credential headers (by name), secrets in header values, path (and ke
   assert.deepEqual(got.responseHeaders, { 'Set-Cookie': ['[masked]', '[masked]'], 'content-type': 'text/plain' });
   assert.equal(got.path, '/api?token=[masked]&key=[masked]&page=2');
   assert.equal(got.requestBody!.toString('utf8'), '{"token":"[masked]","again":"[masked]","é":1}');
-  assert.deepEqual(got.responseBody, binary, 'a body that is not UTF-8 text is stored as captured');
+  assert.deepEqual(got.responseBody, Buffer.concat([Buffer.from([0xff, 0xfe, 0x00]), Buffer.alloc(secret.length, '*')]), 'a body that is not UTF-8 text has the secret\'s bytes replaced, same length');
   // The stored request body is masked, so its hash is taken from the bytes that were sent, at recording time.
   const sent = `{"token":"${secret}","again":"${secret}","é":1}`;
   assert.equal(got.requestBodySha256, createHash('sha256').update(sent).digest('hex'));
@@ -261,7 +261,7 @@ test('masks credential headers (by name), secrets in header values, path (and ke
   try {
     const row = raw.prepare('SELECT request_body_sha256 AS req, response_body_sha256 AS res FROM exchanges WHERE id = 1').get() as { req: string | null; res: string | null };
     assert.equal(row.req, got.requestBodySha256, 'the masked body\'s hash is in the row');
-    assert.equal(row.res, null, 'the unmasked body is its own record: no hash stored');
+    assert.equal(row.res, got.responseBodySha256, 'the masked binary body\'s hash (of the bytes sent) is in the row too');
   } finally {
     raw.close();
   }
@@ -460,7 +460,7 @@ for (const fault of ['start', 'batch'] as const) {
   });
 }
 
-test('large text bodies are stored gzip-compressed and read back byte for byte; small, encoded and incompressible ones as they passed', async () => {
+test('large text bodies are stored gzip-compressed and read back byte for byte; small, encoded and incompressible ones as they passed (masked inside)', async () => {
   const { dir } = await fresh();
   const { openStore } = await import('../../main/store');
   // A model request: the conversation as JSON, hundreds of KB, with a credential in it.
@@ -497,7 +497,11 @@ test('large text bodies are stored gzip-compressed and read back byte for byte; 
       assert.equal(got.requestBodySha256, createHash('sha256').update(prompt).digest('hex'), `${writer}: the hash is of the bytes sent`);
       assert.deepEqual(got.responseBody, random);
       assert.equal(got.responseBodySha256, createHash('sha256').update(random).digest('hex'), 'a whole body\'s hash is derived from the decompressed bytes');
-      assert.deepEqual(store.exchanges.get('2')!.responseBody, gzipped);
+      // A gzip-encoded body is checked decoded: the credential in it is masked, and it is stored encoded again.
+      const encoded = store.exchanges.get('2')!;
+      const { gunzipSync } = await import('node:zlib');
+      assert.equal(gunzipSync(encoded.responseBody!).toString(), prompt.toString().replace('ghp_SECRETSECRETSECRET', '[masked]'), writer);
+      assert.equal(encoded.responseBodySha256, createHash('sha256').update(gzipped).digest('hex'), `${writer}: the hash is of the bytes sent`);
       // A flush right after recording finishes the compression on the spot.
       store.exchanges.record(exchange('3', { requestBody: prompt }));
       assert.deepEqual(store.exchanges.get('3')!.requestBody, got.requestBody);

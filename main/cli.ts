@@ -150,16 +150,10 @@ async function cmdServe(argv: string[]): Promise<number> {
   const reviewTimeoutMs = rt === undefined ? undefined : parseDuration(rt, 'review-timeout');
   const dataDir = dataDirOf(values);
   const consoleRaw = values['console-port'];
-  // Signal handlers go in before anything is printed: a supervisor may send SIGTERM the moment
-  // it reads the JSON line, and without a handler that would kill the process uncleanly.
-  let requested: string | null = null;
   let onStop: ((sig: string) => void) | null = null;
-  const handler = (sig: NodeJS.Signals) => {
-    if (onStop) onStop(sig);
-    else requested ??= sig;
-  };
-  process.on('SIGINT', handler);
-  process.on('SIGTERM', handler);
+  const handler = (sig: NodeJS.Signals) => onStop?.(sig);
+  // While it starts, a signal ends the process at once (Node's default): a start that hangs (a data
+  // dir on a file system that never answers) must not leave a process SIGTERM cannot stop.
   const running = await startAirlock({
     dataDir,
     proxyPort: intOption(values['proxy-port'], 'proxy-port'),
@@ -168,6 +162,10 @@ async function cmdServe(argv: string[]): Promise<number> {
     upstreamProxy: values['upstream-proxy'] as string | undefined,
     reviewTimeoutMs,
   });
+  // Signal handlers go in before anything is printed: a supervisor may send SIGTERM the moment
+  // it reads the JSON line, and without a handler that would kill the process uncleanly.
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
   const upArg = values['upstream-proxy'];
   if (typeof upArg === 'string' && hasPassword(upArg)) {
     process.stderr.write("airlock: warning: the upstream proxy's password on the command line is visible to other users of this machine (ps); " +
@@ -200,7 +198,6 @@ async function cmdServe(argv: string[]): Promise<number> {
       running.service.log.info(`received ${sig}, shutting down`);
       running.service.close().finally(() => resolveStop());
     };
-    if (requested) onStop(requested);
   });
   process.off('SIGINT', handler);
   process.off('SIGTERM', handler);

@@ -1,7 +1,7 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, chmodSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
-import { lock, type LockOptions } from 'proper-lockfile';
+import type { LockOptions } from 'proper-lockfile';
 import { createFileOnce, writeFileAtomic } from '../../certs/fsutil';
 import { AirlockError } from '../contract/errors';
 import { validateHostname } from '../../certs';
@@ -104,6 +104,9 @@ export class CredentialStore {
   private async locked<T>(change: () => T): Promise<T> {
     let release: () => Promise<void>;
     try {
+      // Loaded here, not at start: it brings signal-exit, whose SIGTERM/SIGINT handlers would keep a
+      // gateway that hangs while starting from ending on SIGTERM (the gateway itself never locks).
+      const { lock } = await import('proper-lockfile');
       release = await lock(this.file, {
         realpath: false, // the file need not exist yet
         stale: 10_000,

@@ -3,6 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, X509Certificate } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
 import https from 'node:https';
 import net from 'node:net';
 import { homedir } from 'node:os';
@@ -284,6 +285,19 @@ describe('airlock CLI', { concurrency: 4 }, () => {
       writeFileSync(join(D, 'runtime.json'), JSON.stringify({ pid: process.pid, proxyUrl: `http://127.0.0.1:${free}`, consoleUrl: null }) + '\n');
       const s = await serve(D);
       assert.match(s.info.proxyUrl, /^http:\/\/127\.0\.0\.1:\d+$/);
+    });
+
+    test('serve that hangs while starting (its config.yaml a FIFO nobody writes) still ends on SIGTERM', async () => {
+      const D = await tempDir('airlock-cli-serve-hang-');
+      const mk = spawnSync('mkfifo', [join(D, 'config.yaml')]);
+      assert.equal(mk.status, 0, String(mk.stderr));
+      const child = spawn(process.execPath, [AIRLOCK_BIN, 'serve', '--json', '--proxy-port', '0', '--console-port', 'off', '--data-dir', D], { env: cleanCliEnv(), stdio: 'ignore' });
+      const exited = new Promise<NodeJS.Signals | number | null>((r) => child.once('exit', (code, sig) => r(sig ?? code)));
+      await new Promise((r) => setTimeout(r, 1500)); // blocked reading the FIFO by now
+      child.kill('SIGTERM');
+      const how = await Promise.race([exited, new Promise((r) => setTimeout(() => r('still running'), 3000))]);
+      if (how === 'still running') child.kill('SIGKILL');
+      assert.equal(how, 'SIGTERM');
     });
 
     test('serve with an unreadable --upstream-ca: exit 1, one line', async () => {

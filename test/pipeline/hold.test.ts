@@ -396,6 +396,17 @@ test('branches and tags: create, two refs in one push, forced update, delete, an
   assert.equal(refs['refs/heads/main'], m1);
 });
 
+test('Trojan Source in a real push: the review carries a critical bidirectional-unicode finding at the file and line', async () => {
+  const w = await freshWork('trojan');
+  await commit(w, { 'src/check.c': 'int check(int isAdmin) {\n  int ok = 0;\n  /*\u202e } \u2066if (isAdmin)\u2069 \u2066 begin admins only */\n  ok = 1;\n  return ok;\n}\n' }, 'tidy check()');
+  const { review } = await heldPush(w, ['origin', 'main'], (r) => al.service.denyReview({ id: r.id, reason: 'hidden characters' }));
+  const f = review.findings.find((x) => x.rule === 'bidirectional-unicode');
+  assert.ok(f, JSON.stringify(review.findings));
+  assert.equal(f.severity, 'critical');
+  assert.equal(f.path, 'src/check.c');
+  assert.equal(f.line, 3);
+});
+
 test('a binary file shows as binary with its sizes', async () => {
   const w = await freshWork('binary');
   const bin = Buffer.concat([Buffer.from([0, 1, 2, 0, 255, 0]), randomBytes(4090)]);

@@ -17,6 +17,7 @@ import {
 } from '../../git';
 import type { Logger } from '../../log';
 import { maskString } from '../../gateway/mask-stream';
+import { hiddenUnicodeFindings } from '../../git/hidden-unicode';
 import { BodyTooLargeError, HeldBody } from '../../review/held-body';
 import type { Decision, ReviewQueue } from '../../review/queue';
 import type { RequestIO, Stage } from '../stage';
@@ -284,7 +285,7 @@ async function review(ex: Exchange, io: RequestIO, deps: HoldDeps, raw: HeldBody
     bodyPath,
     summary: summarise(refs, note),
     refs,
-    findings: [],
+    findings: hiddenUnicodeFindings(refs),
   });
   ex.reviewId = rec.id;
   heldId = rec.id;

@@ -1,0 +1,86 @@
+// Findings for text that reads differently from what it is: bidirectional controls (the "Trojan Source"
+// attack: code that a reviewer reads one way and a compiler another), invisible characters, and terminal
+// control characters, in the added lines of a push's diff, its file paths, ref names and commit messages.
+// The diff is shown with these characters marked (renderer `Visible`, CLI `plain()`); the finding makes
+// sure the reviewer notices them before deciding.
+import type { FindingView, RefUpdateView } from '../contract/views';
+
+const BIDI = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
+const INVISIBLE = /[\u00ad\u180e\u200b-\u200d\u2060-\u2064\ufeff]/;
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u0008\u000b\u000e-\u001f\u007f-\u009f]/; // not tab, LF, FF, CR (CRLF files, page breaks)
+
+/** `U+202E` for the first matching character of `re` in `s`. */
+function codeOf(s: string, re: RegExp): string {
+  const c = re.exec(s)![0];
+  return `U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
+}
+
+interface Hit { rule: 'bidirectional-unicode' | 'invisible-unicode' | 'control-characters'; line: number | null; code: string }
+
+function hitsIn(text: string, line: number | null, skipLeadingBom: boolean): Hit[] {
+  const t = skipLeadingBom && text.startsWith('\ufeff') ? text.slice(1) : text;
+  const out: Hit[] = [];
+  if (BIDI.test(t)) out.push({ rule: 'bidirectional-unicode', line, code: codeOf(t, BIDI) });
+  if (INVISIBLE.test(t)) out.push({ rule: 'invisible-unicode', line, code: codeOf(t, INVISIBLE) });
+  if (CONTROL.test(t)) out.push({ rule: 'control-characters', line, code: codeOf(t, CONTROL) });
+  return out;
+}
+
+/** The added lines of a unified diff with their new line numbers. */
+function addedLines(patch: string): Array<[number, string]> {
+  const out: Array<[number, string]> = [];
+  let newNo = 0;
+  for (const l of patch.split('\n')) {
+    const h = /^@@ -\d+(?:,\d+)? \+(\d+)(?:,\d+)? @@/.exec(l);
+    if (h) {
+      newNo = Number(h[1]);
+      continue;
+    }
+    if (l.startsWith('+')) out.push([newNo++, l.slice(1)]);
+    else if (l.startsWith(' ')) newNo++;
+  }
+  return out;
+}
+
+const WHAT: Record<Hit['rule'], { severity: FindingView['severity']; what: string; why: string }> = {
+  'bidirectional-unicode': { severity: 'critical', what: 'bidirectional control characters', why: 'the text may run or compile differently from how it reads (Trojan Source)' },
+  'invisible-unicode': { severity: 'warning', what: 'invisible characters', why: 'two names or strings that look the same may differ' },
+  'control-characters': { severity: 'warning', what: 'control characters', why: 'a terminal showing this text may be made to hide or rewrite what it shows' },
+};
+
+function finding(rule: Hit['rule'], where: string, hits: Hit[], path: string | null): FindingView {
+  const w = WHAT[rule];
+  const n = hits.length;
+  const codes = [...new Set(hits.map((h) => h.code))].slice(0, 4).join(', ');
+  return {
+    severity: w.severity,
+    rule,
+    message: `${where}: ${n === 1 ? 'one place' : `${n} places`} with ${w.what} (${codes}); ${w.why}. They are shown marked in the diff.`,
+    path,
+    line: hits.find((h) => h.line !== null)?.line ?? null,
+  };
+}
+
+/** One finding per file (or name, or message) and kind of character, most serious first. */
+export function hiddenUnicodeFindings(refs: readonly RefUpdateView[]): FindingView[] {
+  const out: FindingView[] = [];
+  const add = (where: string, hits: Hit[], path: string | null) => {
+    for (const rule of ['bidirectional-unicode', 'invisible-unicode', 'control-characters'] as const) {
+      const mine = hits.filter((h) => h.rule === rule);
+      if (mine.length > 0) out.push(finding(rule, where, mine, path));
+    }
+  };
+  for (const ref of refs) {
+    add(`The ref name ${JSON.stringify(ref.ref)}`, hitsIn(ref.ref, null, false), null);
+    for (const c of ref.commits) add(`The message of commit ${c.oid.slice(0, 10)}`, hitsIn(c.message, null, false), null);
+    for (const f of ref.files) {
+      add('The file path', hitsIn(f.path, null, false), f.path);
+      if (!f.patch) continue;
+      const hits = addedLines(f.patch).flatMap(([line, text]) => hitsIn(text, line, line === 1));
+      add('Added lines', hits, f.path);
+    }
+  }
+  const rank = { critical: 0, warning: 1, info: 2 } as const;
+  return out.sort((a, b) => rank[a.severity] - rank[b.severity]);
+}

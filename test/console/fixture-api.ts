@@ -58,6 +58,10 @@ const PATCH_HTML = [
 
 const PATCH_BOLD = ['@@ -0,0 +1,2 @@', '+<b>bold</b> text', '+<script>alert("x")</script>'].join('\n');
 
+/** Trojan Source: reads as a comment, runs as an early return for everyone but admins. */
+export const TROJAN_LINE = '    /*\u202e } \u2066if (isAdmin)\u2069 \u2066 begin admins only */';
+const PATCH_TROJAN = ['@@ -3,3 +3,4 @@ int check(int isAdmin) {', '   int ok = 0;', `+${TROJAN_LINE}`, '   ok = 1;', ' }'].join('\n');
+
 function seedReview(id: string, createdMs: number, agent = 'claude-1'): ReviewView {
   const base = oid(id + 'base');
   const head = oid(id + 'head');
@@ -123,6 +127,10 @@ function seedReview(id: string, createdMs: number, agent = 'claude-1'): ReviewVi
             oldMode: null, newMode: '100644', additions: 41234, deletions: 0, patch: '@@ -0,0 +1,41234 @@\n+(function(){',
             omitted: 'patch truncated after 1 of 41234 lines (file larger than 1 MiB)',
           },
+          {
+            path: 'src/check.c', oldPath: null, status: 'modified', binary: false, oldSize: 80, newSize: 140,
+            oldMode: '100644', newMode: '100644', additions: 1, deletions: 0, patch: PATCH_TROJAN, omitted: null,
+          },
         ],
       },
       {
@@ -137,6 +145,10 @@ function seedReview(id: string, createdMs: number, agent = 'claude-1'): ReviewVi
       },
     ],
     findings: [
+      {
+        severity: 'critical', rule: 'bidirectional-unicode', path: 'src/check.c', line: 4,
+        message: 'Added lines: one place with bidirectional control characters (U+202E); the text may run or compile differently from how it reads (Trojan Source). They are shown marked in the diff.',
+      },
       { severity: 'warning', rule: 'html-injection', message: 'Assigns to innerHTML.', path: 'src/badge.ts', line: 13 },
       { severity: 'info', rule: 'generated-file', message: 'Adds a generated bundle.', path: 'dist/bundle.js', line: null },
     ],

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { ensureBuilt, launchChromium, RENDERER_DIR } from '../helpers/browser';
 import { createConsoleServer, type ConsoleServer } from '../../main/console/server';
-import { createFixtureApi, HOSTILE_FILE, HOSTILE_LINE, type FixtureApi } from '../console/fixture-api';
+import { createFixtureApi, HOSTILE_FILE, HOSTILE_LINE, TROJAN_LINE, type FixtureApi } from '../console/fixture-api';
 
 const STATIC = RENDERER_DIR;
 const TOKEN = 'renderer-test-token-0123456789';
@@ -86,6 +86,21 @@ test('opening the review shows the diff; agent text stays text', async () => {
   await page.locator('#file-0-1').scrollIntoViewIfNeeded();
   await page.locator('#file-0-1').evaluate((el) => el.scrollIntoView({ block: 'start' }));
   await page.screenshot({ path: join(shots, 'review-diff.png'), fullPage: false });
+});
+
+test('Trojan Source: bidirectional controls in a diff are shown as marked code points, never applied; the finding is listed', async () => {
+  const detail = page.getByRole('article', { name: 'Review detail' });
+  assert.match(await detail.locator('.findings').innerText(), /critical\s+bidirectional-unicode\s+Added lines: one place with bidirectional control characters \(U\+202E\)/);
+  const file = page.locator('section.file', { has: page.locator('.file-path', { hasText: 'src/check.c' }) });
+  const code = file.locator('tr.dl-add td.code');
+  assert.equal(await code.count(), 1);
+  const text = (await code.textContent())!;
+  assert.equal(text, TROJAN_LINE.replace(/[\u202e\u2066\u2069]/g, (c) => `⟨U+${c.codePointAt(0)!.toString(16).toUpperCase()}⟩`));
+  assert.doesNotMatch(text, /[\u202a-\u202e\u2066-\u2069]/, 'no bidirectional control reaches the page');
+  assert.equal(await code.locator('.hidden-char').count(), 4);
+  assert.equal(await code.locator('.hidden-char').first().getAttribute('title'), 'U+202E RIGHT-TO-LEFT OVERRIDE');
+  await file.scrollIntoViewIfNeeded();
+  await page.screenshot({ path: join(shots, 'review-trojan-source.png'), fullPage: false });
 });
 
 test('approving with the keyboard changes the state everywhere', async () => {

@@ -3,6 +3,7 @@ import type { FileDiffView } from '../../../main/contract';
 import { bytes } from '../shared/format';
 import { FileStatusBadge } from '../shared/badges';
 import { parsePatch } from './diff';
+import { Visible } from '../shared/Visible';
 
 const INITIAL_LINES = 2000;
 
@@ -23,7 +24,13 @@ export function FileDiff({ file, anchor }: { file: FileDiffView; anchor: string 
         </button>
         <FileStatusBadge status={file.status} />
         <span className="file-path mono">
-          {file.oldPath && file.oldPath !== file.path ? `${file.oldPath} → ${file.path}` : file.path}
+          {file.oldPath && file.oldPath !== file.path ? (
+            <>
+              <Visible text={file.oldPath} /> → <Visible text={file.path} />
+            </>
+          ) : (
+            <Visible text={file.path} />
+          )}
         </span>
         {file.oldMode !== file.newMode && file.oldMode && file.newMode ? (
           <span className="muted mono">
@@ -50,7 +57,9 @@ export function FileDiff({ file, anchor }: { file: FileDiffView; anchor: string 
                 <td className="ln">{l.oldNo ?? ''}</td>
                 <td className="ln">{l.newNo ?? ''}</td>
                 <td className="sign">{l.kind === 'add' ? '+' : l.kind === 'del' ? '-' : ''}</td>
-                <td className="code">{l.text}</td>
+                <td className="code">
+                  <Visible text={l.text} />
+                </td>
               </tr>
             ))}
           </tbody>

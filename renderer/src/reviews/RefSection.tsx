@@ -1,3 +1,4 @@
+import { Visible } from '../shared/Visible';
 import { useState } from 'react';
 import type { CommitView, RefUpdateView } from '../../../main/contract';
 import { ChangeBadge, FileStatusBadge } from '../shared/badges';
@@ -12,14 +13,14 @@ function Commit({ c }: { c: CommitView }) {
       <div className="commit-line">
         <span className="oid mono">{shortOid(c.oid)}</span>
         <button type="button" className="commit-subject linklike" onClick={() => setOpen(!open)} aria-expanded={open} title="Show full message">
-          {firstLine(c.message)}
+          <Visible text={firstLine(c.message)} />
         </button>
         <span className="muted commit-author">{c.author}</span>
         <span className="muted">{dateTime(c.authorDate)}</span>
       </div>
       {open ? (
         <div className="commit-body">
-          <pre className="mono">{rest || '(no message body)'}</pre>
+          <pre className="mono">{rest ? <Visible text={rest} /> : '(no message body)'}</pre>
           <div className="muted small">
             commit <span className="mono">{c.oid}</span> · committer {c.committer}
           </div>
@@ -77,7 +78,7 @@ export function RefSection({ update: r, index }: { update: RefUpdateView; index:
                       e.preventDefault();
                       document.getElementById(fileAnchor(index, i))?.scrollIntoView({ block: 'start' });
                     }}>
-                      {f.path}
+                      <Visible text={f.path} />
                     </a>
                     {f.omitted ? <span className="omitted-dot" title={f.omitted}> (partial)</span> : null}
                   </td>

@@ -5,6 +5,7 @@ import { StateBadge } from '../shared/badges';
 import { age, bytes, countdown, dateTime } from '../shared/format';
 import { RefSection } from './RefSection';
 import type { DecisionKind } from './DecisionDialog';
+import { Visible } from '../shared/Visible';
 
 export function ReviewDetail({ review, onDecide }: { review: ReviewView; onDecide(kind: DecisionKind): void }) {
   const store = useAirlock();
@@ -83,7 +84,7 @@ export function ReviewDetail({ review, onDecide }: { review: ReviewView; onDecid
                 <span>{f.message}</span>
                 {f.path ? (
                   <span className="mono muted">
-                    {f.path}
+                    <Visible text={f.path} />
                     {f.line !== null ? `:${f.line}` : ''}
                   </span>
                 ) : null}

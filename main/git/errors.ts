@@ -39,3 +39,14 @@ export class GitMissingObjectsError extends GitError {
     this.name = 'GitMissingObjectsError';
   }
 }
+
+/**
+ * The analysis cannot show what a push would land (an object it names is in neither the pack nor the
+ * upstream cache). A push that cannot be shown in full is refused, never held for an approval made blind.
+ */
+export class PushNotShowableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PushNotShowableError';
+  }
+}

@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { CommitView, FileDiffView, FileStatus, RefChange, RefUpdateView } from '../contract/views';
 import { git, type GitOptions } from './git-cli';
-import { GitError, GitMissingObjectsError } from './errors';
+import { GitError, GitMissingObjectsError, PushNotShowableError } from './errors';
 import type { RefCommand } from './receive-pack';
 import { isZeroOid } from './receive-pack';
 
@@ -187,9 +187,9 @@ async function analyseRef(ctx: RefContext, cmd: RefCommand): Promise<RefUpdateVi
   }
   const emptyTree = cmd.newOid.length === 64 ? EMPTY_TREE_SHA256 : EMPTY_TREE_SHA1;
   if (!types.has(cmd.newOid)) {
-    view.base = 'none';
-    view.omitted = `The new object ${short(cmd.newOid)} is in neither the pushed pack nor the upstream cache, so nothing can be shown.`;
-    return view;
+    // Upstream may have it outside its branches and tags (a pull request's head): whatever it holds,
+    // nobody could review it here.
+    throw new PushNotShowableError(`the new object ${short(cmd.newOid)} for ${cmd.ref} is in neither the pushed pack nor upstream's branches and tags, so Airlock cannot show what it would land`);
   }
   const newCommit = ctx.objects.get(`${cmd.newOid}^{commit}`)?.oid ?? null;
   const isCreate = isZeroOid(cmd.oldOid);
@@ -240,16 +240,33 @@ async function analyseRef(ctx: RefContext, cmd: RefCommand): Promise<RefUpdateVi
   } else {
     const { files, more } = await diffFiles(ctx, base, target);
     view.files = files;
-    if (more.length > 0) {
-      const shown = more.slice(0, 20).join(', ');
-      notes.push(`${fmtCount(more.length)} more ${plural(more.length, 'file')} not shown: ${shown}${more.length > 20 ? ', …' : ''}`);
-    }
+    if (more > 0) notes.push(`${fmtCount(more)} more ${plural(more, 'file')} listed without their diffs (the first ${fmtCount(ctx.limits.maxFilesPerRef)} files have diffs)`);
   }
   const { commits, total } = await commitsDone;
   view.commits = commits;
+  // An annotated tag's own message and tagger are part of what lands: shown first, like a commit.
+  if (types.get(cmd.newOid) === 'tag') view.commits.unshift(await tagAsCommit(run, cmd.newOid));
   if (total > commits.length) notes.unshift(`${fmtCount(total - commits.length)} more ${plural(total - commits.length, 'commit')} not shown`);
   view.omitted = notes.length > 0 ? notes.join('; ') : null;
   return view;
+}
+
+/** An annotated tag object as a commit-like entry: `tag NAME` by its tagger, with its message. */
+async function tagAsCommit(run: Run, oid: string): Promise<CommitView> {
+  const text = (await run(['cat-file', 'tag', oid])).stdout.toString('utf8');
+  const blank = text.indexOf('\n\n');
+  const head = blank === -1 ? text : text.slice(0, blank);
+  const message = blank === -1 ? '' : text.slice(blank + 2);
+  const field = (name: string) => new RegExp(`^${name} (.*)$`, 'm').exec(head)?.[1] ?? '';
+  const tagger = field('tagger');
+  const m = /^(.*?) (\d+) [+-]\d{4}$/.exec(tagger);
+  return {
+    oid,
+    author: m ? m[1]! : tagger,
+    authorDate: m ? new Date(Number(m[2]) * 1000).toISOString() : '',
+    committer: `annotated tag ${field('tag')} on ${field('type')} ${short(field('object'))}`,
+    message: `[annotated tag ${field('tag')}] ${message}`,
+  };
 }
 
 // ---------- commits ----------
@@ -358,13 +375,21 @@ function modeOrNull(mode: string): string | null {
   return /^0+$/.test(mode) ? null : mode;
 }
 
-async function diffFiles(ctx: RefContext, base: string, target: string): Promise<{ files: FileDiffView[]; more: string[] }> {
+async function diffFiles(ctx: RefContext, base: string, target: string): Promise<{ files: FileDiffView[]; more: number }> {
   const { run, limits } = ctx;
   const out = await run(['diff', '--raw', '--numstat', '-z', '--no-abbrev', ...DIFF_FLAGS, base, target]);
   const { raw, nums } = parseRawNumstat(out.stdout);
-  if (raw.length === 0) return { files: [], more: [] };
+  if (raw.length === 0) return { files: [], more: 0 };
   const shown = raw.slice(0, limits.maxFilesPerRef);
-  const more = raw.slice(limits.maxFilesPerRef).map((e) => e.path);
+  // Files past the limit are still listed (path, status, modes, line counts), without a diff: none is invisible.
+  const listed = raw.slice(limits.maxFilesPerRef).map((e, j): FileDiffView => {
+    const ns = nums[limits.maxFilesPerRef + j];
+    return {
+      path: e.path, oldPath: e.oldPath, status: e.status, binary: ns === null, oldSize: null, newSize: null,
+      oldMode: modeOrNull(e.oldMode), newMode: modeOrNull(e.newMode), additions: ns ? ns[0] : 0, deletions: ns ? ns[1] : 0,
+      patch: '', omitted: `diff not shown: this ref changes ${fmtCount(raw.length)} files, and the first ${fmtCount(limits.maxFilesPerRef)} have diffs`,
+    };
+  });
 
   // Blob sizes (submodule entries have none).
   const sizeOids = [...new Set(shown.flatMap((e) => [
@@ -409,7 +434,7 @@ async function diffFiles(ctx: RefContext, base: string, target: string): Promise
       omitted: binary ? null : p.omitted,
     };
   });
-  return { files, more };
+  return { files: [...files, ...listed], more: listed.length };
 }
 
 function plural(n: number, word: string): string {

@@ -71,8 +71,11 @@ test('file and patch limits are reported, never silently cut', async () => {
   await s.commit('Many files', files);
   const { refs } = await pushAndAnalyse(s, ['origin', 'main'], { limits: { maxFilesPerRef: 4, maxPatchBytesPerFile: 1024 }, name: 'limits' });
   const r = refs[0];
-  assert.deepEqual(r.files.map((f) => f.path), ['big.txt', 'many/f0.txt', 'many/f1.txt', 'many/f2.txt']);
-  assert.equal(r.omitted, '4 more files not shown: many/f3.txt, many/f4.txt, many/f5.txt, many/f6.txt');
+  // Every file is listed; past the limit without its diff, and each says so.
+  assert.deepEqual(r.files.map((f) => f.path), ['big.txt', ...Array.from({ length: 7 }, (_, i) => `many/f${i}.txt`)]);
+  assert.equal(r.omitted, '4 more files listed without their diffs (the first 4 files have diffs)');
+  assert.deepEqual(r.files.slice(4).map((f) => [f.status, f.additions, f.patch, f.omitted]),
+    Array.from({ length: 4 }, () => ['added', 1, '', 'diff not shown: this ref changes 8 files, and the first 4 have diffs']));
   const big = r.files[0];
   assert.equal(big.additions, 2000);
   assert.ok(Buffer.byteLength(big.patch) <= 1024);

@@ -80,7 +80,10 @@ test('annotated tag and lightweight tag, two refs in one push', async () => {
   const light = refs.find((r) => r.ref === 'refs/tags/light')!;
   assert.equal(v1.change, 'create');
   assert.equal(v1.newOid, await s.g(['rev-parse', 'v1']));
-  assert.deepEqual(v1.commits, []); // everything already upstream on feature
+  // Everything is already upstream on feature; the tag object itself (tagger, message) is shown.
+  assert.deepEqual(v1.commits.map((c) => [c.oid, c.committer, c.message]),
+    [[v1.newOid, `annotated tag v1 on commit ${(await s.g(['rev-parse', 'v1^{commit}'])).slice(0, 12)}`, '[annotated tag v1] Release 1\n']]);
+  assert.match(v1.commits[0]!.author, /^Agent Smith <agent@example\.test>$/);
   assert.match(v1.base, /^merge-base with main/);
   assert.equal(light.change, 'create');
   assert.deepEqual(light.files, []);

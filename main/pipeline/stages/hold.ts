@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { gunzipSync } from 'node:zlib';
+import { createGunzip } from 'node:zlib';
 import type { FindingView, RefUpdateView } from '../../contract/views';
 import type { Exchange } from '../../exchange/exchange';
 import { git } from '../../git/git-cli';
@@ -65,12 +65,15 @@ function gitError(io: RequestIO, status: number, message: string): 'handled' {
 /** Drains the rest of an oversize push, then rejects every ref it names as git would show it. */
 async function refuseTooLarge(io: RequestIO, e: BodyTooLargeError): Promise<'handled'> {
   const reason = `Airlock rejected this push: ${e.message} (maxPushBytes)`;
-  io.body.resume();
-  await new Promise<void>((r) => {
-    io.body.once('end', r);
-    io.body.once('close', r);
-    io.onClientGone(r);
-  });
+  if (!io.body.readableEnded) {
+    // The rest of the request is read (and dropped) so that the agent can read the answer.
+    io.body.resume();
+    await new Promise<void>((r) => {
+      io.body.once('end', r);
+      io.body.once('close', r);
+      io.onClientGone(r);
+    });
+  }
   let parsed: ReceivePackRequest | null = null;
   try {
     const { end } = decodePkts(e.prefix, 0);
@@ -158,14 +161,15 @@ async function holdBody(ex: Exchange, io: RequestIO, deps: HoldDeps, raw: HeldBo
   let decodedTemp: HeldBody | null = null;
   if (encoding === 'gzip' || encoding === 'x-gzip') {
     if (!raw.inMemory) return gitError(io, 413, 'gzip-encoded pushes larger than the spool threshold are not supported');
-    let plain: Buffer;
+    // Inflated as a stream on the thread pool and spooled as it comes, bounded by maxPushBytes: a small
+    // body that inflates to gigabytes (a gzip bomb) neither blocks the event loop nor fills memory.
     try {
-      plain = gunzipSync(raw.inMemory, { maxOutputLength: deps.maxPushBytes });
+      decodedTemp = await HeldBody.read(Readable.from([raw.inMemory]).pipe(createGunzip()), {
+        maxBytes: deps.maxPushBytes, spoolThreshold: deps.spoolThresholdBytes, spoolDir: deps.spoolDir });
     } catch (e) {
+      if (e instanceof BodyTooLargeError) return refuseTooLarge(io, e);
       return gitError(io, 400, `the gzip-encoded push body is corrupt (${(e as Error).message})`);
     }
-    decodedTemp = await HeldBody.read(Readable.from([plain]), {
-      maxBytes: deps.maxPushBytes, spoolThreshold: deps.spoolThresholdBytes, spoolDir: deps.spoolDir });
     body = decodedTemp;
   } else if (encoding && encoding !== 'identity') {
     return gitError(io, 415, `unsupported Content-Encoding "${encoding}"`);

@@ -431,6 +431,7 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
     spoolDir: paths.spool,
     pushesDir: join(dataDir, 'pushes'),
     maxPushBytes: options.maxPushBytes,
+    maxPushesPerAgent: options.maxPushesPerAgent,
     spoolThresholdBytes: options.spoolThresholdBytes,
     upstreamCaFile,
     onReviewReady,

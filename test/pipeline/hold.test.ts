@@ -742,6 +742,32 @@ test('gzip-encoded pushes: one is held with its diff; a gzip bomb is refused as 
   assert.deepEqual(receivePackPosts(gs, 'gzip-push'), []);
 });
 
+test('an agent with maxPushesPerAgent pushes held gets the next one refused (429) until a person decides', async (t) => {
+  const one = await startTestAirlock({ upstreamCa: [pki.caPath], options: { consolePort: null, maxPushesPerAgent: 1 } });
+  t.after(() => one.close());
+  await one.service.credentials.set(`127.0.0.1:${gs.port}`, PASSWORD, { username: USER });
+  const token = await one.addAgent('bot');
+  const a = await freshWork('busy-a', gs, one, token);
+  const b = await freshWork('busy-b', gs, one, token);
+  await commit(a, { 'a.txt': 'a\n' }, 'first');
+  await commit(b, { 'b.txt': 'b\n' }, 'second');
+  let firstDone: RunResult | null = null;
+  const first = runGit(['push', 'origin', 'main'], { cwd: a.work, env: a.env, timeoutMs: 60_000 }).then((r) => (firstDone = r));
+  const review = await waitForReview(one, 'busy-a', new Set(), () => firstDone);
+  const second = await runGit(['push', 'origin', 'main'], { cwd: b.work, env: b.env, timeoutMs: 60_000 });
+  assert.notEqual(second.code, 0);
+  assert.match(second.stderr, /agent bot already has 1 pushes held for review or being analysed/);
+  assert.equal(reviewsOf(one, 'busy-b').length, 0);
+  await one.service.denyReview({ id: review.id, reason: 'test' });
+  await first;
+  // Decided: the next push is held again.
+  let againDone: RunResult | null = null;
+  const again = runGit(['push', 'origin', 'main'], { cwd: b.work, env: b.env, timeoutMs: 60_000 }).then((r) => (againDone = r));
+  const r2 = await waitForReview(one, 'busy-b', new Set(), () => againDone);
+  await one.service.denyReview({ id: r2.id, reason: 'test' });
+  await again;
+});
+
 test('a push to a plain-http server (a local Gitea, say) is held with its full diff', async (t) => {
   const plainGs = await startGitServer({ pki, tls: false });
   t.after(() => plainGs.close());

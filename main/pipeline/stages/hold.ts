@@ -33,6 +33,8 @@ export interface HoldDeps {
   spoolThresholdBytes: number;
   /** CA bundle for git talking to the real upstream (system roots + --upstream-ca). */
   upstreamCaFile: string;
+  /** Pushes one agent may have held or being analysed at once (default 8); more are refused (429). */
+  maxPushesPerAgent?: number;
   /** Interval of "still waiting" progress lines while a push is held. */
   keepaliveMs?: number;
   /** Called with timings when a review is ready (for logs and the benchmark). */
@@ -63,10 +65,20 @@ function gitError(io: RequestIO, status: number, message: string): 'handled' {
 }
 
 /** Drains the rest of an oversize push, then rejects every ref it names as git would show it. */
-async function refuseTooLarge(io: RequestIO, e: BodyTooLargeError): Promise<'handled'> {
-  const reason = `Airlock rejected this push: ${e.message} (maxPushBytes)`;
+function refuseTooLarge(io: RequestIO, e: BodyTooLargeError): Promise<'handled'> {
+  return refuseUnread(io, e.prefix, 'push too large', `${e.message} (maxPushBytes)`, 413);
+}
+
+/**
+ * Drains what is left of a push nobody will review (keeping the first 64 KiB, where its commands are),
+ * then rejects every ref it names with `message`, as git shows it; without readable commands, a plain
+ * HTTP `status` with the message.
+ */
+async function refuseUnread(io: RequestIO, prefix: Buffer, unpack: string, message: string, status: number): Promise<'handled'> {
+  let head = prefix;
   if (!io.body.readableEnded) {
     // The rest of the request is read (and dropped) so that the agent can read the answer.
+    io.body.on('data', (c: Buffer) => { if (head.length < 65536) head = Buffer.concat([head, c.subarray(0, 65536 - head.length)]); });
     io.body.resume();
     await new Promise<void>((r) => {
       io.body.once('end', r);
@@ -76,13 +88,14 @@ async function refuseTooLarge(io: RequestIO, e: BodyTooLargeError): Promise<'han
   }
   let parsed: ReceivePackRequest | null = null;
   try {
-    const { end } = decodePkts(e.prefix, 0);
-    parsed = parseReceivePackRequest(Buffer.concat([e.prefix.subarray(0, end), EMPTY_PACK]));
+    const { end } = decodePkts(head, 0);
+    parsed = parseReceivePackRequest(Buffer.concat([head.subarray(0, end), EMPTY_PACK]));
   } catch {
     parsed = null;
   }
-  if (!parsed) return gitError(io, 413, `${e.message} (maxPushBytes)`);
-  const result = buildReceivePackResult({ unpackOk: 'push too large', refs: parsed.commands.map((c) => ({ ref: c.ref, ok: false, reason })), sideBand: parsed.sideBand });
+  if (!parsed) return gitError(io, status, message);
+  const reason = `Airlock rejected this push: ${message}`;
+  const result = buildReceivePackResult({ unpackOk: unpack, refs: parsed.commands.map((c) => ({ ref: c.ref, ok: false, reason })), sideBand: parsed.sideBand });
   io.respond(200, { 'content-type': RECEIVE_PACK_RESULT_CONTENT_TYPE }, result);
   return 'handled';
 }
@@ -125,11 +138,28 @@ function pushOptionFindings(pushOptions: string[]): FindingView[] {
  * approval. A denial or expiry is answered as a git rejection carrying the reason.
  */
 export function holdStage(deps: HoldDeps): Stage {
+  // Pushes of one agent being read, analysed or waiting for a decision. Each can spool up to
+  // maxPushBytes and run git: a careless or hostile agent must not fill the disk or the machine.
+  const inFlight = new Map<string, number>();
+  const limit = deps.maxPushesPerAgent ?? 8;
   return {
     name: 'hold',
-    onRequest(ex, io) {
+    async onRequest(ex, io) {
       if (ex.decision?.verdict !== 'review' || gitKindOf(ex) !== 'git-push') return;
-      return holdPush(ex, io, deps);
+      const agent = ex.agent.name;
+      const n = inFlight.get(agent) ?? 0;
+      if (n >= limit) {
+        ex.error = `${agent} already has ${limit} pushes held`;
+        return refuseUnread(io, Buffer.alloc(0), 'too many pushes held', `agent ${agent} already has ${limit} pushes held for review or being analysed; a person decides those first (maxPushesPerAgent)`, 429);
+      }
+      inFlight.set(agent, n + 1);
+      try {
+        return await holdPush(ex, io, deps);
+      } finally {
+        const left = (inFlight.get(agent) ?? 1) - 1;
+        if (left > 0) inFlight.set(agent, left);
+        else inFlight.delete(agent);
+      }
     },
   };
 }

@@ -23,6 +23,8 @@ export interface AnalysisLimits {
    * review no one can read.
    */
   maxRefs?: number;
+  /** Bytes of the file list (`git diff --raw --numstat`) past which a push is refused as not showable (default 16 MiB). */
+  maxFileListBytes?: number;
 }
 
 /** Ref updates analysed two at a time: each runs its own git processes (this machine has two cores). */
@@ -81,6 +83,7 @@ async function analyseInQuarantine(opts: AnalysePushOptions, quarantineDir: stri
     maxPatchBytesPerFile: opts.limits?.maxPatchBytesPerFile ?? 64 * 1024,
     maxCommitsPerRef: opts.limits?.maxCommitsPerRef ?? 200,
     maxRefs: opts.limits?.maxRefs ?? 100,
+    maxFileListBytes: opts.limits?.maxFileListBytes ?? MAX_FILE_LIST_BYTES,
   };
   const cacheDir = resolve(opts.cacheDir);
   const objectsDir = join(quarantineDir, 'objects');
@@ -375,10 +378,29 @@ function modeOrNull(mode: string): string | null {
   return /^0+$/.test(mode) ? null : mode;
 }
 
+/** Bytes of `git diff --raw --numstat` output (about 150 000 files) past which a push is not shown but refused. */
+const MAX_FILE_LIST_BYTES = 16 * 1024 * 1024;
+
 async function diffFiles(ctx: RefContext, base: string, target: string): Promise<{ files: FileDiffView[]; more: number }> {
   const { run, limits } = ctx;
-  const out = await run(['diff', '--raw', '--numstat', '-z', '--no-abbrev', ...DIFF_FLAGS, base, target]);
-  const { raw, nums } = parseRawNumstat(out.stdout);
+  // The file list is collected up to a bound: a small pack can name a tree of millions of entries, and
+  // parsing hundreds of MB of it would hold the gateway's thread for seconds. Past the bound the push
+  // cannot be shown in full, so it is refused (fail closed).
+  const chunks: Buffer[] = [];
+  let listBytes = 0;
+  let tooMany = false;
+  await run(['diff', '--raw', '--numstat', '-z', '--no-abbrev', ...DIFF_FLAGS, base, target], {
+    onStdout: (c) => {
+      listBytes += c.length;
+      if (listBytes > limits.maxFileListBytes) {
+        tooMany = true;
+        return false;
+      }
+      chunks.push(c);
+    },
+  });
+  if (tooMany) throw new PushNotShowableError(`this push changes more files than Airlock can list (the list passes ${fmtBytes(limits.maxFileListBytes)})`);
+  const { raw, nums } = parseRawNumstat(Buffer.concat(chunks));
   if (raw.length === 0) return { files: [], more: 0 };
   const shown = raw.slice(0, limits.maxFilesPerRef);
   // Files past the limit are still listed (path, status, modes, line counts), without a diff: none is invisible.

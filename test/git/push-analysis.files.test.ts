@@ -5,7 +5,7 @@ import { deflateSync } from 'node:zlib';
 import { createHash } from 'node:crypto';
 import { symlink, unlink, writeFile, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { git, parseReceivePackRequest, PatchSplitter } from '../../main/git/index';
+import { git, parseReceivePackRequest, PatchSplitter, PushNotShowableError } from '../../main/git/index';
 import { Scenario, tempDir } from './scenario';
 import { pushAndAnalyse, timings } from './analyse-helper';
 
@@ -87,6 +87,17 @@ test('file and patch limits are reported, never silently cut', async () => {
   assert.equal(big.omitted, `${omittedLines.length.toLocaleString('en-US').replace(/,/g, ' ')} lines (${Math.round(omittedBytes / 1024)} KiB) not shown`);
   assert.match(big.omitted!, /^1 9\d\d lines \(1\d\d KiB\) not shown$/);
   assert.equal(r.files[1].patch, '@@ -0,0 +1 @@\n+0\n');
+});
+
+test('a file list past maxFileListBytes is not parsed but refused as not showable', async () => {
+  const files: Record<string, string> = {};
+  for (let i = 0; i < 40; i++) files[`wide/file-with-a-long-name-${i}.txt`] = `${i}\n`;
+  await s.commit('Wide', files);
+  await assert.rejects(pushAndAnalyse(s, ['origin', 'main'], { limits: { maxFileListBytes: 1024 }, name: 'wide' }), (e: unknown) => {
+    assert.ok(e instanceof PushNotShowableError, String(e));
+    assert.match((e as Error).message, /^this push changes more files than Airlock can list \(the list passes 1 KiB\)$/);
+    return true;
+  });
 });
 
 test('thin pack: base objects come from the cache via --fix-thin', async () => {

@@ -2,7 +2,7 @@
 // (commit messages, paths, the diff, branch names): every line goes through `plain()`, so a terminal
 // never receives its escape sequences (a line that moves the cursor up and overwrites the one before
 // would hide it from the reviewer) nor bidi or zero-width characters; tabs in a diff stay tabs.
-import type { ReviewView } from '../contract/views';
+import { modeNote, type ReviewView } from '../contract/views';
 import { plain } from './format-record';
 
 function ago(iso: string, now = Date.now()): string {
@@ -49,7 +49,8 @@ export function reviewText(r: ReviewView): string {
       out.push('files:');
       for (const f of ref.files) {
         const size = f.binary ? ` binary ${f.oldSize ?? 0} → ${f.newSize ?? 0} bytes` : ` +${f.additions} −${f.deletions}`;
-        const mode = f.oldMode && f.newMode && f.oldMode !== f.newMode ? ` mode ${f.oldMode} → ${f.newMode}` : '';
+        const note = modeNote(f);
+        const mode = note ? ` [${note}]` : '';
         out.push(`  ${STATUS_LETTER[f.status] ?? '?'}  ${f.oldPath && f.oldPath !== f.path ? `${f.oldPath} → ` : ''}${f.path}${size}${mode}`);
       }
       for (const f of ref.files) {

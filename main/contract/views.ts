@@ -200,3 +200,19 @@ export type AirlockEvent =
   | { type: 'exchange'; exchange: ExchangeView }
   | { type: 'review'; review: ReviewView }
   | { type: 'status'; status: StatusView };
+
+const MODE_KIND: Record<string, string> = { '120000': 'symlink', '160000': 'submodule', '100755': 'executable' };
+
+/**
+ * What a file's mode says, when it says more than "an ordinary file": a mode change, or a new or kept
+ * symlink, submodule or executable ("new symlink (120000)", "100644 → 100755 (executable)"). A symlink's
+ * "content" in the diff is the path it points to; the reviewer must know it is one. Null for 100644.
+ */
+export function modeNote(f: Pick<FileDiffView, 'oldMode' | 'newMode' | 'status'>): string | null {
+  const { oldMode, newMode } = f;
+  if (oldMode && newMode && oldMode !== newMode) return `${oldMode} → ${newMode}${MODE_KIND[newMode] ? ` (${MODE_KIND[newMode]})` : ''}`;
+  const mode = newMode ?? oldMode;
+  if (!mode || mode === '100644') return null;
+  const kind = MODE_KIND[mode] ?? `mode ${mode}`;
+  return f.status === 'added' ? `new ${kind} (${mode})` : f.status === 'deleted' ? `deleted ${kind} (${mode})` : `${kind} (${mode})`;
+}

@@ -84,3 +84,29 @@ export function hiddenUnicodeFindings(refs: readonly RefUpdateView[]): FindingVi
   const rank = { critical: 0, warning: 1, info: 2 } as const;
   return out.sort((a, b) => rank[a.severity] - rank[b.severity]);
 }
+
+/** Names of files that are text in any sane repository (code, scripts, configuration, docs). */
+const TEXT_NAME = /(?:^|\/)(?:Makefile|Dockerfile|Jenkinsfile|Gemfile|Rakefile|\.[\w.-]*rc)$|\.(?:sh|bash|zsh|fish|ps1|psm1|bat|cmd|py|rb|pl|pm|php|js|mjs|cjs|ts|tsx|jsx|go|rs|c|h|cc|cpp|hpp|java|kt|kts|scala|swift|cs|fs|lua|r|sql|ya?ml|json|toml|ini|cfg|conf|env|properties|gradle|xml|html?|css|md|txt|tf|hcl|nix|vue|svelte)$/i;
+
+/**
+ * A file git shows as binary (a NUL byte or invalid text in it) although its name or mode says it is
+ * code, a script or configuration: one NUL byte hides a script's content from the diff, and it still runs.
+ */
+export function opaqueFileFindings(refs: readonly RefUpdateView[]): FindingView[] {
+  const out: FindingView[] = [];
+  for (const ref of refs) {
+    for (const f of ref.files) {
+      if (!f.binary || f.status === 'deleted') continue;
+      const executable = f.newMode === '100755';
+      if (!executable && !TEXT_NAME.test(f.path)) continue;
+      out.push({
+        severity: 'warning',
+        rule: 'binary-text-file',
+        message: `${executable ? 'An executable file' : 'A file whose name says it is text'} is shown as binary (git found a NUL byte or invalid text in it), so its content is not in the diff: check it before approving.`,
+        path: f.path,
+        line: null,
+      });
+    }
+  }
+  return out;
+}

@@ -128,6 +128,10 @@ function seedReview(id: string, createdMs: number, agent = 'claude-1'): ReviewVi
             omitted: 'patch truncated after 1 of 41234 lines (file larger than 1 MiB)',
           },
           {
+            path: 'config/ssh-key', oldPath: null, status: 'added', binary: false, oldSize: null, newSize: 27,
+            oldMode: null, newMode: '120000', additions: 1, deletions: 0, patch: '@@ -0,0 +1 @@\n+/home/user/.ssh/id_ed25519\n\\ No newline at end of file', omitted: null,
+          },
+          {
             path: 'src/check.c', oldPath: null, status: 'modified', binary: false, oldSize: 80, newSize: 140,
             oldMode: '100644', newMode: '100644', additions: 1, deletions: 0, patch: PATCH_TROJAN, omitted: null,
           },

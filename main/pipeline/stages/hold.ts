@@ -16,7 +16,7 @@ import {
 } from '../../git';
 import type { Logger } from '../../log';
 import { maskString } from '../../gateway/mask-stream';
-import { hiddenUnicodeFindings } from '../../git/hidden-unicode';
+import { hiddenUnicodeFindings, opaqueFileFindings } from '../../git/hidden-unicode';
 import { BodyTooLargeError, HeldBody } from '../../review/held-body';
 import type { Decision, ReviewQueue } from '../../review/queue';
 import type { RequestIO, Stage } from '../stage';
@@ -300,7 +300,7 @@ async function review(ex: Exchange, io: RequestIO, deps: HoldDeps, raw: HeldBody
     bodyPath,
     summary: summarise(refs, parsed.pushOptions),
     refs,
-    findings: [...hiddenUnicodeFindings(refs), ...pushOptionFindings(parsed.pushOptions)],
+    findings: [...hiddenUnicodeFindings(refs), ...opaqueFileFindings(refs), ...pushOptionFindings(parsed.pushOptions)],
   });
   ex.reviewId = rec.id;
   heldId = rec.id;

@@ -1,5 +1,5 @@
 import { useMemo, useState } from 'react';
-import type { FileDiffView } from '../../../main/contract';
+import { modeNote, type FileDiffView } from '../../../main/contract';
 import { bytes } from '../shared/format';
 import { FileStatusBadge } from '../shared/badges';
 import { parsePatch } from './diff';
@@ -32,11 +32,7 @@ export function FileDiff({ file, anchor }: { file: FileDiffView; anchor: string 
             <Visible text={file.path} />
           )}
         </span>
-        {file.oldMode !== file.newMode && file.oldMode && file.newMode ? (
-          <span className="muted mono">
-            {file.oldMode} → {file.newMode}
-          </span>
-        ) : null}
+        {modeNote(file) ? <span className="mode-note mono">{modeNote(file)}</span> : null}
         <span className="spacer" />
         {file.binary ? (
           <span className="muted">

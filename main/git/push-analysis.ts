@@ -227,7 +227,12 @@ async function analyseRef(ctx: RefContext, cmd: RefCommand): Promise<RefUpdateVi
     const lead = isCreate ? '' : `previous tip ${short(cmd.oldOid)} not found upstream; `;
     if (mb) {
       base = mb;
-      view.base = `${lead}merge-base with ${shortRef(ctx.defaultRef!)} (${short(mb)})`;
+      // A branch or tag made from an old commit lands that commit's whole tree, not only the diff shown:
+      // how far behind the default branch it starts is part of what the reviewer must see.
+      const behind = await run(['rev-list', '--count', `${mb}..${ctx.defaultRef!}`], { okCodes: [0, 128] });
+      const n = behind.code === 0 ? Number(behind.stdout.toString('utf8').trim()) : 0;
+      view.base = `${lead}merge-base with ${shortRef(ctx.defaultRef!)} (${short(mb)})` +
+        (n > 0 ? `, ${fmtCount(n)} ${plural(n, 'commit')} behind ${shortRef(ctx.defaultRef!)}: what ${shortRef(ctx.defaultRef!)} changed since is not in it` : '');
     } else {
       base = emptyTree;
       view.base = `${lead}empty tree (${ctx.defaultRef ? `no common history with ${shortRef(ctx.defaultRef)}` : 'no default branch upstream'})`;

@@ -214,3 +214,19 @@ test('a push of many refs: maxRefs are analysed in full, branches before tags; t
     assert.equal(r.omitted, `Not analysed: this push updates ${refs.length} refs, and 3 are analysed in full (commits and files), branches before tags.`);
   }
 });
+
+test('a tag created on an old commit says how many commits behind the default branch it starts', async () => {
+  await s.g(['checkout', '-q', 'main']);
+  const old = await s.g(['rev-parse', 'main']);
+  await s.commit('Main moves on: remove a debug bypass', { 'later.txt': 'later\n' });
+  await s.commit('Main moves on again', { 'later2.txt': 'later\n' });
+  const moved = await s.push(['origin', 'main']);
+  assert.equal(moved.code, 0, moved.stderr);
+  await s.g(['checkout', '-q', old]);
+  await s.commit('Bump version', { 'VERSION': '2.4.1\n' });
+  await s.g(['tag', 'v2.4.1']);
+  const { refs } = await pushAndAnalyse(s, ['origin', 'v2.4.1'], { name: 'old-base-tag' });
+  assert.match(refs[0]!.base, new RegExp(`^merge-base with main \\(${old.slice(0, 12)}\\), 2 commits behind main: what main changed since is not in it$`));
+  assert.deepEqual(refs[0]!.files.map((f) => f.path), ['VERSION']);
+  await s.g(['checkout', '-q', 'main']);
+});

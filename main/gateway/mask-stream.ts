@@ -13,7 +13,7 @@ export class MaskStream extends Transform {
 
   constructor(secrets: string[]) {
     super();
-    this.needles = [...new Set(secrets.filter((s) => s.length >= 4).flatMap(secretForms))].map((s) => Buffer.from(s)).sort((a, b) => b.length - a.length);
+    this.needles = formsOf(secrets).map((s) => Buffer.from(s)).sort((a, b) => b.length - a.length);
     this.keep = Math.max(0, ...this.needles.map((n) => n.length - 1));
   }
 
@@ -41,10 +41,17 @@ export class MaskStream extends Transform {
   }
 }
 
+/** Each usable secret in each of its forms, longest first; computed once per list (a credential's list lives as long as it does). */
+const forms = new WeakMap<readonly string[], string[]>();
+function formsOf(secrets: readonly string[]): string[] {
+  let f = forms.get(secrets);
+  if (!f) forms.set(secrets, (f = [...new Set(secrets.filter((x) => x.length >= 4).flatMap(secretForms))].sort((a, b) => b.length - a.length)));
+  return f;
+}
+
 /** `s` with every secret, in each of its forms, replaced by '*' of the same length (longest first). */
 export function maskString(s: string, secrets: string[]): string {
-  const forms = [...new Set(secrets.filter((x) => x.length >= 4).flatMap(secretForms))].sort((a, b) => b.length - a.length);
   let out = s;
-  for (const x of forms) if (out.includes(x)) out = out.split(x).join('*'.repeat(x.length));
+  for (const x of formsOf(secrets)) if (out.includes(x)) out = out.split(x).join('*'.repeat(x.length));
   return out;
 }

@@ -590,7 +590,6 @@ export class Gateway extends MitmProxy {
       const sessionId = this.plainSession(auth.agent, req.socket);
       target = { agent: auth.agent, sessionId, host: t.host, port: t.port, path: slash === -1 ? '/' : raw.slice(slash) };
       req.url = `ws://${hostPort(t.host, t.port, 80)}${target.path}`; // as parsed (no userinfo), what the policy decides on
-
     }
     for (const h of Object.keys(req.headers)) if (h.startsWith('proxy-')) delete req.headers[h];
     const id = this.nextExchangeId();

@@ -432,6 +432,7 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
     pushesDir: join(dataDir, 'pushes'),
     maxPushBytes: options.maxPushBytes,
     maxPushesPerAgent: options.maxPushesPerAgent,
+    pushMinFreeBytes: options.pushMinFreeBytes,
     spoolThresholdBytes: options.spoolThresholdBytes,
     upstreamCaFile,
     onReviewReady,

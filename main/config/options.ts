@@ -23,6 +23,7 @@ export const OptionsSchema = z.object({
   upstreamMaxHeaderBytes: z.number().int().min(1024).max(4 * 1024 ** 2).default(256 * 1024).describe('Largest response head accepted from an upstream; larger ones get 502 (default 256 KiB, as browsers accept).'),
   reviewTimeoutMs: z.number().int().positive().default(15 * 60_000).describe('A held push not decided within this time is denied as expired.'),
   maxPushBytes: z.number().int().positive().default(2 * 1024 ** 3).describe('Pushes larger than this are rejected.'),
+  pushMinFreeBytes: z.number().int().nonnegative().default(1024 ** 3).describe('Pushes are refused while the disk that holds the data dir has less free space than this (default 1 GiB): a held push is spooled and kept there, and a full disk would stop the record, and with it every request.'),
   maxPushesPerAgent: z.number().int().positive().default(8).describe('Pushes one agent may have held for review or being analysed at once; more are rejected until a person decides (each may spool up to maxPushBytes).'),
   spoolThresholdBytes: z.number().int().positive().default(8 * 1024 ** 2).describe('Held bodies larger than this are spooled to disk.'),
   bodyCaptureBytes: z.number().int().nonnegative().default(1024 ** 2).describe('Bytes of each body kept in the log; larger bodies keep a hash and size.'),

@@ -784,6 +784,22 @@ test('an agent with maxPushesPerAgent pushes held gets the next one refused (429
   await again;
 });
 
+test('while the data dir\'s disk has less free space than pushMinFreeBytes, pushes are refused with the reason', async (t) => {
+  const { statfsSync } = await import('node:fs');
+  const st = statfsSync(al.dataDir);
+  const free = st.bavail * st.bsize;
+  const full = await startTestAirlock({ upstreamCa: [pki.caPath], options: { consolePort: null, pushMinFreeBytes: free + 1024 ** 4 } });
+  t.after(() => full.close());
+  await full.service.credentials.set(`127.0.0.1:${gs.port}`, PASSWORD, { username: USER });
+  const token = await full.addAgent('bot');
+  const w = await freshWork('disk-full', gs, full, token);
+  await commit(w, { 'd.txt': 'd\n' }, 'on a full disk');
+  const r = await runGit(['push', 'origin', 'main'], { cwd: w.work, env: w.env, timeoutMs: 60_000 });
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /Airlock rejected this push: the disk that holds Airlock's data has \d+ MiB free, under pushMinFreeBytes/);
+  assert.equal(reviewsOf(full, 'disk-full').length, 0);
+});
+
 test('a push to a plain-http server (a local Gitea, say) is held with its full diff', async (t) => {
   const plainGs = await startGitServer({ pki, tls: false });
   t.after(() => plainGs.close());

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, statfsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -33,6 +33,8 @@ export interface HoldDeps {
   spoolThresholdBytes: number;
   /** CA bundle for git talking to the real upstream (system roots + --upstream-ca). */
   upstreamCaFile: string;
+  /** Free space the spool's disk must keep; below it pushes are refused (default: no check). */
+  pushMinFreeBytes?: number;
   /** Pushes one agent may have held or being analysed at once (default 8); more are refused (429). */
   maxPushesPerAgent?: number;
   /** Interval of "still waiting" progress lines while a push is held. */
@@ -62,6 +64,22 @@ async function parsePush(body: HeldBody): Promise<ReceivePackRequest> {
 function gitError(io: RequestIO, status: number, message: string): 'handled' {
   io.respond(status, { 'content-type': 'text/plain; charset=utf-8', 'x-airlock-error': 'push-rejected' }, `Airlock rejected this push: ${message}\n`);
   return 'handled';
+}
+
+/** Free bytes on the disk holding `dir` (or its nearest existing parent); null when it cannot be told. */
+function freeBytes(dir: string): number | null {
+  for (let d = dir; ; d = dirname(d)) {
+    try {
+      const s = statfsSync(d);
+      return s.bavail * s.bsize;
+    } catch {
+      if (dirname(d) === d) return null;
+    }
+  }
+}
+
+function fmtMiB(n: number): string {
+  return `${Math.floor(n / (1024 * 1024))} MiB`;
 }
 
 /** Drains the rest of an oversize push, then rejects every ref it names as git would show it. */
@@ -151,6 +169,11 @@ export function holdStage(deps: HoldDeps): Stage {
       if (n >= limit) {
         ex.error = `${agent} already has ${limit} pushes held`;
         return refuseUnread(io, Buffer.alloc(0), 'too many pushes held', `agent ${agent} already has ${limit} pushes held for review or being analysed; a person decides those first (maxPushesPerAgent)`, 429);
+      }
+      const free = freeBytes(deps.spoolDir);
+      if (deps.pushMinFreeBytes && free !== null && free < deps.pushMinFreeBytes) {
+        ex.error = 'disk nearly full';
+        return refuseUnread(io, Buffer.alloc(0), 'disk nearly full', `the disk that holds Airlock's data has ${fmtMiB(free)} free, under pushMinFreeBytes (${fmtMiB(deps.pushMinFreeBytes)}); pushes wait until space is freed`, 507);
       }
       inFlight.set(agent, n + 1);
       try {

@@ -8,9 +8,8 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import type { FindingView, RefUpdateView } from '../../contract/views';
 import type { Exchange } from '../../exchange/exchange';
-import { git } from '../../git/git-cli';
 import {
-  analysePush, buildReceivePackResult, cleanupQuarantine, decodePkts, GitProtocolError, isZeroOid, PushNotShowableError,
+  analysePush, buildReceivePackResult, cleanupQuarantine, decodePkts, GitProtocolError, PushNotShowableError,
   parseReceivePackRequest, RECEIVE_PACK_RESULT_CONTENT_TYPE, sideBandProgress,
   type ReceivePackRequest, type RemoteCache, type SideBand,
 } from '../../git';

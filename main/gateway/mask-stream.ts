@@ -1,5 +1,5 @@
 import { Transform, type TransformCallback } from 'node:stream';
-import { secretForms } from '../store/mask';
+import { normalizeSecrets } from '../store/mask';
 
 /**
  * Replaces every occurrence of the given secrets, in each of the forms an upstream echoes them in
@@ -41,11 +41,11 @@ export class MaskStream extends Transform {
   }
 }
 
-/** Each usable secret in each of its forms, longest first; computed once per list (a credential's list lives as long as it does). */
+/** `normalizeSecrets` (each usable secret in each of its forms, longest first), once per list: a credential's list lives as long as it does. */
 const forms = new WeakMap<readonly string[], string[]>();
 function formsOf(secrets: readonly string[]): string[] {
   let f = forms.get(secrets);
-  if (!f) forms.set(secrets, (f = [...new Set(secrets.filter((x) => x.length >= 4).flatMap(secretForms))].sort((a, b) => b.length - a.length)));
+  if (!f) forms.set(secrets, (f = normalizeSecrets(secrets)));
   return f;
 }
 

@@ -464,6 +464,7 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
     port: options.proxyPort,
     upstreamTimeoutMs: options.upstreamTimeoutMs,
     clientHeadersTimeoutMs: options.clientHeadersTimeoutMs,
+    clientBodyIdleTimeoutMs: options.clientBodyIdleTimeoutMs,
     clientTlsTimeoutMs: options.clientTlsTimeoutMs,
     maxHeaderCount: options.maxHeaderCount,
     maxHeaderBytes: options.maxHeaderBytes,

@@ -44,6 +44,8 @@ export interface GatewayOptions {
   port: number;
   upstreamTimeoutMs: number;
   clientHeadersTimeoutMs: number;
+  /** Longest silence allowed inside a request body before the request is given up (408); 0 turns it off. */
+  clientBodyIdleTimeoutMs?: number;
   clientTlsTimeoutMs: number;
   maxHeaderCount: number;
   /** Largest request head (request line + headers) a client may send; beyond it, 431. */
@@ -92,6 +94,10 @@ function rawError(socket: Duplex, status: number, message: string, extraHeaders 
   const body = message + '\n';
   socket.end(`HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\n${extraHeaders}Content-Type: text/plain; charset=utf-8\r\n` +
     `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+}
+
+function formatSeconds(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000} s` : `${(ms / 1000).toFixed(1)} s`;
 }
 
 function sendError(res: ServerResponse, status: number, message: string, code: string, extra: Record<string, string> = {}): void {
@@ -534,8 +540,48 @@ export class Gateway extends MitmProxy {
     }
     const ex = new Exchange(id, target.agent, target.sessionId, req.method ?? 'GET', target.scheme, target.host, target.port,
       target.path, req.headers, req.socket.remoteAddress ?? 'unknown');
+    this.watchBody(req, res, ex);
     const flow = new Flow(this, ex, req, res, target.servername, named?.host ?? null);
     flow.run();
+  }
+
+  /**
+   * A request body that stops arriving is given up after `clientBodyIdleTimeoutMs` of silence:
+   * nothing else bounds a held push's upload (it is read into the spool before anything goes
+   * upstream), so an agent that sends a push's headers and then nothing would hold its slot,
+   * its spool file and the connection for ever. The timer is the socket's idle timer (any byte
+   * read or written resets it), armed while the body is incomplete; Node calls the request's
+   * `timeout` listener only for a request whose body has not been read to its end.
+   */
+  private watchBody(req: IncomingMessage, res: ServerResponse, ex: Exchange): void {
+    const ms = this.opts.clientBodyIdleTimeoutMs ?? 0;
+    if (ms <= 0) return;
+    const te = req.headers['transfer-encoding'];
+    const length = Number(req.headers['content-length'] ?? 0);
+    if (te === undefined && !(length > 0)) return;
+    const socket = req.socket;
+    socket.setTimeout(ms);
+    req.once('end', () => {
+      // Once the response has finished, the socket's timer is Node's keep-alive timer: left alone.
+      if (!socket.destroyed && !res.writableFinished) socket.setTimeout(0);
+    });
+    req.on('timeout', () => {
+      const message = `Airlock gave up on this request: its body stopped arriving (nothing for ${formatSeconds(ms)}; Airlock's clientBodyIdleTimeoutMs setting).`;
+      this.opts.log.warn('request body stalled', { id: ex.id, agent: ex.agent.name, received: socket.bytesRead });
+      ex.error = message;
+      // Whoever reads the body (a held push's spool, the upstream relay) gets an error: a request
+      // that has been answered is not aborted by Node when its socket closes, so it would wait for ever.
+      const giveUp = () => {
+        req.destroy(Object.assign(new Error(message), { code: 'ERR_BODY_TIMEOUT' }));
+        socket.destroy();
+      };
+      if (res.headersSent) return giveUp();
+      ex.status = 408;
+      res.shouldKeepAlive = false;
+      sendError(res, 408, message, 'body-timeout', { connection: 'close' });
+      res.once('finish', giveUp);
+      res.once('close', giveUp);
+    });
   }
 
   /** Called by a Flow when its exchange is over. */

@@ -798,6 +798,39 @@ describe('bad input gets a clear answer and the gateway keeps working', () => {
     }
   });
 
+  test('a request body that stops arriving (relayed POST, HTTPS and plain HTTP): 408 after clientBodyIdleTimeoutMs; the gateway keeps serving', async (t) => {
+    const quick = await startTestAirlock({ upstreamCa: [pki.caPath], options: { consolePort: null, clientBodyIdleTimeoutMs: 500 } });
+    t.after(() => quick.close());
+    const tok = await quick.addAgent('agent');
+    const quickAuth = quick.basic('agent', tok);
+    const before = up.requests.length;
+    const plainBefore = plain.requests.length;
+    const sock = await tlsTunnel(quick.proxyPort, '127.0.0.1', up.port, quickAuth, readFileSync(quick.caPath, 'utf8'));
+    try {
+      const r = readResponse(sock, 5_000);
+      sock.write(`POST /echo HTTP/1.1\r\nHost: 127.0.0.1:${up.port}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"a":`);
+      const res = await r;
+      assert.equal(res.timedOut, false);
+      assert.equal(res.status, 408, res.raw);
+      assert.match(res.body.toString(), /its body stopped arriving \(nothing for 0\.5 s/);
+    } finally {
+      sock.destroy();
+    }
+    const plainSock = await connect(quick.proxyPort);
+    try {
+      const r = readResponse(plainSock, 5_000);
+      plainSock.write(`POST http://127.0.0.1:${plain.port}/echo HTTP/1.1\r\nHost: 127.0.0.1:${plain.port}\r\nProxy-Authorization: ${quickAuth}\r\nContent-Length: 1000\r\n\r\nabc`);
+      const res = await r;
+      assert.equal(res.status, 408, res.raw);
+    } finally {
+      plainSock.destroy();
+    }
+    assert.deepEqual(up.requests.slice(before).filter((q) => q.url === '/echo'), [], 'upstream never got a whole request');
+    assert.deepEqual(plain.requests.slice(plainBefore).filter((q) => q.url === '/echo'), [], 'upstream never got a whole request');
+    const ok = await curlVia({ proxyUrl: quick.proxyUrl, caPath: quick.caPath, user: 'agent', token: tok }, ['--data-binary', 'x'.repeat(5000), `${up.url}/echo`]);
+    assert.equal(ok.code, 0, ok.stderr);
+  });
+
   test('slow client with plain HTTP inside a CONNECT tunnel: 408 or close within 5 s', async () => {
     const t = await openTunnel(strict.proxyPort, `127.0.0.1:${plain.port}`, strictAuth);
     assert.equal(t.status, 200);

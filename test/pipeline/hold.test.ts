@@ -15,6 +15,7 @@ import { AirlockError } from '../../main/contract/errors';
 import { RemoteCache } from '../../main/git';
 import type { ReviewView } from '../../main/contract/views';
 import { startTestAirlock, type TestAirlock } from '../helpers/airlock';
+import { readResponse, tlsTunnel } from '../gateway/client';
 import { gitEnvIsolated, runGit, runGitOk } from '../helpers/git-client';
 import { startGitServer, type GitRepo, type GitServer } from '../helpers/git-server';
 import { startUpstream, type Upstream } from '../helpers/https-upstream';
@@ -782,6 +783,65 @@ test('an agent with maxPushesPerAgent pushes held gets the next one refused (429
   const r2 = await waitForReview(one, 'busy-b', new Set(), () => againDone);
   await one.service.denyReview({ id: r2.id, reason: 'test' });
   await again;
+});
+
+test('a push whose upload stops is given up after clientBodyIdleTimeoutMs (408), freeing its slot; a slow but steady upload is not', async (t) => {
+  const one = await startTestAirlock({ upstreamCa: [pki.caPath], options: { consolePort: null, maxPushesPerAgent: 1, clientBodyIdleTimeoutMs: 1000 } });
+  t.after(() => one.close());
+  await one.service.credentials.set(`127.0.0.1:${gs.port}`, PASSWORD, { username: USER });
+  const token = await one.addAgent('bot');
+  const auth = one.basic('bot', token);
+  const caPem = readFileSync(one.caPath, 'utf8');
+  const w = await freshWork('stalled', gs, one, token);
+  const oldOid = await revParse(w, 'HEAD');
+  const newOid = await commit(w, { 's.txt': 'stalled upload\n' }, 'sent slowly');
+  const { commands, pack } = await buildPushBody(w, oldOid, newOid);
+  const body = Buffer.concat([commands, pack]);
+  const head = (length: number) => `POST /stalled.git/git-receive-pack HTTP/1.1\r\nHost: 127.0.0.1:${gs.port}\r\n`
+    + `Content-Type: application/x-git-receive-pack-request\r\nAccept: application/x-git-receive-pack-result\r\nContent-Length: ${length}\r\n\r\n`;
+
+  // Half the body, then silence: the agent's one push slot would be taken for ever.
+  const sock = await tlsTunnel(one.proxyPort, '127.0.0.1', gs.port, auth, caPem);
+  t.after(() => sock.destroy());
+  const started = Date.now();
+  const answer = readResponse(sock, 10_000);
+  sock.write(head(body.length));
+  sock.write(body.subarray(0, Math.floor(body.length / 2)));
+  const res = await answer;
+  assert.equal(res.timedOut, false, 'no answer within 10 s');
+  assert.equal(res.status, 408, res.raw);
+  assert.equal(res.headers['x-airlock-error'], 'body-timeout');
+  assert.match(res.body.toString(), /its body stopped arriving \(nothing for 1 s; Airlock's clientBodyIdleTimeoutMs setting\)/);
+  const closed = res.closed || await new Promise<boolean>((r) => { sock.once('close', () => r(true)); setTimeout(() => r(false), 3000).unref(); });
+  assert.ok(closed, 'the connection is closed after the 408');
+  assert.ok(Date.now() - started >= 900, `gave up after ${Date.now() - started} ms, before the idle time`);
+  assert.equal(reviewsOf(one, 'stalled').length, 0);
+  assert.deepEqual(receivePackPosts(gs, 'stalled'), []);
+
+  // The slot is free again, and an upload that keeps coming (a chunk every 150 ms for ~3 s, three
+  // times the idle time in all) is read whole and held for review.
+  const slow = await tlsTunnel(one.proxyPort, '127.0.0.1', gs.port, auth, caPem);
+  t.after(() => slow.destroy());
+  const slowAnswer = readResponse(slow, 60_000);
+  slow.write(head(body.length));
+  const parts = 20;
+  const step = Math.ceil(body.length / parts);
+  for (let i = 0; i < parts; i++) {
+    await new Promise((r) => setTimeout(r, 150));
+    slow.write(body.subarray(i * step, (i + 1) * step));
+  }
+  const until = Date.now() + 30_000;
+  let review: ReviewView | undefined;
+  while (!review && Date.now() < until) {
+    review = reviewsOf(one, 'stalled')[0];
+    if (!review) await new Promise((r) => setTimeout(r, 50));
+  }
+  if (!review) assert.fail(`the slow push was not held for review: ${(await slowAnswer).raw}`);
+  assert.deepEqual(review.refs.map((r) => [r.ref, r.newOid]), [['refs/heads/main', newOid]]);
+  await one.service.denyReview({ id: review.id, reason: 'test' });
+  const slowRes = await slowAnswer;
+  assert.equal(slowRes.status, 200, slowRes.raw);
+  assert.match(slowRes.raw, /denied by/);
 });
 
 test('while the data dir\'s disk has less free space than pushMinFreeBytes, pushes are refused with the reason', async (t) => {

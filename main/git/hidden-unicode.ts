@@ -91,6 +91,7 @@ const TEXT_NAME = /(?:^|\/)(?:Makefile|Dockerfile|Jenkinsfile|Gemfile|Rakefile|\
 /**
  * A file git shows as binary (a NUL byte or invalid text in it) although its name or mode says it is
  * code, a script or configuration: one NUL byte hides a script's content from the diff, and it still runs.
+ * When its content is mostly text, the analysis shows it as text (`patch` set) and the finding says so.
  */
 export function opaqueFileFindings(refs: readonly RefUpdateView[]): FindingView[] {
   const out: FindingView[] = [];
@@ -102,7 +103,9 @@ export function opaqueFileFindings(refs: readonly RefUpdateView[]): FindingView[
       out.push({
         severity: 'warning',
         rule: 'binary-text-file',
-        message: `${executable ? 'An executable file' : 'A file whose name says it is text'} is shown as binary (git found a NUL byte or invalid text in it), so its content is not in the diff: check it before approving.`,
+        message: f.patch
+          ? `${executable ? 'An executable file' : 'A file whose name says it is text'} is binary to git (it has a NUL byte or invalid text in it). Airlock shows it as text with those bytes marked: read them before approving.`
+          : `${executable ? 'An executable file' : 'A file whose name says it is text'} is shown as binary (git found a NUL byte or invalid text in it), so its content is not in the diff: check it before approving.`,
         path: f.path,
         line: null,
       });

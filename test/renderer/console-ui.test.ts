@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { ensureBuilt, launchChromium, RENDERER_DIR } from '../helpers/browser';
 import { createConsoleServer, type ConsoleServer } from '../../main/console/server';
-import { createFixtureApi, HOSTILE_FILE, HOSTILE_LINE, TROJAN_LINE, type FixtureApi } from '../console/fixture-api';
+import { createFixtureApi, HOSTILE_FILE, HOSTILE_LINE, NUL_LINE, TROJAN_LINE, type FixtureApi } from '../console/fixture-api';
 
 const STATIC = RENDERER_DIR;
 const TOKEN = 'renderer-test-token-0123456789';
@@ -104,6 +104,18 @@ test('Trojan Source: bidirectional controls in a diff are shown as marked code p
   assert.equal(await link.locator('.mode-note').textContent(), 'new symlink (120000)');
   await file.scrollIntoViewIfNeeded();
   await page.screenshot({ path: join(shots, 'review-trojan-source.png'), fullPage: false });
+});
+
+test('a file git calls binary but that is mostly text is shown as text, its NUL byte marked', async () => {
+  const file = page.locator('section.file', { has: page.locator('.file-path', { hasText: 'scripts/build.sh' }) });
+  assert.match(await file.locator('.warn-note').innerText(), /Binary to git .* shown as text/);
+  const code = file.locator('tr.dl-add td.code');
+  assert.equal(await code.count(), 3);
+  assert.equal(await code.nth(1).textContent(), NUL_LINE.replace('\0', '⟨U+0000⟩'));
+  assert.equal(await code.nth(1).locator('.hidden-char').count(), 1);
+  assert.match(await file.locator('.file-head').innerText(), /\+3\s+−0/);
+  await file.scrollIntoViewIfNeeded();
+  await page.screenshot({ path: join(shots, 'review-binary-as-text.png'), fullPage: false });
 });
 
 test('approving with the keyboard changes the state everywhere', async () => {
@@ -223,6 +235,8 @@ test('dark mode renders the detail view', async () => {
   const bg = await p.evaluate(() => getComputedStyle(document.body).backgroundColor);
   assert.notEqual(bg, 'rgb(255, 255, 255)');
   await p.screenshot({ path: join(shots, 'review-detail-dark.png') });
+  await p.locator('section.file', { has: p.locator('.file-path', { hasText: 'scripts/build.sh' }) }).scrollIntoViewIfNeeded();
+  await p.screenshot({ path: join(shots, 'review-binary-as-text-dark.png') });
   await ctx.close();
 });
 

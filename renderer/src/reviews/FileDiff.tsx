@@ -34,7 +34,7 @@ export function FileDiff({ file, anchor }: { file: FileDiffView; anchor: string 
         </span>
         {modeNote(file) ? <span className="mode-note mono">{modeNote(file)}</span> : null}
         <span className="spacer" />
-        {file.binary ? (
+        {file.binary && !file.patch ? (
           <span className="muted">
             binary {bytes(file.oldSize)} → {bytes(file.newSize)}
           </span>
@@ -45,7 +45,12 @@ export function FileDiff({ file, anchor }: { file: FileDiffView; anchor: string 
         )}
       </header>
       {file.omitted ? <div className="omitted">Not shown: {file.omitted}</div> : null}
-      {open && !file.binary && lines.length > 0 ? (
+      {open && file.binary && file.patch ? (
+        <div className="file-note warn-note">
+          Binary to git (it has a NUL byte or bytes that are not text), shown as text: the odd bytes are marked ⟨U+0000⟩.
+        </div>
+      ) : null}
+      {open && lines.length > 0 ? (
         <table className="diff mono">
           <tbody>
             {shown.map((l, i) => (
@@ -66,7 +71,7 @@ export function FileDiff({ file, anchor }: { file: FileDiffView; anchor: string 
           Show {lines.length - INITIAL_LINES} more lines
         </button>
       ) : null}
-      {open && file.binary ? <div className="muted file-note">Binary file: contents not shown.</div> : null}
+      {open && file.binary && !file.patch ? <div className="muted file-note">Binary file: contents not shown.</div> : null}
       {open && !file.binary && lines.length === 0 && !file.omitted ? <div className="muted file-note">No textual changes.</div> : null}
     </section>
   );

@@ -83,7 +83,7 @@ export function RefSection({ update: r, index }: { update: RefUpdateView; index:
                     {f.omitted ? <span className="omitted-dot" title={f.omitted}> (partial)</span> : null}
                   </td>
                   <td className="num">
-                    {f.binary ? (
+                    {f.binary && !f.patch ? (
                       <span className="muted">
                         {bytes(f.oldSize)} → {bytes(f.newSize)}
                       </span>

@@ -33,6 +33,11 @@ function rowToEvent(r: AuditRow): AuditEvent {
   let details: unknown;
   try {
     details = JSON.parse(r.details);
+    // Details are written in canonical form and nothing else. Text that parses to the same value but
+    // is written differently was edited: a key written twice (SQL's json_extract reads the first,
+    // JSON.parse the last), spaces. Kept as text, so the hash check fails instead of passing on a
+    // value the stored text does not show to every reader.
+    if (canonicalJson(details) !== r.details) details = r.details;
   } catch {
     details = r.details; // not JSON (tampered): keep the text, so the hash check fails instead of the reader
   }
@@ -237,6 +242,8 @@ function bad(line: number, what: string): AirlockError {
   return new AirlockError('bad-request', `Audit export line ${line}: ${what}.`, { line });
 }
 
+const EXPORT_FIELDS = new Set(['seq', 'at', 'actor', 'action', 'subject', 'details', 'prevHash', 'hash']);
+
 function parseJsonl(text: string): AuditEvent[] {
   const events: AuditEvent[] = [];
   const lines = text.split('\n');
@@ -254,6 +261,10 @@ function parseJsonl(text: string): AuditEvent[] {
     const dup = duplicateKey(line);
     if (dup !== null) throw bad(i + 1, `the key ${JSON.stringify(dup)} is written twice in one object`);
     const r = o as Record<string, unknown>;
+    // Only the fields the hash covers: anything else in the line ("approvedBy": …) would be read by
+    // whoever opens the file, and no hash would vouch for it.
+    const extra = Object.keys(r).find((k) => !EXPORT_FIELDS.has(k));
+    if (extra !== undefined) throw bad(i + 1, `the field ${JSON.stringify(extra)} is not part of an audit event (an export has seq, at, actor, action, subject, details, prevHash and hash only)`);
     for (const k of ['at', 'actor', 'action', 'subject', 'prevHash', 'hash']) {
       if (typeof r[k] !== 'string') throw bad(i + 1, `field ${k} is missing or not a string`);
     }

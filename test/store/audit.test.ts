@@ -157,6 +157,33 @@ test('export files: no events, a key written twice, a number JSON cannot hold: n
   assert.equal(verifyEvents(parseAuditExport(csv, 'csv')).ok, true);
 });
 
+test('the database: details that parse to the hashed value but are written differently (a key twice, spaces) do not verify', async () => {
+  const t = await withEvents(3);
+  assert.equal(t.store.audit.verify().ok, true);
+  // seq 2's details are {"a":{...},"z":2}: a key twice, so that SQL's json_extract reads another value.
+  tamper(t.file, `UPDATE audit_events SET details = '{"z":999,' || substr(details, 2) WHERE seq = 2`);
+  const db = new Database(t.file, { readonly: true });
+  const seen = db.prepare("SELECT json_extract(details, '$.z') AS z FROM audit_events WHERE seq = 2").get() as { z: number };
+  db.close();
+  assert.equal(seen.z, 999, 'a SQL reader sees the first z');
+  const v = t.store.audit.verify();
+  assert.equal(v.ok, false);
+  assert.equal(v.brokenAt, 2);
+  assert.match(v.message, /hash does not match the event content \(event was modified\)/);
+  const u = await withEvents(3);
+  tamper(u.file, `UPDATE audit_events SET details = replace(details, ':', ' : ') WHERE seq = 3`);
+  assert.equal(u.store.audit.verify().brokenAt, 3);
+});
+
+test('export files: a field the hash does not cover does not verify', async () => {
+  const { store } = await withEvents(3);
+  const lines = exportAudit(store, { format: 'jsonl' }).split('\n').filter(Boolean);
+  const added = lines[1]!.replace(/\}$/, ',"approvedBy":"alice (added after export)"}');
+  assert.throws(() => parseAuditExport([lines[0], added, lines[2]].join('\n'), 'jsonl'),
+    (e: unknown) => e instanceof AirlockError && /line 2: the field "approvedBy" is not part of an audit event/.test((e as Error).message));
+  assert.equal(verifyEvents(parseAuditExport(lines.join('\n'), 'jsonl')).ok, true);
+});
+
 test('duplicateKey: a key twice in one object, at any depth, after unescaping; equal keys in different objects are fine', () => {
   assert.equal(duplicateKey('{"a":1,"a":2}'), 'a');
   assert.equal(duplicateKey('{"x":{"k":1,"\\u006b":2}}'), 'k');

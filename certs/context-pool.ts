@@ -1,4 +1,18 @@
-import { createSecureContext, type SecureContext } from 'node:tls';
+import { constants } from 'node:crypto';
+import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
+
+/**
+ * Options of every client-facing context. No TLS 1.2 renegotiation: a socket made with
+ * `new TLSSocket(raw, { isServer })` (as the gateway makes them) does not get the
+ * renegotiation limit `tls.createServer` installs (ERR_TLS_SESSION_ATTACK), so a client could make
+ * the gateway do full handshakes on one connection for as long as it liked. HTTP/1.1 never
+ * needs it; TLS 1.3 has no renegotiation at all.
+ */
+export const CLIENT_SECURE_OPTIONS = constants.SSL_OP_NO_RENEGOTIATION;
+
+function clientContext(o: SecureContextOptions): SecureContext {
+  return createSecureContext({ ...o, secureOptions: (o.secureOptions ?? 0) | CLIENT_SECURE_OPTIONS });
+}
 
 /**
  * Spare TLS contexts that already hold the shared leaf key, so that a new host
@@ -39,13 +53,13 @@ export class ContextPool {
       }
     }
     this.stats.made++;
-    return createSecureContext({ key: this.keyPem, cert: certPem });
+    return clientContext({ key: this.keyPem, cert: certPem });
   }
 
   /** Makes the spares now (at start, before the first tunnel). */
   fill(): void {
     if (!supported()) return;
-    while (!this.closed && this.spare.length < this.size) this.spare.push(createSecureContext({ key: this.keyPem }));
+    while (!this.closed && this.spare.length < this.size) this.spare.push(clientContext({ key: this.keyPem }));
   }
 
   close(): void {
@@ -68,7 +82,7 @@ export class ContextPool {
 
   private fillOne(): void {
     if (this.closed || this.spare.length >= this.size) return;
-    this.spare.push(createSecureContext({ key: this.keyPem }));
+    this.spare.push(clientContext({ key: this.keyPem }));
     // One at a time, each in its own turn of the event loop.
     if (this.spare.length < this.size) setImmediate(() => this.fillOne()).unref();
   }

@@ -2,7 +2,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
-import { TLSSocket, connect, createServer, type SecureContext } from 'node:tls';
+import { TLSSocket, connect, createSecureContext, createServer, type SecureContext } from 'node:tls';
 import { LeafIssuer, loadOrCreateCa, type CertAuthority } from '../../certs/index';
 import { ContextPool } from '../../certs/context-pool';
 import { makeTempDir, removeDir } from '../helpers';
@@ -292,4 +292,70 @@ test('a certificate for another key: a spare takes it silently but cannot comple
   // Fallback path (no spare left): createSecureContext({ key, cert }) throws.
   assert.throws(() => pool.take(foreign.certPem), /key values mismatch/i);
   assert.deepEqual(pool.stats, { pooled: 2, made: 1 });
+});
+
+/**
+ * Connects with TLS 1.2 to a server that wraps each socket in `new TLSSocket(raw, { isServer })`
+ * (the gateway's way: no renegotiation limit from tls.createServer), then asks to renegotiate.
+ * Returns 'renegotiated' or the client's error code, and whether the connection still echoes after.
+ */
+async function tryRenegotiate(ctx: SecureContext, host: string): Promise<{ result: string; echoed: boolean }> {
+  const srv = createNetServer((raw) => {
+    const sock = new TLSSocket(raw, { isServer: true, secureContext: ctx });
+    sock.on('error', () => sock.destroy());
+    sock.on('data', (d: Buffer) => sock.write(d));
+  });
+  const sockets = new Set<Socket>();
+  srv.on('connection', (s: Socket) => { sockets.add(s); s.on('close', () => sockets.delete(s)); });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const { port } = srv.address() as AddressInfo;
+  const c = connect({ host: '127.0.0.1', port, servername: host, ca: ca.certPem, maxVersion: 'TLSv1.2' });
+  try {
+    let clientError: NodeJS.ErrnoException | null = null;
+    c.on('error', (e) => { clientError = e; });
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('no handshake within 2 s')), 2_000);
+      c.once('secureConnect', () => { clearTimeout(t); resolve(); });
+      c.once('error', (e) => { clearTimeout(t); reject(e); });
+    });
+    assert.equal(c.authorized, true);
+    assert.equal(c.getProtocol(), 'TLSv1.2');
+    const result = await new Promise<string>((resolve) => {
+      const t = setTimeout(() => resolve(clientError ? String(clientError.code) : 'no answer'), 2_000);
+      c.renegotiate({}, (err) => { clearTimeout(t); resolve(err ? String((err as NodeJS.ErrnoException).code) : 'renegotiated'); });
+      c.write('ping'); // the server's next read is where it meets the renegotiation
+      c.once('error', (e: NodeJS.ErrnoException) => { clearTimeout(t); resolve(String(e.code)); });
+    });
+    // After a refused renegotiation the connection is gone; after an accepted one it still echoes.
+    const echoed = await new Promise<boolean>((resolve) => {
+      if (c.destroyed) return resolve(false);
+      const t = setTimeout(() => resolve(false), 500);
+      c.once('data', () => { clearTimeout(t); resolve(true); });
+      c.write('again');
+    });
+    return { result, echoed };
+  } finally {
+    c.destroy();
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((r) => srv.close(() => r()));
+  }
+}
+
+test('client-facing contexts refuse TLS 1.2 renegotiation: pooled, made on demand, and from the issuer', async () => {
+  const a = await issuer.getCertificate('reneg.pool.test');
+  const pool = newPool(keyPem, 1, 60_000);
+  pool.fill();
+  const pooled = pool.take(a.certPem);
+  const made = pool.take(a.certPem);
+  assert.deepEqual(pool.stats, { pooled: 1, made: 1 });
+  const fromIssuer = await issuer.getSecureContext('reneg.pool.test');
+  for (const [how, ctx] of [['pooled', pooled], ['made', made], ['issuer', fromIssuer]] as const) {
+    const r = await tryRenegotiate(ctx, 'reneg.pool.test');
+    // OpenSSL's no_renegotiation alert: the client's renegotiate() fails with EPROTO.
+    assert.notEqual(r.result, 'renegotiated', `${how}: the server renegotiated`);
+    assert.equal(r.result, 'EPROTO', how);
+  }
+  // The same client against a context without the option renegotiates (the check above can fail).
+  const plain = createSecureContext({ key: keyPem, cert: a.certPem });
+  assert.deepEqual(await tryRenegotiate(plain, 'reneg.pool.test'), { result: 'renegotiated', echoed: true });
 });

@@ -1,13 +1,13 @@
 import {
   X509Certificate, createPrivateKey, generateKeyPairSync, randomBytes, type KeyObject,
 } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import forge from 'node-forge';
 import { CaError, errnoOf } from './errors';
 import { caPaths, type CaPaths } from './paths';
 import { randomSerialHex, signCertificate, utf8Attr } from './sign';
-import { writeFileAtomic } from './fsutil';
+import { checkPublicFile, secureKeyFile, writeFileAtomic } from './fsutil';
 import { writeTrustBundle } from './trust';
 
 export interface CertAuthority {
@@ -113,22 +113,44 @@ function loadCa(paths: CaPaths, now: Date): CertAuthority {
   return { certPem, keyPem, notAfter, fingerprint256: x509.fingerprint256, paths };
 }
 
-/** Tightens ca.key to 0600 if it is looser (the key is still used). */
-function fixKeyMode(path: string): void {
-  try {
-    const mode = statSync(path).mode;
-    if ((mode & 0o777 & ~0o600) !== 0) chmodSync(path, 0o600);
-  } catch {
-    // unreadable/missing: loadCa reports it with a clear message
-  }
+/** Where warnings go when the caller gives no `onWarning`: Node's process warnings (stderr). */
+export function defaultWarn(message: string): void {
+  process.emitWarning(message, 'AirlockWarning');
+}
+
+export interface LoadCaOptions {
+  now?: Date;
+  /**
+   * Receives a sentence for each thing the user should act on that does not stop the start: a key
+   * that was open to other users (now 0600: rotate, it may have been copied), a CA certificate
+   * that others could write or that another user owns. Default: `process.emitWarning`.
+   */
+  onWarning?: (message: string) => void;
+}
+
+/**
+ * Checks the existing files before they are used: a key owned by another user is refused
+ * (CaError); a key open to others is made 0600 and reported; so is a CA certificate others
+ * can write or another user owns. The shared leaf key is checked here too (when present), so
+ * that its problems stop the start rather than the first tunnel.
+ */
+function checkFiles(paths: CaPaths, warn: (message: string) => void): void {
+  const warnings = [
+    secureKeyFile(paths.key, 'CA key'),
+    existsSync(paths.leafKey) ? secureKeyFile(paths.leafKey, 'leaf key') : null,
+    checkPublicFile(paths.cert, 'CA certificate'),
+  ];
+  for (const w of warnings) if (w) warn(w);
 }
 
 /**
  * Loads the CA under `<dataDir>/ca`, creating it on the first start. Refuses
- * (CaError) a key that is unreadable, corrupt or does not match the
- * certificate, and a certificate that is corrupt or expires within 7 days.
+ * (CaError) a key that is unreadable, corrupt, owned by another user or does
+ * not match the certificate, and a certificate that is corrupt or expires
+ * within 7 days. A key that was open to other users is made 0600 and reported
+ * through `opts.onWarning` (see checkFiles).
  */
-export async function loadOrCreateCa(dataDir: string, opts: { now?: Date } = {}): Promise<CertAuthority> {
+export async function loadOrCreateCa(dataDir: string, opts: LoadCaOptions = {}): Promise<CertAuthority> {
   const paths = caPaths(dataDir);
   const now = opts.now ?? new Date();
   const haveKey = existsSync(paths.key);
@@ -147,7 +169,7 @@ export async function loadOrCreateCa(dataDir: string, opts: { now?: Date } = {})
     throw new CaError(`The Airlock CA certificate ${paths.cert} is missing but its key exists; ${FIX} to create a new CA.`);
   } else {
     try { chmodSync(paths.dir, 0o700); } catch { /* reported below if it matters */ }
-    fixKeyMode(paths.key);
+    checkFiles(paths, opts.onWarning ?? defaultWarn);
   }
   return loadCa(paths, now);
 }

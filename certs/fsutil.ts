@@ -1,5 +1,6 @@
-import { chmodSync, linkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, linkSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, type Stats } from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import { CaError, errnoOf } from './errors';
 
 /** Writes `data` to a temp file beside `path` (mode enforced by chmod), then `place`s it; the temp file never stays. */
 function viaTemp(path: string, data: string, mode: number, place: (tmp: string) => void): void {
@@ -43,4 +44,92 @@ export function createFileOnce(path: string, data: string, mode: number, link: (
     }
   });
   return created;
+}
+
+function ownerName(uid: number): string {
+  try {
+    const line = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.split(':')[2] === String(uid));
+    const name = line?.split(':')[0];
+    if (name) return `uid ${uid} (${name})`;
+  } catch {
+    // no passwd file: the number alone
+  }
+  return `uid ${uid}`;
+}
+
+/** This process's uid, or null where files have no Unix owner (Windows). */
+function myUid(): number | null {
+  return process.platform === 'win32' || typeof process.getuid !== 'function' ? null : process.getuid();
+}
+
+/**
+ * Checks a private key file of Airlock's (`what`: "CA key", "leaf key") before it is used.
+ * - Owned by another user: throws a CaError naming the file, its owner and `airlock ca rotate`.
+ *   That user can read or replace it; Airlock does not use a key someone else controls.
+ * - Readable or writable by group or others: tightened to 0600, and a warning is returned: the
+ *   key may have been copied while it was open, so the CA should be replaced.
+ * - Any other bit beyond 0600 (owner execute): tightened silently.
+ * Returns the warning sentence, or null. A file that cannot be stat'ed is left to the read that
+ * follows, which reports it with its own sentence.
+ */
+export function secureKeyFile(path: string, what: string): string | null {
+  let st: Stats;
+  try {
+    st = statSync(path);
+  } catch {
+    return null;
+  }
+  if (!st.isFile()) return null; // the read that follows says what is wrong
+  const uid = myUid();
+  if (uid !== null && st.uid !== uid) {
+    throw new CaError(
+      `The Airlock ${what} at ${path} is owned by ${ownerName(st.uid)}, not by the user running Airlock (${ownerName(uid)}), ` +
+      'who can read or replace it; Airlock will not use it. Run `airlock ca rotate` as this user to make a new CA.',
+      'unavailable', { path, owner: st.uid },
+    );
+  }
+  const mode = st.mode & 0o777;
+  if ((mode & ~0o600) === 0) return null;
+  try {
+    chmodSync(path, 0o600);
+  } catch (err) {
+    throw new CaError(
+      `The Airlock ${what} at ${path} is open to other users (mode ${mode.toString(8).padStart(4, '0')}) and could not be made 0600 (${errnoOf(err)}); ` +
+      'fix its permissions, then run `airlock ca rotate`.', 'unavailable', { path, mode },
+    );
+  }
+  if (uid === null || (mode & 0o077) === 0) return null;
+  return `The Airlock ${what} at ${path} was open to other users of this machine (mode ${mode.toString(8).padStart(4, '0')}); ` +
+    'it is 0600 now, but it may have been copied meanwhile: run `airlock ca rotate` to replace the CA (tools must then trust the new one).';
+}
+
+/**
+ * Checks a public file of Airlock's that others must not change (`what`: "CA certificate"): one
+ * writable by group or others is made 0644 when it is this user's. Returns a warning sentence when
+ * the file was writable by others or is owned by another user (who can replace it), or null.
+ */
+export function checkPublicFile(path: string, what: string): string | null {
+  let st: Stats;
+  try {
+    st = statSync(path);
+  } catch {
+    return null;
+  }
+  const uid = myUid();
+  if (uid === null || !st.isFile()) return null;
+  const mode = st.mode & 0o777;
+  const octal = mode.toString(8).padStart(4, '0');
+  if (st.uid !== uid) {
+    return `The Airlock ${what} at ${path} is owned by ${ownerName(st.uid)}, not by the user running Airlock (${ownerName(uid)})` +
+      `${mode & 0o022 ? `, and others can write it (mode ${octal})` : ''}: whoever owns it can replace it. ` +
+      'Check that it is yours and run `airlock ca rotate` as this user.';
+  }
+  if ((mode & 0o022) === 0) return null;
+  try {
+    chmodSync(path, 0o644);
+  } catch {
+    // warned below either way
+  }
+  return `The Airlock ${what} at ${path} was writable by other users of this machine (mode ${octal}); it is 0644 now. ` +
+    'If you did not expect that, run `airlock ca rotate`.';
 }

@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CaError, LeafIssuer, caPaths, loadOrCreateCa, rotateCa } from '../../certs/index';
 import { makeTempDir, removeDir, runCommand } from '../helpers';
@@ -68,13 +68,76 @@ test('a new CA has the required attributes and file modes', async () => {
   assert.equal(ca.keyPem, readFileSync(ca.paths.key, 'utf8'));
 });
 
-test('later starts load the same CA and tighten a loose key mode', async () => {
+test('later starts load the same CA and tighten a loose key mode, warning that it may have been copied', async () => {
   const first = await loadOrCreateCa(shared);
+  const quiet: string[] = [];
+  await loadOrCreateCa(shared, { onWarning: (m) => quiet.push(m) });
+  assert.deepEqual(quiet, [], 'nothing to say about a CA as it was made');
   chmodSync(first.paths.key, 0o644);
-  const again = await loadOrCreateCa(shared);
+  const warnings: string[] = [];
+  const again = await loadOrCreateCa(shared, { onWarning: (m) => warnings.push(m) });
   assert.equal(again.fingerprint256, first.fingerprint256);
   assert.equal(again.certPem, first.certPem);
   assert.equal(statSync(first.paths.key).mode & 0o777, 0o600);
+  assert.equal(warnings.length, 1, warnings.join('\n'));
+  assert.ok(warnings[0]!.includes(first.paths.key), warnings[0]);
+  assert.match(warnings[0]!, /open to other users .*\(mode 0644\).*may have been copied.*airlock ca rotate/);
+  assert.ok(!warnings[0]!.includes('\n'), 'one line');
+  // Fixed now: the next start says nothing. Only the owner's execute bit: tightened silently.
+  chmodSync(first.paths.key, 0o700);
+  const later: string[] = [];
+  await loadOrCreateCa(shared, { onWarning: (m) => later.push(m) });
+  assert.deepEqual(later, []);
+  assert.equal(statSync(first.paths.key).mode & 0o777, 0o600);
+});
+
+const asRoot = process.platform !== 'win32' && process.getuid?.() === 0;
+
+test('refuses a CA key or leaf key owned by another user, naming the file, its owner and the fix', { skip: !asRoot && 'chown to another uid needs root' }, async () => {
+  const d = await tmp();
+  const ca = await loadOrCreateCa(d);
+  await new LeafIssuer(ca).getCertificate('owner.example.test'); // makes leaf.key
+  chownSync(ca.paths.key, 12345, 12345);
+  const warnings: string[] = [];
+  const err = await assertRefused(loadOrCreateCa(d, { onWarning: (m) => warnings.push(m) }), /is owned by uid 12345/);
+  assert.ok(err.message.includes(ca.paths.key), err.message);
+  assert.match(err.message, /not by the user running Airlock \(uid 0( \(root\))?\)/);
+  assert.equal(statSync(ca.paths.key).uid, 12345, 'left as it was');
+  assert.equal(readFileSync(ca.paths.key, 'utf8'), ca.keyPem);
+
+  chownSync(ca.paths.key, 0, 0);
+  chownSync(ca.paths.leafKey, 12345, 12345);
+  const leafErr = await assertRefused(loadOrCreateCa(d), /leaf key at .*leaf\.key is owned by uid 12345/);
+  assert.ok(leafErr.message.includes(ca.paths.leafKey));
+
+  // The fix the sentence names works: rotate replaces both keys, and the start succeeds.
+  chownSync(ca.paths.key, 12345, 12345);
+  const rotated = await rotateCa(d);
+  const loaded = await loadOrCreateCa(d, { onWarning: (m) => warnings.push(m) });
+  assert.equal(loaded.fingerprint256, rotated.fingerprint256);
+  assert.equal(statSync(loaded.paths.key).uid, 0);
+  assert.deepEqual(warnings, []);
+});
+
+test('a CA certificate others can write is made 0644 with a warning; one another user owns is warned about', { skip: !asRoot && 'chown to another uid needs root' }, async () => {
+  const d = await tmp();
+  const ca = await loadOrCreateCa(d);
+  chmodSync(ca.paths.cert, 0o666);
+  const warnings: string[] = [];
+  await loadOrCreateCa(d, { onWarning: (m) => warnings.push(m) });
+  assert.equal(statSync(ca.paths.cert).mode & 0o777, 0o644);
+  assert.equal(warnings.length, 1, warnings.join('\n'));
+  assert.ok(warnings[0]!.includes(ca.paths.cert));
+  assert.match(warnings[0]!, /writable by other users .*mode 0666/);
+
+  chownSync(ca.paths.cert, 12345, 12345);
+  chmodSync(ca.paths.cert, 0o666);
+  const more: string[] = [];
+  const loaded = await loadOrCreateCa(d, { onWarning: (m) => more.push(m) });
+  assert.equal(loaded.fingerprint256, ca.fingerprint256, 'still used: it matches the key');
+  assert.equal(more.length, 1, more.join('\n'));
+  assert.match(more[0]!, /CA certificate at .*ca\.pem is owned by uid 12345.*others can write it \(mode 0666\).*airlock ca rotate/);
+  assert.equal(statSync(ca.paths.cert).mode & 0o777, 0o666, "another user's file is not changed");
 });
 
 test('refuses an unreadable key (a directory in its place)', async () => {

@@ -3,14 +3,15 @@ import {
   type KeyObject,
 } from 'node:crypto';
 import { chmodSync } from 'node:fs';
-import { link, mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { link, mkdir, readFile, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SecureContext } from 'node:tls';
 import { promisify } from 'node:util';
 import forge from 'node-forge';
-import type { CertAuthority } from './ca';
+import { defaultWarn, type CertAuthority } from './ca';
 import { ContextPool } from './context-pool';
 import { CaError, errnoOf } from './errors';
+import { secureKeyFile } from './fsutil';
 import { ipv6Bytes, leafFileName, validateHostname, type HostKind } from './hostname';
 import { certificatePem, derChildren, leafTbs } from './leaf-der';
 
@@ -21,6 +22,11 @@ export const LEAF_LIFETIME_MS = 397 * DAY;
 export const LEAF_RENEW_MS = 30 * DAY;
 /** How long a new leaf waits before its disk-cache copy is written (see `queueWrite`). */
 export const LEAF_WRITE_DELAY_MS = 200;
+/**
+ * Most files kept in the disk cache (`leavesDir`) by default. Any name an agent sends as SNI gets a
+ * leaf, so without a bound the directory (read whole at start) grows with every name ever seen.
+ */
+export const LEAF_DISK_MAX = 5000;
 
 const generateKeyPairAsync = promisify(generateKeyPair);
 
@@ -49,6 +55,13 @@ interface Entry {
 export interface LeafIssuerOptions {
   /** Size of the in-memory LRU of SecureContexts (default 1000). */
   maxEntries?: number;
+  /**
+   * Most files in the disk cache (default LEAF_DISK_MAX). Past it the least recently used (oldest
+   * modification time: a file is touched when it is read) are deleted, also at start.
+   */
+  maxDiskEntries?: number;
+  /** Receives a warning sentence (the leaf key was open to other users). Default: `process.emitWarning`. */
+  onWarning?: (message: string) => void;
   /** Clock, for tests. */
   now?: () => Date;
 }
@@ -64,6 +77,8 @@ export class LeafIssuer {
   readonly stats = { issued: 0, memoryHits: 0, diskHits: 0, issueMs: 0 };
 
   private readonly maxEntries: number;
+  private readonly maxDiskEntries: number;
+  private readonly warn: (message: string) => void;
   private readonly now: () => Date;
   private readonly caKey: KeyObject;
   private readonly caPublic: KeyObject;
@@ -75,8 +90,15 @@ export class LeafIssuer {
   private readonly inflight = new Map<string, Promise<Entry>>();
   private leafKeyP: Promise<LeafKey> | undefined;
   private leavesDirReady = false;
-  /** File names present in leavesDir at start (plus those written since); saves a failed open per new host. */
-  private onDisk: Set<string> | null = null;
+  /**
+   * File names in leavesDir: read at start, plus those written since, minus those deleted; saves a
+   * failed open per new host. In order of use, least recent first (and with the time of that use),
+   * once `diskOrdered`; until then the names read at start are in directory order.
+   */
+  private onDisk: Map<string, number> | null = null;
+  private diskOrdered = false;
+  /** The disk-cache trim under way (see `trimDisk`), or null. */
+  private trimming: Promise<void> | null = null;
   /** Disk-cache writes still under way (see `flush`). */
   private readonly pendingWrites = new Set<Promise<void>>();
   /** New leaves waiting for their disk-cache write (see `queueWrite`). */
@@ -85,6 +107,8 @@ export class LeafIssuer {
 
   constructor(private readonly ca: CertAuthority, opts: LeafIssuerOptions = {}) {
     this.maxEntries = Math.max(1, opts.maxEntries ?? 1000);
+    this.maxDiskEntries = Math.max(1, opts.maxDiskEntries ?? LEAF_DISK_MAX);
+    this.warn = opts.onWarning ?? defaultWarn;
     this.now = opts.now ?? (() => new Date());
     try {
       this.caKey = createPrivateKey(ca.keyPem);
@@ -121,7 +145,7 @@ export class LeafIssuer {
     void this.leafKeyP?.then((k) => k.pool.close(), () => undefined);
   }
 
-  /** Resolves when every leaf issued so far has been written to the disk cache (or failed to be). */
+  /** Resolves when every leaf issued so far has been written to the disk cache (or failed to be), and the cache trimmed. */
   async flush(): Promise<void> {
     this.writeQueued();
     while (this.pendingWrites.size > 0) await Promise.all([...this.pendingWrites]);
@@ -144,12 +168,71 @@ export class LeafIssuer {
     if (this.writeTimer) clearTimeout(this.writeTimer);
     this.writeTimer = null;
     for (const { file, name, pem } of this.toWrite.splice(0)) {
-      const written = this.writeCached(file, pem).then((ok) => {
-        if (ok) this.onDisk?.add(name);
-      });
-      this.pendingWrites.add(written);
-      void written.finally(() => this.pendingWrites.delete(written));
+      this.track(this.writeCached(file, pem).then((ok) => {
+        if (ok) this.used(name);
+      }));
     }
+  }
+
+  private track(p: Promise<void>): void {
+    this.pendingWrites.add(p);
+    void p.finally(() => this.pendingWrites.delete(p));
+  }
+
+  /** `name` is on disk and was just written or read: it becomes the most recent, and the cache is trimmed. */
+  private used(name: string): void {
+    if (!this.onDisk) return;
+    this.onDisk.delete(name);
+    this.onDisk.set(name, Date.now());
+    this.trimDisk();
+  }
+
+  /**
+   * Deletes the least recently used files while the disk cache holds more than maxDiskEntries.
+   * The first time, the files found at start are put in order of their modification times.
+   * A file deleted while a request reads it only costs a reissue.
+   */
+  private trimDisk(): void {
+    if (this.trimming || !this.onDisk || this.onDisk.size <= this.maxDiskEntries) return;
+    const run = (async () => {
+      try {
+        while (this.onDisk && this.onDisk.size > this.maxDiskEntries) {
+          if (!this.diskOrdered) await this.orderDisk();
+          const excess = [...this.onDisk.keys()].slice(0, this.onDisk.size - this.maxDiskEntries);
+          for (const name of excess) this.onDisk.delete(name);
+          for (let i = 0; i < excess.length; i += 64) {
+            await Promise.all(excess.slice(i, i + 64).map((n) => rm(join(this.ca.paths.leavesDir, n), { force: true }).catch(() => {})));
+          }
+        }
+      } finally {
+        this.trimming = null;
+      }
+    })();
+    this.trimming = run;
+    this.track(run);
+  }
+
+  /** Orders `onDisk` by the files' modification times (those gone are dropped). */
+  private async orderDisk(): Promise<void> {
+    const names = [...this.onDisk!.keys()];
+    const mtimes = new Map<string, number>();
+    for (let i = 0; i < names.length; i += 64) {
+      await Promise.all(names.slice(i, i + 64).map(async (n) => {
+        try {
+          mtimes.set(n, (await stat(join(this.ca.paths.leavesDir, n))).mtimeMs);
+        } catch {
+          // gone: not counted
+        }
+      }));
+    }
+    const now = this.onDisk!;
+    // Names written or read while the files were stat'ed keep the time they were used.
+    const ordered = [...now.entries()]
+      .map(([n, t]): [string, number] | null => (mtimes.has(n) && t === 0 ? [n, mtimes.get(n)!] : t === 0 ? null : [n, t]))
+      .filter((e): e is [string, number] => e !== null)
+      .sort((a, b) => a[1] - b[1]);
+    this.onDisk = new Map(ordered);
+    this.diskOrdered = true;
   }
 
   /** A TLS context (the host's leaf certificate + the shared leaf key) for `host`. */
@@ -194,6 +277,9 @@ export class LeafIssuer {
     let cert = this.onDisk && !this.onDisk.has(name) ? null : await this.readCached(file, kind, leaf);
     if (cert) {
       this.stats.diskHits++;
+      // Recently used: the disk cache's trim keeps it (also across restarts, by its mtime).
+      const t = new Date();
+      this.track(utimes(file, t, t).then(() => this.used(name), () => {}));
     } else {
       const t0 = performance.now();
       cert = await this.issue(kind, leaf);
@@ -256,7 +342,8 @@ export class LeafIssuer {
       const matches = kind.type === 'dns'
         ? x.checkHost(kind.value, { subject: 'never', wildcards: false }) !== undefined
         : x.checkIP(kind.value) !== undefined;
-      return matches ? { certPem: pem, notAfterMs } : null;
+      // Only the leaf itself: anything appended to the file (more certificates) is not served as its chain.
+      return matches ? { certPem: x.toString(), notAfterMs } : null;
     } catch {
       return null; // corrupt cache file: reissue and overwrite
     }
@@ -282,11 +369,13 @@ export class LeafIssuer {
   private leafKey(): Promise<LeafKey> {
     if (!this.leafKeyP) {
       this.leafKeyP = Promise.all([
-        loadOrCreateLeafKey(this.ca.paths.leafKey),
-        readdir(this.ca.paths.leavesDir).then((names) => new Set(names), (err: NodeJS.ErrnoException) =>
-          err.code === 'ENOENT' ? new Set<string>() : null),
+        loadOrCreateLeafKey(this.ca.paths.leafKey, this.warn),
+        readdir(this.ca.paths.leavesDir).then((names) => new Map(names.map((n) => [n, 0])), (err: NodeJS.ErrnoException) =>
+          err.code === 'ENOENT' ? new Map<string, number>() : null),
       ]).then(([leaf, names]) => {
         this.onDisk = names;
+        this.diskOrdered = names !== null && names.size === 0;
+        this.trimDisk(); // a cache over the bound (an older Airlock's, or a smaller bound) shrinks at start
         return leaf;
       });
       this.leafKeyP.catch(() => { this.leafKeyP = undefined; });
@@ -310,8 +399,11 @@ function toLeafKey(pem: string): LeafKey {
   return { pem: sec1, key, spkiDer, pool: new ContextPool(sec1) };
 }
 
-/** Reads the shared leaf key, or creates it (0600) if missing or corrupt. */
-async function loadOrCreateLeafKey(path: string): Promise<LeafKey> {
+/**
+ * Reads the shared leaf key, or creates it (0600) if missing or corrupt. One owned by another user
+ * is refused; one open to other users is made 0600 and reported to `warn` (see secureKeyFile).
+ */
+async function loadOrCreateLeafKey(path: string, warn: (message: string) => void): Promise<LeafKey> {
   const unreadable = (err: unknown) => new CaError(
     `The Airlock leaf key at ${path} is unreadable (${errnoOf(err)}). Fix its permissions or run \`airlock ca rotate\`.`,
   );
@@ -322,10 +414,10 @@ async function loadOrCreateLeafKey(path: string): Promise<LeafKey> {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw unreadable(err);
   }
   if (existing !== null) {
+    const warning = secureKeyFile(path, 'leaf key'); // throws for a key another user owns
+    if (warning) warn(warning);
     try {
-      const leaf = toLeafKey(existing);
-      if (((await stat(path)).mode & 0o777 & ~0o600) !== 0) chmodSync(path, 0o600);
-      return leaf;
+      return toLeafKey(existing);
     } catch {
       // corrupt: replaced below; certificates for the old key fail checkPrivateKey and are reissued
     }

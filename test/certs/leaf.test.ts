@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect, createServer, type Server } from 'node:tls';
 import type { AddressInfo } from 'node:net';
@@ -277,4 +277,128 @@ test('a new leaf is written to the disk cache shortly after it is issued, batche
   await issuer.flush();
   assert.ok(existsSync(file('later-c.test')), 'flush() writes at once');
   assert.equal(new X509Certificate(readFileSync(file('later-c.test'))).subjectAltName, 'DNS:later-c.test');
+});
+
+/** The files in a leaves directory, sorted. */
+function leafFiles(dir: string): string[] {
+  return existsSync(dir) ? readdirSync(dir).sort() : [];
+}
+
+test('the disk cache is bounded: past maxDiskEntries the least recently used files are deleted', async () => {
+  const own = await freshCa();
+  const dir = own.paths.leavesDir;
+  const issuer = new LeafIssuer(own, { maxDiskEntries: 5 });
+  const hosts = Array.from({ length: 12 }, (_, i) => `flood${i}.disk.test`);
+  for (const h of hosts) {
+    await issuer.getSecureContext(h);
+    await issuer.flush(); // one at a time: a batch is written in parallel, in no set order
+  }
+  assert.deepEqual(leafFiles(dir), hosts.slice(-5).map((h) => `${h}.pem`).sort());
+  assert.equal(issuer.stats.issued, 12);
+
+  // A new issuer (a restart) reads them from disk; a read counts as a use, so the one read now
+  // outlives the others when new leaves push the cache over its bound.
+  for (const [i, h] of hosts.slice(-5).entries()) {
+    const t = new Date(Date.now() - (10 - i) * 60_000); // distinct times, oldest first
+    utimesSync(join(dir, `${h}.pem`), t, t);
+  }
+  const next = new LeafIssuer(own, { maxDiskEntries: 5 });
+  await next.getSecureContext('flood7.disk.test'); // the oldest file
+  await next.flush();
+  assert.equal(next.stats.diskHits, 1);
+  for (const h of ['new0.disk.test', 'new1.disk.test']) {
+    await next.getSecureContext(h);
+    await next.flush();
+  }
+  assert.deepEqual(leafFiles(dir),
+    ['flood10.disk.test.pem', 'flood11.disk.test.pem', 'flood7.disk.test.pem', 'new0.disk.test.pem', 'new1.disk.test.pem']);
+});
+
+test('a disk cache over the bound at start is cut to the most recent files', async () => {
+  const own = await freshCa();
+  const dir = own.paths.leavesDir;
+  mkdirSync(dir, { recursive: true });
+  // 40 files, as an older Airlock may have left: modified one minute apart, name 0 the oldest.
+  const base = Date.now() - 3600_000;
+  for (let i = 0; i < 40; i++) {
+    const f = join(dir, `old${i}.start.test.pem`);
+    writeFileSync(f, 'stale');
+    utimesSync(f, new Date(base + i * 60_000), new Date(base + i * 60_000));
+  }
+  const issuer = new LeafIssuer(own, { maxDiskEntries: 8 });
+  await issuer.warm();
+  await issuer.flush();
+  assert.deepEqual(leafFiles(dir), Array.from({ length: 8 }, (_, i) => `old${32 + i}.start.test.pem`).sort());
+  // And it stays bounded as leaves are added.
+  await issuer.getSecureContext('fresh.start.test');
+  await issuer.flush();
+  const after = leafFiles(dir);
+  assert.equal(after.length, 8);
+  assert.ok(after.includes('fresh.start.test.pem') && !after.includes('old32.start.test.pem'), after.join(' '));
+});
+
+test('with a tiny disk cache under a flood, concurrent first requests for one host still get one certificate', async () => {
+  const own = await freshCa();
+  const issuer = new LeafIssuer(own, { maxDiskEntries: 2 });
+  const flood = Array.from({ length: 30 }, (_, i) => issuer.getSecureContext(`f${i}.burst.test`));
+  const burst = Array.from({ length: 20 }, () => issuer.getCertificate('one.burst.test'));
+  const [, certs] = await Promise.all([Promise.all(flood), Promise.all(burst)]);
+  assert.equal(new Set(certs.map((c) => c.certPem)).size, 1);
+  assert.equal(issuer.stats.issued, 31);
+  await issuer.flush();
+  assert.ok(leafFiles(own.paths.leavesDir).length <= 2, leafFiles(own.paths.leavesDir).join(' '));
+});
+
+test('a cached leaf file with more certificates appended serves only the leaf', async () => {
+  const own = await freshCa();
+  const first = new LeafIssuer(own);
+  const orig = await first.getCertificate('chain.example.test');
+  await first.flush();
+  const file = join(own.paths.leavesDir, 'chain.example.test.pem');
+  // Another certificate after the leaf: an intermediate someone slipped in (here: the CA itself).
+  writeFileSync(file, orig.certPem + own.certPem);
+
+  const second = new LeafIssuer(own);
+  const got = await second.getCertificate('chain.example.test');
+  assert.equal(second.stats.diskHits, 1, 'still a valid cached leaf');
+  assert.equal(got.certPem, orig.certPem);
+  assert.equal(got.certPem.match(/BEGIN CERTIFICATE/g)?.length, 1);
+
+  // What a client receives: one certificate in the handshake.
+  const server = createServer({
+    SNICallback: (name, cb) => { second.getSecureContext(name).then((c) => cb(null, c), (e: Error) => cb(e)); },
+  }, (sock) => { sock.end(); });
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  const r = await runCommand('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-servername', 'chain.example.test', '-showcerts'],
+    { timeoutMs: 20_000, input: '' });
+  assert.match(r.stdout, /Certificate chain/, r.stdout + r.stderr);
+  assert.equal(r.stdout.match(/BEGIN CERTIFICATE/g)?.length, 1, r.stdout);
+});
+
+test('a leaf key owned by another user is refused; one open to others is made 0600 with a warning', {
+  skip: (process.platform === 'win32' || process.getuid?.() !== 0) && 'chown to another uid needs root',
+}, async () => {
+  const own = await freshCa();
+  await new LeafIssuer(own).getCertificate('owner.example.test');
+  const original = readFileSync(own.paths.leafKey, 'utf8');
+
+  chownSync(own.paths.leafKey, 12345, 12345);
+  const refused = new LeafIssuer(own);
+  await assert.rejects(refused.getSecureContext('owner.example.test'), (e: unknown) =>
+    e instanceof CaError && e.message.includes(own.paths.leafKey) && /owned by uid 12345/.test(e.message) &&
+    /airlock ca rotate/.test(e.message));
+  assert.equal(readFileSync(own.paths.leafKey, 'utf8'), original, 'not replaced either');
+
+  chownSync(own.paths.leafKey, process.getuid!(), process.getgid!());
+  chmodSync(own.paths.leafKey, 0o644);
+  const warnings: string[] = [];
+  const loose = new LeafIssuer(own, { onWarning: (m) => warnings.push(m) });
+  const got = await loose.getCertificate('owner.example.test');
+  assert.equal(got.keyPem.trim(), createPrivateKey(original).export({ type: 'sec1', format: 'pem' }).toString().trim(), 'the same key is used');
+  assert.equal(statSync(own.paths.leafKey).mode & 0o777, 0o600);
+  assert.equal(warnings.length, 1);
+  assert.ok(warnings[0]!.includes(own.paths.leafKey), warnings[0]);
+  assert.match(warnings[0]!, /mode 0644.*may have been copied.*airlock ca rotate/);
 });

@@ -297,11 +297,14 @@ export class Gateway extends MitmProxy {
 
   /** Stops listening, closes every connection and waits (bounded) until their close events ran (sessions end, exchanges finish). */
   async stop(): Promise<void> {
-    const closed = this.servers.map((s) => new Promise<void>((r) => s.close(() => r())));
+    // Waited for by their 'close' event, which comes a turn after destroy() (libuv closes the handle
+    // then): the session's end is written from it. `server.close()` destroys idle keep-alive sockets
+    // itself, so these are listened to before it runs, and `destroyed` alone does not mean closed.
     const sockets = [...this.openSockets].map((s) => new Promise<void>((r) => {
-      if (s.destroyed && !s.readable) return r();
+      if (s.closed) return r();
       s.once('close', () => r());
     }));
+    const closed = this.servers.map((s) => new Promise<void>((r) => s.close(() => r())));
     for (const s of this.openSockets) s.destroy();
     for (const s of this.servers) s.closeAllConnections();
     this.wss.close();

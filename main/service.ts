@@ -29,13 +29,14 @@ import { createLogger, type Logger } from './log';
 import { defaultStages } from './pipeline/default-stages';
 import { recordGuardStage, recordStage } from './pipeline/stages/record';
 import { BUILTIN_POLICY, builtinRules } from './pipeline/stages/decide';
-import { otherGateway } from './config/runtime-file';
+import { otherGateway, readRuntime } from './config/runtime-file';
 import { maskQuery, openStore, parseHeadOption, sessionView, type Store, type StoreOptions } from './store';
 import { writeNodePreload } from './env/node-preload';
 import { CredentialStore, FileKeyProvider } from './credentials/credential-store';
 import { RemoteCache } from './git/remote-cache';
 import { holdStage } from './pipeline/stages/hold';
 import { ReviewQueue } from './review/queue';
+import { clearSpool } from './review/held-body';
 
 export const VERSION = '0.1.0';
 
@@ -390,6 +391,20 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
   closers.push(() => upstream.destroy());
   // A push that was pending when the last process died is never approved or forwarded.
   const interrupted = store.reviews.markInterrupted(new Date());
+  // A gateway that stopped without closing the record (killed, crashed) left its runtime file, open
+  // sessions, spooled pushes and perhaps an approved push whose forwarding was never recorded:
+  // put right before this one listens, with one audit event saying what was found.
+  const left = readRuntime(paths);
+  const recovery = store.recover({
+    previous: left ? { pid: left.pid, startedAt: left.startedAt ?? null } : null,
+    spool: clearSpool(paths.spool),
+  });
+  if (recovery.uncleanStop) {
+    log.warn(`the last gateway on this data dir (pid ${left!.pid}) stopped without closing the record: exchanges after #${recovery.lastExchange?.id ?? 0} that were in flight or not yet written may be missing (audit event record.repaired)`);
+  }
+  if (recovery.forwardUnknown.length > 0) {
+    log.warn(`approved push(es) ${recovery.forwardUnknown.map((id) => `#${id}`).join(', ')} were being forwarded when the last gateway stopped: whether upstream took them is not recorded; check upstream`);
+  }
   // The policy in force is part of the record: an auditor sees which rules decided from when on.
   store.audit.append({ actor: 'system', action: 'policy.loaded', subject: BUILTIN_POLICY.name, details: { rules: builtinRules(upstreamProxy) } });
   if (interrupted.length > 0) log.warn(`${interrupted.length} review(s) pending at the last shutdown marked interrupted`);

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, type WriteStream } from 'node:fs';
+import { createReadStream, readdirSync, rmSync, statSync, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -172,4 +172,33 @@ export class HeldBody {
   async dispose(): Promise<void> {
     if (this.file && !this.kept) await rm(this.file, { force: true });
   }
+}
+
+/**
+ * Removes what a gateway left in the spool (push bodies being read, packs being analysed): only a
+ * running gateway uses it, one per data dir, so at start everything there is left from a gateway
+ * that stopped uncleanly; each file can be up to maxPushBytes. Returns what was removed.
+ */
+export function clearSpool(dir: string): { files: number; bytes: number } {
+  let files = 0;
+  let bytes = 0;
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return { files, bytes };
+  }
+  for (const name of names) {
+    if (!/^(push-[\w-]+\.body|pack-[\w-]+\.pack)$/.test(name)) continue;
+    const file = join(dir, name);
+    try {
+      const size = statSync(file).size;
+      rmSync(file, { force: true });
+      files++;
+      bytes += size;
+    } catch {
+      /* gone already */
+    }
+  }
+  return { files, bytes };
 }

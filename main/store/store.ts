@@ -10,6 +10,7 @@ import { migrate } from './migrations';
 import { sqlite, type SqliteDatabase } from './sqlite';
 import { CACHE_KIB } from './write-worker';
 import { createReviewsRepo } from './reviews';
+import { recoverRecord } from './recovery';
 import type { Store, StoreOptions } from './types';
 
 /** Page size of a newly created database file. */
@@ -67,6 +68,10 @@ export function openStore(file: string, opts: StoreOptions = {}): Store {
     exchanges: queue.exchanges,
     reviews,
     audit,
+    recover(input) {
+      queue.exchanges.flush(); // whatever is queued is written first: it is not missing
+      return recoverRecord(db, audit, input);
+    },
     setSecrets(values) {
       secrets = normalizeSecrets(values);
       queue.setSecrets(values);

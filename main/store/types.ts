@@ -1,5 +1,6 @@
 // Public shapes of the local record. Plain Node: nothing here knows Electron or HTTP.
 import type { ExchangeView } from '../contract/views';
+import type { RecoveryInput, RecoveryReport } from './recovery';
 
 export interface StoreOptions {
   /**
@@ -40,6 +41,8 @@ export interface Store {
   audit: AuditLog;
   /** Values to mask in headers and text bodies of exchanges recorded from now on (e.g. upstream credentials). */
   setSecrets(values: string[]): void;
+  /** At start, before the gateway listens: puts right what a gateway that stopped uncleanly left (`recovery.ts`). */
+  recover(input: RecoveryInput): RecoveryReport;
   /** Flushes pending batched writes, then closes the database. Idempotent. */
   close(): void;
 }

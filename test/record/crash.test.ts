@@ -3,10 +3,10 @@
 // restarted gateway marks the held push 'interrupted' (audit event, chain intact) without ever forwarding it.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ProxyAgent, request } from 'undici';
-import { INTERRUPTED_REASON, openStore } from '../../main/store';
+import { INTERRUPTED_REASON, RESTORED_EXCHANGE_ERROR, openStore } from '../../main/store';
 import type { ReviewView } from '../../main/contract/views';
 import { createTestPki } from '../helpers/test-ca';
 import { startUpstream, type Upstream } from '../helpers/https-upstream';
@@ -133,6 +133,11 @@ test('SIGKILL of `airlock serve` mid-review and mid-traffic: the record survives
   const pushed = await push;
   assert.notEqual(pushed.code, 0, `git push succeeded: ${pushed.stderr}`);
 
+  // What a gateway killed while reading a large push leaves in its spool (a body file of up to maxPushBytes).
+  const leftover = join(dataDir, 'spool', 'push-0b7e6c2a-41f5-4d0e-9a53-2f1d7c9e8b10.body');
+  mkdirSync(join(dataDir, 'spool'), { recursive: true });
+  writeFileSync(leftover, Buffer.alloc(4096, 1));
+
   // Restart on the same data dir: the held push is now interrupted.
   const second = await spawnServe(dataDir, serveArgs);
   cleanups.push(() => second.close());
@@ -142,6 +147,16 @@ test('SIGKILL of `airlock serve` mid-review and mid-traffic: the record survives
   assert.equal(after1?.state, 'interrupted');
   assert.equal(after1?.reason, INTERRUPTED_REASON);
   assert.equal(after1?.decidedBy, 'system');
+  assert.equal(existsSync(leftover), false, 'the spool file the killed gateway left is removed at start');
+  // An agent with an idle keep-alive connection when the gateway is stopped cleanly: its session is ended.
+  const dispatcher2 = new ProxyAgent({
+    uri: second.info.proxyUrl,
+    token: `Basic ${Buffer.from(`bot:${token}`).toString('base64')}`,
+    requestTls: { ca: readFileSync(second.info.caPath, 'utf8') },
+  });
+  cleanups.push(() => dispatcher2.destroy());
+  const again = await request(`${upstream.url}/hello?after=restart`, { dispatcher: dispatcher2 });
+  assert.equal(await again.body.text(), 'hello');
   const stopped = await second.close();
   assert.equal(stopped.code, 0, second.stderr());
 
@@ -153,6 +168,27 @@ test('SIGKILL of `airlock serve` mid-review and mid-traffic: the record survives
     assert.equal(interrupted[0]!.subject, pending.id);
     assert.equal(interrupted[0]!.actor, 'system');
     assert.deepEqual(store2.reviews.events(pending.id).map((e) => e.state), ['pending', 'interrupted']);
+    // The restart said what the kill left: which gateway, the last exchange recorded, the sessions it
+    // never ended, the held push's exchange (restored from its review), the spool file removed.
+    const recovered = events.filter((e) => e.action === 'record.repaired');
+    assert.equal(recovered.length, 1, JSON.stringify(events.map((e) => e.action)));
+    const d = recovered[0]!.details as Record<string, unknown>;
+    assert.equal(recovered[0]!.subject, `pid ${first.child.pid}`);
+    assert.equal(d.uncleanStop, true);
+    assert.equal((d.previousGateway as { pid: number }).pid, first.child.pid);
+    assert.ok((d.sessionsEnded as number) >= 1, JSON.stringify(d));
+    assert.deepEqual(d.exchangesRestored, [pending.exchangeId]);
+    assert.equal(d.spoolFilesRemoved, 1);
+    assert.equal(d.spoolBytesRemoved, 4096);
+    assert.match(String(d.mayBeMissing), /in flight, may be missing after exchange \d+/);
+    const restored = store2.exchanges.get(pending.exchangeId);
+    assert.equal(restored?.reviewId, pending.id);
+    assert.equal(restored?.kind, 'git-push');
+    assert.equal(restored?.path, '/crash.git/git-receive-pack');
+    assert.equal(restored?.error, RESTORED_EXCHANGE_ERROR);
+    // No session is left open: the killed gateway's were ended at the restart, the second's at its clean stop.
+    const open = store2.sessions.list({ limit: 1000 }).filter((x) => x.endedAt === null);
+    assert.deepEqual(open, []);
   } finally {
     store2.close();
   }

@@ -64,7 +64,9 @@ export function ReviewDetail({ review, onDecide }: { review: ReviewView; onDecid
             {review.state === 'approved' ? (
               <div className="small">
                 Upstream:{' '}
-                {review.upstreamStatus === null ? <span className="muted">no answer yet</span> : (
+                {review.upstreamStatus === null ? <span className="muted">no answer yet</span> : review.upstreamStatus === 0 ? (
+                  <span className="bad">no answer recorded (not forwarded, or Airlock stopped while forwarding: see the audit log)</span>
+                ) : (
                   <span className={review.upstreamStatus < 400 ? 'ok' : 'bad'}>HTTP {review.upstreamStatus}</span>
                 )}
               </div>

@@ -28,7 +28,7 @@ import { UpstreamProxy } from './gateway/upstream-proxy';
 import { createLogger, type Logger } from './log';
 import { defaultStages } from './pipeline/default-stages';
 import { recordGuardStage, recordStage } from './pipeline/stages/record';
-import { BUILTIN_POLICY, builtinRules } from './pipeline/stages/decide';
+import { BUILTIN_POLICY, builtinRules, targetDenial } from './pipeline/stages/decide';
 import { otherGateway, readRuntime } from './config/runtime-file';
 import { maskQuery, openStore, parseHeadOption, sessionView, type Store, type StoreOptions } from './store';
 import { writeNodePreload } from './env/node-preload';
@@ -485,6 +485,7 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
     maxHeaderBytes: options.maxHeaderBytes,
     bodyCaptureBytes: options.record ? options.bodyCaptureBytes : 0,
     exchangeIds: () => store.exchanges.nextId(),
+    deniedTarget: targetDenial(ownPorts, upstreamProxy),
     credentials: {
       resolve: (authority) => {
         const c = credentials.resolve(authority);

@@ -55,6 +55,8 @@ export interface GatewayOptions {
   credentials?: { resolve(authority: string): { header: string; secrets: string[] } | null };
   /** Ids for new exchanges (the store's, so they are unique in the record); default: a counter from 1. */
   exchangeIds?: () => string;
+  /** Whether the policy refuses a target on its host and port alone (`targetDenial`): no early connection is opened to one. */
+  deniedTarget?: (host: string, port: number) => unknown;
 }
 
 const HOP_BY_HOP = new Set([
@@ -403,7 +405,9 @@ export class Gateway extends MitmProxy {
     // verifies the upstream connection (TCP + TLS, no request byte) and issues the leaf.
     socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
     const upstreamServername = isIP(target.host) ? undefined : target.host;
-    this.opts.upstream.preconnect(target.host, target.port, upstreamServername);
+    // The early connection is skipped for a target the policy refuses on its address alone (Airlock's
+    // own ports, its upstream proxy): its requests are answered 403, and it must not be connected to.
+    if (!this.opts.deniedTarget?.(target.host, target.port)) this.opts.upstream.preconnect(target.host, target.port, upstreamServername);
     const sessionId = this.startSession(auth.agent, socket);
     const ctx = this.opts.issuer.getSecureContext(target.host);
     ctx.catch(() => undefined); // reported when used

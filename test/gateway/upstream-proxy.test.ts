@@ -194,6 +194,14 @@ describe('through an upstream proxy', () => {
     assert.ok(JSON.stringify(loaded.details).includes(`"builtin:deny-upstream-proxy","match":"127.0.0.1:${corp.port} (upstreamProxy)"`), JSON.stringify(loaded.details));
   });
 
+  test('a CONNECT to the upstream proxy itself is refused without Airlock ever connecting to it', async () => {
+    const n = corp.seen.length;
+    const r = await curlVia(g, ['-w', '\n%{http_code}', '--max-time', '10', `https://127.0.0.1:${corp.port}/`]);
+    assert.match(r.stdout, /\n403$/, r.stdout + r.stderr);
+    await new Promise((res) => setTimeout(res, 200)); // an early connection would have been opened by now
+    assert.deepEqual(corp.seen.slice(n), []);
+  });
+
   test('git: a held push is analysed (remote cache fetched through the upstream proxy) and forwarded through it after approval, with the stored credential', async () => {
     // The git server wants Basic auth; only Airlock holds the credential (the agent has none).
     const password = 'git-secret-4711';

@@ -60,15 +60,23 @@ export { isLoopbackHost };
  * `ownPorts` holds the ports Airlock listens on (proxy, console), read at each request.
  */
 export function createDecideStage(ownPorts: ReadonlySet<number> = new Set(), upstreamProxy: UpstreamProxyTarget | null = null): Stage {
-  const isAirlockItself = (ex: Exchange): boolean => ownPorts.has(ex.port) && isLoopbackHost(ex.host);
-  const proxyHost = upstreamProxy?.host.toLowerCase().replace(/\.$/, '');
-  const isUpstreamProxy = (ex: Exchange): boolean => upstreamProxy !== null && ex.port === upstreamProxy.port && ex.host === proxyHost;
+  const deniedTarget = targetDenial(ownPorts, upstreamProxy);
   return {
     name: 'policy',
     onRequest(ex) {
-      ex.decision = isAirlockItself(ex) ? DENY_SELF
-        : isUpstreamProxy(ex) ? DENY_UPSTREAM_PROXY
-        : gitKindOf(ex) === 'git-push' ? HOLD_PUSH : ALLOW;
+      ex.decision = deniedTarget(ex.host, ex.port) ?? (gitKindOf(ex) === 'git-push' ? HOLD_PUSH : ALLOW);
     },
   };
+}
+
+/**
+ * The built-in rules that decide on the target alone (Airlock's own ports, its upstream proxy): the
+ * policy stage applies them to each request, and the gateway asks them before it opens an early
+ * connection for a CONNECT, so that a denied target is never connected to at all.
+ */
+export function targetDenial(ownPorts: ReadonlySet<number>, upstreamProxy: UpstreamProxyTarget | null): (host: string, port: number) => DecisionView | null {
+  const proxyHost = upstreamProxy?.host.toLowerCase().replace(/\.$/, '');
+  return (host, port) => (ownPorts.has(port) && isLoopbackHost(host) ? DENY_SELF
+    : upstreamProxy !== null && port === upstreamProxy.port && host === proxyHost ? DENY_UPSTREAM_PROXY
+    : null);
 }

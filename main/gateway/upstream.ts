@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
+import { X509Certificate } from 'node:crypto';
 import tls, { createSecureContext, rootCertificates } from 'node:tls';
 import type net from 'node:net';
 import { isIP, type Socket } from 'node:net';
@@ -261,7 +262,22 @@ export interface UpstreamPoolOptions {
   maxHeaderBytes?: number;
   /** The proxy upstream connections go through (upstreamProxy), or null: direct. */
   proxy?: UpstreamProxy | null;
+  /**
+   * Receives a sentence for each thing the user should know that does not stop the start (an
+   * `extraCaFiles` file holding a certificate of `systemTrust.distrust`, which is left out).
+   * Default: `process.emitWarning`.
+   */
+  onWarning?: (message: string) => void;
 }
+
+/**
+ * OpenSSL security level 2 for upstream TLS (Node's own default cipher list, so nothing else
+ * changes): certificates with RSA/DSA/DH keys under 2048 bits or ECC keys under 224 bits, and
+ * signatures by SHA-1 or weaker, are refused, as curl, git and python on a current Linux refuse
+ * them. Node's bundled OpenSSL defaults to level 1, which accepted a 1024-bit RSA upstream.
+ * TLS 1.3 suites are unaffected (all are above level 2).
+ */
+export const UPSTREAM_CIPHERS = `${tls.DEFAULT_CIPHERS}:@SECLEVEL=2`;
 
 export class UpstreamPool {
   readonly connectTimeoutMs: number;
@@ -306,7 +322,18 @@ export class UpstreamPool {
         throw new AirlockError('bad-request', `upstream CA file ${extraCaFiles[i]} holds no PEM certificate`);
       }
     }
-    this.ca = uniqueCertificates([...rootCertificates, ...systemRoots(systemTrust), ...extra.flatMap(pemCertificates)]);
+    // Never Airlock's own CA (systemTrust.distrust), wherever it was named: trusted upstream, an
+    // agent could present a certificate Airlock itself issued. systemRoots leaves it out of the
+    // system store and NODE_EXTRA_CA_CERTS; here it is left out of the --upstream-ca files.
+    const never = new Set((systemTrust.distrust ?? []).flatMap(pemCertificates).map(certBody));
+    const warn = o.onWarning ?? ((m: string) => process.emitWarning(m, 'AirlockWarning'));
+    const extraCerts = extra.flatMap((pem, i) => pemCertificates(pem).filter((c) => {
+      if (!never.has(certBody(c))) return true;
+      warn(`upstream CA file ${extraCaFiles[i]} holds Airlock's own CA (SHA-256 ${fingerprintOf(c)}); it is not trusted for upstream connections. ` +
+        'Remove it from that file: --upstream-ca names the CAs of real upstreams (a company CA, a TLS-inspecting proxy\'s root).');
+      return false;
+    }));
+    this.ca = uniqueCertificates([...rootCertificates, ...systemRoots(systemTrust), ...extraCerts]);
     const common = { keepAlive: true, keepAliveMsecs: 1000, maxSockets: 256, maxFreeSockets: 64, scheduling: 'lifo' as const, noDelay: true };
     this.http = new http.Agent(common);
     this.viaProxyHttp = new http.Agent(common);
@@ -324,7 +351,9 @@ export class UpstreamPool {
     };
     // A prebuilt secure context, not `ca`: https.Agent puts `ca` into the pool key string it
     // builds for every request (150 root certificates concatenated each time: 30% of CPU).
-    const secureContext = createSecureContext({ ca: this.ca });
+    // The one context every upstream TLS connection uses (undici's connector, https.Agent, early
+    // connections, tunnels through the upstream proxy).
+    const secureContext = createSecureContext({ ca: this.ca, ciphers: UPSTREAM_CIPHERS });
     this.https = new PreconnectAgent({ ...common, secureContext, rejectUnauthorized: true }, ownPorts, proxy, connectTimeoutMs);
     const connect: buildConnector.connector = (o, cb) => {
       const servername = o.servername || undefined;
@@ -390,12 +419,35 @@ export class UpstreamPool {
   }
 }
 
+/** A certificate's base64 body: the same certificate with other line ends compares equal. */
+function certBody(pem: string): string {
+  return pem.replace(/-----[A-Z ]+-----|\s/g, '');
+}
+
+function fingerprintOf(pem: string): string {
+  try {
+    return new X509Certificate(pem).fingerprint256;
+  } catch {
+    return 'unparseable';
+  }
+}
+
+/**
+ * Node's codes for a certificate that failed verification. Node reports the X.509 errors it has no
+ * name for as `UNSPECIFIED` (only ever a verification result): among them a key or a signature
+ * digest too weak for the security level (`EE certificate key too weak`, `CA certificate key too
+ * weak`, `CA signature digest algorithm too weak`).
+ */
 const TLS_VERIFY_CODES = new Set([
   'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
   'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID',
   'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_UNTRUSTED', 'CERT_REVOKED', 'INVALID_CA', 'CERT_SIGNATURE_FAILURE',
-  'HOSTNAME_MISMATCH',
+  'HOSTNAME_MISMATCH', 'UNABLE_TO_DECRYPT_CERT_SIGNATURE', 'UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY',
+  'ERROR_IN_CERT_NOT_BEFORE_FIELD', 'ERROR_IN_CERT_NOT_AFTER_FIELD', 'CERT_CHAIN_TOO_LONG', 'INVALID_PURPOSE',
+  'CERT_REJECTED', 'PATH_LENGTH_EXCEEDED', 'UNSPECIFIED',
 ]);
+
+const TOO_WEAK = /key too weak|key too small|digest algorithm too weak|md too weak/i;
 
 /** undici's own errors as the Node errors the explanations below know (a connector's errors pass as they are). */
 export function fromUndiciError(err: Error & { code?: string; cause?: unknown }, responseTimeoutMs?: number): NodeJS.ErrnoException {
@@ -429,7 +481,9 @@ export function explainUpstreamError(err: NodeJS.ErrnoException, target: string,
   if (TLS_VERIFY_CODES.has(code)) {
     return { status: 502, code: 'upstream-tls-unverified', message:
       `Airlock did not forward this request: the TLS certificate of ${target} could not be verified (${code}: ${err.message}). ` +
-      (via
+      (TOO_WEAK.test(err.message)
+        ? 'Its key or signature is too weak to trust (an RSA key under 2048 bits, or a SHA-1 signature), as curl and git on current systems refuse it. The upstream needs a stronger certificate.'
+        : via
         ? `It was reached through the upstream proxy ${via}: if that proxy inspects TLS, or this upstream uses a private CA, start Airlock with --upstream-ca FILE.`
         : 'If this upstream uses a private CA, start Airlock with --upstream-ca FILE.') };
   }

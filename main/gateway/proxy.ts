@@ -616,11 +616,14 @@ export class Gateway extends MitmProxy {
       return;
     }
     let isSSL = false;
+    let servername: string | null = null;
+    const hostHeader = req.headers.host;
     let target: { agent: AgentIdentity; sessionId: string; host: string; port: number; path: string };
     if (inner) {
       const m = this.meta.get(req.socket);
       if (!m) return rawError(socket, 500, 'Airlock lost track of this connection.');
       isSSL = m.scheme === 'https';
+      servername = m.servername;
       // http-mitm-proxy rebuilds the upstream URL from the Host header; pin it to the tunnel's target.
       req.headers.host = m.port === (isSSL ? 443 : 80) ? m.host : `${m.host.includes(':') ? `[${m.host}]` : m.host}:${m.port}`;
       const path = originPath(req.url);
@@ -655,6 +658,20 @@ export class Gateway extends MitmProxy {
       rawError(socket, status, message);
       this.finish(ex);
     };
+    // A host Airlock holds a credential for gets none of the agent's own (as for every other request to
+    // it), and none is injected into a WebSocket: its frames are not masked. Named by another SNI or
+    // Host than the host it goes to, it is refused as a request would be (421).
+    if (isSSL && this.opts.credentials?.resolve(ex.authority)) {
+      const named = hostHeader ? hostAuthority(hostHeader, 443)?.host ?? null : null;
+      const other = servername !== null && servername !== ex.host ? servername : named !== null && named !== ex.host ? named : null;
+      if (other !== null) {
+        return refuse(421, `Airlock refused this request: it goes to ${ex.host} but names ${other}, and Airlock sends its credential for ${ex.authority} only to ${ex.host}.`);
+      }
+      if (req.headers.authorization !== undefined) {
+        delete req.headers.authorization;
+        this.opts.log.info('agent Authorization dropped from a WebSocket upgrade to a host with a stored credential', { id: ex.id, host: ex.authority });
+      }
+    }
     const cannotHold = () => Promise.reject(new Error('a WebSocket upgrade cannot be held for review'));
     const io: RequestIO = {
       body: null as unknown as Readable, // an upgrade request has no body

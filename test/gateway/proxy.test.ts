@@ -451,6 +451,41 @@ describe('a WebSocket goes where the policy decided', () => {
     }
   });
 
+  test('to a host Airlock holds a credential for: the agent\'s own Authorization is dropped; named by another SNI it is refused (421)', async () => {
+    const other = await startUpstream({ pki });
+    const authority = `127.0.0.1:${other.port}`;
+    await gw.service.credentials.set(authority, 'airlock-stored-ws-token');
+    try {
+      const sock = await tlsTunnel(gw.proxyPort, '127.0.0.1', other.port, auth, caPem);
+      try {
+        const res = readResponse(sock, 5_000);
+        sock.write(upgrade('/ws?cred', authority).replace('\r\n\r\n', '\r\nAuthorization: Bearer AGENT-OWN-TOKEN\r\n\r\n'));
+        assert.equal((await res).status, 101);
+        const until = Date.now() + 5_000;
+        while (Date.now() < until && !other.requests.some((q) => q.url === '/ws?cred')) await new Promise((r) => setTimeout(r, 20));
+      } finally {
+        sock.destroy();
+      }
+      const got = other.requests.find((q) => q.url === '/ws?cred');
+      assert.ok(got, 'the upgrade reached the host');
+      assert.equal(got.headers.authorization, undefined, 'neither the agent\'s Authorization nor Airlock\'s credential');
+      const fronted = await tlsTunnel(gw.proxyPort, '127.0.0.1', other.port, auth, caPem, 'localhost');
+      try {
+        const res = readResponse(fronted, 5_000);
+        fronted.write(upgrade('/ws?fronted', authority));
+        const r = await res;
+        assert.equal(r.status, 421, r.raw);
+        assert.match(r.raw, /goes to 127\.0\.0\.1 but names localhost/);
+      } finally {
+        fronted.destroy();
+      }
+      assert.equal(other.requests.some((q) => q.url === '/ws?fronted'), false);
+    } finally {
+      await gw.service.credentials.remove(authority);
+      await other.close();
+    }
+  });
+
   test('a ws:// URL inside a TLS tunnel (scheme and tunnel disagree) does not end `airlock serve`', async () => {
     // A process of its own: the defect this guards against ended the process with an uncaught TypeError.
     const dir = await makeTempDir('airlock-ws-scheme-');

@@ -116,6 +116,7 @@ function sendError(res: ServerResponse, status: number, message: string, code: s
 export function parseAuthority(authority: string, defaultPort: number | null): { host: string; port: number } | null {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:/\s[\]]+))(?::(\d{1,5}))?$/.exec(authority);
   if (!m) return null;
+  if (m[1] !== undefined && isIP(m[1]) !== 6) return null; // brackets hold an IPv6 address, nothing else
   const rawHost = m[1] ?? m[2]!;
   const port = m[3] !== undefined ? Number(m[3]) : defaultPort;
   if (port === null || !Number.isInteger(port) || port < 1 || port > 65535) return null;
@@ -357,6 +358,8 @@ export class Gateway extends MitmProxy {
     } else if (code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'ERR_HTTP_HEADERS_TIMEOUT') {
       status = 408;
       message = 'Airlock closed this connection: the request headers did not arrive in time.';
+    } else if (/duplicate content-length/i.test(err.message)) {
+      message = 'Airlock refused this request: it has more than one Content-Length, which is ambiguous.';
     } else if (code === 'HPE_UNEXPECTED_CONTENT_LENGTH' || /content-length.*transfer-encoding|transfer-encoding.*content-length/i.test(err.message)) {
       message = 'Airlock refused this request: it has both Content-Length and Transfer-Encoding, which is ambiguous.';
     } else if (code === 'ECONNRESET' || code === 'EPIPE') {
@@ -429,8 +432,13 @@ export class Gateway extends MitmProxy {
     else {
       const raw = socket as Socket;
       raw.setTimeout(this.opts.clientTlsTimeoutMs, () => raw.destroy());
+      // A client that hangs up (or half-closes) before its first byte sends nothing more: its socket
+      // is closed at once, not kept half-open until the timeout (one agent could hold thousands).
+      const gone = () => raw.destroy();
+      raw.once('end', gone);
       raw.once('data', (d: Buffer) => {
         raw.setTimeout(0);
+        raw.off('end', gone);
         onFirst(d);
       });
     }
@@ -439,6 +447,13 @@ export class Gateway extends MitmProxy {
   private startTls(socket: Socket, ctxPromise: Promise<tls.SecureContext>, base: Omit<ConnMeta, 'scheme' | 'servername'>, server: http.Server): void {
     ctxPromise.then((secureContext) => {
       if (socket.destroyed) return;
+      // The client's FIN came with its first bytes (read, not yet emitted: the socket is paused). A
+      // client that has stopped sending cannot finish a handshake, and the TLS layer would not see
+      // that end again: close now.
+      if ((socket as unknown as { _readableState?: { ended?: boolean } })._readableState?.ended === true) {
+        socket.destroy();
+        return;
+      }
       const issuer = this.opts.issuer;
       const tlsSocket = new tls.TLSSocket(socket, {
         isServer: true,
@@ -448,19 +463,27 @@ export class Gateway extends MitmProxy {
         // alert); one that offers neither (h2 only) is refused in the handshake, where it is clear.
         ALPNCallback: ({ protocols }) => (protocols.includes('http/1.1') ? 'http/1.1' : protocols.includes('http/1.0') ? 'http/1.0' : undefined),
         SNICallback: (name, cb) => {
-          if (name.toLowerCase() === base.host) return cb(null, secureContext);
+          if (name.toLowerCase().replace(/\.$/, '') === base.host) return cb(null, secureContext);
           issuer.getSecureContext(name).then((c) => cb(null, c), (e) => cb(e as Error));
         },
       });
       const timer = setTimeout(() => tlsSocket.destroy(), this.opts.clientTlsTimeoutMs);
+      // The client hung up during the handshake: nothing can follow, close now rather than at the timeout.
+      const gone = () => {
+        clearTimeout(timer);
+        tlsSocket.destroy();
+      };
+      tlsSocket.once('end', gone);
       tlsSocket.on('error', (e: NodeJS.ErrnoException) => {
         clearTimeout(timer);
         this.opts.log.info('client TLS error', { host: base.host, code: e.code, message: e.message });
       });
       tlsSocket.once('secure', () => {
         clearTimeout(timer);
+        tlsSocket.off('end', gone);
         const sni = (tlsSocket as tls.TLSSocket & { servername?: string | false }).servername;
-        const servername = typeof sni === 'string' && sni ? sni.toLowerCase() : isIP(base.host) ? null : base.host;
+        // As a Host header is read: case and a trailing dot do not make another name.
+        const servername = typeof sni === 'string' && sni ? sni.toLowerCase().replace(/\.$/, '') : isIP(base.host) ? null : base.host;
         this.meta.set(tlsSocket, { ...base, scheme: 'https', servername });
         this.track(tlsSocket);
         server.emit('connection', tlsSocket);
@@ -1211,6 +1234,9 @@ class Flow implements RequestIO {
       outHeaders = outHeaders.filter(([k]) => { const l = k.toLowerCase(); return l !== 'authorization' && l !== 'accept-encoding'; });
       outHeaders.push(['Authorization', cred.header], ['Accept-Encoding', 'identity']); // the answer is masked as it streams (forward)
     }
+    // An HTTP/1.0 request may come without Host; it goes upstream as HTTP/1.1, which needs one: the
+    // host the policy decided on (undici adds the same on the relay path).
+    if (!outHeaders.some(([k]) => k.toLowerCase() === 'host')) outHeaders.unshift(['Host', hostPort(ex.host, ex.port, isTls ? 443 : 80)]);
     if (held !== null) {
       outHeaders = outHeaders.filter(([k]) => k.toLowerCase() !== 'content-length');
       outHeaders.push(['Content-Length', String(heldLength)]);

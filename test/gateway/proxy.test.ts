@@ -18,6 +18,7 @@ import {
 import { AIRLOCK_BIN, cleanCliEnv, spawnServe, startTestAirlock, type ServeProcess, type TestAirlock } from '../helpers/airlock';
 import { makeTempDir, removeDir } from '../helpers/tmp';
 import { createLogger } from '../../main/log';
+import { parseAuthority } from '../../main/gateway/proxy';
 import { sqlite } from '../../main/store/sqlite';
 import {
   connect, curlVia, openTunnel, rawExchange, readResponse, requestOver, tlsTunnel, viaProxy, wsEchoOver, type CurlTarget,
@@ -735,6 +736,44 @@ describe('bad input gets a clear answer and the gateway keeps working', () => {
     await stillWorks();
   });
 
+  test('two Content-Length headers: 400 that says so; an IPv4 address in brackets is not a CONNECT target', async () => {
+    const p = await rawExchange(gw.proxyPort, `POST http://127.0.0.1:${plain.port}/echo?dupcl HTTP/1.1\r\nHost: 127.0.0.1:${plain.port}\r\n` +
+      `Proxy-Authorization: ${auth}\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab`);
+    assert.equal(p.status, 400, p.raw);
+    assert.match(p.body.toString(), /more than one Content-Length/);
+    const t = await openTunnel(gw.proxyPort, `[127.0.0.1]:${up.port}`, auth);
+    t.socket.destroy();
+    assert.equal(t.status, 400, t.response.raw);
+    assert.equal(parseAuthority('[127.0.0.1]:443', null), null);
+    assert.deepEqual(parseAuthority('[::1]:443', null), { host: '::1', port: 443 });
+    await stillWorks();
+  });
+
+  test('HTTP/1.0 without Host reaches upstream with the Host the policy decided on (plain, and to a credentialed host)', async () => {
+    const p = await rawExchange(gw.proxyPort, `GET http://127.0.0.1:${plain.port}/hello?http10 HTTP/1.0\r\nProxy-Authorization: ${auth}\r\n\r\n`);
+    assert.equal(p.status, 200, p.raw);
+    assert.equal(plain.requests.find((q) => q.url === '/hello?http10')?.headers.host, `127.0.0.1:${plain.port}`);
+  });
+
+  test('an SNI with a trailing dot is the same name (no 421 to a credentialed host)', async () => {
+    const other = await startUpstream({ pki });
+    await gw.service.credentials.set(`localhost:${other.port}`, 'dot-token-1');
+    try {
+      const sock = await tlsTunnel(gw.proxyPort, 'localhost', other.port, auth, caPem, 'localhost.');
+      try {
+        const r = readResponse(sock);
+        sock.write(`GET /hello?sni-dot HTTP/1.1\r\nHost: localhost:${other.port}\r\n\r\n`);
+        const res = await r;
+        assert.equal(res.status, 200, res.raw);
+      } finally {
+        sock.destroy();
+      }
+    } finally {
+      await gw.service.credentials.remove(`localhost:${other.port}`);
+      await other.close();
+    }
+  });
+
   test('header flood (300 header lines): 431 (plain and inside a tunnel)', async () => {
     const flood = Array.from({ length: 300 }, (_, i) => `X-Flood-${i}: ${i}\r\n`).join('');
     const p = await rawExchange(gw.proxyPort, plainGet(plain, '/hello?flood', `Proxy-Authorization: ${auth}\r\n${flood}`));
@@ -801,6 +840,29 @@ describe('bad input gets a clear answer and the gateway keeps working', () => {
       assert.match(over.stdout, /^HTTP\/1\.1 502/m);
       assert.match(over.stdout, /sent response headers larger than Airlock accepts \(256 KiB, Airlock's upstreamMaxHeaderBytes setting\)/);
     }
+    await stillWorks();
+  });
+
+  test('agents that hang up right after CONNECT, or during the TLS handshake, are closed at once (not at the TLS timeout)', async () => {
+    // Each waits (bounded) for Airlock to close its side; half-open sockets left to clientTlsTimeoutMs
+    // (15 s here) would let one agent hold thousands of file descriptors.
+    const closedWithin = (sock: net.Socket, ms: number) => new Promise<boolean>((resolve) => {
+      if (sock.closed) return resolve(true);
+      const t = setTimeout(() => resolve(false), ms);
+      sock.once('close', () => { clearTimeout(t); resolve(true); });
+    });
+    const started = Date.now();
+    const after = await Promise.all(Array.from({ length: 40 }, async (_, i) => {
+      const t = await openTunnel(gw.proxyPort, `127.0.0.1:${up.port}`, auth);
+      assert.equal(t.status, 200);
+      t.socket.resume();
+      // Half of them give up before their first byte, half after the first bytes of a ClientHello.
+      if (i % 2 === 1) t.socket.write(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01]));
+      t.socket.end();
+      return closedWithin(t.socket, 3_000);
+    }));
+    assert.equal(after.filter(Boolean).length, 40, `${after.filter((x) => !x).length} of 40 left open after 3 s`);
+    assert.ok(Date.now() - started < 10_000);
     await stillWorks();
   });
 

@@ -358,7 +358,16 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
     const mode = statSync(paths.config).mode & 0o777;
     if (mode & 0o077) log.warn(`${paths.config} holds the upstream proxy's password and other users of this machine can read it (mode ${mode.toString(8)}); chmod 600 it`);
   }
-  const ca = await loadOrCreateCa(dataDir);
+  // A key file others could read or that another user owns is a CA that may be known elsewhere: said
+  // in the log at once and, once the record is open, in the audit log (`ca.warning`).
+  const caWarnings: string[] = [];
+  let auditCaWarning: ((m: string) => void) | null = null;
+  const warnCa = (m: string) => {
+    log.warn(m);
+    if (auditCaWarning) auditCaWarning(m);
+    else caWarnings.push(m);
+  };
+  const ca = await loadOrCreateCa(dataDir, { onWarning: warnCa });
   const bundlePath = writeTrustBundle(ca, { files: options.systemCaFiles });
   writeNodePreload(paths.nodePreload);
   const adminToken = ensureAdminToken(paths);
@@ -366,6 +375,7 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
   const ownPorts = new Set<number>();
   const upstreamProxy = UpstreamProxy.from(options.upstreamProxy, options.upstreamNoProxy);
   const upstream = new UpstreamPool({
+    onWarning: (m) => log.warn(m),
     extraCaFiles: options.upstreamCa,
     connectTimeoutMs: options.connectTimeoutMs,
     responseTimeoutMs: options.upstreamTimeoutMs,
@@ -405,6 +415,8 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
   if (recovery.forwardUnknown.length > 0) {
     log.warn(`approved push(es) ${recovery.forwardUnknown.map((id) => `#${id}`).join(', ')} were being forwarded when the last gateway stopped: whether upstream took them is not recorded; check upstream`);
   }
+  auditCaWarning = (m) => store.audit.append({ actor: 'system', action: 'ca.warning', subject: 'ca', details: { message: m } });
+  for (const m of caWarnings.splice(0)) auditCaWarning(m);
   // The policy in force is part of the record: an auditor sees which rules decided from when on.
   store.audit.append({ actor: 'system', action: 'policy.loaded', subject: BUILTIN_POLICY.name, details: { rules: builtinRules(upstreamProxy) } });
   if (interrupted.length > 0) log.warn(`${interrupted.length} review(s) pending at the last shutdown marked interrupted`);
@@ -460,7 +472,7 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
   });
   const stages = defaultStages({ guard: options.record ? recordGuardStage(store) : undefined, hold, record: recordStage(options.record ? store : null, emitExchange), ownPorts, upstreamProxy });
   const auth = new AgentAuthenticator(store.agents);
-  const issuer = new LeafIssuer(ca);
+  const issuer = new LeafIssuer(ca, { onWarning: warnCa });
   void issuer.warm();
   closers.push(async () => {
     issuer.close();

@@ -27,6 +27,8 @@ interface ConnMeta {
   host: string;
   port: number;
   servername: string | null;
+  /** The CONNECT's Proxy-Authorization: asked again on each request in the tunnel (a removed agent's tunnel stops working). */
+  proxyAuth: string;
 }
 
 export interface SessionHooks {
@@ -97,6 +99,8 @@ function rawError(socket: Duplex, status: number, message: string, extraHeaders 
   socket.end(`HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\n${extraHeaders}Content-Type: text/plain; charset=utf-8\r\n` +
     `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }
+
+const REVOKED = "Airlock refused this request: the token this connection was opened with no longer works (the agent was removed, or its run ended); the connection is closed.";
 
 function formatSeconds(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000} s` : `${(ms / 1000).toFixed(1)} s`;
@@ -417,7 +421,7 @@ export class Gateway extends MitmProxy {
     const onFirst = (first: Buffer) => {
       socket.pause();
       socket.unshift(first);
-      const base = { agent: auth.agent, sessionId, host: target.host, port: target.port };
+      const base = { agent: auth.agent, sessionId, host: target.host, port: target.port, proxyAuth: String(req.headers['proxy-authorization']) };
       if (first[0] === 0x16) this.startTls(socket as Socket, ctx, base, server);
       else {
         // Not TLS: plain HTTP spoken inside the tunnel. Anything that is not HTTP
@@ -538,6 +542,12 @@ export class Gateway extends MitmProxy {
         sendError(res, 500, 'Airlock lost track of this connection.', 'internal');
         return;
       }
+      if (!this.opts.auth.authenticate(m.proxyAuth).ok) {
+        req.resume();
+        res.shouldKeepAlive = false;
+        sendError(res, 403, REVOKED, 'agent-revoked', { connection: 'close' });
+        return;
+      }
       const path = originPath(req.url);
       if (path === null) {
         sendError(res, 400, NOT_A_PATH, 'bad-request');
@@ -645,6 +655,7 @@ export class Gateway extends MitmProxy {
     if (inner) {
       const m = this.meta.get(req.socket);
       if (!m) return rawError(socket, 500, 'Airlock lost track of this connection.');
+      if (!this.opts.auth.authenticate(m.proxyAuth).ok) return rawError(socket, 403, REVOKED);
       isSSL = m.scheme === 'https';
       servername = m.servername;
       // http-mitm-proxy rebuilds the upstream URL from the Host header; pin it to the tunnel's target.

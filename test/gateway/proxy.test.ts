@@ -566,6 +566,30 @@ describe('proxy authentication', () => {
     const noPlain = await rawExchange(gw.proxyPort, plainGet(plain, '/hello', `Proxy-Authorization: ${a}\r\n`));
     assert.equal(noPlain.status, 407);
   });
+
+  test("a tunnel opened before its agent was removed stops working: 403 and the connection closed", async () => {
+    const tmpToken = await gw.addAgent('temp-tunnel');
+    const a = gw.basic('temp-tunnel', tmpToken);
+    const sock = await tlsTunnel(gw.proxyPort, '127.0.0.1', up.port, a, caPem);
+    try {
+      const get = (q: string) => {
+        const r = readResponse(sock);
+        sock.write(`GET /hello?${q} HTTP/1.1\r\nHost: 127.0.0.1:${up.port}\r\n\r\n`);
+        return r;
+      };
+      assert.equal((await get('before-removal')).status, 200);
+      assert.ok(gw.service.store.agents.remove('temp-tunnel'));
+      gw.service.gateway.options_.auth.invalidate(); // the 5 s success cache
+      const res = await get('after-removal');
+      assert.equal(res.status, 403, res.raw);
+      assert.match(res.body.toString(), /no longer works \(the agent was removed/);
+      assert.equal(up.requests.some((q) => q.url === '/hello?after-removal'), false);
+      const closed = res.closed || await new Promise<boolean>((r) => { sock.once('close', () => r(true)); setTimeout(() => r(false), 3000).unref(); });
+      assert.ok(closed);
+    } finally {
+      sock.destroy();
+    }
+  });
 });
 
 describe('upstream TLS is always verified', () => {

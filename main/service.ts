@@ -494,6 +494,7 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
     clientBodyIdleTimeoutMs: options.clientBodyIdleTimeoutMs,
     clientTlsTimeoutMs: options.clientTlsTimeoutMs,
     maxHeaderCount: options.maxHeaderCount,
+    maxUpstreamRequestsPerAgentHost: options.maxUpstreamRequestsPerAgentHost,
     maxHeaderBytes: options.maxHeaderBytes,
     bodyCaptureBytes: options.record ? options.bodyCaptureBytes : 0,
     exchangeIds: () => store.exchanges.nextId(),

@@ -19,6 +19,7 @@ export const OptionsSchema = z.object({
   clientHeadersTimeoutMs: z.number().int().positive().default(20_000).describe('Time a client has to send its request headers (slow clients get 408).'),
   clientBodyIdleTimeoutMs: z.number().int().nonnegative().default(60_000).describe('Longest silence allowed inside a request body (a push being uploaded, a POST) before Airlock gives the request up with 408 (default 60 s; 0 turns it off). A held push is read whole before anything goes upstream, so this is what frees a push whose upload stalled.'),
   clientTlsTimeoutMs: z.number().int().positive().default(15_000).describe('Time a client has to finish the TLS handshake inside a CONNECT tunnel.'),
+  maxUpstreamRequestsPerAgentHost: z.number().int().positive().default(64).describe('Requests one agent may have open to one host at once; more get 503 (the 256 connections to a host are shared by every agent: one agent\'s hung or endless requests must not make the others wait).'),
   maxHeaderCount: z.number().int().positive().default(200).describe('Requests with more header lines than this get 431.'),
   maxHeaderBytes: z.number().int().min(1024).max(1024 ** 2).default(64 * 1024).describe('Largest request head (request line and headers) an agent may send; larger ones get 431 (default 64 KiB, as large as common servers accept).'),
   upstreamMaxHeaderBytes: z.number().int().min(1024).max(4 * 1024 ** 2).default(256 * 1024).describe('Largest response head accepted from an upstream; larger ones get 502 (default 256 KiB, as browsers accept).'),

@@ -57,6 +57,12 @@ export interface GatewayOptions {
   credentials?: { resolve(authority: string): { header: string; secrets: string[] } | null };
   /** Ids for new exchanges (the store's, so they are unique in the record); default: a counter from 1. */
   exchangeIds?: () => string;
+  /**
+   * Requests one agent may have open to one host at once (default 64): the connections to a host
+   * (256) are shared by every agent, and one agent's hung or endless requests must not make the
+   * others' wait. Beyond it, 503.
+   */
+  maxUpstreamRequestsPerAgentHost?: number;
   /** Whether the policy refuses a target on its host and port alone (`targetDenial`): no early connection is opened to one. */
   deniedTarget?: (host: string, port: number) => unknown;
 }
@@ -174,6 +180,22 @@ export class Gateway extends MitmProxy {
   private readonly answered = new WeakSet<object>();
   private boundPort = 0;
   private exchangeCounter = 0;
+  /** Requests open upstream, by agent and host (`maxUpstreamRequestsPerAgentHost`). */
+  private readonly upstreamOpen = new Map<string, number>();
+
+  /** Takes one of the agent's places for requests open to this host; false when it has none left. */
+  takeUpstreamPlace(key: string): boolean {
+    const n = this.upstreamOpen.get(key) ?? 0;
+    if (n >= (this.opts.maxUpstreamRequestsPerAgentHost ?? 64)) return false;
+    this.upstreamOpen.set(key, n + 1);
+    return true;
+  }
+
+  giveUpstreamPlace(key: string): void {
+    const n = (this.upstreamOpen.get(key) ?? 1) - 1;
+    if (n > 0) this.upstreamOpen.set(key, n);
+    else this.upstreamOpen.delete(key);
+  }
   /** A new exchange's id, or null when the record cannot give one (its database refuses writes): the request is then refused. */
   private nextExchangeId(): string | null {
     try {
@@ -997,9 +1019,9 @@ class Flow implements RequestIO {
   }
 
   run(): void {
-    const misdirected = this.misdirectedCredential();
+    const misdirected = this.misdirected();
     if (misdirected) {
-      this.opts.log.warn('credential host mismatch', { id: this.ex.id, authority: this.ex.authority });
+      this.opts.log.warn('request names another host than it goes to', { id: this.ex.id, authority: this.ex.authority });
       this.apply({ action: 'refuse', status: 421, message: misdirected });
       return;
     }
@@ -1021,8 +1043,12 @@ class Flow implements RequestIO {
   private done(): void {
     if (this.finished) return;
     this.finished = true;
+    if (this.upstreamPlace !== null) this.gw.giveUpstreamPlace(this.upstreamPlace);
     this.gw.finish(this.ex);
   }
+
+  /** The agent-and-host key of the place this exchange holds while open upstream, if it holds one. */
+  private upstreamPlace: string | null = null;
 
   onClientGone(cb: () => void): void {
     this.clientGone.push(cb);
@@ -1064,6 +1090,19 @@ class Flow implements RequestIO {
   /** Sends the request upstream (the client's stream, or a held body) and relays the answer. */
   private async forward(held: Buffer | (() => Readable) | null, heldLength: number | null): Promise<void> {
     const { ex, req, res } = this;
+    if (held === null && this.upstreamPlace === null) {
+      // A push approved by a person is not counted: it is forwarded whatever else the agent has open.
+      const key = `${ex.agent.name}\0${ex.authority}`;
+      if (!this.gw.takeUpstreamPlace(key)) {
+        const message = `Airlock refused this request: agent ${ex.agent.name} already has ${this.opts.maxUpstreamRequestsPerAgentHost ?? 64} requests open to ${ex.authority} (Airlock's maxUpstreamRequestsPerAgentHost setting); the connections to a host are shared by every agent.`;
+        ex.status = 503;
+        ex.error = message;
+        req.resume();
+        sendError(res, 503, message, 'agent-host-limit', { 'retry-after': '1' });
+        return;
+      }
+      this.upstreamPlace = key;
+    }
     if (held === null && ex.scheme === 'https' && !this.credential && req.headers.expect === undefined) return this.relay();
     let upRes: IncomingMessage;
     try {
@@ -1148,11 +1187,17 @@ class Flow implements RequestIO {
       opts.upstream.dispatcher.dispatch(
         {
           origin: `https://${ex.host.includes(':') ? `[${ex.host}]` : ex.host}:${ex.port}`,
+          // The name the upstream is asked for and verified against: the tunnel's SNI (the host itself,
+          // or for a tunnel to an address, the name the client sent), never the Host header, as on the
+          // other path. Without one (a tunnel to an address, no SNI) the address itself: the connector
+          // sends no SNI for an address and verifies the certificate against it (undici would otherwise
+          // take the Host header's name).
+          servername: this.servername ?? ex.host,
           path: ex.path,
           method: ex.method as Dispatcher.HttpMethod,
           headers: flat,
           body: body as Dispatcher.DispatchOptions['body'], // undici pulls async iterables with backpressure
-        },
+        } as Dispatcher.DispatchOptions, // `servername` is a request option undici reads (lib/core/request.js) but does not type
         {
           onConnect: (a: (e?: Error) => void) => {
             abort = a;
@@ -1204,17 +1249,22 @@ class Flow implements RequestIO {
   }
 
   /**
-   * Airlock's credential for a host goes only to that host. A request that reaches the host's address
-   * but names another one in its TLS SNI or Host header could be routed elsewhere by a shared front
-   * end (domain fronting) with the credential attached: it is refused (421) before any stage runs.
+   * A request goes to the host the policy decides on, the review shows and the record keeps. One that
+   * reaches that host's address but names another in its TLS SNI or Host header could be routed
+   * elsewhere by a shared front end (domain fronting): a push reviewed as going to one host would land
+   * on another, and Airlock's credential for a host would go with it. Refused (421) before any stage
+   * runs. A tunnel opened to an address (CONNECT 1.2.3.4) is the exception, unless a credential is
+   * stored for it: the client chose the address, and the name it sends is what the upstream's
+   * certificate is verified against.
    */
-  private misdirectedCredential(): string | null {
+  private misdirected(): string | null {
     const ex = this.ex;
-    if (!this.credential) return null;
     const named = this.hostNamed;
     const other = this.servername !== null && this.servername !== ex.host ? this.servername : named !== null && named !== ex.host ? named : null;
     if (other === null) return null;
-    return `Airlock refused this request: it goes to ${ex.host} but names ${other}, and Airlock sends its credential for ${ex.authority} only to ${ex.host}.`;
+    if (this.credential) return `Airlock refused this request: it goes to ${ex.host} but names ${other}, and Airlock sends its credential for ${ex.authority} only to ${ex.host}.`;
+    if (isIP(ex.host)) return null;
+    return `Airlock refused this request: it goes to ${ex.host} but names ${other} (HTTP 421). Airlock decides on, shows and records the host a request goes to, so the request must name that host.`;
   }
 
   private credentialLooked = false;

@@ -356,7 +356,8 @@ export class UpstreamPool {
     const secureContext = createSecureContext({ ca: this.ca, ciphers: UPSTREAM_CIPHERS });
     this.https = new PreconnectAgent({ ...common, secureContext, rejectUnauthorized: true }, ownPorts, proxy, connectTimeoutMs);
     const connect: buildConnector.connector = (o, cb) => {
-      const servername = o.servername || undefined;
+      // An address is no server name (TLS SNI carries names only): verified against the address.
+      const servername = o.servername && !isIP(o.servername) ? o.servername : undefined;
       const port = Number(o.port) || 443;
       const open = (): tls.TLSSocket => {
         const via = this.via(o.hostname);

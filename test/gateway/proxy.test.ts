@@ -779,6 +779,70 @@ describe('bad input gets a clear answer and the gateway keeps working', () => {
     assert.equal(plain.requests.find((q) => q.url === '/hello?http10')?.headers.host, `127.0.0.1:${plain.port}`);
   });
 
+  test('one agent with maxUpstreamRequestsPerAgentHost requests open to a host gets 503 for more; another agent is not held up', async (t) => {
+    const small = await startTestAirlock({ upstreamCa: [pki.caPath], options: { consolePort: null, maxUpstreamRequestsPerAgentHost: 2 } });
+    t.after(() => small.close());
+    const ta = await small.addAgent('busy');
+    const tb = await small.addAgent('other');
+    const via = (user: string, token: string) => new ProxyAgent({ uri: small.proxyUrl, token: small.basic(user, token), requestTls: { ca: readFileSync(small.caPath, 'utf8') } });
+    const da = via('busy', ta);
+    const db = via('other', tb);
+    t.after(() => Promise.all([da.close(), db.close()]));
+    const get = async (d: ProxyAgent, path: string) => {
+      const r = await undiciRequest(`${up.url}${path}`, { dispatcher: d, headersTimeout: 10_000, bodyTimeout: 10_000 });
+      return { status: r.statusCode, body: await r.body.text(), retry: r.headers['retry-after'] };
+    };
+    const slow = [get(da, '/slow?ms=1500&i=1'), get(da, '/slow?ms=1500&i=2')];
+    const until = Date.now() + 5_000;
+    while (Date.now() < until && up.requests.filter((q) => q.url.startsWith('/slow?ms=1500&i=')).length < 2) await new Promise((r) => setTimeout(r, 20));
+    const third = await get(da, '/hello?third');
+    assert.equal(third.status, 503, third.body);
+    assert.equal(third.retry, '1');
+    assert.match(third.body, /agent busy already has 2 requests open to 127\.0\.0\.1:\d+ \(Airlock's maxUpstreamRequestsPerAgentHost setting\)/);
+    assert.equal(up.requests.some((q) => q.url === '/hello?third'), false);
+    const others = await get(db, '/hello?other-agent');
+    assert.equal(others.status, 200);
+    assert.deepEqual((await Promise.all(slow)).map((r) => r.status), [200, 200]);
+    assert.equal((await get(da, '/hello?after')).status, 200, 'its places are given back when its requests end');
+  });
+
+  test('a request naming another host than its tunnel goes to is refused (421, any host); a tunnel to an address is verified against the name the client sent, on both paths', async () => {
+    const over = async (sock: tls.TLSSocket, head: string) => {
+      const r = readResponse(sock);
+      sock.write(head);
+      return r;
+    };
+    // CONNECT localhost, Host x.localhost: a shared front end would route by the Host.
+    const fronted = await tlsTunnel(gw.proxyPort, 'localhost', up.port, auth, caPem);
+    try {
+      const r = await over(fronted, `GET /hello?fronted HTTP/1.1\r\nHost: x.localhost:${up.port}\r\n\r\n`);
+      assert.equal(r.status, 421, r.raw);
+      assert.match(r.body.toString(), /goes to localhost but names x\.localhost/);
+    } finally {
+      fronted.destroy();
+    }
+    assert.equal(up.requests.some((q) => q.url === '/hello?fronted'), false);
+    // CONNECT to an address, no SNI, a Host that names something else: the upstream is verified against
+    // the address (the test certificate has IP 127.0.0.1), not against the Host header's name.
+    const ip = await tlsTunnel(gw.proxyPort, '127.0.0.1', up.port, auth, caPem);
+    try {
+      const r = await over(ip, `GET /hello?ip-tunnel HTTP/1.1\r\nHost: nomatch.example:${up.port}\r\n\r\n`);
+      assert.equal(r.status, 200, r.raw);
+    } finally {
+      ip.destroy();
+    }
+    // With a name in its SNI, that name is what the upstream is verified against (the relay path too).
+    const named = await tlsTunnel(gw.proxyPort, '127.0.0.1', up.port, auth, caPem, 'nomatch.example');
+    try {
+      const r = await over(named, `GET /hello?ip-sni HTTP/1.1\r\nHost: 127.0.0.1:${up.port}\r\n\r\n`);
+      assert.equal(r.status, 502, r.raw);
+      assert.match(r.body.toString(), /could not be verified/);
+    } finally {
+      named.destroy();
+    }
+    assert.equal(up.requests.some((q) => q.url === '/hello?ip-sni'), false);
+  });
+
   test('an SNI with a trailing dot is the same name (no 421 to a credentialed host)', async () => {
     const other = await startUpstream({ pki });
     await gw.service.credentials.set(`localhost:${other.port}`, 'dot-token-1');

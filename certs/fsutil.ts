@@ -62,6 +62,15 @@ function myUid(): number | null {
   return process.platform === 'win32' || typeof process.getuid !== 'function' ? null : process.getuid();
 }
 
+/** The file's stat, or null when it cannot be stat'ed (the read that follows reports why). */
+function statOrNull(path: string): Stats | null {
+  try {
+    return statSync(path);
+  } catch {
+    return null;
+  }
+}
+
 /**
  * Checks a private key file of Airlock's (`what`: "CA key", "leaf key") before it is used.
  * - Owned by another user: throws a CaError naming the file, its owner and `airlock ca rotate`.
@@ -73,13 +82,8 @@ function myUid(): number | null {
  * follows, which reports it with its own sentence.
  */
 export function secureKeyFile(path: string, what: string): string | null {
-  let st: Stats;
-  try {
-    st = statSync(path);
-  } catch {
-    return null;
-  }
-  if (!st.isFile()) return null; // the read that follows says what is wrong
+  const st = statOrNull(path);
+  if (!st || !st.isFile()) return null; // the read that follows says what is wrong
   const uid = myUid();
   if (uid !== null && st.uid !== uid) {
     throw new CaError(
@@ -109,12 +113,8 @@ export function secureKeyFile(path: string, what: string): string | null {
  * the file was writable by others or is owned by another user (who can replace it), or null.
  */
 export function checkPublicFile(path: string, what: string): string | null {
-  let st: Stats;
-  try {
-    st = statSync(path);
-  } catch {
-    return null;
-  }
+  const st = statOrNull(path);
+  if (!st) return null;
   const uid = myUid();
   if (uid === null || !st.isFile()) return null;
   const mode = st.mode & 0o777;

@@ -5,6 +5,7 @@
 import type { SqliteDatabase } from './sqlite';
 import type { AuditLog } from './types';
 import { FLUSH_INTERVAL_MS } from './exchanges';
+import type { ReviewRow } from './reviews';
 
 export interface RecoveryInput {
   /** The runtime file the previous gateway left (it removes it when it stops cleanly), if any. */
@@ -32,19 +33,6 @@ export const RESTORED_EXCHANGE_ERROR =
   'Airlock stopped before this exchange was recorded; this row was restored from its review at the next start (headers, timings and the answer are unknown)';
 export const FORWARD_UNKNOWN_REASON =
   'Airlock stopped after this push was approved and while it was being forwarded: whether upstream took it is not recorded; check the branch upstream';
-
-interface ReviewRow {
-  id: string;
-  exchange_id: string;
-  agent: string;
-  kind: string;
-  host: string;
-  repo: string;
-  state: string;
-  created_at: string;
-  body_sha256: string;
-  body_bytes: number;
-}
 
 /** `host`, `host:port` or `[v6]:port` (an exchange's authority) → host and port (443 when absent). */
 function splitAuthority(authority: string): { host: string; port: number } {

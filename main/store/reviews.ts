@@ -6,7 +6,8 @@ import type { AuditLog, ReviewEvent, ReviewPatch, ReviewRecord, ReviewsRepo, Rev
 
 const STATES: readonly ReviewStateName[] = ['pending', 'approved', 'denied', 'expired', 'interrupted'];
 
-interface ReviewRow {
+/** A `reviews` row as SQLite returns it. */
+export interface ReviewRow {
   id: string;
   exchange_id: string;
   agent: string;

@@ -336,6 +336,7 @@ export function reviewView(r: import('./store').ReviewRecord): ReviewView {
     refs: detail.refs ?? [],
     findings: detail.findings ?? [],
     upstreamStatus: r.upstreamStatus,
+    upstreamResult: r.upstreamResult ?? null,
     summary: r.summary,
   };
 }
@@ -448,7 +449,6 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
   pruneTimer.unref();
   closers.push(() => clearInterval(pruneTimer));
   const queue = new ReviewQueue(store, options.reviewTimeoutMs, () => new Date(), (e) => log.error('recording a review failed', { error: e.message }));
-  closers.push(() => queue.shutdown());
   const upstreamCaFile = join(dataDir, 'upstream-ca.pem');
   writeFileSync(upstreamCaFile, [...upstream.ca].join('\n') + '\n', { mode: 0o644 });
   const hold = holdStage({
@@ -521,6 +521,11 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
     throw e;
   }
   closers.push(() => gateway.stop());
+  // Closers run last first: held pushes are rejected ("interrupted: Airlock shut down", as git prints
+  // it) before the gateway closes their connections, which would otherwise read as the agent leaving.
+  closers.push(async () => {
+    if (queue.shutdown() > 0) await new Promise((r) => setTimeout(r, 200)); // their answers reach the agents
+  });
   ownPorts.add(Number(new URL(gateway.url).port));
   if (upstreamProxy) {
     // Said at once: otherwise the first sign of a wrong upstreamProxy is every agent's request failing.

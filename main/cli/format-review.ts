@@ -32,8 +32,8 @@ export function reviewText(r: ReviewView): string {
   out.push(`body:    ${r.bodyBytes} bytes, sha256 ${r.bodySha256}`);
   out.push(`created: ${r.createdAt}`);
   if (r.decidedAt) out.push(`decided: ${r.state} by ${r.decidedBy} at ${r.decidedAt}${r.reason ? ` — ${r.reason}` : ''}`);
-  if (r.upstreamStatus === 0) out.push('upstream answered: nothing recorded (not forwarded, or Airlock stopped while forwarding: see `airlock audit export`)');
-  else if (r.upstreamStatus !== null) out.push(`upstream answered: ${r.upstreamStatus}`);
+  if (r.upstreamStatus !== null) out.push(`upstream answered: HTTP ${r.upstreamStatus}`);
+  if (r.upstreamResult !== null) out.push(`upstream result: ${r.upstreamResult === 'ok' ? 'ok, every ref updated' : r.upstreamResult}`);
   out.push(`summary: ${r.summary}`);
   for (const f of r.findings) out.push(`finding [${f.severity}] ${f.rule}: ${f.message}${f.path ? ` (${f.path}${f.line ? `:${f.line}` : ''})` : ''}`);
   for (const ref of r.refs) {

@@ -152,6 +152,12 @@ export interface ReviewView {
   findings: FindingView[];
   /** Upstream's answer after forwarding (approved reviews only). */
   upstreamStatus: number | null;
+  /**
+   * What upstream did with the refs, read from its answer: 'ok' (every ref updated), or a sentence
+   * saying what it refused (an HTTP 200 can refuse every ref: a branch moved meanwhile), or why
+   * nothing is known; null before forwarding or when the answer carried no report.
+   */
+  upstreamResult: string | null;
   summary: string;
 }
 

@@ -1,6 +1,6 @@
 // Builds the response body of `POST …/git-receive-pack`: report-status pkt-lines,
 // optionally multiplexed on side-band channels (band 1 data, band 2 progress).
-import { encodePkt, FLUSH, MAX_PKT_LEN } from './pkt-line';
+import { decodePkts, encodePkt, FLUSH, MAX_PKT_LEN, pktText } from './pkt-line';
 import type { SideBand } from './receive-pack';
 
 export const RECEIVE_PACK_RESULT_CONTENT_TYPE = 'application/x-git-receive-pack-result';
@@ -23,7 +23,10 @@ function bandPacketMax(sideBand: Exclude<SideBand, null>): number {
 
 /** One line of protocol text: no CR/LF or other control characters, bounded length. */
 export function sanitizeReason(text: string, maxLen = 500): string {
-  const s = text.replace(/[\x00-\x1f\x7f]+/g, ' ').replace(/ {2,}/g, ' ').trim();
+  // C0 and C1 controls (U+009B is a CSI to many terminals), line and paragraph separators, and the
+  // bidirectional and invisible characters `airlock show` marks: an agent-chosen reason (a ref name, a
+  // refusal text) must not rewrite or disguise the line git prints it on.
+  const s = text.replace(/[\x00-\x1f\x7f-\x9f\u2028\u2029\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]+/g, ' ').replace(/ {2,}/g, ' ').trim();
   const chars = Array.from(s);
   return chars.length > maxLen ? `${chars.slice(0, maxLen - 1).join('')}…` : s || 'rejected';
 }
@@ -62,7 +65,7 @@ export function buildReceivePackResult(opts: ReceivePackResultOptions): Buffer {
 
 function progressText(msg: string): string {
   // Keep '\r' (git uses it to redraw a progress line); other controls become spaces.
-  const s = msg.replace(/[\x00-\x09\x0b\x0c\x0e-\x1f\x7f]/g, ' ');
+  const s = msg.replace(/[\x00-\x09\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/g, ' ');
   return /[\n\r]$/.test(s) ? s : `${s}\n`;
 }
 
@@ -80,4 +83,55 @@ export function sideBandProgress(msg: string, sideBand: SideBand): Buffer {
     data = Buffer.concat([data.subarray(0, cut), Buffer.from('\n')]);
   }
   return encodePkt(Buffer.concat([Buffer.from([2]), data]));
+}
+
+/** What a receive-pack answered: its `unpack` status and each ref's `ok` or `ng <reason>`. */
+export interface ReceivePackReport {
+  unpack: string;
+  refs: RefResult[];
+}
+
+/**
+ * Reads an upstream's answer to a push (report-status, on side-band band 1 when the push asked for
+ * side-band; band 3 is a fatal error). Null when it holds no report (a push that did not ask for
+ * report-status, an answer cut short or not pkt-lines): what upstream did is then not known from it.
+ */
+export function parseReceivePackResult(buf: Buffer, sideBand: SideBand): ReceivePackReport | null {
+  try {
+    let report = buf;
+    if (sideBand !== null) {
+      const band1: Buffer[] = [];
+      for (const p of decodePkts(buf, 0).pkts) {
+        if (p.type !== 'data' || !p.data || p.data.length === 0) continue;
+        if (p.data[0] === 1) band1.push(p.data.subarray(1));
+        else if (p.data[0] === 3) return { unpack: sanitizeReason(p.data.subarray(1).toString('utf8')), refs: [] };
+      }
+      report = Buffer.concat(band1);
+    }
+    let unpack: string | null = null;
+    const refs: RefResult[] = [];
+    for (const p of decodePkts(report, 0).pkts) {
+      if (p.type !== 'data' || !p.data) continue;
+      const line = pktText(p.data);
+      if (line.startsWith('unpack ')) unpack = line.slice(7);
+      else if (line.startsWith('ok ')) refs.push({ ref: line.slice(3), ok: true });
+      else if (line.startsWith('ng ')) {
+        const rest = line.slice(3);
+        const sp = rest.indexOf(' ');
+        refs.push(sp < 0 ? { ref: rest, ok: false, reason: 'rejected' } : { ref: rest.slice(0, sp), ok: false, reason: rest.slice(sp + 1) });
+      }
+    }
+    return unpack === null ? null : { unpack, refs };
+  } catch {
+    return null;
+  }
+}
+
+/** `ok` when upstream unpacked the push and updated every ref; otherwise one line saying what it refused. */
+export function describeReport(r: ReceivePackReport): string {
+  const refused = r.refs.filter((x): x is Extract<RefResult, { ok: false }> => !x.ok);
+  if (r.unpack === 'ok' && refused.length === 0) return 'ok';
+  const parts = r.unpack === 'ok' ? [] : [`unpack failed (${r.unpack})`];
+  for (const x of refused) parts.push(`${x.ref}: ${x.reason}`);
+  return sanitizeReason(`upstream rejected ${parts.join('; ')}`, 1000);
 }

@@ -162,10 +162,13 @@ export class ReviewQueue {
     p.resolve(d);
   }
 
-  /** Records what upstream answered after an approved push was forwarded. */
-  forwarded(id: string, upstreamStatus: number, detail: string): void {
+  /**
+   * Records what upstream answered after an approved push was forwarded: its HTTP status, and what it
+   * did with the refs (`result`: 'ok', or what it refused; null when its answer carried no report).
+   */
+  forwarded(id: string, upstreamStatus: number, detail: string, result: string | null = null): void {
     try {
-      this.store.reviews.update(id, { upstreamStatus }, { actor: 'airlock', action: 'review.forwarded', subject: id, details: { upstreamStatus, detail } });
+      this.store.reviews.update(id, { upstreamStatus, upstreamResult: result }, { actor: 'airlock', action: 'review.forwarded', subject: id, details: { upstreamStatus, result, detail } });
     } catch (e) {
       this.onRecordError(new Error(`review ${id}: forwarded (upstream answered ${upstreamStatus}) but this could not be recorded: ${(e as Error).message}`));
     }
@@ -180,8 +183,10 @@ export class ReviewQueue {
     return this.store.reviews.get(id);
   }
 
-  /** Denies every pending review on shutdown so no agent waits on a dead gateway. */
-  shutdown(): void {
-    for (const id of [...this.pending.keys()]) this.settle(id, { state: 'interrupted', by: 'airlock', reason: 'Airlock shut down' });
+  /** Denies every pending review on shutdown so no agent waits on a dead gateway; returns how many there were. */
+  shutdown(): number {
+    const ids = [...this.pending.keys()];
+    for (const id of ids) this.settle(id, { state: 'interrupted', by: 'airlock', reason: 'Airlock shut down' });
+    return ids.length;
   }
 }

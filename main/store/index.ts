@@ -43,4 +43,4 @@ export { canonicalJson } from './canonical-json';
 export { maskHeaders, maskQuery, maskText, MASK, SENSITIVE_HEADERS } from './mask';
 export { MIGRATIONS, SCHEMA_VERSION } from './migrations';
 export { INTERRUPTED_REASON } from './reviews';
-export { FORWARD_UNKNOWN_REASON, RESTORED_EXCHANGE_ERROR, type RecoveryInput, type RecoveryReport } from './recovery';
+export { FORWARD_UNKNOWN_REASON, FORWARD_UNKNOWN_RESULT, RESTORED_EXCHANGE_ERROR, type RecoveryInput, type RecoveryReport } from './recovery';

@@ -212,6 +212,11 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE sessions ADD COLUMN token TEXT;
   ALTER TABLE sessions ADD COLUMN via TEXT;
   `,
+  // 5: what upstream did with an approved push, read from its report-status ('ok', or the refs it
+  // refused and why): an HTTP 200 answer can still refuse every ref.
+  `
+  ALTER TABLE reviews ADD COLUMN upstream_result TEXT;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -31,6 +31,8 @@ export interface RecoveryReport {
 
 export const RESTORED_EXCHANGE_ERROR =
   'Airlock stopped before this exchange was recorded; this row was restored from its review at the next start (headers, timings and the answer are unknown)';
+/** The review's `upstreamResult` for such a push (the console and `airlock show` print it). */
+export const FORWARD_UNKNOWN_RESULT = 'not known: Airlock stopped while forwarding this push; check the branch upstream';
 export const FORWARD_UNKNOWN_REASON =
   'Airlock stopped after this push was approved and while it was being forwarded: whether upstream took it is not recorded; check the branch upstream';
 
@@ -61,9 +63,10 @@ export function recoverRecord(db: SqliteDatabase, audit: AuditLog, input: Recove
      VALUES (?, NULL, ?, ?, NULL, 'POST', ?, ?, ?, ?, ?, 'review', 'builtin:hold-git-push', 'every git push is held until a reviewer approves it',
        NULL, ?, ?, 0, '{}', 1, 0, ?, ?)`,
   );
-  const unknownStmt = db.prepare<[], ReviewRow>(`SELECT * FROM reviews WHERE state = 'approved' AND upstream_status IS NULL ORDER BY created_at`);
-  // 0: no HTTP answer (as for a push not forwarded because its body changed); the audit event says why.
-  const markUnknownStmt = db.prepare<[string]>('UPDATE reviews SET upstream_status = 0 WHERE id = ?');
+  const unknownStmt = db.prepare<[], ReviewRow>(
+    `SELECT * FROM reviews WHERE state = 'approved' AND upstream_status IS NULL AND upstream_result IS NULL ORDER BY created_at`,
+  );
+  const markUnknownStmt = db.prepare<[string, string]>('UPDATE reviews SET upstream_result = ? WHERE id = ?');
   const lastStmt = db.prepare<[], { id: number; at: string }>(
     'SELECT id, coalesce(ended_at, started_at) AS at FROM exchanges ORDER BY id DESC LIMIT 1',
   );
@@ -81,7 +84,7 @@ export function recoverRecord(db: SqliteDatabase, audit: AuditLog, input: Recove
     }
     const forwardUnknown: string[] = [];
     for (const r of unknownStmt.all()) {
-      markUnknownStmt.run(r.id);
+      markUnknownStmt.run(FORWARD_UNKNOWN_RESULT, r.id);
       audit.append({
         actor: 'system',
         action: 'review.forward-unknown',

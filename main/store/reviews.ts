@@ -26,6 +26,7 @@ export interface ReviewRow {
   summary: string;
   detail_json: string;
   upstream_status: number | null;
+  upstream_result: string | null;
 }
 
 function rowToReview(r: ReviewRow): ReviewRecord {
@@ -48,6 +49,7 @@ function rowToReview(r: ReviewRow): ReviewRecord {
     summary: r.summary,
     detail: JSON.parse(r.detail_json) as unknown,
     upstreamStatus: r.upstream_status,
+    upstreamResult: r.upstream_result ?? null,
   };
 }
 
@@ -124,6 +126,7 @@ export function createReviewsRepo(db: Database.Database, audit: AuditLog, now: (
     decidedBy: 'decided_by',
     reason: 'reason',
     upstreamStatus: 'upstream_status',
+    upstreamResult: 'upstream_result',
   };
   const updateStmts = new Map<string, Database.Statement>();
 

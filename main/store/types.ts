@@ -240,9 +240,11 @@ export interface ReviewRecord {
   /** JSON: refs + findings as shown to the reviewer. */
   detail: unknown;
   upstreamStatus: number | null;
+  /** What upstream did with the refs, from its report-status: 'ok', or what it refused; null when not known. */
+  upstreamResult?: string | null;
 }
 
-export type ReviewPatch = Partial<Pick<ReviewRecord, 'state' | 'decidedAt' | 'decidedBy' | 'reason' | 'upstreamStatus'>>;
+export type ReviewPatch = Partial<Pick<ReviewRecord, 'state' | 'decidedAt' | 'decidedBy' | 'reason' | 'upstreamStatus' | 'upstreamResult'>>;
 
 export interface ReviewEvent {
   id: number;

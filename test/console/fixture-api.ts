@@ -163,6 +163,7 @@ function seedReview(id: string, createdMs: number, agent = 'claude-1'): ReviewVi
       { severity: 'info', rule: 'generated-file', message: 'Adds a generated bundle.', path: 'dist/bundle.js', line: null },
     ],
     upstreamStatus: null,
+    upstreamResult: null,
     summary: 'claude-1 pushes 2 commits to feature/badges and creates tag v0.3.0',
   };
 }
@@ -277,6 +278,7 @@ export function createFixtureApi(opts: { exchanges?: number; now?: () => number 
       decidedBy: 'console',
       reason,
       upstreamStatus: state === 'approved' ? 200 : null,
+      upstreamResult: state === 'approved' ? 'ok' : null,
     };
     reviews.set(r.id, updated);
     emit({ type: 'review', review: clone(updated) });

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  buildReceivePackResult, sideBandProgress, decodePkts, RECEIVE_PACK_RESULT_CONTENT_TYPE,
+  buildReceivePackResult, sideBandProgress, decodePkts, describeReport, encodePkt, parseReceivePackResult, RECEIVE_PACK_RESULT_CONTENT_TYPE, sanitizeReason,
 } from '../../main/git/index';
 
 function reportLines(buf: Buffer): string[] {
@@ -60,4 +60,28 @@ test('sideBandProgress makes one band-2 packet', () => {
   const long = sideBandProgress('é'.repeat(2000), 'side-band');
   assert.ok(long.length <= 1000);
   assert.ok(long.subarray(5).toString('utf8').endsWith('é\n'));
+});
+
+test('parseReceivePackResult reads what upstream did with each ref, with and without side-band; describeReport says it in one line', () => {
+  const refs = [{ ref: 'refs/heads/main', ok: true as const }, { ref: 'refs/heads/dev', ok: false as const, reason: 'failed to update ref' }];
+  for (const sideBand of ['side-band-64k', 'side-band', null] as const) {
+    const wire = buildReceivePackResult({ unpackOk: true, refs, sideBand, progress: ['Resolving deltas: 100%'] });
+    const r = parseReceivePackResult(wire, sideBand);
+    assert.deepEqual(r, { unpack: 'ok', refs }, String(sideBand));
+    assert.equal(describeReport(r!), 'upstream rejected refs/heads/dev: failed to update ref');
+  }
+  const ok = parseReceivePackResult(buildReceivePackResult({ unpackOk: true, refs: [refs[0]!], sideBand: 'side-band-64k' }), 'side-band-64k');
+  assert.equal(describeReport(ok!), 'ok');
+  const unpackFailed = parseReceivePackResult(buildReceivePackResult({ unpackOk: 'index-pack abnormal exit', refs: [], sideBand: null }), null);
+  assert.equal(describeReport(unpackFailed!), 'upstream rejected unpack failed (index-pack abnormal exit)');
+  // Band 3: a fatal error instead of a report.
+  const fatal = Buffer.concat([encodePkt(Buffer.concat([Buffer.from([3]), Buffer.from('fatal: the remote end hung up\n')])), Buffer.from('0000')]);
+  assert.deepEqual(parseReceivePackResult(fatal, 'side-band-64k'), { unpack: 'fatal: the remote end hung up', refs: [] });
+  // No report (a push without report-status), or not pkt-lines at all: not known.
+  assert.equal(parseReceivePackResult(Buffer.from('0000'), 'side-band-64k'), null);
+  assert.equal(parseReceivePackResult(Buffer.from('<html>oops</html>'), null), null);
+});
+
+test('sanitizeReason turns C1 controls, line separators and bidirectional characters into spaces', () => {
+  assert.equal(sanitizeReason('a\u009b31mred\u2028To https://x main -> main\u202eb\u0085c'), 'a 31mred To https://x main -> main b c');
 });

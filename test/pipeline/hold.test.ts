@@ -198,6 +198,7 @@ test('approve: git push exits 0, the commit lands upstream, upstreamStatus 200, 
   assert.equal((await gs.refs('approve'))['refs/heads/main'], oid);
   assert.equal(review.state, 'approved');
   assert.equal(review.upstreamStatus, 200);
+  assert.equal(review.upstreamResult, 'ok');
   assert.equal(review.agent, 'bot');
   assert.equal(review.host, `127.0.0.1:${gs.port}`);
   assert.equal(review.refs[0]!.change, 'fast-forward');
@@ -213,6 +214,31 @@ test('approve: git push exits 0, the commit lands upstream, upstreamStatus 200, 
   await assert.rejects(al.service.denyReview({ id: review.id, reason: 'changed my mind' }), (e: unknown) => e instanceof AirlockError && e.code === 'conflict');
   await assert.rejects(al.service.approveReview({ id: '99999' }), (e: unknown) => e instanceof AirlockError && e.code === 'not-found');
   assert.equal((await al.service.getReview({ id: review.id })).state, 'approved');
+});
+
+test('approved, but upstream\'s branch moved while the push was held: upstream refuses the ref, and the review says so (not "ok")', async () => {
+  const w = await freshWork('moved');
+  const oid = await commit(w, { 'late.txt': 'approved too late\n' }, 'agent change');
+  let moved = '';
+  const { res, review } = await heldPush(w, ['origin', 'main'], async (r) => {
+    // Someone else moves main upstream while the push waits for its reviewer.
+    const tree = (await runGitOk(['rev-parse', 'refs/heads/main^{tree}'], { cwd: w.repo.dir })).stdout.trim();
+    const parent = (await runGitOk(['rev-parse', 'refs/heads/main'], { cwd: w.repo.dir })).stdout.trim();
+    moved = (await runGitOk(['-c', 'user.name=x', '-c', 'user.email=x@example.com', 'commit-tree', tree, '-p', parent, '-m', 'moved meanwhile'], { cwd: w.repo.dir })).stdout.trim();
+    await runGitOk(['update-ref', 'refs/heads/main', moved], { cwd: w.repo.dir });
+    await al.service.approveReview({ id: r.id });
+  });
+  assert.notEqual(res.code, 0, res.stderr);
+  assert.match(res.stderr, /\[remote rejected\] main -> main/);
+  assert.equal((await gs.refs('moved'))['refs/heads/main'], moved, 'the push did not land');
+  assert.notEqual(moved, oid);
+  assert.equal(review.state, 'approved');
+  assert.equal(review.upstreamStatus, 200);
+  assert.match(review.upstreamResult ?? '', /^upstream rejected refs\/heads\/main: /);
+  const forwarded = al.service.store.audit.list().find((e) => e.subject === review.id && e.action === 'review.forwarded');
+  assert.match(JSON.stringify(forwarded?.details), /upstream rejected refs\/heads\/main/);
+  const { reviewText } = await import('../../main/cli/format-review');
+  assert.match(reviewText(review), /^upstream result: upstream rejected refs\/heads\/main: /m);
 });
 
 test('deny: git fails with "[remote rejected] … (denied by REVIEWER: REASON)"; nothing reaches upstream', async () => {
@@ -767,6 +793,52 @@ test('gzip-encoded pushes: one is held with its diff; a gzip bomb is refused as 
   await small.service.denyReview({ id: review.id, reason: 'test' });
   await held;
   assert.deepEqual(receivePackPosts(gs, 'gzip-push'), []);
+});
+
+test('a review that cannot be written: the push is refused with the reason (git says so), nothing forwarded', async (t) => {
+  let db: { exec(sql: string): unknown } | null = null;
+  const gw = await startTestAirlock({ upstreamCa: [pki.caPath], options: { consolePort: null }, testStoreConnection: (c) => { db = c as unknown as { exec(sql: string): unknown }; } });
+  t.after(() => gw.close());
+  await gw.service.credentials.set(`127.0.0.1:${gs.port}`, PASSWORD, { username: USER });
+  const token = await gw.addAgent('bot');
+  const w = await freshWork('no-review', gs, gw, token);
+  await commit(w, { 'n.txt': 'no review\n' }, 'c');
+  db!.exec("CREATE TRIGGER no_reviews BEFORE INSERT ON reviews BEGIN SELECT RAISE(FAIL, 'simulated: disk I/O error'); END;");
+  const res = await runGit(['push', 'origin', 'main'], { cwd: w.work, env: w.env, timeoutMs: 60_000 });
+  db!.exec('DROP TRIGGER no_reviews');
+  assert.notEqual(res.code, 0);
+  assert.match(res.stderr, /\[remote rejected\] main -> main \(Airlock could not record the review of this push \(.*simulated: disk I\/O error.*\); nothing was forwarded\)/, res.stderr);
+  assert.deepEqual(receivePackPosts(gs, 'no-review'), []);
+});
+
+test('a gateway stopped while a push is held rejects it as "interrupted: Airlock shut down" (git says so, the record too)', async (t) => {
+  const gw = await startTestAirlock({ upstreamCa: [pki.caPath], options: { consolePort: null } });
+  let closed = false;
+  t.after(() => (closed ? undefined : gw.close()));
+  await gw.service.credentials.set(`127.0.0.1:${gs.port}`, PASSWORD, { username: USER });
+  const token = await gw.addAgent('bot');
+  const w = await freshWork('shutdown', gs, gw, token);
+  await commit(w, { 's.txt': 'held at shutdown\n' }, 'held');
+  let done: RunResult | null = null;
+  const push = runGit(['push', 'origin', 'main'], { cwd: w.work, env: w.env, timeoutMs: 60_000 }).then((r) => (done = r));
+  const review = await waitForReview(gw, 'shutdown', new Set(), () => done);
+  const dataDir = gw.dataDir;
+  await gw.service.close();
+  const res = await push;
+  assert.notEqual(res.code, 0);
+  assert.match(res.stderr, /\[remote rejected\] main -> main \(interrupted: Airlock shut down\)/, res.stderr);
+  const { openStore } = await import('../../main/store');
+  const store = openStore(join(dataDir, 'airlock.db'));
+  try {
+    const r = store.reviews.get(review.id)!;
+    assert.equal(r.state, 'interrupted');
+    assert.equal(r.reason, 'Airlock shut down');
+  } finally {
+    store.close();
+  }
+  closed = true;
+  await gw.close();
+  assert.deepEqual(receivePackPosts(gs, 'shutdown'), []);
 });
 
 test('an agent with maxPushesPerAgent pushes held gets the next one refused (429) until a person decides', async (t) => {

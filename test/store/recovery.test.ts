@@ -3,7 +3,7 @@
 // push whose forwarding was never recorded marked and logged, one audit event; a second run finds nothing.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FORWARD_UNKNOWN_REASON, RESTORED_EXCHANGE_ERROR } from '../../main/store';
+import { FORWARD_UNKNOWN_REASON, FORWARD_UNKNOWN_RESULT, RESTORED_EXCHANGE_ERROR } from '../../main/store';
 import type { ReviewRecord } from '../../main/store/types';
 import { exchange, tempStores } from './helpers';
 
@@ -49,7 +49,8 @@ test('after an unclean stop: sessions ended, a held push\'s exchange restored, a
   const six = store.exchanges.get('6')!;
   assert.equal(six.host, '::1');
   assert.equal(six.scheme, 'http');
-  assert.equal(store.reviews.get('7')?.upstreamStatus, 0);
+  assert.equal(store.reviews.get('7')?.upstreamStatus, null);
+  assert.equal(store.reviews.get('7')?.upstreamResult, FORWARD_UNKNOWN_RESULT);
   assert.equal(store.reviews.get('8')?.state, 'interrupted');
 
   const events = store.audit.list();

@@ -26,6 +26,7 @@ function review(id: string, over: Partial<ReviewRecord> = {}): ReviewRecord {
     summary: 'push 1 ref to o/r',
     detail: { refs: [{ ref: 'refs/heads/main', files: [] }], findings: [{ severity: 'warning', rule: 'r' }] },
     upstreamStatus: null,
+    upstreamResult: null,
     ...over,
   };
 }

@@ -9,8 +9,8 @@ import { createGunzip } from 'node:zlib';
 import type { FindingView, RefUpdateView } from '../../contract/views';
 import type { Exchange } from '../../exchange/exchange';
 import {
-  analysePush, buildReceivePackResult, cleanupQuarantine, decodePkts, GitProtocolError, PushNotShowableError,
-  parseReceivePackRequest, RECEIVE_PACK_RESULT_CONTENT_TYPE, sideBandProgress,
+  analysePush, buildReceivePackResult, cleanupQuarantine, decodePkts, describeReport, GitProtocolError, PushNotShowableError,
+  parseReceivePackRequest, parseReceivePackResult, RECEIVE_PACK_RESULT_CONTENT_TYPE, sideBandProgress,
   type ReceivePackRequest, type RemoteCache, type SideBand,
 } from '../../git';
 import type { Logger } from '../../log';
@@ -59,6 +59,9 @@ async function parsePush(body: HeldBody): Promise<ReceivePackRequest> {
   const parsed = parseReceivePackRequest(Buffer.concat([prefix.subarray(0, end), EMPTY_PACK]));
   return { ...parsed, packOffset: end, packObjectCount: null };
 }
+
+/** Bytes of upstream's answer to an approved push kept to read its report-status from. */
+const REPORT_COPY_BYTES = 1024 * 1024;
 
 function gitError(io: RequestIO, status: number, message: string): 'handled' {
   io.respond(status, { 'content-type': 'text/plain; charset=utf-8', 'x-airlock-error': 'push-rejected' }, `Airlock rejected this push: ${message}\n`);
@@ -311,7 +314,9 @@ async function review(ex: Exchange, io: RequestIO, deps: HoldDeps, raw: HeldBody
   } catch (e) {
     deps.log.warn('could not keep the held push body', { error: (e as Error).message });
   }
-  const { review: rec, decision } = deps.queue.create({
+  let created: ReturnType<ReviewQueue['create']>;
+  try {
+    created = deps.queue.create({
     exchangeId: ex.id,
     agent: ex.agent.name,
     kind: ex.kind,
@@ -323,7 +328,18 @@ async function review(ex: Exchange, io: RequestIO, deps: HoldDeps, raw: HeldBody
     summary: summarise(refs, parsed.pushOptions),
     refs,
     findings: [...hiddenUnicodeFindings(refs), ...opaqueFileFindings(refs), ...pushOptionFindings(parsed.pushOptions)],
-  });
+    });
+  } catch (e) {
+    // No review written, no review to approve: the push is refused with the reason, as git shows it.
+    const reason = `Airlock could not record the review of this push (${(e as Error).message.split('\n')[0]}); nothing was forwarded`;
+    deps.log.error('push refused: its review could not be recorded', { error: (e as Error).message });
+    ex.error = reason;
+    const result = buildReceivePackResult({ unpackOk: true, refs: parsed.commands.map((c) => ({ ref: c.ref, ok: false, reason })), sideBand });
+    if (stream) stream.end(result);
+    else io.respond(200, { 'content-type': RECEIVE_PACK_RESULT_CONTENT_TYPE }, result);
+    return 'handled';
+  }
+  const { review: rec, decision } = created;
   ex.reviewId = rec.id;
   heldId = rec.id;
   if (clientGone) deps.queue.interrupt(rec.id, 'the agent disconnected while the push was analysed');
@@ -356,7 +372,7 @@ async function review(ex: Exchange, io: RequestIO, deps: HoldDeps, raw: HeldBody
     const result = buildReceivePackResult({ unpackOk: true, refs: parsed.commands.map((c) => ({ ref: c.ref, ok: false, reason: (e as Error).message })), sideBand });
     if (stream) stream.end(result);
     else io.respond(200, { 'content-type': RECEIVE_PACK_RESULT_CONTENT_TYPE }, result);
-    deps.queue.forwarded(rec.id, 0, 'not forwarded: body changed');
+    deps.queue.forwarded(rec.id, 0, 'not forwarded: body changed', 'not forwarded: the body changed after it was reviewed');
     return 'handled';
   }
   // Upstream moved: refresh the cache in the background so the next push's review is ready sooner.
@@ -374,10 +390,22 @@ async function review(ex: Exchange, io: RequestIO, deps: HoldDeps, raw: HeldBody
     const upRes = await io.fetchUpstream(verified.body, verified.length);
     const status = upRes.statusCode ?? 502;
     if (status === 200) {
-      // Upstream's side-band stream continues ours: packets are self-delimiting.
-      for await (const c of upRes as AsyncIterable<Buffer>) stream.write(c);
+      // Upstream's side-band stream continues ours: packets are self-delimiting. A copy (bounded: a
+      // report is small, progress may not be) is read for what upstream did with each ref: an HTTP
+      // 200 can refuse them all (a branch that moved while the push was held).
+      const copy: Buffer[] = [];
+      let copied = 0;
+      for await (const c of upRes as AsyncIterable<Buffer>) {
+        stream.write(c);
+        if (copied < REPORT_COPY_BYTES) {
+          copy.push(c.subarray(0, REPORT_COPY_BYTES - copied));
+          copied += Math.min(c.length, REPORT_COPY_BYTES - copied);
+        }
+      }
       stream.end();
-      deps.queue.forwarded(rec.id, status, 'ok');
+      const report = parseReceivePackResult(Buffer.concat(copy), sideBand);
+      const result = report ? describeReport(report) : copied >= REPORT_COPY_BYTES ? 'not known: upstream\'s answer was too long to read' : null;
+      deps.queue.forwarded(rec.id, status, result === 'ok' ? 'ok' : 'relayed', result);
       refreshCache();
     } else {
       const chunks: Buffer[] = [];
@@ -393,12 +421,12 @@ async function review(ex: Exchange, io: RequestIO, deps: HoldDeps, raw: HeldBody
       const text = (cred ? maskString(said, cred.secrets) : said).slice(0, 200);
       const reason = `upstream answered HTTP ${status}${text ? `: ${text}` : ''}`;
       stream.end(buildReceivePackResult({ unpackOk: true, refs: parsed.commands.map((c) => ({ ref: c.ref, ok: false, reason })), sideBand }));
-      deps.queue.forwarded(rec.id, status, reason);
+      deps.queue.forwarded(rec.id, status, reason, `not taken: ${reason}`);
     }
   } catch (e) {
     const reason = (e as Error).message;
     stream.end(buildReceivePackResult({ unpackOk: true, refs: parsed.commands.map((c) => ({ ref: c.ref, ok: false, reason })), sideBand }));
-    deps.queue.forwarded(rec.id, (e as { status?: number }).status ?? 502, reason);
+    deps.queue.forwarded(rec.id, (e as { status?: number }).status ?? 502, reason, `not taken: ${reason}`);
   }
   return 'handled';
 }

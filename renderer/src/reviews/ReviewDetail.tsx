@@ -64,10 +64,15 @@ export function ReviewDetail({ review, onDecide }: { review: ReviewView; onDecid
             {review.state === 'approved' ? (
               <div className="small">
                 Upstream:{' '}
-                {review.upstreamStatus === null ? <span className="muted">no answer yet</span> : review.upstreamStatus === 0 ? (
-                  <span className="bad">no answer recorded (not forwarded, or Airlock stopped while forwarding: see the audit log)</span>
-                ) : (
-                  <span className={review.upstreamStatus < 400 ? 'ok' : 'bad'}>HTTP {review.upstreamStatus}</span>
+                {review.upstreamResult !== null && review.upstreamResult !== 'ok' ? (
+                  <span className="bad">
+                    {review.upstreamStatus ? `HTTP ${review.upstreamStatus}: ` : ''}
+                    <Visible text={review.upstreamResult} />
+                  </span>
+                ) : review.upstreamStatus === null ? <span className="muted">no answer yet</span> : (
+                  <span className={review.upstreamStatus < 400 ? 'ok' : 'bad'}>
+                    HTTP {review.upstreamStatus}{review.upstreamResult === 'ok' ? ', every ref updated' : ''}
+                  </span>
                 )}
               </div>
             ) : null}

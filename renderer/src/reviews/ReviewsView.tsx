@@ -31,8 +31,10 @@ function ReviewItem({ r, selected, now }: { r: ReviewView; selected: boolean; no
           ) : (
             <>
               {r.decidedBy ? <span className="muted">by {r.decidedBy}</span> : null}
-              {r.state === 'approved' && r.upstreamStatus !== null ? (
-                <span className={`mono ${r.upstreamStatus > 0 && r.upstreamStatus < 400 ? 'ok' : 'bad'}`}>{r.upstreamStatus === 0 ? 'no answer' : `HTTP ${r.upstreamStatus}`}</span>
+              {r.state === 'approved' && r.upstreamResult !== null && r.upstreamResult !== 'ok' ? (
+                <span className="mono bad" title={r.upstreamResult}>{r.upstreamResult.startsWith('upstream rejected') ? 'rejected upstream' : 'not landed'}</span>
+              ) : r.state === 'approved' && r.upstreamStatus !== null ? (
+                <span className={`mono ${r.upstreamStatus < 400 ? 'ok' : 'bad'}`}>HTTP {r.upstreamStatus}</span>
               ) : null}
             </>
           )}

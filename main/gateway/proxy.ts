@@ -104,7 +104,18 @@ function rawError(socket: Duplex, status: number, message: string, extraHeaders 
   const body = message + '\n';
   socket.end(`HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\n${extraHeaders}Content-Type: text/plain; charset=utf-8\r\n` +
     `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  // Nothing reads this socket any more (Node's HTTP server has let go of it): bytes the client sends
+  // after the answer would sit unread, its end would never be seen, and the socket would never
+  // close (one file descriptor each, for as long as the gateway runs). They are dropped, and a
+  // client that keeps the connection open is cut after a few seconds.
+  socket.resume();
+  const cut = setTimeout(() => socket.destroy(), RAW_ERROR_LINGER_MS);
+  cut.unref();
+  socket.once('close', () => clearTimeout(cut));
 }
+
+/** How long a connection answered with a raw error may stay open for the client to read the answer. */
+const RAW_ERROR_LINGER_MS = 5_000;
 
 const REVOKED = "Airlock refused this request: the token this connection was opened with no longer works (the agent was removed, or its run ended); the connection is closed.";
 
@@ -287,6 +298,7 @@ export class Gateway extends MitmProxy {
   }
 
   private track(socket: Duplex): void {
+    if (this.openSockets.has(socket)) return; // a socket handed to the HTTP server again (after a 407)
     this.openSockets.add(socket);
     socket.once('close', () => this.openSockets.delete(socket));
   }
@@ -388,8 +400,8 @@ export class Gateway extends MitmProxy {
       message = 'Airlock refused this request: it has more than one Content-Length, which is ambiguous.';
     } else if (code === 'HPE_UNEXPECTED_CONTENT_LENGTH' || /content-length.*transfer-encoding|transfer-encoding.*content-length/i.test(err.message)) {
       message = 'Airlock refused this request: it has both Content-Length and Transfer-Encoding, which is ambiguous.';
-    } else if (code === 'ECONNRESET' || code === 'EPIPE') {
-      socket.destroy();
+    } else if (code === 'ECONNRESET' || code === 'EPIPE' || code === 'ERR_BODY_TIMEOUT') {
+      socket.destroy(); // gone, or given up and answered already (408, watchBody)
       return;
     }
     this.opts.log.warn('bad client input', { code, status, message: err.message });

@@ -1,7 +1,7 @@
 // The gateway, in process, against real upstream servers and real clients (curl, Node, undici, ws).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import https from 'node:https';
@@ -951,6 +951,37 @@ describe('bad input gets a clear answer and the gateway keeps working', () => {
     }));
     assert.equal(after.filter(Boolean).length, 40, `${after.filter((x) => !x).length} of 40 left open after 3 s`);
     assert.ok(Date.now() - started < 10_000);
+    await stillWorks();
+  });
+
+  test('connections answered with a refusal and then sent more bytes are closed, not leaked (407 after retries, bad CONNECT port, unauthenticated upgrade)', async () => {
+    const fds = () => readdirSync('/proc/self/fd').length;
+    const refusals = [
+      // four CONNECTs with a wrong token on one connection: the fourth is answered and the connection let go
+      Array.from({ length: 4 }, () => `CONNECT 127.0.0.1:${up.port} HTTP/1.1\r\nHost: 127.0.0.1:${up.port}\r\nProxy-Authorization: ${gw.basic('agent', 'alk_wrong')}\r\n\r\n`).join(''),
+      `CONNECT 127.0.0.1:99999 HTTP/1.1\r\nHost: x\r\nProxy-Authorization: ${auth}\r\n\r\n`,
+      `GET ws://127.0.0.1:${plain.port}/ws HTTP/1.1\r\nHost: 127.0.0.1:${plain.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+    ];
+    const once = async (data: string) => {
+      const sock = await connect(gw.proxyPort);
+      const r = readResponse(sock, 5_000);
+      sock.write(data);
+      const res = await r;
+      assert.ok(res.status === 407 || res.status === 400, res.raw);
+      if (!sock.destroyed) sock.end('twenty more bytes....');
+      await new Promise<void>((done) => { if (sock.closed) return done(); sock.once('close', () => done()); setTimeout(done, 2000).unref(); });
+      sock.destroy();
+    };
+    await once(refusals[0]!); // warm up (lazily opened files, the leaf cache)
+    const before = fds();
+    for (let i = 0; i < 10; i++) for (const data of refusals) await once(data);
+    let after = fds();
+    for (let i = 0; i < 20 && after - before > 3; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      after = fds();
+    }
+    assert.ok(after - before <= 3, `${after - before} file descriptors more after 30 refused connections`);
     await stillWorks();
   });
 

@@ -114,6 +114,9 @@ function rawError(socket: Duplex, status: number, message: string, extraHeaders 
   socket.once('close', () => clearTimeout(cut));
 }
 
+/** `maxUpstreamRequestsPerAgentHost` when the options do not say (as the config's default). */
+const DEFAULT_UPSTREAM_PER_AGENT_HOST = 64;
+
 /** How long a connection answered with a raw error may stay open for the client to read the answer. */
 const RAW_ERROR_LINGER_MS = 5_000;
 
@@ -131,6 +134,18 @@ function sendError(res: ServerResponse, status: number, message: string, code: s
   const body = message + '\n';
   res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body), 'x-airlock-error': code, ...extra });
   res.end(body);
+}
+
+/**
+ * Why a request (or WebSocket upgrade) that names another host than the one it goes to is refused,
+ * or null: `servername` is its TLS SNI, `named` its Host header's host. See `Flow.misdirected`.
+ */
+function misdirection(ex: Exchange, servername: string | null, named: string | null, credentialed: boolean): string | null {
+  const other = servername !== null && servername !== ex.host ? servername : named !== null && named !== ex.host ? named : null;
+  if (other === null) return null;
+  if (credentialed) return `Airlock refused this request: it goes to ${ex.host} but names ${other}, and Airlock sends its credential for ${ex.authority} only to ${ex.host}.`;
+  if (isIP(ex.host)) return null;
+  return `Airlock refused this request: it goes to ${ex.host} but names ${other} (HTTP 421). Airlock decides on, shows and records the host a request goes to, so the request must name that host.`;
 }
 
 /** Parses `host:port` / `[v6]:port` from a CONNECT line, validating the host before it touches anything. */
@@ -197,7 +212,7 @@ export class Gateway extends MitmProxy {
   /** Takes one of the agent's places for requests open to this host; false when it has none left. */
   takeUpstreamPlace(key: string): boolean {
     const n = this.upstreamOpen.get(key) ?? 0;
-    if (n >= (this.opts.maxUpstreamRequestsPerAgentHost ?? 64)) return false;
+    if (n >= (this.opts.maxUpstreamRequestsPerAgentHost ?? DEFAULT_UPSTREAM_PER_AGENT_HOST)) return false;
     this.upstreamOpen.set(key, n + 1);
     return true;
   }
@@ -726,15 +741,14 @@ export class Gateway extends MitmProxy {
       rawError(socket, status, message);
       this.finish(ex);
     };
-    // A host Airlock holds a credential for gets none of the agent's own (as for every other request to
-    // it), and none is injected into a WebSocket: its frames are not masked. Named by another SNI or
-    // Host than the host it goes to, it is refused as a request would be (421).
-    if (isSSL && this.opts.credentials?.resolve(ex.authority)) {
-      const named = hostHeader ? hostAuthority(hostHeader, 443)?.host ?? null : null;
-      const other = servername !== null && servername !== ex.host ? servername : named !== null && named !== ex.host ? named : null;
-      if (other !== null) {
-        return refuse(421, `Airlock refused this request: it goes to ${ex.host} but names ${other}, and Airlock sends its credential for ${ex.authority} only to ${ex.host}.`);
-      }
+    // Named by another SNI or Host than the host it goes to, it is refused as a request is (421). A host
+    // Airlock holds a credential for gets none of the agent's own (as for every other request to it),
+    // and none is injected into a WebSocket: its frames are not masked.
+    const credentialed = isSSL && this.opts.credentials?.resolve(ex.authority) != null;
+    const named = hostHeader ? hostAuthority(hostHeader, isSSL ? 443 : 80)?.host ?? null : null;
+    const misdirected = misdirection(ex, servername, named, credentialed);
+    if (misdirected) return refuse(421, misdirected);
+    if (credentialed) {
       if (req.headers.authorization !== undefined) {
         delete req.headers.authorization;
         this.opts.log.info('agent Authorization dropped from a WebSocket upgrade to a host with a stored credential', { id: ex.id, host: ex.authority });
@@ -1106,7 +1120,7 @@ class Flow implements RequestIO {
       // A push approved by a person is not counted: it is forwarded whatever else the agent has open.
       const key = `${ex.agent.name}\0${ex.authority}`;
       if (!this.gw.takeUpstreamPlace(key)) {
-        const message = `Airlock refused this request: agent ${ex.agent.name} already has ${this.opts.maxUpstreamRequestsPerAgentHost ?? 64} requests open to ${ex.authority} (Airlock's maxUpstreamRequestsPerAgentHost setting); the connections to a host are shared by every agent.`;
+        const message = `Airlock refused this request: agent ${ex.agent.name} already has ${this.opts.maxUpstreamRequestsPerAgentHost ?? DEFAULT_UPSTREAM_PER_AGENT_HOST} requests open to ${ex.authority} (Airlock's maxUpstreamRequestsPerAgentHost setting); the connections to a host are shared by every agent.`;
         ex.status = 503;
         ex.error = message;
         req.resume();
@@ -1270,13 +1284,7 @@ class Flow implements RequestIO {
    * certificate is verified against.
    */
   private misdirected(): string | null {
-    const ex = this.ex;
-    const named = this.hostNamed;
-    const other = this.servername !== null && this.servername !== ex.host ? this.servername : named !== null && named !== ex.host ? named : null;
-    if (other === null) return null;
-    if (this.credential) return `Airlock refused this request: it goes to ${ex.host} but names ${other}, and Airlock sends its credential for ${ex.authority} only to ${ex.host}.`;
-    if (isIP(ex.host)) return null;
-    return `Airlock refused this request: it goes to ${ex.host} but names ${other} (HTTP 421). Airlock decides on, shows and records the host a request goes to, so the request must name that host.`;
+    return misdirection(this.ex, this.servername, this.hostNamed, this.credential !== null);
   }
 
   private credentialLooked = false;

@@ -481,6 +481,18 @@ describe('a WebSocket goes where the policy decided', () => {
         fronted.destroy();
       }
       assert.equal(other.requests.some((q) => q.url === '/ws?fronted'), false);
+      // Any host, credential or not: a tunnel to localhost whose upgrade names x.localhost.
+      const named = await tlsTunnel(gw.proxyPort, 'localhost', up.port, auth, caPem);
+      try {
+        const res = readResponse(named, 5_000);
+        named.write(upgrade('/ws?named-other', `x.localhost:${up.port}`));
+        const r = await res;
+        assert.equal(r.status, 421, r.raw);
+        assert.match(r.raw, /goes to localhost but names x\.localhost/);
+      } finally {
+        named.destroy();
+      }
+      assert.equal(up.requests.some((q) => q.url === '/ws?named-other'), false);
     } finally {
       await gw.service.credentials.remove(authority);
       await other.close();

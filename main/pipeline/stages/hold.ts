@@ -250,6 +250,13 @@ async function review(ex: Exchange, io: RequestIO, deps: HoldDeps, raw: HeldBody
     ? io.respondStream(200, { 'content-type': RECEIVE_PACK_RESULT_CONTENT_TYPE, 'cache-control': 'no-cache' })
     : null;
   const progress = (msg: string) => stream?.write(sideBandProgress(`Airlock: ${msg}`, sideBand));
+  /** Rejects every ref of the push with `reason`, as git shows it, and ends the answer. */
+  const rejectEvery = (reason: string, unpack: true | string = true): 'handled' => {
+    const result = buildReceivePackResult({ unpackOk: unpack, refs: parsed.commands.map((c) => ({ ref: c.ref, ok: false, reason })), sideBand });
+    if (stream) stream.end(result);
+    else io.respond(200, { 'content-type': RECEIVE_PACK_RESULT_CONTENT_TYPE }, result);
+    return 'handled';
+  };
   // Watch for the agent leaving from now on: a push whose agent left is never forwarded.
   let clientGone = false;
   let heldId: string | null = null;
@@ -297,10 +304,7 @@ async function review(ex: Exchange, io: RequestIO, deps: HoldDeps, raw: HeldBody
     deps.log.warn('push refused: not showable', { repo: remoteUrl, reason: msg });
     ex.error = reason;
     if (packFile) await rm(packFile, { force: true });
-    const result = buildReceivePackResult({ unpackOk: unpack === 'ok' ? true : unpack, refs: parsed.commands.map((c) => ({ ref: c.ref, ok: false, reason })), sideBand });
-    if (stream) stream.end(result);
-    else io.respond(200, { 'content-type': RECEIVE_PACK_RESULT_CONTENT_TYPE }, result);
-    return 'handled';
+    return rejectEvery(reason, unpack === 'ok' ? true : unpack);
   } finally {
     if (packFile) await rm(packFile, { force: true });
     if (quarantine) await cleanupQuarantine(quarantine);
@@ -334,10 +338,7 @@ async function review(ex: Exchange, io: RequestIO, deps: HoldDeps, raw: HeldBody
     const reason = `Airlock could not record the review of this push (${(e as Error).message.split('\n')[0]}); nothing was forwarded`;
     deps.log.error('push refused: its review could not be recorded', { error: (e as Error).message });
     ex.error = reason;
-    const result = buildReceivePackResult({ unpackOk: true, refs: parsed.commands.map((c) => ({ ref: c.ref, ok: false, reason })), sideBand });
-    if (stream) stream.end(result);
-    else io.respond(200, { 'content-type': RECEIVE_PACK_RESULT_CONTENT_TYPE }, result);
-    return 'handled';
+    return rejectEvery(reason);
   }
   const { review: rec, decision } = created;
   ex.reviewId = rec.id;
@@ -357,10 +358,7 @@ async function review(ex: Exchange, io: RequestIO, deps: HoldDeps, raw: HeldBody
   }
 
   if (d.state !== 'approved') {
-    const result = buildReceivePackResult({ unpackOk: true, refs: parsed.commands.map((c) => ({ ref: c.ref, ok: false, reason: reasonFor(d) })), sideBand });
-    if (stream) stream.end(result);
-    else io.respond(200, { 'content-type': RECEIVE_PACK_RESULT_CONTENT_TYPE }, result);
-    return 'handled';
+    return rejectEvery(reasonFor(d));
   }
 
   // Approved: forward exactly the reviewed bytes (hash re-checked), with Airlock's credential.
@@ -369,11 +367,8 @@ async function review(ex: Exchange, io: RequestIO, deps: HoldDeps, raw: HeldBody
   try {
     verified = await raw.verified();
   } catch (e) {
-    const result = buildReceivePackResult({ unpackOk: true, refs: parsed.commands.map((c) => ({ ref: c.ref, ok: false, reason: (e as Error).message })), sideBand });
-    if (stream) stream.end(result);
-    else io.respond(200, { 'content-type': RECEIVE_PACK_RESULT_CONTENT_TYPE }, result);
     deps.queue.forwarded(rec.id, 0, 'not forwarded: body changed', 'not forwarded: the body changed after it was reviewed');
-    return 'handled';
+    return rejectEvery((e as Error).message);
   }
   // Upstream moved: refresh the cache in the background so the next push's review is ready sooner.
   const refreshCache = () => {
@@ -420,12 +415,12 @@ async function review(ex: Exchange, io: RequestIO, deps: HoldDeps, raw: HeldBody
       const said = encoded ? '' : Buffer.concat(chunks).toString('utf8').replace(/\s+/g, ' ').trim();
       const text = (cred ? maskString(said, cred.secrets) : said).slice(0, 200);
       const reason = `upstream answered HTTP ${status}${text ? `: ${text}` : ''}`;
-      stream.end(buildReceivePackResult({ unpackOk: true, refs: parsed.commands.map((c) => ({ ref: c.ref, ok: false, reason })), sideBand }));
+      rejectEvery(reason);
       deps.queue.forwarded(rec.id, status, reason, `not taken: ${reason}`);
     }
   } catch (e) {
     const reason = (e as Error).message;
-    stream.end(buildReceivePackResult({ unpackOk: true, refs: parsed.commands.map((c) => ({ ref: c.ref, ok: false, reason })), sideBand }));
+    rejectEvery(reason);
     deps.queue.forwarded(rec.id, (e as { status?: number }).status ?? 502, reason, `not taken: ${reason}`);
   }
   return 'handled';

@@ -290,16 +290,21 @@ async function listCommits(run: Run, range: string[], cap: number): Promise<{ co
 
 /** Parses `git cat-file --batch` output of commit objects. */
 export function parseCommitBatch(buf: Buffer): CommitView[] {
-  const out: CommitView[] = [];
+  return parseObjectBatch(buf).filter((o) => o.type === 'commit').map((o) => parseCommit(o.oid, o.body));
+}
+
+/** Parses `git cat-file --batch` output: each object's oid, type and content (objects git reports missing are left out). */
+function parseObjectBatch(buf: Buffer): Array<{ oid: string; type: string; body: Buffer }> {
+  const out: Array<{ oid: string; type: string; body: Buffer }> = [];
   let pos = 0;
   while (pos < buf.length) {
     const nl = buf.indexOf(0x0a, pos);
     if (nl < 0) break;
-    const [oid, type, sizeStr] = buf.toString('utf8', pos, nl).split(' ');
-    const size = parseInt(sizeStr, 10);
+    const [oid, type, sizeStr] = buf.toString('latin1', pos, nl).split(' ');
+    const size = parseInt(sizeStr ?? '', 10);
     pos = nl + 1;
-    if (type !== 'commit' || !Number.isFinite(size)) continue;
-    out.push(parseCommit(oid, buf.subarray(pos, pos + size)));
+    if (!Number.isFinite(size)) continue; // "<oid> missing"
+    out.push({ oid: oid!, type: type!, body: buf.subarray(pos, pos + size) });
     pos += size + 1;
   }
   return out;
@@ -500,25 +505,31 @@ export function isMostlyText(buf: Buffer): boolean {
  */
 async function showTextInBinary(ctx: RefContext, base: string, target: string, shown: RawEntry[], files: FileDiffView[]): Promise<void> {
   const { run, limits } = ctx;
+  // The blobs of an added file (its new side) or a modified one (both), with their sizes.
+  const sidesOf = (i: number): Array<{ oid: string; mode: string; size: number | null }> => {
+    const e = shown[i]!;
+    const f = files[i]!;
+    const added = { oid: e.newOid, mode: e.newMode, size: f.newSize };
+    return e.letter === 'M' ? [added, { oid: e.oldOid, mode: e.oldMode, size: f.oldSize }] : [added];
+  };
   const picked: number[] = [];
   let budget = TEXTISH_MAX_TOTAL_BYTES;
   for (let i = 0; i < shown.length && picked.length < TEXTISH_MAX_FILES; i++) {
-    const e = shown[i]!;
-    const f = files[i]!;
-    if (!f.binary || (e.letter !== 'A' && e.letter !== 'M')) continue;
-    if (!/^100(644|755)$/.test(e.newMode) || (e.letter === 'M' && !/^100(644|755)$/.test(e.oldMode))) continue;
-    const total = (f.newSize ?? Infinity) + (e.letter === 'M' ? f.oldSize ?? Infinity : 0);
-    if ((f.newSize ?? Infinity) > TEXTISH_MAX_BYTES || (e.letter === 'M' && (f.oldSize ?? Infinity) > TEXTISH_MAX_BYTES) || total > budget) continue;
+    if (!files[i]!.binary || (shown[i]!.letter !== 'A' && shown[i]!.letter !== 'M')) continue;
+    const sides = sidesOf(i);
+    if (!sides.every((x) => /^100(644|755)$/.test(x.mode) && x.size !== null && x.size <= TEXTISH_MAX_BYTES)) continue;
+    const total = sides.reduce((a, x) => a + x.size!, 0);
+    if (total > budget) continue;
     budget -= total;
     picked.push(i);
   }
   if (picked.length === 0) return;
-  const oids = picked.flatMap((i) => shown[i]!.letter === 'M' ? [shown[i]!.newOid, shown[i]!.oldOid] : [shown[i]!.newOid]);
-  const blobs = parseBlobBatch((await run(['cat-file', '--batch'], { input: Buffer.from(oids.map((o) => `${o}\n`).join('')) })).stdout);
+  const oids = picked.flatMap((i) => sidesOf(i).map((x) => x.oid));
+  const batch = await run(['cat-file', '--batch'], { input: Buffer.from(oids.map((o) => `${o}\n`).join('')) });
+  const blobs = new Map(parseObjectBatch(batch.stdout).map((o) => [o.oid, o.body]));
   for (const i of picked) {
     const e = shown[i]!;
-    const sides = e.letter === 'M' ? [e.newOid, e.oldOid] : [e.newOid];
-    if (!sides.every((o) => { const b = blobs.get(o); return b !== undefined && isMostlyText(b); })) continue;
+    if (!sidesOf(i).every((x) => { const b = blobs.get(x.oid); return b !== undefined && isMostlyText(b); })) continue;
     const splitter = new PatchSplitter([1], limits.maxPatchBytesPerFile);
     await run(['--literal-pathspecs', 'diff', '-p', '--text', '--no-renames', '--src-prefix=a/', '--dst-prefix=b/',
       '--no-color', '--no-ext-diff', '--no-textconv', base, target, '--', e.path], { onStdout: (chunk) => { splitter.push(chunk); } });
@@ -534,22 +545,6 @@ async function showTextInBinary(ctx: RefContext, base: string, target: string, s
   }
 }
 
-/** Parses `git cat-file --batch` output: oid → content (objects git reports missing are left out). */
-function parseBlobBatch(buf: Buffer): Map<string, Buffer> {
-  const out = new Map<string, Buffer>();
-  let pos = 0;
-  while (pos < buf.length) {
-    const nl = buf.indexOf(0x0a, pos);
-    if (nl < 0) break;
-    const [oid, type, size] = buf.subarray(pos, nl).toString('latin1').split(' ');
-    pos = nl + 1;
-    if (type === 'missing' || size === undefined) continue;
-    const n = parseInt(size, 10);
-    out.set(oid!, buf.subarray(pos, pos + n));
-    pos += n + 1;
-  }
-  return out;
-}
 
 function plural(n: number, word: string): string {
   return n === 1 ? word : `${word}s`;

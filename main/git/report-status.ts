@@ -21,12 +21,17 @@ function bandPacketMax(sideBand: Exclude<SideBand, null>): number {
   return sideBand === 'side-band-64k' ? MAX_PKT_LEN : 1000;
 }
 
+// Beyond C0 controls: C1 controls (U+009B is a CSI to many terminals), line and paragraph separators,
+// and the bidirectional and invisible characters `airlock show` marks.
+const UNSAFE_BEYOND_C0 = '\\x7f-\\x9f\\u2028\\u2029\\u061c\\u200b-\\u200f\\u202a-\\u202e\\u2060-\\u2069\\ufeff';
+const UNSAFE_IN_REASON = new RegExp(`[\\x00-\\x1f${UNSAFE_BEYOND_C0}]+`, 'g');
+/** Progress keeps LF and CR (git redraws a progress line on CR). */
+const UNSAFE_IN_PROGRESS = new RegExp(`[\\x00-\\x09\\x0b\\x0c\\x0e-\\x1f${UNSAFE_BEYOND_C0}]`, 'g');
+
 /** One line of protocol text: no CR/LF or other control characters, bounded length. */
 export function sanitizeReason(text: string, maxLen = 500): string {
-  // C0 and C1 controls (U+009B is a CSI to many terminals), line and paragraph separators, and the
-  // bidirectional and invisible characters `airlock show` marks: an agent-chosen reason (a ref name, a
-  // refusal text) must not rewrite or disguise the line git prints it on.
-  const s = text.replace(/[\x00-\x1f\x7f-\x9f\u2028\u2029\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]+/g, ' ').replace(/ {2,}/g, ' ').trim();
+  // An agent-chosen reason (a ref name, a refusal text) must not rewrite or disguise the line git prints it on.
+  const s = text.replace(UNSAFE_IN_REASON, ' ').replace(/ {2,}/g, ' ').trim();
   const chars = Array.from(s);
   return chars.length > maxLen ? `${chars.slice(0, maxLen - 1).join('')}…` : s || 'rejected';
 }
@@ -65,7 +70,7 @@ export function buildReceivePackResult(opts: ReceivePackResultOptions): Buffer {
 
 function progressText(msg: string): string {
   // Keep '\r' (git uses it to redraw a progress line); other controls become spaces.
-  const s = msg.replace(/[\x00-\x09\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/g, ' ');
+  const s = msg.replace(UNSAFE_IN_PROGRESS, ' ');
   return /[\n\r]$/.test(s) ? s : `${s}\n`;
 }
 

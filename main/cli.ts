@@ -10,7 +10,7 @@ import { dataPaths, defaultDataDir, type DataPaths } from './config/paths';
 import { OptionsSchema } from './config/options';
 import { pidAlive, readRuntime, type RuntimeInfo } from './config/runtime-file';
 import { AirlockError } from './contract/errors';
-import { agentEnv, exportLines, wgetrcText } from './env/agent-env';
+import { agentEnv, detectShell, loadHint, shellLines, shellNamed, wgetrcText } from './env/agent-env';
 import { writeNodePreload } from './env/node-preload';
 import { ensureDataDir, hasPassword, startAirlock, VERSION } from './service';
 import { openStore, sessionView, type Store, exportAudit, parseAuditExport, parseHeadOption, verifyEvents } from './store';
@@ -21,6 +21,8 @@ import { CredentialStore, FileKeyProvider } from './credentials/credential-store
 import { MAX_LIST_LIMIT, type AirlockApi } from './contract/api';
 import { EXCHANGE_KINDS, VERDICTS, type ExchangeKind, type ReviewState, type SessionView, type Verdict } from './contract/views';
 
+const ENV_USAGE = 'airlock env --agent NAME [--token TOKEN] [--shell sh|fish|powershell] [--json]';
+
 const USAGE = `airlock ${VERSION}: holds AI agents' git pushes and risky API calls for review.
 
 Usage:
@@ -30,7 +32,8 @@ Usage:
   airlock agent add NAME [--group G]... [--json]      create an agent; prints its token once
   airlock agent list [--json]
   airlock agent remove NAME
-  airlock env --agent NAME [--token TOKEN]             export lines that route a shell through Airlock
+  airlock env --agent NAME [--token TOKEN] [--shell sh|fish|powershell] [--json]
+                                                       lines that route a shell through Airlock (shell: from $SHELL)
   airlock run --agent NAME -- CMD [ARGS...]            run a command routed through Airlock
   airlock ca path | export | rotate
   airlock reviews [--status pending|approved|denied|expired|interrupted] [--json]
@@ -332,11 +335,21 @@ export function sshRewrites(paths: DataPaths): Array<{ base: string; insteadOf: 
 }
 
 async function cmdEnv(argv: string[]): Promise<number> {
-  const { values } = parse(argv, { agent: { type: 'string' }, token: { type: 'string' } }, false);
-  if (typeof values.agent !== 'string') throw new UsageError('usage: airlock env --agent NAME [--token TOKEN]');
+  const { values } = parse(argv, { agent: { type: 'string' }, token: { type: 'string' }, shell: { type: 'string' }, json: { type: 'boolean' } }, false);
+  if (typeof values.agent !== 'string') throw new UsageError(`usage: ${ENV_USAGE}`);
+  let shell = detectShell(process.env, process.platform);
+  if (typeof values.shell === 'string') {
+    const named = shellNamed(values.shell);
+    if (!named) throw new UsageError(`airlock env: unknown shell "${values.shell}" (use one of: sh, bash, zsh, fish, powershell, pwsh)`);
+    shell = named;
+  }
   const paths = ensureDataDir(dataDirOf(values));
   const { env } = await buildAgentEnv(paths, values.agent, values.token as string | undefined, `env ${new Date().toISOString()}`, null);
-  process.stdout.write(exportLines(env));
+  process.stdout.write(values.json === true ? JSON.stringify(env) + '\n' : shellLines(env, shell));
+  if (values.json !== true && process.stdout.isTTY) {
+    // Printed to a terminal rather than loaded: say how to load it (stderr, so a pipe never gets it).
+    process.stderr.write(`# load it with: ${loadHint(shell, `airlock env --agent ${values.agent}`)}\n`);
+  }
   return 0;
 }
 

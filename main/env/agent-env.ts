@@ -74,6 +74,53 @@ export function exportLines(env: Record<string, string>): string {
   return Object.entries(env).map(([k, v]) => `export ${k}='${v.replace(/'/g, `'\\''`)}'`).join('\n') + '\n';
 }
 
+/** The shells `airlock env` writes for: sh/bash/zsh/dash (`posix`), fish, and PowerShell (5 and 7). */
+export const SHELLS = ['posix', 'fish', 'powershell'] as const;
+export type Shell = (typeof SHELLS)[number];
+
+const SHELL_NAMES: Record<string, Shell> = {
+  posix: 'posix', sh: 'posix', bash: 'posix', zsh: 'posix', dash: 'posix', ksh: 'posix', ash: 'posix',
+  fish: 'fish',
+  powershell: 'powershell', pwsh: 'powershell',
+};
+
+/** `--shell NAME` → a shell, or null for a name this does not know. */
+export function shellNamed(name: string): Shell | null {
+  return SHELL_NAMES[name.toLowerCase()] ?? null;
+}
+
+/**
+ * The shell to write for when none is named, as ssh-agent and docker-machine guess it: the login
+ * shell in `SHELL` (fish, or else POSIX); on Windows without `SHELL` (not Git Bash, not MSYS),
+ * PowerShell, the shell Windows opens by default.
+ */
+export function detectShell(env: NodeJS.ProcessEnv, platform: NodeJS.Platform): Shell {
+  const login = env.SHELL?.split(/[\\/]/).pop()?.replace(/\.exe$/i, '') ?? '';
+  if (login) return shellNamed(login) === 'fish' ? 'fish' : 'posix';
+  return platform === 'win32' ? 'powershell' : 'posix';
+}
+
+/**
+ * Lines that set `env` in `shell`, every value quoted so that nothing in it is expanded:
+ * - fish: `set -gx NAME 'value'` (in single quotes only `\\` and `'` are special);
+ * - PowerShell: `$env:NAME = 'value'`; PowerShell also ends a single-quoted string at the
+ *   typographic quotes U+2018–U+201B, so those are doubled like `'`.
+ */
+export function shellLines(env: Record<string, string>, shell: Shell): string {
+  if (shell === 'posix') return exportLines(env);
+  const line = shell === 'fish'
+    ? ([k, v]: [string, string]) => `set -gx ${k} '${v.replace(/[\\']/g, (c) => `\\${c}`)}'`
+    : ([k, v]: [string, string]) => `$env:${k} = '${v.replace(/['\u2018-\u201b]/g, (c) => c + c)}'`;
+  return Object.entries(env).map(line).join('\n') + '\n';
+}
+
+/** How to load `airlock env`'s output in `shell` (for help texts and the README). */
+export function loadHint(shell: Shell, command: string): string {
+  if (shell === 'fish') return `${command} | source`;
+  if (shell === 'powershell') return `${command} | Out-String | Invoke-Expression`;
+  return `eval "$(${command})"`;
+}
+
 /**
  * wget's startup file for agent runs: the bundle as its CA file (GNU wget built with GnuTLS, as
  * Debian's, reads no CA variable) and the proxy variables in force. It stands in for the user's

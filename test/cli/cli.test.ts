@@ -630,7 +630,7 @@ describe('airlock CLI', { concurrency: 4 }, () => {
       });
 
       test('env --agent prints export lines that route curl through the gateway', async () => {
-        const r = await cli(['env', '--agent', AGENT, '--data-dir', D]);
+        const r = await cli(['env', '--agent', AGENT, '--data-dir', D], cleanCliEnv({ SHELL: '/bin/bash' }));
         assert.equal(r.code, 0, r.stderr);
         assert.match(r.stdout, /^export HTTPS_PROXY='http:\/\/runner:alk_[^']+@127\.0\.0\.1:\d+'$/m);
         assert.doesNotMatch(r.stdout, /NODE_TLS_REJECT_UNAUTHORIZED/);
@@ -641,6 +641,37 @@ describe('airlock CLI', { concurrency: 4 }, () => {
         assert.equal(sh.stdout, 'hello');
         const row = await recorded((p) => p === path);
         assert.equal(row.status, 200);
+      });
+
+      test('env for a fish login shell: set -gx lines that fish loads with `source` and curl then goes through the gateway', async (t) => {
+        if (spawnSync('fish', ['--version']).status !== 0) return t.skip('fish is not installed (apt-get install fish)');
+        const r = await cli(['env', '--agent', AGENT, '--data-dir', D], cleanCliEnv({ SHELL: '/usr/bin/fish' }));
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stdout, /^set -gx HTTPS_PROXY 'http:\/\/runner:alk_[^']+@127\.0\.0\.1:\d+'$/m);
+        assert.doesNotMatch(r.stdout, /^export /m);
+        const path = '/hello?client=fish';
+        const sh = await runCommand('fish', ['--no-config', '-c', 'printf %s $argv[1] | source; and curl -sS $argv[2]', r.stdout, `${up.url}${path}`],
+          { env: cleanCliEnv(), timeoutMs: 30_000 });
+        assert.equal(sh.code, 0, sh.stderr);
+        assert.equal(sh.stdout, 'hello');
+        const row = await recorded((p) => p === path);
+        assert.equal(row.status, 200);
+      });
+
+      test('env --json: one JSON object with the same variables as the shell lines', async () => {
+        const r = await cli(['env', '--agent', AGENT, '--json', '--data-dir', D], cleanCliEnv({ SHELL: '/bin/bash' }));
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(r.stdout.trimEnd().split('\n').length, 1);
+        const env = JSON.parse(r.stdout) as Record<string, string>;
+        assert.match(env.HTTPS_PROXY!, /^http:\/\/runner:alk_[^@]+@127\.0\.0\.1:\d+$/);
+        assert.equal(env.NO_PROXY, '');
+        assert.equal(env.AIRLOCK_AGENT, AGENT);
+      });
+
+      test('env --shell with an unknown shell: exit 2, one line naming the shells', async () => {
+        const r = await cli(['env', '--agent', AGENT, '--shell', 'tcsh', '--data-dir', D]);
+        assert.equal(r.code, 2);
+        assertOneLine(r, /unknown shell "tcsh" \(use one of: sh, bash, zsh, fish, powershell, pwsh\)/);
       });
 
       test('env --token with a token of another agent: exit 1, one line', async () => {

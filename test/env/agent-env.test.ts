@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { agentEnv, exportLines, type AgentEnvInput } from '../../main/env/agent-env';
+import { agentEnv, detectShell, exportLines, loadHint, shellLines, shellNamed, type AgentEnvInput } from '../../main/env/agent-env';
 import { runCommand } from '../helpers/run';
 
 const base: AgentEnvInput = {
@@ -89,4 +89,63 @@ test('exportLines output also works with sh (dash/POSIX)', async () => {
   const r = await runCommand('sh', ['-c', `eval "$1"; printf '%s' "$X"`, 'sh', text], { timeoutMs: 10_000 });
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout, "a'b$c");
+});
+
+test('the shell is guessed from SHELL (fish, else POSIX); Windows without SHELL gets PowerShell', () => {
+  assert.equal(detectShell({ SHELL: '/usr/bin/fish' }, 'linux'), 'fish');
+  assert.equal(detectShell({ SHELL: '/bin/zsh' }, 'darwin'), 'posix');
+  assert.equal(detectShell({ SHELL: '/bin/bash' }, 'linux'), 'posix');
+  assert.equal(detectShell({ SHELL: '/opt/homebrew/bin/fish' }, 'darwin'), 'fish');
+  assert.equal(detectShell({}, 'linux'), 'posix');
+  assert.equal(detectShell({}, 'win32'), 'powershell');
+  // Git Bash and MSYS set SHELL on Windows: they want POSIX lines.
+  assert.equal(detectShell({ SHELL: 'C:\\Program Files\\Git\\usr\\bin\\bash.exe' }, 'win32'), 'posix');
+  assert.equal(shellNamed('PWSH'), 'powershell');
+  assert.equal(shellNamed('zsh'), 'posix');
+  assert.equal(shellNamed('tcsh'), null);
+});
+
+const tricky = `it's $HOME and \`id\` and "$(echo no)" \\ end \\' ‘curly’ ‛x‚ {a} (b) ; # c`;
+
+test('fish lines survive quotes, backslashes and $ (sourced by a real fish)', async (t) => {
+  if ((await runCommand('fish', ['--version'], { timeoutMs: 10_000 }).catch(() => ({ code: 1 }))).code !== 0) {
+    return t.skip('fish is not installed (apt-get install fish)');
+  }
+  const text = shellLines({ ...agentEnv(base), TRICKY: tricky, EMPTY: '', NL: 'a\nb' }, 'fish');
+  for (const line of text.trimEnd().split('\n').filter((l) => !l.startsWith('b'))) assert.match(line, /^set -gx [A-Za-z_][A-Za-z0-9_]* '/);
+  const r = await runCommand('fish', ['--no-config', '-c', 'printf %s $argv[1] | source; printf "%s\\n" "$TRICKY" "$HTTPS_PROXY" "[$EMPTY]" "$NODE_OPTIONS" "$NL"', text],
+    { env: { PATH: process.env.PATH, HOME: '/nonexistent-home' }, timeoutMs: 10_000 });
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(r.stdout.split('\n').slice(0, 6), [tricky, agentEnv(base).HTTPS_PROXY, '[]', '--require /data/node-preload.cjs', 'a', 'b']);
+});
+
+test('PowerShell lines: single-quoted, with every quote PowerShell ends a string at doubled (PowerShell is not installed here: checked against its quoting rules)', () => {
+  const text = shellLines({ HTTPS_PROXY: 'http://a:b@127.0.0.1:1', TRICKY: tricky, EMPTY: '' }, 'powershell');
+  assert.deepEqual(text.split('\n'), [
+    `$env:HTTPS_PROXY = 'http://a:b@127.0.0.1:1'`,
+    `$env:TRICKY = 'it''s $HOME and \`id\` and "$(echo no)" \\ end \\'' ‘‘curly’’ ‛‛x‚‚ {a} (b) ; # c'`,
+    `$env:EMPTY = ''`,
+    '',
+  ]);
+  // Read back the way PowerShell reads a verbatim string: a quote character followed by another
+  // quote character is one literal quote; any other quote character ends the string.
+  const value = /^\$env:TRICKY = '(.*)'$/m.exec(text)![1]!;
+  let out = '';
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i]!;
+    if (/['\u2018-\u201b]/.test(c)) {
+      assert.match(value[i + 1] ?? '', /['\u2018-\u201b]/, `an undoubled quote at ${i} would end the string`);
+      i++;
+    }
+    out += c;
+  }
+  assert.equal(out, tricky);
+});
+
+test('posix is exportLines; loadHint says how each shell loads the lines', () => {
+  const env = agentEnv(base);
+  assert.equal(shellLines(env, 'posix'), exportLines(env));
+  assert.equal(loadHint('posix', 'airlock env --agent a'), 'eval "$(airlock env --agent a)"');
+  assert.equal(loadHint('fish', 'airlock env --agent a'), 'airlock env --agent a | source');
+  assert.equal(loadHint('powershell', 'airlock env --agent a'), 'airlock env --agent a | Out-String | Invoke-Expression');
 });

@@ -169,13 +169,9 @@ test('an agent cannot approve its own push: no command in its terminal, the CLI 
 });
 
 test('env rewrites SSH remotes of credentialed hosts to HTTPS; such a push is held and lands on approve', async () => {
-  const envOut = await airlock(['env', '--agent', 'bot']);
+  const envOut = await airlock(['env', '--agent', 'bot', '--json']);
   assert.equal(envOut.code, 0, envOut.stderr);
-  const exported = new Map(envOut.stdout.trim().split('\n').map((l) => {
-    const mm = /^export ([A-Za-z0-9_]+)='(.*)'$/.exec(l);
-    assert.ok(mm, `not an export line: ${l}`);
-    return [mm[1]!, mm[2]!] as const;
-  }));
+  const exported = new Map(Object.entries(JSON.parse(envOut.stdout) as Record<string, string>));
   const pairs = Array.from({ length: Number(exported.get('GIT_CONFIG_COUNT') ?? 0) }, (_, i) => `${exported.get(`GIT_CONFIG_KEY_${i}`)}=${exported.get(`GIT_CONFIG_VALUE_${i}`)}`);
   assert.ok(pairs.includes(`url.https://${authority}/.insteadOf=git@127.0.0.1:`), pairs.join('\n'));
   assert.ok(pairs.includes(`url.https://${authority}/.insteadOf=ssh://git@127.0.0.1/`), pairs.join('\n'));

@@ -40,6 +40,12 @@ export interface AnalysePushOptions {
   limits?: AnalysisLimits;
   /** Per git command (default 5 minutes). */
   timeoutMs?: number;
+  /**
+   * Where the quarantine directory (the push's indexed objects: the pushed code itself) is made:
+   * the gateway names its spool, which it empties at start, so a crash leaves no copy behind in the
+   * OS temporary directory. Default: the OS temporary directory.
+   */
+  quarantineParent?: string;
 }
 
 export interface PushAnalysis {
@@ -57,12 +63,17 @@ const MISSING_OBJECTS = /unable to read [0-9a-f]{40}|unresolved delta|missing (b
 
 const DIFF_FLAGS = ['--no-color', '--no-ext-diff', '--no-textconv', '--ignore-submodules=none', '-M', '-C'];
 
+/** The name of every quarantine directory starts with this (`clearSpool` looks for it). */
+export const QUARANTINE_PREFIX = 'airlock-quarantine-';
+
 export async function cleanupQuarantine(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true, maxRetries: 3, retryDelay: 50 });
 }
 
 export async function analysePush(opts: AnalysePushOptions): Promise<PushAnalysis> {
-  const quarantineDir = await mkdtemp(join(tmpdir(), 'airlock-quarantine-'));
+  const parent = opts.quarantineParent ?? tmpdir();
+  await mkdir(parent, { recursive: true, mode: 0o700 });
+  const quarantineDir = await mkdtemp(join(parent, QUARANTINE_PREFIX));
   try {
     const timings = { indexPackMs: 0, analysisMs: 0 };
     const refs = await analyseInQuarantine(opts, quarantineDir, timings);

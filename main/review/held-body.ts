@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, readdirSync, rmSync, statSync, type WriteStream } from 'node:fs';
+import { createReadStream, lstatSync, readdirSync, rmSync, statSync, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { QUARANTINE_PREFIX } from '../git/push-analysis';
 import { randomUUID } from 'node:crypto';
 import { pipeline, Readable, Transform } from 'node:stream';
 
@@ -189,6 +190,14 @@ export function clearSpool(dir: string): { files: number; bytes: number } {
     return { files, bytes };
   }
   for (const name of names) {
+    if (name.startsWith(QUARANTINE_PREFIX) && /^[\w-]+$/.test(name)) {
+      // A push's indexed objects (its code), left by an analysis that never finished.
+      const left = treeSize(join(dir, name));
+      rmSync(join(dir, name), { recursive: true, force: true });
+      files += left.files;
+      bytes += left.bytes;
+      continue;
+    }
     if (!/^(push-[\w-]+\.body|pack-[\w-]+\.pack)$/.test(name)) continue;
     const file = join(dir, name);
     try {
@@ -198,6 +207,30 @@ export function clearSpool(dir: string): { files: number; bytes: number } {
       bytes += size;
     } catch {
       /* gone already */
+    }
+  }
+  return { files, bytes };
+}
+
+/** Files and bytes under a directory (symbolic links not followed). */
+function treeSize(dir: string): { files: number; bytes: number } {
+  let files = 0;
+  let bytes = 0;
+  let entries;
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return { files, bytes };
+  }
+  for (const e of entries) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) {
+      const sub = treeSize(p);
+      files += sub.files;
+      bytes += sub.bytes;
+    } else {
+      files++;
+      try { bytes += lstatSync(p).size; } catch { /* gone */ }
     }
   }
   return { files, bytes };

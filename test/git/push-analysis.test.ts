@@ -2,7 +2,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
+import { readdirSync, statSync } from 'node:fs';
 import { git, parseReceivePackRequest, analysePush, cleanupQuarantine, GitMissingObjectsError } from '../../main/git/index';
 import { Scenario } from './scenario';
 import { pushAndAnalyse, timings } from './analyse-helper';
@@ -165,6 +166,33 @@ test('defaultBranch option picks the branch for the merge-base', async () => {
     await cleanupQuarantine(a.quarantineDir);
     assert.equal(a.refs[0].base, `merge-base with feature (${featureTip.slice(0, 12)})`);
     assert.deepEqual(a.refs[0].files.map((f) => f.path), ['child.txt']);
+  } finally {
+    await rm(dirname(cache), { recursive: true, force: true });
+  }
+});
+
+test('quarantineParent: the indexed objects live under it (the gateway names its spool) and go with cleanupQuarantine; a failed analysis leaves none', async () => {
+  await s.g(['checkout', '-q', '-b', 'quarantined']);
+  await s.commit('Quarantined change', { 'q.txt': 'q\n' });
+  const cache = await s.snapshot();
+  try {
+    const r = await s.push(['origin', 'quarantined']);
+    const body = r.posts[r.posts.length - 1].body;
+    const req = parseReceivePackRequest(body);
+    const spool = join(dirname(cache), 'spool');
+    const packFile = join(dirname(cache), 'p.pack');
+    await writeFile(packFile, body.subarray(req.packOffset));
+    const a = await analysePush({ cacheDir: cache, packFile, commands: req.commands, quarantineParent: spool });
+    assert.equal(dirname(a.quarantineDir), spool);
+    assert.match(basename(a.quarantineDir), /^airlock-quarantine-/);
+    assert.equal((statSync(spool).mode & 0o777).toString(8), '700');
+    assert.ok(readdirSync(join(a.quarantineDir, 'objects', 'pack')).some((f) => f.endsWith('.pack')), 'the pack is indexed there');
+    assert.ok(a.refs[0]!.files.some((f) => f.path === 'q.txt'));
+    await cleanupQuarantine(a.quarantineDir);
+    assert.deepEqual(readdirSync(spool), []);
+    await writeFile(packFile, Buffer.from('PACK not a pack'));
+    await assert.rejects(analysePush({ cacheDir: cache, packFile, commands: req.commands, quarantineParent: spool }));
+    assert.deepEqual(readdirSync(spool), [], 'a failed analysis removes its quarantine');
   } finally {
     await rm(dirname(cache), { recursive: true, force: true });
   }

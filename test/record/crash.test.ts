@@ -137,6 +137,11 @@ test('SIGKILL of `airlock serve` mid-review and mid-traffic: the record survives
   const leftover = join(dataDir, 'spool', 'push-0b7e6c2a-41f5-4d0e-9a53-2f1d7c9e8b10.body');
   mkdirSync(join(dataDir, 'spool'), { recursive: true });
   writeFileSync(leftover, Buffer.alloc(4096, 1));
+  // And a push's quarantine (its indexed objects: the pushed code) from an analysis the kill cut short.
+  const quarantine = join(dataDir, 'spool', 'airlock-quarantine-Xy12Zq');
+  mkdirSync(join(quarantine, 'objects', 'pack'), { recursive: true });
+  writeFileSync(join(quarantine, 'objects', 'pack', 'pack-1.pack'), Buffer.alloc(2048, 2));
+  writeFileSync(join(quarantine, 'objects', 'pack', 'pack-1.idx'), Buffer.alloc(1024, 3));
 
   // Restart on the same data dir: the held push is now interrupted.
   const second = await spawnServe(dataDir, serveArgs);
@@ -148,6 +153,7 @@ test('SIGKILL of `airlock serve` mid-review and mid-traffic: the record survives
   assert.equal(after1?.reason, INTERRUPTED_REASON);
   assert.equal(after1?.decidedBy, 'system');
   assert.equal(existsSync(leftover), false, 'the spool file the killed gateway left is removed at start');
+  assert.equal(existsSync(quarantine), false, 'the quarantine the killed gateway left is removed at start');
   // An agent with an idle keep-alive connection when the gateway is stopped cleanly: its session is ended.
   const dispatcher2 = new ProxyAgent({
     uri: second.info.proxyUrl,
@@ -178,8 +184,8 @@ test('SIGKILL of `airlock serve` mid-review and mid-traffic: the record survives
     assert.equal((d.previousGateway as { pid: number }).pid, first.child.pid);
     assert.ok((d.sessionsEnded as number) >= 1, JSON.stringify(d));
     assert.deepEqual(d.exchangesRestored, [pending.exchangeId]);
-    assert.equal(d.spoolFilesRemoved, 1);
-    assert.equal(d.spoolBytesRemoved, 4096);
+    assert.equal(d.spoolFilesRemoved, 3);
+    assert.equal(d.spoolBytesRemoved, 4096 + 2048 + 1024);
     assert.match(String(d.mayBeMissing), /in flight, may be missing after exchange \d+/);
     const restored = store2.exchanges.get(pending.exchangeId);
     assert.equal(restored?.reviewId, pending.id);

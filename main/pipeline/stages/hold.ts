@@ -289,7 +289,7 @@ async function review(ex: Exchange, io: RequestIO, deps: HoldDeps, raw: HeldBody
       packFile = join(deps.spoolDir, `pack-${randomUUID()}.pack`);
       await pipeline(body.stream(parsed.packOffset), createWriteStream(packFile, { mode: 0o600 }));
     }
-    const analysis = await analysePush({ cacheDir, packFile, commands: parsed.commands });
+    const analysis = await analysePush({ cacheDir, packFile, commands: parsed.commands, quarantineParent: deps.spoolDir });
     quarantine = analysis.quarantineDir;
     refs = analysis.refs;
   } catch (e) {

@@ -1,6 +1,7 @@
 import { tuneForGateway } from './runtime';
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, fchmodSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fchmodSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { CaError, caPaths, errnoOf, loadOrCreateCa, rotateCa, writeTrustBundle } from '../certs';
@@ -13,7 +14,7 @@ import { AirlockError } from './contract/errors';
 import { agentEnv, detectShell, loadHint, shellLines, shellNamed, wgetrcText } from './env/agent-env';
 import { writeNodePreload } from './env/node-preload';
 import { ensureDataDir, hasPassword, startAirlock, VERSION } from './service';
-import { openStore, sessionView, type Store, exportAudit, parseAuditExport, parseHeadOption, verifyEvents } from './store';
+import { openStore, sessionView, type Store, exportAudit, matchExports, parseAuditExport, parseHeadOption, verifyEvents, type ExportDigest } from './store';
 import { createHttpApiClient } from './console/client';
 import { reviewLine, reviewText } from './cli/format-review';
 import { EXCHANGE_CSV_HEADER, exchangeCsvRow, exchangeDetail, exchangeJson, exchangesTable, plain, safeJson, sessionsTable, shortBytes } from './cli/format-record';
@@ -52,7 +53,8 @@ Usage:
   airlock credential set HOST[:PORT] [--username NAME] [--bearer]   reads the secret from stdin
   airlock credential list | remove HOST[:PORT]
   airlock audit export [--format jsonl|csv] [--since DATE] [--out FILE]
-  airlock audit verify [--file EXPORT [--partial]] [--format jsonl|csv] [--head HASH]
+  airlock audit verify [--file EXPORT [--partial]] [--format jsonl|csv] [--head HASH] [--export FILE]...
+                                                       check the chain; --export: FILE is an export it recorded, unchanged
 
 Every command takes --data-dir DIR (or AIRLOCK_DATA_DIR); default: ${defaultDataDir()}
 `;
@@ -615,7 +617,13 @@ async function cmdExchangesExport(argv: string[]): Promise<number> {
   const outFile = values.out as string | undefined;
   let fd: number | null = null;
   if (outFile) fd = openPrivate(outFile);
+  // The export's digest goes into its audit event: `airlock audit verify --export FILE` shows later
+  // that a file is byte for byte what was exported.
+  const digest = createHash('sha256');
+  let bytes = 0;
   const write = async (chunk: string) => {
+    digest.update(chunk, 'utf8');
+    bytes += Buffer.byteLength(chunk, 'utf8');
     if (fd !== null) writeSync(fd, chunk);
     else await new Promise<void>((res, rej) => process.stdout.write(chunk, (e) => (e ? rej(e) : res())));
   };
@@ -634,7 +642,7 @@ async function cmdExchangesExport(argv: string[]): Promise<number> {
     await write(buf);
     if (fd !== null) closeSync(fd);
     fd = null;
-    store.audit.append({ actor: localActor(), action: 'exchanges.exported', subject: format, details: { count, since: q.since ?? null, until: q.until ?? null, agent: q.agent ?? null, out: outFile ?? 'stdout' } });
+    store.audit.append({ actor: localActor(), action: 'exchanges.exported', subject: format, details: { count, since: q.since ?? null, until: q.until ?? null, agent: q.agent ?? null, out: outFile ?? 'stdout', sha256: digest.digest('hex'), bytes } });
   } finally {
     if (fd !== null) closeSync(fd);
     store.close();
@@ -747,8 +755,13 @@ async function cmdCredential(argv: string[]): Promise<number> {
 
 async function cmdAudit(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
-  const { values } = parse(rest, { format: { type: 'string' }, since: { type: 'string' }, out: { type: 'string' }, file: { type: 'string' }, head: { type: 'string' }, partial: { type: 'boolean' } }, false);
+  const { values } = parse(rest, {
+    format: { type: 'string' }, since: { type: 'string' }, out: { type: 'string' }, file: { type: 'string' }, head: { type: 'string' }, partial: { type: 'boolean' },
+    export: { type: 'string', multiple: true },
+  }, false);
   const fileArg = values.file as string | undefined;
+  const exportFiles = (values.export as string[] | undefined) ?? [];
+  if (exportFiles.length > 0 && sub !== 'verify') throw new UsageError('--export is an option of `airlock audit verify`');
   // An existing record only: a mistyped --data-dir must not make an empty one that verifies.
   const paths = sub === 'verify' && fileArg !== undefined ? null : recordPaths(values);
   let head: string | undefined;
@@ -777,20 +790,54 @@ async function cmdAudit(argv: string[]): Promise<number> {
       }
     } else process.stdout.write(text);
     // Recorded once the export exists (a failed write is no export); the export itself ends before this event.
-    withStore(paths!, (s) => s.audit.append({ actor: localActor(), action: 'audit.exported', subject: format, details: { since: since ?? null, out: (values.out as string | undefined) ?? 'stdout' } }));
+    withStore(paths!, (s) => s.audit.append({ actor: localActor(), action: 'audit.exported', subject: format,
+      details: { since: since ?? null, out: (values.out as string | undefined) ?? 'stdout', sha256: createHash('sha256').update(text, 'utf8').digest('hex'), bytes: Buffer.byteLength(text, 'utf8') } }));
     if (typeof values.out === 'string') process.stderr.write(`audit log written to ${values.out}\n`);
     // The head an auditor keeps elsewhere: `verify --head` shows later that nothing up to it was cut off or rewritten.
     if (last) process.stderr.write(`head: seq ${last.seq}, ${last.hash} (keep it outside this machine; \`airlock audit verify --head HASH\` checks the log still holds it)\n`);
     return 0;
   }
   if (sub === 'verify') {
-    const r = fileArg
-      ? verifyEvents(parseAuditExport(readUserFile(fileArg, 'export'), format), { head, allowPartial: values.partial === true })
+    // Digests first: a file that cannot be read is a usage error before any verdict.
+    const digests = exportFiles.map(fileDigest);
+    const events = fileArg ? parseAuditExport(readUserFile(fileArg, 'export'), format) : null;
+    const r = events
+      ? verifyEvents(events, { head, allowPartial: values.partial === true })
       : withStore(paths!, (s) => s.audit.verify({ head }));
     out(r.message);
-    return r.ok ? 0 : 1;
+    if (!r.ok || digests.length === 0) return r.ok ? 0 : 1;
+    // Only a chain that holds vouches for the digests in it.
+    const matches = events ? matchExports(events, digests) : withStore(paths!, (s) => matchExports(s.audit.list(), digests));
+    for (const m of matches) out(m.line);
+    return matches.every((m) => m.event !== null) ? 0 : 1;
   }
   throw new UsageError('usage: airlock audit export|verify …');
+}
+
+/** SHA-256 and size of a file named with `--export`, read as a stream (exports can be large). */
+function fileDigest(file: string): ExportDigest {
+  const h = createHash('sha256');
+  let bytes = 0;
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (e) {
+    throw new AirlockError('bad-request', `cannot read the export ${file} (${errnoOf(e)})`);
+  }
+  try {
+    const buf = Buffer.allocUnsafe(1 << 20);
+    for (;;) {
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      h.update(buf.subarray(0, n));
+      bytes += n;
+    }
+  } catch (e) {
+    throw new AirlockError('bad-request', `cannot read the export ${file} (${errnoOf(e)})`);
+  } finally {
+    closeSync(fd);
+  }
+  return { file, sha256: h.digest('hex'), bytes };
 }
 
 /** A file the user named on the command line; a failure is one clear line, not a stack. */

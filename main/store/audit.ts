@@ -402,3 +402,46 @@ export function duplicateKey(text: string): string | null {
   }
   return null;
 }
+
+/** The audit events that record an export with a digest (`sha256` and `bytes` in their details). */
+export const EXPORT_ACTIONS = ['exchanges.exported', 'audit.exported'] as const;
+
+/** An export file as `airlock audit verify --export FILE` checks it: its bytes' SHA-256 and size. */
+export interface ExportDigest {
+  file: string;
+  sha256: string;
+  bytes: number;
+}
+
+export interface ExportMatch {
+  file: string;
+  /** The event that recorded this exact file, or null: no export with these bytes is in the log. */
+  event: AuditEvent | null;
+  line: string;
+}
+
+/**
+ * Which audit event recorded each file as exported (same SHA-256 and size). An export names its
+ * digest in its audit event, and the chain covers that event, so a file that matches is byte for
+ * byte what Airlock wrote; one that does not was changed, or is not an export of this log.
+ */
+export function matchExports(events: Iterable<AuditEvent>, files: ExportDigest[]): ExportMatch[] {
+  const wanted = new Map(files.map((f) => [f.sha256, f]));
+  const found = new Map<string, AuditEvent>();
+  for (const e of events) {
+    if (!(EXPORT_ACTIONS as readonly string[]).includes(e.action)) continue;
+    const d = e.details as { sha256?: unknown; bytes?: unknown } | null;
+    if (d === null || typeof d !== 'object' || typeof d.sha256 !== 'string') continue;
+    const f = wanted.get(d.sha256);
+    if (f && d.bytes === f.bytes && !found.has(d.sha256)) found.set(d.sha256, e);
+  }
+  return files.map((f) => {
+    const e = found.get(f.sha256) ?? null;
+    if (!e) return { file: f.file, event: null, line: `${f.file}: not an export this audit log recorded (sha256 ${f.sha256}, ${f.bytes} bytes): changed since, or from elsewhere` };
+    const d = e.details as { count?: unknown };
+    const what = e.action === 'exchanges.exported'
+      ? `the ${e.subject} export of ${typeof d.count === 'number' ? `${d.count} exchange${d.count === 1 ? '' : 's'}` : 'exchanges'}`
+      : `the ${e.subject} export of the audit log`;
+    return { file: f.file, event: e, line: `${f.file}: ${what} made ${e.at} by ${e.actor} (audit seq ${e.seq}), unchanged` };
+  });
+}

@@ -35,9 +35,11 @@ export {
   formatAuditEvents,
   GENESIS_HASH,
   hashEvent,
+  matchExports,
   parseAuditExport,
   parseHeadOption,
   verifyEvents,
+  type ExportDigest,
 } from './audit';
 export { canonicalJson } from './canonical-json';
 export { maskHeaders, maskQuery, maskText, MASK, SENSITIVE_HEADERS } from './mask';

@@ -3,6 +3,7 @@
 // reported with the first broken seq.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sqlite } from '../../main/store/sqlite';
@@ -118,7 +119,8 @@ test('audit export (jsonl, csv), verify of the database and of export files, tam
     const last = events.at(-1)!;
     assert.equal(last.action, 'audit.exported', 'the jsonl export appended an audit event');
     assert.equal(last.subject, 'jsonl');
-    assert.deepEqual(last.details, { out: 'stdout', since: null });
+    // With the digest of what it wrote: `audit verify --export FILE` checks a file against it.
+    assert.deepEqual(last.details, { out: 'stdout', since: null, sha256: createHash('sha256').update(exportedJsonl).digest('hex'), bytes: Buffer.byteLength(exportedJsonl) });
     assert.equal(last.prevHash, String(parseLines(exportedJsonl).at(-1)!.hash));
   });
 

@@ -2,6 +2,7 @@
 // through openStore, and the same lists through the API: AirlockService in-process and the console's POST /api.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeTempDir, removeDir, runCommand, type RunResult } from '../helpers';
@@ -505,11 +506,51 @@ describe('airlock exchanges export (for auditors)', () => {
     try {
       const events = store.audit.list().filter((e) => e.action === 'exchanges.exported');
       assert.equal(events.length, 3);
-      assert.deepEqual(events[2]!.details, { agent: null, count: 3, out: 'stdout', since: '2026-03-01T09:00:30.000Z', until: '2026-03-01T09:00:33.000Z' });
+      assert.deepEqual(events[2]!.details, {
+        agent: null, count: 3, out: 'stdout', since: '2026-03-01T09:00:30.000Z', until: '2026-03-01T09:00:33.000Z',
+        sha256: createHash('sha256').update(window.stdout).digest('hex'), bytes: Buffer.byteLength(window.stdout),
+      });
       assert.equal(store.audit.verify().ok, true);
     } finally {
       store.close();
     }
+  });
+
+  test('audit verify --export: an export file is shown to be what its audited export wrote; one changed byte, or a file never exported, fails', async () => {
+    const { readFileSync, writeFileSync } = await import('node:fs');
+    const exchanges = join(D, 'vouched.jsonl');
+    const auditFile = join(D, 'audit.jsonl');
+    assert.equal((await cli(['exchanges', 'export', '--out', exchanges, '--data-dir', D])).code, 0);
+    // The auditor's view: the audit export (which holds the exchanges export's event) and the exchanges file.
+    assert.equal((await cli(['audit', 'export', '--out', auditFile, '--data-dir', D])).code, 0);
+    const fromFile = await cli(['audit', 'verify', '--file', auditFile, '--export', exchanges]);
+    assert.equal(fromFile.code, 0, fromFile.stderr);
+    assert.match(fromFile.stdout, /^ok \d+ events, head [0-9a-f]{64}\n.+vouched\.jsonl: the jsonl export of 14 exchanges made \S+ by \S+ \(audit seq \d+\), unchanged\n$/);
+    // From the database: the audit export itself is also vouched for (its event came after it).
+    const fromDb = await cli(['audit', 'verify', '--export', exchanges, '--export', auditFile, '--data-dir', D]);
+    assert.equal(fromDb.code, 0, fromDb.stderr);
+    assert.match(fromDb.stdout, /audit\.jsonl: the jsonl export of the audit log made .+, unchanged/);
+    // One byte changed in the exchanges file: not what was exported.
+    const text = readFileSync(exchanges, 'utf8');
+    const changed = join(D, 'changed.jsonl');
+    writeFileSync(changed, text.replace('"status":200', '"status":201'));
+    assert.notEqual(readFileSync(changed, 'utf8'), text);
+    const bad = await cli(['audit', 'verify', '--file', auditFile, '--export', exchanges, '--export', changed]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stdout, /vouched\.jsonl: .+unchanged\n.+changed\.jsonl: not an export this audit log recorded \(sha256 [0-9a-f]{64}, \d+ bytes\): changed since, or from elsewhere\n$/);
+    // A chain that does not hold vouches for nothing: only its verdict is printed.
+    const lines = readFileSync(auditFile, 'utf8').split('\n');
+    writeFileSync(join(D, 'audit-cut.jsonl'), [lines[0], ...lines.slice(2)].join('\n'));
+    const broken = await cli(['audit', 'verify', '--file', join(D, 'audit-cut.jsonl'), '--export', exchanges]);
+    assert.equal(broken.code, 1);
+    assert.match(broken.stdout, /^broken at seq \d+/);
+    assert.doesNotMatch(broken.stdout, /unchanged/);
+    const missing = await cli(['audit', 'verify', '--export', join(D, 'no-such.jsonl'), '--data-dir', D]);
+    assert.equal(missing.code, 1);
+    assertOneLine(missing, /cannot read the export .+no-such\.jsonl \(ENOENT/);
+    const misplaced = await cli(['audit', 'export', '--export', exchanges, '--data-dir', D]);
+    assert.equal(misplaced.code, 2);
+    assertOneLine(misplaced, /--export is an option of `airlock audit verify`/);
   });
 
   test('CSV to a file (0600): a header, one row per exchange, spreadsheet formulas defused', async () => {

@@ -23,16 +23,31 @@ function electronBinary() {
 
 function run(cmd, args) {
   const child = spawn(cmd, args, { stdio: 'inherit', cwd: root });
-  for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => child.kill(sig));
+  // As `airlock run` does (main/env/run-agent.ts, signalPlan): Ctrl-C in a terminal already reaches
+  // the child, so it is not sent twice; on Windows the console signals every process and kill() would
+  // end the child without its clean stop, so nothing is passed on. This process waits for the child.
+  const win = process.platform === 'win32';
+  const forward = win ? [] : process.stdin.isTTY ? ['SIGTERM', 'SIGHUP'] : ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  for (const sig of win ? ['SIGINT', 'SIGBREAK', 'SIGHUP'] : ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+    process.on(sig, () => { if (forward.includes(sig)) child.kill(sig); });
+  }
   child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+}
+
+/** `npm run build`: through the npm that runs `npm start` (npm_execpath), as Windows cannot spawn npm.cmd without a shell. */
+function buildFirst(then) {
+  const npmCli = process.env.npm_execpath;
+  const b = npmCli
+    ? spawn(process.execPath, [npmCli, 'run', 'build'], { stdio: 'inherit', cwd: root })
+    : spawn('npm', ['run', 'build'], { stdio: 'inherit', cwd: root, shell: process.platform === 'win32' });
+  b.on('exit', (code) => (code === 0 ? then() : process.exit(code ?? 1)));
 }
 
 const electron = electronBinary();
 if (electron && !process.env.AIRLOCK_HEADLESS) {
   if (!existsSync(join(root, 'out', 'main', 'index.js'))) {
     console.error('Building the desktop app first (npm run build)...');
-    const b = spawn(process.platform === 'win32' ? 'npm.cmd' : 'npm', ['run', 'build'], { stdio: 'inherit', cwd: root });
-    b.on('exit', (code) => (code === 0 ? run(electron, ['.', ...extra]) : process.exit(code ?? 1)));
+    buildFirst(() => run(electron, ['.', ...extra]));
   } else run(electron, ['.', ...extra]);
 } else {
   console.error(electron ? 'AIRLOCK_HEADLESS is set: starting the headless gateway and web console.'

@@ -1,5 +1,4 @@
 import { tuneForGateway } from './runtime';
-import { spawn } from 'node:child_process';
 import { closeSync, existsSync, fchmodSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
@@ -11,6 +10,7 @@ import { dataPaths, defaultDataDir, type DataPaths } from './config/paths';
 import { OptionsSchema } from './config/options';
 import { pidAlive, readRuntime, type RuntimeInfo } from './config/runtime-file';
 import { AirlockError } from './contract/errors';
+import { mergeAgentEnv, runAgentCommand } from './env/run-agent';
 import { agentEnv, detectShell, loadHint, shellLines, shellNamed, wgetrcText } from './env/agent-env';
 import { writeNodePreload } from './env/node-preload';
 import { ensureDataDir, hasPassword, startAirlock, VERSION } from './service';
@@ -169,8 +169,8 @@ async function cmdServe(argv: string[]): Promise<number> {
   });
   // Signal handlers go in before anything is printed: a supervisor may send SIGTERM the moment
   // it reads the JSON line, and without a handler that would kill the process uncleanly.
-  process.on('SIGINT', handler);
-  process.on('SIGTERM', handler);
+  // SIGHUP: the terminal it runs in was closed (on Windows also the console window); SIGBREAK: Ctrl-Break.
+  for (const sig of STOP_SIGNALS) process.on(sig, handler);
   const upArg = values['upstream-proxy'];
   if (typeof upArg === 'string' && hasPassword(upArg)) {
     process.stderr.write("airlock: warning: the upstream proxy's password on the command line is visible to other users of this machine (ps); " +
@@ -204,10 +204,12 @@ async function cmdServe(argv: string[]): Promise<number> {
       running.service.close().finally(() => resolveStop());
     };
   });
-  process.off('SIGINT', handler);
-  process.off('SIGTERM', handler);
+  for (const sig of STOP_SIGNALS) process.off(sig, handler);
   return 0;
 }
+
+/** The signals after which `airlock serve` closes the record and stops. */
+const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', ...(process.platform === 'win32' ? ['SIGBREAK' as const] : [])];
 
 async function cmdAgent(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
@@ -381,23 +383,13 @@ async function cmdRun(argv: string[]): Promise<number> {
       /* the token expires by itself */
     }
   };
-  return await new Promise<number>((resolveCode) => {
-    const child = spawn(cmd[0]!, cmd.slice(1), { stdio: 'inherit', env: { ...process.env, ...env } });
-    const forward = (sig: NodeJS.Signals) => child.kill(sig);
-    process.on('SIGINT', forward);
-    process.on('SIGTERM', forward);
-    child.on('error', (e: NodeJS.ErrnoException) => {
-      cleanup(e.code ?? 'error');
-      process.stderr.write(`airlock: cannot run ${cmd[0]}: ${e.code === 'ENOENT' ? 'command not found' : e.message}\n`);
-      resolveCode(127);
-    });
-    child.on('exit', (code, signal) => {
-      process.off('SIGINT', forward);
-      process.off('SIGTERM', forward);
-      cleanup(code ?? signal ?? 'unknown');
-      resolveCode(code ?? (signal ? 128 + (({ SIGINT: 2, SIGTERM: 15, SIGKILL: 9 } as Record<string, number>)[signal] ?? 1) : 1));
-    });
-  });
+  const r = await runAgentCommand(cmd[0]!, cmd.slice(1), mergeAgentEnv(process.env, env));
+  cleanup(r.ended);
+  if (r.startError) {
+    const e = r.startError;
+    process.stderr.write(`airlock: cannot run ${cmd[0]}: ${e.code === 'ENOENT' ? 'command not found' : e.message}\n`);
+  }
+  return r.status;
 }
 
 /** The console API of the gateway running on this data dir, authenticated with the 0600 admin token. */

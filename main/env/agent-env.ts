@@ -24,7 +24,8 @@ export function agentEnv(i: AgentEnvInput): Record<string, string> {
   u.password = encodeURIComponent(i.token);
   const proxy = u.toString().replace(/\/$/, '');
   const preload = `--require ${quoteNodeOption(i.nodePreloadPath)}`;
-  const nodeOptions = i.existingNodeOptions?.includes(i.nodePreloadPath)
+  // Already there (a nested `airlock run`): as written, or quoted as this function writes it.
+  const nodeOptions = i.existingNodeOptions?.includes(i.nodePreloadPath) || i.existingNodeOptions?.includes(quoteNodeOption(i.nodePreloadPath))
     ? i.existingNodeOptions
     : [i.existingNodeOptions, preload].filter(Boolean).join(' ');
   const env: Record<string, string> = {
@@ -51,6 +52,7 @@ export function agentEnv(i: AgentEnvInput): Record<string, string> {
     npm_config_proxy: proxy,
     npm_config_https_proxy: proxy,
     npm_config_cafile: i.bundlePath,
+    npm_config_noproxy: '', // npm's own NO_PROXY: an inherited one would let npm around Airlock
     AIRLOCK_AGENT: i.agent,
   };
   if (i.wgetrcPath) env.WGETRC = i.wgetrcPath;

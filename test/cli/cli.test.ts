@@ -251,6 +251,51 @@ describe('airlock CLI', { concurrency: 4 }, () => {
       assert.ok(!existsSync(join(D, 'runtime.json')));
     });
 
+    test('serve closes cleanly on SIGHUP (its terminal closed): exit 0, runtime.json removed, no repair at the next start', async () => {
+      const D = await tempDir('airlock-cli-hup-');
+      const s = await serve(D, ['--upstream-ca', pki.caPath]);
+      s.child.kill('SIGHUP');
+      const r = await Promise.race([s.exited, new Promise<null>((res) => setTimeout(() => res(null), 15_000))]);
+      assert.ok(r, `no exit 15 s after SIGHUP; stderr: ${s.stderr()}`);
+      assert.equal(r.signal, null, `killed by ${r.signal}: SIGHUP is not handled`);
+      assert.equal(r.code, 0, s.stderr());
+      assert.ok(!existsSync(join(D, 'runtime.json')));
+      const store = openStore(join(D, 'airlock.db'));
+      try {
+        assert.deepEqual(store.audit.list().filter((e) => e.action === 'record.repaired'), []);
+      } finally {
+        store.close();
+      }
+    });
+
+    test('npm start without the Electron binary: one line saying so, then the headless gateway; SIGINT from a script stops it cleanly', async (t) => {
+      const { createRequire } = await import('node:module');
+      try {
+        const p = createRequire(join(REPO_ROOT, 'package.json'))('electron') as unknown;
+        if (typeof p === 'string' && existsSync(p)) return t.skip('the Electron binary is installed here: npm start opens the desktop app');
+      } catch { /* not downloaded: the case under test */ }
+      const D = await tempDir('airlock-cli-start-');
+      const child = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'start.mjs'), '--json', '--data-dir', D, '--proxy-port', '0', '--console-port', '0'],
+        { cwd: REPO_ROOT, env: cleanCliEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      child.stdout!.on('data', (c: Buffer) => { out += c.toString(); });
+      child.stderr!.on('data', (c: Buffer) => { err += c.toString(); });
+      const exited = new Promise<{ code: number | null; signal: string | null }>((res) => child.once('exit', (code, signal) => res({ code, signal })));
+      for (let i = 0; i < 300 && !out.includes('\n'); i++) await new Promise((r) => setTimeout(r, 100));
+      assert.match(err.split('\n')[0]!, /^Electron binary not installed .*: starting the headless gateway and web console instead\.$/);
+      const info = JSON.parse(out.split('\n')[0]!) as { proxyUrl: string; consoleUrl: string; dataDir: string };
+      assert.match(info.proxyUrl, /^http:\/\/127\.0\.0\.1:\d+$/);
+      assert.equal(info.dataDir, D);
+      const page = await runCommand('curl', ['-sS', info.consoleUrl + '/'], { timeoutMs: 10_000 });
+      assert.match(page.stdout, /<div id="root">/, 'the web console is served');
+      child.kill('SIGINT'); // to npm start's process alone (no terminal): passed on to the gateway
+      const r = await Promise.race([exited, new Promise<null>((res) => setTimeout(() => res(null), 15_000))]);
+      assert.ok(r, `no exit 15 s after SIGINT; stderr: ${err}`);
+      assert.deepEqual(r, { code: 0, signal: null }, err);
+      assert.ok(!existsSync(join(D, 'runtime.json')), 'the gateway closed its record');
+    });
+
     test('a second serve on the same fixed port: exit 1, one "already in use" line', async () => {
       const first = await startTestAirlock({ options: { consolePort: null } }); // in process: one CLI start less
       try {
@@ -601,6 +646,78 @@ describe('airlock CLI', { concurrency: 4 }, () => {
       test('run passes the exit code through', async () => {
         const r = await run(['sh', '-c', 'exit 7']);
         assert.equal(r.code, 7);
+      });
+
+      test('run: a command killed by a signal gives 128 + its number, as a shell reports it', async () => {
+        const r = await run(['sh', '-c', 'kill -USR1 $$']);
+        assert.equal(r.code, 128 + 10);
+      });
+
+      test('run outlives SIGHUP and SIGTERM sent to it alone: passes them on, waits for the command, exits with its status, revokes the token', async () => {
+        for (const sig of ['SIGHUP', 'SIGTERM'] as const) {
+          const child = spawn(process.execPath, [AIRLOCK_BIN, 'run', '--agent', AGENT, '--data-dir', D, '--',
+            'sh', '-c', `trap 'echo got-${sig}; exit 3' ${sig.slice(3)}; echo ready; i=0; while [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; echo timeout`],
+          { env: cleanCliEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+          let out = '';
+          child.stdout!.on('data', (c: Buffer) => { out += c.toString(); });
+          const exited = new Promise<{ code: number | null; signal: string | null }>((res) => child.once('exit', (code, signal) => res({ code, signal })));
+          for (let i = 0; i < 150 && !out.includes('ready'); i++) await new Promise((r) => setTimeout(r, 100));
+          assert.match(out, /ready/);
+          child.kill(sig);
+          const r = await exited;
+          assert.deepEqual(r, { code: 3, signal: null }, `${sig}: ${out}`);
+          assert.match(out, new RegExp(`got-${sig}`));
+          // This run's token only (the other tests of this group run alongside and hold their own).
+          const db = new Database(join(D, 'airlock.db'), { readonly: true });
+          try {
+            const label = `run sh (pid ${child.pid})`;
+            assert.equal((db.prepare('SELECT COUNT(*) AS n FROM agent_tokens WHERE label = ?').get(label) as { n: number }).n, 0, `${sig}: the run's token was not revoked`);
+            assert.equal((db.prepare("SELECT COUNT(*) AS n FROM audit_events WHERE action = 'agent.token-revoked' AND json_extract(details, '$.for') = ?").get(label) as { n: number }).n, 1);
+          } finally {
+            db.close();
+          }
+        }
+      });
+
+      test('run in a terminal: each Ctrl-C reaches the command once (the terminal signals it already; a second SIGINT means "quit" to agents)', async (t) => {
+        if (spawnSync('python3', ['-c', 'import pty']).status !== 0) return t.skip('python3 with the pty module is not available');
+        // Three Ctrl-C, 0.3 s apart, to a command that counts SIGINTs. A gateway that passed SIGINT on
+        // as well shows here as more than three, often but not always: two SIGINTs that reach a process
+        // before it runs merge into one (seen: 1 of 3 runs). The rule itself is pinned by signalPlan's
+        // unit test (test/env/run-agent.test.ts); this shows the command gets each Ctrl-C.
+        const counter = "let n=0;process.on('SIGINT',()=>{n++});console.log('ready');const t=Date.now();while(Date.now()-t<2000){}setTimeout(()=>{console.log('sigints='+n);process.exit(0)},200)";
+        const driver = [
+          'import os, pty, select, sys, time',
+          'pid, fd = pty.fork()',
+          'if pid == 0:',
+          '    os.execvp(sys.argv[1], sys.argv[1:])',
+          "out = b''",
+          'sent = 0',
+          'next_at = 0',
+          'deadline = time.time() + 30',
+          'while time.time() < deadline:',
+          "    if b'ready' in out and sent < 3 and time.time() >= next_at:",
+          "        os.write(fd, b'\\x03')",
+          '        sent += 1',
+          '        next_at = time.time() + 0.3',
+          '    r, _, _ = select.select([fd], [], [], 0.05)',
+          '    if not r:',
+          '        continue',
+          '    try:',
+          '        data = os.read(fd, 4096)',
+          '    except OSError:',
+          '        break',
+          '    if not data:',
+          '        break',
+          '    out += data',
+          '_, status = os.waitpid(pid, 0)',
+          "sys.stdout.write(out.decode(errors='replace'))",
+          'sys.exit(status >> 8)',
+        ].join('\n');
+        const r = await runCommand('python3', ['-c', driver, process.execPath, AIRLOCK_BIN, 'run', '--agent', AGENT, '--data-dir', D, '--',
+          process.execPath, '-e', counter], { env: cleanCliEnv(), timeoutMs: 40_000 });
+        assert.equal(r.code, 0, r.stdout + r.stderr);
+        assert.match(r.stdout, /sigints=3\b/, `three Ctrl-C, each delivered once: ${r.stdout}`);
       });
 
       test('run with a missing command: 127, one line', async () => {

@@ -149,3 +149,12 @@ test('posix is exportLines; loadHint says how each shell loads the lines', () =>
   assert.equal(loadHint('fish', 'airlock env --agent a'), 'airlock env --agent a | source');
   assert.equal(loadHint('powershell', 'airlock env --agent a'), 'airlock env --agent a | Out-String | Invoke-Expression');
 });
+
+test("a quoted preload path (spaces, Windows backslashes) is not added again by a nested run; npm's own no-proxy list is emptied", () => {
+  for (const p of ['/home/me/Application Support/Airlock/node-preload.cjs', 'C:\\Users\\me\\AppData\\Roaming\\Airlock\\node-preload.cjs']) {
+    const once = agentEnv({ ...base, nodePreloadPath: p });
+    const twice = agentEnv({ ...base, nodePreloadPath: p, existingNodeOptions: once.NODE_OPTIONS });
+    assert.equal(twice.NODE_OPTIONS, once.NODE_OPTIONS, p);
+  }
+  assert.equal(agentEnv(base).npm_config_noproxy, '');
+});

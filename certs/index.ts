@@ -3,6 +3,6 @@
 export { caPaths, type CaPaths } from './paths';
 export { CaError, errnoOf } from './errors';
 export { loadOrCreateCa, rotateCa, type CertAuthority } from './ca';
-export { writeTrustBundle } from './trust';
+export { systemStoreWarning, writeTrustBundle } from './trust';
 export { validateHostname, type HostKind } from './hostname';
 export { LeafIssuer, type LeafIssuerOptions } from './leaf';

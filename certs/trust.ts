@@ -46,6 +46,34 @@ export interface SystemTrustSource {
   env?: NodeJS.ProcessEnv;
   /** Certificates never returned, wherever they were found (the Airlock CA: a shell set up by `airlock env` names it in NODE_EXTRA_CA_CERTS). */
   distrust?: readonly string[];
+  /** Default process.platform. On Windows the POSIX paths are not read (see `defaultSystemCaFiles`). */
+  platform?: NodeJS.Platform;
+}
+
+/**
+ * The store files read when none are named. None on Windows: `/etc/ssl/cert.pem` there means
+ * `C:\etc\ssl\cert.pem`, a folder any local user may create, so a file planted there would be trusted
+ * for every upstream and handed to every agent in the bundle. Windows's store is read by Node itself
+ * (`getCACertificates('system')`) where Node can.
+ */
+export function defaultSystemCaFiles(platform: NodeJS.Platform = process.platform): readonly string[] {
+  return platform === 'win32' ? [] : SYSTEM_CA_FILES;
+}
+
+/** Whether this Node reads the operating system's own store (macOS keychain, Windows store): Node ≥ 22.15 / 23.5. */
+export function nodeReadsSystemStore(): boolean {
+  return typeof (tls as { getCACertificates?: unknown }).getCACertificates === 'function';
+}
+
+/**
+ * A warning for a platform whose store lives outside any PEM file (macOS keychain, Windows store)
+ * when this Node cannot read it: a company root only there is then not trusted upstream. Null otherwise.
+ */
+export function systemStoreWarning(platform: NodeJS.Platform = process.platform, readsStore = nodeReadsSystemStore()): string | null {
+  if (readsStore || (platform !== 'darwin' && platform !== 'win32')) return null;
+  const store = platform === 'darwin' ? 'the macOS keychain' : 'the Windows certificate store';
+  return `Node ${process.versions.node} cannot read ${store}: a root installed only there (a company or TLS-inspection CA) is not trusted for upstreams. ` +
+    'Run Airlock on Node 22.15 or later, or name the root with --upstream-ca FILE.';
 }
 
 /**
@@ -58,7 +86,7 @@ export interface SystemTrustSource {
  */
 export function systemRoots(src: SystemTrustSource = {}): string[] {
   const certs: string[] = [];
-  for (const file of src.files ?? SYSTEM_CA_FILES) {
+  for (const file of src.files ?? defaultSystemCaFiles(src.platform)) {
     if (!existsSync(file)) continue;
     try {
       certs.push(...pemCertificates(readFileSync(file, 'utf8')));

@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LeafIssuer, loadOrCreateCa, writeTrustBundle, type CertAuthority } from '../certs';
+import { LeafIssuer, loadOrCreateCa, systemStoreWarning, writeTrustBundle, type CertAuthority } from '../certs';
 import { createFileOnce, writeFileAtomic } from '../certs/fsutil';
 import { AgentAuthenticator } from './agents/authenticator';
 import { dataPaths, type DataPaths } from './config/paths';
@@ -368,6 +368,8 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
     if (auditCaWarning) auditCaWarning(m);
     else caWarnings.push(m);
   };
+  const storeWarning = options.systemCaFiles === undefined ? systemStoreWarning() : null;
+  if (storeWarning) log.warn(storeWarning);
   const ca = await loadOrCreateCa(dataDir, { onWarning: warnCa });
   const bundlePath = writeTrustBundle(ca, { files: options.systemCaFiles });
   writeNodePreload(paths.nodePreload);

@@ -27,6 +27,13 @@ export interface GitResult {
   stopped?: boolean;
 }
 
+/**
+ * "No file" for git's `GIT_CONFIG_GLOBAL` (Airlock's git ignores the user's ~/.gitconfig). Spelt
+ * `/dev/null` on every platform: Git for Windows maps that name to NUL itself, while Node's
+ * `os.devNull` there (`\\.\nul`) makes it fail with "unable to access".
+ */
+export const GIT_NO_CONFIG = '/dev/null';
+
 const MAX_STDERR = 64 * 1024;
 const isWindows = process.platform === 'win32';
 /** Variables that could make git prompt or ask a helper for secrets. */
@@ -74,7 +81,12 @@ export function git(args: string[], opts: GitOptions = {}): Promise<GitResult> {
     const kill = (): void => {
       try {
         if (!isWindows && child.pid) process.kill(-child.pid, 'SIGKILL');
-        else child.kill('SIGKILL');
+        else if (isWindows && child.pid) {
+          // Windows has no process groups to signal: end git and every process it started (remote
+          // helpers, index-pack, hooks), which would otherwise hold its output open and 'close' late.
+          spawn('taskkill', ['/pid', String(child.pid), '/T', '/F'], { stdio: 'ignore', windowsHide: true })
+            .on('error', () => child.kill('SIGKILL'));
+        } else child.kill('SIGKILL');
       } catch {
         child.kill('SIGKILL');
       }

@@ -3,11 +3,11 @@
 // the per-remote cache is an alternate, so thin packs resolve and nothing touches the cache.
 import { createReadStream } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { devNull, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { CommitView, FileDiffView, FileStatus, RefChange, RefUpdateView } from '../contract/views';
-import { git, type GitOptions } from './git-cli';
+import { git, GIT_NO_CONFIG, type GitOptions } from './git-cli';
 import { GitError, GitMissingObjectsError, PushNotShowableError } from './errors';
 import type { RefCommand } from './receive-pack';
 import { isZeroOid } from './receive-pack';
@@ -101,7 +101,7 @@ async function analyseInQuarantine(opts: AnalysePushOptions, quarantineDir: stri
   await mkdir(join(objectsDir, 'pack'), { recursive: true });
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const k of Object.keys(env)) if (k.startsWith('GIT_')) delete env[k];
-  env.GIT_CONFIG_GLOBAL = devNull;
+  env.GIT_CONFIG_GLOBAL = GIT_NO_CONFIG;
   env.GIT_OBJECT_DIRECTORY = objectsDir;
   env.GIT_ALTERNATE_OBJECT_DIRECTORIES = join(cacheDir, 'objects');
   const timeoutMs = opts.timeoutMs ?? 5 * 60_000;

@@ -2,9 +2,8 @@
 // of thin packs and give the analysis the upstream refs to diff against.
 import { createHash } from 'node:crypto';
 import { chmod, mkdir, stat } from 'node:fs/promises';
-import { devNull } from 'node:os';
 import { join, resolve } from 'node:path';
-import { git } from './git-cli';
+import { git, GIT_NO_CONFIG } from './git-cli';
 
 /** The proxy git reaches remotes through (the gateway's upstreamProxy): what this module needs of it. */
 export interface GitUpstreamProxy {
@@ -31,7 +30,7 @@ export function upstreamGitEnv(opts: { extraHeader?: string; caFile?: string; pr
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const k of PROXY_VARS) delete env[k];
   for (const k of Object.keys(env)) if (k.startsWith('GIT_')) delete env[k];
-  env.GIT_CONFIG_GLOBAL = devNull;
+  env.GIT_CONFIG_GLOBAL = GIT_NO_CONFIG;
   const cfg: Array<[string, string]> = [['http.proxy', opts.proxy ?? ''], ['gc.auto', '0'], ['maintenance.auto', 'false'],
     ['http.extraHeader', '']];
   if (opts.extraHeader) cfg.push(['http.extraHeader', opts.extraHeader]);
@@ -119,7 +118,7 @@ export class RemoteCache {
     if (oids.length === 0) return true;
     const r = await git(['--git-dir', dir, 'cat-file', '--batch-check'], {
       input: Buffer.from(oids.map((o) => `${o}\n`).join('')),
-      env: { ...process.env, GIT_CONFIG_GLOBAL: devNull },
+      env: { ...process.env, GIT_CONFIG_GLOBAL: GIT_NO_CONFIG },
     });
     return !r.stdout.toString('utf8').split('\n').some((l) => l.endsWith(' missing'));
   }

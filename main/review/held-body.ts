@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, lstatSync, readdirSync, rmSync, statSync, type WriteStream } from 'node:fs';
+import { chmodSync, createReadStream, lstatSync, readdirSync, rmSync, statSync, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -193,9 +193,10 @@ export function clearSpool(dir: string): { files: number; bytes: number } {
     if (name.startsWith(QUARANTINE_PREFIX) && /^[\w-]+$/.test(name)) {
       // A push's indexed objects (its code), left by an analysis that never finished.
       const left = treeSize(join(dir, name));
-      rmSync(join(dir, name), { recursive: true, force: true });
-      files += left.files;
-      bytes += left.bytes;
+      if (removeTree(join(dir, name))) {
+        files += left.files;
+        bytes += left.bytes;
+      }
       continue;
     }
     if (!/^(push-[\w-]+\.body|pack-[\w-]+\.pack)$/.test(name)) continue;
@@ -210,6 +211,38 @@ export function clearSpool(dir: string): { files: number; bytes: number } {
     }
   }
   return { files, bytes };
+}
+
+/**
+ * Removes a directory tree; true when it is gone. git writes its pack files read-only, which Windows
+ * will not delete: on a failure everything is made writable and the removal tried once more. A tree
+ * that still cannot be removed is left (the start of a gateway must not fail on it).
+ */
+function removeTree(dir: string): boolean {
+  try {
+    rmSync(dir, { recursive: true, force: true });
+    return true;
+  } catch {
+    makeWritable(dir);
+    try {
+      rmSync(dir, { recursive: true, force: true });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}
+
+function makeWritable(dir: string): void {
+  try {
+    chmodSync(dir, 0o700);
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      if (e.isDirectory()) makeWritable(join(dir, e.name));
+      else if (e.isFile()) chmodSync(join(dir, e.name), 0o600);
+    }
+  } catch {
+    /* best effort */
+  }
 }
 
 /** Files and bytes under a directory (symbolic links not followed). */

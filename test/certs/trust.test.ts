@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { rootCertificates } from 'node:tls';
 import { LeafIssuer, loadOrCreateCa, writeTrustBundle, type CertAuthority } from '../../certs/index';
-import { pemCertificates, SYSTEM_CA_FILES, systemRoots, uniqueCertificates } from '../../certs/trust';
+import { defaultSystemCaFiles, nodeReadsSystemStore, pemCertificates, SYSTEM_CA_FILES, systemRoots, systemStoreWarning, uniqueCertificates } from '../../certs/trust';
 import { createTestPki } from '../helpers/test-ca';
 import { makeTempDir, removeDir, runCommand } from '../helpers';
 
@@ -97,4 +97,22 @@ test('systemRoots: the first readable system store file, then NODE_EXTRA_CA_CERT
   assert.deepEqual(systemRoots({ files: [store, other], env: { NODE_EXTRA_CA_CERTS: store } }), [a.caPem.trim()]);
   // A shell set up by `airlock env` names the Airlock CA in NODE_EXTRA_CA_CERTS: upstreams never get trusted through it.
   assert.deepEqual(systemRoots({ files: [store], env: { NODE_EXTRA_CA_CERTS: extra }, distrust: [ca.certPem] }), [a.caPem.trim()]);
+});
+
+test('Windows: the POSIX store paths are not read (C:\\etc\\ssl\\… is a folder any local user may create); elsewhere they are', () => {
+  assert.deepEqual(defaultSystemCaFiles('win32'), []);
+  assert.deepEqual(defaultSystemCaFiles('linux'), SYSTEM_CA_FILES);
+  assert.deepEqual(defaultSystemCaFiles('darwin'), SYSTEM_CA_FILES);
+  // On this Linux machine a default read finds the distribution's store; asked as Windows it reads no
+  // file. (Node ≥ 22.15 then adds what it reads from the OS store itself: here, the same store.)
+  assert.ok(SYSTEM_CA_FILES.some((f) => existsSync(f)), 'this test needs a system store file here');
+  assert.ok(systemRoots({ env: {}, platform: 'linux' }).length > 0);
+  if (!nodeReadsSystemStore()) assert.deepEqual(systemRoots({ env: {}, platform: 'win32' }), []);
+});
+
+test('a warning where the OS store is not a PEM file and this Node cannot read it; none on Linux or where Node reads it', () => {
+  assert.match(systemStoreWarning('darwin', false)!, /cannot read the macOS keychain: .*--upstream-ca FILE/);
+  assert.match(systemStoreWarning('win32', false)!, /cannot read the Windows certificate store/);
+  assert.equal(systemStoreWarning('darwin', true), null);
+  assert.equal(systemStoreWarning('linux', false), null);
 });

@@ -16,8 +16,30 @@ function viaTemp(path: string, data: string, mode: number, place: (tmp: string) 
 
 /** Writes `data` to `path` through a temp file + rename, with `mode` enforced by chmod. */
 export function writeFileAtomic(path: string, data: string, mode: number): void {
-  viaTemp(path, data, mode, (tmp) => renameSync(tmp, path));
+  viaTemp(path, data, mode, (tmp) => renameRetrying(tmp, path, renameSync));
 }
+
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * Windows refuses to replace a file another program has open (git or curl reading the bundle, an
+ * antivirus scanner): EPERM, EACCES or EBUSY for a moment. Tried again for up to ~1.5 s, as
+ * graceful-fs does; anywhere else the first error is final.
+ */
+export function renameRetrying(from: string, to: string, rename: (from: string, to: string) => void, platform: NodeJS.Platform = process.platform): void {
+  for (let wait = 10; ; wait *= 2) {
+    try {
+      rename(from, to);
+      return;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (platform !== 'win32' || wait > 800 || (code !== 'EPERM' && code !== 'EACCES' && code !== 'EBUSY')) throw e;
+      Atomics.wait(sleeper, 0, 0, wait);
+    }
+  }
+}
+
+const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'ENOSYS', 'EISDIR', 'EINVAL', 'EXDEV']);
 
 /**
  * Creates `path` with `data` unless it exists, whole or not at all (a hard link of a complete temp
@@ -32,9 +54,10 @@ export function createFileOnce(path: string, data: string, mode: number, link: (
         link(tmp, path);
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
-        // A file system without hard links (exFAT, some network shares): an exclusive create instead,
-        // still created once, though a reader at that very moment could see it before it is complete.
-        if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'ENOSYS') throw e;
+        // A file system without hard links (exFAT, FAT, some network shares): an exclusive create
+        // instead, still created once, though a reader at that very moment could see it before it is
+        // complete. Windows reports a failed link on exFAT as EISDIR (nodejs/node#65817).
+        if (!NO_HARD_LINKS.has(code ?? '')) throw e;
         writeFileSync(path, data, { mode, flag: 'wx' });
         chmodSync(path, mode);
       }

@@ -3,7 +3,7 @@ import {
   type KeyObject,
 } from 'node:crypto';
 import { chmodSync } from 'node:fs';
-import { link, mkdir, readFile, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SecureContext } from 'node:tls';
 import { promisify } from 'node:util';
@@ -11,7 +11,7 @@ import forge from 'node-forge';
 import { defaultWarn, type CertAuthority } from './ca';
 import { ContextPool } from './context-pool';
 import { CaError, errnoOf } from './errors';
-import { secureKeyFile } from './fsutil';
+import { createFileOnce, secureKeyFile } from './fsutil';
 import { ipv6Bytes, leafFileName, validateHostname, type HostKind } from './hostname';
 import { certificatePem, derChildren, leafTbs } from './leaf-der';
 
@@ -426,16 +426,12 @@ async function loadOrCreateLeafKey(path: string, warn: (message: string) => void
   const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
   const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   try {
-    await writeFile(tmp, pem, { mode: 0o600, flag: 'wx' });
-    chmodSync(tmp, 0o600);
     if (existing === null) {
-      try {
-        await link(tmp, path); // exclusive: another process may have won the race
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-        return toLeafKey(await readFile(path, 'utf8'));
-      }
+      // Exclusive (another process may have won the race), also where hard links do not exist.
+      if (!createFileOnce(path, pem, 0o600)) return toLeafKey(await readFile(path, 'utf8'));
     } else {
+      await writeFile(tmp, pem, { mode: 0o600, flag: 'wx' });
+      chmodSync(tmp, 0o600);
       await rename(tmp, path);
     }
   } catch (err) {

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { createFileOnce, writeFileAtomic } from '../../certs/fsutil';
+import { createFileOnce, renameRetrying, writeFileAtomic } from '../../certs/fsutil';
 import { makeTempDir, removeDir } from '../helpers/tmp';
 
 const dirs: string[] = [];
@@ -37,7 +37,7 @@ test('createFileOnce creates a missing file and leaves an existing one as it is'
 
 test('createFileOnce without hard links (a fake link that fails as exFAT does) creates once by exclusive create; other errors surface', async () => {
   // This machine has no file system without hard links; the fake link stands in for one.
-  for (const code of ['EPERM', 'ENOTSUP', 'ENOSYS']) {
+  for (const code of ['EPERM', 'ENOTSUP', 'ENOSYS', 'EISDIR', 'EINVAL']) { // EISDIR: Windows on exFAT (nodejs/node#65817)
     const d = await dir();
     const f = join(d, 'key');
     const noLinks = (): never => { throw Object.assign(new Error(`link: ${code}`), { code }); };
@@ -81,4 +81,26 @@ test('processes that create the same file at once: one wins, every one reads the
   assert.match(content, /^content of \d+\nx{65536}$/);
   for (const o of outs) assert.equal(o.read, content);
   assert.deepEqual(readdirSync(d), ['key']);
+});
+
+test('replacing a file Windows holds open (EPERM/EACCES/EBUSY for a moment) is tried again; elsewhere, and for other errors, the first error is final', () => {
+  let calls = 0;
+  const busyTwice = (): void => {
+    calls++;
+    if (calls <= 2) throw Object.assign(new Error('rename: EBUSY'), { code: 'EBUSY' });
+  };
+  renameRetrying('a', 'b', busyTwice, 'win32');
+  assert.equal(calls, 3);
+  calls = 0;
+  assert.throws(() => renameRetrying('a', 'b', busyTwice, 'linux'), /EBUSY/);
+  assert.equal(calls, 1);
+  let tries = 0;
+  const full = (): never => { tries++; throw Object.assign(new Error('rename: ENOSPC'), { code: 'ENOSPC' }); };
+  assert.throws(() => renameRetrying('a', 'b', full, 'win32'), /ENOSPC/);
+  assert.equal(tries, 1);
+  tries = 0;
+  const alwaysLocked = (): never => { tries++; throw Object.assign(new Error('rename: EPERM'), { code: 'EPERM' }); };
+  const t0 = Date.now();
+  assert.throws(() => renameRetrying('a', 'b', alwaysLocked, 'win32'), /EPERM/);
+  assert.ok(tries > 3 && Date.now() - t0 < 5_000, `${tries} tries in ${Date.now() - t0} ms`);
 });

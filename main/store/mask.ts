@@ -1,6 +1,7 @@
 // Masking of credentials before anything is written to disk.
 import { isUtf8 } from 'node:buffer';
 import { brotliCompressSync, brotliDecompressSync, constants, deflateSync, gunzipSync, gzipSync, inflateRawSync, inflateSync, type ZlibOptions } from 'node:zlib';
+import * as zlib from 'node:zlib';
 
 export const MASK = '[masked]';
 
@@ -247,27 +248,52 @@ const CODECS: Record<string, Codec> = {
 };
 
 /**
- * maskBody for a body recorded with its `Content-Encoding`. A gzip, deflate or br body is also
- * decoded (a capped prefix as far as it goes), and when a secret is in the decoded bytes they are
- * masked and encoded again the same way, so the record stays a body of that encoding. Returns null
- * when the body cannot be checked because it decodes to more than MAX_CHECKED_DECODED_BYTES: such a
- * body is not stored (its hash and size are). A body that does not decode, or has another coding,
- * is masked as bytes (maskBody).
+ * maskBody for a body recorded with its `Content-Encoding`. A gzip, deflate or br body (or a list
+ * of them, `gzip, br`: undone last first) is also decoded (a capped prefix as far as it goes), and
+ * when a secret is in the decoded bytes they are masked and encoded again the same way, so the
+ * record stays a body of that encoding. Returns null, so that the body is not stored (its hash and
+ * size are), whenever it cannot be checked: it decodes to more than MAX_CHECKED_DECODED_BYTES, a
+ * coding is unknown here (zstd on Node 20, compress), or it does not decode (cut short, a bad
+ * checksum, junk after its end). Compressed bytes hide a secret from a byte search, so a body that
+ * cannot be decoded is never kept as it came. Identity, or no secret to look for: maskBody.
  */
 export function maskEncodedBody(body: Buffer, contentEncoding: unknown, complete: boolean, normalized: readonly string[]): Buffer | null {
   const raw = maskBody(body, normalized);
   if (normalized.length === 0 || body.length === 0 || typeof contentEncoding !== 'string') return raw;
-  const codec = CODECS[contentEncoding.trim().toLowerCase()];
-  if (!codec) return raw;
-  let decoded: Buffer;
+  const codings = contentEncoding.split(',').map((c) => c.trim().toLowerCase()).filter((c) => c !== '' && c !== 'identity');
+  if (codings.length === 0) return raw;
+  const codecs = codings.map((c) => codecFor(c));
+  if (codecs.some((c) => c === null)) return null;
+  let decoded = body;
   try {
-    decoded = codec.decode(body, complete);
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE' ? null : raw;
+    // Applied in the order listed, so undone from the last. Each layer inside a cut one is cut too.
+    for (let i = codecs.length - 1; i >= 0; i--) decoded = codecs[i]!.decode(decoded, complete);
+  } catch {
+    return null;
   }
   const masked = maskBody(decoded, normalized);
-  return masked === decoded ? raw : codec.encode(masked);
+  if (masked === decoded) return raw;
+  let out = masked;
+  for (const c of codecs) out = c!.encode(out);
+  return out;
 }
+
+function codecFor(coding: string): Codec | null {
+  if (Object.hasOwn(CODECS, coding)) return CODECS[coding]!;
+  if (coding === 'zstd' && typeof zstdDecompressSync === 'function' && typeof zstdCompressSync === 'function') {
+    return {
+      decode: (b) => zstdDecompressSync!(b, { maxOutputLength: MAX_CHECKED_DECODED_BYTES }),
+      encode: (b) => zstdCompressSync!(b),
+    };
+  }
+  return null;
+}
+
+// Node ≥ 22.15 / 23.8 has zstd; on older Node a zstd body cannot be checked.
+const { zstdDecompressSync, zstdCompressSync } = zlib as unknown as {
+  zstdDecompressSync?: (b: Buffer, o?: { maxOutputLength?: number }) => Buffer;
+  zstdCompressSync?: (b: Buffer) => Buffer;
+};
 
 /**
  * A capture cap can cut a secret in two: a body that ends with the first 4 or

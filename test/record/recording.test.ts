@@ -292,6 +292,11 @@ test('an answer to a credentialed request that comes content-encoded anyway reac
   assert.equal(res.headers['x-airlock-error'], 'upstream-encoding');
   assert.match(text, /content coding \(x-unknown\) is one it cannot decode/);
   assert.ok(!text.includes(SECRET) && !text.includes(basic), text);
+  // Nor does the record keep bytes it could not check: only their size and hash.
+  const ex = await recorded('/echo-auth-encoded?enc=x-unknown');
+  assert.equal(ex.responseBody, null);
+  assert.ok(ex.responseBytes > 0);
+  assert.match(ex.responseBodySha256 ?? '', /^[0-9a-f]{64}$/);
 });
 
 test('a credential cut in half by the capture cap is not stored as a prefix', async () => {

@@ -47,6 +47,9 @@ export function parseOptions(input: unknown, source: string): Options {
   return r.data;
 }
 
+/** The longest `config.yaml` read. */
+export const MAX_CONFIG_CHARS = 64 * 1024;
+
 /** Reads `config.yaml` if it exists; CLI flags override its values. */
 export function loadOptions(configFile: string, overrides: OptionsInput = {}): Options {
   let fromFile: Record<string, unknown> = {};
@@ -59,6 +62,11 @@ export function loadOptions(configFile: string, overrides: OptionsInput = {}): O
     }
   }
   if (text !== null) {
+    // A real config is a few lines; the YAML parser's duplicate-key check is quadratic in the keys
+    // (40 000 keys: 13 s before the first unknown-option error), so a large file is refused first.
+    if (text.length > MAX_CONFIG_CHARS) {
+      throw new AirlockError('bad-request', `${configFile} is ${text.length} characters long; a config file is at most ${MAX_CONFIG_CHARS} (the options are listed by \`airlock serve --help\`)`);
+    }
     let parsed: unknown;
     try {
       parsed = parseYaml(text) ?? {};

@@ -15,6 +15,8 @@ export const CONSOLE_CSP =
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 const SSE_PING_MS = 15_000;
+/** Bytes an SSE client may leave unread before its stream is cut (it reconnects and reloads). */
+export const SSE_MAX_QUEUED_BYTES = 8 * 1024 * 1024;
 
 export const STATUS_BY_CODE: Record<ErrorCode, number> = {
   'bad-request': 400,
@@ -123,15 +125,19 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     }
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on('data', (c: Buffer) => {
+    const onData = (c: Buffer) => {
       size += c.length;
       if (size > limit) {
+        // Stop reading (not destroy: the 413 must still go out); the socket is cut once it has.
+        req.off('data', onData);
+        req.pause();
+        chunks.length = 0;
         reject(new BodyTooLarge());
-        req.destroy();
         return;
       }
       chunks.push(c);
-    });
+    };
+    req.on('data', onData);
     req.on('end', () => resolveBody(Buffer.concat(chunks)));
     req.on('error', reject);
   });
@@ -214,6 +220,7 @@ export async function createConsoleServer(opts: ConsoleServerOptions): Promise<C
     } catch (err) {
       if (err instanceof BodyTooLarge) {
         res.setHeader('Connection', 'close');
+        res.once('finish', () => req.socket.destroySoon());
         sendJson(res, 413, { code: 'bad-request', message: 'Request body larger than 1 MiB.' });
       } else sendError(res, 'bad-request', 'Could not read the request body.');
       return;
@@ -257,6 +264,13 @@ export async function createConsoleServer(opts: ConsoleServerOptions): Promise<C
     res.write('retry: 3000\n: connected\n\n');
     streams.add(res);
     const unsubscribe = opts.api.subscribe((event) => {
+      // A client that stops reading would have every event queued here for ever (review events carry
+      // whole diffs): past SSE_MAX_QUEUED_BYTES the stream is cut, and the browser reconnects after
+      // `retry` and reloads what it shows.
+      if (res.writableLength > SSE_MAX_QUEUED_BYTES) {
+        res.destroy();
+        return;
+      }
       res.write(`data: ${JSON.stringify(event)}\n\n`);
     });
     const ping = setInterval(() => res.write(': ping\n\n'), SSE_PING_MS);

@@ -205,7 +205,9 @@ export interface AuditVerifyView {
 export type AirlockEvent =
   | { type: 'exchange'; exchange: ExchangeView }
   | { type: 'review'; review: ReviewView }
-  | { type: 'status'; status: StatusView };
+  | { type: 'status'; status: StatusView }
+  /** The event stream was cut and is back (the gateway restarted, or cut a client that stopped reading): events may have been missed, so reload. */
+  | { type: 'resync' };
 
 const MODE_KIND: Record<string, string> = { '120000': 'symlink', '160000': 'submodule', '100755': 'executable' };
 

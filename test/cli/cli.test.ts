@@ -363,6 +363,12 @@ describe('airlock CLI', { concurrency: 4 }, () => {
       const list = await cli(['serve', '--json', '--proxy-port', '0', '--console-port', 'off', '--data-dir', D2]);
       assert.equal(list.code, 1);
       assertOneLine(list, /the file must be a mapping of option names to values/);
+      // A huge file (40 000 keys made the YAML parser take 13 s before any error): refused at once.
+      const D3 = await tempDir('airlock-cli-serve-huge-');
+      writeFileSync(join(D3, 'config.yaml'), Array.from({ length: 40_000 }, (_, i) => `k${i}: ${i}`).join('\n') + '\n');
+      const huge = await cli(['serve', '--json', '--proxy-port', '0', '--console-port', 'off', '--data-dir', D3]);
+      assert.equal(huge.code, 1);
+      assertOneLine(huge, /config\.yaml is \d+ characters long; a config file is at most 65536/);
       const help = await cli(['serve', '--help', '--data-dir', D2]);
       assert.equal(help.code, 0, help.stderr);
       assert.match(help.stdout, /^ {2}airlock serve \[--proxy-port N\]/);

@@ -228,3 +228,72 @@ test('503 with a one-line hint when the renderer is not built', async () => {
   const api = await fetch(`${unbuilt.url}/api/getStatus`, { method: 'POST', headers: { Authorization: `Bearer ${TOKEN}` } });
   assert.equal(api.status, 200);
 });
+
+test('an SSE client that stops reading is cut once 8 MiB wait for it (not queued for ever); one that reads keeps its stream', async () => {
+  const { SSE_MAX_QUEUED_BYTES } = await import('../../main/console/server');
+  const port = Number(new URL(srv.url).port);
+  // A raw client that sends the request and never reads a byte.
+  const stalled = createConnection({ host: '127.0.0.1', port });
+  stalled.pause();
+  let stalledClosed = false;
+  stalled.on('close', () => { stalledClosed = true; });
+  stalled.on('error', () => {});
+  stalled.write(`GET /api/events?token=${TOKEN} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`);
+  // A browser-like client that reads everything.
+  const ac = new AbortController();
+  const reading = await fetch(`${srv.url}/api/events?token=${TOKEN}`, { signal: ac.signal });
+  let readBytes = 0;
+  const drain = (async () => {
+    const reader = reading.body!.getReader();
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        readBytes += value.length;
+      }
+    } catch { /* aborted */ }
+  })();
+  for (let i = 0; i < 100 && api.listenerCount < 2; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(api.listenerCount, 2);
+  // Review-sized events (a big diff each): well past the limit in all.
+  const big = { type: 'status', status: { pad: 'x'.repeat(256 * 1024) } } as unknown as Parameters<FixtureApi['emit']>[0];
+  const eventBytes = Buffer.byteLength(`data: ${JSON.stringify(big)}\n\n`);
+  const total = 3 * SSE_MAX_QUEUED_BYTES;
+  const before = readBytes;
+  for (let sent = 0; sent < total; sent += eventBytes) {
+    api.emit(big);
+    // The reading client keeps up (bounded wait): only the other one falls behind.
+    for (let i = 0; i < 500 && readBytes - before < sent + eventBytes; i++) await new Promise((r) => setTimeout(r, 2));
+  }
+  for (let i = 0; i < 200 && api.listenerCount > 1; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(api.listenerCount, 1, 'the stream of the client that does not read was cut and unsubscribed');
+  stalled.resume(); // reads what was sent before the cut, then its end
+  for (let i = 0; i < 300 && !stalledClosed; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(stalledClosed, 'its connection is closed');
+  assert.ok(readBytes - before >= total, `the reading client got everything (${readBytes - before} of ${total} bytes)`);
+  ac.abort();
+  await drain;
+  stalled.destroy();
+});
+
+test('a chunked API body over 1 MiB gets its 413 answer, then the connection closes', async () => {
+  const port = Number(new URL(srv.url).port);
+  const sock = createConnection({ host: '127.0.0.1', port });
+  let answer = '';
+  sock.setEncoding('latin1');
+  sock.on('data', (d: string) => { answer += d; });
+  sock.on('error', () => {});
+  const closed = new Promise<void>((r) => sock.on('close', () => r()));
+  sock.write(`POST /api/getStatus HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`);
+  const chunk = Buffer.alloc(64 * 1024, 0x20);
+  for (let i = 0; i < 20 && !answer; i++) {
+    sock.write(`${chunk.length.toString(16)}\r\n`);
+    sock.write(chunk);
+    sock.write('\r\n');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  await Promise.race([closed, new Promise((r) => setTimeout(r, 5_000))]);
+  assert.match(answer, /^HTTP\/1\.1 413 /, `got: ${JSON.stringify(answer.slice(0, 80))}`);
+  assert.match(answer, /Request body larger than 1 MiB/);
+  sock.destroy();
+});

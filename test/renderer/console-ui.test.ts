@@ -268,3 +268,20 @@ test('no CSP violations, no page errors, no console errors', () => {
   assert.deepEqual(bad, []);
   assert.deepEqual(pageErrors, []);
 });
+
+test('after the event stream is cut (the gateway restarted), the console reloads what it missed', async () => {
+  // Last in this file: it restarts the console server on the same port.
+  await page.goto(`${srv.url}/#/reviews`);
+  await page.getByRole('option').first().waitFor({ timeout: 10_000 });
+  const port = Number(new URL(srv.url).port);
+  await srv.close();
+  // While no stream is open: a new review whose event nobody receives.
+  const missed = api.addPendingReview({ agent: 'missed-while-cut', repo: 'acme/resync' });
+  srv = await createConsoleServer({ api, token: TOKEN, port, staticDir: STATIC });
+  // EventSource reconnects after the server's `retry` (3 s); the store then reloads.
+  const item = page.getByRole('option').filter({ hasText: 'missed-while-cut' });
+  await item.first().waitFor({ timeout: 15_000 });
+  assert.match(await item.first().innerText(), /acme\/resync/);
+  assert.ok(missed.id);
+  await page.screenshot({ path: join(shots, 'after-resync.png') });
+});

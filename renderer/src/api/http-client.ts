@@ -41,6 +41,14 @@ export function createHttpClient(token: string | null, base = ''): AirlockClient
   const open = () => {
     if (source || !token) return;
     source = new EventSource(`${base}/api/events?token=${encodeURIComponent(token)}`);
+    // EventSource reconnects by itself after an error; whatever happened meanwhile was not seen.
+    let cut = false;
+    source.onerror = () => { cut = true; };
+    source.onopen = () => {
+      if (!cut) return;
+      cut = false;
+      for (const l of [...listeners]) l({ type: 'resync' });
+    };
     source.onmessage = (m: MessageEvent<string>) => {
       let event: AirlockEvent;
       try {

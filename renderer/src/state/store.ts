@@ -121,6 +121,9 @@ export class AirlockStore {
       case 'status':
         this.set({ status: event.status });
         break;
+      case 'resync':
+        void this.refresh();
+        break;
     }
   };
 

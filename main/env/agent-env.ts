@@ -16,6 +16,8 @@ export interface AgentEnvInput {
   existingNodeOptions?: string;
   /** git `url.<base>.insteadOf` rewrites (SSH forms → HTTPS), added through GIT_CONFIG_COUNT. */
   gitRewrites?: Array<{ base: string; insteadOf: string }>;
+  /** Default process.platform. */
+  platform?: NodeJS.Platform;
 }
 
 export function agentEnv(i: AgentEnvInput): Record<string, string> {
@@ -56,12 +58,15 @@ export function agentEnv(i: AgentEnvInput): Record<string, string> {
     AIRLOCK_AGENT: i.agent,
   };
   if (i.wgetrcPath) env.WGETRC = i.wgetrcPath;
-  const rewrites = i.gitRewrites ?? [];
-  if (rewrites.length > 0) {
-    env.GIT_CONFIG_COUNT = String(rewrites.length);
-    rewrites.forEach((r, n) => {
-      env[`GIT_CONFIG_KEY_${n}`] = `url.${r.base}.insteadOf`;
-      env[`GIT_CONFIG_VALUE_${n}`] = r.insteadOf;
+  const gitConfig: Array<[string, string]> = (i.gitRewrites ?? []).map((r) => [`url.${r.base}.insteadOf`, r.insteadOf]);
+  // Git for Windows with its default TLS backend (schannel) ignores GIT_SSL_CAINFO unless told not to,
+  // and would then not trust Airlock's CA (git's http.c).
+  if ((i.platform ?? process.platform) === 'win32') gitConfig.push(['http.schannelUseSSLCAInfo', 'true']);
+  if (gitConfig.length > 0) {
+    env.GIT_CONFIG_COUNT = String(gitConfig.length);
+    gitConfig.forEach(([key, value], n) => {
+      env[`GIT_CONFIG_KEY_${n}`] = key;
+      env[`GIT_CONFIG_VALUE_${n}`] = value;
     });
   }
   return env;
@@ -105,15 +110,38 @@ export function detectShell(env: NodeJS.ProcessEnv, platform: NodeJS.Platform): 
 /**
  * Lines that set `env` in `shell`, every value quoted so that nothing in it is expanded:
  * - fish: `set -gx NAME 'value'` (in single quotes only `\\` and `'` are special);
- * - PowerShell: `$env:NAME = 'value'`; PowerShell also ends a single-quoted string at the
- *   typographic quotes U+2018–U+201B, so those are doubled like `'`.
+ * - PowerShell: `$env:NAME = 'value'`, non-ASCII characters as `[char]` codes (powershellString); that
+ *   also keeps out the typographic quotes U+2018–U+201B, which end a single-quoted string there too.
  */
 export function shellLines(env: Record<string, string>, shell: Shell): string {
   if (shell === 'posix') return exportLines(env);
   const line = shell === 'fish'
     ? ([k, v]: [string, string]) => `set -gx ${k} '${v.replace(/[\\']/g, (c) => `\\${c}`)}'`
-    : ([k, v]: [string, string]) => `$env:${k} = '${v.replace(/['\u2018-\u201b]/g, (c) => c + c)}'`;
+    : ([k, v]: [string, string]) => `$env:${k} = ${powershellString(v)}`;
   return Object.entries(env).map(line).join('\n') + '\n';
+}
+
+/**
+ * A PowerShell expression for `value` in ASCII only. PowerShell decodes a program's output with the
+ * console's code page, not UTF-8, so `José` printed as UTF-8 would arrive as `JosÃ©` and a path with
+ * it would name a missing file. Non-ASCII characters are written as `[char]0x00E9` (UTF-16 code units)
+ * joined to single-quoted ASCII runs; the expression starts with a string so that `+` joins strings.
+ */
+export function powershellString(value: string): string {
+  const parts: string[] = [];
+  let run = '';
+  for (let i = 0; i < value.length; i++) {
+    const code = value.charCodeAt(i);
+    if (code < 0x80) {
+      run += value[i] === "'" ? "''" : value[i];
+      continue;
+    }
+    if (run || parts.length === 0) parts.push(`'${run}'`);
+    run = '';
+    parts.push(`[char]0x${code.toString(16).toUpperCase().padStart(4, '0')}`);
+  }
+  if (run || parts.length === 0) parts.push(`'${run}'`);
+  return parts.join(' + ');
 }
 
 /** How to load `airlock env`'s output in `shell` (for help texts and the README). */

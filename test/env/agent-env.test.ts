@@ -119,27 +119,35 @@ test('fish lines survive quotes, backslashes and $ (sourced by a real fish)', as
   assert.deepEqual(r.stdout.split('\n').slice(0, 6), [tricky, agentEnv(base).HTTPS_PROXY, '[]', '--require /data/node-preload.cjs', 'a', 'b']);
 });
 
-test('PowerShell lines: single-quoted, with every quote PowerShell ends a string at doubled (PowerShell is not installed here: checked against its quoting rules)', () => {
-  const text = shellLines({ HTTPS_PROXY: 'http://a:b@127.0.0.1:1', TRICKY: tricky, EMPTY: '' }, 'powershell');
+test('PowerShell lines: ASCII only, single-quoted runs with \' doubled, other characters as [char] codes (PowerShell is not installed here: checked against its rules)', () => {
+  const text = shellLines({ HTTPS_PROXY: 'http://a:b@127.0.0.1:1', TRICKY: tricky, EMPTY: '', HOME_DIR: 'C:\\Users\\José Müller\\AppData', EMOJI: '🔒' }, 'powershell');
   assert.deepEqual(text.split('\n'), [
     `$env:HTTPS_PROXY = 'http://a:b@127.0.0.1:1'`,
-    `$env:TRICKY = 'it''s $HOME and \`id\` and "$(echo no)" \\ end \\'' ‘‘curly’’ ‛‛x‚‚ {a} (b) ; # c'`,
+    `$env:TRICKY = 'it''s $HOME and \`id\` and "$(echo no)" \\ end \\'' ' + [char]0x2018 + 'curly' + [char]0x2019 + ' ' + [char]0x201B + 'x' + [char]0x201A + ' {a} (b) ; # c'`,
     `$env:EMPTY = ''`,
+    `$env:HOME_DIR = 'C:\\Users\\Jos' + [char]0x00E9 + ' M' + [char]0x00FC + 'ller\\AppData'`,
+    `$env:EMOJI = '' + [char]0xD83D + [char]0xDD12`,
     '',
   ]);
-  // Read back the way PowerShell reads a verbatim string: a quote character followed by another
-  // quote character is one literal quote; any other quote character ends the string.
-  const value = /^\$env:TRICKY = '(.*)'$/m.exec(text)![1]!;
-  let out = '';
-  for (let i = 0; i < value.length; i++) {
-    const c = value[i]!;
-    if (/['\u2018-\u201b]/.test(c)) {
-      assert.match(value[i + 1] ?? '', /['\u2018-\u201b]/, `an undoubled quote at ${i} would end the string`);
-      i++;
+  assert.match(text, /^[\x00-\x7f]*$/, 'ASCII only: PowerShell reads a program\'s output in the console code page');
+  // Evaluated the way PowerShell reads it: '…' verbatim with '' as one quote, [char]0xXXXX one UTF-16 unit, joined by +.
+  const evaluate = (expr: string): string => {
+    let out = '';
+    const re = /\s*(?:'((?:[^']|'')*)'|\[char\]0x([0-9A-F]{4}))\s*(\+|$)/gy;
+    let m: RegExpExecArray | null;
+    let end = 0;
+    while ((m = re.exec(expr)) !== null) {
+      out += m[1] !== undefined ? m[1].replace(/''/g, "'") : String.fromCharCode(parseInt(m[2]!, 16));
+      end = re.lastIndex;
+      if (m[3] === '') break;
     }
-    out += c;
+    assert.equal(end, expr.length, `not all of ${expr} was read`);
+    return out;
+  };
+  for (const [k, v] of Object.entries({ TRICKY: tricky, HOME_DIR: 'C:\\Users\\José Müller\\AppData', EMOJI: '🔒' })) {
+    const expr = new RegExp(`^\\$env:${k} = (.*)$`, 'm').exec(text)![1]!;
+    assert.equal(evaluate(expr), v, k);
   }
-  assert.equal(out, tricky);
 });
 
 test('posix is exportLines; loadHint says how each shell loads the lines', () => {
@@ -157,4 +165,12 @@ test("a quoted preload path (spaces, Windows backslashes) is not added again by 
     assert.equal(twice.NODE_OPTIONS, once.NODE_OPTIONS, p);
   }
   assert.equal(agentEnv(base).npm_config_noproxy, '');
+});
+
+test('Windows: git is told to use GIT_SSL_CAINFO with its schannel TLS backend too (after the SSH rewrites)', () => {
+  const env = agentEnv({ ...base, platform: 'win32', gitRewrites: [{ base: 'https://github.com/', insteadOf: 'git@github.com:' }] });
+  assert.equal(env.GIT_CONFIG_COUNT, '2');
+  assert.equal(env.GIT_CONFIG_KEY_1, 'http.schannelUseSSLCAInfo');
+  assert.equal(env.GIT_CONFIG_VALUE_1, 'true');
+  assert.equal(agentEnv({ ...base, platform: 'linux' }).GIT_CONFIG_COUNT, undefined);
 });

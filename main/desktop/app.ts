@@ -1,12 +1,11 @@
 // App lifecycle: single instance, start the core service, window, tray, IPC.
-import { app, BrowserWindow, dialog, ipcMain } from 'electron';
-import { join } from 'node:path';
+import { app, BrowserWindow, dialog, ipcMain, powerMonitor } from 'electron';
 import { AirlockError, type AirlockClient } from '../contract';
 import { createMainWindow, focusWindow } from './window';
 import { createTray, type AirlockTray } from './tray';
 import { createReviewNotifier } from './notifications';
 import { forwardEvents, registerIpc } from './ipc';
-import { RENDERER_URL, SERVICE_MODULE_URL } from './paths';
+import { desktopDirs, RENDERER_URL, SERVICE_MODULE_URL } from './paths';
 import type { RunningAirlock, ServiceModule } from './types';
 import { tuneForGateway } from '../runtime';
 
@@ -30,6 +29,11 @@ async function startService(dataDir: string): Promise<RunningAirlock> {
 }
 
 export async function runDesktopApp(): Promise<void> {
+  // Before the single-instance lock, which lives in the profile.
+  const { dataDir, profileDir } = desktopDirs();
+  app.setPath('userData', profileDir);
+  // Windows shows toasts only for an app with a user model id (the installer's appId).
+  if (process.platform === 'win32') app.setAppUserModelId(APP_USER_MODEL_ID);
   if (!app.requestSingleInstanceLock()) {
     app.quit();
     return;
@@ -39,6 +43,17 @@ export async function runDesktopApp(): Promise<void> {
   let tray: AirlockTray | null = null;
   let running: RunningAirlock | null = null;
   let quitting = false;
+
+  // Windows does not emit will-quit when the user logs off or shuts down (a window's 'session-end'
+  // comes instead), and macOS/Linux shutdowns may not either: close the record first (held pushes
+  // rejected, every exchange written).
+  const closeForShutdown = (e?: { preventDefault(): void }) => {
+    if (!running) return;
+    const r = running;
+    running = null;
+    e?.preventDefault();
+    void r.service.close().catch((err: unknown) => console.error('[airlock] close', err)).finally(() => app.quit());
+  };
 
   const open = (reviewId?: string) => {
     if (!win || win.isDestroyed()) win = makeWindow();
@@ -53,6 +68,7 @@ export async function runDesktopApp(): Promise<void> {
         w.hide();
       }
     });
+    w.on('session-end', () => closeForShutdown());
     w.on('closed', () => {
       if (win === w) win = null;
     });
@@ -72,16 +88,10 @@ export async function runDesktopApp(): Promise<void> {
   app.on('before-quit', () => {
     quitting = true;
   });
-  app.on('will-quit', (e) => {
-    if (!running) return;
-    const r = running;
-    running = null;
-    e.preventDefault();
-    void r.service.close().catch((err: unknown) => console.error('[airlock] close', err)).finally(() => app.quit());
-  });
+  app.on('will-quit', (e) => closeForShutdown(e));
 
   await app.whenReady();
-  const dataDir = process.env.AIRLOCK_DATA_DIR || join(app.getPath('userData'), 'data');
+  powerMonitor.on('shutdown', closeForShutdown);
 
   let service: AirlockClient;
   try {
@@ -106,5 +116,10 @@ export async function runDesktopApp(): Promise<void> {
     notifier.onEvent(event);
   });
   service.getStatus().then((s) => tray?.setPending(s.counts.pendingReviews), () => {});
-  win = makeWindow();
+  // A second launch or a Dock click during a slow start may have opened it already.
+  const existing = win as BrowserWindow | null;
+  if (!existing || existing.isDestroyed()) win = makeWindow();
 }
+
+/** Must match the installer's appId (electron-builder's `appId`) for Windows toasts to show. */
+const APP_USER_MODEL_ID = 'dev.airlock.desktop';

@@ -9,6 +9,17 @@ export interface ReviewNotifier {
 
 export function createReviewNotifier(onClick: (reviewId: string) => void, onRecordingClick: () => void = () => {}): ReviewNotifier {
   const seen = new Set<string>();
+  // A Notification nothing refers to can be garbage-collected while shown, and its click is then
+  // lost (electron#12690): each is kept until it is clicked, closed or fails.
+  const shown = new Set<Notification>();
+  const show = (n: Notification) => {
+    shown.add(n);
+    const forget = () => shown.delete(n);
+    n.on('click', forget);
+    n.on('close', forget);
+    n.on('failed', forget);
+    n.show();
+  };
   let recordingFailed = false;
   return {
     onEvent(event) {
@@ -19,7 +30,7 @@ export function createReviewNotifier(onClick: (reviewId: string) => void, onReco
           const r = event.status.recording as { error: string };
           const n = new Notification({ title: 'Airlock stopped forwarding', body: plainNotificationText(`It cannot write its record: ${r.error}`), silent: false });
           n.on('click', onRecordingClick);
-          n.show();
+          show(n);
         }
         recordingFailed = failing;
         return;
@@ -35,7 +46,7 @@ export function createReviewNotifier(onClick: (reviewId: string) => void, onReco
         silent: false,
       });
       n.on('click', () => onClick(r.id));
-      n.show();
+      show(n);
     },
   };
 }

@@ -139,3 +139,15 @@ test('notification text is plain and bounded', () => {
   assert.equal(pendingLabel(0), 'No pushes waiting');
   assert.equal(pendingLabel(3), '3 reviews pending');
 });
+
+test("the desktop app uses the CLI's data dir (so `airlock status`/`approve` see its gateway); Electron's profile goes in a folder inside it", async () => {
+  const { desktopDirs } = await import('../../main/desktop/paths');
+  const { defaultDataDir } = await import('../../main/config/paths');
+  for (const platform of ['linux', 'darwin', 'win32'] as const) {
+    const env = { APPDATA: 'C:\\Users\\me\\AppData\\Roaming' };
+    const d = desktopDirs(env, platform);
+    assert.equal(d.dataDir, defaultDataDir(env, platform), platform);
+    assert.ok(d.profileDir.startsWith(d.dataDir) && d.profileDir !== d.dataDir, platform);
+  }
+  assert.equal(desktopDirs({ AIRLOCK_DATA_DIR: '/tmp/airlock-x' }, 'linux').dataDir, '/tmp/airlock-x');
+});

@@ -707,10 +707,14 @@ async function cmdExchange(argv: string[]): Promise<number> {
 }
 
 async function readStdin(): Promise<string> {
-  if (process.stdin.isTTY) process.stderr.write('Paste the token or password, then press Ctrl-D: ');
+  if (process.stdin.isTTY) {
+    process.stderr.write(`Paste the token or password, then press ${process.platform === 'win32' ? 'Ctrl-Z and Enter' : 'Ctrl-D'}: `);
+  }
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  // Spaces and line ends around it are the shell's, not the secret's: cmd.exe's `echo TOKEN | …`
+  // sends "TOKEN \r\n", a pasted token often ends in a newline (as `gh auth login --with-token` trims).
+  return Buffer.concat(chunks).toString('utf8').trim();
 }
 
 async function cmdCredential(argv: string[]): Promise<number> {

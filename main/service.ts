@@ -342,6 +342,14 @@ export function reviewView(r: import('./store').ReviewRecord): ReviewView {
 }
 
 /** Composition root: CA, store, gateway, console, wired together. */
+/** EACCES on listen: a privileged port, or on Windows a port in a range Hyper-V/WinNAT reserved. */
+function portRefused(port: number, flag: string, platform = process.platform): string {
+  const why = platform === 'win32'
+    ? 'Windows reserves it (Hyper-V/WSL take port ranges: `netsh int ipv4 show excludedportrange protocol=tcp` lists them)'
+    : port < 1024 ? 'ports below 1024 need privileges' : 'the system refuses it';
+  return `port ${port} on 127.0.0.1 cannot be used: ${why}; pick another with ${flag}`;
+}
+
 export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAirlock> {
   const dataDir = resolve(opts.dataDir);
   const paths = ensureDataDir(dataDir);
@@ -520,6 +528,7 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
     upstream.destroy();
     const err = e as NodeJS.ErrnoException;
     if (err.code === 'EADDRINUSE') throw new AirlockError('unavailable', `port ${options.proxyPort} on 127.0.0.1 is already in use; pick another with --proxy-port`);
+    if (err.code === 'EACCES') throw new AirlockError('unavailable', portRefused(options.proxyPort, '--proxy-port'));
     throw e;
   }
   closers.push(() => gateway.stop());
@@ -546,6 +555,7 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
       await service.close();
       const err = e as NodeJS.ErrnoException;
       if (err.code === 'EADDRINUSE') throw new AirlockError('unavailable', `port ${options.consolePort} on 127.0.0.1 is already in use; pick another with --console-port`);
+      if (err.code === 'EACCES') throw new AirlockError('unavailable', portRefused(options.consolePort!, '--console-port'));
       throw e;
     }
     service.consoleUrl = consoleServer.url;

@@ -79,7 +79,9 @@ after(async () => {
 });
 
 test('credential set reads the secret from stdin; list shows host and user, never the secret', async () => {
-  const set = await airlock(['credential', 'set', authority, '--username', 'alice'], { input: `${TOKEN}\n` });
+  // As cmd.exe's `echo TOKEN | airlock credential set …` sends it: the spaces and CRLF are not the
+  // secret's (the push that lands upstream below authenticates with the trimmed token).
+  const set = await airlock(['credential', 'set', authority, '--username', 'alice'], { input: ` ${TOKEN} \r\n` });
   assert.equal(set.code, 0, set.stderr);
   assert.match(set.stdout, new RegExp(`Credential for ${authority.replace(/\./g, '\\.')} stored \\(basic, user alice\\)`));
   assert.ok(!set.stdout.includes(TOKEN) && !set.stderr.includes(TOKEN));

@@ -25,6 +25,12 @@ export interface AnalysisLimits {
   maxRefs?: number;
   /** Bytes of the file list (`git diff --raw --numstat`) past which a push is refused as not showable (default 16 MiB). */
   maxFileListBytes?: number;
+  /**
+   * Bytes of patch output (`git diff -p`) read per ref (default 256 MiB); then git is stopped, and the
+   * file being read and those after it are shown without (the rest of) their diffs, with their line
+   * counts, and say so.
+   */
+  maxDiffBytesPerRef?: number;
 }
 
 /** Ref updates analysed two at a time: each runs its own git processes (this machine has two cores). */
@@ -95,6 +101,7 @@ async function analyseInQuarantine(opts: AnalysePushOptions, quarantineDir: stri
     maxCommitsPerRef: opts.limits?.maxCommitsPerRef ?? 200,
     maxRefs: opts.limits?.maxRefs ?? 100,
     maxFileListBytes: opts.limits?.maxFileListBytes ?? MAX_FILE_LIST_BYTES,
+    maxDiffBytesPerRef: opts.limits?.maxDiffBytesPerRef ?? MAX_DIFF_BYTES_PER_REF,
   };
   const cacheDir = resolve(opts.cacheDir);
   const objectsDir = join(quarantineDir, 'objects');
@@ -257,8 +264,9 @@ async function analyseRef(ctx: RefContext, cmd: RefCommand): Promise<RefUpdateVi
   if (!hasTree || !baseHasTree) {
     notes.push(`no file diff: ${!hasTree ? `the new ${types.get(cmd.newOid)} has no tree` : 'the base has no tree'}`);
   } else {
-    const { files, more } = await diffFiles(ctx, base, target);
+    const { files, more, unread } = await diffFiles(ctx, base, target);
     view.files = files;
+    if (unread > 0) notes.push(`${fmtCount(unread)} ${plural(unread, 'file')} shown without all of ${unread === 1 ? 'its diff' : 'their diffs'}: the diff of this ref passed ${fmtBytes(ctx.limits.maxDiffBytesPerRef)}, and Airlock read no further`);
     if (more > 0) notes.push(`${fmtCount(more)} more ${plural(more, 'file')} listed without their diffs (the first ${fmtCount(ctx.limits.maxFilesPerRef)} files have diffs)`);
   }
   const { commits, total } = await commitsDone;
@@ -402,7 +410,19 @@ function modeOrNull(mode: string): string | null {
 /** Bytes of `git diff --raw --numstat` output (about 150 000 files) past which a push is not shown but refused. */
 const MAX_FILE_LIST_BYTES = 16 * 1024 * 1024;
 
-async function diffFiles(ctx: RefContext, base: string, target: string): Promise<{ files: FileDiffView[]; more: number }> {
+/**
+ * Bytes of `git diff -p` output read per ref. What is kept of it is bounded per file
+ * (maxPatchBytesPerFile), and the rest is passed over without being split into lines (256 MiB in
+ * about 0.1 s of the gateway's thread; reading it from git's pipe costs about 1 s of CPU more), but
+ * git still makes all of it: a 60 KB pack of one 60 MiB file of short lines is 90 MiB of diff and
+ * about 4 s of git's time. Past this bound git is stopped. The files not
+ * read to their end are still listed with their line counts (from numstat) and say their diff is not
+ * shown in full: like the files past maxFilesPerRef, the push is held, not refused. The bound is well
+ * above what a reviewer could read (300 files × 64 KiB kept is under 20 MiB).
+ */
+const MAX_DIFF_BYTES_PER_REF = 256 * 1024 * 1024;
+
+async function diffFiles(ctx: RefContext, base: string, target: string): Promise<{ files: FileDiffView[]; more: number; unread: number }> {
   const { run, limits } = ctx;
   // The file list is collected up to a bound: a small pack can name a tree of millions of entries, and
   // parsing hundreds of MB of it would hold the gateway's thread for seconds. Past the bound the push
@@ -422,7 +442,7 @@ async function diffFiles(ctx: RefContext, base: string, target: string): Promise
   });
   if (tooMany) throw new PushNotShowableError(`this push changes more files than Airlock can list (the list passes ${fmtBytes(limits.maxFileListBytes)})`);
   const { raw, nums } = parseRawNumstat(Buffer.concat(chunks));
-  if (raw.length === 0) return { files: [], more: 0 };
+  if (raw.length === 0) return { files: [], more: 0, unread: 0 };
   const shown = raw.slice(0, limits.maxFilesPerRef);
   // Files past the limit are still listed (path, status, modes, line counts), without a diff: none is invisible.
   const listed = raw.slice(limits.maxFilesPerRef).map((e, j): FileDiffView => {
@@ -452,16 +472,30 @@ async function diffFiles(ctx: RefContext, base: string, target: string): Promise
   const headersPerEntry = shown.map((e) => (e.letter === 'T' ? 2 : 1));
   const splitter = new PatchSplitter(headersPerEntry, limits.maxPatchBytesPerFile);
   if (shown.length > 0) {
+    // Read up to a bound in all (exactly, so that what is shown does not depend on how git's output
+    // came in chunks); then git is stopped and what was not read is marked so.
+    let read = 0;
     await run(['diff', '-p', '--src-prefix=a/', '--dst-prefix=b/', ...DIFF_FLAGS, base, target], {
-      onStdout: (chunk) => splitter.push(chunk),
+      onStdout: (chunk) => {
+        if (read + chunk.length > limits.maxDiffBytesPerRef) {
+          splitter.push(chunk.subarray(0, limits.maxDiffBytesPerRef - read));
+          read = limits.maxDiffBytesPerRef;
+          splitter.truncate(limits.maxDiffBytesPerRef);
+          return false;
+        }
+        read += chunk.length;
+        return splitter.push(chunk);
+      },
     });
     splitter.end();
   }
 
+  let unread = 0;
   const files = shown.map((e, i): FileDiffView => {
     const ns = nums[i];
-    const p = splitter.result(i);
+    const p = splitter.result(i, ns);
     const binary = ns === null || p.binary;
+    if (p.unread && !binary) unread++;
     return {
       path: e.path,
       oldPath: e.oldPath,
@@ -478,7 +512,7 @@ async function diffFiles(ctx: RefContext, base: string, target: string): Promise
     };
   });
   await showTextInBinary(ctx, base, target, shown, files);
-  return { files: [...files, ...listed], more: listed.length };
+  return { files: [...files, ...listed], more: listed.length, unread };
 }
 
 /** Largest file (either side) that is looked at to be shown as text although git calls it binary. */
@@ -541,7 +575,9 @@ async function showTextInBinary(ctx: RefContext, base: string, target: string, s
   for (const i of picked) {
     const e = shown[i]!;
     if (!sidesOf(i).every((x) => { const b = blobs.get(x.oid); return b !== undefined && isMostlyText(b); })) continue;
-    const splitter = new PatchSplitter([1], limits.maxPatchBytesPerFile);
+    // Every line is counted (numstat says "-" for a file git calls binary, even with --text): the
+    // work is bounded by the sizes above.
+    const splitter = new PatchSplitter([1], limits.maxPatchBytesPerFile, { countAll: true });
     await run(['--literal-pathspecs', 'diff', '-p', '--text', '--no-renames', '--src-prefix=a/', '--dst-prefix=b/',
       '--no-color', '--no-ext-diff', '--no-textconv', base, target, '--', e.path], { onStdout: (chunk) => { splitter.push(chunk); } });
     splitter.end();
@@ -572,22 +608,52 @@ export function fmtBytes(n: number): string {
   return `${(n / (1024 * 1024)).toFixed(1)} MiB`;
 }
 
+/** The start of the line that opens each entry's patch in `git diff -p` output, with the newline before it. */
+const DIFF_HEADER = Buffer.from('\ndiff --git ', 'latin1');
+const DIFF_GIT = DIFF_HEADER.subarray(1);
+const BINARY_FILES = Buffer.from('Binary files ', 'latin1');
+const GIT_BINARY_PATCH = Buffer.from('GIT binary patch', 'latin1');
+const NEWLINE = Buffer.from('\n', 'latin1');
+const NOTHING = Buffer.alloc(0);
+
+function startsWith(buf: Buffer, prefix: Buffer): boolean {
+  if (buf.length < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (buf[i] !== prefix[i]) return false;
+  return true;
+}
+
 interface PatchAcc {
   kept: Buffer[];
   keptBytes: number;
   inHunks: boolean;
   binary: boolean;
+  /** Not all of its patch is kept: it passed `maxBytes`, or the output stopped before its end. */
   cut: boolean;
-  omittedLines: number;
+  /**
+   * Bytes of git's patch text for this entry that are not kept: the first line that did not fit and
+   * everything after it up to the next entry's `diff --git` line (for a type change cut in its first
+   * half, that includes the few header lines of its second half).
+   */
   omittedBytes: number;
+  /** Added and deleted lines among the lines kept (all of them unless `cut`). */
+  keptAdded: number;
+  keptDeleted: number;
+  /** Added and deleted lines in all (with `countAll` only; otherwise numstat's are given to `result`). */
   added: number;
   deleted: number;
+  /** Its `diff --git` line was read. */
+  reached: boolean;
+  /** The output was stopped (`truncate`) before this entry's patch ended. */
+  unread: boolean;
 }
 
 /**
  * Splits `git diff -p` output into per-entry patches (hunks only), keeping at most
- * `maxBytes` per entry on whole-line boundaries and counting what is left out.
- * Memory stays bounded even for enormous single-line files.
+ * `maxBytes` per entry on whole-line boundaries. Memory stays bounded even for enormous
+ * single-line files, and so does the work: once an entry is cut, its lines are not looked at
+ * one by one but passed over with a search for the next `diff --git` line (a small pack can make
+ * git print tens of millions of lines of one file). Its line counts come from numstat, given to
+ * `result`; with `countAll` (for output known to be small) every line is still read and counted.
  */
 export class PatchSplitter {
   private readonly accs: PatchAcc[];
@@ -595,12 +661,32 @@ export class PatchSplitter {
   private header = -1;
   private partial: Buffer[] = [];
   private partialLen = 0;
-  private partialHead = Buffer.alloc(0);
+  private partialHead = NOTHING;
   private readonly spill: number;
   private stopped = false;
+  /** The current entry is cut: input is passed over up to the next `diff --git` line. */
+  private skipping = false;
+  /** While skipping: where in the output passing over began. */
+  private skipFrom = 0;
+  /** While skipping: the last bytes passed over (fewer than DIFF_HEADER's), which may begin a header that a chunk boundary splits. */
+  private tail = NOTHING;
+  /** Bytes of output pushed in all. */
+  private bytesRead = 0;
+  /** The output bound that `truncate` was called for. */
+  private truncatedAt: number | null = null;
+  /** Lines this splitter looked at one by one (the work done per line). */
+  linesHandled = 0;
+  /** The same, for every splitter in this process (tests check the work per push stays bounded). */
+  static linesHandled = 0;
 
-  constructor(headersPerEntry: number[], private readonly maxBytes: number) {
-    this.accs = headersPerEntry.map(() => ({ kept: [], keptBytes: 0, inHunks: false, binary: false, cut: false, omittedLines: 0, omittedBytes: 0, added: 0, deleted: 0 }));
+  private readonly countAll: boolean;
+
+  constructor(headersPerEntry: number[], private readonly maxBytes: number, opts: { countAll?: boolean } = {}) {
+    this.accs = headersPerEntry.map(() => ({
+      kept: [], keptBytes: 0, inHunks: false, binary: false, cut: false, omittedBytes: 0,
+      keptAdded: 0, keptDeleted: 0, added: 0, deleted: 0, reached: false, unread: false,
+    }));
+    this.countAll = opts.countAll ?? false;
     headersPerEntry.forEach((n, i) => { for (let k = 0; k < n; k++) this.headerOwner.push(i); });
     this.spill = Math.max(maxBytes, 1024 * 1024);
   }
@@ -608,77 +694,184 @@ export class PatchSplitter {
   /** Returns false once every expected entry has been read (the rest may be skipped). */
   push(chunk: Buffer): boolean {
     if (this.stopped) return false;
+    const base = this.bytesRead;
+    this.bytesRead += chunk.length;
     let pos = 0;
     while (pos < chunk.length) {
-      const nl = chunk.indexOf(0x0a, pos);
-      const end = nl < 0 ? chunk.length : nl + 1;
-      const piece = chunk.subarray(pos, end);
-      if (this.partialHead.length < 16) {
-        this.partialHead = Buffer.concat([this.partialHead, piece.subarray(0, 16 - this.partialHead.length)]);
+      if (this.skipping) {
+        pos = this.skip(chunk, pos, base);
+        continue;
       }
-      if (this.partialLen < this.spill) this.partial.push(piece);
-      this.partialLen += piece.length;
-      pos = end;
-      if (nl >= 0) {
-        this.line();
-        if (this.stopped) return false;
+      const nl = chunk.indexOf(0x0a, pos);
+      if (nl >= 0 && this.partialLen === 0) {
+        // A whole line in this chunk (the usual case): looked at where it is.
+        const l = chunk.subarray(pos, nl + 1);
+        pos = nl + 1;
+        this.line(l, l.length, l);
+      } else {
+        const end = nl < 0 ? chunk.length : nl + 1;
+        this.take(chunk.subarray(pos, end));
+        pos = end;
+        if (nl < 0) continue;
+        this.partialLine();
+      }
+      if (this.stopped) return false;
+      if (this.skipping) {
+        this.skipFrom = base + pos;
+        this.tail = NEWLINE; // the byte just read: a header line follows a newline
       }
     }
     return true;
   }
 
   end(): void {
-    if (this.partialLen > 0 && !this.stopped) this.line();
+    if (this.stopped) return;
+    if (this.skipping) this.stopSkipping(this.bytesRead);
+    else if (this.partialLen > 0) this.partialLine();
   }
 
-  private line(): void {
+  /**
+   * The output was stopped at a bound (`limit` bytes) before its end: the entry being read and those
+   * not reached yet are marked as not read in full. Does nothing once every entry has been read.
+   */
+  truncate(limit: number): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.truncatedAt = limit;
+    if (this.skipping) this.stopSkipping(this.bytesRead);
+    const current = this.header >= 0 ? this.headerOwner[this.header]! : -1;
+    for (let i = Math.max(current, 0); i < this.accs.length; i++) {
+      const acc = this.accs[i]!;
+      if (i === current || !acc.reached) {
+        acc.unread = true;
+        if (acc.reached) acc.cut = true;
+      }
+    }
+  }
+
+  /** Appends the start of a line (no newline in it) to the line being read. */
+  private take(piece: Buffer): void {
+    if (this.partialHead.length < 16) {
+      this.partialHead = Buffer.concat([this.partialHead, piece.subarray(0, 16 - this.partialHead.length)]);
+    }
+    if (this.partialLen < this.spill) this.partial.push(piece);
+    this.partialLen += piece.length;
+  }
+
+  /** The line read in pieces is complete. */
+  private partialLine(): void {
     const len = this.partialLen;
-    const full = len <= this.spill;
+    const buf = len <= this.spill ? Buffer.concat(this.partial, len) : null;
     const head = this.partialHead;
-    const buf = full ? Buffer.concat(this.partial, len) : null;
     this.partial = [];
     this.partialLen = 0;
-    this.partialHead = Buffer.alloc(0);
+    this.partialHead = NOTHING;
+    this.line(buf, len, head);
+  }
 
-    if (full && head.toString('latin1').startsWith('diff --git ')) {
+  /**
+   * Passes over the current (cut) entry's output from `pos` up to the next `diff --git` line;
+   * returns where reading lines resumes (the chunk's end when no header is in it).
+   */
+  private skip(chunk: Buffer, pos: number, base: number): number {
+    // A header that a chunk boundary splits: the last bytes passed over, joined with this chunk's first.
+    const tail = this.tail;
+    const joined = Buffer.concat([tail, chunk.subarray(pos, pos + DIFF_HEADER.length - 1)]);
+    const j = joined.indexOf(DIFF_HEADER);
+    let at: number | null = null; // where the header line starts, as an offset in chunk (negative: in the tail)
+    if (j >= 0) at = pos - tail.length + j + 1;
+    else {
+      const k = chunk.indexOf(DIFF_HEADER, pos);
+      if (k >= 0) at = k + 1;
+    }
+    if (at === null) {
+      const rest = chunk.subarray(pos);
+      const keep = DIFF_HEADER.length - 1;
+      this.tail = rest.length >= keep ? Buffer.from(rest.subarray(rest.length - keep)) : joined.subarray(Math.max(0, joined.length - keep));
+      return chunk.length;
+    }
+    this.stopSkipping(base + at);
+    if (at < pos) {
+      // The header line began in bytes already passed over: they start the line now read.
+      this.take(joined.subarray(j + 1, tail.length));
+      return pos;
+    }
+    return at;
+  }
+
+  /** Passing over ends at `offset` in the output (the next entry's header, or the end). */
+  private stopSkipping(offset: number): void {
+    this.accs[this.headerOwner[this.header]!]!.omittedBytes += offset - this.skipFrom;
+    this.skipping = false;
+    this.tail = NOTHING;
+  }
+
+  /** One line of `len` bytes: `buf` (null when longer than `spill`: only counted), `head` its first bytes. */
+  private line(buf: Buffer | null, len: number, head: Buffer): void {
+    this.linesHandled++;
+    PatchSplitter.linesHandled++;
+    if (buf && startsWith(head, DIFF_GIT)) {
       this.header++;
       if (this.header >= this.headerOwner.length) { this.stopped = true; return; }
-      const acc = this.accs[this.headerOwner[this.header]];
+      const acc = this.accs[this.headerOwner[this.header]!]!;
+      acc.reached = true;
       acc.inHunks = false;
+      // The second half of a type change whose first half was cut: passed over too.
+      if (acc.cut) this.skipping = true;
       return;
     }
     if (this.header < 0) return;
-    const acc = this.accs[this.headerOwner[this.header]];
+    const acc = this.accs[this.headerOwner[this.header]!]!;
     if (!acc.inHunks) {
-      const h = head.toString('latin1');
-      if (h.startsWith('@@')) acc.inHunks = true;
+      if (head[0] === 0x40 && head[1] === 0x40) acc.inHunks = true; // '@@'
       else {
-        if (h.startsWith('Binary files ') || h.startsWith('GIT binary patch')) acc.binary = true;
+        if (startsWith(head, BINARY_FILES) || startsWith(head, GIT_BINARY_PATCH)) acc.binary = true;
         return;
       }
     }
-    if (head[0] === 0x2b) acc.added++;
-    else if (head[0] === 0x2d) acc.deleted++;
+    const sign = head[0] === 0x2b ? 1 : head[0] === 0x2d ? -1 : 0;
+    if (sign > 0) acc.added++;
+    else if (sign < 0) acc.deleted++;
     if (!acc.cut && buf && acc.keptBytes + len <= this.maxBytes) {
-      acc.kept.push(buf);
+      // Copied: a line looked at where it is would keep its whole chunk in memory.
+      acc.kept.push(Buffer.from(buf));
       acc.keptBytes += len;
+      if (sign > 0) acc.keptAdded++;
+      else if (sign < 0) acc.keptDeleted++;
     } else {
       acc.cut = true;
-      acc.omittedLines++;
       acc.omittedBytes += len;
+      if (!this.countAll) this.skipping = true;
     }
   }
 
-  result(i: number): { patch: string; omitted: string | null; binary: boolean; added: number; deleted: number } {
-    const acc = this.accs[i];
+  /**
+   * Entry `i`'s patch as kept, and what is not shown of it. `counts` are its added and deleted lines
+   * from numstat: the note then says how many of them are not shown (without `countAll`, the splitter
+   * itself counts only the lines it kept: the rest is passed over, not read line by line). `added`
+   * and `deleted` are the splitter's own counts: of the lines kept, or with `countAll` of all.
+   */
+  result(i: number, counts?: readonly [number, number] | null): {
+    patch: string; omitted: string | null; binary: boolean; added: number; deleted: number; unread: boolean;
+  } {
+    const acc = this.accs[i]!;
+    const all = counts ?? (this.countAll ? [acc.added, acc.deleted] : null);
+    const rest = all ? all[0] + all[1] - acc.keptAdded - acc.keptDeleted : 0;
+    const lines = rest > 0 ? `${fmtCount(rest)} added or deleted ${plural(rest, 'line')}` : null;
+    let omitted: string | null = null;
+    if (acc.unread) {
+      const why = `the diff of this ref passed ${fmtBytes(this.truncatedAt ?? 0)} ${acc.reached ? 'in this file' : 'before this file'}, and Airlock read no further`;
+      omitted = acc.reached ? `${lines ?? 'the rest of the patch'} not shown: ${why}` : `diff not shown: ${why}`;
+    } else if (acc.cut) {
+      omitted = lines ? `${lines} (${fmtBytes(acc.omittedBytes)} of patch) not shown` : `the rest of the patch (${fmtBytes(acc.omittedBytes)}) not shown`;
+    }
     return {
       patch: Buffer.concat(acc.kept).toString('utf8'),
-      omitted: acc.cut
-        ? `${fmtCount(acc.omittedLines)} ${plural(acc.omittedLines, 'line')} (${fmtBytes(acc.omittedBytes)}) not shown`
-        : null,
+      omitted,
       binary: acc.binary,
-      added: acc.added,
-      deleted: acc.deleted,
+      added: this.countAll ? acc.added : acc.keptAdded,
+      deleted: this.countAll ? acc.deleted : acc.keptDeleted,
+      unread: acc.unread,
     };
   }
 }

@@ -84,8 +84,9 @@ test('file and patch limits are reported, never silently cut', async () => {
   const keptLines = big.patch.split('\n').length - 1; // hunk header + kept lines
   const omittedLines = files['big.txt'].split('\n').slice(keptLines - 1, 2000);
   const omittedBytes = omittedLines.reduce((n, l) => n + l.length + 2, 0);
-  assert.equal(big.omitted, `${omittedLines.length.toLocaleString('en-US').replace(/,/g, ' ')} lines (${Math.round(omittedBytes / 1024)} KiB) not shown`);
-  assert.match(big.omitted!, /^1 9\d\d lines \(1\d\d KiB\) not shown$/);
+  // Every line past the cut is an added one here: the count (numstat's, less the lines kept) is theirs.
+  assert.equal(big.omitted, `${omittedLines.length.toLocaleString('en-US').replace(/,/g, ' ')} added or deleted lines (${Math.round(omittedBytes / 1024)} KiB of patch) not shown`);
+  assert.match(big.omitted!, /^1 9\d\d added or deleted lines \(1\d\d KiB of patch\) not shown$/);
   assert.equal(r.files[1].patch, '@@ -0,0 +1 @@\n+0\n');
 });
 
@@ -134,7 +135,8 @@ test('PatchSplitter keeps memory bounded on an enormous single line', () => {
   sp.push(Buffer.from('\ndiff --git a/y b/y\nBinary files a/y and b/y differ\n'));
   sp.end();
   assert.equal(sp.result(0).patch, '@@ -0,0 +1 @@\n');
-  assert.equal(sp.result(0).omitted, '1 line (2.5 MiB) not shown');
+  assert.equal(sp.result(0).omitted, 'the rest of the patch (2.5 MiB) not shown');
+  assert.equal(sp.result(0, [1, 0]).omitted, '1 added or deleted line (2.5 MiB of patch) not shown');
   assert.equal(sp.result(1).binary, true);
   assert.equal(sp.push(Buffer.from('diff --git a/z b/z\n')), false); // more entries than expected: stop
 });

@@ -17,12 +17,21 @@ test('a script with a NUL byte is mostly text; random bytes, an image and an emp
   assert.equal(isMostlyText(Buffer.from('a'.repeat(98) + '\0\0')), false);
 });
 
-test('PatchSplitter counts added and deleted lines, past what it keeps too', () => {
-  const s = new PatchSplitter([1], 20);
+test('PatchSplitter counts the added and deleted lines it keeps (or all, with countAll); the note counts the rest from numstat\'s', () => {
+  const s = new PatchSplitter([1], 40);
   s.push(Buffer.from('diff --git a/f b/f\n--- a/f\n+++ b/f\n@@ -1,2 +1,3 @@\n-old line\n+new line one\n+new line two\n+new line three\n context\n'));
   s.end();
   const r = s.result(0);
-  assert.equal(r.added, 3);
-  assert.equal(r.deleted, 1);
-  assert.ok(r.omitted, 'the rest was cut at 20 bytes');
+  assert.equal(r.patch, '@@ -1,2 +1,3 @@\n-old line\n+new line one\n');
+  assert.deepEqual([r.added, r.deleted], [1, 1]);
+  assert.equal(r.omitted, 'the rest of the patch (39 bytes) not shown');
+  assert.equal(s.result(0, [3, 1]).omitted, '2 added or deleted lines (39 bytes of patch) not shown');
+  // countAll (output known to be small, such as a file git calls binary shown as text): every line is counted.
+  const all = new PatchSplitter([1], 40, { countAll: true });
+  all.push(Buffer.from('diff --git a/f b/f\n--- a/f\n+++ b/f\n@@ -1,2 +1,3 @@\n-old line\n+new line one\n+new line two\n+new line three\n context\n'));
+  all.end();
+  const a = all.result(0);
+  assert.equal(a.patch, r.patch);
+  assert.deepEqual([a.added, a.deleted], [3, 1]);
+  assert.equal(a.omitted, '2 added or deleted lines (39 bytes of patch) not shown');
 });

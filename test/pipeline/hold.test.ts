@@ -514,6 +514,40 @@ test('a 3 MB push is spooled: the probe makes no review, exactly one review, lan
   assert.ok(existsSync(kept!.path), 'the kept body stays after the push is over');
 });
 
+test('a spooled push of 12 000 refs (over 1 MiB of commands) is held for review with every ref, not refused as truncated', async () => {
+  const w = await freshWork('many-refs');
+  const oldOid = await revParse(w, 'HEAD');
+  const newOid = await commit(w, { 'm.txt': 'many refs\n' }, 'many refs');
+  const { pack } = await buildPushBody(w, oldOid, newOid);
+  const n = 12_000;
+  const commands = Buffer.concat([
+    pkt(`${oldOid} ${newOid} refs/heads/main\0report-status agent=airlock-test\n`),
+    ...Array.from({ length: n }, (_, i) => pkt(`${'0'.repeat(40)} ${newOid} refs/tags/release-candidate-build-${i}\n`)),
+    Buffer.from('0000'),
+  ]);
+  assert.ok(commands.length > 1024 * 1024, `${commands.length} bytes of commands`);
+  const known = new Set(reviewsOf(al, 'many-refs').map((r) => r.id));
+  let finished: RunResult | null = null;
+  const post = curlPost(`${w.repo.url}/git-receive-pack`, Buffer.concat([commands, pack]), w.home, 90).then((r) => { finished = r.raw; return r; });
+  let review: ReviewView;
+  try {
+    review = await waitForReview(al, 'many-refs', known, () => finished, 90_000);
+  } catch (e) {
+    const r = await post;
+    throw new Error(`${(e as Error).message}; HTTP ${r.status}: ${r.text.slice(0, 300)}`);
+  }
+  assert.ok(review.bodyBytes > 256 * 1024, 'spooled');
+  assert.equal(review.refs.length, n + 1);
+  assert.deepEqual([review.refs[0]!.ref, review.refs[0]!.change, review.refs[0]!.files.map((f) => f.path)], ['refs/heads/main', 'fast-forward', ['m.txt']]);
+  assert.equal(review.refs[n]!.ref, `refs/tags/release-candidate-build-${n - 1}`);
+  await al.service.denyReview({ id: review.id, reason: 'too many tags' });
+  const r = await post;
+  assert.equal(r.status, 200, r.text.slice(0, 300));
+  assert.match(r.text, /ng refs\/heads\/main denied by \S+: too many tags/);
+  assert.match(r.text, /ng refs\/tags\/release-candidate-build-11999 denied by \S+: too many tags/);
+  assert.equal((await gs.refs('many-refs'))['refs/heads/main'], oldOid, 'nothing reached upstream');
+});
+
 // ---------------------------------------------------------------- credentials
 
 test('without a stored credential the agent cannot clone or push (401, no prompt); with one it can', async () => {

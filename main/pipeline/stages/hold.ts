@@ -9,7 +9,7 @@ import { createGunzip } from 'node:zlib';
 import type { FindingView, RefUpdateView } from '../../contract/views';
 import type { Exchange } from '../../exchange/exchange';
 import {
-  analysePush, buildReceivePackResult, cleanupQuarantine, decodePkts, describeReport, GitProtocolError, PushNotShowableError,
+  analysePush, buildReceivePackResult, cleanupQuarantine, decodePkts, describeReport, GitProtocolError, MAX_PKT_LEN, PushNotShowableError,
   parseReceivePackRequest, parseReceivePackResult, RECEIVE_PACK_RESULT_CONTENT_TYPE, sideBandProgress,
   type ReceivePackRequest, type RemoteCache, type SideBand,
 } from '../../git';
@@ -48,16 +48,61 @@ const EMPTY_PACK = (() => {
   return Buffer.concat([head, createHash('sha1').update(head).digest()]);
 })();
 
-/** Parses the command section; for spooled bodies only the prefix is read and the pack is checked by index-pack. */
-async function parsePush(body: HeldBody): Promise<ReceivePackRequest> {
+/**
+ * Bytes of a spooled push read for its command list and push options (at least this, and at least the
+ * spool threshold, so that commands Airlock parses in a body kept in memory are parsed spooled too):
+ * some 147 000 ref updates of ~114 bytes. Past it the push is refused, saying so.
+ */
+export const MAX_COMMAND_BYTES = 16 * 1024 * 1024;
+
+/** The command list (and push options) of a spooled push is longer than Airlock reads. */
+export class CommandsTooLongError extends Error {}
+
+/**
+ * Where the pkt-line section starting at `pos` ends (after its flush-pkt); null when `buf` ends first.
+ * A malformed length is reported by decodePkts, as for a body kept in memory.
+ */
+function sectionEnd(buf: Buffer, pos: number): number | null {
+  const start = pos;
+  while (pos + 4 <= buf.length) {
+    const hex = buf.toString('latin1', pos, pos + 4);
+    const len = /^[0-9a-fA-F]{4}$/.test(hex) ? parseInt(hex, 16) : -1;
+    if (len === 0) return pos + 4;
+    if (len === 1 || len === 2) { pos += 4; continue; }
+    if (len < 4 || len > MAX_PKT_LEN) {
+      decodePkts(buf, start); // throws: the same error as for the whole body
+      throw new GitProtocolError(`Bad pkt-line length ${JSON.stringify(hex)} at byte ${pos}.`);
+    }
+    pos += len;
+  }
+  return null;
+}
+
+/**
+ * Parses the command section; for spooled bodies only the prefix up to the pack is read (as far as
+ * the flush-pkts that end the commands and push options, at most `maxCommandBytes`) and the pack is
+ * checked by index-pack.
+ */
+export async function parsePush(body: HeldBody, maxCommandBytes = MAX_COMMAND_BYTES): Promise<ReceivePackRequest> {
   const whole = body.inMemory;
   if (whole) return parseReceivePackRequest(whole);
-  const prefix = await body.prefix(1024 * 1024);
-  let { end } = decodePkts(prefix, 0);
-  if (prefix.toString('latin1', end, end + 4) !== 'PACK' && end < prefix.length) end = decodePkts(prefix, end).end;
-  if (prefix.toString('latin1', end, end + 4) !== 'PACK') throw new GitProtocolError('The push has no pack where one was expected.');
-  const parsed = parseReceivePackRequest(Buffer.concat([prefix.subarray(0, end), EMPTY_PACK]));
-  return { ...parsed, packOffset: end, packObjectCount: null };
+  // Usually a few hundred bytes; a push of thousands of refs is megabytes: read in growing prefixes.
+  for (let want = Math.min(1024 * 1024, maxCommandBytes); ; want = Math.min(want * 2, maxCommandBytes)) {
+    const prefix = await body.prefix(want);
+    // All of the body (commands alone past the spool threshold): parsed as if kept in memory.
+    if (prefix.length >= body.size) return parseReceivePackRequest(prefix);
+    let end = sectionEnd(prefix, 0);
+    // Past the commands' flush-pkt, anything but a pack is the push options section.
+    if (end !== null && end + 4 <= prefix.length && prefix.toString('latin1', end, end + 4) !== 'PACK') end = sectionEnd(prefix, end);
+    if (end !== null && end + 4 <= prefix.length) {
+      if (prefix.toString('latin1', end, end + 4) !== 'PACK') throw new GitProtocolError('The push has no pack where one was expected.');
+      const parsed = parseReceivePackRequest(Buffer.concat([prefix.subarray(0, end), EMPTY_PACK]));
+      return { ...parsed, packOffset: end, packObjectCount: null };
+    }
+    if (want >= maxCommandBytes) {
+      throw new CommandsTooLongError(`its ref-update commands and push options take more than ${fmtMiB(maxCommandBytes)}, more than Airlock reads; push fewer refs at a time`);
+    }
+  }
 }
 
 /** Bytes of upstream's answer to an approved push kept to read its report-status from. */
@@ -232,9 +277,10 @@ async function holdBody(ex: Exchange, io: RequestIO, deps: HoldDeps, raw: HeldBo
   try {
     let parsed: ReceivePackRequest;
     try {
-      parsed = await parsePush(body);
+      parsed = await parsePush(body, Math.max(MAX_COMMAND_BYTES, deps.spoolThresholdBytes));
     } catch (e) {
       if (e instanceof GitProtocolError) return gitError(io, 400, e.message);
+      if (e instanceof CommandsTooLongError) return gitError(io, 413, e.message);
       throw e;
     }
     return await review(ex, io, deps, raw, body, parsed, receivedAt);

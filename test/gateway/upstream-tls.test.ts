@@ -190,3 +190,26 @@ test("an --upstream-ca file naming Airlock's own CA: that certificate is left ou
   const r = await viaAgent(naive, port);
   assert.ok(r.ok, r.ok ? '' : r.err.message);
 });
+
+test('an idle upstream connection is closed after idleConnectionMs, whatever Keep-Alive hint the server sends (each idle one holds ~100 KB)', async () => {
+  // The server asks for 120 s; the pool keeps its connection 300 ms here (10 s by default).
+  const server = https.createServer({ key: pki.serverKeyPem, cert: pki.serverCertPem }, (_req, res) => res.end('ok'));
+  server.keepAliveTimeout = 120_000;
+  const open = new Set<Socket>();
+  server.on('secureConnection', (s: Socket) => { open.add(s); s.once('close', () => open.delete(s)); });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  closers.push(() => new Promise<void>((r) => { for (const s of open) s.destroy(); server.close(() => r()); }));
+  const port = (server.address() as AddressInfo).port;
+  for (const [idleConnectionMs, expectOpen] of [[300, 0], [60_000, 1]] as const) {
+    const pool = new UpstreamPool({ extraCaFiles: [pki.caPath], connectTimeoutMs: 5_000, systemTrust: { files: [] }, idleConnectionMs });
+    closers.push(async () => pool.destroy());
+    const r = await undiciRequest(`https://127.0.0.1:${port}/`, { dispatcher: pool.dispatcher, headersTimeout: 5_000, bodyTimeout: 5_000 });
+    assert.equal(r.headers['keep-alive'], 'timeout=120');
+    assert.equal(await r.body.text(), 'ok');
+    assert.equal(open.size, 1);
+    await new Promise((res) => setTimeout(res, 1_500));
+    assert.equal(open.size, expectOpen, `idleConnectionMs ${idleConnectionMs}`);
+    pool.destroy();
+    for (let i = 0; i < 100 && open.size > 0; i++) await new Promise((res) => setTimeout(res, 10));
+  }
+});

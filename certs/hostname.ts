@@ -105,5 +105,9 @@ export function leafFileName(kind: HostKind): string {
   if (!/^[a-z0-9._-]+$/.test(base) || base.startsWith('.')) {
     throw new CaError(`Refusing unsafe certificate cache file name for ${JSON.stringify(kind.value)}.`, 'internal');
   }
-  return `${base}.pem`;
+  // Windows opens a device for CON, NUL, AUX, PRN, COM1–9 and LPT1–9, whatever follows the first dot
+  // (`con.example.com.pem` is the console): such names get a `+`, which no host name holds.
+  return WINDOWS_DEVICE.test(base) ? `+${base}.pem` : `${base}.pem`;
 }
+
+const WINDOWS_DEVICE = /^(?:con|nul|aux|prn|com[1-9]|lpt[1-9])(?:\.|$)/;

@@ -59,3 +59,13 @@ test('cache file names stay inside the leaves directory', () => {
   }
   assert.equal(leafFileName(validateHostname('[::1]')), '__1.pem');
 });
+
+test('Windows device names (con, nul, aux, prn, com1-9, lpt1-9, with anything after a dot) get a file name that is not one', () => {
+  for (const host of ['con', 'nul', 'aux.example.com', 'prn', 'com1', 'lpt9.corp']) {
+    const name = leafFileName(validateHostname(host));
+    assert.equal(name, `+${host}.pem`, host);
+  }
+  for (const host of ['console.example.com', 'com10', 'nullable.dev', 'com', 'xcon']) {
+    assert.equal(leafFileName(validateHostname(host)), `${host}.pem`, host);
+  }
+});

@@ -8,7 +8,7 @@ import { writeFileAtomic } from '../certs/fsutil';
 import { hashToken, newAgentToken } from './agents/tokens';
 import { dataPaths, defaultDataDir, type DataPaths } from './config/paths';
 import { OptionsSchema } from './config/options';
-import { pidAlive, readRuntime, type RuntimeInfo } from './config/runtime-file';
+import { pidAlive, proxyListening, readRuntime, type RuntimeInfo } from './config/runtime-file';
 import { AirlockError } from './contract/errors';
 import { mergeAgentEnv, runAgentCommand } from './env/run-agent';
 import { agentEnv, detectShell, loadHint, shellLines, shellNamed, wgetrcText } from './env/agent-env';
@@ -132,10 +132,10 @@ function withStore<T>(paths: DataPaths, fn: (store: Store) => T): T {
 }
 
 /** The gateway running on this data dir, or a clear error. */
-export function runningGateway(paths: DataPaths): RuntimeInfo {
+export async function runningGateway(paths: DataPaths): Promise<RuntimeInfo> {
   const info = readRuntime(paths);
   if (!info) throw new AirlockError('unavailable', `no Airlock gateway is running for ${paths.dir}; start one with \`airlock serve\``);
-  if (!pidAlive(info.pid)) {
+  if (!pidAlive(info.pid) || !(await proxyListening(info))) {
     throw new AirlockError('unavailable', `the Airlock gateway for ${paths.dir} is not running (stale pid ${info.pid}); start one with \`airlock serve\``);
   }
   return info;
@@ -290,7 +290,7 @@ async function cmdCa(argv: string[]): Promise<number> {
  * audit log shows every run and shell that spoke as an agent, and when.
  */
 async function buildAgentEnv(paths: DataPaths, agent: string, token: string | undefined, label: string, expiresAt: string | null) {
-  const gw = runningGateway(paths);
+  const gw = await runningGateway(paths);
   const ca = await loadOrCreateCa(paths.dir);
   const bundle = existsSync(caPaths(paths.dir).bundle) ? caPaths(paths.dir).bundle : writeTrustBundle(ca);
   if (!existsSync(paths.nodePreload)) writeNodePreload(paths.nodePreload);
@@ -393,8 +393,8 @@ async function cmdRun(argv: string[]): Promise<number> {
 }
 
 /** The console API of the gateway running on this data dir, authenticated with the 0600 admin token. */
-function consoleApi(paths: DataPaths): AirlockApi {
-  const gw = runningGateway(paths);
+async function consoleApi(paths: DataPaths): Promise<AirlockApi> {
+  const gw = await runningGateway(paths);
   if (!gw.consoleUrl) throw new AirlockError('unavailable', 'the running gateway has its console API turned off (--console-port off)');
   let token: string;
   try {
@@ -411,7 +411,7 @@ async function cmdReviews(argv: string[]): Promise<number> {
   const { values } = parse(argv, { status: { type: 'string' }, json: { type: 'boolean' } }, false);
   const status = values.status as string | undefined;
   if (status && !STATES.includes(status)) throw new UsageError(`--status must be one of ${STATES.join(', ')}`);
-  const api = consoleApi(ensureDataDir(dataDirOf(values)));
+  const api = await consoleApi(ensureDataDir(dataDirOf(values)));
   const list = await api.listReviews({ state: status as ReviewState | undefined });
   if (values.json) out(safeJson(list));
   else if (list.length === 0) out(status ? `no ${status} reviews` : 'no reviews yet');
@@ -427,12 +427,12 @@ async function cmdReviews(argv: string[]): Promise<number> {
 async function cmdStatus(argv: string[]): Promise<number> {
   const { values } = parse(argv, { json: { type: 'boolean' } }, false);
   const paths = dataPaths(dataDirOf(values));
-  const gw = runningGateway(paths);
+  const gw = await runningGateway(paths);
   // An agent's shell reaches the console only through the proxy, which refuses it (builtin:deny-airlock-itself):
   // there it shows what the runtime file says, without counts.
   const agentShell = Boolean(process.env.AIRLOCK_AGENT);
   let status: Awaited<ReturnType<AirlockApi['getStatus']>> | null = null;
-  if (gw.consoleUrl && !agentShell) status = await consoleApi(paths).getStatus();
+  if (gw.consoleUrl && !agentShell) status = await (await consoleApi(paths)).getStatus();
   let openUrl: string | null = null;
   if (gw.consoleUrl && !agentShell) {
     try { openUrl = `${gw.consoleUrl}/#token=${readFileSync(paths.adminToken, 'utf8').trim()}`; } catch { /* not readable: the plain URL is shown */ }
@@ -489,7 +489,7 @@ async function cmdShow(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, { json: { type: 'boolean' } });
   const id = positionals[0];
   if (!id) throw new UsageError('usage: airlock show ID');
-  const r = await consoleApi(ensureDataDir(dataDirOf(values))).getReview({ id: id.replace(/^#/, '') });
+  const r = await (await consoleApi(ensureDataDir(dataDirOf(values)))).getReview({ id: id.replace(/^#/, '') });
   process.stdout.write(values.json ? safeJson(r) + '\n' : reviewText(r));
   return 0;
 }
@@ -505,7 +505,7 @@ async function cmdDecide(argv: string[], approve: boolean): Promise<number> {
   if (agent) {
     throw new AirlockError('unauthorized', `this shell routes agent "${plain(agent)}" through Airlock (AIRLOCK_AGENT is set): reviews are decided by a person, from their own shell, the web console or the desktop app`);
   }
-  const api = consoleApi(ensureDataDir(dataDirOf(values)));
+  const api = await consoleApi(ensureDataDir(dataDirOf(values)));
   const r = approve ? await api.approveReview({ id, reason }) : await api.denyReview({ id, reason: reason! });
   out(`Review #${r.id} ${r.state} by ${r.decidedBy}${r.reason ? `: ${r.reason}` : ''}.`);
   return 0;

@@ -54,11 +54,19 @@ function listening(port: number, timeoutMs = 1000): Promise<boolean> {
 export async function otherGateway(paths: DataPaths): Promise<RuntimeInfo | null> {
   const info = readRuntime(paths);
   if (!info || info.pid === process.pid || !pidAlive(info.pid)) return null;
+  return (await proxyListening(info)) ? info : null;
+}
+
+/**
+ * Whether the proxy port a runtime file names accepts connections: a live pid alone is not enough,
+ * since a killed gateway's pid may since belong to another process (Windows reuses pids soon).
+ */
+export async function proxyListening(info: RuntimeInfo): Promise<boolean> {
   let port: number;
   try {
     port = Number(new URL(info.proxyUrl).port);
   } catch {
-    return null;
+    return false;
   }
-  return port > 0 && (await listening(port)) ? info : null;
+  return port > 0 && (await listening(port));
 }

@@ -744,6 +744,22 @@ describe('airlock CLI', { concurrency: 4 }, () => {
         assertOneLine(r, /usage: airlock run/);
       });
 
+      test('a runtime file whose pid is alive but whose proxy port is closed (a reused pid) is not a running gateway', async () => {
+        const E = await tempDir('airlock-cli-reused-pid-');
+        addAgentInProcess(E, AGENT);
+        const closed = await new Promise<number>((res) => {
+          const srv = net.createServer();
+          srv.listen(0, '127.0.0.1', () => { const p = (srv.address() as net.AddressInfo).port; srv.close(() => res(p)); });
+        });
+        // This test process is alive; the port it names is not listening.
+        writeFileSync(join(E, 'runtime.json'), JSON.stringify({ pid: process.pid, proxyUrl: `http://127.0.0.1:${closed}`, consoleUrl: null }));
+        for (const args of [['run', '--agent', AGENT, '--data-dir', E, '--', 'true'], ['status', '--data-dir', E]]) {
+          const r = await cli(args);
+          assert.equal(r.code, 1, args[0]);
+          assertOneLine(r, new RegExp(`is not running \\(stale pid ${process.pid}\\); start one with \`airlock serve\``));
+        }
+      });
+
       test('run with no gateway running: exit 1, one line mentioning `airlock serve`', async () => {
         const E = await tempDir('airlock-cli-nogw-');
         addAgentInProcess(E, AGENT);

@@ -11,6 +11,7 @@ import { OptionsSchema } from './config/options';
 import { pidAlive, proxyListening, readRuntime, type RuntimeInfo } from './config/runtime-file';
 import { AirlockError } from './contract/errors';
 import { mergeAgentEnv, runAgentCommand } from './env/run-agent';
+import { localActor } from './config/local-user';
 import { agentEnv, detectShell, loadHint, shellLines, shellNamed, wgetrcText } from './env/agent-env';
 import { writeNodePreload } from './env/node-preload';
 import { ensureDataDir, hasPassword, startAirlock, VERSION } from './service';
@@ -255,9 +256,6 @@ async function cmdAgent(argv: string[]): Promise<number> {
   throw new UsageError('usage: airlock agent add|list|remove …');
 }
 
-function localActor(): string {
-  return `local:${process.env.USER ?? process.env.USERNAME ?? 'user'}`;
-}
 
 async function cmdCa(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;

@@ -9,7 +9,8 @@ import { AgentAuthenticator } from './agents/authenticator';
 import { dataPaths, type DataPaths } from './config/paths';
 import { loadOptions, type Options, type OptionsInput } from './config/options';
 import { createConsoleServer, type ConsoleServer } from './console/server';
-import { MAX_LIST_LIMIT, type AirlockClient, type ListExchangesQuery, type ListSessionsQuery } from './contract/api';
+import { DECISION_CHANNELS, MAX_LIST_LIMIT, type AirlockClient, type DecisionChannel, type ListExchangesQuery, type ListSessionsQuery } from './contract/api';
+import { localActor } from './config/local-user';
 import { AirlockError } from './contract/errors';
 import {
   EXCHANGE_KINDS, VERDICTS,
@@ -246,19 +247,23 @@ export class AirlockService implements AirlockClient {
     return reviewView(r);
   }
 
-  /** Who decides: for now the local OS user (the console and CLI are local and token-protected). */
+  /**
+   * Who decides: the person at this machine, `local:<account>` as the CLI writes it (the console and
+   * the CLI are local, behind the 0600 admin token; the desktop app runs as that person). Signing in
+   * with an identity provider will name the reviewer instead.
+   */
   reviewer(): string {
-    return process.env.USER ?? process.env.USERNAME ?? 'local-user';
+    return localActor();
   }
 
-  async approveReview(input: { id: string; reason?: string }): Promise<ReviewView> {
-    const q = queryObject(input, 'approveReview', ['id', 'reason']);
-    return reviewView(this.queue.approve(reviewId(q.id), this.reviewer(), textParam(q.reason, 'reason') ?? null));
+  async approveReview(input: { id: string; reason?: string; via?: DecisionChannel }): Promise<ReviewView> {
+    const q = queryObject(input, 'approveReview', ['id', 'reason', 'via']);
+    return reviewView(this.queue.approve(reviewId(q.id), this.reviewer(), textParam(q.reason, 'reason') ?? null, channelParam(q.via)));
   }
 
-  async denyReview(input: { id: string; reason: string }): Promise<ReviewView> {
-    const q = queryObject(input, 'denyReview', ['id', 'reason']);
-    return reviewView(this.queue.deny(reviewId(q.id), this.reviewer(), textParam(q.reason, 'reason') ?? ''));
+  async denyReview(input: { id: string; reason: string; via?: DecisionChannel }): Promise<ReviewView> {
+    const q = queryObject(input, 'denyReview', ['id', 'reason', 'via']);
+    return reviewView(this.queue.deny(reviewId(q.id), this.reviewer(), textParam(q.reason, 'reason') ?? '', channelParam(q.via)));
   }
 
   async listAgents(): Promise<AgentView[]> {
@@ -298,6 +303,13 @@ const REVIEW_STATES: readonly ReviewState[] = ['pending', 'approved', 'denied', 
 function reviewId(v: unknown): string {
   if ((typeof v === 'string' && v !== '') || (typeof v === 'number' && Number.isSafeInteger(v))) return String(v);
   throw new AirlockError('bad-request', 'A review id must be given, as text or a whole number.');
+}
+
+/** The channel a decision came through (set by the transport); absent: made in-process. */
+function channelParam(v: unknown): DecisionChannel | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v === 'string' && (DECISION_CHANNELS as readonly string[]).includes(v)) return v as DecisionChannel;
+  throw new AirlockError('bad-request', `"via" must be one of ${DECISION_CHANNELS.join(', ')}.`);
 }
 
 /** A text filter: absent or '' means no filter; anything but a string is refused. */

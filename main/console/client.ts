@@ -1,7 +1,7 @@
 // Node-side AirlockApi over the web console's HTTP API, for the CLI
 // (`airlock reviews`, `airlock approve`) talking to a running gateway.
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { AirlockError, apiFromCall, callHttpApi, type AirlockApi } from '../contract';
+import { AirlockError, apiFromCall, callHttpApi, CLIENT_HEADER, type AirlockApi } from '../contract';
 import { consoleProof } from './server';
 
 /**
@@ -18,6 +18,7 @@ export function createHttpApiClient(baseUrl: string, token: string): AirlockApi 
       base,
       token,
       init: () => ({ signal: AbortSignal.timeout(30_000) }),
+      headers: { [CLIENT_HEADER]: 'cli' },
       unreachable: (err) => `Cannot reach Airlock at ${base} (${(err as Error).message}).`,
     }, method, arg);
   });

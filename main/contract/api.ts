@@ -46,8 +46,12 @@ export interface AirlockApi {
   getExchange(query: { id: string }): Promise<ExchangeDetailView>;
   listReviews(query: { state?: ReviewState }): Promise<ReviewView[]>;
   getReview(query: { id: string }): Promise<ReviewView>;
-  approveReview(input: { id: string; reason?: string }): Promise<ReviewView>;
-  denyReview(input: { id: string; reason: string }): Promise<ReviewView>;
+  /**
+   * `via` is the channel the decision came through, recorded with it: set by the transport (the
+   * console server, the desktop's IPC handler), which overrides whatever a caller put there.
+   */
+  approveReview(input: { id: string; reason?: string; via?: DecisionChannel }): Promise<ReviewView>;
+  denyReview(input: { id: string; reason: string; via?: DecisionChannel }): Promise<ReviewView>;
   listAgents(): Promise<AgentView[]>;
   /**
    * The audit chain from seq 1. With `head` (a hash kept from an earlier verify or export, outside this
@@ -55,6 +59,14 @@ export interface AirlockApi {
    */
   verifyAudit(query?: { head?: string }): Promise<AuditVerifyView>;
 }
+
+/** The ways a person's decision on a review reaches Airlock, recorded with it. */
+export const DECISION_CHANNELS = ['cli', 'web console', 'desktop'] as const;
+export type DecisionChannel = (typeof DECISION_CHANNELS)[number];
+/** The methods that take a decision (their `via` is set by the transport). */
+export const DECISION_METHODS: ReadonlySet<string> = new Set(['approveReview', 'denyReview']);
+/** Header the CLI's console client sends so that its decisions are recorded as made through the CLI. */
+export const CLIENT_HEADER = 'x-airlock-client';
 
 /** Method names, as data: the IPC bridge and the HTTP console both register exactly these. */
 export const API_METHODS = [

@@ -12,6 +12,8 @@ export interface HttpApiOptions {
   init?: () => RequestInit;
   /** The sentence used when the gateway cannot be reached. */
   unreachable?: (err: unknown) => string;
+  /** Sent with every call (the CLI names itself, so that its decisions are recorded as made there). */
+  headers?: Record<string, string>;
 }
 
 export async function callHttpApi(o: HttpApiOptions, method: ApiMethod, arg: unknown): Promise<unknown> {
@@ -20,7 +22,7 @@ export async function callHttpApi(o: HttpApiOptions, method: ApiMethod, arg: unk
     res = await fetch(`${o.base}/api/${method}`, {
       ...(o.init?.() ?? {}),
       method: 'POST',
-      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${o.token}` },
+      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${o.token}`, ...o.headers },
       body: JSON.stringify(arg ?? {}),
     });
   } catch (err) {

@@ -1,11 +1,12 @@
 import { EventEmitter } from 'node:events';
 import { AirlockError } from '../contract/errors';
 import type { FindingView, RefUpdateView, ReviewState } from '../contract/views';
+import type { DecisionChannel } from '../contract/api';
 import type { ReviewRecord, Store } from '../store';
 
 export type Decision =
-  | { state: 'approved'; by: string; reason: string | null }
-  | { state: 'denied'; by: string; reason: string }
+  | { state: 'approved'; by: string; reason: string | null; via?: DecisionChannel }
+  | { state: 'denied'; by: string; reason: string; via?: DecisionChannel }
   | { state: 'expired'; by: 'airlock'; reason: string }
   | { state: 'interrupted'; by: 'airlock'; reason: string };
 
@@ -94,7 +95,7 @@ export class ReviewQueue {
       actor: `agent:${input.agent}`,
       action: 'review.created',
       subject: id,
-      details: { host: input.host, repo: input.repo, bodySha256: input.bodySha256, bodyBytes: input.bodyBytes,
+      details: { exchangeId: input.exchangeId, host: input.host, repo: input.repo, bodySha256: input.bodySha256, bodyBytes: input.bodyBytes,
         refs: input.refs.map((r) => ({ ref: r.ref, change: r.change, oldOid: r.oldOid, newOid: r.newOid })) },
     });
     const decision = new Promise<Decision>((resolve) => {
@@ -109,14 +110,15 @@ export class ReviewQueue {
     return { review: this.store.reviews.get(id)!, decision };
   }
 
-  approve(id: string, by: string, reason?: string | null): ReviewRecord {
-    return this.decide(id, { state: 'approved', by, reason: reason?.trim() || null });
+  /** `via`: the channel the decision came through (cli, web console, desktop), recorded with it. */
+  approve(id: string, by: string, reason?: string | null, via?: DecisionChannel): ReviewRecord {
+    return this.decide(id, { state: 'approved', by, reason: reason?.trim() || null, ...(via ? { via } : {}) });
   }
 
-  deny(id: string, by: string, reason: string): ReviewRecord {
+  deny(id: string, by: string, reason: string, via?: DecisionChannel): ReviewRecord {
     const r = (reason ?? '').trim();
     if (!r) throw new AirlockError('bad-request', 'a denial needs a reason (the agent sees it in its git output)');
-    return this.decide(id, { state: 'denied', by, reason: r });
+    return this.decide(id, { state: 'denied', by, reason: r, ...(via ? { via } : {}) });
   }
 
   /** The agent went away while its push was held. */
@@ -147,8 +149,11 @@ export class ReviewQueue {
     if (!p) return;
     const at = this.now().toISOString();
     try {
+      // The exchange that carried the push, and the channel of a person's decision, are in the chain too.
+      const exchangeId = this.store.reviews.get(id)?.exchangeId ?? null;
+      const via = 'via' in d && d.via ? { via: d.via } : {};
       this.store.reviews.update(id, { state: d.state, decidedAt: at, decidedBy: d.by, reason: d.reason },
-        { actor: d.by === 'airlock' ? 'airlock' : d.by, action: `review.${d.state}`, subject: id, details: { reason: d.reason } });
+        { actor: d.by, action: `review.${d.state}`, subject: id, details: { reason: d.reason, exchangeId, ...via } });
     } catch (e) {
       const why = (e as Error).message;
       if (d.by !== 'airlock') {

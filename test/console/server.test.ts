@@ -297,3 +297,14 @@ test('a chunked API body over 1 MiB gets its 413 answer, then the connection clo
   assert.match(answer, /Request body larger than 1 MiB/);
   sock.destroy();
 });
+
+test('a decision through the console records its channel: the CLI names itself, anything else is the web console (a body cannot choose)', async () => {
+  const added = api.addPendingReview({ agent: 'via-agent' });
+  const res = await call('approveReview', { id: added.id, via: 'desktop' });
+  assert.equal(res.status, 200);
+  assert.deepEqual(api.calls.at(-1), { method: 'approveReview', arg: { id: added.id, via: 'web console' } });
+  const other = api.addPendingReview({ agent: 'via-agent' });
+  const viaCli = await call('denyReview', { id: other.id, reason: 'no' }, { 'X-Airlock-Client': 'cli' });
+  assert.equal(viaCli.status, 200);
+  assert.deepEqual(api.calls.at(-1), { method: 'denyReview', arg: { id: other.id, reason: 'no', via: 'cli' } });
+});

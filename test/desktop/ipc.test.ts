@@ -99,7 +99,9 @@ test('refuses method names outside API_METHODS', async () => {
 test('AirlockError crosses as { code, message }; other errors do not leak', async () => {
   const { handler, trusted, api } = setup();
   const call = (m: string, a: unknown) => handler(ev(trusted, trusted.mainFrame), m, a) as Promise<{ ok: boolean; error?: { code: string; message: string } }>;
-  assert.equal((await call('approveReview', { id: 'rv-0001' })).ok, true);
+  assert.equal((await call('approveReview', { id: 'rv-0001', via: 'cli' })).ok, true);
+  // A decision made in the window is recorded as made in the desktop app, whatever the renderer claims.
+  assert.deepEqual(api.calls.at(-1), { method: 'approveReview', arg: { id: 'rv-0001', via: 'desktop' } });
   const again = await call('denyReview', { id: 'rv-0001', reason: 'x' });
   assert.deepEqual(Object.keys(again.error!).sort(), ['code', 'message']);
   assert.equal(again.error!.code, 'conflict');

@@ -4,6 +4,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { userInfo } from 'node:os';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHttpApiClient } from '../../main/console/client';
@@ -195,13 +196,24 @@ test('env rewrites SSH remotes of credentialed hosts to HTTPS; such a push is he
   const push = airlock(['run', '--agent', 'bot', '--', 'git', 'push', 'origin', 'main'], { cwd: work, timeoutMs: 90_000 }).then((r) => (finished = r));
   const review = await waitForPending(known, () => finished);
   assert.equal(review.repo.replace(/^\/+/, ''), 'proj.git');
-  const ok = await airlock(['approve', review.id]);
+  // $USER is whatever the caller sets: the record names the account the OS says runs the decision.
+  const ok = await runCommand(process.execPath, [AIRLOCK_BIN, 'approve', review.id, '--data-dir', dataDir],
+    { env: { ...shellEnv(), USER: 'mallory', USERNAME: 'mallory' }, cwd: REPO_ROOT, timeoutMs: 60_000 });
   assert.equal(ok.code, 0, ok.stderr);
-  assert.match(ok.stdout, new RegExp(`^Review #${review.id} approved by `));
+  const me = `local:${userInfo().username}`;
+  assert.match(ok.stdout, new RegExp(`^Review #${review.id} approved by ${me}`));
   const res = await push;
   assert.equal(res.code, 0, res.stderr);
   assert.equal((await gs.refs('proj'))['refs/heads/main'], oid);
   assert.equal((await api.getReview({ id: review.id })).upstreamStatus, 200);
+  // Who, how and which exchange: in the chain. (The CLI's decision says so; the web console's would say 'web console'.)
+  const audit = await airlock(['audit', 'export']);
+  const events = audit.stdout.trim().split('\n').map((l) => JSON.parse(l) as { actor: string; action: string; subject: string; details: Record<string, unknown> });
+  const approved = events.find((e) => e.action === 'review.approved' && e.subject === review.id)!;
+  assert.equal(approved.actor, me);
+  assert.deepEqual(approved.details, { reason: null, exchangeId: review.exchangeId, via: 'cli' });
+  const created = events.find((e) => e.action === 'review.created' && e.subject === review.id)!;
+  assert.equal(created.details.exchangeId, review.exchangeId);
 });
 
 test('airlock status: where the running gateway listens and what waits; no admin token inside an agent shell; exit 1 when none runs', async () => {

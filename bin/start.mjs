@@ -38,8 +38,8 @@ function run(cmd, args) {
 function buildFirst(then) {
   const npmCli = process.env.npm_execpath;
   const b = npmCli
-    ? spawn(process.execPath, [npmCli, 'run', 'build'], { stdio: 'inherit', cwd: root })
-    : spawn('npm', ['run', 'build'], { stdio: 'inherit', cwd: root, shell: process.platform === 'win32' });
+    ? spawn(process.execPath, [npmCli, 'run', 'build'], { stdio: ['ignore', 2, 2], cwd: root })
+    : spawn('npm', ['run', 'build'], { stdio: ['ignore', 2, 2], cwd: root, shell: process.platform === 'win32' });
   b.on('exit', (code) => (code === 0 ? then() : process.exit(code ?? 1)));
 }
 
@@ -52,5 +52,10 @@ if (electron && !process.env.AIRLOCK_HEADLESS) {
 } else {
   console.error(electron ? 'AIRLOCK_HEADLESS is set: starting the headless gateway and web console.'
     : 'Electron binary not installed (installed with ELECTRON_SKIP_BINARY_DOWNLOAD?): starting the headless gateway and web console instead.');
-  run(process.execPath, [join(root, 'bin', 'airlock.mjs'), 'serve', ...extra]);
+  const serve = () => run(process.execPath, [join(root, 'bin', 'airlock.mjs'), 'serve', ...extra]);
+  // The web console is the renderer's build: a fresh checkout has none yet.
+  if (!existsSync(join(root, 'out', 'renderer', 'index.html'))) {
+    console.error('Building the web console first (npm run build)...');
+    buildFirst(serve);
+  } else serve();
 }

@@ -14,7 +14,7 @@ import { mergeAgentEnv, runAgentCommand } from './env/run-agent';
 import { localActor } from './config/local-user';
 import { agentEnv, detectShell, loadHint, shellLines, shellNamed, wgetrcText } from './env/agent-env';
 import { writeNodePreload } from './env/node-preload';
-import { ensureDataDir, hasPassword, startAirlock, VERSION } from './service';
+import { consoleBuilt, defaultStaticDir, ensureDataDir, hasPassword, startAirlock, VERSION } from './service';
 import { openStore, sessionView, type Store, exportAudit, matchExports, parseAuditExport, parseHeadOption, verifyEvents, type ExportDigest } from './store';
 import { createHttpApiClient } from './console/client';
 import { reviewLine, reviewText } from './cli/format-review';
@@ -186,6 +186,10 @@ async function cmdServe(argv: string[]): Promise<number> {
     dataDir: running.dataDir,
     pid: process.pid,
   };
+  if (info.consoleUrl && !consoleBuilt(defaultStaticDir())) {
+    // A checkout installed but never built: the console would answer "not built" (a blank page, before).
+    process.stderr.write('airlock: the web console is not built yet, so it shows only "not built": run `npm run build` once (npm start does it for you)\n');
+  }
   if (values.json) out(JSON.stringify(info));
   else {
     out(`Airlock ${VERSION} is running.`);

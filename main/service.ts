@@ -102,12 +102,20 @@ export function ensureDataDir(dir: string): DataPaths {
   return dataPaths(dir);
 }
 
-function defaultStaticDir(): string {
+export function defaultStaticDir(): string {
   const here = dirname(fileURLToPath(import.meta.url));
+  // A built renderer (index.html beside its assets/): from the sources (main/), the CLI bundle
+  // (out/cli/) or the desktop bundle (out/main/). The source folder renderer/ has an index.html too,
+  // but one a browser cannot run (it loads src/main.tsx): a blank page, so it never counts.
   for (const c of [join(here, '..', 'out', 'renderer'), join(here, '..', 'renderer'), join(here, 'renderer')]) {
-    if (existsSync(join(c, 'index.html'))) return c;
+    if (existsSync(join(c, 'index.html')) && existsSync(join(c, 'assets'))) return c;
   }
   return join(here, '..', 'out', 'renderer');
+}
+
+/** Whether the web console's files are built in `dir` (else the console answers "not built"). */
+export function consoleBuilt(dir: string): boolean {
+  return existsSync(join(dir, 'index.html')) && existsSync(join(dir, 'assets'));
 }
 
 /**

@@ -296,6 +296,38 @@ describe('airlock CLI', { concurrency: 4 }, () => {
       assert.ok(!existsSync(join(D, 'runtime.json')), 'the gateway closed its record');
     });
 
+    test('npm start in a checkout never built: it builds first, then the web console serves the app (not a blank page)', async (t) => {
+      const { createRequire } = await import('node:module');
+      try {
+        const p = createRequire(join(REPO_ROOT, 'package.json'))('electron') as unknown;
+        if (typeof p === 'string' && existsSync(p)) return t.skip('the Electron binary is installed here: npm start opens the desktop app');
+      } catch { /* not downloaded: the case under test */ }
+      const { cpSync, symlinkSync } = await import('node:fs');
+      // A copy of the checkout without out/ (what `git clone` + `npm ci` leaves), sharing node_modules.
+      const root = await tempDir('airlock-fresh-checkout-');
+      for (const f of ['package.json', 'tsconfig.json', 'electron.vite.config.ts', 'main', 'preload', 'renderer', 'certs', 'bin', 'scripts']) {
+        cpSync(join(REPO_ROOT, f), join(root, f), { recursive: true });
+      }
+      symlinkSync(join(REPO_ROOT, 'node_modules'), join(root, 'node_modules'), 'dir');
+      const D = await tempDir('airlock-fresh-data-');
+      const child = spawn(process.execPath, [join(root, 'bin', 'start.mjs'), '--json', '--data-dir', D, '--proxy-port', '0', '--console-port', '0'],
+        { cwd: root, env: cleanCliEnv({ npm_execpath: process.env.npm_execpath ?? '' }), stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      child.stdout!.on('data', (c: Buffer) => { out += c.toString(); });
+      child.stderr!.on('data', (c: Buffer) => { err += c.toString(); });
+      const exited = new Promise<{ code: number | null; signal: string | null }>((res) => child.once('exit', (code, signal) => res({ code, signal })));
+      for (let i = 0; i < 1200 && !out.includes('\n') && child.exitCode === null; i++) await new Promise((r) => setTimeout(r, 100));
+      assert.match(err, /Building the web console first \(npm run build\)/);
+      const info = JSON.parse(out.split('\n')[0]!) as { consoleUrl: string };
+      assert.doesNotMatch(err, /web console is not built/);
+      const page = await runCommand('curl', ['-sS', info.consoleUrl + '/'], { timeoutMs: 10_000 });
+      assert.match(page.stdout, /<script type="module"[^>]* src="\.\/assets\/index-[^"]+\.js"/, 'the built app, not the source page');
+      child.kill('SIGINT');
+      const r = await Promise.race([exited, new Promise<null>((res) => setTimeout(() => res(null), 15_000))]);
+      assert.deepEqual(r, { code: 0, signal: null }, err);
+    });
+
     test('a second serve on the same fixed port: exit 1, one "already in use" line', async () => {
       const first = await startTestAirlock({ options: { consolePort: null } }); // in process: one CLI start less
       try {

@@ -346,7 +346,7 @@ async function cmdEnv(argv: string[]): Promise<number> {
   let shell = detectShell(process.env, process.platform);
   if (typeof values.shell === 'string') {
     const named = shellNamed(values.shell);
-    if (!named) throw new UsageError(`airlock env: unknown shell "${values.shell}" (use one of: sh, bash, zsh, fish, powershell, pwsh)`);
+    if (!named) throw new UsageError(`unknown shell "${values.shell}" (use one of: sh, bash, zsh, fish, powershell, pwsh)`);
     shell = named;
   }
   const paths = ensureDataDir(dataDirOf(values));
@@ -363,6 +363,10 @@ async function cmdRun(argv: string[]): Promise<number> {
   const dash = argv.indexOf('--');
   const own = dash === -1 ? argv : argv.slice(0, dash);
   const cmd = dash === -1 ? [] : argv.slice(dash + 1);
+  if (dash === -1 && own.some((a) => !a.startsWith('-')) && own.includes('--agent')) {
+    // `airlock run --agent claude curl …`: the command goes after `--`, so that its options stay its own.
+    throw new UsageError('put the command after `--`: airlock run --agent NAME -- CMD [ARGS...]');
+  }
   const { values } = parse(own, { agent: { type: 'string' } }, false);
   if (typeof values.agent !== 'string' || cmd.length === 0) throw new UsageError('usage: airlock run --agent NAME -- CMD [ARGS...]');
   const paths = ensureDataDir(dataDirOf(values));
@@ -866,6 +870,11 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
 };
 
 export async function main(argv: string[]): Promise<number> {
+  // Output piped into `head` (or a closed pager): stop quietly, as other command-line tools do.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    throw e;
+  });
   const [cmd, ...rest] = argv;
   if (!cmd || cmd === 'help' || cmd === '--help' || cmd === '-h') {
     out(USAGE);

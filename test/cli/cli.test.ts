@@ -175,6 +175,15 @@ describe('airlock CLI', { concurrency: 4 }, () => {
       assert.equal(defaultDataDir({ APPDATA: '' }, 'win32'), join(homedir(), 'AppData', 'Roaming', 'Airlock'));
     });
 
+    test('output into a pipe closed early (`airlock help | head -1`): exit 0, no stack trace', async () => {
+      const r = await runCommand('bash', ['-c', `"${process.execPath}" "${AIRLOCK_BIN}" help | true; echo "status \${PIPESTATUS[0]}" >&2`], { env: cleanCliEnv(), timeoutMs: 30_000 });
+      assert.doesNotMatch(r.stderr, /EPIPE|^\s+at /m, r.stderr);
+      assert.match(r.stderr, /status 0/);
+      const wrong = await cli(['run', '--agent', 'claude', 'curl', 'http://x']);
+      assert.equal(wrong.code, 2);
+      assertOneLine(wrong, /^airlock run: put the command after `--`: airlock run --agent NAME -- CMD/);
+    });
+
     test('no command prints usage (exit 2); --version', async () => {
       const r = await cli([]);
       assert.equal(r.code, 2);
@@ -842,7 +851,7 @@ describe('airlock CLI', { concurrency: 4 }, () => {
       test('env --shell with an unknown shell: exit 2, one line naming the shells', async () => {
         const r = await cli(['env', '--agent', AGENT, '--shell', 'tcsh', '--data-dir', D]);
         assert.equal(r.code, 2);
-        assertOneLine(r, /unknown shell "tcsh" \(use one of: sh, bash, zsh, fish, powershell, pwsh\)/);
+        assertOneLine(r, /^airlock env: unknown shell "tcsh" \(use one of: sh, bash, zsh, fish, powershell, pwsh\)$/);
       });
 
       test('env --token with a token of another agent: exit 1, one line', async () => {

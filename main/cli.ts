@@ -14,7 +14,7 @@ import { mergeAgentEnv, runAgentCommand } from './env/run-agent';
 import { localActor } from './config/local-user';
 import { agentEnv, detectShell, loadHint, shellLines, shellNamed, wgetrcText } from './env/agent-env';
 import { writeNodePreload } from './env/node-preload';
-import { consoleBuilt, defaultStaticDir, ensureDataDir, hasPassword, startAirlock, VERSION } from './service';
+import { consoleBuilt, defaultStaticDir, ensureDataDir, hasPassword, reviewView, startAirlock, VERSION } from './service';
 import { openStore, sessionView, type Store, exportAudit, matchExports, parseAuditExport, parseHeadOption, verifyEvents, type ExportDigest } from './store';
 import { createHttpApiClient } from './console/client';
 import { reviewLine, reviewText } from './cli/format-review';
@@ -417,8 +417,8 @@ async function cmdReviews(argv: string[]): Promise<number> {
   const { values } = parse(argv, { status: { type: 'string' }, json: { type: 'boolean' } }, false);
   const status = values.status as string | undefined;
   if (status && !STATES.includes(status)) throw new UsageError(`--status must be one of ${STATES.join(', ')}`);
-  const api = await consoleApi(ensureDataDir(dataDirOf(values)));
-  const list = await api.listReviews({ state: status as ReviewState | undefined });
+  const list = await readReviews(values, (api) => api.listReviews({ state: status as ReviewState | undefined }),
+    (s) => s.reviews.list(status ? { state: status as ReviewState } : {}).map(reviewView));
   if (values.json) out(safeJson(list));
   else if (list.length === 0) out(status ? `no ${status} reviews` : 'no reviews yet');
   else for (const r of list) out(reviewLine(r));
@@ -495,9 +495,32 @@ async function cmdShow(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, { json: { type: 'boolean' } });
   const id = positionals[0];
   if (!id) throw new UsageError('usage: airlock show ID');
-  const r = await (await consoleApi(ensureDataDir(dataDirOf(values)))).getReview({ id: id.replace(/^#/, '') });
+  const rid = id.replace(/^#/, '');
+  const r = await readReviews(values, (api) => api.getReview({ id: rid }), (s) => {
+    const rec = s.reviews.get(rid);
+    if (!rec) throw new AirlockError('not-found', `no review with id ${rid}`);
+    return reviewView(rec);
+  });
   process.stdout.write(values.json ? safeJson(r) + '\n' : reviewText(r));
   return 0;
+}
+
+/**
+ * Reviews from the running gateway's API, or, when none runs, from the record itself: an auditor
+ * reads past decisions from a copy of a data dir without starting a gateway (which would write to
+ * it: a start appends events and marks pending reviews interrupted).
+ */
+async function readReviews<T>(values: Values, live: (api: AirlockApi) => Promise<T>, offline: (s: Store) => T): Promise<T> {
+  const paths = dataPaths(dataDirOf(values));
+  let api: AirlockApi | null = null;
+  try {
+    api = await consoleApi(paths);
+  } catch (e) {
+    if (!(e instanceof AirlockError) || e.code !== 'unavailable' || !existsSync(paths.db)) throw e;
+  }
+  if (api) return live(api);
+  process.stderr.write('airlock: no gateway is running: read from the record (a review shown pending was left so by a gateway that stopped; the next start marks it interrupted)\n');
+  return withStore(recordPaths(values), offline);
 }
 
 async function cmdDecide(argv: string[], approve: boolean): Promise<number> {

@@ -286,3 +286,24 @@ test('every `airlock run` is in the audit log: the token issued for it, and revo
   const verify = await airlock(['audit', 'verify']);
   assert.equal(verify.code, 0, verify.stdout + verify.stderr);
 });
+
+test('with no gateway running, reviews and show read the record (an auditor reads past decisions without starting one, which would write to it)', async () => {
+  const live = JSON.parse((await airlock(['reviews', '--json'])).stdout) as ReviewView[];
+  assert.ok(live.length >= 2);
+  const r = await serve!.close();
+  assert.equal(r.code, 0);
+  const auditBefore = (await airlock(['audit', 'export'])).stdout;
+  const offline = await airlock(['reviews', '--json']);
+  assert.equal(offline.code, 0, offline.stderr);
+  assert.match(offline.stderr, /no gateway is running: read from the record/);
+  const list = JSON.parse(offline.stdout) as ReviewView[];
+  assert.deepEqual(list.map((x) => [x.id, x.state, x.decidedBy, x.reason]), live.map((x) => [x.id, x.state, x.decidedBy, x.reason]));
+  const shown = await airlock(['show', live[0]!.id]);
+  assert.equal(shown.code, 0, shown.stderr);
+  assert.match(shown.stdout, new RegExp(`#${live[0]!.id}`));
+  const missing = await airlock(['show', '9999']);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /no review with id 9999/);
+  // Reading wrote nothing to the chain.
+  assert.equal((await airlock(['audit', 'export'])).stdout.split('\n').filter(Boolean).length, auditBefore.split('\n').filter(Boolean).length + 1, 'only the export before is new');
+});

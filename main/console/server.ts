@@ -211,7 +211,7 @@ export async function createConsoleServer(opts: ConsoleServerOptions): Promise<C
     }
     if (!tokenMatches(bearer(req), opts.token)) {
       res.setHeader('WWW-Authenticate', 'Bearer');
-      sendError(res, 'unauthorized', 'Missing or wrong console token; open the URL printed by `airlock serve`.');
+      sendError(res, 'unauthorized', 'Missing or wrong console token; open the URL that `airlock status` prints (it ends in #token=…).');
       return;
     }
     let body: Buffer;

@@ -260,6 +260,21 @@ test('the CSP is enforced: injected inline script and inline style attributes ar
   await ctx.close();
 });
 
+test('without a token, or with a wrong one, the console says it could not load, never "nothing held"', async () => {
+  for (const [name, url] of [['no-token', `${srv.url}/`], ['wrong-token', `${srv.url}/#token=not-the-token-0123456789`]] as const) {
+    const ctx = await browser.newContext({ viewport: { width: 1100, height: 600 }, colorScheme: name === 'no-token' ? 'light' : 'dark' });
+    const p = await ctx.newPage();
+    await p.goto(url);
+    const pane = p.getByRole('complementary', { name: 'Reviews' });
+    await pane.getByText(/^Reviews not loaded: /).waitFor({ timeout: 10_000 });
+    const text = await pane.innerText();
+    assert.match(text, name === 'no-token' ? /No console token: open the console with the URL that `airlock status` prints/ : /Missing or wrong console token/);
+    assert.doesNotMatch(text, /Nothing held|0 pending/);
+    await p.screenshot({ path: join(shots, `${name}.png`) });
+    await ctx.close();
+  }
+});
+
 test('no CSP violations, no page errors, no console errors', () => {
   const csp = consoleMessages.filter((m) => /Content Security Policy|Refused to/i.test(m));
   assert.deepEqual(csp, []);

@@ -4,7 +4,7 @@ import { useKeys } from '../shared/keys';
 import { dateTime } from '../shared/format';
 
 export function AgentsView() {
-  const { agents, loaded } = useSnapshot();
+  const { agents, loaded, unavailable } = useSnapshot();
   const [sel, setSel] = useState(-1);
   useKeys({
     j: () => setSel((s) => Math.min(agents.length - 1, s + 1)),
@@ -17,7 +17,7 @@ export function AgentsView() {
         <span className="muted small">{agents.length} registered</span>
       </div>
       {agents.length === 0 ? (
-        <p className="empty muted">{loaded ? 'No agents yet. Add one with `airlock agent add <name>`.' : 'Loading…'}</p>
+        <p className="empty muted">{loaded ? 'No agents yet. Add one with `airlock agent add <name>`.' : unavailable ? `Agents not loaded: ${unavailable}` : 'Loading…'}</p>
       ) : (
         <table className="table">
           <thead>

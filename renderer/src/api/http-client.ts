@@ -27,7 +27,7 @@ export function takeToken(): string | null {
 
 export function createHttpClient(token: string | null, base = ''): AirlockClient {
   const call = async (method: ApiMethod, arg: unknown): Promise<unknown> => {
-    if (!token) throw new AirlockError('unauthorized', 'No console token: open the console with the URL printed by `airlock serve` (it ends in #token=…).');
+    if (!token) throw new AirlockError('unauthorized', 'No console token: open the console with the URL that `airlock status` prints (it ends in #token=…).');
     return callHttpApi({
       base,
       token,

@@ -83,10 +83,10 @@ export function ReviewsView({ selectedId }: { selectedId: string | null }) {
       <aside className="list-pane" aria-label="Reviews">
         <div className="pane-head">
           <h1>Reviews</h1>
-          <span className="muted small">{pendingCount} pending</span>
+          <span className="muted small">{snap.loaded ? `${pendingCount} pending` : ''}</span>
         </div>
         {list.length === 0 ? (
-          <p className="empty muted">{snap.loaded ? 'Nothing held. Pushes from agents appear here.' : 'Loading…'}</p>
+          <p className="empty muted">{snap.loaded ? 'Nothing held. Pushes from agents appear here.' : snap.unavailable ? `Reviews not loaded: ${snap.unavailable}` : 'Loading…'}</p>
         ) : (
           <ul className="items" role="listbox" aria-label="Review list">
             {list.map((r) => (

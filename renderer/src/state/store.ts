@@ -16,6 +16,8 @@ export const EXCHANGE_PAGE = 500;
 
 export interface Snapshot {
   readonly loaded: boolean;
+  /** Why nothing could be loaded (no token, a wrong one, the gateway gone): views say so instead of "nothing yet". */
+  readonly unavailable: string | null;
   readonly status: StatusView | null;
   /** Pending first (soonest to expire first), then decided, newest first. */
   readonly reviews: readonly ReviewView[];
@@ -32,6 +34,7 @@ export interface Snapshot {
 
 const EMPTY: Snapshot = {
   loaded: false,
+  unavailable: null,
   status: null,
   reviews: [],
   reviewsById: {},
@@ -146,7 +149,14 @@ export class AirlockStore {
       this.client.listAgents(),
     ]);
     const [status, reviews, exchanges, agents] = results;
-    const patch: { -readonly [K in keyof Snapshot]?: Snapshot[K] } = { loaded: true };
+    const failed = results.find((r) => r.status === 'rejected');
+    if (results.every((r) => r.status === 'rejected')) {
+      // Nothing loaded: empty lists would read as "nothing held", which may be false.
+      this.set({ loaded: false, unavailable: errorMessage(failed!.reason) });
+      this.fail(failed!.reason);
+      return;
+    }
+    const patch: { -readonly [K in keyof Snapshot]?: Snapshot[K] } = { loaded: true, unavailable: null };
     if (status.status === 'fulfilled') patch.status = status.value;
     if (exchanges.status === 'fulfilled') {
       patch.exchanges = [...exchanges.value].sort(byNewest);
@@ -155,7 +165,6 @@ export class AirlockStore {
     if (agents.status === 'fulfilled') patch.agents = agents.value;
     this.set(patch);
     if (reviews.status === 'fulfilled') this.upsertReviews(reviews.value, true);
-    const failed = results.find((r) => r.status === 'rejected');
     if (failed) this.fail(failed.reason);
   }
 
@@ -230,4 +239,8 @@ export class AirlockStore {
       this.setBusy('audit', false);
     }
   }
+}
+
+function errorMessage(e: unknown): string {
+  return e instanceof Error ? e.message : typeof e === 'object' && e !== null && 'message' in e ? String((e as { message: unknown }).message) : String(e);
 }

@@ -19,7 +19,7 @@ import { openStore, sessionView, type Store, exportAudit, matchExports, parseAud
 import { createHttpApiClient } from './console/client';
 import { reviewLine, reviewText } from './cli/format-review';
 import { EXCHANGE_CSV_HEADER, exchangeCsvRow, exchangeDetail, exchangeJson, exchangesTable, plain, safeJson, sessionsTable, shortBytes } from './cli/format-record';
-import { CredentialStore, FileKeyProvider } from './credentials/credential-store';
+import { CredentialStore, FileKeyProvider, normaliseHostKey } from './credentials/credential-store';
 import { MAX_LIST_LIMIT, type AirlockApi } from './contract/api';
 import { EXCHANGE_KINDS, VERDICTS, type ExchangeKind, type ReviewState, type SessionView, type Verdict } from './contract/views';
 
@@ -746,6 +746,11 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8').trim();
 }
 
+/** A credential's host key as people read it: with its port, also the default one (`github.com:443`). */
+function withPort(key: string): string {
+  return /:\d+$/.test(key) && !/^\[[^\]]*\]$/.test(key) ? key : `${key}:443`;
+}
+
 async function cmdCredential(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   const { values, positionals } = parse(rest, { username: { type: 'string' }, bearer: { type: 'boolean' }, json: { type: 'boolean' } });
@@ -757,22 +762,24 @@ async function cmdCredential(argv: string[]): Promise<number> {
     const secret = await readStdin();
     const c = await creds.set(host, secret, { username: values.username as string | undefined, scheme: values.bearer ? 'bearer' : 'basic' });
     withStore(paths, (s) => s.audit.append({ actor: localActor(), action: 'credential.set', subject: c.host, details: { username: c.username, scheme: c.scheme } }));
-    out(`Credential for ${c.host} stored (${c.scheme}${c.scheme === 'basic' ? `, user ${c.username}` : ''}). Agents never see it; Airlock injects it upstream.`);
+    out(`Credential for ${withPort(c.host)} stored (${c.scheme}${c.scheme === 'basic' ? `, user ${c.username}` : ''}). Agents never see it; Airlock injects it upstream over HTTPS to that host and port only.`);
     return 0;
   }
   if (sub === 'list') {
     const list = creds.list();
     if (values.json) out(JSON.stringify(list));
     else if (list.length === 0) out('no credentials stored');
-    else for (const c of list) out(`${c.host}\t${c.scheme}\t${c.username}`);
+    else for (const c of list) out(`${withPort(c.host)}\t${c.scheme}\t${c.username}`);
     return 0;
   }
   if (sub === 'remove') {
     const host = positionals[0];
     if (!host) throw new UsageError('usage: airlock credential remove HOST[:PORT]');
-    if (!(await creds.remove(host))) throw new AirlockError('not-found', `no credential stored for ${host}`);
-    withStore(paths, (s) => s.audit.append({ actor: localActor(), action: 'credential.removed', subject: host, details: {} }));
-    out(`Credential for ${host} removed.`);
+    // The audit subject is the stored key, as for credential.set (`github.com:443` and `github.com` are one credential).
+    const key = normaliseHostKey(host);
+    if (!(await creds.remove(key))) throw new AirlockError('not-found', `no credential stored for ${withPort(key)}`);
+    withStore(paths, (s) => s.audit.append({ actor: localActor(), action: 'credential.removed', subject: key, details: {} }));
+    out(`Credential for ${withPort(key)} removed.`);
     return 0;
   }
   throw new UsageError('usage: airlock credential set|list|remove …');

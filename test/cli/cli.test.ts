@@ -175,6 +175,30 @@ describe('airlock CLI', { concurrency: 4 }, () => {
       assert.equal(defaultDataDir({ APPDATA: '' }, 'win32'), join(homedir(), 'AppData', 'Roaming', 'Airlock'));
     });
 
+    test('credentials: the port is always shown (github.com is github.com:443), and set and remove name one credential alike in the audit log', async () => {
+      const D = await tempDir('airlock-cli-cred-');
+      const set = await runCommand(process.execPath, [AIRLOCK_BIN, 'credential', 'set', 'git.example.com', '--data-dir', D], { env: cleanCliEnv(), input: 'tok-123\n', timeoutMs: 30_000 });
+      assert.equal(set.code, 0, set.stderr);
+      assert.match(set.stdout, /^Credential for git\.example\.com:443 stored \(basic, user x-access-token\)/);
+      const other = await runCommand(process.execPath, [AIRLOCK_BIN, 'credential', 'set', 'git.example.com:8443', '--bearer', '--data-dir', D], { env: cleanCliEnv(), input: 'tok-456\n', timeoutMs: 30_000 });
+      assert.equal(other.code, 0, other.stderr);
+      const list = await cli(['credential', 'list', '--data-dir', D]);
+      assert.deepEqual(list.stdout.trim().split('\n').sort(), ['git.example.com:443\tbasic\tx-access-token', 'git.example.com:8443\tbearer\tx-access-token']);
+      const removed = await cli(['credential', 'remove', 'git.example.com:443', '--data-dir', D]);
+      assert.equal(removed.code, 0, removed.stderr);
+      assert.equal(removed.stdout.trim(), 'Credential for git.example.com:443 removed.');
+      const again = await cli(['credential', 'remove', 'git.example.com', '--data-dir', D]);
+      assert.equal(again.code, 1);
+      assertOneLine(again, /no credential stored for git\.example\.com:443/);
+      const store = openStore(join(D, 'airlock.db'));
+      try {
+        const ev = store.audit.list().filter((e) => e.action.startsWith('credential.'));
+        assert.deepEqual(ev.map((e) => [e.action, e.subject]), [['credential.set', 'git.example.com'], ['credential.set', 'git.example.com:8443'], ['credential.removed', 'git.example.com']]);
+      } finally {
+        store.close();
+      }
+    });
+
     test('output into a pipe closed early (`airlock help | head -1`): exit 0, no stack trace', async () => {
       const r = await runCommand('bash', ['-c', `"${process.execPath}" "${AIRLOCK_BIN}" help | true; echo "status \${PIPESTATUS[0]}" >&2`], { env: cleanCliEnv(), timeoutMs: 30_000 });
       assert.doesNotMatch(r.stderr, /EPIPE|^\s+at /m, r.stderr);

@@ -34,6 +34,8 @@ Usage:
   airlock agent add NAME [--group G]... [--json]      create an agent; prints its token once
   airlock agent list [--json]
   airlock agent remove NAME
+  airlock agent tokens NAME [--json]                  the agent's tokens (agent add, each airlock env, running runs)
+  airlock agent revoke NAME TOKEN-ID                  one of them stops working
   airlock env --agent NAME [--token TOKEN] [--shell sh|fish|powershell] [--json]
                                                        lines that route a shell through Airlock (shell: from $SHELL)
   airlock run --agent NAME -- CMD [ARGS...]            run a command routed through Airlock
@@ -257,7 +259,37 @@ async function cmdAgent(argv: string[]): Promise<number> {
     out(`Agent "${name}" removed; its tokens no longer work.`);
     return 0;
   }
-  throw new UsageError('usage: airlock agent add|list|remove …');
+  if (sub === 'tokens') {
+    // Every token that works for the agent: the one `agent add` printed, one per `airlock env` (they do
+    // not expire), and those of runs still going (removed when the run ends). By the id the audit log uses.
+    const name = positionals[0];
+    if (!name) throw new UsageError('usage: airlock agent tokens NAME [--json]');
+    const tokens = withStore(paths, (s) => {
+      if (!s.agents.get(name)) throw new AirlockError('not-found', `no agent named "${name}"`);
+      return s.agents.tokens(name).map((t) => ({ id: t.hash.slice(0, 12), label: t.label, createdAt: t.createdAt, expiresAt: t.expiresAt }));
+    });
+    if (values.json) out(JSON.stringify(tokens));
+    else if (tokens.length === 0) out(`agent "${name}" has no tokens`);
+    else for (const t of tokens) out(`${t.id}\t${t.createdAt}\t${t.expiresAt ? `expires ${t.expiresAt}` : 'no expiry'}\t${plain(t.label)}`);
+    return 0;
+  }
+  if (sub === 'revoke') {
+    const [name, id] = positionals;
+    if (!name || !id) throw new UsageError('usage: airlock agent revoke NAME TOKEN-ID (the id `airlock agent tokens NAME` shows)');
+    const revoked = withStore(paths, (s) => {
+      if (!s.agents.get(name)) throw new AirlockError('not-found', `no agent named "${name}"`);
+      const matches = /^[0-9a-f]{6,64}$/i.test(id) ? s.agents.tokens(name).filter((t) => t.hash.startsWith(id.toLowerCase())) : [];
+      if (matches.length === 0) throw new AirlockError('not-found', `agent "${name}" has no token with id ${plain(id)} (see \`airlock agent tokens ${name}\`)`);
+      if (matches.length > 1) throw new UsageError(`${plain(id)} names ${matches.length} tokens of agent "${name}"; give more of the id`);
+      const t = matches[0]!;
+      s.agents.removeToken(t.hash);
+      s.audit.append({ actor: localActor(), action: 'agent.token-revoked', subject: name, details: { for: t.label, token: t.hash.slice(0, 12), by: 'agent revoke' } });
+      return t;
+    });
+    out(`Token ${revoked.hash.slice(0, 12)} of agent "${name}" revoked (${plain(revoked.label)}); requests with it are refused within seconds, open connections too.`);
+    return 0;
+  }
+  throw new UsageError('usage: airlock agent add|list|remove|tokens|revoke …');
 }
 
 

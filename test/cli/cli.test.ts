@@ -175,6 +175,41 @@ describe('airlock CLI', { concurrency: 4 }, () => {
       assert.equal(defaultDataDir({ APPDATA: '' }, 'win32'), join(homedir(), 'AppData', 'Roaming', 'Airlock'));
     });
 
+    test('agent tokens lists every token that works (agent add, each env) by the id the audit log uses; agent revoke ends one', async () => {
+      const D = await tempDir('airlock-cli-tokens-');
+      assert.equal((await cli(['agent', 'add', 'tok', '--data-dir', D])).code, 0);
+      const store = openStore(join(D, 'airlock.db'));
+      try {
+        // What `airlock env` does (it needs no gateway to mint): a token without expiry, labelled with its time.
+        store.agents.addToken('tok', createHash('sha256').update('alk_env-token-1').digest('hex'), 'env 2026-12-06T09:00:00.000Z', null);
+      } finally {
+        store.close();
+      }
+      const listed = await cli(['agent', 'tokens', 'tok', '--json', '--data-dir', D]);
+      assert.equal(listed.code, 0, listed.stderr);
+      const tokens = JSON.parse(listed.stdout) as Array<{ id: string; label: string; expiresAt: string | null }>;
+      assert.deepEqual(tokens.map((t) => t.label).sort(), ['created with agent add', 'env 2026-12-06T09:00:00.000Z']);
+      const envId = tokens.find((t) => t.label.startsWith('env '))!.id;
+      assert.equal(envId, createHash('sha256').update('alk_env-token-1').digest('hex').slice(0, 12));
+      const text = await cli(['agent', 'tokens', 'tok', '--data-dir', D]);
+      assert.ok(text.stdout.split('\n').includes(`${envId}\t${tokens.find((t) => t.id === envId)!.createdAt}\tno expiry\tenv 2026-12-06T09:00:00.000Z`), text.stdout);
+      const revoked = await cli(['agent', 'revoke', 'tok', envId, '--data-dir', D]);
+      assert.equal(revoked.code, 0, revoked.stderr);
+      assert.ok(revoked.stdout.startsWith(`Token ${envId} of agent "tok" revoked (env 2026-12-06T09:00:00.000Z)`), revoked.stdout);
+      const after = JSON.parse((await cli(['agent', 'tokens', 'tok', '--json', '--data-dir', D])).stdout) as Array<{ label: string }>;
+      assert.deepEqual(after.map((t) => t.label), ['created with agent add']);
+      const again = await cli(['agent', 'revoke', 'tok', envId, '--data-dir', D]);
+      assert.equal(again.code, 1);
+      assertOneLine(again, /agent "tok" has no token with id/);
+      const s2 = openStore(join(D, 'airlock.db'));
+      try {
+        const ev = s2.audit.list().filter((e) => e.action === 'agent.token-revoked');
+        assert.deepEqual(ev.map((e) => [e.subject, (e.details as { token: string }).token]), [['tok', envId]]);
+      } finally {
+        s2.close();
+      }
+    });
+
     test('credentials: the port is always shown (github.com is github.com:443), and set and remove name one credential alike in the audit log', async () => {
       const D = await tempDir('airlock-cli-cred-');
       const set = await runCommand(process.execPath, [AIRLOCK_BIN, 'credential', 'set', 'git.example.com', '--data-dir', D], { env: cleanCliEnv(), input: 'tok-123\n', timeoutMs: 30_000 });

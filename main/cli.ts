@@ -716,11 +716,18 @@ async function cmdExchanges(argv: string[]): Promise<number> {
     before: { type: 'string' },
     json: { type: 'boolean' },
   }, false);
+  // Hosts are recorded lower-case, IPv6 without brackets, the port apart: `--host localhost:9443`
+  // (as the console shows it) filters by the name, and says the port is not.
+  let hostFilter = textOption(values.host, 'host')?.toLowerCase();
+  const withPortGiven = hostFilter === undefined ? null : /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(hostFilter);
+  if (withPortGiven) {
+    hostFilter = withPortGiven[1];
+    process.stderr.write(`airlock: --host filters by host name: every port of ${withPortGiven[1]} is listed, not only ${withPortGiven[2]}\n`);
+  }
   const filter = {
     sessionId: textOption(values.session, 'session'),
     agent: textOption(values.agent, 'agent'),
-    // Hosts are recorded lower-case, IPv6 without brackets.
-    host: textOption(values.host, 'host')?.toLowerCase().replace(/^\[(.*)\]$/, '$1'),
+    host: hostFilter?.replace(/^\[(.*)\]$/, '$1'),
     kind: oneOf<ExchangeKind>(values.kind, 'kind', EXCHANGE_KINDS),
     verdict: oneOf<Verdict>(values.decision, 'decision', VERDICTS),
   };
@@ -729,13 +736,16 @@ async function cmdExchanges(argv: string[]): Promise<number> {
     throw new UsageError(`--before must be an exchange id (a positive whole number), got "${plain(before)}"`);
   }
   const limit = limitOption(values.limit);
-  const { rows, more } = withStore(recordPaths(values), (s) => {
+  const { rows, more, unknownAgent } = withStore(recordPaths(values), (s) => {
     const rows = s.exchanges.list({ ...filter, limit, before });
     const more = rows.length === limit && s.exchanges.list({ ...filter, limit: 1, before: rows[rows.length - 1]!.id }).length > 0;
-    return { rows, more };
+    // A removed agent's history stays listed; a name never used is most likely a typo.
+    const unknownAgent = rows.length === 0 && filter.agent !== undefined && !s.agents.get(filter.agent) && s.exchanges.list({ agent: filter.agent, limit: 1 }).length === 0;
+    return { rows, more, unknownAgent };
   });
   const filtered = Object.values(filter).some((v) => v !== undefined);
   if (values.json) out(safeJson(rows));
+  else if (unknownAgent) out(`no agent named "${plain(filter.agent!)}" has exchanges in this record (\`airlock agent list\` lists the agents)`);
   else if (rows.length === 0) out(before ? 'no older exchanges' + (filtered ? ' match these filters' : '') : filtered ? 'no exchanges match these filters' : 'no exchanges recorded yet');
   else process.stdout.write(exchangesTable(rows));
   if (more) nextPageHint('exchanges', rows[rows.length - 1]!.id);

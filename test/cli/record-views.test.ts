@@ -212,7 +212,14 @@ describe('airlock sessions / airlock exchanges (the SQLite file, no gateway runn
     assert.equal((await json<ExchangeView[]>(['exchanges'])).find((x) => x.id === seeds[13]!.id)?.decision, null);
     const none = await cli(['exchanges', '--agent', 'nobody', '--data-dir', D]);
     assert.equal(none.code, 0);
-    assert.equal(none.stdout, 'no exchanges match these filters\n');
+    assert.equal(none.stdout, 'no agent named "nobody" has exchanges in this record (`airlock agent list` lists the agents)\n');
+    const noMatch = await cli(['exchanges', '--agent', 'claude', '--decision', 'allow', '--kind', 'git-push', '--host', 'nowhere.example', '--data-dir', D]);
+    assert.equal(noMatch.stdout, 'no exchanges match these filters\n');
+    // The host as the console shows it, with its port: filtered by the name, and said so.
+    const withPort = await cli(['exchanges', '--host', 'github.com:443', '--json', '--data-dir', D]);
+    assert.equal(withPort.code, 0, withPort.stderr);
+    assert.deepEqual(ids(JSON.parse(withPort.stdout) as ExchangeView[]), expectIds(seeds, (s) => s.host === 'github.com'));
+    assert.match(withPort.stderr, /--host filters by host name: every port of github\.com is listed, not only 443/);
   });
 
   test('exchanges paging with --before: every row once, newest first; a hint on stderr until the last page', async () => {

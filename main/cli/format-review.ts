@@ -2,14 +2,13 @@
 // (commit messages, paths, the diff, branch names): every line goes through `plain()`, so a terminal
 // never receives its escape sequences (a line that moves the cursor up and overwrites the one before
 // would hide it from the reviewer) nor bidi or zero-width characters; tabs in a diff stay tabs.
-import { modeNote, type ReviewView } from '../contract/views';
+import { duration, modeNote, type ReviewView } from '../contract/views';
 import { plain } from './format-record';
 
 function ago(iso: string, now = Date.now()): string {
-  const s = Math.round((new Date(iso).getTime() - now) / 1000);
-  const abs = Math.abs(s);
-  const txt = abs < 90 ? `${abs}s` : abs < 5400 ? `${Math.round(abs / 60)}m` : `${Math.round(abs / 3600)}h`;
-  return s >= 0 ? `in ${txt}` : `${txt} ago`;
+  // As the console shows it (rounded down: "in 14m 34s", never a minute more than is left).
+  const ms = new Date(iso).getTime() - now;
+  return ms >= 0 ? `in ${duration(ms)}` : `${duration(-ms)} ago`;
 }
 
 /** One line per review, for `airlock reviews`. */

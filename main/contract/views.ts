@@ -224,3 +224,14 @@ export function modeNote(f: Pick<FileDiffView, 'oldMode' | 'newMode' | 'status'>
   const kind = MODE_KIND[mode] ?? `mode ${mode}`;
   return f.status === 'added' ? `new ${kind} (${mode})` : f.status === 'deleted' ? `deleted ${kind} (${mode})` : `${kind} (${mode})`;
 }
+
+/** A length of time as the console and the CLI show it: `45s`, `14m 34s`, `3h 05m`, `4d` (rounded down). */
+export function duration(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m ${String(s % 60).padStart(2, '0')}s`;
+  const h = Math.floor(m / 60);
+  if (h < 48) return `${h}h ${String(m % 60).padStart(2, '0')}m`;
+  return `${Math.floor(h / 24)}d`;
+}

@@ -187,7 +187,7 @@ describe('airlock CLI', { concurrency: 4 }, () => {
       }
       const listed = await cli(['agent', 'tokens', 'tok', '--json', '--data-dir', D]);
       assert.equal(listed.code, 0, listed.stderr);
-      const tokens = JSON.parse(listed.stdout) as Array<{ id: string; label: string; expiresAt: string | null }>;
+      const tokens = JSON.parse(listed.stdout) as Array<{ id: string; label: string; createdAt: string; expiresAt: string | null }>;
       assert.deepEqual(tokens.map((t) => t.label).sort(), ['created with agent add', 'env 2026-12-06T09:00:00.000Z']);
       const envId = tokens.find((t) => t.label.startsWith('env '))!.id;
       assert.equal(envId, createHash('sha256').update('alk_env-token-1').digest('hex').slice(0, 12));

@@ -11,15 +11,9 @@ export function firstLine(s: string): string {
   return i === -1 ? s : s.slice(0, i);
 }
 
-export function duration(ms: number): string {
-  const s = Math.max(0, Math.round(ms / 1000));
-  if (s < 60) return `${s}s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m}m ${String(s % 60).padStart(2, '0')}s`;
-  const h = Math.floor(m / 60);
-  if (h < 48) return `${h}h ${String(m % 60).padStart(2, '0')}m`;
-  return `${Math.floor(h / 24)}d`;
-}
+// One way to say a length of time, in the console and the CLI alike.
+export { duration } from '../../../main/contract/views';
+import { duration } from '../../../main/contract/views';
 
 export function age(iso: string, now: number): string {
   return `${duration(now - Date.parse(iso))} ago`;

@@ -14,7 +14,9 @@ function ago(iso: string, now = Date.now()): string {
 /** One line per review, for `airlock reviews`. */
 export function reviewLine(r: ReviewView): string {
   const when = r.state === 'pending' ? `expires ${ago(r.expiresAt)}` : `${r.decidedBy ?? ''} ${r.decidedAt ? ago(r.decidedAt) : ''}`.trim();
-  const fields = [`#${r.id}`, r.state, r.agent, `${r.host}/${r.repo}`, r.refs.map((x) => `${x.change} ${x.ref}`).join(', '), when];
+  const critical = r.findings.filter((f) => f.severity === 'critical').length;
+  const fields = [`#${r.id}`, r.state, r.agent, `${r.host}/${r.repo}`, r.refs.map((x) => `${x.change} ${x.ref}`).join(', '), when,
+    ...(critical > 0 ? [`${critical} CRITICAL finding${critical === 1 ? '' : 's'}: airlock show ${r.id}`] : [])];
   return fields.map(plain).join('\t');
 }
 

@@ -39,4 +39,8 @@ test('airlock reviews: each field escaped, tab-separated', () => {
   assert.equal(line.split('\t').length, 6);
   assert.doesNotMatch(line, /[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u200b-\u200f]/);
   assert.match(line, /^#7\tpending\tbot\\x1b\]0;owned\\x07\tgithub\.com\/o\/r\.git\tupdate refs\/heads\/main\\u200b\t/);
+  // A critical finding is in the list line, so that it is seen before `airlock show`.
+  const critical = reviewLine({ ...review, findings: [...review.findings, { severity: 'critical', rule: 'stored-credential', message: 'x', path: 'a', line: 1 }] } as typeof review);
+  assert.equal(critical.split('\t').length, 7);
+  assert.match(critical, /\t1 CRITICAL finding: airlock show 7$/);
 });

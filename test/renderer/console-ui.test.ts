@@ -55,6 +55,8 @@ test('the token leaves the address bar and the review list shows the pending rev
   assert.match(text, /claude-1/);
   assert.match(text, /feature\/badges/);
   assert.match(text, /expires in/);
+  // Its critical finding (bidi controls) shows in the list, before the review is opened.
+  assert.match(text, /1 critical/);
   await page.screenshot({ path: join(shots, 'reviews-list.png') });
 });
 

@@ -13,12 +13,14 @@ function ReviewItem({ r, selected, now }: { r: ReviewView; selected: boolean; no
     if (selected) ref.current?.scrollIntoView({ block: 'nearest' });
   }, [selected]);
   const refs = r.refs.map((u) => shortRef(u.ref));
+  // A critical finding (a stored credential committed, bidi controls) is seen before the review is opened.
+  const critical = r.findings.filter((f) => f.severity === 'critical').length;
   return (
     <li ref={ref} className={`item${selected ? ' selected' : ''} item-${r.state}`} aria-selected={selected} role="option">
       <a href={`#/reviews/${encodeURIComponent(r.id)}`} className="item-link">
         <div className="item-row">
           <StateBadge state={r.state} />
-          <span className="mono item-repo">{r.host}/{r.repo}</span>
+          <span className="mono item-repo" title={`${r.host}/${r.repo}`}>{r.host}/{r.repo}</span>
           <span className="spacer" />
           <span className="muted small">{age(r.createdAt, now)}</span>
         </div>
@@ -26,6 +28,7 @@ function ReviewItem({ r, selected, now }: { r: ReviewView; selected: boolean; no
           <span className="mono">{r.agent}</span>
           <span className="muted mono item-refs">{refs.join(', ') || '—'}</span>
           <span className="spacer" />
+          {critical > 0 ? <span className="badge sev-critical" title={r.findings.filter((f) => f.severity === 'critical').map((f) => f.message).join('\n')}>{critical} critical</span> : null}
           {r.state === 'pending' ? (
             <span className={Date.parse(r.expiresAt) - now < 5 * 60_000 ? 'urgent' : 'muted'}>{countdown(r.expiresAt, now)}</span>
           ) : (

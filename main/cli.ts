@@ -1,5 +1,6 @@
 import { tuneForGateway } from './runtime';
-import { closeSync, existsSync, fchmodSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, fchmodSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
 import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
@@ -18,7 +19,7 @@ import { consoleBuilt, defaultStaticDir, ensureDataDir, hasPassword, reviewView,
 import { openStore, sessionView, type Store, exportAudit, matchExports, parseAuditExport, parseHeadOption, verifyEvents, type ExportDigest } from './store';
 import { createHttpApiClient } from './console/client';
 import { reviewLine, reviewText } from './cli/format-review';
-import { EXCHANGE_CSV_HEADER, exchangeCsvRow, exchangeDetail, exchangeJson, exchangesTable, plain, safeJson, sessionsTable, shortBytes } from './cli/format-record';
+import { EXCHANGE_CSV_HEADER, exchangeCsvRow, exchangeDetail, exchangeJson, exchangesTable, heldBodyFile, plain, safeJson, sessionsTable, shortBytes } from './cli/format-record';
 import { CredentialStore, FileKeyProvider, normaliseHostKey } from './credentials/credential-store';
 import { MAX_LIST_LIMIT, type AirlockApi } from './contract/api';
 import { EXCHANGE_KINDS, VERDICTS, type ExchangeKind, type ReviewState, type SessionView, type Verdict } from './contract/views';
@@ -759,9 +760,17 @@ async function cmdExchange(argv: string[]): Promise<number> {
   if (!/^[1-9][0-9]{0,15}$/.test(id)) throw new UsageError(`the exchange id is a positive whole number (see \`airlock exchanges\`), got "${plain(id)}"`);
   const which = oneOf<'request' | 'response'>(values.body, 'body', ['request', 'response']);
   if (which && values.json) throw new UsageError('--body and --json do not go together');
-  const x = withStore(recordPaths(values), (s) => s.exchanges.get(id));
+  const paths = recordPaths(values);
+  const x = withStore(paths, (s) => s.exchanges.get(id));
   if (!x) throw new AirlockError('not-found', `no exchange ${id} in the record (it may have been pruned after retentionDays)`);
   if (which) {
+    // A held push's bytes are kept with its review (`pushes/<sha256>.body`), not in the record.
+    const held = heldBodyFile(x, which, paths.dir, existsSync);
+    if (held && 'pruned' in held) throw new AirlockError('not-found', held.pruned);
+    if (held) {
+      await pipeline(createReadStream(held.path), process.stdout, { end: false });
+      return 0;
+    }
     const body = which === 'request' ? x.requestBody : x.responseBody;
     const bytes = which === 'request' ? x.requestBytes : x.responseBytes;
     if (!body && bytes > 0) {
@@ -773,7 +782,7 @@ async function cmdExchange(argv: string[]): Promise<number> {
     if (body) await new Promise<void>((res, rej) => process.stdout.write(body, (e) => (e ? rej(e) : res())));
     return 0;
   }
-  process.stdout.write(values.json ? exchangeJson(x) + '\n' : exchangeDetail(x));
+  process.stdout.write(values.json ? exchangeJson(x) + '\n' : exchangeDetail(x, { dataDir: paths.dir }));
   return 0;
 }
 

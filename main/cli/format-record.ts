@@ -109,6 +109,31 @@ function statusText(x: ExchangeView): string {
   return x.endedAt ? '-' : 'open';
 }
 
+/** How a held push's review ended, as its exchange records it; null when the record does not say. */
+export type HeldOutcome = 'approved' | 'denied' | 'expired' | 'interrupted';
+
+/**
+ * From the exchange alone (no review at hand): a push that did not go through says so in its error
+ * (`review #N denied by …`, set when it is recorded); one forwarded without trouble has no error and the
+ * held bytes counted. A record from before Airlock wrote the outcome counts no bytes for a push it
+ * did not forward: its outcome is not told (null), not guessed.
+ */
+export function heldOutcome(x: Pick<ExchangeView, 'reviewId' | 'error' | 'requestBytes'>): HeldOutcome | null {
+  if (!x.reviewId) return null;
+  const m = /^review #\S+ (approved|denied|expired|interrupted)\b/.exec(x.error ?? '');
+  if (m) return m[1] as HeldOutcome;
+  return !x.error && x.requestBytes > 0 ? 'approved' : null;
+}
+
+/** The DECISION column: the policy's verdict, or for a held push its review and how it ended (`review #3 denied`). */
+function decisionText(x: ExchangeView): string {
+  if (x.reviewId) {
+    const outcome = heldOutcome(x);
+    return `review #${plain(x.reviewId)}${outcome ? ` ${outcome}` : ''}`;
+  }
+  return x.decision ? plain(x.decision.verdict) : '-';
+}
+
 const EXCHANGE_COLUMNS: Column<ExchangeView>[] = [
   { title: 'ID', value: (x) => plain(x.id), right: true },
   { title: 'TIME', value: (x) => shortTime(x.startedAt) },
@@ -117,7 +142,7 @@ const EXCHANGE_COLUMNS: Column<ExchangeView>[] = [
   // Truncate after escaping, so an escape sequence can never be cut into something live.
   { title: 'URL', value: (x) => truncateMiddle(plain(exchangeUrl(x)), URL_WIDTH) },
   { title: 'KIND', value: (x) => plain(x.kind) },
-  { title: 'DECISION', value: (x) => (x.decision ? plain(x.decision.verdict) : '-') },
+  { title: 'DECISION', value: decisionText },
   { title: 'STATUS', value: statusText, right: true },
   { title: 'BYTES', value: (x) => `${shortBytes(x.requestBytes)}/${shortBytes(x.responseBytes)}`, right: true },
   { title: 'MS', value: (x) => (x.timings.totalMs === null ? '-' : String(Math.round(x.timings.totalMs))), right: true },
@@ -148,9 +173,32 @@ function headerLines(h: HeaderMap | null): string[] {
   return lines.length ? lines : ['  (none)'];
 }
 
-function bodyLines(which: 'request' | 'response', id: string, body: Buffer | null, bytes: number, complete: boolean, sha: string | null, headers: HeaderMap | null): string[] {
+/** Where a held push's exact bytes are kept (the review references them; the record never copies them). */
+export function heldBodyPath(sha256: string, dataDir?: string | null): string {
+  return `${dataDir ? dataDir.replace(/[\\/]+$/, '') : '<data-dir>'}/pushes/${sha256}.body`;
+}
+
+/**
+ * The request body of a held push, kept with its review rather than in the record: the review's id and
+ * the body's SHA-256 (the name of its file under `<data-dir>/pushes/`). null for any other body.
+ */
+export function keptWithReview(x: Pick<Detail, 'reviewId' | 'requestBody' | 'requestBytes' | 'requestBodySha256'>): { reviewId: string; sha256: string } | null {
+  if (!x.reviewId || !x.requestBodySha256 || x.requestBytes === 0 || (x.requestBody && x.requestBody.length > 0)) return null;
+  return { reviewId: x.reviewId, sha256: x.requestBodySha256 };
+}
+
+function exactBytes(n: number): string {
+  return n < 1024 ? `${n} bytes` : `${shortBytes(n)} (${n} bytes)`;
+}
+
+function bodyLines(which: 'request' | 'response', id: string, body: Buffer | null, bytes: number, complete: boolean, sha: string | null, headers: HeaderMap | null,
+  held: { reviewId: string; sha256: string; dataDir?: string | null } | null = null): string[] {
   const arrow = which === 'request' ? '>' : '<';
   const hash = sha ? `, sha256 ${sha}` : '';
+  if (held) {
+    const r = plain(held.reviewId);
+    return [`${arrow} ${which} body: ${exactBytes(bytes)}, kept with review #${r} (airlock show ${r}; ${plain(heldBodyPath(held.sha256, held.dataDir))})`];
+  }
   if (!body || body.length === 0) {
     if (bytes === 0) return [`${arrow} ${which} body: none`];
     return [`${arrow} ${which} body: ${shortBytes(bytes)} sent, not kept (capture off, or pruned to stay within bodyStoreBytes)${hash}`];
@@ -167,8 +215,31 @@ function bodyLines(which: 'request' | 'response', id: string, body: Buffer | nul
   return lines;
 }
 
-/** `airlock exchange ID`: every recorded field of one exchange, its headers and (text) bodies. */
-export function exchangeDetail(x: Detail): string {
+function reviewOutcome(x: Detail): string {
+  const o = heldOutcome(x);
+  return o ? ` ${o}` : '';
+}
+
+/**
+ * `airlock exchange ID --body request` of a held push: the file its bytes are kept in (under
+ * `<dataDir>/pushes/`, named by their SHA-256), or why there is none: `pruned` when the file is gone
+ * (pushes/ is pruned after retentionDays), with the sentence to say. null for any other body.
+ */
+export function heldBodyFile(x: Pick<Detail, 'id' | 'reviewId' | 'requestBody' | 'requestBytes' | 'requestBodySha256'>, which: 'request' | 'response', dataDir: string,
+  exists: (path: string) => boolean): { path: string } | { pruned: string } | null {
+  const held = which === 'request' ? keptWithReview(x) : null;
+  if (!held) return null;
+  const path = heldBodyPath(held.sha256, dataDir);
+  if (exists(path)) return { path };
+  return { pruned: `the request body of exchange ${x.id} (${x.requestBytes} bytes, sha256 ${held.sha256}) was kept with review #${held.reviewId} as ${path}, which is gone (pushes are pruned after retentionDays)` };
+}
+
+/**
+ * `airlock exchange ID`: every recorded field of one exchange, its headers and (text) bodies. `dataDir`
+ * (when known) names where a held push's bytes are kept in full.
+ */
+export function exchangeDetail(x: Detail, opts: { dataDir?: string | null } = {}): string {
+  const held = keptWithReview(x);
   const t = x.timings;
   const decision = x.verdict ? `${plain(x.verdict)} (${plain(x.ruleId ?? '')}${x.explanation ? `: ${plain(x.explanation)}` : ''})` : '-';
   const lines = [
@@ -179,13 +250,14 @@ export function exchangeDetail(x: Detail): string {
     `  kind      ${plain(x.kind)}`,
     `  decision  ${decision}`,
     `  status    ${x.status ?? '-'}${x.error ? `   error: ${plain(x.error)}` : ''}`,
-    ...(x.reviewId ? [`  review    #${plain(x.reviewId)} (airlock show ${plain(x.reviewId)})`] : []),
+    ...(x.reviewId ? [`  review    #${plain(x.reviewId)}${reviewOutcome(x)} (airlock show ${plain(x.reviewId)})`] : []),
     `  bytes     ${x.requestBytes} sent, ${x.responseBytes} received`,
     `  timings   connect ${ms(t.connectMs)}, TLS ${ms(t.tlsMs)}, upstream ${ms(t.upstreamMs)}, total ${ms(t.totalMs)}`,
     '',
     '> request headers',
     ...headerLines(x.requestHeaders),
-    ...bodyLines('request', x.id, x.requestBody, x.requestBytes, x.requestBodyComplete, x.requestBodySha256, x.requestHeaders),
+    ...bodyLines('request', x.id, x.requestBody, x.requestBytes, x.requestBodyComplete, x.requestBodySha256, x.requestHeaders,
+      held ? { ...held, dataDir: opts.dataDir } : null),
     '',
     '< response headers',
     ...headerLines(x.responseHeaders),

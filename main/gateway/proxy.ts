@@ -1080,26 +1080,49 @@ class Flow implements RequestIO {
     this.clientGone.push(cb);
   }
 
+  /**
+   * Airlock's own answer (a stage answered the agent itself: a held push's report-status, a refusal)
+   * is recorded as any response: the status and headers the agent got, and its body through a tap.
+   * Once it has begun, an upstream answer a stage fetches (`fetchUpstream`) is part of it, relayed by
+   * the stage: it never replaces the status or headers the agent got, nor is it counted twice.
+   */
+  private answering = false;
+
+  private answerTap(status: number, headers: Record<string, string>): BodyTap {
+    const ex = this.ex;
+    this.answering = true;
+    ex.status = status;
+    ex.responseHeaders = { ...headers };
+    ex.responseBytes = 0;
+    ex.responseCapture = null;
+    ex.responseSha256 = null;
+    ex.responseCaptureComplete = true;
+    return new BodyTap(ex, false, this.opts.bodyCaptureBytes);
+  }
+
   respond(status: number, headers: Record<string, string>, body: Buffer | string): void {
-    this.ex.status = status;
     const buf = typeof body === 'string' ? Buffer.from(body) : body;
-    this.ex.responseBytes = buf.length;
     if (this.res.headersSent) return void this.res.end();
-    this.res.writeHead(status, { ...headers, 'content-length': String(buf.length) });
+    const all = { ...headers, 'content-length': String(buf.length) };
+    const tap = this.answerTap(status, all);
+    tap.push(buf);
+    tap.end();
+    this.res.writeHead(status, all);
     this.res.end(buf);
   }
 
   respondStream(status: number, headers: Record<string, string>): { write(chunk: Buffer): void; end(chunk?: Buffer): void } {
-    this.ex.status = status;
+    const tap = this.answerTap(status, headers);
     this.res.writeHead(status, headers);
     this.res.flushHeaders();
     return {
       write: (c) => {
-        this.ex.responseBytes += c.length;
+        tap.push(c);
         this.res.write(c);
       },
       end: (c) => {
-        if (c) this.ex.responseBytes += c.length;
+        if (c) tap.push(c);
+        tap.end();
         this.res.end(c);
       },
     };
@@ -1110,7 +1133,7 @@ class Flow implements RequestIO {
   }
 
   fetchUpstream(body: Buffer | (() => Readable), bodyLength: number): Promise<IncomingMessage> {
-    return this.openUpstream(body, bodyLength);
+    return this.openUpstream(body, bodyLength, this.answering);
   }
 
   /** Sends the request upstream (the client's stream, or a held body) and relays the answer. */
@@ -1304,7 +1327,7 @@ class Flow implements RequestIO {
    * Opens the upstream request and resolves with its response (headers received).
    * Rejects with an UpstreamFailure carrying the status and sentence for the agent.
    */
-  private openUpstream(held: Buffer | (() => Readable) | null, heldLength: number | null): Promise<IncomingMessage> {
+  private openUpstream(held: Buffer | (() => Readable) | null, heldLength: number | null, insideAnswer = false): Promise<IncomingMessage> {
     const { ex, req } = this;
     const opts = this.opts;
     const isTls = ex.scheme === 'https';
@@ -1367,7 +1390,7 @@ class Flow implements RequestIO {
         // Before the response began, a connection error on the plain path is the upstream proxy's.
         if (viaProxy && !ex.upstreamHeadersAt) Object.assign(err, { viaProxy: viaProxy.display });
         const x = explainUpstreamError(err, target, isTls && !tlsUp, opts.upstream.maxHeaderBytes);
-        ex.status = x.status;
+        if (!insideAnswer) ex.status = x.status; // inside Airlock's answer, the agent got that answer's status
         ex.error = x.message;
         opts.log.info('upstream failed', { id: ex.id, target, code: err.code, status: x.status });
         if (held === null) req.unpipe(up);
@@ -1388,9 +1411,12 @@ class Flow implements RequestIO {
         settled = true;
         up.setTimeout(0);
         ex.upstreamHeadersAt = Date.now();
-        ex.status = upRes.statusCode ?? 502;
-        ex.responseHeaders = upRes.headers;
-        tapBody(upRes, ex, 'response', opts.bodyCaptureBytes);
+        // Relayed inside Airlock's own answer (already recorded through its tap, as the agent gets it), or as it came.
+        if (!insideAnswer) {
+          ex.status = upRes.statusCode ?? 502;
+          ex.responseHeaders = upRes.headers;
+          tapBody(upRes, ex, 'response', opts.bodyCaptureBytes);
+        }
         upRes.pause(); // the consumer (relay or hold stage) resumes it; nothing flows before it is attached
         resolve(upRes);
       });

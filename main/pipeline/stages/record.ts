@@ -1,6 +1,6 @@
 import type { OutgoingHttpHeaders, IncomingHttpHeaders } from 'node:http';
 import type { Exchange } from '../../exchange/exchange';
-import type { ExchangeRecord, HeaderMap, Store } from '../../store';
+import type { ExchangeRecord, HeaderMap, ReviewRecord, Store } from '../../store';
 import type { Stage } from '../stage';
 
 /** Node's parsed headers are already `string | string[]` by name; the store masks and serialises them. */
@@ -91,11 +91,46 @@ export function recordGuardStage(store: Store): Stage {
   };
 }
 
+/** A held push's review as the record needs it. */
+type HeldReview = Pick<ReviewRecord, 'id' | 'state' | 'decidedBy' | 'reason' | 'bodySha256' | 'bodyBytes' | 'upstreamResult'>;
+
+/**
+ * A push held for review, as its exchange is recorded. The hold stage reads the whole body itself (it
+ * never passes a tap): what the agent sent is the held body, whose size and SHA-256 the review keeps,
+ * with the exact bytes in `<data-dir>/pushes/<sha256>.body` (referenced by the review, never copied into
+ * the record). How the review ended goes into `error` when the push did not go through: the agent got
+ * an HTTP 200 whose report-status rejected every ref, which alone reads as a success.
+ */
+export function applyHeldPush(ex: Exchange, review: HeldReview): void {
+  ex.requestBytes = review.bodyBytes;
+  ex.requestSha256 = review.bodySha256;
+  ex.requestCapture = null;
+  ex.requestCaptureComplete = true;
+  const said = ex.error;
+  const tag = `review #${review.id}`;
+  if (review.state === 'denied' || review.state === 'expired' || review.state === 'interrupted') {
+    const by = review.state === 'denied' && review.decidedBy ? ` by ${review.decidedBy}` : '';
+    ex.error = `${tag} ${review.state}${by}${review.reason ? `: ${review.reason}` : ''}; the push was not forwarded` + (said ? `; ${said}` : '');
+  } else if (review.state === 'approved') {
+    const result = review.upstreamResult && review.upstreamResult !== 'ok' ? review.upstreamResult : null;
+    if (said || result) ex.error = `${tag} approved; ${[result, said].filter((s) => s !== null).join('; ')}`;
+  }
+}
+
 /** Last step: every exchange goes to the local record (batched, off the hot path) and to live UIs. */
 export function recordStage(store: Store | null, emit: (ex: Exchange) => void): Stage {
   return {
     name: 'record',
     onDone(ex) {
+      if (store && ex.reviewId !== null) {
+        let review: ReviewRecord | null = null;
+        try {
+          review = store.reviews.get(ex.reviewId);
+        } catch {
+          review = null; // recorded as it is: the review (its own table) says the rest
+        }
+        if (review) applyHeldPush(ex, review);
+      }
       if (store) store.exchanges.record(toRecord(ex));
       emit(ex);
     },

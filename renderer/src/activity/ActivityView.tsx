@@ -1,27 +1,35 @@
 import { useEffect, useRef, useState } from 'react';
-import type { ExchangeView } from '../../../main/contract';
+import type { ExchangeView, ReviewState } from '../../../main/contract';
 import { navigate, useAirlock, useSnapshot } from '../state/hooks';
 import { useKeys } from '../shared/keys';
-import { VerdictBadge } from '../shared/badges';
+import { StateBadge, VerdictBadge } from '../shared/badges';
 import { clockTime, hostPort, ms } from '../shared/format';
 import { ExchangeDetail } from './ExchangeDetail';
+import { heldOutcome } from './outcome';
 
 const ROW_H = 26;
 const WINDOW_OVER = 500; // above this many rows only the visible ones are rendered
 const OVERSCAN = 20;
+/**
+ * The log's columns (styles.css's .grid-row, with a wider Verdict column): a held push shows its review
+ * and how it ended there (`review #12 interrupted`), not only the policy's verdict.
+ */
+const COLUMNS = { gridTemplateColumns: '96px 110px 72px 60px minmax(170px, 1fr) minmax(160px, 2fr) 56px 172px 76px' };
 
-function Row({ e, selected, onSelect }: { e: ExchangeView; selected: boolean; onSelect(): void }) {
+function Row({ e, selected, onSelect, reviewState }: { e: ExchangeView; selected: boolean; onSelect(): void; reviewState?: ReviewState }) {
   // The status Airlock answered with (a 502 for an unreachable upstream), 'error' when none was sent.
   const status = e.status !== null ? String(e.status) : e.error ? 'error' : 'pending';
   const host = hostPort(e.host, e.port, e.scheme);
+  const outcome = heldOutcome(e, reviewState);
   return (
     <div
       role="row"
       className={`grid-row${selected ? ' selected' : ''}`}
+      style={COLUMNS}
       aria-selected={selected}
       onClick={onSelect}
       onDoubleClick={() => e.reviewId && navigate({ view: 'reviews', id: e.reviewId })}
-      title={e.decision?.explanation ?? e.error ?? undefined}
+      title={e.error ?? e.decision?.explanation ?? undefined}
     >
       <span role="cell" className="mono muted" title={e.startedAt}>{clockTime(e.startedAt)}</span>
       <span role="cell" className="mono">{e.agent}</span>
@@ -33,9 +41,14 @@ function Row({ e, selected, onSelect }: { e: ExchangeView; selected: boolean; on
       <span role="cell">
         <VerdictBadge verdict={e.decision?.verdict ?? null} />
         {e.reviewId ? (
-          <a className="small" href={`#/reviews/${encodeURIComponent(e.reviewId)}`} onClick={(ev) => ev.stopPropagation()}>
-            {' '}review
-          </a>
+          <>
+            {' '}
+            <a className="small mono" href={`#/reviews/${encodeURIComponent(e.reviewId)}`} onClick={(ev) => ev.stopPropagation()}
+              title={`review #${e.reviewId}`}>
+              #{e.reviewId}
+            </a>
+            {outcome ? <>{' '}<StateBadge state={outcome} /></> : null}
+          </>
         ) : null}
       </span>
       <span role="cell" className="mono num muted">{ms(e.timings.totalMs)}</span>
@@ -105,7 +118,7 @@ export function ActivityView() {
         ) : null}
       </div>
       <div className="grid" role="table" aria-label="Exchange log" aria-rowcount={rows.length}>
-        <div role="row" className="grid-row grid-head">
+        <div role="row" className="grid-row grid-head" style={COLUMNS}>
           <span role="columnheader">Time</span>
           <span role="columnheader">Agent</span>
           <span role="columnheader">Kind</span>
@@ -121,7 +134,8 @@ export function ActivityView() {
           <div className="grid-spacer" style={windowed ? { height: rows.length * ROW_H } : undefined}>
             <div style={windowed ? { transform: `translateY(${first * ROW_H}px)` } : undefined}>
               {visible.map((e, i) => (
-                <Row key={e.id} e={e} selected={first + i === sel} onSelect={() => { setSel(first + i); setOpen(true); }} />
+                <Row key={e.id} e={e} selected={first + i === sel} onSelect={() => { setSel(first + i); setOpen(true); }}
+                  reviewState={e.reviewId ? snap.reviewsById[e.reviewId]?.state : undefined} />
               ))}
             </div>
           </div>

@@ -25,9 +25,19 @@ function HeaderTable({ headers, label }: { headers: Headers; label: string }) {
 }
 
 /** A body as text (agent-written: a text node, never HTML), or what is known of it. */
-function Body({ b, which, id }: { b: BodyView; which: 'request' | 'response'; id: string }) {
+function Body({ b, which, id, reviewId }: { b: BodyView; which: 'request' | 'response'; id: string; reviewId?: string | null }) {
   const save = `airlock exchange ${id} --body ${which} > FILE`;
   const hash = b.sha256 && b.bytes > 0 ? <span className="mono muted small" title={b.sha256}> sha256 {b.sha256.slice(0, 16)}…</span> : null;
+  if (b.kind === 'none' && which === 'request' && reviewId && b.sha256 && b.bytes > 0) {
+    // A held push: its exact bytes are kept with its review (referenced, never copied into the record).
+    return (
+      <p className="muted small">
+        {bytes(b.bytes)} sent, kept with{' '}
+        <a href={`#/reviews/${encodeURIComponent(reviewId)}`}>review #{reviewId}</a> as{' '}
+        <code className="mono">pushes/{b.sha256}.body</code> in Airlock's data directory.
+      </p>
+    );
+  }
   if (b.kind === 'none') {
     return (
       <p className="muted small">
@@ -97,7 +107,7 @@ export function ExchangeDetail({ id, onClose }: { id: string; onClose(): void })
             <dd>
               <VerdictBadge verdict={x.decision?.verdict ?? null} />{' '}
               {x.decision ? <span className="small">{x.decision.explanation} <span className="mono muted">({x.decision.ruleId})</span></span> : null}
-              {x.reviewId ? <a className="small" href={`#/reviews/${encodeURIComponent(x.reviewId)}`}> review {x.reviewId}</a> : null}
+              {x.reviewId ? <a className="small" href={`#/reviews/${encodeURIComponent(x.reviewId)}`}> review #{x.reviewId}</a> : null}
             </dd>
             <dt className="muted">Status</dt>
             <dd className={x.error || (x.status ?? 0) >= 400 ? 'bad' : ''}>{x.status ?? '—'}{x.error ? ` · ${x.error}` : ''}</dd>
@@ -110,7 +120,7 @@ export function ExchangeDetail({ id, onClose }: { id: string; onClose(): void })
             <div>
               <h3 className="sub">Request</h3>
               <HeaderTable headers={x.requestHeaders} label="Request headers" />
-              <Body b={x.requestBody} which="request" id={x.id} />
+              <Body b={x.requestBody} which="request" id={x.id} reviewId={x.reviewId} />
             </div>
             <div>
               <h3 className="sub">Response</h3>

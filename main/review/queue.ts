@@ -90,7 +90,8 @@ export class ReviewQueue {
       upstreamStatus: null,
     };
     // The review and its audit event are written together (a review the chain does not know of, or
-    // the reverse, cannot be left behind); if they cannot be written, the push is refused.
+    // the reverse, cannot be left behind); if they cannot be written, the push is refused. The store adds
+    // `shownSha256` to the event: the SHA-256 of the summary and diff as stored, which verify compares.
     this.store.reviews.insert(rec, {
       actor: `agent:${input.agent}`,
       action: 'review.created',
@@ -149,11 +150,12 @@ export class ReviewQueue {
     if (!p) return;
     const at = this.now().toISOString();
     try {
-      // The exchange that carried the push, and the channel of a person's decision, are in the chain too.
+      // The exchange that carried the push, and the channel of a person's decision, are in the chain too;
+      // and the decision's time as the row stores it (the event's own `at` is the log's clock, taken later).
       const exchangeId = this.store.reviews.get(id)?.exchangeId ?? null;
       const via = 'via' in d && d.via ? { via: d.via } : {};
       this.store.reviews.update(id, { state: d.state, decidedAt: at, decidedBy: d.by, reason: d.reason },
-        { actor: d.by, action: `review.${d.state}`, subject: id, details: { reason: d.reason, exchangeId, ...via } });
+        { actor: d.by, action: `review.${d.state}`, subject: id, details: { reason: d.reason, exchangeId, decidedAt: at, ...via } });
     } catch (e) {
       const why = (e as Error).message;
       if (d.by !== 'airlock') {

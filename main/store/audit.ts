@@ -4,7 +4,8 @@ import type Database from 'better-sqlite3';
 import { AirlockError } from '../contract/errors';
 import { canonicalJson } from './canonical-json';
 import { maskDeep, maskTextPre } from './mask';
-import type { AuditEvent, AuditLog, Store, VerifyOptions, VerifyResult } from './types';
+import { reviewChainChecker } from './reviews';
+import type { AuditEvent, AuditLog, ReviewsCheck, Store, VerifyOptions, VerifyResult } from './types';
 
 export const GENESIS_HASH = '0'.repeat(64);
 const HASH_RE = /^[0-9a-f]{64}$/;
@@ -87,18 +88,56 @@ export function createAuditLog(db: Database.Database, now: () => Date, secrets: 
       return rows.map(rowToEvent);
     },
     verify(opts = {}) {
-      const r = verifyEvents(mapIter(allStmt.iterate(), rowToEvent), { ...opts, allowPartial: false, allowEmpty: true, database: true });
+      // One read of the chain and one of the reviews table: verify collects the review events as it goes.
+      const reviews = reviewChainChecker(db);
+      const events = mapIter(allStmt.iterate(), (row) => {
+        const e = rowToEvent(row);
+        reviews.observe(e);
+        return e;
+      });
+      const r = verifyEvents(events, { ...opts, allowPartial: false, allowEmpty: true, database: true });
       if (r.ok && r.events === 0 && recordedSomething()) {
         // Every write that fills the record (an agent added, a gateway started) appends an event first.
         return { ...r, ok: false, brokenAt: 1, message: 'broken at seq 1: the audit log is empty, but the record holds agents, sessions or exchanges: its events were deleted' };
       }
-      return r;
+      // A chain that does not hold vouches for nothing; so does one that is not the kept head's.
+      if (!r.ok) return r;
+      return withReviews(r, reviews.check());
     },
     head() {
       const r = headStmt.get();
       return r ? rowToEvent(r) : null;
     },
   };
+}
+
+/**
+ * The chain holds; now the reviews table must say what its events say. A row changed outside Airlock (its
+ * state, decider, reason, diff, upstream answer) fails verify, naming the review and the field.
+ */
+function withReviews(r: VerifyResult, c: ReviewsCheck): VerifyResult {
+  if (c.problems.length > 0) {
+    const shown = c.problems.slice(0, 10);
+    const more = c.problems.length - shown.length;
+    return {
+      ...r,
+      ok: false,
+      reviews: c,
+      message: `the reviews table does not match the audit chain: ${shown.join('; ')}${more > 0 ? `; and ${more} more` : ''}. ` +
+        `(The chain itself holds: ${r.message}.)`,
+    };
+  }
+  // Every review compared in full: the message stays the chain's. Otherwise it says what was not compared.
+  if (c.withoutShown === 0 && c.withoutDecidedAt === 0) return c.checked === 0 ? r : { ...r, reviews: c };
+  const notes: string[] = [];
+  if (c.withoutShown > 0) {
+    notes.push(`${c.withoutShown} review${c.withoutShown === 1 ? '' : 's'} made before this check: summary and diff not compared`);
+  }
+  if (c.withoutDecidedAt > 0) {
+    notes.push(`${c.withoutDecidedAt} decision${c.withoutDecidedAt === 1 ? '' : 's'} recorded before this check: decided_at not compared`);
+  }
+  const note = notes.length > 0 ? ` (${notes.join('; ')})` : '';
+  return { ...r, reviews: c, message: `${r.message}; ${c.checked} review${c.checked === 1 ? ' matches' : 's match'} the chain${note}` };
 }
 
 function* mapIter<A, B>(it: Iterable<A>, f: (a: A) => B): Generator<B> {

@@ -257,7 +257,10 @@ export interface ReviewEvent {
 
 export interface ReviewsRepo {
   /** Immediate (not batched). Also appends the first review_events row (state as inserted, actor 'system'). */
-  /** With `event`, the audit event is appended in the same transaction. */
+  /**
+   * With `event` (review.created), the audit event is appended in the same transaction, its details with
+   * `shownSha256` added: the SHA-256 of the summary and detail as stored (`reviewShownSha256`), which verify compares.
+   */
   insert(r: ReviewRecord, event?: { actor: string; action: string; subject: string; details?: unknown }): void;
   /** Also appends a review_events row. AirlockError('not-found') for an unknown id. */
   /** With `event`, the audit event is appended in the same transaction (both are written, or neither). */
@@ -291,6 +294,20 @@ export interface VerifyResult {
   /** With `VerifyOptions.head`: the seq of the event that has it. */
   headSeq?: number;
   message: string;
+  /** The database's verify, once the chain holds: the reviews table compared with the chain's review events. */
+  reviews?: ReviewsCheck;
+}
+
+/** The `reviews` rows compared with their events in the audit chain (`AuditLog.verify`). */
+export interface ReviewsCheck {
+  /** Rows that have their review.created event, and were compared with it and the events after it. */
+  checked: number;
+  /** Of those, created before review.created recorded `shownSha256`: their summary and diff are not compared. */
+  withoutShown: number;
+  /** Of those, decided before decision events recorded `decidedAt`: their decided_at is not compared. */
+  withoutDecidedAt: number;
+  /** One line per difference, naming the review and the field; empty when the table matches the chain. */
+  problems: string[];
 }
 
 export interface VerifyOptions {
@@ -310,7 +327,11 @@ export interface AuditLog {
   append(e: { actor: string; action: string; subject: string; details?: unknown }): AuditEvent;
   /** seq order; `since` keeps events with at >= since. */
   list(q?: { since?: string }): AuditEvent[];
-  /** The whole chain, from seq 1; with `head`, also that it still holds that event (see VerifyOptions). */
+  /**
+   * The whole chain, from seq 1; with `head`, also that it still holds that event (see VerifyOptions). Then,
+   * once the chain holds, every row of `reviews` against its review.* events (`VerifyResult.reviews`): a
+   * difference fails verify, naming the review and the field.
+   */
   verify(opts?: VerifyOptions): VerifyResult;
   head(): AuditEvent | null;
 }

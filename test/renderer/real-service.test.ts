@@ -109,16 +109,25 @@ test('audit: the Status view verifies against a kept head, and shows a cut-off e
   await result.filter({ hasText: `The kept head is seq ${kept.seq}` }).waitFor();
   assert.match(await result.innerText(), new RegExp(`the head given is seq ${kept.seq}, 1 event since`));
 
-  // Someone with the file cuts the end off (the triggers dropped first): the chain alone still verifies.
+  const later = airlock.service.store.audit.head()!;
+
+  // Someone with the file cuts the end off (the triggers dropped first): the chain alone still verifies
+  // when what was cut is not a review's event (the reviews table would say otherwise).
   const Database = sqlite();
   const db = new Database(join(dataDir, 'airlock.db'));
   db.exec('DROP TRIGGER IF EXISTS audit_events_no_update; DROP TRIGGER IF EXISTS audit_events_no_delete;');
-  db.prepare('DELETE FROM audit_events WHERE seq >= ?').run(kept.seq);
-  db.close();
+  db.prepare('DELETE FROM audit_events WHERE seq >= ?').run(later.seq);
   assert.equal((await airlock.service.verifyAudit()).ok, true);
+  await page.getByLabel('Kept head').fill(later.hash);
   await verify.click();
   await result.filter({ hasText: 'BROKEN' }).waitFor();
-  assert.match(await result.innerText(), new RegExp(`not the log the head ${kept.hash} was taken from`));
+  assert.match(await result.innerText(), new RegExp(`not the log the head ${later.hash} was taken from`));
+  // Cut further, into the review's events: the reviews table no longer matches the chain, head or not.
+  db.prepare('DELETE FROM audit_events WHERE seq >= ?').run(kept.seq);
+  db.close();
+  const cut = await airlock.service.verifyAudit();
+  assert.equal(cut.ok, false);
+  assert.match(cut.message, /the reviews table does not match the audit chain: review \d+: /);
   assert.equal(await result.getByText('The kept head is seq').count(), 0);
   await page.screenshot({ path: join(home, '..', `airlock-audit-head-${process.pid}.png`) });
   console.log(`screenshot: ${join(home, '..', `airlock-audit-head-${process.pid}.png`)}`);

@@ -25,8 +25,15 @@ test('after an unclean stop: sessions ended, a held push\'s exchange restored, a
   store.exchanges.record(exchange('1', { sessionId: 's1', endedAt: '2026-01-01T00:00:01.500Z', kind: 'other', path: '/a' }));
   store.exchanges.record(exchange('2', { sessionId: 's1', endedAt: '2026-01-01T00:00:01.700Z', kind: 'other', path: '/b' }));
   // A push approved and being forwarded (its exchange row not written yet), and a held push never written.
-  store.reviews.insert(review('7', '5', { state: 'approved', decidedAt: '2026-01-01T00:00:04.000Z', decidedBy: 'human:ana' }));
-  store.reviews.insert(review('8', '6', { host: '[::1]:80', createdAt: '2026-01-01T00:00:05.000Z' }));
+  // Each with its audit events, as the review queue writes them (verify compares the rows with them).
+  const created = (r: ReviewRecord) => ({ actor: `agent:${r.agent}`, action: 'review.created', subject: r.id,
+    details: { exchangeId: r.exchangeId, host: r.host, repo: r.repo, bodySha256: r.bodySha256, bodyBytes: r.bodyBytes, refs: [] } });
+  const seven = review('7', '5');
+  store.reviews.insert(seven, created(seven));
+  store.reviews.update('7', { state: 'approved', decidedAt: '2026-01-01T00:00:04.000Z', decidedBy: 'human:ana', reason: null },
+    { actor: 'human:ana', action: 'review.approved', subject: '7', details: { reason: null, exchangeId: '5', decidedAt: '2026-01-01T00:00:04.000Z' } });
+  const eight = review('8', '6', { host: '[::1]:80', createdAt: '2026-01-01T00:00:05.000Z' });
+  store.reviews.insert(eight, created(eight));
   store.reviews.markInterrupted(new Date('2026-01-01T00:01:00.000Z'));
 
   const r = store.recover({ previous: { pid: 4242, startedAt: '2026-01-01T00:00:00.000Z' }, spool: { files: 2, bytes: 99 } });

@@ -2,9 +2,16 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AirlockError } from '../../main/contract/errors';
 import { INTERRUPTED_REASON, type ReviewRecord } from '../../main/store';
+import type { Store } from '../../main/store';
 import { tempStores } from './helpers';
 
 const fresh = tempStores('airlock-reviews-');
+
+/** Inserts a review with its review.created event, as the review queue does (verify compares the two). */
+function insertCreated(store: Store, r: ReviewRecord): void {
+  store.reviews.insert(r, { actor: `agent:${r.agent}`, action: 'review.created', subject: r.id,
+    details: { exchangeId: r.exchangeId, host: r.host, repo: r.repo, bodySha256: r.bodySha256, bodyBytes: r.bodyBytes, refs: [] } });
+}
 
 function review(id: string, over: Partial<ReviewRecord> = {}): ReviewRecord {
   return {
@@ -68,9 +75,11 @@ test('update patches fields and appends review events', async () => {
 
 test('markInterrupted turns every pending review into interrupted, with one audit event each', async () => {
   const { store, file } = await fresh();
-  store.reviews.insert(review('p1'));
-  store.reviews.insert(review('p2', { createdAt: '2026-01-01T00:00:01.000Z' }));
-  store.reviews.insert(review('d1', { state: 'denied' }));
+  insertCreated(store, review('p1'));
+  insertCreated(store, review('p2', { createdAt: '2026-01-01T00:00:01.000Z' }));
+  insertCreated(store, review('d1'));
+  store.reviews.update('d1', { state: 'denied', decidedAt: '2026-01-01T00:00:02.000Z', decidedBy: 'local:ana', reason: 'no' },
+    { actor: 'local:ana', action: 'review.denied', subject: 'd1', details: { reason: 'no', exchangeId: 'ex-d1', decidedAt: '2026-01-01T00:00:02.000Z' } });
   store.close();
 
   // "after a crash": a new process opens the file; openStore itself leaves reviews alone
@@ -89,7 +98,7 @@ test('markInterrupted turns every pending review into interrupted, with one audi
     assert.deepEqual(s2.reviews.list({ state: 'pending' }), []);
     assert.equal(s2.reviews.get('d1')!.state, 'denied');
     assert.deepEqual(s2.reviews.events('p1').map((e) => e.state), ['pending', 'interrupted']);
-    const audit = s2.audit.list();
+    const audit = s2.audit.list().filter((e) => e.action === 'review.interrupted');
     assert.deepEqual(audit.map((e) => [e.action, e.subject]), [['review.interrupted', 'p1'], ['review.interrupted', 'p2']]);
     assert.equal((audit[0]!.details as { exchangeId: string }).exchangeId, 'ex-p1');
     assert.equal(s2.audit.verify().ok, true);
@@ -104,7 +113,7 @@ test('a stored credential an agent committed is masked in the review kept (summa
   const secret = 'ghp_ReviewSecret0123456789abcdef';
   store.setSecrets([secret]);
   const patch = `@@ -0,0 +1 @@\n+GITHUB_TOKEN=${secret}\n`;
-  store.reviews.insert(review('m1', {
+  insertCreated(store, review('m1', {
     summary: `adds .env with ${secret}`,
     detail: { refs: [{ ref: 'refs/heads/main', files: [{ path: `.env-${secret}`, patch }] }], findings: [{ severity: 'warning', rule: 'r' }] },
   }));
@@ -118,7 +127,7 @@ test('a stored credential an agent committed is masked in the review kept (summa
   assert.deepEqual(d.findings.map((f) => [f.severity, f.rule]), [['critical', 'stored-credential'], ['warning', 'r']]);
   // A review without one is kept as given, without the finding.
   const clean = review('m2');
-  store.reviews.insert(clean);
+  insertCreated(store, clean);
   assert.deepEqual(store.reviews.get('m2'), clean);
   // The append-only log cannot be cleaned later: its details are masked on the way in.
   const e = store.audit.append({ actor: 'system', action: 'review.forwarded', subject: 'm1', details: { detail: `upstream said: token ${secret} lacks scope`, nested: [{ [secret]: 1 }] } });

@@ -396,11 +396,16 @@ async function cmdRun(argv: string[]): Promise<number> {
   const dash = argv.indexOf('--');
   const own = dash === -1 ? argv : argv.slice(0, dash);
   const cmd = dash === -1 ? [] : argv.slice(dash + 1);
-  if (dash === -1 && own.some((a) => !a.startsWith('-')) && own.includes('--agent')) {
-    // `airlock run --agent claude curl …`: the command goes after `--`, so that its options stay its own.
-    throw new UsageError('put the command after `--`: airlock run --agent NAME -- CMD [ARGS...]');
+  // `airlock run --agent claude curl -s …`: the command goes after `--`, so that its options stay its own.
+  const afterDash = new UsageError('put the command after `--`: airlock run --agent NAME -- CMD [ARGS...]');
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(own, { agent: { type: 'string' } }, true);
+  } catch (e) {
+    throw dash === -1 ? afterDash : e;
   }
-  const { values } = parse(own, { agent: { type: 'string' } }, false);
+  const { values, positionals } = parsed;
+  if (positionals.length > 0) throw afterDash;
   if (typeof values.agent !== 'string' || cmd.length === 0) throw new UsageError('usage: airlock run --agent NAME -- CMD [ARGS...]');
   const paths = ensureDataDir(dataDirOf(values));
   // A token for this run only: removed when the command exits (and expiring in a week should we crash).

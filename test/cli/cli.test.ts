@@ -238,9 +238,11 @@ describe('airlock CLI', { concurrency: 4 }, () => {
       const r = await runCommand('bash', ['-c', `"${process.execPath}" "${AIRLOCK_BIN}" help | true; echo "status \${PIPESTATUS[0]}" >&2`], { env: cleanCliEnv(), timeoutMs: 30_000 });
       assert.doesNotMatch(r.stderr, /EPIPE|^\s+at /m, r.stderr);
       assert.match(r.stderr, /status 0/);
-      const wrong = await cli(['run', '--agent', 'claude', 'curl', 'http://x']);
-      assert.equal(wrong.code, 2);
-      assertOneLine(wrong, /^airlock run: put the command after `--`: airlock run --agent NAME -- CMD/);
+      for (const args of [['curl', 'http://x'], ['curl', '-s', 'http://x']]) {
+        const wrong = await cli(['run', '--agent', 'claude', ...args]);
+        assert.equal(wrong.code, 2);
+        assertOneLine(wrong, /^airlock run: put the command after `--`: airlock run --agent NAME -- CMD/);
+      }
     });
 
     test('no command prints usage (exit 2); --version', async () => {

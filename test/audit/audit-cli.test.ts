@@ -8,6 +8,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, statSync,
 import { join } from 'node:path';
 import { sqlite } from '../../main/store/sqlite';
 import { makeTempDir, removeDir } from '../helpers/tmp';
+import { tamperedCopy as tamperedCopyOf } from '../helpers/tamper';
 import { formatAuditEvents, parseAuditExport, verifyEvents } from '../../main/store';
 import { airlock, airlockOk } from '../record/cli';
 
@@ -36,21 +37,9 @@ function parseLines(text: string): Array<Record<string, unknown>> {
   return text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
-/** A copy of the data dir's database in a fresh dir, with the audit triggers dropped and `sql` run against it. */
+/** A copy of the record in a fresh dir, with its triggers dropped and `sql` run against it. */
 function tamperedCopy(name: string, sql: string): string {
-  const dir = join(tmp, name);
-  mkdirSync(dir, { recursive: true });
-  copyFileSync(join(dataDir, 'airlock.db'), join(dir, 'airlock.db'));
-  const db = new Database(join(dir, 'airlock.db'));
-  try {
-    const triggers = db.prepare("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_events'").all() as Array<{ name: string }>;
-    assert.ok(triggers.length >= 2, `expected the append-only triggers, found ${JSON.stringify(triggers)}`);
-    for (const t of triggers) db.exec(`DROP TRIGGER "${t.name}"`);
-    db.exec(sql);
-  } finally {
-    db.close();
-  }
-  return dir;
+  return tamperedCopyOf(dataDir, join(tmp, name), sql);
 }
 
 /** Runs CLI commands at most `limit` at a time (2 cores: more parallel children only thrash). */

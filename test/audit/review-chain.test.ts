@@ -12,6 +12,7 @@ import { ReviewQueue, type NewReview } from '../../main/review/queue';
 import { openStore, type AuditEvent, type ReviewRecord, type Store } from '../../main/store';
 import { sqlite } from '../../main/store/sqlite';
 import { makeTempDir, removeDir } from '../helpers/tmp';
+import { tamperedCopy as tamperedCopyOf } from '../helpers/tamper';
 import { airlock } from '../record/cli';
 
 const Database = sqlite();
@@ -92,20 +93,9 @@ after(async () => {
   await removeDir(tmp);
 });
 
-/** A copy of the record in a fresh data dir, with the audit triggers dropped and `sql` run against it. */
+/** A copy of the record in a fresh dir, with its triggers dropped and `sql` run against it. */
 function tamperedCopy(name: string, sql: string): string {
-  const dir = join(tmp, name);
-  mkdirSync(dir, { recursive: true });
-  copyFileSync(join(dataDir, 'airlock.db'), join(dir, 'airlock.db'));
-  const db = new Database(join(dir, 'airlock.db'));
-  try {
-    const triggers = db.prepare("SELECT name FROM sqlite_master WHERE type = 'trigger'").all() as Array<{ name: string }>;
-    for (const t of triggers) db.exec(`DROP TRIGGER "${t.name}"`);
-    db.exec(sql);
-  } finally {
-    db.close();
-  }
-  return dir;
+  return tamperedCopyOf(dataDir, join(tmp, name), sql);
 }
 
 function verifyDir(dir: string): ReturnType<Store['audit']['verify']> {

@@ -7,6 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import https from 'node:https';
 import net from 'node:net';
 import { homedir } from 'node:os';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { sqlite } from '../../main/store/sqlite';
 import {
@@ -20,6 +21,16 @@ const Database = sqlite();
 
 function cli(args: string[], env: NodeJS.ProcessEnv = cleanCliEnv(), timeoutMs = 30_000): Promise<RunResult> {
   return runCommand(process.execPath, [AIRLOCK_BIN, ...args], { env, cwd: REPO_ROOT, timeoutMs });
+}
+
+/** Whether the Electron binary was downloaded (then `npm start` opens the desktop app, not the gateway). */
+function electronInstalled(): boolean {
+  try {
+    const p = createRequire(join(REPO_ROOT, 'package.json'))('electron') as unknown;
+    return typeof p === 'string' && existsSync(p);
+  } catch {
+    return false; // the package throws when its binary was never downloaded
+  }
 }
 
 /** A user-facing failure: exactly one line on stderr, no stack trace. */
@@ -339,11 +350,7 @@ describe('airlock CLI', { concurrency: 4 }, () => {
     });
 
     test('npm start without the Electron binary: one line saying so, then the headless gateway; SIGINT from a script stops it cleanly', async (t) => {
-      const { createRequire } = await import('node:module');
-      try {
-        const p = createRequire(join(REPO_ROOT, 'package.json'))('electron') as unknown;
-        if (typeof p === 'string' && existsSync(p)) return t.skip('the Electron binary is installed here: npm start opens the desktop app');
-      } catch { /* not downloaded: the case under test */ }
+      if (electronInstalled()) return t.skip('the Electron binary is installed here: npm start opens the desktop app');
       const D = await tempDir('airlock-cli-start-');
       const child = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'start.mjs'), '--json', '--data-dir', D, '--proxy-port', '0', '--console-port', '0'],
         { cwd: REPO_ROOT, env: cleanCliEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
@@ -367,11 +374,7 @@ describe('airlock CLI', { concurrency: 4 }, () => {
     });
 
     test('npm start in a checkout never built: it builds first, then the web console serves the app (not a blank page)', async (t) => {
-      const { createRequire } = await import('node:module');
-      try {
-        const p = createRequire(join(REPO_ROOT, 'package.json'))('electron') as unknown;
-        if (typeof p === 'string' && existsSync(p)) return t.skip('the Electron binary is installed here: npm start opens the desktop app');
-      } catch { /* not downloaded: the case under test */ }
+      if (electronInstalled()) return t.skip('the Electron binary is installed here: npm start opens the desktop app');
       const { cpSync, symlinkSync } = await import('node:fs');
       // A copy of the checkout without out/ (what `git clone` + `npm ci` leaves), sharing node_modules.
       const root = await tempDir('airlock-fresh-checkout-');

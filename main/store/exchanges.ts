@@ -4,7 +4,7 @@ import { deflateRawSync, gunzipSync, gzip, gzipSync } from 'node:zlib';
 import type Database from 'better-sqlite3';
 import type { ExchangeView, SessionView } from '../contract/views';
 import { AirlockError } from '../contract/errors';
-import { maskBody, maskedHeadersJson, maskEncodedBody, maskQuery, maskTextPre } from './mask';
+import { headerSecrets, maskBody, maskedHeadersJson, maskEncodedBody, maskQuery, maskTextPre, withMoreSecrets } from './mask';
 import { WalCheckpointer } from './checkpointer';
 import { createWriterFn, DATABASE_WIDE_ERRORS, InlineWriter, WriteWorker, type BatchWriter, type FailedWrites, type WireWrite, type WriteWorkerFault, type WriteWorkerSql } from './write-worker';
 import type { AuditLog, ExchangeRecord, ExchangesRepo, HeaderMap, RecordHealth, SessionRecord, SessionSummary, SessionsRepo } from './types';
@@ -191,7 +191,7 @@ export function createWriteQueue(
   audit: AuditLog,
   opts: { now: () => Date; onError: (err: unknown) => void; onHealth?: (h: RecordHealth) => void; normalizeSecrets: (s: string[]) => string[]; maxQueued?: number; writer?: 'worker' | 'inline'; backgroundCheckpoints?: boolean; testWriterFault?: WriteWorkerFault | 'checkpoint' },
 ): WriteQueue {
-  let secrets: string[] = [];
+  let storedSecrets: string[] = [];
   /** Writes already masked and serialised (at record time, so the records themselves die young). */
   let queue: WireWrite[] = [];
   let timer: NodeJS.Timeout | null = null;
@@ -506,6 +506,11 @@ export function createWriteQueue(
   /** Masks and serialises one exchange for the writer (main thread, when it is recorded). */
   function toWire(rec: ExchangeRecord): WireWrite {
     const t = rec.timings ?? { connectMs: null, tlsMs: null, upstreamMs: null, totalMs: null };
+    // The stored credentials, and those this exchange carries in its own sensitive headers (an agent's
+    // API key, a session cookie): masked wherever else in its record they appear (an echo in a body).
+    const own = headerSecrets(rec.requestHeaders);
+    const ownRes = headerSecrets(rec.responseHeaders);
+    const secrets = own.length + ownRes.length === 0 ? storedSecrets : withMoreSecrets(storedSecrets, [...own, ...ownRes]);
     // A body stored whole and unmasked needs no hash here (`get` derives it); a masked one keeps the hash of what was sent.
     // A content-encoded body is checked decoded too; one too large to check is not stored (null).
     const body = (b: Buffer | null | undefined, headers: ExchangeRecord['requestHeaders'] | null | undefined, complete: boolean, sha: string | null | undefined): [Buffer | null, string | null] => {
@@ -844,7 +849,7 @@ export function createWriteQueue(
     exchanges,
     sessions,
     setSecrets(values) {
-      secrets = opts.normalizeSecrets(values);
+      storedSecrets = opts.normalizeSecrets(values);
     },
     close() {
       if (closed) return;

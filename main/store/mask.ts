@@ -101,6 +101,51 @@ export function normalizeSecrets(secrets: readonly string[]): string[] {
   return [...new Set(usable.flatMap(secretForms))].sort((a, b) => b.length - a.length);
 }
 
+/** Credentials shorter than this, found in an exchange's own headers, are not searched for elsewhere (too likely to match by chance). */
+const MIN_HEADER_SECRET_LENGTH = 8;
+
+/**
+ * The credentials an exchange carries in its own sensitive headers (an agent's `Authorization:
+ * Bearer …`, `x-api-key`, cookie values, a `Set-Cookie` session): masked by name in the headers, and
+ * searched for in the rest of that exchange's record too, where an upstream may echo them (a debug
+ * endpoint, an error page quoting the request). Each value whole, its last word (the token after
+ * `Bearer`/`Basic`), a Basic credential's password, and each cookie's value.
+ */
+export function headerSecrets(h: Record<string, string | string[] | undefined> | null | undefined): string[] {
+  if (!h) return [];
+  const out: string[] = [];
+  for (const [name, v] of Object.entries(h)) {
+    if (v === undefined || !isSensitiveHeader(name)) continue;
+    for (const value of Array.isArray(v) ? v : [v]) {
+      const lower = name.toLowerCase();
+      if (lower === 'cookie' || lower === 'cookie2' || lower === 'set-cookie' || lower === 'set-cookie2') {
+        const pairs = lower.startsWith('set-') ? [value.split(';')[0] ?? ''] : value.split(';');
+        for (const p of pairs) {
+          const eq = p.indexOf('=');
+          if (eq !== -1) out.push(p.slice(eq + 1).trim());
+        }
+        continue;
+      }
+      const v2 = value.trim();
+      out.push(v2);
+      const word = v2.split(/\s+/).pop() ?? '';
+      out.push(word);
+      if (/^basic\s/i.test(v2)) {
+        const decoded = Buffer.from(word, 'base64').toString('utf8');
+        const colon = decoded.indexOf(':');
+        if (colon !== -1) out.push(decoded.slice(colon + 1));
+      }
+    }
+  }
+  return out.filter((x) => x.length >= MIN_HEADER_SECRET_LENGTH);
+}
+
+/** `secrets` (normalised, longest first) with the normalised forms of `more` added. */
+export function withMoreSecrets(secrets: readonly string[], more: readonly string[]): readonly string[] {
+  if (more.length === 0) return secrets;
+  return [...new Set([...secrets, ...normalizeSecrets(more)])].sort((a, b) => b.length - a.length);
+}
+
 /** Replaces every occurrence of every secret with '[masked]'. */
 export function maskText(s: string, secrets: string[]): string {
   for (const secret of normalizeSecrets(secrets)) {

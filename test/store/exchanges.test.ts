@@ -267,6 +267,35 @@ test('masks credential headers (by name), secrets in header values, path (and ke
   }
 });
 
+test("an exchange's own credentials (its sensitive headers' values) are masked where an upstream echoes them, though no credential is stored", async () => {
+  const { store } = await fresh();
+  const apiKey = 'AGENTHDR-secret-9911';
+  const bearer = 'sk-agent-own-bearer-0123456789';
+  const session = 'sess-cookie-value-77aa';
+  const basicPass = 'p4ssw0rd-of-the-agent';
+  store.exchanges.record(
+    exchange('1', {
+      requestHeaders: {
+        'x-api-key': apiKey,
+        authorization: `Bearer ${bearer}`,
+        cookie: `theme=dark; session=${session}`,
+        'x-other-auth': `Basic ${Buffer.from(`me:${basicPass}`).toString('base64')}`,
+        'x-plain': 'short',
+      },
+      responseHeaders: { 'content-type': 'application/json', 'x-debug-echo': `you sent ${apiKey}` },
+      responseBody: Buffer.from(JSON.stringify({ headers: { 'x-api-key': apiKey, authorization: `Bearer ${bearer}` }, cookie: session, pass: basicPass, theme: 'dark' })),
+    }),
+  );
+  const got = store.exchanges.get('1')!;
+  const body = got.responseBody!.toString('utf8');
+  for (const secret of [apiKey, bearer, session, basicPass]) assert.ok(!body.includes(secret), `${secret} in ${body}`);
+  assert.match(body, /"theme":"dark"/, 'a short cookie value is not taken for a credential');
+  assert.equal(got.responseHeaders!['x-debug-echo'], 'you sent [masked]');
+  // Another exchange without those headers: its body is not searched for them (they are per exchange).
+  store.exchanges.record(exchange('2', { responseBody: Buffer.from(`echo ${apiKey}`) }));
+  assert.equal(store.exchanges.get('2')!.responseBody!.toString(), `echo ${apiKey}`);
+});
+
 test('masks a capped text body whose last character was cut in half', async () => {
   const { store } = await fresh();
   store.setSecrets(['sekrit-value']);

@@ -108,7 +108,7 @@ export function defaultStaticDir(): string {
   // (out/cli/) or the desktop bundle (out/main/). The source folder renderer/ has an index.html too,
   // but one a browser cannot run (it loads src/main.tsx): a blank page, so it never counts.
   for (const c of [join(here, '..', 'out', 'renderer'), join(here, '..', 'renderer'), join(here, 'renderer')]) {
-    if (existsSync(join(c, 'index.html')) && existsSync(join(c, 'assets'))) return c;
+    if (consoleBuilt(c)) return c;
   }
   return join(here, '..', 'out', 'renderer');
 }

@@ -413,22 +413,17 @@ async function cmdRun(argv: string[]): Promise<number> {
   const label = `run ${cmd[0]} (pid ${process.pid})`;
   const { token, env } = await buildAgentEnv(paths, values.agent, undefined, label, expires);
   const agent = values.agent;
-  let cleaned = false;
-  const cleanup = (exit: number | string) => {
-    if (cleaned) return;
-    cleaned = true;
-    try {
-      withStore(paths, (s) => {
-        const hash = hashToken(token);
-        s.agents.removeToken(hash);
-        s.audit.append({ actor: localActor(), action: 'agent.token-revoked', subject: agent, details: { for: label, token: hash.slice(0, 12), exit } });
-      });
-    } catch {
-      /* the token expires by itself */
-    }
-  };
+  // runAgentCommand settles once, when the command has ended (or could not start): the run's token goes then.
   const r = await runAgentCommand(cmd[0]!, cmd.slice(1), mergeAgentEnv(process.env, env));
-  cleanup(r.ended);
+  try {
+    withStore(paths, (s) => {
+      const hash = hashToken(token);
+      s.agents.removeToken(hash);
+      s.audit.append({ actor: localActor(), action: 'agent.token-revoked', subject: agent, details: { for: label, token: hash.slice(0, 12), exit: r.ended } });
+    });
+  } catch {
+    /* the token expires by itself */
+  }
   if (r.startError) {
     const e = r.startError;
     process.stderr.write(`airlock: cannot run ${cmd[0]}: ${e.code === 'ENOENT' ? 'command not found' : e.message}\n`);

@@ -1,7 +1,7 @@
 // The local record for `airlock sessions`, `airlock exchanges` and `airlock exchange ID`.
 // Everything an agent could have written (paths, hosts, addresses) goes through `plain()` first:
 // a terminal must never receive an agent's escape sequences.
-import type { ExchangeView, SessionView } from '../contract/views';
+import { heldOutcome, type ExchangeView, type SessionView } from '../contract/views';
 import type { ExchangeRecord, HeaderMap } from '../store/types';
 import { displayBody } from '../store/body-display';
 
@@ -109,21 +109,8 @@ function statusText(x: ExchangeView): string {
   return x.endedAt ? '-' : 'open';
 }
 
-/** How a held push's review ended, as its exchange records it; null when the record does not say. */
-export type HeldOutcome = 'approved' | 'denied' | 'expired' | 'interrupted';
-
-/**
- * From the exchange alone (no review at hand): a push that did not go through says so in its error
- * (`review #N denied by …`, set when it is recorded); one forwarded without trouble has no error and the
- * held bytes counted. A record from before Airlock wrote the outcome counts no bytes for a push it
- * did not forward: its outcome is not told (null), not guessed.
- */
-export function heldOutcome(x: Pick<ExchangeView, 'reviewId' | 'error' | 'requestBytes'>): HeldOutcome | null {
-  if (!x.reviewId) return null;
-  const m = /^review #\S+ (approved|denied|expired|interrupted)\b/.exec(x.error ?? '');
-  if (m) return m[1] as HeldOutcome;
-  return !x.error && x.requestBytes > 0 ? 'approved' : null;
-}
+// heldOutcome lives with the views (main/contract/views.ts): the console's Activity view reads it too.
+export { heldOutcome, type HeldOutcome } from '../contract/views';
 
 /** The DECISION column: the policy's verdict, or for a held push its review and how it ended (`review #3 denied`). */
 function decisionText(x: ExchangeView): string {

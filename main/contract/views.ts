@@ -235,3 +235,19 @@ export function duration(ms: number): string {
   if (h < 48) return `${h}h ${String(m % 60).padStart(2, '0')}m`;
   return `${Math.floor(h / 24)}d`;
 }
+
+/** How a held push's review ended, as its exchange records it; null when the record does not say. */
+export type HeldOutcome = 'approved' | 'denied' | 'expired' | 'interrupted';
+
+/**
+ * From the exchange alone (no review at hand): a push that did not go through says so in its error
+ * (`review #N denied by …`, set when it is recorded); one forwarded without trouble has no error and the
+ * held bytes counted. A record from before Airlock wrote the outcome counts no bytes for a push it
+ * did not forward: its outcome is not told (null), not guessed.
+ */
+export function heldOutcome(x: Pick<ExchangeView, 'reviewId' | 'error' | 'requestBytes'>): HeldOutcome | null {
+  if (!x.reviewId) return null;
+  const m = /^review #\S+ (approved|denied|expired|interrupted)\b/.exec(x.error ?? '');
+  if (m) return m[1] as HeldOutcome;
+  return !x.error && x.requestBytes > 0 ? 'approved' : null;
+}

@@ -5,7 +5,8 @@ import { AirlockError } from '../contract/errors';
 import { canonicalJson } from './canonical-json';
 import { maskDeep, maskTextPre } from './mask';
 import { reviewChainChecker } from './reviews';
-import type { AuditEvent, AuditLog, ReviewsCheck, Store, VerifyOptions, VerifyResult } from './types';
+import { sealChecker } from './seals';
+import type { AuditEvent, AuditLog, ExchangesCheck, ReviewsCheck, Store, VerifyOptions, VerifyResult } from './types';
 
 export const GENESIS_HASH = '0'.repeat(64);
 const HASH_RE = /^[0-9a-f]{64}$/;
@@ -90,9 +91,11 @@ export function createAuditLog(db: Database.Database, now: () => Date, secrets: 
     verify(opts = {}) {
       // One read of the chain and one of the reviews table: verify collects the review events as it goes.
       const reviews = reviewChainChecker(db);
+      const seals = sealChecker(db);
       const events = mapIter(allStmt.iterate(), (row) => {
         const e = rowToEvent(row);
         reviews.observe(e);
+        seals.observe(e);
         return e;
       });
       const r = verifyEvents(events, { ...opts, allowPartial: false, allowEmpty: true, database: true });
@@ -102,7 +105,8 @@ export function createAuditLog(db: Database.Database, now: () => Date, secrets: 
       }
       // A chain that does not hold vouches for nothing; so does one that is not the kept head's.
       if (!r.ok) return r;
-      return withReviews(r, reviews.check());
+      const withR = withReviews(r, reviews.check());
+      return withR.ok ? withExchanges(withR, seals.check()) : withR;
     },
     head() {
       const r = headStmt.get();
@@ -138,6 +142,33 @@ function withReviews(r: VerifyResult, c: ReviewsCheck): VerifyResult {
   }
   const note = notes.length > 0 ? ` (${notes.join('; ')})` : '';
   return { ...r, reviews: c, message: `${r.message}; ${c.checked} review${c.checked === 1 ? ' matches' : 's match'} the chain${note}` };
+}
+
+/**
+ * The chain (and the reviews table) holds; now the exchanges must be what their seals say. A row edited,
+ * deleted or added outside Airlock fails verify, naming the range and its seal.
+ */
+function withExchanges(r: VerifyResult, c: ExchangesCheck): VerifyResult {
+  const s = (n: number, one: string, many: string): string => `${n} ${n === 1 ? one : many}`;
+  if (c.problems.length > 0) {
+    const shown = c.problems.slice(0, 10);
+    const more = c.problems.length - shown.length;
+    return {
+      ...r,
+      ok: false,
+      exchanges: c,
+      message: `the exchanges table does not match its seals: ${shown.join('; ')}${more > 0 ? `; and ${more} more` : ''}. ` +
+        `(The chain itself holds: ${r.message}.)`,
+    };
+  }
+  if (c.seals === 0 && c.unsealed === 0) return r;
+  const notes: string[] = [];
+  if (c.unsealed > 0) notes.push(`${s(c.unsealed, 'exchange', 'exchanges')} recorded since the last seal, not sealed yet`);
+  if (c.prunedSeals + c.partlyPrunedSeals > 0) notes.push(`${s(c.prunedSeals + c.partlyPrunedSeals, 'seal', 'seals')} of exchanges retention deleted, not compared`);
+  const matched = c.seals > 0
+    ? `; ${s(c.sealedRows, 'exchange matches', 'exchanges match')} ${c.sealedRows === 1 ? 'its' : 'their'} ${c.seals === 1 ? 'seal' : `${c.seals} seals`}`
+    : '';
+  return { ...r, exchanges: c, message: `${r.message}${matched}${notes.length > 0 ? `${matched ? ' ' : '; '}(${notes.join('; ')})` : ''}` };
 }
 
 function* mapIter<A, B>(it: Iterable<A>, f: (a: A) => B): Generator<B> {

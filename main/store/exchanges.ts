@@ -6,6 +6,7 @@ import type { ExchangeView, SessionView } from '../contract/views';
 import { AirlockError } from '../contract/errors';
 import { headerSecrets, maskBody, maskedHeadersJson, maskEncodedBody, maskQuery, maskTextPre, withMoreSecrets } from './mask';
 import { WalCheckpointer } from './checkpointer';
+import { bodiesSealPart, createSealer, pruneBoundary } from './seals';
 import { createWriterFn, DATABASE_WIDE_ERRORS, InlineWriter, WriteWorker, type BatchWriter, type FailedWrites, type WireWrite, type WriteWorkerFault, type WriteWorkerSql } from './write-worker';
 import type { AuditLog, ExchangeRecord, ExchangesRepo, HeaderMap, RecordHealth, SessionRecord, SessionSummary, SessionsRepo } from './types';
 
@@ -189,7 +190,7 @@ export interface WriteQueue {
 export function createWriteQueue(
   db: Database.Database,
   audit: AuditLog,
-  opts: { now: () => Date; onError: (err: unknown) => void; onHealth?: (h: RecordHealth) => void; normalizeSecrets: (s: string[]) => string[]; maxQueued?: number; writer?: 'worker' | 'inline'; backgroundCheckpoints?: boolean; testWriterFault?: WriteWorkerFault | 'checkpoint' },
+  opts: { now: () => Date; onError: (err: unknown) => void; onHealth?: (h: RecordHealth) => void; normalizeSecrets: (s: string[]) => string[]; maxQueued?: number; writer?: 'worker' | 'inline'; backgroundCheckpoints?: boolean; testWriterFault?: WriteWorkerFault | 'checkpoint'; seal?: { everyMs?: number; sliceRows?: number } },
 ): WriteQueue {
   let storedSecrets: string[] = [];
   /** Writes already masked and serialised (at record time, so the records themselves die young). */
@@ -238,6 +239,9 @@ export function createWriteQueue(
     ? new WriteWorker(db.name, sql, opts.onError, onFailed, inline, opts.testWriterFault === 'checkpoint' ? undefined : opts.testWriterFault)
     : new InlineWriter(db, sql, onFailed, opts.backgroundCheckpoints === false ? undefined : afterCommit);
 
+  // Seals (seals.ts): what was written is read back every few minutes and sealed into the audit chain.
+  const sealer = createSealer(db, audit, { flush, canWrite: () => !failing && !closed, onError: opts.onError, ...opts.seal });
+
   // ---- when the database refuses writes: keep them, refuse new requests (the gateway asks health()), try again
   let failing: { since: string; error: string } | null = null;
   /** Writes the database refused, in the order they were recorded; written again when it takes them. */
@@ -278,6 +282,7 @@ export function createWriteQueue(
           values[bodyAt] = null;
           values[encAt] = null;
         }
+        sealer.wrote(values); // what will be written now
         heldBodiesDropped++;
       }
     }
@@ -400,12 +405,12 @@ export function createWriteQueue(
   const exportStmt = db.prepare<unknown[], ExchangeRow>(
     `SELECT ${VIEW_COLUMNS} FROM exchanges WHERE (? IS NULL OR started_at >= ?) AND (? IS NULL OR started_at < ?) AND (? IS NULL OR agent = ?) ORDER BY id`,
   );
-  // Ids grow with start time, so the rows to prune are a prefix of the id order: the subquery walks
-  // only the old rows (no index on started_at, which every insert would pay for).
-  const pruneStmt = db.prepare<{ cutoff: string }>(
-    `DELETE FROM exchanges WHERE started_at < :cutoff
-       AND id < coalesce((SELECT id FROM exchanges WHERE started_at >= :cutoff ORDER BY id LIMIT 1), 9007199254740991)`,
-  );
+  // Ids grow with start time, so the rows to prune are a prefix of the id order: the first row started
+  // after the cutoff is found by walking only the old rows (no index on started_at, which every insert
+  // would pay for). Retention deletes up to the end of a seal before it (seals.ts).
+  const firstKeptStmt = db.prepare<{ cutoff: string }, { id: number }>('SELECT id FROM exchanges WHERE started_at >= :cutoff ORDER BY id LIMIT 1');
+  const oldestStmt = db.prepare<{ cutoff: string }, { id: number }>('SELECT id FROM exchanges WHERE started_at < :cutoff ORDER BY id LIMIT 1');
+  const pruneStmt = db.prepare<[number]>('DELETE FROM exchanges WHERE id <= ?');
   let nextId = 0;
   let idLimit = 0;
 
@@ -424,8 +429,9 @@ export function createWriteQueue(
        response_body_complete, request_body_sha256, response_body_sha256
      FROM exchanges WHERE id >= ? AND (request_body IS NOT NULL OR response_body IS NOT NULL) ORDER BY id LIMIT 8`,
   );
-  const dropBodies = db.prepare<[string | null, string | null, number]>(
-    `UPDATE exchanges SET request_body_sha256 = ?, response_body_sha256 = ?,
+  // Dropped bodies leave their part of the row's seal behind (seals.ts), so the seal still holds.
+  const dropBodies = db.prepare<[string, string | null, string | null, number]>(
+    `UPDATE exchanges SET bodies_sealed = ?, request_body_sha256 = ?, response_body_sha256 = ?,
        request_body_complete = CASE WHEN request_body IS NULL THEN request_body_complete ELSE 0 END,
        response_body_complete = CASE WHEN response_body IS NULL THEN response_body_complete ELSE 0 END,
        request_body = NULL, response_body = NULL, request_body_encoding = NULL, response_body_encoding = NULL
@@ -466,6 +472,10 @@ export function createWriteQueue(
           for (const r of rows) {
             if (bodyBytes <= bodyLimit! * 0.9) break;
             dropBodies.run(
+              bodiesSealPart({
+                req: r.request_body, reqEncoding: r.request_body_encoding, reqComplete: r.request_body_complete, reqSha: r.request_body_sha256,
+                res: r.response_body, resEncoding: r.response_body_encoding, resComplete: r.response_body_complete, resSha: r.response_body_sha256,
+              }, null),
               keptHash(r.request_body, r.request_body_encoding, r.request_body_complete, r.request_body_sha256),
               keptHash(r.response_body, r.response_body_encoding, r.response_body_complete, r.response_body_sha256),
               r.id,
@@ -604,6 +614,7 @@ export function createWriteQueue(
         const values = (w as ['x', unknown[]])[1];
         finishCompression(w, slot, gzipSync(values[BODY_SLOTS[slot]![0]] as Buffer));
       }
+      sealer.wrote((w as ['x', unknown[]])[1]);
       queue.push(w);
       countBodies(w);
     }
@@ -651,6 +662,7 @@ export function createWriteQueue(
   }
 
   function enqueue(w: WireWrite): void {
+    if (w[0] === 'x') sealer.wrote(w[1]);
     queue.push(w);
     if (queue.length >= maxQueued) {
       post();
@@ -682,10 +694,13 @@ export function createWriteQueue(
         }
         nextId = idLimit - ID_BLOCK;
       } else if (idLimit - nextId === ID_BLOCK / 2) worker.reserveIdsAhead(ID_BLOCK);
+      sealer.issued(nextId);
       return String(nextId++);
     },
     record(rec) {
       assertOpen();
+      sealer.recorded(Number(rec.id));
+      sealer.start();
       let w: WireWrite;
       try {
         w = toWire(rec);
@@ -767,15 +782,28 @@ export function createWriteQueue(
       for (const id of heldRows().keys()) if (!existsStmt.get(id)) extra++;
       return n + extra;
     },
+    seal() {
+      assertOpen();
+      sealer.sealNow();
+    },
     prune(olderThanDays, at) {
       if (typeof olderThanDays !== 'number' || !Number.isFinite(olderThanDays) || olderThanDays < 0) {
         throw new AirlockError('bad-request', 'Retention must be a non-negative number of days.');
       }
       flush();
       const cutoff = new Date((at ?? opts.now()).getTime() - olderThanDays * 86_400_000).toISOString();
+      // Only sealed rows go, and only whole seals (verify then knows which seals were pruned): what is
+      // written is sealed first, and the rows up to the end of the last seal before the cutoff are deleted.
+      let throughId = 0;
+      if (oldestStmt.get({ cutoff }) !== undefined) {
+        sealer.sealNow();
+        throughId = pruneBoundary(db, firstKeptStmt.get({ cutoff })?.id ?? Number.MAX_SAFE_INTEGER);
+      }
       const pruned = db.transaction(() => {
-        const count = pruneStmt.run({ cutoff }).changes; // bodies are in the row
-        audit.append({ actor: 'system', action: 'retention.pruned', subject: 'exchanges', details: { count, olderThanDays, cutoff } });
+        const count = throughId > 0 ? pruneStmt.run(throughId).changes : 0; // bodies are in the row
+        if (throughId > 0) sealer.pruned(throughId);
+        const details = { count, olderThanDays, cutoff, ...(throughId > 0 ? { throughId } : {}) };
+        audit.append({ actor: 'system', action: 'retention.pruned', subject: 'exchanges', details });
         return count;
       }).immediate();
       if (pruned > 0 && bodyLimit !== null) bodyBytes = sumBodies.get()!.n;
@@ -870,8 +898,16 @@ export function createWriteQueue(
         if (failing) {
           opts.onError(new Error(`store: ${held.length} recorded writes could not be saved at shutdown: ${failing.error}`));
           held = [];
+        } else if (sealer.active()) {
+          // What this gateway recorded is sealed before it stops (seals.ts).
+          try {
+            sealer.sealNow();
+          } catch (e) {
+            opts.onError(e);
+          }
         }
       } finally {
+        sealer.stop();
         closed = true;
         worker.close();
         if (checkpointer) {

@@ -217,6 +217,19 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE reviews ADD COLUMN upstream_result TEXT;
   `,
+  // 6: seals (main/store/seals.ts). Bodies dropped for the body budget keep their part of their row's seal;
+  // where each seal ends (retention deletes whole seals) and the ids a seal left open (in flight), for
+  // the next seal. The audit chain is what verify trusts; these two tables only tell the sealer where it is.
+  `
+  ALTER TABLE exchanges ADD COLUMN bodies_sealed TEXT;
+  CREATE TABLE exchange_seals (
+    upto INTEGER PRIMARY KEY,
+    seq INTEGER NOT NULL
+  );
+  CREATE TABLE seal_open (
+    id INTEGER PRIMARY KEY
+  );
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

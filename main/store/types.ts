@@ -17,6 +17,8 @@ export interface StoreOptions {
   backgroundCheckpoints?: boolean;
   /** Test-only: make the worker writer fail at start or at its third batch, or the checkpoint thread at start. */
   testWriterFault?: 'start' | 'batch' | 'checkpoint';
+  /** How often what was recorded is sealed into the audit chain (seals.ts; default SEAL_EVERY_MS), and rows hashed per turn of the event loop meanwhile. */
+  seal?: { everyMs?: number; sliceRows?: number };
   /** Clock used for created/at timestamps (tests inject a fixed one). */
   now?: () => Date;
   /** Where failures of background (batched) writes are reported; default console.error. */
@@ -166,7 +168,8 @@ export interface ExchangesRepo {
   nextId(): string;
   /**
    * Queued; written in batches (one transaction per batch, flushed every 100 ms or at 500 rows, and on close).
-   * Recording the same id again replaces the earlier row (so a pipeline may record at start and at end).
+   * Recording the same id again replaces the earlier row (so a pipeline may record at start and at end),
+   * until the row is sealed (seals.ts): a sealed row that changes fails `audit verify`.
    * `rec.id` must come from nextId(). The record is serialised at once, but its body buffers are kept as given until written: do not mutate them afterwards.
    */
   record(rec: ExchangeRecord): void;
@@ -182,7 +185,16 @@ export interface ExchangesRepo {
    * agent: for exports (a scan, not a page; bodies and headers are not included). Flushes first.
    */
   iterate(q?: { since?: string; until?: string; agent?: string }): IterableIterator<ExchangeView>;
-  /** Deletes exchanges (and their bodies) started more than N days ago; appends audit event 'retention.pruned'. */
+  /**
+   * Seals what is written now into the audit chain (seals.ts): one `exchanges.sealed` event per day of
+   * rows, or none when nothing was written since the last seal. The gateway seals every few minutes while
+   * it records, at shutdown and before pruning; `audit verify` compares the rows with their seals.
+   */
+  seal(): void;
+  /**
+   * Deletes exchanges (and their bodies) started more than N days ago, whole seals at a time (what is
+   * written is sealed first; a day's seal goes when all of it is older); appends audit event 'retention.pruned'.
+   */
   prune(olderThanDays: number, now?: Date): number;
   /**
    * Keeps at most `maxBytes` of stored bodies (as stored: after compression) from now on. Beyond it the
@@ -296,6 +308,23 @@ export interface VerifyResult {
   message: string;
   /** The database's verify, once the chain holds: the reviews table compared with the chain's review events. */
   reviews?: ReviewsCheck;
+  /** The database's verify, once the chain holds: the exchanges table compared with the chain's seals. */
+  exchanges?: ExchangesCheck;
+}
+
+/** The `exchanges` rows compared with the chain's `exchanges.sealed` events (`AuditLog.verify`). */
+export interface ExchangesCheck {
+  seals: number;
+  /** Rows read again and found as their seal says. */
+  sealedRows: number;
+  /** Rows written since the last seal (or in flight when it was made): not covered yet. */
+  unsealed: number;
+  /** Seals whose rows retention has deleted since: not compared. */
+  prunedSeals: number;
+  /** Seals of which retention deleted some rows (a row written late into an older range): not compared. */
+  partlyPrunedSeals: number;
+  /** One line per seal whose rows differ, naming the range and the seal's seq; empty when every seal holds. */
+  problems: string[];
 }
 
 /** The `reviews` rows compared with their events in the audit chain (`AuditLog.verify`). */

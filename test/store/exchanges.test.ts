@@ -340,7 +340,7 @@ test('prune deletes old exchanges and their bodies, and audits it', async () => 
   raw.close();
   const ev = store.audit.head()!;
   assert.equal(ev.action, 'retention.pruned');
-  assert.deepEqual(ev.details, { count: 1, cutoff: '2025-12-11T00:00:00.000Z', olderThanDays: 30 });
+  assert.deepEqual(ev.details, { count: 1, cutoff: '2025-12-11T00:00:00.000Z', olderThanDays: 30, throughId: 1 });
   assert.equal(store.audit.verify().ok, true);
 });
 

@@ -1,0 +1,462 @@
+// Seals: the exchanges table made tamper-evident through the audit chain.
+//
+// Every few minutes (and at shutdown, and before retention deletes anything) the gateway appends one audit
+// event `exchanges.sealed` holding the count of the exchanges written since the last seal and the SHA-256
+// of their rows' digests in id order. The chain vouches for the event, the event for the rows: `audit
+// verify` reads every row again and names the seal whose rows were edited, deleted or added.
+// A row's digest (SHA-256 of a canonical line of its values, its bodies as one hash) is computed when the
+// gateway hands the row to its writer (~3 µs with two 1 KiB bodies) and kept until the row is sealed;
+// rows this process did not write (an earlier gateway's, a row restored after a crash) are read back, in
+// slices of SLICE_ROWS, one slice per turn of the event loop.
+//
+// Exchange ids are handed out when an exchange starts and its row is written when it ends, so a seal
+// names the ids still in flight (`open`); a later seal covers those rows once they are written (`closed`).
+// Bodies dropped to keep the body budget leave their part of the seal in `bodies_sealed`, so dropping
+// them (a change Airlock makes itself) does not break the seal of their row.
+import crypto, { createHash } from 'node:crypto';
+import type Database from 'better-sqlite3';
+import type { AuditEvent, AuditLog, ExchangesCheck } from './types';
+
+/** A seal is made this often while new exchanges are recorded (and at shutdown, and before pruning). */
+export const SEAL_EVERY_MS = 5 * 60_000;
+/** ...or as soon as this many exchanges wait for one (bounds a seal's work and what one broken seal names). */
+export const SEAL_MAX_ROWS = 50_000;
+/** Rows read and hashed per turn of the event loop while a seal is made in the background (~2–3 ms). */
+export const SLICE_ROWS = 500;
+export const SEAL_ACTION = 'exchanges.sealed';
+
+/** What a seal event's details hold. */
+export interface SealDetails {
+  /** The seal covers the rows with ids in (from, to], except `open`, and the rows of `closed`. */
+  from: number;
+  to: number;
+  /** Ids in (from, to] handed out but not yet written when the seal was made (exchanges still in flight). */
+  open: number[];
+  /** Ids an earlier seal left open whose rows were written since: covered by this seal. */
+  closed: number[];
+  count: number;
+  sha256: string;
+}
+
+/** The columns a seal covers, in this order; the nine body columns become one part. */
+const ROW_COLUMNS =
+  'id, session_id, agent, started_at, ended_at, method, scheme, host, port, path, kind, verdict, rule_id, explanation, ' +
+  'status, error, request_bytes, response_bytes, connect_ms, tls_ms, upstream_ms, total_ms, request_headers, response_headers, review_id, ' +
+  'request_body, request_body_encoding, request_body_complete, request_body_sha256, ' +
+  'response_body, response_body_encoding, response_body_complete, response_body_sha256, bodies_sealed';
+const PLAIN = 25;
+
+/** A row's body columns, as the seal reads them. */
+export interface SealedBodies {
+  req: Buffer | null; reqEncoding: string | null; reqComplete: number; reqSha: string | null;
+  res: Buffer | null; resEncoding: string | null; resComplete: number; resSha: string | null;
+}
+
+/**
+ * The bodies' part of their row's seal: one SHA-256 of the bytes stored (as stored: compressed or not; the
+ * request's length first), each body's encoding, whether it is whole, and the SHA-256 of the body as sent
+ * where the row keeps one. Once the bodies are dropped (the body budget drops both), the part they had,
+ * kept in `bodies_sealed`.
+ */
+export function bodiesSealPart(b: SealedBodies, sealed: string | null): string {
+  const meta = `${b.reqEncoding ?? ''}:${b.reqComplete}:${b.reqSha ?? ''}:${b.resEncoding ?? ''}:${b.resComplete}:${b.resSha ?? ''}`;
+  if (b.req === null && b.res === null) return sealed ?? `:${meta}`;
+  const h = createHash('sha256').update(b.req === null ? '-' : `${b.req.length}:`);
+  if (b.req !== null) h.update(b.req);
+  if (b.res !== null) h.update(b.res);
+  else h.update('-');
+  return `${h.digest('hex')}:${meta}`;
+}
+
+/** One-shot SHA-256 (`crypto.hash`, Node 20.12+: no hash object per call), else through a hash object. */
+const sha256Hex: (b: Buffer | string) => string = typeof (crypto as { hash?: unknown }).hash === 'function'
+  ? (b) => (crypto as unknown as { hash(alg: string, data: Buffer | string): string }).hash('sha256', b)
+  : (b) => createHash('sha256').update(b).digest('hex');
+
+/**
+ * One value of a row in the line a seal hashes: `n` for NULL, `i<number>;` for a number, `s<length>:<text>`
+ * for text (its length makes the encoding unambiguous whatever the text holds). Cheaper than JSON, which
+ * would escape every quote of the header JSON stored in the row.
+ */
+function field(v: unknown): string {
+  if (v === null || v === undefined) return 'n';
+  if (typeof v === 'number' || typeof v === 'bigint') return `i${v};`;
+  const t = String(v);
+  return `s${t.length}:${t}`;
+}
+
+/** A lone surrogate (text that is not valid Unicode): SQLite keeps it in a form that reads back otherwise. */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** One row (as `SELECT ${ROW_COLUMNS}` returns it, raw): the SHA-256 of its line. A seal hashes its rows' digests in id order. */
+export function rowDigest(r: unknown[]): string {
+  let line = '';
+  for (let i = 0; i < PLAIN; i++) line += field(r[i]);
+  line += field(bodiesSealPart({
+    req: r[25] as Buffer | null, reqEncoding: r[26] as string | null, reqComplete: r[27] as number, reqSha: r[28] as string | null,
+    res: r[29] as Buffer | null, resEncoding: r[30] as string | null, resComplete: r[31] as number, resSha: r[32] as string | null,
+  }, r[33] as string | null));
+  return sha256Hex(line);
+}
+
+/**
+ * Where each of a row's values (ROW_COLUMNS order) is in a write's values (the writer's EXCHANGE_COLUMNS
+ * order, exchanges.ts); -1: not written by the writer (a dropped body's part: none yet).
+ */
+const FROM_WIRE = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 28];
+
+/**
+ * A row's digest from the values the writer writes (the same digest `rowDigest` gives once it is read
+ * back): the gateway keeps those of the rows it wrote, so a seal reads back only the rows it did not write.
+ */
+/** A write's body values (the writer's EXCHANGE_COLUMNS order, exchanges.ts). */
+export function wireBodies(v: readonly unknown[]): SealedBodies {
+  return {
+    req: v[29] as Buffer | null, reqEncoding: v[31] as string | null, reqComplete: v[24] as number, reqSha: v[26] as string | null,
+    res: v[30] as Buffer | null, resEncoding: v[32] as string | null, resComplete: v[25] as number, resSha: v[27] as string | null,
+  };
+}
+
+export function wireDigest(values: readonly unknown[]): string | null {
+  let line = '';
+  for (let i = 0; i < PLAIN; i++) {
+    const v = values[FROM_WIRE[i]!];
+    // Text SQLite would not read back as it is written: the row is read back when it is sealed.
+    if (typeof v === 'string' && LONE_SURROGATE.test(v)) return null;
+    line += field(v);
+  }
+  const v = values as (Buffer | string | number | null)[];
+  line += field(bodiesSealPart(wireBodies(v), null));
+  return sha256Hex(line);
+}
+
+/**
+ * Hashes the rows a seal covers: the closed ids first, then (from, to] without the open ids; all in id order.
+ * With `known` (the digests of rows this process wrote), only the ids are read and a row is read back
+ * only when its digest is not known; without it (verify), every row is read.
+ */
+function* hashRows(
+  db: Database.Database,
+  d: Pick<SealDetails, 'from' | 'to' | 'open' | 'closed'>,
+  sliceRows = SLICE_ROWS,
+  known?: ReadonlyMap<number, string>,
+): Generator<void, { count: number; sha256: string }> {
+  const hash = createHash('sha256');
+  let count = 0;
+  const one = db.prepare<[number], unknown[]>(`SELECT ${ROW_COLUMNS} FROM exchanges WHERE id = ?`).raw();
+  const digestOf = (id: number): string | null => {
+    const k = known?.get(id);
+    if (k !== undefined) return k;
+    const r = one.get(id);
+    return r ? rowDigest(r) : null;
+  };
+  for (const id of [...d.closed].sort((a, b) => a - b)) {
+    const dg = digestOf(id);
+    if (dg === null) continue; // a row an earlier seal left open was deleted since: the count says so
+    hash.update(dg + '\n');
+    count++;
+  }
+  const open = new Set(d.open);
+  const page = known
+    ? db.prepare<[number, number, number], unknown[]>('SELECT id FROM exchanges WHERE id > ? AND id <= ? ORDER BY id LIMIT ?').raw()
+    : db.prepare<[number, number, number], unknown[]>(`SELECT ${ROW_COLUMNS} FROM exchanges WHERE id > ? AND id <= ? ORDER BY id LIMIT ?`).raw();
+  let after = d.from;
+  for (;;) {
+    const rows = page.all(after, d.to, sliceRows);
+    for (const r of rows) {
+      const id = r[0] as number;
+      if (open.has(id)) continue;
+      const dg = known ? digestOf(id) : rowDigest(r);
+      if (dg === null) continue;
+      hash.update(dg + '\n');
+      count++;
+    }
+    if (rows.length < sliceRows) break;
+    after = rows[rows.length - 1]![0] as number;
+    yield;
+  }
+  return { count, sha256: hash.digest('hex') };
+}
+
+function runToEnd<T>(g: Generator<void, T>): T {
+  for (;;) {
+    const s = g.next();
+    if (s.done) return s.value;
+  }
+}
+
+/** A seal about to be made; `cut`: it ends where a day's rows end, and more rows wait. */
+type Plan = Omit<SealDetails, 'count' | 'sha256'> & { cut: boolean };
+
+export interface Sealer {
+  /** An exchange id handed out (in flight until recorded). */
+  issued(id: number): void;
+  /** An exchange recorded (its row is queued). */
+  recorded(id: number): void;
+  /** A row as the writer will write it (values in its column order), final: its digest is kept until it is sealed. */
+  wrote(values: readonly unknown[]): void;
+  /** Starts the timer (first write of this process): a reader never seals. */
+  start(): void;
+  /** Whether start() was called: this process records, so it seals at shutdown. */
+  active(): boolean;
+  /**
+   * Seals everything written so far, here and now (a seal under way in the background is finished first).
+   * `flush` must have written every queued row. Returns the event, or null when there was nothing to seal.
+   */
+  sealNow(): AuditEvent | null;
+  /** The highest id a seal covers the range of (retention deletes up to a seal's end, never into an unsealed row). */
+  sealedThrough(): number;
+  /** Deleting exchanges up to `through` (whole seals): forgets their seal bookkeeping. Inside the caller's transaction. */
+  pruned(through: number): void;
+  stop(): void;
+}
+
+/**
+ * The gateway's sealer. `flush` writes every queued exchange (and waits for the writer); `canWrite` is false
+ * while the database refuses writes (a seal then waits: the rows it would cover are held in memory).
+ */
+export function createSealer(
+  db: Database.Database,
+  audit: AuditLog,
+  opts: { flush: () => void; canWrite: () => boolean; onError: (e: unknown) => void; everyMs?: number; maxRows?: number; sliceRows?: number },
+): Sealer {
+  const everyMs = opts.everyMs ?? SEAL_EVERY_MS;
+  const maxRows = opts.maxRows ?? SEAL_MAX_ROWS;
+  const outstanding = new Set<number>();
+  /** Digests of the rows this process wrote since the last seal (at most ~maxRows: a seal is made then). */
+  const known = new Map<number, string>();
+  let recordedSince = 0;
+  let timer: NodeJS.Timeout | null = null;
+  let started = false;
+  let stopped = false;
+  /** A seal being made in the background: its plan and the hashing still to do. */
+  let kick: NodeJS.Immediate | null = null;
+  const kickSoon = (): void => {
+    if (!kick && !stopped) kick = setImmediate(() => {
+      kick = null;
+      begin();
+    });
+  };
+  let running: { plan: Plan; steps: Generator<void, { count: number; sha256: string }>; immediate: NodeJS.Immediate | null } | null = null;
+
+  const throughGet = db.prepare<[], { next: number }>("SELECT next FROM counters WHERE name = 'sealed-through'");
+  const throughSet = db.prepare<[number]>("INSERT INTO counters (name, next) VALUES ('sealed-through', ?) ON CONFLICT(name) DO UPDATE SET next = max(next, excluded.next)");
+  const maxId = db.prepare<[], { id: number | null }>('SELECT max(id) AS id FROM exchanges');
+  const firstAfter = db.prepare<[number], { id: number; started_at: string }>('SELECT id, started_at FROM exchanges WHERE id > ? ORDER BY id LIMIT 1');
+  // Walks only the rows since the last seal (in id order, which is start order): no index on started_at.
+  const startedFrom = db.prepare<[number, string], { id: number }>('SELECT id FROM exchanges WHERE id > ? AND started_at >= ? ORDER BY id LIMIT 1');
+  const openWritten = db.prepare<[], { id: number }>('SELECT o.id FROM seal_open o WHERE EXISTS (SELECT 1 FROM exchanges e WHERE e.id = o.id) ORDER BY o.id');
+  const openAdd = db.prepare<[number]>('INSERT OR IGNORE INTO seal_open (id) VALUES (?)');
+  const openDel = db.prepare<[number]>('DELETE FROM seal_open WHERE id = ?');
+  const openPrune = db.prepare<[number]>('DELETE FROM seal_open WHERE id <= ?');
+  const boundaryAdd = db.prepare<[number, number]>('INSERT OR REPLACE INTO exchange_seals (upto, seq) VALUES (?, ?)');
+  const boundaryPrune = db.prepare<[number]>('DELETE FROM exchange_seals WHERE upto <= ?');
+
+  const through = (): number => throughGet.get()?.next ?? 0;
+
+  /**
+   * What the next seal covers, or null when nothing was written since the last one. A seal never spans two
+   * days (UTC, by start time): retention deletes whole seals, so a seal holding last quarter's rows with
+   * today's would keep them all (the first seal after an upgrade meets a whole record's worth).
+   */
+  function plan(): Plan | null {
+    const from = through();
+    let to = Math.max(from, maxId.get()?.id ?? 0);
+    let dayCut = false;
+    const first = firstAfter.get(from);
+    if (first && to > from) {
+      const day = Date.parse(first.started_at.slice(0, 10));
+      const cut = Number.isFinite(day) ? startedFrom.get(from, new Date(day + 86_400_000).toISOString().slice(0, 10)) : undefined;
+      if (cut && cut.id - 1 > from && cut.id - 1 < to) {
+        to = cut.id - 1;
+        dayCut = true;
+      }
+    }
+    const closed = openWritten.all().map((r) => r.id);
+    if (to === from && closed.length === 0) return null;
+    const open = [...outstanding].filter((id) => id > from && id <= to).sort((a, b) => a - b);
+    return { from, to, open, closed, cut: dayCut };
+  }
+
+  const appendTx = db.transaction((d: SealDetails): AuditEvent => {
+    const e = audit.append({ actor: 'system', action: SEAL_ACTION, subject: 'exchanges', details: d });
+    for (const id of d.closed) openDel.run(id);
+    for (const id of d.open) openAdd.run(id);
+    throughSet.run(d.to);
+    boundaryAdd.run(d.to, e.seq);
+    return e;
+  });
+  /** Appends the seal; its open ids are then kept by `seal_open`, not in memory (an id never recorded is not kept forever). */
+  function append(p: Plan & { count: number; sha256: string }): AuditEvent {
+    const d: SealDetails = { from: p.from, to: p.to, open: p.open, closed: p.closed, count: p.count, sha256: p.sha256 };
+    const e = appendTx.immediate(d);
+    for (const id of d.open) outstanding.delete(id);
+    for (const id of known.keys()) if (id <= d.to) known.delete(id);
+    return e;
+  }
+
+  function finishRunning(): AuditEvent | null {
+    const r = running;
+    if (!r) return null;
+    running = null;
+    if (r.immediate) clearImmediate(r.immediate);
+    const { count, sha256 } = runToEnd(r.steps);
+    return append({ ...r.plan, count, sha256 });
+  }
+
+  function step(): void {
+    const r = running;
+    if (!r) return;
+    r.immediate = null;
+    try {
+      const s = r.steps.next();
+      if (!s.done) {
+        r.immediate = setImmediate(step);
+        return;
+      }
+      running = null;
+      append({ ...r.plan, ...s.value });
+      // A seal cut at the end of a day: the next day's rows are sealed next, without waiting for the timer.
+      if (r.plan.cut) kickSoon();
+    } catch (e) {
+      running = null;
+      if (!stopped) opts.onError(e); // tried again at the next tick
+    }
+  }
+
+  function begin(): void {
+    if (running || stopped || !opts.canWrite()) return;
+    try {
+      opts.flush();
+      if (!opts.canWrite()) return; // the flush failed: what it held is not in the table yet
+      const p = plan();
+      recordedSince = 0;
+      if (!p) return;
+      running = { plan: p, steps: hashRows(db, p, opts.sliceRows, known), immediate: null };
+      running.immediate = setImmediate(step);
+    } catch (e) {
+      running = null;
+      opts.onError(e);
+    }
+  }
+
+  return {
+    issued(id) {
+      outstanding.add(id);
+    },
+    wrote(values) {
+      const d = wireDigest(values);
+      if (d === null) known.delete(values[0] as number);
+      else known.set(values[0] as number, d);
+    },
+    recorded(id) {
+      outstanding.delete(id);
+      if (++recordedSince >= maxRows && started && !running) kickSoon();
+    },
+    start() {
+      if (started || stopped) return;
+      started = true;
+      timer = setInterval(begin, everyMs);
+      timer.unref();
+    },
+    active: () => started,
+    sealNow() {
+      if (stopped || !opts.canWrite()) return null;
+      const finished = finishRunning();
+      opts.flush();
+      if (!opts.canWrite()) return finished;
+      recordedSince = 0;
+      let last = finished;
+      for (let p = plan(); p; p = plan()) last = append({ ...p, ...runToEnd(hashRows(db, p, SLICE_ROWS, known)) });
+      return last;
+    },
+    sealedThrough: through,
+    pruned(upto) {
+      openPrune.run(upto);
+      boundaryPrune.run(upto);
+    },
+    stop() {
+      stopped = true;
+      if (timer) clearInterval(timer);
+      timer = null;
+      if (running?.immediate) clearImmediate(running.immediate);
+      known.clear();
+      if (kick) clearImmediate(kick);
+      kick = null;
+      running = null;
+    },
+  };
+}
+
+/** Where retention may delete up to: the end of the last seal that ends before `firstKept` (0: nothing). */
+export function pruneBoundary(db: Database.Database, firstKept: number): number {
+  return db.prepare<[number], { upto: number | null }>('SELECT max(upto) AS upto FROM exchange_seals WHERE upto < ?').get(firstKept)?.upto ?? 0;
+}
+
+function isSealDetails(d: unknown): d is SealDetails {
+  if (typeof d !== 'object' || d === null) return false;
+  const s = d as Record<string, unknown>;
+  const ids = (v: unknown): boolean => Array.isArray(v) && v.every((n) => Number.isSafeInteger(n));
+  return Number.isSafeInteger(s.from) && Number.isSafeInteger(s.to) && Number.isSafeInteger(s.count) &&
+    typeof s.sha256 === 'string' && ids(s.open) && ids(s.closed);
+}
+
+/**
+ * The exchanges table compared with the chain's seals (`AuditLog.verify`, once the chain holds): each seal's
+ * rows are read and hashed again. Rows deleted by retention (its events name how far) are not compared;
+ * rows written since the last seal are counted as not sealed yet.
+ */
+export function sealChecker(db: Database.Database): { observe(e: AuditEvent): void; check(): ExchangesCheck } {
+  const seals: { seq: number; d: SealDetails }[] = [];
+  const problems: string[] = [];
+  let prunedThrough = 0;
+  return {
+    observe(e) {
+      if (e.action === SEAL_ACTION) {
+        if (isSealDetails(e.details)) seals.push({ seq: e.seq, d: e.details });
+        else problems.push(`seal seq ${e.seq}: its details are not a seal`);
+      } else if (e.action === 'retention.pruned' && e.subject === 'exchanges') {
+        const t = (e.details as { throughId?: unknown } | null)?.throughId;
+        if (Number.isSafeInteger(t) && (t as number) > prunedThrough) prunedThrough = t as number;
+      }
+    },
+    check() {
+      let sealedRows = 0;
+      let pruned = 0;
+      let partlyPruned = 0;
+      const open = new Set<number>();
+      for (const { seq, d } of seals) {
+        const range = d.from === d.to ? 'no new range' : `${d.from + 1}–${d.to}`;
+        for (const id of d.closed) {
+          if (!open.has(id)) problems.push(`seal seq ${seq} covers exchange ${id}, which no earlier seal left open`);
+          open.delete(id);
+        }
+        for (const id of d.open) open.add(id);
+        const lowest = Math.min(d.from + 1, ...d.closed);
+        if (d.to <= prunedThrough && d.closed.every((id) => id <= prunedThrough)) {
+          pruned++;
+          continue;
+        }
+        if (lowest <= prunedThrough) {
+          partlyPruned++;
+          continue;
+        }
+        const got = runToEnd(hashRows(db, d, 2000));
+        if (got.count !== d.count) {
+          problems.push(`exchanges ${range} (sealed at seq ${seq}): ${got.count} rows where the seal counted ${d.count} (${got.count < d.count ? 'rows deleted' : 'rows added'})`);
+        } else if (got.sha256 !== d.sha256) {
+          problems.push(`exchanges ${range} (sealed at seq ${seq}): a row was changed since the seal (its ${d.count} rows no longer hash to ${d.sha256.slice(0, 12)}…)`);
+        } else sealedRows += d.count;
+      }
+      // Retention deletes every row up to where it pruned: a row there now was put there afterwards.
+      const below = db.prepare<[number], { n: number }>('SELECT count(*) AS n FROM exchanges WHERE id <= ?').get(prunedThrough)!.n;
+      if (below > 0) problems.push(`${below} exchange${below === 1 ? '' : 's'} with ids up to ${prunedThrough}, where retention deleted every row (rows added)`);
+      const last = seals.length > 0 ? seals[seals.length - 1]!.d.to : 0;
+      const after = db.prepare<[number], { n: number }>('SELECT count(*) AS n FROM exchanges WHERE id > ?').get(Math.max(last, prunedThrough))!.n;
+      let inFlight = 0;
+      const exists = db.prepare<[number], { id: number }>('SELECT id FROM exchanges WHERE id = ?');
+      for (const id of open) if (id > prunedThrough && exists.get(id)) inFlight++;
+      return { seals: seals.length, sealedRows, unsealed: after + inFlight, prunedSeals: pruned, partlyPrunedSeals: partlyPruned, problems };
+    },
+  };
+}

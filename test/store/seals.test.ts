@@ -1,0 +1,302 @@
+// Seals: the exchanges table made tamper-evident through the audit chain (main/store/seals.ts).
+// Every test edits a real SQLite file the way someone with access to the data dir could, and shows
+// that `verify` names the seal whose rows changed, or that Airlock's own changes keep every seal whole.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { sqlite } from '../../main/store/sqlite';
+import { openStore } from '../../main/store';
+import type { AuditEvent, Store } from '../../main/store';
+import { SEAL_ACTION, type SealDetails } from '../../main/store/seals';
+import { exchange, makeClock, tempDirs } from './helpers';
+
+const Database = sqlite();
+const dirs = tempDirs('airlock-seals-');
+
+async function fresh(opts: Parameters<typeof openStore>[1] = {}): Promise<{ file: string; store: Store }> {
+  const file = join(await dirs(), 'airlock.db');
+  return { file, store: openStore(file, { now: makeClock('2026-01-02T00:00:00.000Z').now, ...opts }) };
+}
+
+/** Records n exchanges with ids from nextId(), bodies of several kinds; returns their ids. */
+function recordSome(store: Store, n: number, over: (i: number) => Partial<Parameters<typeof exchange>[1]> = () => ({})): string[] {
+  const ids: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const id = store.exchanges.nextId();
+    ids.push(id);
+    store.exchanges.record(exchange(id, {
+      path: `/o/r${i}.git/info/refs`,
+      // every 5th a body over 16 KiB (stored gzip-compressed); every 7th one cut at the cap
+      responseBody: i % 5 === 0 ? Buffer.from('x'.repeat(40_000)) : Buffer.from(`answer ${i}`),
+      ...(i % 7 === 0 ? { requestBodyComplete: false, requestBytes: 5000, requestBodySha256: 'ab'.repeat(32) } : {}),
+      // text SQLite stores otherwise than JavaScript holds it (a lone surrogate becomes U+FFFD), and non-ASCII
+      ...(i % 6 === 1 ? { error: `upstream said \ud800 in ${i}`, requestHeaders: { host: 'github.com', 'x-note': 'grüße "quoted"' } } : {}),
+      ...over(i),
+    }));
+  }
+  return ids;
+}
+
+function seals(store: Store): (AuditEvent & { details: SealDetails })[] {
+  return store.audit.list().filter((e) => e.action === SEAL_ACTION) as (AuditEvent & { details: SealDetails })[];
+}
+
+/** Opens the file, runs f, closes it. */
+function withStore<T>(file: string, f: (s: Store) => T): T {
+  const s = openStore(file);
+  try {
+    return f(s);
+  } finally {
+    s.close();
+  }
+}
+
+function onFile<T>(file: string, f: (db: InstanceType<typeof Database>) => T): T {
+  const db = new Database(file);
+  try {
+    return f(db);
+  } finally {
+    db.close();
+  }
+}
+
+test('a seal covers what was written; verify reads every row again and says so', async () => {
+  const { store } = await fresh();
+  const ids = recordSome(store, 30);
+  store.exchanges.seal();
+  const [s, ...more] = seals(store);
+  assert.equal(more.length, 0, 'one day of rows: one seal');
+  assert.deepEqual({ from: s!.details.from, to: s!.details.to, count: s!.details.count, open: s!.details.open, closed: s!.details.closed },
+    { from: 0, to: Number(ids.at(-1)), count: 30, open: [], closed: [] });
+  assert.match(s!.details.sha256, /^[0-9a-f]{64}$/);
+  store.exchanges.seal();
+  assert.equal(seals(store).length, 1, 'nothing new: no second seal');
+  const v = store.audit.verify();
+  assert.equal(v.ok, true, v.message);
+  assert.match(v.message, /; 30 exchanges match their seal$/);
+  assert.deepEqual(v.exchanges, { seals: 1, sealedRows: 30, unsealed: 0, prunedSeals: 0, partlyPrunedSeals: 0, problems: [] });
+  store.close();
+});
+
+test('every kind of change to a sealed row fails verify, naming the range and the seal; the chain itself still holds', async () => {
+  const edits: [string, string][] = [
+    ['the path', "UPDATE exchanges SET path = '/o/innocent.git/info/refs' WHERE id = :id"],
+    ['the status', 'UPDATE exchanges SET status = 403 WHERE id = :id'],
+    ['the agent', "UPDATE exchanges SET agent = 'bob' WHERE id = :id"],
+    ['a header', `UPDATE exchanges SET request_headers = '{"host":"example.com"}' WHERE id = :id`],
+    ['the verdict', "UPDATE exchanges SET verdict = 'allow' WHERE id = :id"],
+    ['a stored body', "UPDATE exchanges SET response_body = CAST('answer 9!' AS BLOB) WHERE id = :id"],
+    ['a compressed body', 'UPDATE exchanges SET response_body = zeroblob(20) WHERE id = :id - 9'],
+    ['a body dropped by hand', 'UPDATE exchanges SET response_body = NULL WHERE id = :id'],
+    ['the hash of a body cut at the cap', "UPDATE exchanges SET request_body_sha256 = 'cd' || substr(request_body_sha256, 3) WHERE id = :id - 9"],
+    ['a timing', 'UPDATE exchanges SET total_ms = 1 WHERE id = :id'],
+  ];
+  for (const [what, sql] of edits) {
+    const { file, store } = await fresh();
+    const ids = recordSome(store, 20);
+    store.exchanges.seal();
+    const seq = seals(store)[0]!.seq;
+    store.close();
+    const changed = onFile(file, (db) => db.prepare(sql).run({ id: Number(ids[9]) }).changes);
+    assert.equal(changed, 1, `${what}: the edit applied`);
+    const again = openStore(file);
+    const v = again.audit.verify();
+    again.close();
+    assert.equal(v.ok, false, `${what}: ${v.message}`);
+    assert.match(v.message, new RegExp(`exchanges ${ids[0]}–${ids[19]} \\(sealed at seq ${seq}\\): a row was changed since the seal`), what);
+    assert.match(v.message, /\(The chain itself holds: ok \d+ events/, what);
+    assert.equal(v.brokenAt, null, `${what}: no event of the chain is broken`);
+  }
+});
+
+test('a sealed row deleted, or a row added inside a sealed range, fails verify; rows recorded after the seal are only counted', async () => {
+  const { file, store } = await fresh();
+  const ids = recordSome(store, 10);
+  store.exchanges.seal();
+  recordSome(store, 3); // after the seal
+  store.close(); // seals them too
+  const [first, second] = withStore(file, seals);
+  assert.equal(second?.details.count, 3, 'close sealed what came after the first seal');
+
+  onFile(file, (db) => db.prepare('DELETE FROM exchanges WHERE id = ?').run(Number(ids[4])));
+  let s = openStore(file);
+  let v = s.audit.verify();
+  s.close();
+  assert.equal(v.ok, false);
+  assert.match(v.message, new RegExp(`exchanges 1–${ids[9]} \\(sealed at seq ${first!.seq}\\): 9 rows where the seal counted 10 \\(rows deleted\\)`));
+
+  // put it back as it was: the seal holds again; then a forged row in a gap of the range
+  // ids are reserved in blocks: a gateway that stops leaves the rest of its block unused, a gap in the range
+  const { file: f2, store: s2 } = await fresh();
+  const ids2 = recordSome(s2, 5);
+  s2.close();
+  const later = withStore(f2, (x) => recordSome(x, 5));
+  const gap = Number(ids2.at(-1)) + 1;
+  assert.ok(gap < Number(later[0]) - 1, `a gap between ${ids2.at(-1)} and ${later[0]}`);
+  assert.equal(withStore(f2, seals)[1]?.details.from, Number(ids2.at(-1)), 'the second gateway\'s seal covers the gap');
+  onFile(f2, (db) => {
+    const row = db.prepare('SELECT * FROM exchanges WHERE id = ?').get(Number(later[0])) as Record<string, unknown>;
+    row.id = gap;
+    row.path = '/o/forged.git/info/refs';
+    const cols = Object.keys(row);
+    db.prepare(`INSERT INTO exchanges (${cols.join(', ')}) VALUES (${cols.map((c) => `@${c}`).join(', ')})`).run(row);
+  });
+  s = openStore(f2);
+  v = s.audit.verify();
+  assert.equal(v.ok, false);
+  assert.match(v.message, /6 rows where the seal counted 5 \(rows added\)/);
+  onFile(f2, (db) => db.prepare('DELETE FROM exchanges WHERE id = ?').run(gap));
+  v = s.audit.verify();
+  assert.equal(v.ok, true, v.message);
+  // a row after the last seal is not covered yet: counted, not an error
+  recordSome(s, 2);
+  s.exchanges.flush();
+  v = s.audit.verify();
+  assert.equal(v.ok, true, v.message);
+  assert.match(v.message, /10 exchanges match their 2 seals \(2 exchanges recorded since the last seal, not sealed yet\)$/);
+  s.close();
+});
+
+test('an exchange in flight when a seal is made is left open, and the next seal covers it once written', async () => {
+  const { file, store } = await fresh();
+  const early = store.exchanges.nextId(); // started, still running (a long download, a held push)
+  const ids = recordSome(store, 4);
+  store.exchanges.seal();
+  const [s1] = seals(store);
+  assert.deepEqual(s1!.details.open, [Number(early)]);
+  assert.equal(s1!.details.count, 4);
+  let v = store.audit.verify();
+  assert.equal(v.ok, true, v.message);
+  assert.equal(v.exchanges?.unsealed, 0, 'not written yet: nothing unsealed');
+
+  store.exchanges.record(exchange(early, { path: '/slow' }));
+  store.exchanges.flush();
+  v = store.audit.verify();
+  assert.match(v.message, /\(1 exchange recorded since the last seal, not sealed yet\)/, 'written after its seal: counted as not sealed yet');
+  store.exchanges.seal();
+  const s2 = seals(store)[1]!;
+  assert.deepEqual({ from: s2.details.from, to: s2.details.to, closed: s2.details.closed, count: s2.details.count },
+    { from: Number(ids.at(-1)), to: Number(ids.at(-1)), closed: [Number(early)], count: 1 });
+  v = store.audit.verify();
+  assert.equal(v.ok, true, v.message);
+  assert.match(v.message, /5 exchanges match their 2 seals$/);
+  store.close();
+
+  onFile(file, (db) => db.prepare("UPDATE exchanges SET path = '/fast' WHERE id = ?").run(Number(early)));
+  const again = openStore(file);
+  v = again.audit.verify();
+  again.close();
+  assert.match(v.message, new RegExp(`exchanges no new range \\(sealed at seq ${s2.seq}\\): a row was changed`));
+});
+
+test('after a restart, a row written for an id an earlier gateway left open (a held push restored) is sealed by the next gateway', async () => {
+  const { file, store } = await fresh();
+  const held = store.exchanges.nextId();
+  recordSome(store, 3);
+  store.close(); // the seal at shutdown leaves `held` open: the process stops with it in flight
+  onFile(file, (db) => {
+    // what recovery does at the next start: the exchange row restored from its review
+    const row = db.prepare('SELECT * FROM exchanges ORDER BY id LIMIT 1').get() as Record<string, unknown>;
+    Object.assign(row, { id: Number(held), path: '/o/r.git/git-receive-pack', request_body: null, response_body: null });
+    const cols = Object.keys(row);
+    db.prepare(`INSERT INTO exchanges (${cols.join(', ')}) VALUES (${cols.map((c) => `@${c}`).join(', ')})`).run(row);
+  });
+  const next = openStore(file);
+  recordSome(next, 1);
+  next.close();
+  const s = openStore(file);
+  const all = seals(s);
+  assert.deepEqual(all.map((e) => e.details.closed), [[], [Number(held)]]);
+  const v = s.audit.verify();
+  s.close();
+  assert.equal(v.ok, true, v.message);
+  assert.equal(v.exchanges?.sealedRows, 5);
+});
+
+test('a seal never spans two days; retention deletes whole seals, says how far, and verify leaves pruned seals out', async () => {
+  const { file, store } = await fresh();
+  const day = (d: number, i: number) => `2026-01-0${d}T0${i % 10}:00:00.000Z`;
+  recordSome(store, 3, (i) => ({ startedAt: day(1, i) }));
+  recordSome(store, 4, (i) => ({ startedAt: day(2, i) }));
+  recordSome(store, 2, (i) => ({ startedAt: day(3, i) }));
+  store.exchanges.seal();
+  assert.deepEqual(seals(store).map((e) => e.details.count), [3, 4, 2], 'one seal per day of rows');
+
+  // 30 days kept, on Feb 1 at 00:00: Jan 1 is older; Jan 2 from 00:00 is not
+  const n = store.exchanges.prune(30, new Date('2026-02-01T00:00:00.000Z'));
+  assert.equal(n, 3);
+  const ev = store.audit.head()!;
+  assert.equal(ev.action, 'retention.pruned');
+  assert.equal((ev.details as { throughId: number }).throughId, seals(store)[0]!.details.to);
+  let v = store.audit.verify();
+  assert.equal(v.ok, true, v.message);
+  assert.match(v.message, /6 exchanges match their 3 seals \(1 seal of exchanges retention deleted, not compared\)$/);
+  store.close();
+
+  onFile(file, (db) => {
+    const row = db.prepare('SELECT * FROM exchanges ORDER BY id LIMIT 1').get() as Record<string, unknown>;
+    row.id = 1;
+    const cols = Object.keys(row);
+    db.prepare(`INSERT INTO exchanges (${cols.join(', ')}) VALUES (${cols.map((c) => `@${c}`).join(', ')})`).run(row);
+  });
+  const again = openStore(file);
+  v = again.audit.verify();
+  again.close();
+  assert.equal(v.ok, false);
+  assert.match(v.message, /1 exchange with ids up to \d+, where retention deleted every row \(rows added\)/);
+});
+
+test('bodies dropped for the body budget keep their part of the seal; a dropped body\'s part edited by hand does not', async () => {
+  const { file, store } = await fresh();
+  recordSome(store, 12);
+  store.exchanges.seal();
+  store.exchanges.limitBodies(100);
+  await store.exchanges.bodiesPruned();
+  const dropped = onFile(file, (db) => (db.prepare('SELECT count(*) AS n FROM exchanges WHERE response_body IS NULL AND bodies_sealed IS NOT NULL').get() as { n: number }).n);
+  assert.ok(dropped >= 5, `bodies were dropped (${dropped})`);
+  let v = store.audit.verify();
+  assert.equal(v.ok, true, v.message);
+  assert.match(v.message, /12 exchanges match their seal$/);
+  store.close();
+  onFile(file, (db) => db.prepare("UPDATE exchanges SET bodies_sealed = 'x' || substr(bodies_sealed, 2) WHERE bodies_sealed IS NOT NULL AND id = (SELECT min(id) FROM exchanges)").run());
+  const again = openStore(file);
+  v = again.audit.verify();
+  again.close();
+  assert.equal(v.ok, false);
+  assert.match(v.message, /a row was changed since the seal/);
+});
+
+test('in the background, a seal is made in slices while exchanges keep being recorded; with the worker writer too', async () => {
+  for (const writer of ['inline', 'worker'] as const) {
+    const { store } = await fresh({ writer, seal: { everyMs: 50, sliceRows: 40 } });
+    const ids = recordSome(store, 2000).map(Number);
+    const deadline = Date.now() + 10_000;
+    while (seals(store).length === 0 && Date.now() < deadline) {
+      ids.push(...recordSome(store, 2).map(Number)); // traffic goes on while the seal is hashed
+      await new Promise((r) => setImmediate(r));
+    }
+    const [s] = seals(store);
+    assert.ok(s, `${writer}: a seal was made by the timer`);
+    assert.ok(s.details.count >= 2000, `${writer}: it covers what was written when it began (${s.details.count})`);
+    // 2000+ rows, 40 per turn: 50+ turns between the seal's plan and its event, 2 exchanges recorded in each
+    const during = ids.filter((id) => id > s.details.to).length;
+    assert.ok(during >= 60, `${writer}: exchanges were recorded while the seal was hashed in slices (${during})`);
+    store.close();
+    const v = withStore(store.file, (x) => x.audit.verify());
+    assert.equal(v.ok, true, `${writer}: ${v.message}`);
+    assert.equal(v.exchanges?.unsealed, 0, `${writer}: close sealed the rest`);
+  }
+});
+
+test('a store that only reads never seals', async () => {
+  const { file, store } = await fresh();
+  recordSome(store, 3);
+  store.exchanges.flush();
+  // another process writing the file (as the gateway does) while a CLI reads it
+  const reader = openStore(file);
+  assert.equal(reader.exchanges.count(), 3);
+  reader.close();
+  assert.equal(seals(store).length, 0, 'the reader closed without sealing');
+  store.close();
+  assert.equal(withStore(file, seals).length, 1);
+});

@@ -280,7 +280,7 @@ export class AirlockService implements AirlockClient {
 
   async verifyAudit(query?: { head?: string }): Promise<AuditVerifyView> {
     const head = textParam(queryObject(query, 'verifyAudit', ['head']).head, 'head');
-    const r = this.store.audit.verify({ head: head === undefined ? undefined : parseHeadOption(head) });
+    const r = await this.store.audit.verifyInBackground({ head: head === undefined ? undefined : parseHeadOption(head) });
     return { ok: r.ok, events: r.events, head: r.head, brokenAt: r.brokenAt, headSeq: r.headSeq ?? null, message: r.message };
   }
 

@@ -6,6 +6,7 @@ import { canonicalJson } from './canonical-json';
 import { maskDeep, maskTextPre } from './mask';
 import { reviewChainChecker } from './reviews';
 import { sealChecker } from './seals';
+import { sqlite } from './sqlite';
 import type { AuditEvent, AuditLog, ExchangesCheck, ReviewsCheck, Store, VerifyOptions, VerifyResult } from './types';
 
 export const GENESIS_HASH = '0'.repeat(64);
@@ -53,8 +54,6 @@ export function createAuditLog(db: Database.Database, now: () => Date, secrets: 
   );
   const allStmt = db.prepare<[], AuditRow>('SELECT * FROM audit_events ORDER BY seq');
   const sinceStmt = db.prepare<[string], AuditRow>('SELECT * FROM audit_events WHERE at >= ? ORDER BY seq');
-  const recordedSomething = (): boolean =>
-    ['agents', 'sessions', 'exchanges'].some((t) => db.prepare(`SELECT 1 FROM ${t} LIMIT 1`).get() !== undefined);
 
   const appendTx = db.transaction((e: { actor: string; action: string; subject: string; details?: unknown }): AuditEvent => {
     const head = headStmt.get();
@@ -89,30 +88,67 @@ export function createAuditLog(db: Database.Database, now: () => Date, secrets: 
       return rows.map(rowToEvent);
     },
     verify(opts = {}) {
-      // One read of the chain and one of the reviews table: verify collects the review events as it goes.
-      const reviews = reviewChainChecker(db);
-      const seals = sealChecker(db);
-      const events = mapIter(allStmt.iterate(), (row) => {
-        const e = rowToEvent(row);
-        reviews.observe(e);
-        seals.observe(e);
-        return e;
-      });
-      const r = verifyEvents(events, { ...opts, allowPartial: false, allowEmpty: true, database: true });
-      if (r.ok && r.events === 0 && recordedSomething()) {
-        // Every write that fills the record (an agent added, a gateway started) appends an event first.
-        return { ...r, ok: false, brokenAt: 1, message: 'broken at seq 1: the audit log is empty, but the record holds agents, sessions or exchanges: its events were deleted' };
+      return runToEnd(verifyDatabase(db, opts));
+    },
+    async verifyInBackground(opts = {}) {
+      if (db.memory) return this.verify(opts);
+      // Its own read-only connection, in one read transaction: a snapshot that the gateway's writes (and
+      // a retention prune) do not change while the rows are read, a slice per turn of the event loop.
+      const ro = new (sqlite())(db.name, { readonly: true, fileMustExist: true });
+      try {
+        ro.pragma(`busy_timeout = ${5000}`);
+        ro.exec('BEGIN');
+        const steps = verifyDatabase(ro, opts);
+        for (;;) {
+          const s = steps.next();
+          if (s.done) return s.value;
+          await new Promise((r) => setImmediate(r));
+        }
+      } finally {
+        if (ro.inTransaction) ro.exec('COMMIT');
+        ro.close();
       }
-      // A chain that does not hold vouches for nothing; so does one that is not the kept head's.
-      if (!r.ok) return r;
-      const withR = withReviews(r, reviews.check());
-      return withR.ok ? withExchanges(withR, seals.check()) : withR;
     },
     head() {
       const r = headStmt.get();
       return r ? rowToEvent(r) : null;
     },
   };
+}
+
+/**
+ * The database's verify, as steps (each slice of exchange rows read is one): the chain, then the reviews
+ * table against it, then the exchanges against their seals.
+ */
+function* verifyDatabase(db: Database.Database, opts: VerifyOptions): Generator<void, VerifyResult> {
+  // One read of the chain and one of the reviews table: verify collects the review events and the seals as it goes.
+  const reviews = reviewChainChecker(db);
+  const seals = sealChecker(db);
+  const all = db.prepare<[], AuditRow>('SELECT * FROM audit_events ORDER BY seq');
+  const events = mapIter(all.iterate(), (row) => {
+    const e = rowToEvent(row);
+    reviews.observe(e);
+    seals.observe(e);
+    return e;
+  });
+  const r = verifyEvents(events, { ...opts, allowPartial: false, allowEmpty: true, database: true });
+  const recordedSomething = ['agents', 'sessions', 'exchanges'].some((t) => db.prepare(`SELECT 1 FROM ${t} LIMIT 1`).get() !== undefined);
+  if (r.ok && r.events === 0 && recordedSomething) {
+    // Every write that fills the record (an agent added, a gateway started) appends an event first.
+    return { ...r, ok: false, brokenAt: 1, message: 'broken at seq 1: the audit log is empty, but the record holds agents, sessions or exchanges: its events were deleted' };
+  }
+  // A chain that does not hold vouches for nothing; so does one that is not the kept head's.
+  if (!r.ok) return r;
+  const withR = withReviews(r, reviews.check());
+  if (!withR.ok) return withR;
+  return withExchanges(withR, yield* seals.check());
+}
+
+function runToEnd<T>(g: Generator<void, T>): T {
+  for (;;) {
+    const s = g.next();
+    if (s.done) return s.value;
+  }
 }
 
 /**

@@ -20,7 +20,7 @@ import type { AuditEvent, AuditLog, ExchangesCheck } from './types';
 /** A seal is made this often while new exchanges are recorded (and at shutdown, and before pruning). */
 export const SEAL_EVERY_MS = 5 * 60_000;
 /** ...or as soon as this many exchanges wait for one (bounds a seal's work and what one broken seal names). */
-export const SEAL_MAX_ROWS = 50_000;
+export const SEAL_MAX_ROWS = 20_000;
 /** Rows read and hashed per turn of the event loop while a seal is made in the background (~2–3 ms). */
 export const SLICE_ROWS = 500;
 export const SEAL_ACTION = 'exchanges.sealed';
@@ -406,7 +406,7 @@ function isSealDetails(d: unknown): d is SealDetails {
  * rows are read and hashed again. Rows deleted by retention (its events name how far) are not compared;
  * rows written since the last seal are counted as not sealed yet.
  */
-export function sealChecker(db: Database.Database): { observe(e: AuditEvent): void; check(): ExchangesCheck } {
+export function sealChecker(db: Database.Database): { observe(e: AuditEvent): void; check(): Generator<void, ExchangesCheck> } {
   const seals: { seq: number; d: SealDetails }[] = [];
   const problems: string[] = [];
   let prunedThrough = 0;
@@ -420,7 +420,7 @@ export function sealChecker(db: Database.Database): { observe(e: AuditEvent): vo
         if (Number.isSafeInteger(t) && (t as number) > prunedThrough) prunedThrough = t as number;
       }
     },
-    check() {
+    *check() {
       let sealedRows = 0;
       let pruned = 0;
       let partlyPruned = 0;
@@ -441,7 +441,7 @@ export function sealChecker(db: Database.Database): { observe(e: AuditEvent): vo
           partlyPruned++;
           continue;
         }
-        const got = runToEnd(hashRows(db, d, 2000));
+        const got = yield* hashRows(db, d);
         if (got.count !== d.count) {
           problems.push(`exchanges ${range} (sealed at seq ${seq}): ${got.count} rows where the seal counted ${d.count} (${got.count < d.count ? 'rows deleted' : 'rows added'})`);
         } else if (got.sha256 !== d.sha256) {

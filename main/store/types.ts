@@ -362,5 +362,10 @@ export interface AuditLog {
    * difference fails verify, naming the review and the field.
    */
   verify(opts?: VerifyOptions): VerifyResult;
+  /**
+   * The same verify on a read-only connection of its own, in one read transaction (a snapshot), a slice of
+   * exchange rows per turn of the event loop: for a gateway, whose thread also serves the proxy.
+   */
+  verifyInBackground(opts?: VerifyOptions): Promise<VerifyResult>;
   head(): AuditEvent | null;
 }

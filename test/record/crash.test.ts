@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ProxyAgent, request } from 'undici';
 import { INTERRUPTED_REASON, RESTORED_EXCHANGE_ERROR, openStore } from '../../main/store';
+import { sqlite } from '../../main/store/sqlite';
 import type { ReviewView } from '../../main/contract/views';
 import { createTestPki } from '../helpers/test-ca';
 import { startUpstream, type Upstream } from '../helpers/https-upstream';
@@ -204,6 +205,13 @@ test('SIGKILL of `airlock serve` mid-review and mid-traffic: the record survives
   assert.equal(verified.code, 0, verified.stdout + verified.stderr);
   // The second gateway sealed at its clean stop every row there is: the killed one's, the restored push's, its own.
   assert.match(verified.stdout, new RegExp(`^ok \\d+ events, head [0-9a-f]{64}; ${recorded} exchanges match their seals?\\n$`));
+  // And an agent that edits its traffic out of the file afterwards is caught: the held push's exchange made to look like a fetch.
+  const db = new (sqlite())(join(dataDir, 'airlock.db'));
+  assert.equal(db.prepare("UPDATE exchanges SET path = '/crash.git/info/refs', kind = 'git-fetch' WHERE id = ?").run(Number(pending.exchangeId)).changes, 1);
+  db.close();
+  const tampered = await airlock(['audit', 'verify', '--data-dir', dataDir]);
+  assert.equal(tampered.code, 1, tampered.stdout + tampered.stderr);
+  assert.match(tampered.stdout, /^the exchanges table does not match its seals: exchanges \S+ \(sealed at seq \d+\): a row was changed since the seal/);
 
   // Nothing was forwarded: the server's refs are unchanged and it never saw a receive-pack POST.
   assert.deepEqual(await git.refs('crash'), refsBefore);

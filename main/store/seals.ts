@@ -20,7 +20,7 @@ import type { AuditEvent, AuditLog, ExchangesCheck } from './types';
 /** A seal is made this often while new exchanges are recorded (and at shutdown, and before pruning). */
 export const SEAL_EVERY_MS = 5 * 60_000;
 /** ...or as soon as this many exchanges wait for one (bounds a seal's work and what one broken seal names). */
-export const SEAL_MAX_ROWS = 20_000;
+export const SEAL_MAX_ROWS = 100_000;
 /** Rows read and hashed per turn of the event loop while a seal is made in the background (~2–3 ms). */
 export const SLICE_ROWS = 500;
 export const SEAL_ACTION = 'exchanges.sealed';
@@ -68,10 +68,11 @@ export function bodiesSealPart(b: SealedBodies, sealed: string | null): string {
   return `${h.digest('hex')}:${meta}`;
 }
 
+type OneShot = { hash(alg: string, data: Buffer | string, enc?: string): string | Buffer };
+const oneShot = typeof (crypto as { hash?: unknown }).hash === 'function' ? (crypto as unknown as OneShot) : null;
 /** One-shot SHA-256 (`crypto.hash`, Node 20.12+: no hash object per call), else through a hash object. */
-const sha256Hex: (b: Buffer | string) => string = typeof (crypto as { hash?: unknown }).hash === 'function'
-  ? (b) => (crypto as unknown as { hash(alg: string, data: Buffer | string): string }).hash('sha256', b)
-  : (b) => createHash('sha256').update(b).digest('hex');
+const sha256Hex = (b: Buffer | string): string => (oneShot ? (oneShot.hash('sha256', b) as string) : createHash('sha256').update(b).digest('hex'));
+const sha256Bytes = (b: Buffer | string): Buffer => (oneShot ? (oneShot.hash('sha256', b, 'buffer') as Buffer) : createHash('sha256').update(b).digest());
 
 /**
  * One value of a row in the line a seal hashes: `n` for NULL, `i<number>;` for a number, `s<length>:<text>`
@@ -117,7 +118,7 @@ export function wireBodies(v: readonly unknown[]): SealedBodies {
   };
 }
 
-export function wireDigest(values: readonly unknown[]): string | null {
+export function wireDigest(values: readonly unknown[]): Buffer | null {
   let line = '';
   for (let i = 0; i < PLAIN; i++) {
     const v = values[FROM_WIRE[i]!];
@@ -127,7 +128,7 @@ export function wireDigest(values: readonly unknown[]): string | null {
   }
   const v = values as (Buffer | string | number | null)[];
   line += field(bodiesSealPart(wireBodies(v), null));
-  return sha256Hex(line);
+  return sha256Bytes(line);
 }
 
 /**
@@ -139,14 +140,14 @@ function* hashRows(
   db: Database.Database,
   d: Pick<SealDetails, 'from' | 'to' | 'open' | 'closed'>,
   sliceRows = SLICE_ROWS,
-  known?: ReadonlyMap<number, string>,
+  known?: ReadonlyMap<number, string | null>,
 ): Generator<void, { count: number; sha256: string }> {
   const hash = createHash('sha256');
   let count = 0;
   const one = db.prepare<[number], unknown[]>(`SELECT ${ROW_COLUMNS} FROM exchanges WHERE id = ?`).raw();
   const digestOf = (id: number): string | null => {
     const k = known?.get(id);
-    if (k !== undefined) return k;
+    if (typeof k === 'string') return k; // null: written, but its digest could not be taken then
     const r = one.get(id);
     return r ? rowDigest(r) : null;
   };
@@ -224,7 +225,7 @@ export function createSealer(
   const maxRows = opts.maxRows ?? SEAL_MAX_ROWS;
   const outstanding = new Set<number>();
   /** Digests of the rows this process wrote since the last seal (at most ~maxRows: a seal is made then). */
-  const known = new Map<number, string>();
+  const log = new DigestLog();
   let recordedSince = 0;
   let timer: NodeJS.Timeout | null = null;
   let started = false;
@@ -242,6 +243,7 @@ export function createSealer(
   const throughGet = db.prepare<[], { next: number }>("SELECT next FROM counters WHERE name = 'sealed-through'");
   const throughSet = db.prepare<[number]>("INSERT INTO counters (name, next) VALUES ('sealed-through', ?) ON CONFLICT(name) DO UPDATE SET next = max(next, excluded.next)");
   const maxId = db.prepare<[], { id: number | null }>('SELECT max(id) AS id FROM exchanges');
+  const startedOf = db.prepare<[number], { started_at: string }>('SELECT started_at FROM exchanges WHERE id = ?');
   const firstAfter = db.prepare<[number], { id: number; started_at: string }>('SELECT id, started_at FROM exchanges WHERE id > ? ORDER BY id LIMIT 1');
   // Walks only the rows since the last seal (in id order, which is start order): no index on started_at.
   const startedFrom = db.prepare<[number, string], { id: number }>('SELECT id FROM exchanges WHERE id > ? AND started_at >= ? ORDER BY id LIMIT 1');
@@ -264,7 +266,9 @@ export function createSealer(
     let to = Math.max(from, maxId.get()?.id ?? 0);
     let dayCut = false;
     const first = firstAfter.get(from);
-    if (first && to > from) {
+    // Ids are in start order: when the last row started on the first one's day, so did every row between.
+    const last = to > from ? startedOf.get(to) : undefined;
+    if (first && to > from && (last === undefined || last.started_at.slice(0, 10) !== first.started_at.slice(0, 10))) {
       const day = Date.parse(first.started_at.slice(0, 10));
       const cut = Number.isFinite(day) ? startedFrom.get(from, new Date(day + 86_400_000).toISOString().slice(0, 10)) : undefined;
       if (cut && cut.id - 1 > from && cut.id - 1 < to) {
@@ -291,7 +295,6 @@ export function createSealer(
     const d: SealDetails = { from: p.from, to: p.to, open: p.open, closed: p.closed, count: p.count, sha256: p.sha256 };
     const e = appendTx.immediate(d);
     for (const id of d.open) outstanding.delete(id);
-    for (const id of known.keys()) if (id <= d.to) known.delete(id);
     return e;
   }
 
@@ -332,7 +335,7 @@ export function createSealer(
       const p = plan();
       recordedSince = 0;
       if (!p) return;
-      running = { plan: p, steps: hashRows(db, p, opts.sliceRows, known), immediate: null };
+      running = { plan: p, steps: hashRows(db, p, opts.sliceRows, log.take(p.to)), immediate: null };
       running.immediate = setImmediate(step);
     } catch (e) {
       running = null;
@@ -345,9 +348,7 @@ export function createSealer(
       outstanding.add(id);
     },
     wrote(values) {
-      const d = wireDigest(values);
-      if (d === null) known.delete(values[0] as number);
-      else known.set(values[0] as number, d);
+      log.add(values[0] as number, wireDigest(values));
     },
     recorded(id) {
       outstanding.delete(id);
@@ -367,7 +368,7 @@ export function createSealer(
       if (!opts.canWrite()) return finished;
       recordedSince = 0;
       let last = finished;
-      for (let p = plan(); p; p = plan()) last = append({ ...p, ...runToEnd(hashRows(db, p, SLICE_ROWS, known)) });
+      for (let p = plan(); p; p = plan()) last = append({ ...p, ...runToEnd(hashRows(db, p, SLICE_ROWS, log.take(p.to))) });
       return last;
     },
     sealedThrough: through,
@@ -380,12 +381,62 @@ export function createSealer(
       if (timer) clearInterval(timer);
       timer = null;
       if (running?.immediate) clearImmediate(running.immediate);
-      known.clear();
+      log.clear();
       if (kick) clearImmediate(kick);
       kick = null;
       running = null;
     },
   };
+}
+
+/**
+ * The digests of the rows this process wrote since the last seal: ids in a typed array, digests in one
+ * buffer, no object per row. A row lives seconds to minutes here, so a Map of strings would move every
+ * entry into V8's old generation and cost a collection's work per row.
+ */
+class DigestLog {
+  private ids = new Float64Array(1024);
+  private bytes = Buffer.alloc(1024 * 32);
+  private n = 0;
+
+  /** A row written (again: the last entry for an id wins); null: its digest could not be taken, read it back. */
+  add(id: number, digest: Buffer | null): void {
+    if (this.n === this.ids.length) {
+      const ids = new Float64Array(this.n * 2);
+      ids.set(this.ids);
+      this.ids = ids;
+      const bytes = Buffer.alloc(this.n * 2 * 32);
+      this.bytes.copy(bytes);
+      this.bytes = bytes;
+    }
+    this.ids[this.n] = digest === null ? -id : id;
+    if (digest !== null) digest.copy(this.bytes, this.n * 32, 0, 32);
+    this.n++;
+  }
+
+  /** The entries with ids up to `to` (id → hex digest, null: read back), for one seal; the others stay. */
+  take(to: number): Map<number, string | null> {
+    const out = new Map<number, string | null>();
+    let kept = 0;
+    for (let i = 0; i < this.n; i++) {
+      const v = this.ids[i]!;
+      const id = Math.abs(v);
+      if (id <= to) out.set(id, v < 0 ? null : this.bytes.toString('hex', i * 32, i * 32 + 32));
+      else {
+        if (kept !== i) {
+          this.ids[kept] = v;
+          this.bytes.copy(this.bytes, kept * 32, i * 32, i * 32 + 32);
+        }
+        kept++;
+      }
+    }
+    this.n = kept;
+    return out;
+  }
+
+  clear(): void {
+    this.n = 0;
+  }
 }
 
 /** Where retention may delete up to: the end of the last seal that ends before `firstKept` (0: nothing). */

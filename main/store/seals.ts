@@ -20,7 +20,7 @@ import type { AuditEvent, AuditLog, ExchangesCheck } from './types';
 /** A seal is made this often while new exchanges are recorded (and at shutdown, and before pruning). */
 export const SEAL_EVERY_MS = 5 * 60_000;
 /** ...or as soon as this many exchanges wait for one (bounds a seal's work and what one broken seal names). */
-export const SEAL_MAX_ROWS = 100_000;
+export const SEAL_MAX_ROWS = 20_000;
 /** Rows read and hashed per turn of the event loop while a seal is made in the background (~2–3 ms). */
 export const SLICE_ROWS = 500;
 export const SEAL_ACTION = 'exchanges.sealed';

@@ -151,22 +151,23 @@ function runToEnd<T>(g: Generator<void, T>): T {
   }
 }
 
+/** A chain that holds, and a table that does not match it: the first ten differences, and how many more. */
+function failedCheck(r: VerifyResult, what: string, problems: string[]): VerifyResult {
+  const shown = problems.slice(0, 10);
+  const more = problems.length - shown.length;
+  return {
+    ...r,
+    ok: false,
+    message: `${what}: ${shown.join('; ')}${more > 0 ? `; and ${more} more` : ''}. (The chain itself holds: ${r.message}.)`,
+  };
+}
+
 /**
  * The chain holds; now the reviews table must say what its events say. A row changed outside Airlock (its
  * state, decider, reason, diff, upstream answer) fails verify, naming the review and the field.
  */
 function withReviews(r: VerifyResult, c: ReviewsCheck): VerifyResult {
-  if (c.problems.length > 0) {
-    const shown = c.problems.slice(0, 10);
-    const more = c.problems.length - shown.length;
-    return {
-      ...r,
-      ok: false,
-      reviews: c,
-      message: `the reviews table does not match the audit chain: ${shown.join('; ')}${more > 0 ? `; and ${more} more` : ''}. ` +
-        `(The chain itself holds: ${r.message}.)`,
-    };
-  }
+  if (c.problems.length > 0) return { ...failedCheck(r, 'the reviews table does not match the audit chain', c.problems), reviews: c };
   // Every review compared in full: the message stays the chain's. Otherwise it says what was not compared.
   if (c.withoutShown === 0 && c.withoutDecidedAt === 0) return c.checked === 0 ? r : { ...r, reviews: c };
   const notes: string[] = [];
@@ -186,17 +187,7 @@ function withReviews(r: VerifyResult, c: ReviewsCheck): VerifyResult {
  */
 function withExchanges(r: VerifyResult, c: ExchangesCheck): VerifyResult {
   const s = (n: number, one: string, many: string): string => `${n} ${n === 1 ? one : many}`;
-  if (c.problems.length > 0) {
-    const shown = c.problems.slice(0, 10);
-    const more = c.problems.length - shown.length;
-    return {
-      ...r,
-      ok: false,
-      exchanges: c,
-      message: `the exchanges table does not match its seals: ${shown.join('; ')}${more > 0 ? `; and ${more} more` : ''}. ` +
-        `(The chain itself holds: ${r.message}.)`,
-    };
-  }
+  if (c.problems.length > 0) return { ...failedCheck(r, 'the exchanges table does not match its seals', c.problems), exchanges: c };
   if (c.seals === 0 && c.unsealed === 0) return r;
   const notes: string[] = [];
   if (c.unsealed > 0) notes.push(`${s(c.unsealed, 'exchange', 'exchanges')} recorded since the last seal, not sealed yet`);

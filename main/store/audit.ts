@@ -192,9 +192,10 @@ function withExchanges(r: VerifyResult, c: ExchangesCheck): VerifyResult {
   const notes: string[] = [];
   if (c.unsealed > 0) notes.push(`${s(c.unsealed, 'exchange', 'exchanges')} recorded since the last seal, not sealed yet`);
   if (c.prunedSeals + c.partlyPrunedSeals > 0) notes.push(`${s(c.prunedSeals + c.partlyPrunedSeals, 'seal', 'seals')} of exchanges retention deleted, not compared`);
-  const matched = c.seals > 0
-    ? `; ${s(c.sealedRows, 'exchange matches', 'exchanges match')} ${c.sealedRows === 1 ? 'its' : 'their'} ${c.seals === 1 ? 'seal' : `${c.seals} seals`}`
-    : '';
+  const what = c.sealedSessions > 0
+    ? `${s(c.sealedRows, 'exchange', 'exchanges')} and ${s(c.sealedSessions, 'session', 'sessions')} match their`
+    : `${s(c.sealedRows, 'exchange matches', 'exchanges match')} ${c.sealedRows === 1 ? 'its' : 'their'}`;
+  const matched = c.seals > 0 ? `; ${what} ${c.seals === 1 ? 'seal' : `${c.seals} seals`}` : '';
   return { ...r, exchanges: c, message: `${r.message}${matched}${notes.length > 0 ? `${matched ? ' ' : '; '}(${notes.join('; ')})` : ''}` };
 }
 

@@ -218,8 +218,8 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE reviews ADD COLUMN upstream_result TEXT;
   `,
   // 6: seals (main/store/seals.ts). Bodies dropped for the body budget keep their part of their row's seal;
-  // where each seal ends (retention deletes whole seals) and the ids a seal left open (in flight), for
-  // the next seal. The audit chain is what verify trusts; these two tables only tell the sealer where it is.
+  // where each seal ends (retention deletes whole seals), the ids a seal left open (in flight) and the
+  // sessions sealed, for the next seal. The audit chain is what verify trusts; these only tell the sealer where it is.
   `
   ALTER TABLE exchanges ADD COLUMN bodies_sealed TEXT;
   CREATE TABLE exchange_seals (
@@ -229,6 +229,8 @@ export const MIGRATIONS: readonly string[] = [
   CREATE TABLE seal_open (
     id INTEGER PRIMARY KEY
   );
+  ALTER TABLE sessions ADD COLUMN sealed INTEGER;
+  CREATE INDEX sessions_to_seal ON sessions(id) WHERE ended_at IS NOT NULL AND sealed IS NULL;
   `,
 ];
 

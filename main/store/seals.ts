@@ -36,6 +36,30 @@ export interface SealDetails {
   closed: number[];
   count: number;
   sha256: string;
+  /** The sessions (agent connections) that ended since the last seal, and the SHA-256 of their rows in this order. */
+  sessions?: { ids: string[]; sha256: string };
+}
+
+/** At most this many sessions a seal (the rest go in the next one). */
+export const SEAL_MAX_SESSIONS = 10_000;
+const SESSION_COLUMNS = 'id, agent, client_address, started_at, ended_at, token, via';
+
+/** The SHA-256 of the given sessions' rows, in this order (null where a row is missing), and how many were found. */
+function hashSessions(db: Database.Database, ids: readonly string[]): { found: number; sha256: string; missing: string[] } {
+  const one = db.prepare<[string], unknown[]>(`SELECT ${SESSION_COLUMNS} FROM sessions WHERE id = ?`).raw();
+  const hash = createHash('sha256');
+  const missing: string[] = [];
+  for (const id of ids) {
+    const r = one.get(id);
+    if (!r) {
+      missing.push(id);
+      continue;
+    }
+    let line = '';
+    for (const v of r) line += field(v);
+    hash.update(sha256Hex(line) + '\n');
+  }
+  return { found: ids.length - missing.length, sha256: hash.digest('hex'), missing };
 }
 
 /** The columns a seal covers, in this order; the nine body columns become one part. */
@@ -61,11 +85,7 @@ export interface SealedBodies {
 export function bodiesSealPart(b: SealedBodies, sealed: string | null): string {
   const meta = `${b.reqEncoding ?? ''}:${b.reqComplete}:${b.reqSha ?? ''}:${b.resEncoding ?? ''}:${b.resComplete}:${b.resSha ?? ''}`;
   if (b.req === null && b.res === null) return sealed ?? `:${meta}`;
-  const h = createHash('sha256').update(b.req === null ? '-' : `${b.req.length}:`);
-  if (b.req !== null) h.update(b.req);
-  if (b.res !== null) h.update(b.res);
-  else h.update('-');
-  return `${h.digest('hex')}:${meta}`;
+  return `${b.req === null ? '-' : sha256Hex(b.req)}/${b.res === null ? '-' : sha256Hex(b.res)}:${meta}`;
 }
 
 type OneShot = { hash(alg: string, data: Buffer | string, enc?: string): string | Buffer };
@@ -90,14 +110,14 @@ function field(v: unknown): string {
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 /** One row (as `SELECT ${ROW_COLUMNS}` returns it, raw): the SHA-256 of its line. A seal hashes its rows' digests in id order. */
-export function rowDigest(r: unknown[]): string {
+export function rowDigest(r: unknown[]): Buffer {
   let line = '';
   for (let i = 0; i < PLAIN; i++) line += field(r[i]);
   line += field(bodiesSealPart({
     req: r[25] as Buffer | null, reqEncoding: r[26] as string | null, reqComplete: r[27] as number, reqSha: r[28] as string | null,
     res: r[29] as Buffer | null, resEncoding: r[30] as string | null, resComplete: r[31] as number, resSha: r[32] as string | null,
   }, r[33] as string | null));
-  return sha256Hex(line);
+  return sha256Bytes(line);
 }
 
 /**
@@ -140,23 +160,35 @@ function* hashRows(
   db: Database.Database,
   d: Pick<SealDetails, 'from' | 'to' | 'open' | 'closed'>,
   sliceRows = SLICE_ROWS,
-  known?: ReadonlyMap<number, string | null>,
+  known?: TakenDigests,
 ): Generator<void, { count: number; sha256: string }> {
   const hash = createHash('sha256');
   let count = 0;
-  const one = db.prepare<[number], unknown[]>(`SELECT ${ROW_COLUMNS} FROM exchanges WHERE id = ?`).raw();
-  const digestOf = (id: number): string | null => {
-    const k = known?.get(id);
-    if (typeof k === 'string') return k; // null: written, but its digest could not be taken then
-    const r = one.get(id);
-    return r ? rowDigest(r) : null;
-  };
-  for (const id of [...d.closed].sort((a, b) => a - b)) {
-    const dg = digestOf(id);
-    if (dg === null) continue; // a row an earlier seal left open was deleted since: the count says so
-    hash.update(dg + '\n');
+  // The digests of a slice, side by side: one hash update per slice.
+  const chunk = Buffer.allocUnsafe(Math.max(sliceRows, 1) * 32);
+  let inChunk = 0;
+  const add = (dg: Buffer, at = 0): void => {
+    dg.copy(chunk, inChunk * 32, at, at + 32);
     count++;
-  }
+    if (++inChunk === sliceRows) {
+      hash.update(chunk);
+      inChunk = 0;
+    }
+  };
+  const one = db.prepare<[number], unknown[]>(`SELECT ${ROW_COLUMNS} FROM exchanges WHERE id = ?`).raw();
+  /** A row's digest: known (this process wrote it), or read back; false when there is no such row. */
+  const addById = (id: number): boolean => {
+    const at = known?.index.get(id);
+    if (at !== undefined && at >= 0) {
+      add(known!.bytes, at);
+      return true;
+    }
+    const r = one.get(id); // not known, or written but its digest could not be taken then
+    if (!r) return false;
+    add(rowDigest(r));
+    return true;
+  };
+  for (const id of [...d.closed].sort((a, b) => a - b)) addById(id); // a row deleted since: the count says so
   const open = new Set(d.open);
   const page = known
     ? db.prepare<[number, number, number], unknown[]>('SELECT id FROM exchanges WHERE id > ? AND id <= ? ORDER BY id LIMIT ?').raw()
@@ -167,15 +199,14 @@ function* hashRows(
     for (const r of rows) {
       const id = r[0] as number;
       if (open.has(id)) continue;
-      const dg = known ? digestOf(id) : rowDigest(r);
-      if (dg === null) continue;
-      hash.update(dg + '\n');
-      count++;
+      if (known) addById(id);
+      else add(rowDigest(r));
     }
     if (rows.length < sliceRows) break;
     after = rows[rows.length - 1]![0] as number;
     yield;
   }
+  if (inChunk > 0) hash.update(chunk.subarray(0, inChunk * 32));
   return { count, sha256: hash.digest('hex') };
 }
 
@@ -188,6 +219,8 @@ function runToEnd<T>(g: Generator<void, T>): T {
 
 /** A seal about to be made; `cut`: it ends where a day's rows end, and more rows wait. */
 type Plan = Omit<SealDetails, 'count' | 'sha256'> & { cut: boolean };
+/** A plan hashed: the exchanges' count and hash, and the sessions'. */
+type Hashed = { count: number; sha256: string };
 
 export interface Sealer {
   /** An exchange id handed out (in flight until recorded). */
@@ -247,6 +280,10 @@ export function createSealer(
   const firstAfter = db.prepare<[number], { id: number; started_at: string }>('SELECT id, started_at FROM exchanges WHERE id > ? ORDER BY id LIMIT 1');
   // Walks only the rows since the last seal (in id order, which is start order): no index on started_at.
   const startedFrom = db.prepare<[number, string], { id: number }>('SELECT id FROM exchanges WHERE id > ? AND started_at >= ? ORDER BY id LIMIT 1');
+  const sessionsToSeal = db.prepare<[number], { id: string }>(
+    'SELECT id FROM sessions INDEXED BY sessions_to_seal WHERE ended_at IS NOT NULL AND sealed IS NULL ORDER BY id LIMIT ?',
+  );
+  const sessionSealed = db.prepare<[string]>('UPDATE sessions SET sealed = 1 WHERE id = ?');
   const openWritten = db.prepare<[], { id: number }>('SELECT o.id FROM seal_open o WHERE EXISTS (SELECT 1 FROM exchanges e WHERE e.id = o.id) ORDER BY o.id');
   const openAdd = db.prepare<[number]>('INSERT OR IGNORE INTO seal_open (id) VALUES (?)');
   const openDel = db.prepare<[number]>('DELETE FROM seal_open WHERE id = ?');
@@ -277,22 +314,25 @@ export function createSealer(
       }
     }
     const closed = openWritten.all().map((r) => r.id);
-    if (to === from && closed.length === 0) return null;
+    const sessions = sessionsToSeal.all(SEAL_MAX_SESSIONS).map((r) => r.id);
+    if (to === from && closed.length === 0 && sessions.length === 0) return null;
     const open = [...outstanding].filter((id) => id > from && id <= to).sort((a, b) => a - b);
-    return { from, to, open, closed, cut: dayCut };
+    // Sessions are few (one per agent connection) and read here, at once: their rows are short.
+    return { from, to, open, closed, cut: dayCut, ...(sessions.length > 0 ? { sessions: { ids: sessions, sha256: hashSessions(db, sessions).sha256 } } : {}) };
   }
 
   const appendTx = db.transaction((d: SealDetails): AuditEvent => {
     const e = audit.append({ actor: 'system', action: SEAL_ACTION, subject: 'exchanges', details: d });
     for (const id of d.closed) openDel.run(id);
     for (const id of d.open) openAdd.run(id);
+    for (const id of d.sessions?.ids ?? []) sessionSealed.run(id);
     throughSet.run(d.to);
     boundaryAdd.run(d.to, e.seq);
     return e;
   });
   /** Appends the seal; its open ids are then kept by `seal_open`, not in memory (an id never recorded is not kept forever). */
-  function append(p: Plan & { count: number; sha256: string }): AuditEvent {
-    const d: SealDetails = { from: p.from, to: p.to, open: p.open, closed: p.closed, count: p.count, sha256: p.sha256 };
+  function append(p: Plan & Hashed): AuditEvent {
+    const d: SealDetails = { from: p.from, to: p.to, open: p.open, closed: p.closed, count: p.count, sha256: p.sha256, ...(p.sessions ? { sessions: p.sessions } : {}) };
     const e = appendTx.immediate(d);
     for (const id of d.open) outstanding.delete(id);
     return e;
@@ -389,6 +429,12 @@ export function createSealer(
   };
 }
 
+/** Digests taken for one seal: where each id's 32 bytes are in `bytes` (-1: read the row back). */
+interface TakenDigests {
+  index: Map<number, number>;
+  bytes: Buffer;
+}
+
 /**
  * The digests of the rows this process wrote since the last seal: ids in a typed array, digests in one
  * buffer, no object per row. A row lives seconds to minutes here, so a Map of strings would move every
@@ -414,15 +460,23 @@ class DigestLog {
     this.n++;
   }
 
-  /** The entries with ids up to `to` (id → hex digest, null: read back), for one seal; the others stay. */
-  take(to: number): Map<number, string | null> {
-    const out = new Map<number, string | null>();
+  /** The entries with ids up to `to`, for one seal (id → offset of its digest, -1: read it back); the others stay. */
+  take(to: number): TakenDigests {
+    const index = new Map<number, number>();
+    const bytes = Buffer.allocUnsafe(this.n * 32);
+    let taken = 0;
     let kept = 0;
     for (let i = 0; i < this.n; i++) {
       const v = this.ids[i]!;
       const id = Math.abs(v);
-      if (id <= to) out.set(id, v < 0 ? null : this.bytes.toString('hex', i * 32, i * 32 + 32));
-      else {
+      if (id <= to) {
+        if (v < 0) index.set(id, -1);
+        else {
+          this.bytes.copy(bytes, taken * 32, i * 32, i * 32 + 32);
+          index.set(id, taken * 32);
+          taken++;
+        }
+      } else {
         if (kept !== i) {
           this.ids[kept] = v;
           this.bytes.copy(this.bytes, kept * 32, i * 32, i * 32 + 32);
@@ -431,7 +485,7 @@ class DigestLog {
       }
     }
     this.n = kept;
-    return out;
+    return { index, bytes };
   }
 
   clear(): void {
@@ -448,8 +502,11 @@ function isSealDetails(d: unknown): d is SealDetails {
   if (typeof d !== 'object' || d === null) return false;
   const s = d as Record<string, unknown>;
   const ids = (v: unknown): boolean => Array.isArray(v) && v.every((n) => Number.isSafeInteger(n));
+  const sessions = s.sessions as { ids?: unknown; sha256?: unknown } | undefined;
+  const sessionsOk = sessions === undefined ||
+    (typeof sessions === 'object' && sessions !== null && Array.isArray(sessions.ids) && sessions.ids.every((v) => typeof v === 'string') && typeof sessions.sha256 === 'string');
   return Number.isSafeInteger(s.from) && Number.isSafeInteger(s.to) && Number.isSafeInteger(s.count) &&
-    typeof s.sha256 === 'string' && ids(s.open) && ids(s.closed);
+    typeof s.sha256 === 'string' && ids(s.open) && ids(s.closed) && sessionsOk;
 }
 
 /**
@@ -473,11 +530,19 @@ export function sealChecker(db: Database.Database): { observe(e: AuditEvent): vo
     },
     *check() {
       let sealedRows = 0;
+      let sealedSessions = 0;
       let pruned = 0;
       let partlyPruned = 0;
       const open = new Set<number>();
       for (const { seq, d } of seals) {
         const range = d.from === d.to ? 'no new range' : `${d.from + 1}–${d.to}`;
+        if (d.sessions) {
+          // Sessions are never deleted by Airlock: every one a seal names must be there, as it was.
+          const got = hashSessions(db, d.sessions.ids);
+          if (got.missing.length > 0) problems.push(`sessions sealed at seq ${seq}: ${got.missing.length} of ${d.sessions.ids.length} deleted (${got.missing.slice(0, 3).join(', ')}${got.missing.length > 3 ? ', …' : ''})`);
+          else if (got.sha256 !== d.sessions.sha256) problems.push(`sessions sealed at seq ${seq}: a session was changed since the seal (its ${d.sessions.ids.length} sessions no longer hash to ${d.sessions.sha256.slice(0, 12)}…)`);
+          else sealedSessions += d.sessions.ids.length;
+        }
         for (const id of d.closed) {
           if (!open.has(id)) problems.push(`seal seq ${seq} covers exchange ${id}, which no earlier seal left open`);
           open.delete(id);
@@ -507,7 +572,7 @@ export function sealChecker(db: Database.Database): { observe(e: AuditEvent): vo
       let inFlight = 0;
       const exists = db.prepare<[number], { id: number }>('SELECT id FROM exchanges WHERE id = ?');
       for (const id of open) if (id > prunedThrough && exists.get(id)) inFlight++;
-      return { seals: seals.length, sealedRows, unsealed: after + inFlight, prunedSeals: pruned, partlyPrunedSeals: partlyPruned, problems };
+      return { seals: seals.length, sealedRows, sealedSessions, unsealed: after + inFlight, prunedSeals: pruned, partlyPrunedSeals: partlyPruned, problems };
     },
   };
 }

@@ -317,6 +317,8 @@ export interface ExchangesCheck {
   seals: number;
   /** Rows read again and found as their seal says. */
   sealedRows: number;
+  /** Sessions (agent connections) read again and found as their seal says. */
+  sealedSessions: number;
   /** Rows written since the last seal (or in flight when it was made): not covered yet. */
   unsealed: number;
   /** Seals whose rows retention has deleted since: not compared. */

@@ -204,7 +204,7 @@ test('SIGKILL of `airlock serve` mid-review and mid-traffic: the record survives
   const verified = await airlock(['audit', 'verify', '--data-dir', dataDir]);
   assert.equal(verified.code, 0, verified.stdout + verified.stderr);
   // The second gateway sealed at its clean stop every row there is: the killed one's, the restored push's, its own.
-  assert.match(verified.stdout, new RegExp(`^ok \\d+ events, head [0-9a-f]{64}; ${recorded} exchanges match their seals?\\n$`));
+  assert.match(verified.stdout, new RegExp(`^ok \\d+ events, head [0-9a-f]{64}; ${recorded} exchanges and \\d+ sessions match their seals?\\n$`));
   // And an agent that edits its traffic out of the file afterwards is caught: the held push's exchange made to look like a fetch.
   const db = new (sqlite())(join(dataDir, 'airlock.db'));
   assert.equal(db.prepare("UPDATE exchanges SET path = '/crash.git/info/refs', kind = 'git-fetch' WHERE id = ?").run(Number(pending.exchangeId)).changes, 1);

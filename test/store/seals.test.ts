@@ -74,7 +74,7 @@ test('a seal covers what was written; verify reads every row again and says so',
   const v = store.audit.verify();
   assert.equal(v.ok, true, v.message);
   assert.match(v.message, /; 30 exchanges match their seal$/);
-  assert.deepEqual(v.exchanges, { seals: 1, sealedRows: 30, unsealed: 0, prunedSeals: 0, partlyPrunedSeals: 0, problems: [] });
+  assert.deepEqual(v.exchanges, { seals: 1, sealedRows: 30, sealedSessions: 0, unsealed: 0, prunedSeals: 0, partlyPrunedSeals: 0, problems: [] });
   store.close();
 });
 
@@ -327,4 +327,33 @@ test('verifyInBackground: the same verdict, read from a snapshot of its own, a s
   onFile(file, (db) => db.prepare('DELETE FROM exchanges WHERE id BETWEEN 2000 AND 2100').run()); // after its snapshot began, before it reads them
   assert.deepEqual(await running, edited);
   store.close();
+});
+
+test('sessions are sealed once they end: one changed or deleted afterwards fails verify; one still open waits for the next seal', async () => {
+  const { file, store } = await fresh();
+  const session = (id: string, via: string) => store.sessions.start({ id, agent: 'alice', clientAddress: '127.0.0.1:5000', startedAt: '2026-01-02T00:00:00.000Z', token: 'abcdef012345', via });
+  session('s-a', 'run claude (pid 1)');
+  session('s-b', 'run aider (pid 2)');
+  session('s-c', 'run codex (pid 3)');
+  recordSome(store, 3, () => ({ sessionId: 's-a' }));
+  store.sessions.end('s-a', '2026-01-02T00:01:00.000Z');
+  store.sessions.end('s-b', '2026-01-02T00:02:00.000Z');
+  store.exchanges.seal();
+  assert.deepEqual(seals(store)[0]!.details.sessions?.ids, ['s-a', 's-b'], 'the ended sessions, not the open one');
+  store.sessions.end('s-c', '2026-01-02T00:03:00.000Z');
+  store.exchanges.seal();
+  const second = seals(store)[1]!;
+  assert.deepEqual({ ids: second.details.sessions?.ids, from: second.details.from, to: second.details.to }, { ids: ['s-c'], from: second.details.from, to: second.details.from });
+  let v = store.audit.verify();
+  assert.equal(v.ok, true, v.message);
+  assert.match(v.message, /; 3 exchanges and 3 sessions match their 2 seals$/);
+  store.close();
+
+  onFile(file, (db) => db.prepare("UPDATE sessions SET via = 'run claude (pid 9)' WHERE id = 's-b'").run());
+  v = withStore(file, (x) => x.audit.verify());
+  assert.equal(v.ok, false);
+  assert.match(v.message, new RegExp(`sessions sealed at seq ${withStore(file, seals)[0]!.seq}: a session was changed since the seal`));
+  onFile(file, (db) => db.prepare("DELETE FROM sessions WHERE id = 's-c'").run());
+  v = withStore(file, (x) => x.audit.verify());
+  assert.match(v.message, /sessions sealed at seq \d+: 1 of 1 deleted \(s-c\)/);
 });

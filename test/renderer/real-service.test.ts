@@ -99,6 +99,15 @@ test('audit: the Status view verifies against a kept head, and shows a cut-off e
   await verify.click();
   const result = page.getByRole('status');
   await result.filter({ hasText: 'Intact' }).waitFor();
+  // What the gateway recorded so far (the push above, its fetches, their sessions), sealed: the verify the
+  // Status view runs reads every row again, on a connection of its own, while the gateway serves.
+  assert.ok(airlock.service.store.exchanges.count() > 0);
+  const lastOfPush = airlock.service.store.audit.head()!; // the push's last review event
+  airlock.service.store.exchanges.seal();
+  await verify.click();
+  await result.filter({ hasText: /exchanges? (and \d+ sessions? )?match (its|their) seal/ }).waitFor();
+  await page.screenshot({ path: join(home, '..', `airlock-audit-seals-${process.pid}.png`) });
+  console.log(`screenshot: ${join(home, '..', `airlock-audit-seals-${process.pid}.png`)}`);
   const kept = airlock.service.store.audit.head()!;
   assert.match(await result.innerText(), new RegExp(`head ${kept.hash}`));
 
@@ -123,7 +132,7 @@ test('audit: the Status view verifies against a kept head, and shows a cut-off e
   await result.filter({ hasText: 'BROKEN' }).waitFor();
   assert.match(await result.innerText(), new RegExp(`not the log the head ${later.hash} was taken from`));
   // Cut further, into the review's events: the reviews table no longer matches the chain, head or not.
-  db.prepare('DELETE FROM audit_events WHERE seq >= ?').run(kept.seq);
+  db.prepare('DELETE FROM audit_events WHERE seq >= ?').run(lastOfPush.seq);
   db.close();
   const cut = await airlock.service.verifyAudit();
   assert.equal(cut.ok, false);

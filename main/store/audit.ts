@@ -5,7 +5,7 @@ import { AirlockError } from '../contract/errors';
 import { canonicalJson } from './canonical-json';
 import { maskDeep, maskTextPre } from './mask';
 import { reviewChainChecker } from './reviews';
-import { sealChecker } from './seals';
+import { runToEnd, sealChecker } from './seals';
 import { sqlite } from './sqlite';
 import type { AuditEvent, AuditLog, ExchangesCheck, ReviewsCheck, Store, VerifyOptions, VerifyResult } from './types';
 
@@ -142,13 +142,6 @@ function* verifyDatabase(db: Database.Database, opts: VerifyOptions): Generator<
   const withR = withReviews(r, reviews.check());
   if (!withR.ok) return withR;
   return withExchanges(withR, yield* seals.check());
-}
-
-function runToEnd<T>(g: Generator<void, T>): T {
-  for (;;) {
-    const s = g.next();
-    if (s.done) return s.value;
-  }
 }
 
 /** A chain that holds, and a table that does not match it: the first ten differences, and how many more. */

@@ -44,8 +44,8 @@ export interface SealDetails {
 export const SEAL_MAX_SESSIONS = 10_000;
 const SESSION_COLUMNS = 'id, agent, client_address, started_at, ended_at, token, via';
 
-/** The SHA-256 of the given sessions' rows, in this order (null where a row is missing), and how many were found. */
-function hashSessions(db: Database.Database, ids: readonly string[]): { found: number; sha256: string; missing: string[] } {
+/** The SHA-256 of the given sessions' rows' digests, in this order, and the ids with no row. */
+function hashSessions(db: Database.Database, ids: readonly string[]): { sha256: string; missing: string[] } {
   const one = db.prepare<[string], unknown[]>(`SELECT ${SESSION_COLUMNS} FROM sessions WHERE id = ?`).raw();
   const hash = createHash('sha256');
   const missing: string[] = [];
@@ -59,7 +59,7 @@ function hashSessions(db: Database.Database, ids: readonly string[]): { found: n
     for (const v of r) line += field(v);
     hash.update(sha256Hex(line) + '\n');
   }
-  return { found: ids.length - missing.length, sha256: hash.digest('hex'), missing };
+  return { sha256: hash.digest('hex'), missing };
 }
 
 /** The columns a seal covers, in this order; the nine body columns become one part. */
@@ -210,7 +210,8 @@ function* hashRows(
   return { count, sha256: hash.digest('hex') };
 }
 
-function runToEnd<T>(g: Generator<void, T>): T {
+/** Runs steps (a generator that yields between slices of work) to the end, here and now. */
+export function runToEnd<T>(g: Generator<void, T>): T {
   for (;;) {
     const s = g.next();
     if (s.done) return s.value;
@@ -238,8 +239,6 @@ export interface Sealer {
    * `flush` must have written every queued row. Returns the event, or null when there was nothing to seal.
    */
   sealNow(): AuditEvent | null;
-  /** The highest id a seal covers the range of (retention deletes up to a seal's end, never into an unsealed row). */
-  sealedThrough(): number;
   /** Deleting exchanges up to `through` (whole seals): forgets their seal bookkeeping. Inside the caller's transaction. */
   pruned(through: number): void;
   stop(): void;
@@ -411,7 +410,6 @@ export function createSealer(
       for (let p = plan(); p; p = plan()) last = append({ ...p, ...runToEnd(hashRows(db, p, SLICE_ROWS, log.take(p.to))) });
       return last;
     },
-    sealedThrough: through,
     pruned(upto) {
       openPrune.run(upto);
       boundaryPrune.run(upto);

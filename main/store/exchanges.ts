@@ -239,7 +239,8 @@ export function createWriteQueue(
     ? new WriteWorker(db.name, sql, opts.onError, onFailed, inline, opts.testWriterFault === 'checkpoint' ? undefined : opts.testWriterFault)
     : new InlineWriter(db, sql, onFailed, opts.backgroundCheckpoints === false ? undefined : afterCommit);
 
-  // Seals (seals.ts): what was written is read back every few minutes and sealed into the audit chain.
+  // Seals (seals.ts): each row's digest is taken as it is handed to the writer; every few minutes the
+  // rows written since the last seal are sealed into the audit chain.
   const sealer = createSealer(db, audit, { flush, canWrite: () => !failing && !closed, onError: opts.onError, ...opts.seal });
 
   // ---- when the database refuses writes: keep them, refuse new requests (the gateway asks health()), try again

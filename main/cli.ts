@@ -16,13 +16,14 @@ import { localActor } from './config/local-user';
 import { agentEnv, detectShell, loadHint, shellLines, shellNamed, wgetrcText } from './env/agent-env';
 import { writeNodePreload } from './env/node-preload';
 import { consoleBuilt, defaultStaticDir, ensureDataDir, hasPassword, reviewView, startAirlock, VERSION } from './service';
-import { openStore, sessionView, type Store, exportAudit, matchExports, parseAuditExport, parseHeadOption, verifyEvents, type ExportDigest } from './store';
+import { openStore, sessionView, type Store, type ExchangeRecord, exportAudit, matchExports, parseAuditExport, parseHeadOption, verifyEvents, type ExportDigest } from './store';
 import { createHttpApiClient } from './console/client';
 import { reviewLine, reviewText } from './cli/format-review';
-import { EXCHANGE_CSV_HEADER, exchangeCsvRow, exchangeDetail, exchangeJson, exchangesTable, heldBodyFile, plain, safeJson, sessionsTable, shortBytes } from './cli/format-record';
+import { escapeJsonText, EXCHANGE_CSV_HEADER, exchangeCsvRow, exchangeDetail, exchangeJson, exchangesTable, heldBodyFile, plain, safeJson, sessionsTable, shortBytes } from './cli/format-record';
+import { HarWriter } from './store/har';
 import { CredentialStore, FileKeyProvider, normaliseHostKey } from './credentials/credential-store';
 import { MAX_LIST_LIMIT, type AirlockApi } from './contract/api';
-import { EXCHANGE_KINDS, VERDICTS, type ExchangeKind, type ReviewState, type SessionView, type Verdict } from './contract/views';
+import { EXCHANGE_KINDS, VERDICTS, type ExchangeKind, type ExchangeView, type ReviewState, type SessionView, type Verdict } from './contract/views';
 
 const ENV_USAGE = 'airlock env --agent NAME [--token TOKEN] [--shell sh|fish|powershell] [--json]';
 
@@ -50,8 +51,9 @@ Usage:
   airlock exchanges [--session ID] [--agent NAME] [--host HOST] [--kind KIND] [--decision allow|review|deny]
                     [--limit N] [--before ID] [--json]
                                                        recorded requests, newest first (KIND: ${EXCHANGE_KINDS.join('|')})
-  airlock exchanges export [--since DATE] [--until DATE] [--agent NAME] [--format jsonl|csv] [--out FILE]
-                                                       every exchange, oldest first, for auditors (audited)
+  airlock exchanges export [--since DATE] [--until DATE] [--agent NAME] [--session ID] [--format jsonl|csv|har] [--out FILE]
+                                                       every exchange, oldest first, for auditors (audited);
+                                                       har: with headers and bodies, for HAR viewers and replay
   airlock exchange ID [--json | --body request|response]
                                                        one exchange in full: headers and bodies (--body: raw bytes)
   airlock credential set HOST[:PORT] [--username NAME] [--bearer]   reads the secret from stdin
@@ -658,19 +660,21 @@ function openPrivate(file: string): number {
 }
 
 /**
- * `airlock exchanges export`: every recorded exchange (optionally of one agent, started in
- * [--since, --until)) as JSON Lines or CSV, oldest first, written as it is read; audited.
+ * `airlock exchanges export`: every recorded exchange (optionally of one agent or session, started in
+ * [--since, --until)) as JSON Lines, CSV or HAR, oldest first, written as it is read; audited.
  */
 async function cmdExchangesExport(argv: string[]): Promise<number> {
   const { values } = parse(argv, {
-    since: { type: 'string' }, until: { type: 'string' }, agent: { type: 'string' }, format: { type: 'string' }, out: { type: 'string' },
+    since: { type: 'string' }, until: { type: 'string' }, agent: { type: 'string' }, session: { type: 'string' }, format: { type: 'string' }, out: { type: 'string' },
   }, false);
-  const format = oneOf<'jsonl' | 'csv'>(values.format, 'format', ['jsonl', 'csv']) ?? ((values.out as string | undefined)?.endsWith('.csv') ? 'csv' : 'jsonl');
-  const q = { since: dateOption(values.since, 'since'), until: dateOption(values.until, 'until'), agent: textOption(values.agent, 'agent') };
-  const paths = recordPaths(values);
   const outFile = values.out as string | undefined;
+  const byExtension = outFile?.toLowerCase().endsWith('.csv') ? 'csv' : outFile?.toLowerCase().endsWith('.har') ? 'har' : 'jsonl';
+  const format = oneOf<'jsonl' | 'csv' | 'har'>(values.format, 'format', ['jsonl', 'csv', 'har']) ?? byExtension;
+  const q = {
+    since: dateOption(values.since, 'since'), until: dateOption(values.until, 'until'), agent: textOption(values.agent, 'agent'), sessionId: textOption(values.session, 'session'),
+  };
+  const paths = recordPaths(values);
   let fd: number | null = null;
-  if (outFile) fd = openPrivate(outFile);
   // The export's digest goes into its audit event: `airlock audit verify --export FILE` shows later
   // that a file is byte for byte what was exported.
   const digest = createHash('sha256');
@@ -684,25 +688,45 @@ async function cmdExchangesExport(argv: string[]): Promise<number> {
   let count = 0;
   const store = openStore(paths.db);
   try {
-    let buf = format === 'csv' ? EXCHANGE_CSV_HEADER + '\r\n' : '';
-    for (const x of store.exchanges.iterate(q)) {
-      buf += format === 'csv' ? exchangeCsvRow(x) : safeJson(x) + '\n';
+    if (q.sessionId !== undefined && !store.sessions.get(q.sessionId)) throw new UsageError(`no session "${plain(q.sessionId)}" in the record (airlock sessions lists them)`);
+    if (outFile) fd = openPrivate(outFile);
+    let buf = '';
+    const rows = (format === 'har' ? store.exchanges.records(q) : store.exchanges.iterate(q)) as IterableIterator<ExchangeView | ExchangeRecord>;
+    const har = format === 'har' ? new HarWriter({ name: 'Airlock', version: VERSION }, (id) => store.sessions.get(id), harComment(q), escapeJsonText) : null;
+    buf = format === 'csv' ? EXCHANGE_CSV_HEADER + '\r\n' : har ? har.head() : '';
+    for (const x of rows) {
+      buf += har ? har.entry(x as ExchangeRecord) : format === 'csv' ? exchangeCsvRow(x as ExchangeView) : safeJson(x) + '\n';
       count++;
       if (buf.length > 256 * 1024) {
         await write(buf);
         buf = '';
       }
     }
+    if (har) buf += har.tail();
     await write(buf);
     if (fd !== null) closeSync(fd);
     fd = null;
-    store.audit.append({ actor: localActor(), action: 'exchanges.exported', subject: format, details: { count, since: q.since ?? null, until: q.until ?? null, agent: q.agent ?? null, out: outFile ?? 'stdout', sha256: digest.digest('hex'), bytes } });
+    store.audit.append({
+      actor: localActor(), action: 'exchanges.exported', subject: format,
+      details: { count, since: q.since ?? null, until: q.until ?? null, agent: q.agent ?? null, ...(q.sessionId !== undefined ? { session: q.sessionId } : {}), out: outFile ?? 'stdout', sha256: digest.digest('hex'), bytes },
+    });
   } finally {
     if (fd !== null) closeSync(fd);
     store.close();
   }
   if (outFile) process.stderr.write(`${count} exchange${count === 1 ? '' : 's'} written to ${outFile}\n`);
   return 0;
+}
+
+/** The HAR log's comment: what the file holds and what was masked. */
+function harComment(q: { since?: string; until?: string; agent?: string; sessionId?: string }): string {
+  const filters = [
+    q.agent !== undefined ? `agent ${q.agent}` : null, q.sessionId !== undefined ? `session ${q.sessionId}` : null,
+    q.since ? `since ${q.since}` : null, q.until ? `until ${q.until}` : null,
+  ].filter(Boolean);
+  return `Airlock's record of agent traffic${filters.length ? ` (${filters.join(', ')})` : ''}, exported ${new Date().toISOString()}: `
+    + 'credentials are masked as they were recorded; bodies are kept up to the capture cap; each session (agent connection) is a page; '
+    + '_airlock holds the exchange id, policy decision and review.';
 }
 
 async function cmdExchanges(argv: string[]): Promise<number> {

@@ -1,7 +1,9 @@
 // The local record for `airlock sessions`, `airlock exchanges` and `airlock exchange ID`.
 // Everything an agent could have written (paths, hosts, addresses) goes through `plain()` first:
 // a terminal must never receive an agent's escape sequences.
-import { heldOutcome, type ExchangeView, type SessionView } from '../contract/views';
+import { exchangeUrl, heldOutcome, type ExchangeView, type SessionView } from '../contract/views';
+
+export { exchangeUrl };
 import type { ExchangeRecord, HeaderMap } from '../store/types';
 import { displayBody } from '../store/body-display';
 
@@ -24,7 +26,12 @@ export function plain(s: string | null | undefined): string {
  * controls; those are written as `\uNNNN` escapes too, so the text is still valid JSON that parses to the same value.
  */
 export function safeJson(value: unknown): string {
-  return JSON.stringify(value).replace(UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return escapeJsonText(JSON.stringify(value));
+}
+
+/** JSON text with the characters `plain()` escapes written as `\uNNNN` (valid JSON, the same value). */
+export function escapeJsonText(json: string): string {
+  return json.replace(UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /** `2026-11-24T08:51:29Z` (UTC, seconds), or the text as given when it is not a time. */
@@ -46,13 +53,6 @@ export function shortBytes(n: number): string {
     i++;
   }
   return `${v >= 100 ? Math.round(v) : v.toFixed(1)}${units[i]}`;
-}
-
-/** scheme://host[:port]path, the port only when it is not the scheme's default; IPv6 hosts in brackets. */
-export function exchangeUrl(x: Pick<ExchangeView, 'scheme' | 'host' | 'port' | 'path'>): string {
-  const host = x.host.includes(':') ? `[${x.host}]` : x.host;
-  const defaultPort = x.scheme === 'https' ? 443 : 80;
-  return `${x.scheme}://${host}${x.port === defaultPort ? '' : `:${x.port}`}${x.path}`;
 }
 
 /** At most `max` characters: the start (origin and the first path segments) and the end (often the query), `…` between. */

@@ -35,6 +35,13 @@ export interface ExchangeView {
   timings: { totalMs: number | null; upstreamMs: number | null };
 }
 
+/** scheme://host[:port]path, the port only when it is not the scheme's default; IPv6 hosts in brackets. */
+export function exchangeUrl(x: Pick<ExchangeView, 'scheme' | 'host' | 'port' | 'path'>): string {
+  const host = x.host.includes(':') ? `[${x.host}]` : x.host;
+  const defaultPort = x.scheme === 'https' ? 443 : 80;
+  return `${x.scheme}://${host}${x.port === defaultPort ? '' : `:${x.port}`}${x.path}`;
+}
+
 /** A recorded body as a person reads it (agent-written: render `text` as text, never as HTML). */
 export interface BodyView {
   /** Bytes that passed (the whole body as sent). */

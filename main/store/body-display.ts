@@ -18,7 +18,11 @@ export interface BodyDisplay {
 /** Bodies decoded for display stop here (a small body that inflates without end is shown as it is). */
 const MAX_DECODED_BYTES = 16 * 1024 * 1024;
 
-function decoded(body: Buffer, headers: HeaderMap | null, complete: boolean): { bytes: Buffer; note: string } {
+/**
+ * The body with the sender's content-encoding (gzip, deflate, br) removed, and what was done in words.
+ * A body cut at the capture cap, an unknown encoding, or one that does not decode comes back as it was.
+ */
+export function decodeContent(body: Buffer, headers: HeaderMap | null, complete: boolean): { bytes: Buffer; note: string } {
   const enc = String(headers?.['content-encoding'] ?? '').trim().toLowerCase();
   if (!enc || enc === 'identity') return { bytes: body, note: '' };
   if (!complete) return { bytes: body, note: `${enc}-encoded, cut at the capture cap: not decoded` };
@@ -54,7 +58,7 @@ function looksLikeText(b: Buffer, limit: number, prefix: boolean): boolean {
 
 export function displayBody(body: Buffer | null, headers: HeaderMap | null, complete: boolean, limit: number): BodyDisplay {
   if (!body || body.length === 0) return { kind: 'none', text: null, note: '', moreBytes: 0 };
-  const { bytes, note } = decoded(body, headers, complete);
+  const { bytes, note } = decodeContent(body, headers, complete);
   if (!looksLikeText(bytes, limit, !complete)) return { kind: 'binary', text: null, note, moreBytes: 0 };
   let text = bytes.toString('utf8').replace(/\uFFFD+$/, ''); // a character cut at the end
   const notes = note ? [note] : [];

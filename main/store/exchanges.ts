@@ -8,7 +8,7 @@ import { headerSecrets, maskBody, maskedHeadersJson, maskEncodedBody, maskQuery,
 import { WalCheckpointer } from './checkpointer';
 import { bodiesSealPart, createSealer, pruneBoundary } from './seals';
 import { createWriterFn, DATABASE_WIDE_ERRORS, InlineWriter, WriteWorker, type BatchWriter, type FailedWrites, type WireWrite, type WriteWorkerFault, type WriteWorkerSql } from './write-worker';
-import type { AuditLog, ExchangeRecord, ExchangesRepo, HeaderMap, RecordHealth, SessionRecord, SessionSummary, SessionsRepo } from './types';
+import type { AuditLog, ExchangeRecord, ExchangesRepo, ExportQuery, HeaderMap, RecordHealth, SessionRecord, SessionSummary, SessionsRepo } from './types';
 
 /**
  * Inline, one transaction per 100 ms or 500 rows: fewer, larger transactions rewrite the partly
@@ -157,6 +157,42 @@ function storedBody(b: Buffer | null, encoding: string | null): Buffer | null {
   if (!b || encoding === null) return b;
   if (encoding === 'gzip') return gunzipSync(b);
   throw new AirlockError('internal', `A recorded body has an unknown encoding "${encoding}".`);
+}
+
+/** A row as the record it was written from: headers parsed, bodies decompressed, whole-body hashes derived. */
+function rowToRecord(r: ExchangeRow): ExchangeRecord {
+  const reqBody = storedBody(r.request_body, r.request_body_encoding);
+  const resBody = storedBody(r.response_body, r.response_body_encoding);
+  return {
+    id: String(r.id),
+    sessionId: r.session_id,
+    agent: r.agent,
+    startedAt: r.started_at,
+    endedAt: r.ended_at,
+    method: r.method,
+    scheme: r.scheme,
+    host: r.host,
+    port: r.port,
+    path: r.path,
+    kind: r.kind,
+    verdict: r.verdict,
+    ruleId: r.rule_id,
+    explanation: r.explanation,
+    status: r.status,
+    error: r.error,
+    requestBytes: r.request_bytes,
+    responseBytes: r.response_bytes,
+    timings: { connectMs: r.connect_ms, tlsMs: r.tls_ms, upstreamMs: r.upstream_ms, totalMs: r.total_ms },
+    requestHeaders: JSON.parse(r.request_headers) as HeaderMap,
+    responseHeaders: r.response_headers === null ? null : (JSON.parse(r.response_headers) as HeaderMap),
+    requestBody: reqBody,
+    responseBody: resBody,
+    requestBodyComplete: r.request_body_complete !== 0,
+    responseBodyComplete: r.response_body_complete !== 0,
+    requestBodySha256: r.request_body_sha256 ?? wholeBodySha256(reqBody, r.request_body_complete),
+    responseBodySha256: r.response_body_sha256 ?? wholeBodySha256(resBody, r.response_body_complete),
+    reviewId: r.review_id,
+  };
 }
 
 /** The hash recording left out: the stored body is the whole body as sent (see ExchangeRecord.requestBodySha256). */
@@ -403,9 +439,21 @@ export function createWriteQueue(
   const getExchange = db.prepare<[number], ExchangeRow>('SELECT * FROM exchanges WHERE id = ?');
   const countStmt = db.prepare<[], { n: number }>('SELECT count(*) AS n FROM exchanges');
   const existsStmt = db.prepare<[number], { id: number }>('SELECT id FROM exchanges WHERE id = ?');
-  const exportStmt = db.prepare<unknown[], ExchangeRow>(
-    `SELECT ${VIEW_COLUMNS} FROM exchanges WHERE (? IS NULL OR started_at >= ?) AND (? IS NULL OR started_at < ?) AND (? IS NULL OR agent = ?) ORDER BY id`,
-  );
+  // Exports: one statement per column list and filter set, prepared when first used. A session or an
+  // agent is matched with `=` (not `? IS NULL OR …`) so that its index serves the scan.
+  const exportStmts = new Map<string, Database.Statement<unknown[], ExchangeRow>>();
+  const exportRows = (columns: string, q: ExportQuery): IterableIterator<ExchangeRow> => {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (q.sessionId !== undefined) (where.push('session_id = ?'), args.push(q.sessionId));
+    if (q.agent !== undefined) (where.push('agent = ?'), args.push(q.agent));
+    if (q.since !== undefined) (where.push('started_at >= ?'), args.push(q.since));
+    if (q.until !== undefined) (where.push('started_at < ?'), args.push(q.until));
+    const sql = `SELECT ${columns} FROM exchanges${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY id`;
+    let stmt = exportStmts.get(sql);
+    if (!stmt) exportStmts.set(sql, (stmt = db.prepare<unknown[], ExchangeRow>(sql)));
+    return stmt.iterate(...args);
+  };
   // Ids grow with start time, so the rows to prune are a prefix of the id order: the first row started
   // after the cutoff is found by walking only the old rows (no index on started_at, which every insert
   // would pay for). Retention deletes up to the end of a seal before it (seals.ts).
@@ -737,43 +785,15 @@ export function createWriteQueue(
       if (!/^[0-9]+$/.test(id)) return null;
       flush();
       const r = (failing ? heldRows().get(Number(id)) : undefined) ?? getExchange.get(Number(id));
-      if (!r) return null;
-      const reqBody = storedBody(r.request_body, r.request_body_encoding);
-      const resBody = storedBody(r.response_body, r.response_body_encoding);
-      return {
-        id: String(r.id),
-        sessionId: r.session_id,
-        agent: r.agent,
-        startedAt: r.started_at,
-        endedAt: r.ended_at,
-        method: r.method,
-        scheme: r.scheme,
-        host: r.host,
-        port: r.port,
-        path: r.path,
-        kind: r.kind,
-        verdict: r.verdict,
-        ruleId: r.rule_id,
-        explanation: r.explanation,
-        status: r.status,
-        error: r.error,
-        requestBytes: r.request_bytes,
-        responseBytes: r.response_bytes,
-        timings: { connectMs: r.connect_ms, tlsMs: r.tls_ms, upstreamMs: r.upstream_ms, totalMs: r.total_ms },
-        requestHeaders: JSON.parse(r.request_headers) as HeaderMap,
-        responseHeaders: r.response_headers === null ? null : (JSON.parse(r.response_headers) as HeaderMap),
-        requestBody: reqBody,
-        responseBody: resBody,
-        requestBodyComplete: r.request_body_complete !== 0,
-        responseBodyComplete: r.response_body_complete !== 0,
-        requestBodySha256: r.request_body_sha256 ?? wholeBodySha256(reqBody, r.request_body_complete),
-        responseBodySha256: r.response_body_sha256 ?? wholeBodySha256(resBody, r.response_body_complete),
-        reviewId: r.review_id,
-      };
+      return r ? rowToRecord(r) : null;
     },
     *iterate(q = {}) {
       flush();
-      for (const r of exportStmt.iterate(q.since ?? null, q.since ?? null, q.until ?? null, q.until ?? null, q.agent ?? null, q.agent ?? null)) yield rowToView(r);
+      for (const r of exportRows(VIEW_COLUMNS, q)) yield rowToView(r);
+    },
+    *records(q = {}) {
+      flush();
+      for (const r of exportRows('*', q)) yield rowToRecord(r);
     },
     count() {
       flush();

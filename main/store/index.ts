@@ -12,6 +12,7 @@ export type {
   ExchangeFilter,
   ExchangeRecord,
   ExchangesRepo,
+  ExportQuery,
   HeaderMap,
   RecordHealth,
   ReviewEvent,

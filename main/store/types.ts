@@ -160,6 +160,14 @@ export interface ExchangeFilter {
   sessionId?: string;
 }
 
+/** Which exchanges an export scans: started in [since, until) (ISO times), of one agent, of one session. */
+export interface ExportQuery {
+  since?: string;
+  until?: string;
+  agent?: string;
+  sessionId?: string;
+}
+
 export interface ExchangesRepo {
   /**
    * A new exchange id: a decimal integer, increasing in the order exchanges start, never reused
@@ -181,10 +189,12 @@ export interface ExchangesRepo {
   /** Flushes first. */
   count(): number;
   /**
-   * Every exchange in id (start) order, optionally only those started in [since, until) and of one
-   * agent: for exports (a scan, not a page; bodies and headers are not included). Flushes first.
+   * Every exchange in id (start) order, optionally only those started in [since, until), of one agent
+   * or of one session: for exports (a scan, not a page; bodies and headers are not included). Flushes first.
    */
-  iterate(q?: { since?: string; until?: string; agent?: string }): IterableIterator<ExchangeView>;
+  iterate(q?: ExportQuery): IterableIterator<ExchangeView>;
+  /** The same scan with every field, headers and bodies (`get` for each row, in one statement): the HAR export. */
+  records(q?: ExportQuery): IterableIterator<ExchangeRecord>;
   /**
    * Seals what is written now into the audit chain (seals.ts): one `exchanges.sealed` event per day of
    * rows, or none when nothing was written since the last seal. The gateway seals every few minutes while

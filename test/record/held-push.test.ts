@@ -4,7 +4,7 @@
 // what Airlock answered (its own report-status: status, headers and body), and how the review ended.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { AIRLOCK_BIN, cleanCliEnv } from '../helpers/airlock';
@@ -13,6 +13,7 @@ import { hashToken, newAgentToken } from '../../main/agents/tokens';
 import { createLogger } from '../../main/log';
 import { startAirlock, type RunningAirlock } from '../../main/service';
 import type { ExchangeRecord, ReviewRecord } from '../../main/store';
+import type { HarEntry } from '../../main/store/har';
 import { createTestPki, gitEnvIsolated, makeTempDir, removeDir, runGit, startGitServer, type GitServer } from '../helpers/index';
 import { airlock, waitFor } from './cli';
 
@@ -152,4 +153,27 @@ test('an approved push: the record keeps the held bytes with the review, and the
   const list = await airlock(['exchanges', '--data-dir', dataDir]);
   if (process.env.SHOW_RECORD) console.log(detail.stdout + list.stdout);
   assert.match(exchangeLine(list.stdout, ex.id), new RegExp(`review #${review.id} approved`));
+});
+
+test('the HAR export of a push\'s session: the held bytes named by their review, the wait for it as "blocked"', async () => {
+  const { review, ex } = await pushAndDecide('har-one', 'deny');
+  const file = join(home, 'push.har');
+  const r = await airlock(['exchanges', 'export', '--format', 'har', '--session', ex.sessionId!, '--out', file, '--data-dir', dataDir]);
+  assert.equal(r.code, 0, r.stderr);
+  const har = JSON.parse(readFileSync(file, 'utf8')) as { log: { entries: HarEntry[] } };
+  const e = har.log.entries.find((x) => x._airlock.id === ex.id);
+  assert.ok(e, 'the push is in its session\'s HAR');
+  assert.equal(e.request.method, 'POST');
+  assert.match(e.request.url, /\/git-receive-pack$/);
+  assert.equal(e.request.bodySize, review.bodyBytes);
+  assert.equal(e.request.postData?.text, '');
+  assert.equal(e.request.postData?.comment, `${review.bodyBytes} bytes (SHA-256 ${review.bodySha256}), kept with review #${review.id}: airlock exchange ${ex.id} --body request`);
+  assert.equal(e._airlock.kind, 'git-push');
+  assert.equal(e._airlock.reviewId, review.id);
+  assert.equal(e._airlock.reviewOutcome, 'denied');
+  assert.match(e.comment, new RegExp(`review #${review.id} denied`));
+  // Airlock answered the push itself (a report-status git prints): no upstream phases, the rest is the hold.
+  assert.equal(e.timings.connect, -1);
+  assert.ok(e.timings.blocked >= 0 && e.timings.receive === 0, JSON.stringify(e.timings));
+  assert.match(Buffer.from(e.response.content.text!, e.response.content.encoding === 'base64' ? 'base64' : 'utf8').toString('latin1'), /denied/);
 });

@@ -9,16 +9,17 @@ import { AgentAuthenticator } from './agents/authenticator';
 import { dataPaths, type DataPaths } from './config/paths';
 import { loadOptions, type Options, type OptionsInput } from './config/options';
 import { createConsoleServer, type ConsoleServer } from './console/server';
-import { DECISION_CHANNELS, MAX_LIST_LIMIT, type AirlockClient, type DecisionChannel, type ListExchangesQuery, type ListSessionsQuery } from './contract/api';
+import { DECISION_CHANNELS, HAR_EXPORT_MAX_BYTES, MAX_LIST_LIMIT, type AirlockClient, type DecisionChannel, type ExportHarQuery, type ListExchangesQuery, type ListSessionsQuery } from './contract/api';
 import { localActor } from './config/local-user';
 import { AirlockError } from './contract/errors';
 import {
   EXCHANGE_KINDS, VERDICTS,
-  type AgentView, type AirlockEvent, type AuditVerifyView, type BodyView, type ExchangeDetailView, type ExchangeKind, type ExchangeView,
+  type AgentView, type AirlockEvent, type AuditVerifyView, type BodyView, type ExchangeDetailView, type ExchangeKind, type ExchangeView, type HarExportView,
   type ReviewState, type ReviewView, type SessionView, type StatusView, type Verdict,
 } from './contract/views';
 import { displayBody } from './store/body-display';
 import { parseExchangeId } from './store/exchanges';
+import { harFromRecord } from './store/har';
 import type { HeaderMap } from './store/types';
 
 /** Characters of each body `getExchange` returns as text (the rest: `airlock exchange ID --body`). */
@@ -282,6 +283,37 @@ export class AirlockService implements AirlockClient {
     const head = textParam(queryObject(query, 'verifyAudit', ['head']).head, 'head');
     const r = await this.store.audit.verifyInBackground({ head: head === undefined ? undefined : parseHeadOption(head) });
     return { ok: r.ok, events: r.events, head: r.head, brokenAt: r.brokenAt, headSeq: r.headSeq ?? null, message: r.message };
+  }
+
+  async exportHar(query: ExportHarQuery): Promise<HarExportView> {
+    const q = queryObject(query, 'exportHar', ['sessionId', 'agent', 'since', 'via']);
+    const sessionId = textParam(q.sessionId, 'sessionId');
+    const agent = textParam(q.agent, 'agent');
+    const sinceText = textParam(q.since, 'since');
+    const since = sinceText === undefined ? undefined : new Date(sinceText);
+    if (since && (Number.isNaN(since.getTime()) || !/^\d{4}-\d{2}-\d{2}/.test(sinceText!))) {
+      throw new AirlockError('bad-request', `"since" must be an ISO time such as 2026-11-01T09:30:00Z, not ${JSON.stringify(sinceText!.slice(0, 40))}.`);
+    }
+    const via = channelParam(q.via);
+    if (sessionId !== undefined && !this.store.sessions.get(sessionId)) throw new AirlockError('not-found', `no session ${sessionId} in the record`);
+    const filter = { sessionId, agent, since: since?.toISOString() };
+    this.store.exchanges.flush(); // what the UI has shown is in the file the export reads
+    const what = [agent !== undefined ? `agent ${agent}` : null, sessionId !== undefined ? `session ${sessionId}` : null, filter.since ? `since ${filter.since}` : null].filter(Boolean);
+    const har = await harFromRecord(this.store.file, filter, {
+      creator: { name: 'Airlock', version: VERSION },
+      comment: `Airlock's record of agent traffic${what.length ? ` (${what.join(', ')})` : ''}, exported ${new Date().toISOString()}${via ? ` from the ${via}` : ''}: `
+        + 'credentials are masked as they were recorded; bodies are kept up to the capture cap; each session (agent connection) is a page; '
+        + '_airlock holds the exchange id, policy decision and review.',
+      maxBytes: HAR_EXPORT_MAX_BYTES,
+      tooLarge: () => new AirlockError('bad-request', `These exchanges make a HAR of more than ${HAR_EXPORT_MAX_BYTES / 1024 / 1024} MiB: export them with \`airlock exchanges export --format har --out FILE\`${sessionId !== undefined ? ` --session ${sessionId}` : ''}, which writes any size.`),
+    });
+    this.store.audit.append({
+      actor: this.reviewer(), action: 'exchanges.exported', subject: 'har',
+      details: { count: har.count, since: filter.since ?? null, until: null, agent: agent ?? null, ...(sessionId !== undefined ? { session: sessionId } : {}), out: `download (${via ?? 'api'})`, sha256: har.sha256, bytes: har.bytes },
+    });
+    const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+    const name = (sessionId !== undefined ? `session-${sessionId}` : agent !== undefined ? `agent-${agent}` : 'exchanges').replace(/[^A-Za-z0-9.-]+/g, '-').slice(0, 80);
+    return { fileName: `airlock-${name}-${stamp}.har`, ...har };
   }
 
   async close(): Promise<void> {

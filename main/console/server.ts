@@ -7,7 +7,7 @@ import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { extname, resolve, sep } from 'node:path';
 import { toErrorPayload } from './errors';
-import { API_METHODS, AirlockError, CLIENT_HEADER, DECISION_METHODS, type AirlockClient, type ApiMethod, type ErrorCode, type ErrorPayload } from '../contract';
+import { API_METHODS, AirlockError, CLIENT_HEADER, VIA_METHODS, type AirlockClient, type ApiMethod, type ErrorCode, type ErrorPayload } from '../contract';
 
 export const CONSOLE_CSP =
   "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
@@ -234,8 +234,8 @@ export async function createConsoleServer(opts: ConsoleServerOptions): Promise<C
         return;
       }
     }
-    // A decision records the channel it came through: the CLI names itself, anything else is the web console.
-    if (DECISION_METHODS.has(method) && arg !== null && typeof arg === 'object' && !Array.isArray(arg)) {
+    // A decision (or an export) records the channel it came through: the CLI names itself, anything else is the web console.
+    if (VIA_METHODS.has(method) && arg !== null && typeof arg === 'object' && !Array.isArray(arg)) {
       arg = { ...arg, via: req.headers[CLIENT_HEADER] === 'cli' ? 'cli' : 'web console' };
     }
     try {

@@ -2,7 +2,7 @@
 // Implemented once by `AirlockService` (main/service.ts); reached from the
 // renderer through the preload bridge (Electron) or HTTP + SSE (web console).
 import type {
-  AgentView, AirlockEvent, AuditVerifyView, ExchangeDetailView, ExchangeKind, ExchangeView, ReviewState, ReviewView, SessionView, StatusView, Verdict,
+  AgentView, AirlockEvent, AuditVerifyView, ExchangeDetailView, HarExportView, ExchangeKind, ExchangeView, ReviewState, ReviewView, SessionView, StatusView, Verdict,
 } from './views';
 
 /** Most rows one list call returns; a larger `limit` is lowered to this. */
@@ -58,13 +58,32 @@ export interface AirlockApi {
    * machine), also that the log still holds it: a chain verifies on its own with its end cut off.
    */
   verifyAudit(query?: { head?: string }): Promise<AuditVerifyView>;
+  /**
+   * The exchanges of one session, or of one agent, or started since a time (filters combine with AND), with
+   * headers and bodies as HAR 1.2 for the UI to save. Audited (`exchanges.exported`, with the channel in
+   * `via`, set by the transport). Refused past HAR_EXPORT_MAX_BYTES: `airlock exchanges export --format har`
+   * writes any size to a file.
+   */
+  exportHar(query: ExportHarQuery): Promise<HarExportView>;
 }
+
+/** What `exportHar` exports. Any other key is refused ('bad-request'). */
+export interface ExportHarQuery {
+  sessionId?: string;
+  agent?: string;
+  /** An ISO time: exchanges started at or after it. */
+  since?: string;
+  via?: DecisionChannel;
+}
+
+/** The largest HAR `exportHar` returns (the CLI writes larger ones to a file). */
+export const HAR_EXPORT_MAX_BYTES = 64 * 1024 * 1024;
 
 /** The ways a person's decision on a review reaches Airlock, recorded with it. */
 export const DECISION_CHANNELS = ['cli', 'web console', 'desktop'] as const;
 export type DecisionChannel = (typeof DECISION_CHANNELS)[number];
-/** The methods that take a decision (their `via` is set by the transport). */
-export const DECISION_METHODS: ReadonlySet<string> = new Set(['approveReview', 'denyReview']);
+/** The methods whose `via` (the channel a person used: a decision, an export) is set by the transport. */
+export const VIA_METHODS: ReadonlySet<string> = new Set(['approveReview', 'denyReview', 'exportHar']);
 /** Header the CLI's console client sends so that its decisions are recorded as made through the CLI. */
 export const CLIENT_HEADER = 'x-airlock-client';
 
@@ -80,6 +99,7 @@ export const API_METHODS = [
   'denyReview',
   'listAgents',
   'verifyAudit',
+  'exportHar',
 ] as const satisfies readonly (keyof AirlockApi)[];
 
 export type ApiMethod = (typeof API_METHODS)[number];

@@ -208,6 +208,20 @@ export interface AuditVerifyView {
   message: string;
 }
 
+/** Exchanges as a HAR 1.2 file (`exportHar`), for the UI to save; audited as `exchanges.exported`. */
+export interface HarExportView {
+  /** A file name to offer: `airlock-<what>-<time>.har`, letters, digits, `-` and `.` only. */
+  fileName: string;
+  /** The HAR (JSON). Agent-written text inside it is data: never render it as HTML. */
+  text: string;
+  /** Exchanges in it. */
+  count: number;
+  /** Its size in bytes (UTF-8). */
+  bytes: number;
+  /** SHA-256 (hex) of those bytes, as the audit event records it (`airlock audit verify --export FILE`). */
+  sha256: string;
+}
+
 /** Everything the main side pushes to UIs, on one channel. */
 export type AirlockEvent =
   | { type: 'exchange'; exchange: ExchangeView }

@@ -16,7 +16,7 @@ function unavailableService(message: string): AirlockClient & { close(): Promise
   };
   return {
     getStatus: fail, listExchanges: fail, listSessions: fail, getExchange: fail, listReviews: fail, getReview: fail,
-    approveReview: fail, denyReview: fail, listAgents: fail, verifyAudit: fail,
+    approveReview: fail, denyReview: fail, listAgents: fail, verifyAudit: fail, exportHar: fail,
     subscribe: () => () => {},
     close: async () => {},
   };

@@ -1,7 +1,7 @@
 // The one IPC handler: renderer -> AirlockClient. Only the trusted main window may
 // call, only API_METHODS are dispatched, and errors travel as `{ code, message }`.
 import type { IpcMain, IpcMainInvokeEvent, WebContents } from 'electron';
-import { API_METHODS, DECISION_METHODS, IPC_EVENT_CHANNEL, IPC_INVOKE_CHANNEL, type AirlockClient, type AirlockEvent, type ApiMethod } from '../contract';
+import { API_METHODS, VIA_METHODS, IPC_EVENT_CHANNEL, IPC_INVOKE_CHANNEL, type AirlockClient, type AirlockEvent, type ApiMethod } from '../contract';
 import type { InvokeResult } from '../../preload/bridge';
 import { toErrorPayload } from '../console/errors';
 
@@ -37,8 +37,8 @@ export function registerIpc(opts: IpcOptions): () => void {
     if (typeof method !== 'string' || !allowed.has(method)) {
       return { ok: false, error: { code: 'bad-request', message: `Unknown API method "${String(method)}".` } };
     }
-    // A decision made in the app's window is recorded as made there, whatever the renderer sent.
-    const input = DECISION_METHODS.has(method) && arg !== null && typeof arg === 'object' && !Array.isArray(arg) ? { ...arg, via: 'desktop' } : arg;
+    // A decision (or an export) made in the app's window is recorded as made there, whatever the renderer sent.
+    const input = VIA_METHODS.has(method) && arg !== null && typeof arg === 'object' && !Array.isArray(arg) ? { ...arg, via: 'desktop' } : arg;
     try {
       const fn = opts.service[method as ApiMethod] as (a: unknown) => Promise<unknown>;
       const value = await fn.call(opts.service, input ?? {});

@@ -42,6 +42,8 @@ const HEALTHY: RecordHealth = Object.freeze({ ok: true });
 export const DEFAULT_LIST_LIMIT = 100;
 export const MAX_LIST_LIMIT = 1000;
 
+type SessionRow = { id: string; agent: string; client_address: string; started_at: string; ended_at: string | null; token: string | null; via: string | null };
+
 interface ExchangeRow {
   id: number;
   session_id: string | null;
@@ -193,6 +195,39 @@ function rowToRecord(r: ExchangeRow): ExchangeRecord {
     responseBodySha256: r.response_body_sha256 ?? wholeBodySha256(resBody, r.response_body_complete),
     reviewId: r.review_id,
   };
+}
+
+/**
+ * The SELECT of an export scan, in id (start) order. A session or an agent is matched with `=` (not
+ * `? IS NULL OR …`) so that its index serves the scan.
+ */
+function exportQuery(columns: string, q: ExportQuery): { sql: string; args: unknown[] } {
+  const where: string[] = [];
+  const args: unknown[] = [];
+  if (q.sessionId !== undefined) (where.push('session_id = ?'), args.push(q.sessionId));
+  if (q.agent !== undefined) (where.push('agent = ?'), args.push(q.agent));
+  if (q.since !== undefined) (where.push('started_at >= ?'), args.push(q.since));
+  if (q.until !== undefined) (where.push('started_at < ?'), args.push(q.until));
+  return { sql: `SELECT ${columns} FROM exchanges${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY id`, args };
+}
+
+/**
+ * Every exchange of an export, in full, read on `db`: any connection to a record, such as a read-only one
+ * of its own that reads while the gateway writes (`records` is the store's own, flushed first).
+ */
+export function* readExchangeRecords(db: Database.Database, q: ExportQuery): Generator<ExchangeRecord> {
+  const { sql, args } = exportQuery('*', q);
+  for (const r of db.prepare<unknown[], ExchangeRow>(sql).iterate(...args)) yield rowToRecord(r);
+}
+
+/** One session row read on `db` (any connection to a record). */
+export function readSession(db: Database.Database, id: string): SessionRecord | null {
+  const r = db.prepare<[string], SessionRow>('SELECT * FROM sessions WHERE id = ?').get(id);
+  return r ? sessionRecord(r) : null;
+}
+
+function sessionRecord(r: SessionRow): SessionRecord {
+  return { id: r.id, agent: r.agent, clientAddress: r.client_address, startedAt: r.started_at, endedAt: r.ended_at, token: r.token, via: r.via };
 }
 
 /** The hash recording left out: the stored body is the whole body as sent (see ExchangeRecord.requestBodySha256). */
@@ -439,17 +474,10 @@ export function createWriteQueue(
   const getExchange = db.prepare<[number], ExchangeRow>('SELECT * FROM exchanges WHERE id = ?');
   const countStmt = db.prepare<[], { n: number }>('SELECT count(*) AS n FROM exchanges');
   const existsStmt = db.prepare<[number], { id: number }>('SELECT id FROM exchanges WHERE id = ?');
-  // Exports: one statement per column list and filter set, prepared when first used. A session or an
-  // agent is matched with `=` (not `? IS NULL OR …`) so that its index serves the scan.
+  // Exports: one statement per column list and filter set, prepared when first used.
   const exportStmts = new Map<string, Database.Statement<unknown[], ExchangeRow>>();
   const exportRows = (columns: string, q: ExportQuery): IterableIterator<ExchangeRow> => {
-    const where: string[] = [];
-    const args: unknown[] = [];
-    if (q.sessionId !== undefined) (where.push('session_id = ?'), args.push(q.sessionId));
-    if (q.agent !== undefined) (where.push('agent = ?'), args.push(q.agent));
-    if (q.since !== undefined) (where.push('started_at >= ?'), args.push(q.since));
-    if (q.until !== undefined) (where.push('started_at < ?'), args.push(q.until));
-    const sql = `SELECT ${columns} FROM exchanges${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY id`;
+    const { sql, args } = exportQuery(columns, q);
     let stmt = exportStmts.get(sql);
     if (!stmt) exportStmts.set(sql, (stmt = db.prepare<unknown[], ExchangeRow>(sql)));
     return stmt.iterate(...args);
@@ -847,7 +875,6 @@ export function createWriteQueue(
     health,
   };
 
-  type SessionRow = { id: string; agent: string; client_address: string; started_at: string; ended_at: string | null; token: string | null; via: string | null };
   const listSessionsFirst = db.prepare<[string | null, string | null, number], SessionRow>(
     'SELECT * FROM sessions WHERE (? IS NULL OR agent = ?) ORDER BY started_at DESC, id DESC LIMIT ?',
   );
@@ -869,7 +896,7 @@ export function createWriteQueue(
     get(id): SessionRecord | null {
       flush();
       const r = getSession.get(id);
-      return r ? { id: r.id, agent: r.agent, clientAddress: r.client_address, startedAt: r.started_at, endedAt: r.ended_at, token: r.token, via: r.via } : null;
+      return r ? sessionRecord(r) : null;
     },
     list(q = {}) {
       flush();

@@ -14,10 +14,13 @@
 //   the policy decision and its rule, the review, Airlock's error, and for each body its size, what was
 //   kept and its SHA-256; `comment` says the same in words.
 import { isUtf8 } from 'node:buffer';
+import { createHash } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import { exchangeUrl, heldOutcome } from '../contract/views';
 import { decodeContent } from './body-display';
-import type { ExchangeRecord, HeaderMap, SessionRecord } from './types';
+import { readExchangeRecords, readSession } from './exchanges';
+import { sqlite } from './sqlite';
+import type { ExchangeRecord, ExportQuery, HeaderMap, SessionRecord } from './types';
 
 export interface HarNameValue {
   name: string;
@@ -324,5 +327,52 @@ export class HarWriter {
 
   get entries(): number {
     return this.count;
+  }
+}
+
+export interface HarExport {
+  text: string;
+  count: number;
+  bytes: number;
+  sha256: string;
+}
+
+/** Rows read per turn of the event loop while a HAR is built off the gateway's path. */
+const SLICE_ROWS = 64;
+
+/**
+ * A HAR of the record at `file`, read on a read-only connection of its own inside one read transaction
+ * (a snapshot the gateway's writes do not change, and never the gateway's own connection, which a long
+ * read would keep busy), a slice of rows per turn of the event loop so the gateway keeps serving.
+ * Refused past `maxBytes` (the export is then for `airlock exchanges export`, which streams to a file).
+ */
+export async function harFromRecord(
+  file: string,
+  q: ExportQuery,
+  opts: { creator: { name: string; version: string }; comment: string; maxBytes: number; tooLarge: (bytes: number) => Error },
+): Promise<HarExport> {
+  const ro = new (sqlite())(file, { readonly: true, fileMustExist: true });
+  try {
+    ro.pragma('busy_timeout = 5000');
+    ro.exec('BEGIN');
+    const w = new HarWriter(opts.creator, (id) => readSession(ro, id), opts.comment);
+    const parts = [w.head()];
+    let bytes = parts[0]!.length;
+    let n = 0;
+    for (const x of readExchangeRecords(ro, q)) {
+      const piece = w.entry(x);
+      parts.push(piece);
+      bytes += piece.length; // UTF-16 units: a lower bound of the UTF-8 size, exact for ASCII
+      if (bytes > opts.maxBytes) throw opts.tooLarge(bytes);
+      if (++n % SLICE_ROWS === 0) await new Promise((r) => setImmediate(r));
+    }
+    parts.push(w.tail());
+    const text = parts.join('');
+    const size = Buffer.byteLength(text, 'utf8');
+    if (size > opts.maxBytes) throw opts.tooLarge(size);
+    return { text, count: w.entries, bytes: size, sha256: createHash('sha256').update(text, 'utf8').digest('hex') };
+  } finally {
+    if (ro.inTransaction) ro.exec('COMMIT');
+    ro.close();
   }
 }

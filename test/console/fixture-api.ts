@@ -11,6 +11,8 @@ import {
   type AirlockClient,
   type AirlockEvent,
   type AuditVerifyView,
+  type ExportHarQuery,
+  type HarExportView,
   type ExchangeView,
   type ListExchangesQuery,
   type ListSessionsQuery,
@@ -374,6 +376,14 @@ export function createFixtureApi(opts: { exchanges?: number; now?: () => number 
     async verifyAudit(query?: { head?: string }): Promise<AuditVerifyView> {
       calls.push({ method: 'verifyAudit', arg: query });
       return { ok: true, events: exchanges.length + 3, head: 'c0ffee' + '0'.repeat(58), brokenAt: null, headSeq: null, message: 'Audit chain intact.' };
+    },
+    async exportHar(query: ExportHarQuery): Promise<HarExportView> {
+      // A fixture stand-in (no record here): a HAR log naming the fixture's matching exchanges. The real
+      // export is tested against the service (test/record/har-export.test.ts, test/renderer/real-service.test.ts).
+      calls.push({ method: 'exportHar', arg: query });
+      const rows = exchanges.filter((x) => (!query?.sessionId || x.sessionId === query.sessionId) && (!query?.agent || x.agent === query.agent));
+      const text = JSON.stringify({ log: { version: '1.2', creator: { name: 'fixture', version: '0' }, entries: rows.map((x) => ({ _airlock: { id: x.id } })) } });
+      return { fileName: 'airlock-fixture.har', text, count: rows.length, bytes: Buffer.byteLength(text), sha256: createHash('sha256').update(text).digest('hex') };
     },
     subscribe(listener) {
       listeners.add(listener);

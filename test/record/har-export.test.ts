@@ -243,6 +243,30 @@ describe('airlock exchanges export --format har', { concurrency: 1 }, () => {
     assert.equal(existsSync(none.file), false);
   });
 
+  test('the API (exportHar): the same entries as the CLI\'s file, audited with its channel; bad queries are one sentence', async () => {
+    const curlSession = entryFor(har, 'GET', paths.hello).pageref!;
+    const v = await service.exportHar({ sessionId: curlSession, via: 'desktop' });
+    assert.match(v.fileName, new RegExp(`^airlock-session-${curlSession}-\\d{8}T\\d{6}Z\\.har$`));
+    const fromApi = JSON.parse(v.text) as Har;
+    const fromCli = (await exportHar(['--session', curlSession])).har!;
+    assert.deepEqual(fromApi.log.entries, fromCli.log.entries);
+    assert.deepEqual(fromApi.log.pages, fromCli.log.pages);
+    assert.equal(v.bytes, Buffer.byteLength(v.text));
+    assert.equal(v.sha256, sha256Hex(v.text));
+    const ev = service.store.audit.list().filter((e) => e.action === 'exchanges.exported').find((e) => (e.details as { sha256: string }).sha256 === v.sha256);
+    assert.ok(ev, 'the API export is audited');
+    assert.deepEqual({ ...(ev.details as Record<string, unknown>) }, {
+      count: 1, since: null, until: null, agent: null, session: curlSession, out: 'download (desktop)', sha256: v.sha256, bytes: v.bytes,
+    });
+    const since = await service.exportHar({ since: entryFor(har, 'GET', paths.gzip).startedDateTime });
+    assert.deepEqual(JSON.parse(since.text).log.entries.map((e: HarEntry) => e._airlock.id), har.log.entries.slice(har.log.entries.indexOf(entryFor(har, 'GET', paths.gzip))).map((e) => e._airlock.id));
+
+    await assert.rejects(service.exportHar({ sessionId: 'nope' }), { code: 'not-found', message: 'no session nope in the record' });
+    await assert.rejects(service.exportHar({ since: 'yesterday' }), { code: 'bad-request', message: /^"since" must be an ISO time/ });
+    await assert.rejects(service.exportHar({ session: 'x' } as never), { code: 'bad-request', message: /^Unknown exportHar filter "session"/ });
+    await assert.rejects(service.exportHar({ via: 'email' } as never), { code: 'bad-request' });
+  });
+
   test('Chromium replays the file (Playwright routeFromHAR): the recorded answers, byte for byte, with no upstream', async () => {
     browser = await launchChromium();
     const context = await browser.newContext({ ignoreHTTPSErrors: true });

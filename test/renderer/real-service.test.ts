@@ -2,7 +2,8 @@
 // shows up live in the real web console in Chromium, is approved there, and lands upstream.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { ensureBuilt, launchChromium, RENDERER_DIR } from '../helpers/browser';
@@ -11,6 +12,7 @@ import { startAirlock, type RunningAirlock } from '../../main/service';
 import { createLogger } from '../../main/log';
 import { hashToken, newAgentToken } from '../../main/agents/tokens';
 import { sqlite } from '../../main/store/sqlite';
+import type { HarEntry } from '../../main/store/har';
 
 const STATIC = RENDERER_DIR;
 
@@ -89,6 +91,51 @@ test('a held push appears live in the web console, is approved there, and lands 
   assert.deepEqual(pageErrors, []);
 });
 
+test('Activity: "Export HAR" saves the log, "Export session (HAR)" one connection; each file is the record, audited as a download', async () => {
+  await page.getByRole('link', { name: 'Activity' }).click();
+  const log = page.getByRole('table', { name: 'Exchange log' });
+  await log.getByRole('row').filter({ hasText: 'ui-agent' }).first().waitFor({ timeout: 10_000 });
+  // The push's exchange is recorded once its answer has gone to git (a moment after the push returns).
+  for (let i = 0; i < 100 && !airlock.service.store.exchanges.list({ kind: 'git-push' }).some((x) => x.reviewId && x.endedAt !== null); i++) await new Promise((r) => setTimeout(r, 50));
+  const shown = await log.getByRole('row').filter({ hasText: 'ui-agent' }).count();
+
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export HAR' }).click()]);
+  assert.match(download.suggestedFilename(), /^airlock-exchanges-\d{8}T\d{6}Z\.har$/);
+  const file = join(home, 'log.har');
+  await download.saveAs(file);
+  const text = readFileSync(file, 'utf8');
+  const har = JSON.parse(text) as { log: { entries: HarEntry[]; pages: Array<{ id: string }> } };
+  assert.equal(har.log.entries.length, shown, 'one entry per exchange in the log');
+  const push = har.log.entries.find((e) => e._airlock.kind === 'git-push' && e._airlock.reviewId !== null);
+  assert.ok(push, 'the held push is in the HAR');
+  assert.equal(push._airlock.reviewOutcome, 'approved', JSON.stringify(push._airlock));
+  assert.ok(har.log.entries.every((e) => e.request.headers.every((h) => h.name !== 'proxy-authorization')), 'the agent\'s proxy credential is not in it');
+  await page.getByText(`Saved ${download.suggestedFilename()}: ${shown} exchange`).waitFor();
+
+  // One session from the exchange detail: only that connection's exchanges.
+  await log.getByRole('row').filter({ hasText: 'git-push' }).filter({ hasText: 'POST' }).first().click();
+  const detail = page.getByRole('region', { name: 'Exchange detail' });
+  await detail.getByRole('button', { name: 'Export session (HAR)' }).waitFor();
+  await page.screenshot({ path: join(home, '..', `airlock-activity-har-${process.pid}.png`) });
+  console.log(`screenshot: ${join(home, '..', `airlock-activity-har-${process.pid}.png`)}`);
+  const [one] = await Promise.all([page.waitForEvent('download'), detail.getByRole('button', { name: 'Export session (HAR)' }).click()]);
+  assert.equal(one.suggestedFilename().startsWith(`airlock-session-${push.pageref}-`), true, one.suggestedFilename());
+  const sessionHar = JSON.parse(readFileSync((await one.path())!, 'utf8')) as { log: { entries: HarEntry[]; pages: Array<{ id: string }> } };
+  assert.deepEqual(sessionHar.log.pages.map((p) => p.id), [push.pageref]);
+  assert.ok(sessionHar.log.entries.some((e) => e._airlock.id === push._airlock.id));
+  assert.ok(sessionHar.log.entries.every((e) => e.pageref === push.pageref));
+
+  // Both exports are in the audit chain, with the channel and the digest of the bytes saved.
+  const events = airlock.service.store.audit.list().filter((e) => e.action === 'exchanges.exported');
+  assert.equal(events.length, 2);
+  const d = events[0]!.details as { out: string; sha256: string; count: number };
+  assert.equal(d.out, 'download (web console)');
+  assert.equal(d.sha256, createHash('sha256').update(text).digest('hex'));
+  assert.equal(d.count, shown);
+  assert.equal((events[1]!.details as { session: string }).session, push.pageref);
+  assert.deepEqual(pageErrors, []);
+});
+
 test('audit: the Status view verifies against a kept head, and shows a cut-off end that the chain alone hides', async () => {
   // The service refuses what it does not know, as the CLI does.
   await assert.rejects(airlock.service.verifyAudit({ nope: 1 } as unknown as { head?: string }), /Unknown verifyAudit filter "nope"/);
@@ -102,7 +149,7 @@ test('audit: the Status view verifies against a kept head, and shows a cut-off e
   // What the gateway recorded so far (the push above, its fetches, their sessions), sealed: the verify the
   // Status view runs reads every row again, on a connection of its own, while the gateway serves.
   assert.ok(airlock.service.store.exchanges.count() > 0);
-  const lastOfPush = airlock.service.store.audit.head()!; // the push's last review event
+  const lastOfPush = airlock.service.store.audit.list().filter((e) => e.action.startsWith('review.')).at(-1)!; // the push's last review event
   airlock.service.store.exchanges.seal();
   await verify.click();
   await result.filter({ hasText: /exchanges? (and \d+ sessions? )?match (its|their) seal/ }).waitFor();

@@ -4,8 +4,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
-import { HarWriter, harEntry } from '../../main/store/har';
-import type { ExchangeRecord, SessionRecord } from '../../main/store';
+import { join } from 'node:path';
+import { HarWriter, harEntry, harFromRecord } from '../../main/store/har';
+import { openStore, type ExchangeRecord, type SessionRecord } from '../../main/store';
+import { makeTempDir, removeDir } from '../helpers/tmp';
 import { escapeJsonText } from '../../main/cli/format-record';
 
 function rec(over: Partial<ExchangeRecord> = {}): ExchangeRecord {
@@ -123,4 +125,35 @@ test('HarWriter: valid JSON in pieces, a page per session (in start order), a st
   // An empty export is a valid log too.
   const empty = new HarWriter({ name: 'Airlock', version: '0' }, () => null, '');
   assert.deepEqual(JSON.parse(empty.head() + empty.tail()).log.entries, []);
+});
+
+test('harFromRecord: a snapshot read on its own connection while the store keeps writing; refused past maxBytes', async () => {
+  const dir = await makeTempDir('airlock-har-store-');
+  const store = openStore(join(dir, 'airlock.db'));
+  try {
+    store.sessions.start({ id: 's-1', agent: 'bot', clientAddress: '127.0.0.1', startedAt: '2026-12-06T09:59:59.000Z' });
+    for (let i = 0; i < 300; i++) store.exchanges.record(rec({ id: store.exchanges.nextId(), path: `/n/${i}` }));
+    store.exchanges.flush();
+    const creator = { name: 'Airlock', version: 't' };
+    const tooLarge = (n: number) => new Error(`too large: ${n}`);
+    const exporting = harFromRecord(store.file, {}, { creator, comment: '', maxBytes: 64 * 1024 * 1024, tooLarge });
+    // The export reads 64 rows per turn of the event loop; the gateway's writes go on meanwhile, on its own
+    // connection, and are not in the snapshot the export started with.
+    for (let i = 0; i < 50; i++) store.exchanges.record(rec({ id: store.exchanges.nextId(), path: `/later/${i}` }));
+    store.exchanges.flush();
+    const har = await exporting;
+    assert.equal(har.count, 300);
+    const parsed = JSON.parse(har.text) as { log: { entries: Array<{ request: { url: string } }>; pages: Array<{ title: string }> } };
+    assert.deepEqual(parsed.log.entries.map((e) => new URL(e.request.url).pathname), Array.from({ length: 300 }, (_, i) => `/n/${i}`));
+    assert.equal(parsed.log.pages[0]!.title, 'bot: session s-1 from 127.0.0.1');
+    assert.equal(har.bytes, Buffer.byteLength(har.text));
+    assert.equal(store.exchanges.count(), 350);
+
+    await assert.rejects(harFromRecord(store.file, { sessionId: 's-1' }, { creator, comment: '', maxBytes: 10_000, tooLarge }), /^Error: too large: \d+$/);
+    const none = await harFromRecord(store.file, { sessionId: 'nope' }, { creator, comment: '', maxBytes: 10_000, tooLarge });
+    assert.equal(none.count, 0);
+  } finally {
+    store.close();
+    await removeDir(dir);
+  }
 });

@@ -5,6 +5,8 @@ import { useKeys } from '../shared/keys';
 import { StateBadge, VerdictBadge } from '../shared/badges';
 import { clockTime, hostPort, ms } from '../shared/format';
 import { ExchangeDetail } from './ExchangeDetail';
+import { saveTextFile } from '../shared/save-file';
+import { bytes } from '../shared/format';
 import { heldOutcome } from './outcome';
 
 const ROW_H = 26;
@@ -110,7 +112,17 @@ export function ActivityView() {
       <div className="pane-head">
         <h1>Activity</h1>
         <span className="muted small">{rows.length} exchanges{windowed ? ' (windowed)' : ''}</span>
+        {snap.lastExport ? (
+          <span className="muted small" role="status" title={`sha256 ${snap.lastExport.sha256}`}>
+            Saved {snap.lastExport.fileName}: {snap.lastExport.count} exchange{snap.lastExport.count === 1 ? '' : 's'}, {bytes(snap.lastExport.bytes)}
+          </span>
+        ) : null}
         <span className="spacer" />
+        <button type="button" className="btn" disabled={rows.length === 0 || snap.busy.has('har')}
+          title="The exchanges in this log (from the oldest one loaded), with headers and bodies, as a HAR file"
+          onClick={() => void store.exportHar({ since: rows[rows.length - 1]!.startedAt }, saveTextFile)}>
+          {snap.busy.has('har') ? 'Exporting…' : 'Export HAR'}
+        </button>
         {!snap.exchangesExhausted && rows.length > 0 ? (
           <button type="button" className="btn" disabled={snap.busy.has('older')} onClick={() => void store.loadOlderExchanges()}>
             Load older

@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'react';
 import type { BodyView, ExchangeDetailView } from '../../../main/contract';
-import { useAirlock } from '../state/hooks';
+import { useAirlock, useSnapshot } from '../state/hooks';
+import { saveTextFile } from '../shared/save-file';
 import { VerdictBadge } from '../shared/badges';
 import { bytes, hostPort, ms } from '../shared/format';
 
@@ -71,6 +72,7 @@ function Body({ b, which, id, reviewId }: { b: BodyView; which: 'request' | 'res
 
 export function ExchangeDetail({ id, onClose }: { id: string; onClose(): void }) {
   const store = useAirlock();
+  const { busy } = useSnapshot();
   const [x, setX] = useState<ExchangeDetailView | null>(null);
   const [error, setError] = useState<string | null>(null);
   useEffect(() => {
@@ -102,7 +104,19 @@ export function ExchangeDetail({ id, onClose }: { id: string; onClose(): void })
         <div className="detail-scroll">
           <dl className="meta">
             <dt className="muted">Agent</dt>
-            <dd className="mono">{x.agent}{x.sessionId ? <span className="muted"> · session {x.sessionId}</span> : null}</dd>
+            <dd className="mono">
+              {x.agent}
+              {x.sessionId ? (
+                <>
+                  <span className="muted"> · session {x.sessionId}</span>{' '}
+                  <button type="button" className="btn btn-ghost btn-tiny" disabled={busy.has('har')}
+                    title="Every exchange of this agent connection, with headers and bodies, as a HAR file (browser developer tools, HTTP Toolkit, Charles and Playwright read it)"
+                    onClick={() => void store.exportHar({ sessionId: x.sessionId! }, saveTextFile)}>
+                    Export session (HAR)
+                  </button>
+                </>
+              ) : null}
+            </dd>
             <dt className="muted">Decision</dt>
             <dd>
               <VerdictBadge verdict={x.decision?.verdict ?? null} />{' '}

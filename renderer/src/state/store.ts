@@ -8,6 +8,7 @@ import {
   type AuditVerifyView,
   type ErrorPayload,
   type ExchangeView,
+  type ExportHarQuery,
   type ReviewView,
   type StatusView,
 } from '../../../main/contract';
@@ -27,8 +28,10 @@ export interface Snapshot {
   readonly exchangesExhausted: boolean;
   readonly agents: readonly AgentView[];
   readonly audit: AuditVerifyView | null;
+  /** The last HAR saved from this window: its file name, size and digest (as its audit event records them). */
+  readonly lastExport: { fileName: string; count: number; bytes: number; sha256: string } | null;
   readonly error: (ErrorPayload & { seq: number }) | null;
-  /** Keys of operations in flight: 'decide:<id>', 'audit', 'older', 'review:<id>'. */
+  /** Keys of operations in flight: 'decide:<id>', 'audit', 'older', 'review:<id>', 'har'. */
   readonly busy: ReadonlySet<string>;
 }
 
@@ -42,6 +45,7 @@ const EMPTY: Snapshot = {
   exchangesExhausted: false,
   agents: [],
   audit: null,
+  lastExport: null,
   error: null,
   busy: new Set(),
 };
@@ -225,6 +229,23 @@ export class AirlockStore {
       return false;
     } finally {
       this.setBusy(key, false);
+    }
+  }
+
+  /**
+   * Exchanges as a HAR file, saved through `save` (the browser's download, or Electron's save dialog). The
+   * gateway builds it from the record and audits the export; too large a one is refused with the CLI command.
+   */
+  async exportHar(query: Omit<ExportHarQuery, 'via'>, save: (fileName: string, text: string) => void): Promise<void> {
+    this.setBusy('har', true);
+    try {
+      const har = await this.client.exportHar(query);
+      save(har.fileName, har.text);
+      this.set({ lastExport: { fileName: har.fileName, count: har.count, bytes: har.bytes, sha256: har.sha256 } });
+    } catch (err) {
+      this.fail(err);
+    } finally {
+      this.setBusy('har', false);
     }
   }
 

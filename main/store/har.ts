@@ -338,7 +338,7 @@ export interface HarExport {
 }
 
 /** Rows read per turn of the event loop while a HAR is built off the gateway's path. */
-const SLICE_ROWS = 64;
+const SLICE_ROWS = 32;
 
 /**
  * A HAR of the record at `file`, read on a read-only connection of its own inside one read transaction

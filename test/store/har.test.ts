@@ -137,7 +137,7 @@ test('harFromRecord: a snapshot read on its own connection while the store keeps
     const creator = { name: 'Airlock', version: 't' };
     const tooLarge = (n: number) => new Error(`too large: ${n}`);
     const exporting = harFromRecord(store.file, {}, { creator, comment: '', maxBytes: 64 * 1024 * 1024, tooLarge });
-    // The export reads 64 rows per turn of the event loop; the gateway's writes go on meanwhile, on its own
+    // The export reads 32 rows per turn of the event loop; the gateway's writes go on meanwhile, on its own
     // connection, and are not in the snapshot the export started with.
     for (let i = 0; i < 50; i++) store.exchanges.record(rec({ id: store.exchanges.nextId(), path: `/later/${i}` }));
     store.exchanges.flush();

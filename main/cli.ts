@@ -16,10 +16,10 @@ import { localActor } from './config/local-user';
 import { agentEnv, detectShell, loadHint, shellLines, shellNamed, wgetrcText } from './env/agent-env';
 import { writeNodePreload } from './env/node-preload';
 import { consoleBuilt, defaultStaticDir, ensureDataDir, hasPassword, reviewView, startAirlock, VERSION } from './service';
-import { openStore, sessionView, type Store, type ExchangeRecord, exportAudit, matchExports, parseAuditExport, parseHeadOption, verifyEvents, type ExportDigest } from './store';
-import { createHttpApiClient } from './console/client';
+import { openStore, sessionView, type Store, type ExchangeRecord, type ExchangeFilter, exportAudit, matchExports, parseAuditExport, parseHeadOption, verifyEvents, type ExportDigest } from './store';
+import { createHttpApiClient, followEvents } from './console/client';
 import { reviewLine, reviewText } from './cli/format-review';
-import { escapeJsonText, EXCHANGE_CSV_HEADER, exchangeCsvRow, exchangeDetail, exchangeJson, exchangesTable, heldBodyFile, plain, safeJson, sessionsTable, shortBytes } from './cli/format-record';
+import { escapeJsonText, EXCHANGE_CSV_HEADER, exchangeCsvRow, exchangeDetail, exchangeFollowHeader, exchangeFollowLine, exchangeJson, exchangesTable, heldBodyFile, plain, safeJson, sessionsTable, shortBytes } from './cli/format-record';
 import { HarWriter } from './store/har';
 import { CredentialStore, FileKeyProvider, normaliseHostKey } from './credentials/credential-store';
 import { MAX_LIST_LIMIT, type AirlockApi } from './contract/api';
@@ -49,8 +49,9 @@ Usage:
   airlock sessions [--agent NAME] [--limit N] [--before SESSION] [--json]
                                                        agent connections, newest first
   airlock exchanges [--session ID] [--agent NAME] [--host HOST] [--kind KIND] [--decision allow|review|deny]
-                    [--limit N] [--before ID] [--json]
-                                                       recorded requests, newest first (KIND: ${EXCHANGE_KINDS.join('|')})
+                    [--limit N] [--before ID | --follow] [--json]
+                                                       recorded requests, newest first (KIND: ${EXCHANGE_KINDS.join("|")});
+                                                       --follow (-f): the last 10, then each one as the gateway records it
   airlock exchanges export [--since DATE] [--until DATE] [--agent NAME] [--session ID] [--format jsonl|csv|har] [--out FILE]
                                                        every exchange, oldest first, for auditors (audited);
                                                        har: with headers and bodies, for HAR viewers and replay
@@ -740,6 +741,7 @@ async function cmdExchanges(argv: string[]): Promise<number> {
     limit: { type: 'string' },
     before: { type: 'string' },
     json: { type: 'boolean' },
+    follow: { type: 'boolean', short: 'f' },
   }, false);
   // Hosts are recorded lower-case, IPv6 without brackets, the port apart: `--host localhost:9443`
   // (as the console shows it) filters by the name, and says the port is not.
@@ -760,6 +762,10 @@ async function cmdExchanges(argv: string[]): Promise<number> {
   if (before !== undefined && !/^[1-9][0-9]{0,15}$/.test(before)) {
     throw new UsageError(`--before must be an exchange id (a positive whole number), got "${plain(before)}"`);
   }
+  if (values.follow) {
+    if (before !== undefined) throw new UsageError('--follow shows the newest exchanges and those to come: --before does not go with it');
+    return followExchanges(values, filter, values.limit === undefined ? FOLLOW_BACKLOG : limitOption(values.limit));
+  }
   const limit = limitOption(values.limit);
   const { rows, more, unknownAgent } = withStore(recordPaths(values), (s) => {
     const rows = s.exchanges.list({ ...filter, limit, before });
@@ -775,6 +781,49 @@ async function cmdExchanges(argv: string[]): Promise<number> {
   else process.stdout.write(exchangesTable(rows));
   if (more) nextPageHint('exchanges', rows[rows.length - 1]!.id);
   return 0;
+}
+
+/** Rows `airlock exchanges --follow` shows from the record before the live ones (as `tail -f` shows 10 lines). */
+const FOLLOW_BACKLOG = 10;
+
+/**
+ * `airlock exchanges --follow`: the newest recorded exchanges that match, then each one the running gateway
+ * records, as it records it (the console's event stream), until Ctrl-C (exit 0) or the gateway stops (exit 1,
+ * one line). One line each (`--json`: one JSON object per line), oldest first, filtered as the list is.
+ */
+async function followExchanges(values: Values, filter: ExchangeFilter, backlog: number): Promise<number> {
+  const paths = recordPaths(values);
+  const gw = await runningGateway(paths);
+  if (!gw.consoleUrl) throw new AirlockError('unavailable', 'the running gateway has its console API turned off (--console-port off): --follow reads its live events there');
+  let token: string;
+  try {
+    token = readFileSync(paths.adminToken, 'utf8').trim();
+  } catch {
+    throw new AirlockError('unauthorized', `cannot read the admin token at ${paths.adminToken}`);
+  }
+  const matches = (x: ExchangeView) => (filter.agent === undefined || x.agent === filter.agent) && (filter.host === undefined || x.host === filter.host)
+    && (filter.kind === undefined || x.kind === filter.kind) && (filter.verdict === undefined || x.decision?.verdict === filter.verdict)
+    && (filter.sessionId === undefined || x.sessionId === filter.sessionId);
+  const print = (x: ExchangeView) => process.stdout.write(values.json ? safeJson(x) + '\n' : exchangeFollowLine(x));
+  // The backlog is read once the stream is open; an exchange both in it and in the stream is shown once.
+  let shown = new Set<string>();
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  for (const sig of STOP_SIGNALS) process.on(sig, onSignal);
+  try {
+    const ended = await followEvents(gw.consoleUrl, token, (event) => {
+      if (event.type === 'exchange' && matches(event.exchange) && !shown.has(event.exchange.id)) print(event.exchange);
+    }, stop.signal, () => {
+      const rows = withStore(paths, (st) => st.exchanges.list({ ...filter, limit: backlog })).reverse();
+      if (!values.json) process.stdout.write(exchangeFollowHeader());
+      for (const x of rows) print(x);
+      shown = new Set(rows.map((x) => x.id));
+    });
+    if (ended === 'ended') throw new AirlockError('unavailable', 'the gateway stopped (its event stream ended); start it again and follow again');
+    return 0;
+  } finally {
+    for (const sig of STOP_SIGNALS) process.off(sig, onSignal);
+  }
 }
 
 async function cmdExchange(argv: string[]): Promise<number> {

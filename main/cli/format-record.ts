@@ -140,6 +140,32 @@ export function exchangesTable(exchanges: ExchangeView[]): string {
   return table(exchanges, EXCHANGE_COLUMNS);
 }
 
+/**
+ * `airlock exchanges --follow` prints rows as they come, so the columns cannot be sized from the rows:
+ * these widths fit the usual values (a longer one pushes the rest of its line right).
+ */
+const FOLLOW_WIDTHS = [7, 20, 12, 7, URL_WIDTH, 9, 10, 6, 11, 6];
+
+function fixedLine(values: string[]): string {
+  return values
+    .map((v, i) => {
+      const pad = ' '.repeat(Math.max(0, FOLLOW_WIDTHS[i]! - Array.from(v).length));
+      return EXCHANGE_COLUMNS[i]!.right ? pad + v : v + pad;
+    })
+    .join('  ')
+    .trimEnd();
+}
+
+/** The header of `airlock exchanges --follow` (the same columns as `airlock exchanges`). */
+export function exchangeFollowHeader(): string {
+  return fixedLine(EXCHANGE_COLUMNS.map((c) => c.title)) + '\n';
+}
+
+/** One row of `airlock exchanges --follow`. */
+export function exchangeFollowLine(x: ExchangeView): string {
+  return fixedLine(EXCHANGE_COLUMNS.map((c) => c.value(x))) + '\n';
+}
+
 // ---------------------------------------------------------------- one exchange in full
 
 /** Most text of one body `airlock exchange ID` prints; `--body` writes all of it. */

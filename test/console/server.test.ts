@@ -307,4 +307,7 @@ test('a decision through the console records its channel: the CLI names itself, 
   const viaCli = await call('denyReview', { id: other.id, reason: 'no' }, { 'X-Airlock-Client': 'cli' });
   assert.equal(viaCli.status, 200);
   assert.deepEqual(api.calls.at(-1), { method: 'denyReview', arg: { id: other.id, reason: 'no', via: 'cli' } });
+  // An export records its channel the same way.
+  assert.equal((await call('exportHar', { sessionId: 's', via: 'cli' })).status, 200);
+  assert.deepEqual(api.calls.at(-1), { method: 'exportHar', arg: { sessionId: 's', via: 'web console' } });
 });

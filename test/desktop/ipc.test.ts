@@ -102,6 +102,9 @@ test('AirlockError crosses as { code, message }; other errors do not leak', asyn
   assert.equal((await call('approveReview', { id: 'rv-0001', via: 'cli' })).ok, true);
   // A decision made in the window is recorded as made in the desktop app, whatever the renderer claims.
   assert.deepEqual(api.calls.at(-1), { method: 'approveReview', arg: { id: 'rv-0001', via: 'desktop' } });
+  // So is an export (its audit event names the channel).
+  assert.equal((await call('exportHar', { agent: 'x', via: 'web console' })).ok, true);
+  assert.deepEqual(api.calls.at(-1), { method: 'exportHar', arg: { agent: 'x', via: 'desktop' } });
   const again = await call('denyReview', { id: 'rv-0001', reason: 'x' });
   assert.deepEqual(Object.keys(again.error!).sort(), ['code', 'message']);
   assert.equal(again.error!.code, 'conflict');

@@ -434,17 +434,21 @@ async function cmdRun(argv: string[]): Promise<number> {
   return r.status;
 }
 
-/** The console API of the gateway running on this data dir, authenticated with the 0600 admin token. */
-async function consoleApi(paths: DataPaths): Promise<AirlockApi> {
+/** The console of the gateway running on this data dir and the 0600 admin token, or a clear error (`why`: what needs it). */
+async function consoleAccess(paths: DataPaths, why = ''): Promise<{ consoleUrl: string; token: string }> {
   const gw = await runningGateway(paths);
-  if (!gw.consoleUrl) throw new AirlockError('unavailable', 'the running gateway has its console API turned off (--console-port off)');
-  let token: string;
+  if (!gw.consoleUrl) throw new AirlockError('unavailable', `the running gateway has its console API turned off (--console-port off)${why}`);
   try {
-    token = readFileSync(paths.adminToken, 'utf8').trim();
+    return { consoleUrl: gw.consoleUrl, token: readFileSync(paths.adminToken, 'utf8').trim() };
   } catch {
     throw new AirlockError('unauthorized', `cannot read the admin token at ${paths.adminToken}`);
   }
-  return createHttpApiClient(gw.consoleUrl, token);
+}
+
+/** The console API of the gateway running on this data dir, authenticated with the 0600 admin token. */
+async function consoleApi(paths: DataPaths): Promise<AirlockApi> {
+  const { consoleUrl, token } = await consoleAccess(paths);
+  return createHttpApiClient(consoleUrl, token);
 }
 
 const STATES = ['pending', 'approved', 'denied', 'expired', 'interrupted'];
@@ -793,14 +797,7 @@ const FOLLOW_BACKLOG = 10;
  */
 async function followExchanges(values: Values, filter: ExchangeFilter, backlog: number): Promise<number> {
   const paths = recordPaths(values);
-  const gw = await runningGateway(paths);
-  if (!gw.consoleUrl) throw new AirlockError('unavailable', 'the running gateway has its console API turned off (--console-port off): --follow reads its live events there');
-  let token: string;
-  try {
-    token = readFileSync(paths.adminToken, 'utf8').trim();
-  } catch {
-    throw new AirlockError('unauthorized', `cannot read the admin token at ${paths.adminToken}`);
-  }
+  const { consoleUrl, token } = await consoleAccess(paths, ': --follow reads its live events there');
   const matches = (x: ExchangeView) => (filter.agent === undefined || x.agent === filter.agent) && (filter.host === undefined || x.host === filter.host)
     && (filter.kind === undefined || x.kind === filter.kind) && (filter.verdict === undefined || x.decision?.verdict === filter.verdict)
     && (filter.sessionId === undefined || x.sessionId === filter.sessionId);
@@ -811,7 +808,7 @@ async function followExchanges(values: Values, filter: ExchangeFilter, backlog: 
   const onSignal = () => stop.abort();
   for (const sig of STOP_SIGNALS) process.on(sig, onSignal);
   try {
-    const ended = await followEvents(gw.consoleUrl, token, (event) => {
+    const ended = await followEvents(consoleUrl, token, (event) => {
       if (event.type === 'exchange' && matches(event.exchange) && !shown.has(event.exchange.id)) print(event.exchange);
     }, stop.signal, () => {
       const rows = withStore(paths, (st) => st.exchanges.list({ ...filter, limit: backlog })).reverse();

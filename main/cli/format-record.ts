@@ -5,7 +5,7 @@ import { exchangeUrl, heldOutcome, type ExchangeView, type SessionView } from '.
 
 export { exchangeUrl };
 import type { ExchangeRecord, HeaderMap } from '../store/types';
-import { displayBody } from '../store/body-display';
+import { displayBody, keptWithReview } from '../store/body-display';
 
 // C0 and C1 controls, DEL, and the invisible format characters that reorder or hide text
 // (bidi embeddings/overrides/isolates, zero-width characters, line/paragraph separators, BOM).
@@ -191,14 +191,6 @@ export function heldBodyPath(sha256: string, dataDir?: string | null): string {
   return `${dataDir ? dataDir.replace(/[\\/]+$/, '') : '<data-dir>'}/pushes/${sha256}.body`;
 }
 
-/**
- * The request body of a held push, kept with its review rather than in the record: the review's id and
- * the body's SHA-256 (the name of its file under `<data-dir>/pushes/`). null for any other body.
- */
-export function keptWithReview(x: Pick<Detail, 'reviewId' | 'requestBody' | 'requestBytes' | 'requestBodySha256'>): { reviewId: string; sha256: string } | null {
-  if (!x.reviewId || !x.requestBodySha256 || x.requestBytes === 0 || (x.requestBody && x.requestBody.length > 0)) return null;
-  return { reviewId: x.reviewId, sha256: x.requestBodySha256 };
-}
 
 function exactBytes(n: number): string {
   return n < 1024 ? `${n} bytes` : `${shortBytes(n)} (${n} bytes)`;

@@ -2,7 +2,7 @@
 // the sender content-encoded it, JSON indented, text only when it is text, and cut at a limit.
 // Plain data: the callers escape it for a terminal or render it as text, never as HTML.
 import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
-import type { HeaderMap } from './types';
+import type { ExchangeRecord, HeaderMap } from './types';
 
 export interface BodyDisplay {
   /** 'none': no bytes kept; 'binary': not text (described, not shown); 'text': `text` holds it. */
@@ -13,6 +13,15 @@ export interface BodyDisplay {
   note: string;
   /** Bytes of the (decoded) text left out beyond `limit`; 0 when all of it is shown. */
   moreBytes: number;
+}
+
+/**
+ * The request body of a held push, kept with its review rather than in the record: the review's id and
+ * the body's SHA-256 (the name of its file under `<data-dir>/pushes/`). null for any other body.
+ */
+export function keptWithReview(x: Pick<ExchangeRecord, 'reviewId' | 'requestBody' | 'requestBytes' | 'requestBodySha256'>): { reviewId: string; sha256: string } | null {
+  if (!x.reviewId || !x.requestBodySha256 || x.requestBytes === 0 || (x.requestBody && x.requestBody.length > 0)) return null;
+  return { reviewId: x.reviewId, sha256: x.requestBodySha256 };
 }
 
 /** Bodies decoded for display stop here (a small body that inflates without end is shown as it is). */

@@ -17,7 +17,7 @@ import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import { exchangeUrl, heldOutcome } from '../contract/views';
-import { decodeContent } from './body-display';
+import { decodeContent, keptWithReview } from './body-display';
 import { readExchangeRecords, readSession } from './exchanges';
 import { sqlite } from './sqlite';
 import type { ExchangeRecord, ExportQuery, HeaderMap, SessionRecord } from './types';
@@ -179,12 +179,6 @@ function requestPostData(x: ExchangeRecord, keptWith: { reviewId: string; sha256
   if (base64) post._encoding = 'base64';
   if (!x.requestBodyComplete) post.comment = `first ${plural(body.length, 'byte')} of ${x.requestBytes} kept (bodyCaptureBytes)`;
   return post;
-}
-
-/** A held push's body is kept with its review, not in the record (the same rule as `airlock exchange`). */
-function keptWithReview(x: ExchangeRecord): { reviewId: string; sha256: string } | null {
-  if (!x.reviewId || !x.requestBodySha256 || x.requestBytes === 0 || (x.requestBody && x.requestBody.length > 0)) return null;
-  return { reviewId: x.reviewId, sha256: x.requestBodySha256 };
 }
 
 const ms = (n: number | null | undefined): number => (typeof n === 'number' && Number.isFinite(n) && n >= 0 ? n : -1);

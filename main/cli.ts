@@ -816,7 +816,13 @@ async function followExchanges(values: Values, filter: ExchangeFilter, backlog: 
       for (const x of rows) print(x);
       shown = new Set(rows.map((x) => x.id));
     });
-    if (ended === 'ended') throw new AirlockError('unavailable', 'the gateway stopped (its event stream ended); start it again and follow again');
+    if (ended === 'ended') {
+      // The gateway also cuts a reader that falls far behind (a paused pager): then it still runs.
+      const still = await runningGateway(paths).then(() => true, () => false);
+      throw new AirlockError('unavailable', still
+        ? 'the gateway closed the event stream (it cuts a reader that falls too far behind); follow again'
+        : 'the gateway stopped (its event stream ended); start it again and follow again');
+    }
     return 0;
   } finally {
     for (const sig of STOP_SIGNALS) process.off(sig, onSignal);

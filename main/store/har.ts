@@ -20,32 +20,33 @@ import { exchangeUrl, heldOutcome } from '../contract/views';
 import { decodeContent, keptWithReview } from './body-display';
 import { readExchangeRecords, readSession } from './exchanges';
 import { sqlite } from './sqlite';
+import type { Entry as SpecEntry, Page as SpecPage } from 'har-format';
 import type { ExchangeRecord, ExportQuery, HeaderMap, SessionRecord } from './types';
 
-export interface HarNameValue {
+export type HarNameValue = {
   name: string;
   value: string;
-}
+};
 
-export interface HarContent {
+export type HarContent = {
   size: number;
   compression?: number;
   mimeType: string;
   text?: string;
   encoding?: 'base64';
   comment?: string;
-}
+};
 
-export interface HarBodyInfo {
+export type HarBodyInfo = {
   /** Bytes that passed (the body as sent, content-encoded if the sender encoded it). */
   bytes: number;
   /** Bytes the record kept (a prefix when the body was larger than the capture cap; 0 when not kept). */
   keptBytes: number;
   complete: boolean;
   sha256: string | null;
-}
+};
 
-export interface HarEntry {
+export type HarEntry = {
   pageref?: string;
   startedDateTime: string;
   time: number;
@@ -89,16 +90,16 @@ export interface HarEntry {
     requestBody: HarBodyInfo & { keptWithReview?: string };
     responseBody: HarBodyInfo;
   };
-}
+};
 
-export interface HarPage {
+export type HarPage = {
   startedDateTime: string;
   id: string;
   title: string;
   pageTimings: Record<string, never>;
   comment?: string;
   _airlock: { agent: string; clientAddress: string | null; endedAt: string | null; via: string | null; token: string | null };
-}
+};
 
 function headerList(h: HeaderMap | null): HarNameValue[] {
   if (!h) return [];
@@ -269,14 +270,15 @@ export function harEntry(x: ExchangeRecord): HarEntry {
       responseBody: { bytes: x.responseBytes, keptBytes: x.responseBody?.length ?? 0, complete: x.responseBodyComplete, sha256: x.responseBodySha256 },
     },
   };
-  return entry;
+  // HAR 1.2 as DefinitelyTyped's har-format writes it down: a field missing or of the wrong type fails tsc.
+  return entry satisfies SpecEntry;
 }
 
 /** A session as a HAR page; `first` (the session's first exchange) stands in when its row is gone. */
 export function harPage(id: string, s: SessionRecord | null, first: { agent: string; startedAt: string }): HarPage {
   const agent = s?.agent ?? first.agent;
   const from = s?.clientAddress ? ` from ${s.clientAddress}` : '';
-  return {
+  const page: HarPage = {
     startedDateTime: s?.startedAt ?? first.startedAt,
     id,
     title: `${agent}: session ${id}${from}`,
@@ -284,6 +286,7 @@ export function harPage(id: string, s: SessionRecord | null, first: { agent: str
     ...(s ? {} : { comment: 'the session is not in the record (its row is gone); its first exchange stands in' }),
     _airlock: { agent, clientAddress: s?.clientAddress ?? null, endedAt: s?.endedAt ?? null, via: s?.via ?? null, token: s?.token ?? null },
   };
+  return page satisfies SpecPage;
 }
 
 /**

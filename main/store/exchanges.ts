@@ -261,7 +261,7 @@ export interface WriteQueue {
 export function createWriteQueue(
   db: Database.Database,
   audit: AuditLog,
-  opts: { now: () => Date; onError: (err: unknown) => void; onHealth?: (h: RecordHealth) => void; normalizeSecrets: (s: string[]) => string[]; maxQueued?: number; writer?: 'worker' | 'inline'; backgroundCheckpoints?: boolean; testWriterFault?: WriteWorkerFault | 'checkpoint'; seal?: { everyMs?: number; sliceRows?: number } },
+  opts: { now: () => Date; onError: (err: unknown) => void; onHealth?: (h: RecordHealth) => void; normalizeSecrets: (s: string[]) => string[]; maxQueued?: number; writer?: 'worker' | 'inline'; backgroundCheckpoints?: boolean; testWriterFault?: WriteWorkerFault | 'checkpoint'; testWalLimitBytes?: number; seal?: { everyMs?: number; sliceRows?: number } },
 ): WriteQueue {
   let storedSecrets: string[] = [];
   /** Writes already masked and serialised (at record time, so the records themselves die young). */
@@ -293,15 +293,31 @@ export function createWriteQueue(
   // fsync were most of what inline recording cost the proxy (docs/decisions.md).
   let checkpointer: WalCheckpointer | null = null;
   let checkpointerFailed = false;
+  /**
+   * The WAL passed its limit: copy it back here and start it over, without waiting. A RESTART waits
+   * (SQLite's busy handler: the 5 s busy timeout) for every reader to leave the WAL, and a reader may
+   * hold a snapshot for a long time (an export, `audit verify`, a CLI paused by a pipe): the proxy's
+   * thread would stall for the whole timeout at every try. With no timeout it copies what it can and
+   * returns; the WAL starts over at a later try, once no reader holds it.
+   */
+  const restartCheckpoint = (): void => {
+    const timeout = db.pragma('busy_timeout', { simple: true }) as number;
+    db.pragma('busy_timeout = 0');
+    try {
+      db.pragma('wal_checkpoint(RESTART)');
+    } finally {
+      db.pragma(`busy_timeout = ${timeout}`);
+    }
+  };
   const afterCommit = (): void => {
     if (checkpointerFailed || closed) return;
     if (!checkpointer) {
-      checkpointer = new WalCheckpointer(db.name, () => db.pragma('wal_checkpoint(RESTART)'), (reason) => {
+      checkpointer = new WalCheckpointer(db.name, restartCheckpoint, (reason) => {
         checkpointerFailed = true;
         if (closed) return;
         db.pragma('wal_autocheckpoint = 1000');
         opts.onError(new Error(`store: ${reason}; checkpoints run on the writing thread again`));
-      }, { testFault: opts.testWriterFault === 'checkpoint' });
+      }, { testFault: opts.testWriterFault === 'checkpoint', walLimitBytes: opts.testWalLimitBytes });
       db.pragma('wal_autocheckpoint = 0');
     }
     checkpointer.afterCommit();

@@ -57,7 +57,7 @@ export function openStore(file: string, opts: StoreOptions = {}): Store {
   const audit = createAuditLog(db, now, () => secrets);
   const agents = createAgentsRepo(db, now);
   opts.testConnection?.(db);
-  const queue = createWriteQueue(db, audit, { now, onError, onHealth: opts.onRecordHealth, normalizeSecrets, maxQueued: opts.maxQueuedWrites, writer: opts.writer, backgroundCheckpoints: opts.backgroundCheckpoints, testWriterFault: opts.testWriterFault, seal: opts.seal });
+  const queue = createWriteQueue(db, audit, { now, onError, onHealth: opts.onRecordHealth, normalizeSecrets, maxQueued: opts.maxQueuedWrites, writer: opts.writer, backgroundCheckpoints: opts.backgroundCheckpoints, testWriterFault: opts.testWriterFault, testWalLimitBytes: opts.testWalLimitBytes, seal: opts.seal });
   const reviews = createReviewsRepo(db, audit, now, () => secrets);
   let closed = false;
 

@@ -15,6 +15,8 @@ export interface StoreOptions {
    * checkpoints on the writing thread.
    */
   backgroundCheckpoints?: boolean;
+  /** Test-only: the WAL size past which the inline writer runs a RESTART checkpoint itself (default WAL_LIMIT_BYTES). */
+  testWalLimitBytes?: number;
   /** Test-only: make the worker writer fail at start or at its third batch, or the checkpoint thread at start. */
   testWriterFault?: 'start' | 'batch' | 'checkpoint';
   /** How often what was recorded is sealed into the audit chain (seals.ts; default SEAL_EVERY_MS), and rows hashed per turn of the event loop meanwhile. */

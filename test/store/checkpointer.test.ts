@@ -110,3 +110,39 @@ test('past the WAL limit the writer restarts the WAL itself', async () => {
     await removeDir(dir);
   }
 });
+
+test('past the WAL limit, a reader holding a snapshot (an export, audit verify, a paused CLI) never stalls the writer', async () => {
+  const dir = await makeTempDir('airlock-ckpt-reader-');
+  const file = `${dir}/airlock.db`;
+  const store = openStore(file, { testWalLimitBytes: 256 * 1024 });
+  const reader = new Database(file, { readonly: true });
+  try {
+    await recordBatches(store, 1, 10, 0);
+    // Another connection's read transaction: the WAL cannot start over while it lasts.
+    reader.pragma('busy_timeout = 5000');
+    reader.exec('BEGIN');
+    assert.ok((reader.prepare('SELECT count(*) AS n FROM exchanges').get() as { n: number }).n >= 10);
+    const body = Buffer.alloc(4096, 0x62);
+    let slowest = 0;
+    // ~1.6 MB per batch, 300 ms apart: each batch past the first finds the WAL over its limit.
+    for (let b = 0; b < 6; b++) {
+      for (let i = 0; i < 400; i++) store.exchanges.record(exchange(store.exchanges.nextId(), { responseBody: body }));
+      const t0 = performance.now();
+      store.exchanges.flush();
+      slowest = Math.max(slowest, performance.now() - t0);
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    assert.ok(size(`${file}-wal`) > 256 * 1024, 'the WAL went past its limit');
+    // Before: each RESTART waited SQLite's 5 s busy timeout for the reader, on the proxy's thread.
+    assert.ok(slowest < 2_500, `a flush took ${slowest.toFixed(0)} ms while a reader held a snapshot`);
+    reader.exec('COMMIT');
+    // The reader gone, a later restart starts the WAL over (writes go to its start again).
+    await recordBatches(store, 3, 50, 300);
+    assert.equal(store.exchanges.count(), 10 + 6 * 400 + 150);
+  } finally {
+    if (reader.inTransaction) reader.exec('COMMIT');
+    reader.close();
+    store.close();
+    await removeDir(dir);
+  }
+});

@@ -802,7 +802,7 @@ async function followExchanges(values: Values, filter: ExchangeFilter, backlog: 
     && (filter.kind === undefined || x.kind === filter.kind) && (filter.verdict === undefined || x.decision?.verdict === filter.verdict)
     && (filter.sessionId === undefined || x.sessionId === filter.sessionId);
   const print = (x: ExchangeView) => process.stdout.write(values.json ? safeJson(x) + '\n' : exchangeFollowLine(x));
-  // The backlog is read once the stream is open; an exchange both in it and in the stream is shown once.
+  // The backlog is asked for once the stream is open; an exchange both in it and in the stream is shown once.
   let shown = new Set<string>();
   const stop = new AbortController();
   const onSignal = () => stop.abort();
@@ -810,8 +810,12 @@ async function followExchanges(values: Values, filter: ExchangeFilter, backlog: 
   try {
     const ended = await followEvents(consoleUrl, token, (event) => {
       if (event.type === 'exchange' && matches(event.exchange) && !shown.has(event.exchange.id)) print(event.exchange);
-    }, stop.signal, () => {
-      const rows = withStore(paths, (st) => st.exchanges.list({ ...filter, limit: backlog })).reverse();
+    }, stop.signal, async () => {
+      // From the gateway, not the file: it writes its last batch first (up to 100 ms of exchanges not yet
+      // in the file, whose events went out before this stream opened).
+      const rows = (await createHttpApiClient(consoleUrl, token).listExchanges({
+        agent: filter.agent, host: filter.host, kind: filter.kind, decision: filter.verdict, sessionId: filter.sessionId, limit: backlog,
+      })).reverse();
       if (!values.json) process.stdout.write(exchangeFollowHeader());
       for (const x of rows) print(x);
       shown = new Set(rows.map((x) => x.id));

@@ -29,10 +29,10 @@ import { UpstreamPool } from './gateway/upstream';
 import { UpstreamProxy } from './gateway/upstream-proxy';
 import { createLogger, type Logger } from './log';
 import { defaultStages } from './pipeline/default-stages';
-import { recordGuardStage, recordStage } from './pipeline/stages/record';
+import { recordGuardStage, recordStage, type RecordedText } from './pipeline/stages/record';
 import { BUILTIN_POLICY, builtinRules, targetDenial } from './pipeline/stages/decide';
 import { otherGateway, readRuntime } from './config/runtime-file';
-import { maskQuery, openStore, parseHeadOption, sessionView, type Store, type StoreOptions } from './store';
+import { headerSecrets, maskQuery, maskTextPre, normalizeSecrets, openStore, parseHeadOption, sessionView, type Store, type StoreOptions } from './store';
 import { writeNodePreload } from './env/node-preload';
 import { CredentialStore, FileKeyProvider } from './credentials/credential-store';
 import { RemoteCache } from './git/remote-cache';
@@ -527,10 +527,14 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
     onReviewReady,
   });
 
-  // Live rows show what the record will hold: sensitive query values masked (a reload reads the store).
-  const emitExchange = (ex: import('./exchange/exchange').Exchange) => service?.emit(() => {
+  // Live rows show what the record holds: its path and error, credentials masked as they were written
+  // (sensitive query values, the stored credentials, the exchange's own header secrets). With recording
+  // off: query values and the exchange's own header secrets.
+  const emitExchange = (ex: import('./exchange/exchange').Exchange, recorded: RecordedText | null) => service?.emit(() => {
     const view = ex.toView();
-    return { type: 'exchange', exchange: { ...view, path: maskQuery(view.path) } };
+    if (recorded) return { type: 'exchange', exchange: { ...view, path: recorded.path, error: recorded.error } };
+    const own = normalizeSecrets([...headerSecrets(ex.requestHeaders), ...headerSecrets(ex.responseHeaders)]);
+    return { type: 'exchange', exchange: { ...view, path: maskTextPre(maskQuery(view.path), own), error: view.error === null ? null : maskTextPre(view.error, own) } };
   });
   const stages = defaultStages({ guard: options.record ? recordGuardStage(store) : undefined, hold, record: recordStage(options.record ? store : null, emitExchange), ownPorts, upstreamProxy });
   const auth = new AgentAuthenticator(store.agents);

@@ -50,7 +50,7 @@ async function prove(base: string, token: string): Promise<void> {
  * the stream). The console proves it holds the token before the token is sent, as for API calls.
  */
 export async function followEvents(baseUrl: string, token: string, onEvent: (event: AirlockEvent) => void, signal: AbortSignal,
-  onOpen: () => void = () => {}): Promise<'aborted' | 'ended'> {
+  onOpen: () => void | Promise<void> = () => {}): Promise<'aborted' | 'ended'> {
   const base = baseUrl.replace(/\/+$/, '');
   await prove(base, token);
   let res: Response;
@@ -61,7 +61,8 @@ export async function followEvents(baseUrl: string, token: string, onEvent: (eve
     throw new AirlockError('unavailable', `Cannot reach Airlock at ${base} (${(err as Error).message}).`);
   }
   if (!res.ok || !res.body) throw new AirlockError(res.status === 401 ? 'unauthorized' : 'unavailable', `The console at ${base} refused the event stream (HTTP ${res.status}).`);
-  onOpen();
+  // Events that arrive meanwhile wait in the stream, read after it.
+  await onOpen();
   const decoder = new TextDecoder();
   let buf = '';
   try {

@@ -87,6 +87,9 @@ const EXCHANGE_COLUMNS = [
   'request_body_sha256', 'response_body_sha256', 'review_id', 'request_body', 'response_body',
   'request_body_encoding', 'response_body_encoding',
 ] as const;
+/** Positions in a row's values (EXCHANGE_COLUMNS order) of the path and the error, as masked for the record. */
+const PATH_SLOT = EXCHANGE_COLUMNS.indexOf('path');
+const ERROR_SLOT = EXCHANGE_COLUMNS.indexOf('error');
 /** Positions in a row's values (EXCHANGE_COLUMNS order) of each body and its encoding. */
 const BODY_SLOTS = [[29, 31], [30, 32]] as const;
 
@@ -799,12 +802,14 @@ export function createWriteQueue(
         w = toWire(rec);
       } catch (err) {
         opts.onError(err);
-        return;
+        return null;
       }
       if (!startCompression(w, rec)) {
         countBodies(w);
         enqueue(w);
       }
+      const values = w[1] as unknown[];
+      return { path: values[PATH_SLOT] as string, error: values[ERROR_SLOT] as string | null };
     },
     flush,
     list(q = {}) {

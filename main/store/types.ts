@@ -181,8 +181,10 @@ export interface ExchangesRepo {
    * Recording the same id again replaces the earlier row (so a pipeline may record at start and at end),
    * until the row is sealed (seals.ts): a sealed row that changes fails `audit verify`.
    * `rec.id` must come from nextId(). The record is serialised at once, but its body buffers are kept as given until written: do not mutate them afterwards.
+   * Returns the path and error as the record holds them (credentials masked), for live views to show
+   * the same; null when the record could not be serialised (reported through onError).
    */
-  record(rec: ExchangeRecord): void;
+  record(rec: ExchangeRecord): { path: string; error: string | null } | null;
   flush(): void;
   /** Newest first (by id). `before` is the id of the last row of the previous page. Flushes first. */
   list(q?: ExchangeFilter & { limit?: number; before?: string }): ExchangeView[];

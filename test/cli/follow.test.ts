@@ -5,6 +5,8 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { AIRLOCK_BIN, cleanCliEnv, REPO_ROOT, spawnServe, type ServeProcess } from '../helpers/airlock';
 import { createTestPki, makeTempDir, removeDir, runCommand, startUpstream, type TestPki, type Upstream } from '../helpers/index';
+import { readFileSync } from 'node:fs';
+import { ProxyAgent, request } from 'undici';
 import type { ExchangeView } from '../../main/contract/views';
 
 let pki: TestPki;
@@ -89,12 +91,61 @@ test('the last exchanges, then each new one as it is recorded; --agent filters; 
   assert.equal(f.err(), '');
 });
 
+test('started during steady traffic: no exchange missed where the backlog ends and the live rows begin, none twice', async () => {
+  const dispatcher = new ProxyAgent({
+    uri: serve.info.proxyUrl,
+    token: `Basic ${Buffer.from(`follow-bot:${tokens['follow-bot']}`).toString('base64')}`,
+    requestTls: { ca: readFileSync(serve.info.caPath, 'utf8') },
+  });
+  let f: ReturnType<typeof follow> | null = null;
+  try {
+    // Requests back to back; the follower starts after the 100th, while the gateway's batch holds exchanges
+    // not yet in the file, and the traffic goes on until it has shown live ones (bounded).
+    let i = 0;
+    for (; i < 5000; i++) {
+      if (i === 100) f = follow(['--json', '--agent', 'follow-bot', '--limit', '30']);
+      await (await request(`${upstream.url}/hello?steady=${i}`, { dispatcher })).body.arrayBuffer();
+      if (i > 100 && i % 20 === 0 && f!.out().split('\n').length > 80) break;
+    }
+    await (await request(`${upstream.url}/hello?steady=end`, { dispatcher })).body.arrayBuffer();
+    await f!.waitFor(/steady=end"/, 'the last request, live');
+    const rows = f!.out().trimEnd().split('\n').map((l) => JSON.parse(l) as ExchangeView);
+    const ids = rows.map((x) => Number(x.id));
+    assert.ok(rows.length > 80, `${rows.length} rows shown after ${i} requests`);
+    assert.equal(new Set(ids).size, ids.length, 'an exchange shown twice');
+    for (let k = 1; k < ids.length; k++) assert.equal(ids[k], ids[k - 1]! + 1, `a gap between ${ids[k - 1]} (${rows[k - 1]!.path}) and ${ids[k]} (${rows[k]!.path})`);
+    assert.equal(rows.at(-1)!.path, '/hello?steady=end');
+  } finally {
+    f?.child.kill('SIGINT');
+    await f?.exited;
+    await dispatcher.close();
+  }
+});
+
+test('live rows are masked as the record is: the agent\'s own credential in its path, a sensitive query value', async () => {
+  const f = follow(['--json', '--limit', '1']);
+  await f.waitFor(/\n/, 'the backlog line');
+  const secret = 'AGENTOWNSECRET12345';
+  const r = await runCommand('curl', ['-sS', '--max-time', '15', '--proxy', serve.info.proxyUrl, '--proxy-user', `follow-bot:${tokens['follow-bot']}`,
+    '--cacert', serve.info.caPath, '-H', `Authorization: Bearer ${secret}`, `${upstream.url}/hello/${secret}?access_token=${secret}&page=2`], { env: cleanCliEnv(), timeoutMs: 20_000 });
+  assert.equal(r.code, 0, r.stderr);
+  await f.waitFor(/page=2/, 'the exchange, live');
+  f.child.kill('SIGINT');
+  await f.exited;
+  const live = JSON.parse(f.out().trimEnd().split('\n').at(-1)!) as ExchangeView;
+  assert.equal(f.out().includes(secret), false, `the live row carries the secret: ${live.path}`);
+  // The same text the record holds.
+  const listed = JSON.parse((await cli(['exchanges', '--json', '--limit', '1'])).stdout) as ExchangeView[];
+  assert.equal(live.path, listed[0]!.path);
+  assert.match(live.path, /^\/hello\/\[masked\]\?access_token=\[masked\]&page=2$/);
+});
+
 test('--json: one ExchangeView per line; the gateway stopping ends it with one line and exit 1', async () => {
   const f = follow(['--json', '--limit', '1']);
   await f.waitFor(/\n/, 'the backlog line');
   const first = JSON.parse(f.out().split('\n')[0]!) as ExchangeView;
   assert.equal(typeof first.id, 'string');
-  assert.equal(first.agent, 'follow-bot'); // the newest recorded is the previous test's live one
+  assert.equal(first.agent, 'follow-bot'); // the newest recorded is the previous tests' last one
   assert.equal((await curl('other-bot', '/bytes?n=7')).code, 0);
   await f.waitFor(/bytes\?n=7/, 'the new exchange as JSON');
   const x = JSON.parse(f.out().trimEnd().split('\n').at(-1)!) as ExchangeView;

@@ -117,8 +117,14 @@ export function applyHeldPush(ex: Exchange, review: HeldReview): void {
   }
 }
 
-/** Last step: every exchange goes to the local record (batched, off the hot path) and to live UIs. */
-export function recordStage(store: Store | null, emit: (ex: Exchange) => void): Stage {
+/** The path and error as the record holds them (credentials masked): what live views show too. */
+export type RecordedText = { path: string; error: string | null };
+
+/**
+ * Last step: every exchange goes to the local record (batched, off the hot path) and to live UIs, which get
+ * its path and error as recorded (null when recording is off or the record could not serialise it).
+ */
+export function recordStage(store: Store | null, emit: (ex: Exchange, recorded: RecordedText | null) => void): Stage {
   return {
     name: 'record',
     onDone(ex) {
@@ -131,8 +137,7 @@ export function recordStage(store: Store | null, emit: (ex: Exchange) => void): 
         }
         if (review) applyHeldPush(ex, review);
       }
-      if (store) store.exchanges.record(toRecord(ex));
-      emit(ex);
+      emit(ex, store ? store.exchanges.record(toRecord(ex)) : null);
     },
   };
 }

@@ -1,0 +1,57 @@
+// What live views get (the console's Activity rows, `airlock exchanges --follow`): the path and error as the
+// record holds them, with recording on and with it off. A real in-process Airlock, curl through it, a real upstream.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { hashToken, newAgentToken } from '../../main/agents/tokens';
+import { createLogger } from '../../main/log';
+import { startAirlock, type RunningAirlock } from '../../main/service';
+import type { AirlockEvent, ExchangeView } from '../../main/contract/views';
+import { createTestPki, makeTempDir, removeDir, runCommand, startUpstream, type TestPki, type Upstream } from '../helpers/index';
+import { cliEnv, waitFor } from './cli';
+
+const SECRET = 'LIVESECRET-abcdef123';
+let pki: TestPki;
+let upstream: Upstream;
+const running: RunningAirlock[] = [];
+const dirs: string[] = [];
+
+before(async () => {
+  pki = await createTestPki();
+  upstream = await startUpstream({ pki });
+});
+
+after(async () => {
+  for (const r of running) await r.service.close();
+  await upstream?.close();
+  for (const d of dirs) await removeDir(d);
+});
+
+async function liveRow(record: boolean): Promise<{ live: ExchangeView; airlock: RunningAirlock }> {
+  const dataDir = await makeTempDir('airlock-live-mask-');
+  dirs.push(dataDir);
+  const airlock = await startAirlock({ dataDir, log: createLogger('error'), proxyPort: 0, consolePort: null, upstreamCa: [pki.caPath], record });
+  running.push(airlock);
+  const token = newAgentToken();
+  airlock.service.store.agents.add('live-bot', ['ai-coding']);
+  airlock.service.store.agents.addToken('live-bot', hashToken(token), 'test', null);
+  const events: AirlockEvent[] = [];
+  airlock.service.subscribe((e) => events.push(e));
+  const r = await runCommand('curl', ['-sS', '--max-time', '15', '--proxy', airlock.proxyUrl, '--proxy-user', `live-bot:${token}`, '--cacert', airlock.caPath,
+    '-H', `X-Api-Key: ${SECRET}`, `${upstream.url}/hello/${SECRET}?api_key=${SECRET}&n=1`], { env: cliEnv(), timeoutMs: 20_000 });
+  assert.equal(r.code, 0, r.stderr);
+  const live = await waitFor('the live row', () => events.find((e): e is Extract<AirlockEvent, { type: 'exchange' }> => e.type === 'exchange')?.exchange, 5_000);
+  return { live, airlock };
+}
+
+test('recording on: the live row is the recorded row (path masked the same way)', async () => {
+  const { live, airlock } = await liveRow(true);
+  assert.equal(live.path, '/hello/[masked]?api_key=[masked]&n=1');
+  airlock.service.store.exchanges.flush();
+  assert.equal(airlock.service.store.exchanges.get(live.id)!.path, live.path);
+});
+
+test('recording off: the live row still masks the exchange\'s own header secret and sensitive query values', async () => {
+  const { live } = await liveRow(false);
+  assert.equal(live.path, '/hello/[masked]?api_key=[masked]&n=1');
+  assert.equal(JSON.stringify(live).includes(SECRET), false);
+});

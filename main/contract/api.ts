@@ -77,7 +77,7 @@ export interface ExportHarQuery {
 }
 
 /** The largest HAR `exportHar` returns (the CLI writes larger ones to a file). */
-export const HAR_EXPORT_MAX_BYTES = 64 * 1024 * 1024;
+export const HAR_EXPORT_MAX_BYTES = 32 * 1024 * 1024;
 
 /** The ways a person's decision on a review reaches Airlock, recorded with it. */
 export const DECISION_CHANNELS = ['cli', 'web console', 'desktop'] as const;

@@ -334,14 +334,17 @@ export interface HarExport {
   sha256: string;
 }
 
-/** Rows read per turn of the event loop while a HAR is built off the gateway's path. */
+/** Rows read per turn of the event loop while a HAR is built off the gateway's path... */
 const SLICE_ROWS = 32;
+/** ...or fewer, once this many bytes of HAR were made in the turn (bodies decode to up to 16 MiB each). */
+const SLICE_BYTES = 1024 * 1024;
 
 /**
  * A HAR of the record at `file`, read on a read-only connection of its own inside one read transaction
  * (a snapshot the gateway's writes do not change, and never the gateway's own connection, which a long
  * read would keep busy), a slice of rows per turn of the event loop so the gateway keeps serving.
- * Refused past `maxBytes` (the export is then for `airlock exchanges export`, which streams to a file).
+ * Refused as soon as it passes `maxBytes` of UTF-8 (the export is then for `airlock exchanges export`,
+ * which streams to a file); hashed as it is made.
  */
 export async function harFromRecord(
   file: string,
@@ -353,21 +356,30 @@ export async function harFromRecord(
     ro.pragma('busy_timeout = 5000');
     ro.exec('BEGIN');
     const w = new HarWriter(opts.creator, (id) => readSession(ro, id), opts.comment);
-    const parts = [w.head()];
-    let bytes = parts[0]!.length;
-    let n = 0;
-    for (const x of readExchangeRecords(ro, q)) {
-      const piece = w.entry(x);
-      parts.push(piece);
-      bytes += piece.length; // UTF-16 units: a lower bound of the UTF-8 size, exact for ASCII
+    const hash = createHash('sha256');
+    const parts: string[] = [];
+    let bytes = 0;
+    let turnBytes = 0;
+    let turnRows = 0;
+    const add = (piece: string): void => {
+      const n = Buffer.byteLength(piece, 'utf8');
+      bytes += n;
       if (bytes > opts.maxBytes) throw opts.tooLarge(bytes);
-      if (++n % SLICE_ROWS === 0) await new Promise((r) => setImmediate(r));
+      hash.update(piece, 'utf8');
+      parts.push(piece);
+      turnBytes += n;
+    };
+    add(w.head());
+    for (const x of readExchangeRecords(ro, q)) {
+      add(w.entry(x));
+      if (++turnRows >= SLICE_ROWS || turnBytes >= SLICE_BYTES) {
+        turnRows = 0;
+        turnBytes = 0;
+        await new Promise((r) => setImmediate(r));
+      }
     }
-    parts.push(w.tail());
-    const text = parts.join('');
-    const size = Buffer.byteLength(text, 'utf8');
-    if (size > opts.maxBytes) throw opts.tooLarge(size);
-    return { text, count: w.entries, bytes: size, sha256: createHash('sha256').update(text, 'utf8').digest('hex') };
+    add(w.tail());
+    return { text: parts.join(''), count: w.entries, bytes, sha256: hash.digest('hex') };
   } finally {
     if (ro.inTransaction) ro.exec('COMMIT');
     ro.close();

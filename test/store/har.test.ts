@@ -157,3 +157,35 @@ test('harFromRecord: a snapshot read on its own connection while the store keeps
     await removeDir(dir);
   }
 });
+
+test('harFromRecord counts UTF-8 bytes against maxBytes and yields to the event loop between large rows', async () => {
+  const dir = await makeTempDir('airlock-har-big-');
+  const store = openStore(join(dir, 'airlock.db'));
+  try {
+    // 4 rows, each a 600 000-character body of CJK text: 1.8 MB of UTF-8 each, 0.6 M UTF-16 units.
+    const text = '漢'.repeat(600_000);
+    for (let i = 0; i < 4; i++) {
+      store.exchanges.record(rec({ id: store.exchanges.nextId(), responseHeaders: { 'content-type': 'text/plain; charset=utf-8' }, responseBody: Buffer.from(text), responseBytes: Buffer.byteLength(text) }));
+    }
+    store.exchanges.flush();
+    const creator = { name: 'Airlock', version: 't' };
+    const tooLarge = (n: number) => new Error(`too large: ${n}`);
+    // 4 × 0.6 M characters fit 4 MB counted in UTF-16 units; in UTF-8 they do not.
+    await assert.rejects(harFromRecord(store.file, {}, { creator, comment: '', maxBytes: 4_000_000, tooLarge }), /too large/);
+    let turns = 0;
+    let running = true;
+    const tick = (): void => {
+      turns++;
+      if (running) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const har = await harFromRecord(store.file, {}, { creator, comment: '', maxBytes: 32 * 1024 * 1024, tooLarge });
+    running = false;
+    assert.equal(har.count, 4);
+    assert.ok(har.bytes > 4 * 1_800_000);
+    assert.ok(turns >= 3, `the event loop turned ${turns} times while 4 rows of 1.8 MB were made`);
+  } finally {
+    store.close();
+    await removeDir(dir);
+  }
+});

@@ -23,6 +23,7 @@ import { escapeJsonText, EXCHANGE_CSV_HEADER, exchangeCsvRow, exchangeDetail, ex
 import { HarWriter } from './store/har';
 import { CredentialStore, FileKeyProvider, normaliseHostKey } from './credentials/credential-store';
 import { MAX_LIST_LIMIT, type AirlockApi } from './contract/api';
+import { parseTimeBound } from './contract/time';
 import { EXCHANGE_KINDS, VERDICTS, type ExchangeKind, type ExchangeView, type ReviewState, type SessionView, type Verdict } from './contract/views';
 
 const ENV_USAGE = 'airlock env --agent NAME [--token TOKEN] [--shell sh|fish|powershell] [--json]';
@@ -633,23 +634,12 @@ async function cmdSessions(argv: string[]): Promise<number> {
   return 0;
 }
 
-/**
- * A --since/--until value as an ISO time (dates are UTC midnight), or a usage error. Only
- * YYYY-MM-DD, optionally with an ISO time: a day that does not exist (2026-02-30) is refused, not
- * rolled over, and years past 9999 (which would sort before every stored time) cannot be written.
- */
+/** A --since/--until value as an ISO time (parseTimeBound: dates are UTC midnight), or a usage error. */
 function dateOption(v: unknown, name: string): string | undefined {
   if (v === undefined) return undefined;
-  const text = String(v).trim();
-  const bad = () => new UsageError(`--${name} "${plain(String(v))}" is not a date (use e.g. 2026-11-01 or an ISO time such as 2026-11-01T09:30:00Z)`);
-  const m = /^(\d{4})-(\d{2})-(\d{2})(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/i.exec(text);
-  if (!m) throw bad();
-  const [y, mo, day] = [Number(m[1]), Number(m[2]), Number(m[3])];
-  const check = new Date(Date.UTC(y, mo - 1, day));
-  if (check.getUTCFullYear() !== y || check.getUTCMonth() !== mo - 1 || check.getUTCDate() !== day) throw bad();
-  const d = new Date(text.length === 10 ? `${text}T00:00:00Z` : text);
-  if (Number.isNaN(d.getTime())) throw bad();
-  return d.toISOString();
+  const iso = parseTimeBound(String(v));
+  if (iso === null) throw new UsageError(`--${name} "${plain(String(v))}" is not a date (use e.g. 2026-11-01 or an ISO time such as 2026-11-01T09:30:00Z)`);
+  return iso;
 }
 
 /** Opens FILE for writing with mode 0600, also when it already exists with a looser mode. */

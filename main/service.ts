@@ -10,6 +10,7 @@ import { dataPaths, type DataPaths } from './config/paths';
 import { loadOptions, type Options, type OptionsInput } from './config/options';
 import { createConsoleServer, type ConsoleServer } from './console/server';
 import { DECISION_CHANNELS, HAR_EXPORT_MAX_BYTES, MAX_LIST_LIMIT, type AirlockClient, type DecisionChannel, type ExportHarQuery, type ListExchangesQuery, type ListSessionsQuery } from './contract/api';
+import { parseTimeBound } from './contract/time';
 import { localActor } from './config/local-user';
 import { AirlockError } from './contract/errors';
 import {
@@ -290,13 +291,13 @@ export class AirlockService implements AirlockClient {
     const sessionId = textParam(q.sessionId, 'sessionId');
     const agent = textParam(q.agent, 'agent');
     const sinceText = textParam(q.since, 'since');
-    const since = sinceText === undefined ? undefined : new Date(sinceText);
-    if (since && (Number.isNaN(since.getTime()) || !/^\d{4}-\d{2}-\d{2}/.test(sinceText!))) {
-      throw new AirlockError('bad-request', `"since" must be an ISO time such as 2026-11-01T09:30:00Z, not ${JSON.stringify(sinceText!.slice(0, 40))}.`);
+    const since = sinceText === undefined ? undefined : parseTimeBound(sinceText);
+    if (since === null) {
+      throw new AirlockError('bad-request', `"since" must be a date or an ISO time such as 2026-11-01T09:30:00Z, not ${JSON.stringify(sinceText!.slice(0, 40))}.`);
     }
     const via = channelParam(q.via);
     if (sessionId !== undefined && !this.store.sessions.get(sessionId)) throw new AirlockError('not-found', `no session ${sessionId} in the record`);
-    const filter = { sessionId, agent, since: since?.toISOString() };
+    const filter = { sessionId, agent, since };
     this.store.exchanges.flush(); // what the UI has shown is in the file the export reads
     const what = [agent !== undefined ? `agent ${agent}` : null, sessionId !== undefined ? `session ${sessionId}` : null, filter.since ? `since ${filter.since}` : null].filter(Boolean);
     const har = await harFromRecord(this.store.file, filter, {

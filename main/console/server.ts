@@ -235,8 +235,9 @@ export async function createConsoleServer(opts: ConsoleServerOptions): Promise<C
       }
     }
     // A decision (or an export) records the channel it came through: the CLI names itself, anything else is the web console.
-    if (VIA_METHODS.has(method) && arg !== null && typeof arg === 'object' && !Array.isArray(arg)) {
-      arg = { ...arg, via: req.headers[CLIENT_HEADER] === 'cli' ? 'cli' : 'web console' };
+    // No body (or null) counts as an empty query: it is stamped too.
+    if (VIA_METHODS.has(method) && (arg === undefined || arg === null || (typeof arg === 'object' && !Array.isArray(arg)))) {
+      arg = { ...(arg ?? {}), via: req.headers[CLIENT_HEADER] === 'cli' ? 'cli' : 'web console' };
     }
     try {
       const fn = opts.api[method as ApiMethod] as (a: unknown) => Promise<unknown>;

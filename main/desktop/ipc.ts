@@ -38,7 +38,7 @@ export function registerIpc(opts: IpcOptions): () => void {
       return { ok: false, error: { code: 'bad-request', message: `Unknown API method "${String(method)}".` } };
     }
     // A decision (or an export) made in the app's window is recorded as made there, whatever the renderer sent.
-    const input = VIA_METHODS.has(method) && arg !== null && typeof arg === 'object' && !Array.isArray(arg) ? { ...arg, via: 'desktop' } : arg;
+    const input = VIA_METHODS.has(method) && (arg === undefined || arg === null || (typeof arg === 'object' && !Array.isArray(arg))) ? { ...(arg ?? {}), via: 'desktop' } : arg;
     try {
       const fn = opts.service[method as ApiMethod] as (a: unknown) => Promise<unknown>;
       const value = await fn.call(opts.service, input ?? {});

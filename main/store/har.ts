@@ -193,13 +193,15 @@ const ms = (n: number | null | undefined): number => (typeof n === 'number' && N
  */
 function timings(x: ExchangeRecord): { time: number; timings: HarEntry['timings'] } {
   const t = x.timings;
-  const tls = ms(t.tlsMs);
+  // Microseconds at most (what the gateway measures), so that sums of phases do not drift below zero.
+  const us = (n: number): number => Math.round(n * 1000) / 1000;
+  const tls = ms(t.tlsMs) < 0 ? -1 : us(ms(t.tlsMs));
   const tcp = ms(t.connectMs);
-  const connect = tcp < 0 && tls < 0 ? -1 : Math.max(tcp, 0) + Math.max(tls, 0);
-  const wait = Math.max(ms(t.upstreamMs), 0);
+  const connect = tcp < 0 && tls < 0 ? -1 : us(Math.max(tcp, 0) + Math.max(tls, 0));
+  const wait = us(Math.max(ms(t.upstreamMs), 0));
   const total = ms(t.totalMs);
-  const time = total >= 0 ? Math.max(total, Math.max(connect, 0) + wait) : Math.max(connect, 0) + wait;
-  const rest = time - Math.max(connect, 0) - wait;
+  const rest = total < 0 ? 0 : Math.max(0, us(total - Math.max(connect, 0) - wait));
+  const time = us(Math.max(connect, 0) + wait + rest);
   const held = x.reviewId !== null;
   return {
     time,

@@ -310,4 +310,7 @@ test('a decision through the console records its channel: the CLI names itself, 
   // An export records its channel the same way.
   assert.equal((await call('exportHar', { sessionId: 's', via: 'cli' })).status, 200);
   assert.deepEqual(api.calls.at(-1), { method: 'exportHar', arg: { sessionId: 's', via: 'web console' } });
+  // A null body is an empty query, stamped all the same.
+  assert.equal((await call('exportHar', null)).status, 200);
+  assert.deepEqual(api.calls.at(-1), { method: 'exportHar', arg: { via: 'web console' } });
 });

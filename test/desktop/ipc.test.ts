@@ -105,6 +105,8 @@ test('AirlockError crosses as { code, message }; other errors do not leak', asyn
   // So is an export (its audit event names the channel).
   assert.equal((await call('exportHar', { agent: 'x', via: 'web console' })).ok, true);
   assert.deepEqual(api.calls.at(-1), { method: 'exportHar', arg: { agent: 'x', via: 'desktop' } });
+  assert.equal((await call('exportHar', null)).ok, true);
+  assert.deepEqual(api.calls.at(-1), { method: 'exportHar', arg: { via: 'desktop' } });
   const again = await call('denyReview', { id: 'rv-0001', reason: 'x' });
   assert.deepEqual(Object.keys(again.error!).sort(), ['code', 'message']);
   assert.equal(again.error!.code, 'conflict');

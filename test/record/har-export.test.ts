@@ -262,7 +262,8 @@ describe('airlock exchanges export --format har', { concurrency: 1 }, () => {
     assert.deepEqual(JSON.parse(since.text).log.entries.map((e: HarEntry) => e._airlock.id), har.log.entries.slice(har.log.entries.indexOf(entryFor(har, 'GET', paths.gzip))).map((e) => e._airlock.id));
 
     await assert.rejects(service.exportHar({ sessionId: 'nope' }), { code: 'not-found', message: 'no session nope in the record' });
-    await assert.rejects(service.exportHar({ since: 'yesterday' }), { code: 'bad-request', message: /^"since" must be an ISO time/ });
+    await assert.rejects(service.exportHar({ since: 'yesterday' }), { code: 'bad-request', message: /^"since" must be a date or an ISO time/ });
+    await assert.rejects(service.exportHar({ since: '2026-02-30T00:00:00Z' }), { code: 'bad-request', message: /^"since" must be a date or an ISO time/ });
     await assert.rejects(service.exportHar({ session: 'x' } as never), { code: 'bad-request', message: /^Unknown exportHar filter "session"/ });
     await assert.rejects(service.exportHar({ via: 'email' } as never), { code: 'bad-request' });
   });

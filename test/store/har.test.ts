@@ -189,3 +189,15 @@ test('harFromRecord counts UTF-8 bytes against maxBytes and yields to the event 
     await removeDir(dir);
   }
 });
+
+test('phases never go below zero when the measured parts add up to a hair over the total (floating point)', () => {
+  // A real row: connect 0.328 ms on a new connection, upstream 2 ms, total 2 ms (rounded apart).
+  const e = harEntry(rec({ timings: { connectMs: 0.328, tlsMs: null, upstreamMs: 2, totalMs: 2 } }));
+  assert.equal(e.timings.receive, 0);
+  assert.equal(e.time, 2.328);
+  for (const [c, t, u, total] of [[0.1, 0.2, 0.3, 0.6], [1.1, 2.2, 3.3, 6.6], [0.7, 0.1, 0.2, 1.0]] as const) {
+    const x = harEntry(rec({ timings: { connectMs: c, tlsMs: t, upstreamMs: u, totalMs: total } }));
+    assert.ok(x.timings.receive >= 0 && x.timings.connect >= 0, JSON.stringify(x.timings));
+    assert.ok(Math.abs(x.timings.connect + x.timings.wait + x.timings.receive - x.time) < 1e-9);
+  }
+});

@@ -1,7 +1,7 @@
 // The local record for `airlock sessions`, `airlock exchanges` and `airlock exchange ID`.
 // Everything an agent could have written (paths, hosts, addresses) goes through `plain()` first:
 // a terminal must never receive an agent's escape sequences.
-import { exchangeUrl, heldOutcome, type ExchangeView, type SessionView } from '../contract/views';
+import { BODY_NOT_KEPT, exchangeUrl, heldOutcome, type ExchangeView, type SessionView } from '../contract/views';
 
 export { exchangeUrl };
 import type { ExchangeRecord, HeaderMap } from '../store/types';
@@ -206,7 +206,7 @@ function bodyLines(which: 'request' | 'response', id: string, body: Buffer | nul
   }
   if (!body || body.length === 0) {
     if (bytes === 0) return [`${arrow} ${which} body: none`];
-    return [`${arrow} ${which} body: ${shortBytes(bytes)} sent, not kept (capture off, or pruned to stay within bodyStoreBytes)${hash}`];
+    return [`${arrow} ${which} body: ${shortBytes(bytes)} sent, not kept (${BODY_NOT_KEPT})${hash}`];
   }
   const kept = complete ? `${shortBytes(bytes)}` : `first ${shortBytes(body.length)} of ${shortBytes(bytes)} kept (bodyCaptureBytes)`;
   const shown = displayBody(body, headers, complete, BODY_DISPLAY_BYTES);

@@ -42,6 +42,13 @@ export function exchangeUrl(x: Pick<ExchangeView, 'scheme' | 'host' | 'port' | '
   return `${x.scheme}://${host}${x.port === defaultPort ? '' : `:${x.port}`}${x.path}`;
 }
 
+/**
+ * Why a body that passed is not in the record, in words (the record does not say which): the capture cap
+ * was 0, it was content-encoded in a way the masker could not decode to look for secrets (such a body is
+ * never kept), or the body budget dropped it later.
+ */
+export const BODY_NOT_KEPT = 'capture off, an encoding that could not be checked for secrets, or pruned to stay within bodyStoreBytes';
+
 /** A recorded body as a person reads it (agent-written: render `text` as text, never as HTML). */
 export interface BodyView {
   /** Bytes that passed (the whole body as sent). */

@@ -1,7 +1,7 @@
 // A recorded body as a person reads it (CLI `airlock exchange`, console `getExchange`): decoded when
 // the sender content-encoded it, JSON indented, text only when it is text, and cut at a limit.
 // Plain data: the callers escape it for a terminal or render it as text, never as HTML.
-import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
+import { decodeCodings } from './mask';
 import type { ExchangeRecord, HeaderMap } from './types';
 
 export interface BodyDisplay {
@@ -24,26 +24,22 @@ export function keptWithReview(x: Pick<ExchangeRecord, 'reviewId' | 'requestBody
   return { reviewId: x.reviewId, sha256: x.requestBodySha256 };
 }
 
-/** Bodies decoded for display stop here (a small body that inflates without end is shown as it is). */
-const MAX_DECODED_BYTES = 16 * 1024 * 1024;
-
 /**
  * The body with the sender's content-encoding (gzip, deflate, br) removed, and what was done in words.
- * A body cut at the capture cap, an unknown encoding, or one that does not decode comes back as it was.
+ * A body cut at the capture cap, an unknown encoding, or one that does not decode (or decodes to more than
+ * MAX_CHECKED_DECODED_BYTES: a small body that inflates without end) comes back as it was.
  */
 export function decodeContent(body: Buffer, headers: HeaderMap | null, complete: boolean): { bytes: Buffer; note: string } {
-  const enc = String(headers?.['content-encoding'] ?? '').trim().toLowerCase();
+  const header = headers?.['content-encoding'];
+  const enc = (Array.isArray(header) ? header.join(', ') : String(header ?? '')).trim().toLowerCase();
   if (!enc || enc === 'identity') return { bytes: body, note: '' };
   if (!complete) return { bytes: body, note: `${enc}-encoded, cut at the capture cap: not decoded` };
-  const opts = { maxOutputLength: MAX_DECODED_BYTES };
-  try {
-    if (enc === 'gzip' || enc === 'x-gzip') return { bytes: gunzipSync(body, opts), note: 'gzip-decoded for display' };
-    if (enc === 'deflate') return { bytes: inflateSync(body, opts), note: 'deflate-decoded for display' };
-    if (enc === 'br') return { bytes: brotliDecompressSync(body, opts), note: 'br-decoded for display' };
-  } catch {
-    return { bytes: body, note: `${enc}-encoded; does not decode` };
-  }
-  return { bytes: body, note: `${enc}-encoded` };
+  // The same decoding the masker checks bodies with (mask.ts): lists of codings, raw deflate, zstd where Node has it.
+  const d = decodeCodings(body, enc, true);
+  if (d === 'none') return { bytes: body, note: '' };
+  if (d === 'unknown') return { bytes: body, note: `${enc}-encoded` };
+  if (d === 'failed') return { bytes: body, note: `${enc}-encoded; does not decode` };
+  return { bytes: d.bytes, note: `${enc}-decoded for display` };
 }
 
 /**

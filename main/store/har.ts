@@ -16,7 +16,7 @@
 import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
-import { exchangeUrl, heldOutcome } from '../contract/views';
+import { BODY_NOT_KEPT, exchangeUrl, heldOutcome } from '../contract/views';
 import { decodeContent, keptWithReview } from './body-display';
 import { readExchangeRecords, readSession } from './exchanges';
 import { sqlite } from './sqlite';
@@ -150,7 +150,7 @@ function responseContent(x: ExchangeRecord): HarContent {
   const body = x.responseBody;
   if (!body || body.length === 0) {
     if (x.responseBytes === 0) return { size: 0, mimeType };
-    return { size: x.responseBytes, mimeType, comment: `${plural(x.responseBytes, 'byte')} received, not kept (capture off, or pruned to stay within bodyStoreBytes)` };
+    return { size: x.responseBytes, mimeType, comment: `${plural(x.responseBytes, 'byte')} received, not kept (${BODY_NOT_KEPT})` };
   }
   const { bytes, note } = decodeContent(body, x.responseHeaders, x.responseBodyComplete);
   const { text, base64 } = textOrBase64(bytes);
@@ -172,7 +172,7 @@ function requestPostData(x: ExchangeRecord, keptWith: { reviewId: string; sha256
   const body = x.requestBody;
   if (!body || body.length === 0) {
     if (x.requestBytes === 0) return undefined;
-    return { mimeType, text: '', comment: `${plural(x.requestBytes, 'byte')} sent, not kept (capture off, or pruned to stay within bodyStoreBytes)` };
+    return { mimeType, text: '', comment: `${plural(x.requestBytes, 'byte')} sent, not kept (${BODY_NOT_KEPT})` };
   }
   // A request body stays as it was sent (HAR has no field for a request's content-encoding).
   const { text, base64 } = textOrBase64(body);

@@ -265,7 +265,7 @@ export function maskBody(body: Buffer, normalized: readonly string[]): Buffer {
 /** A content-encoded body is decoded up to this size to look for secrets; past it one cannot be ruled out. */
 export const MAX_CHECKED_DECODED_BYTES = 16 * 1024 * 1024;
 
-interface Codec {
+export interface Codec {
   decode(b: Buffer, complete: boolean): Buffer;
   encode(b: Buffer): Buffer;
 }
@@ -305,22 +305,35 @@ const CODECS: Record<string, Codec> = {
 export function maskEncodedBody(body: Buffer, contentEncoding: unknown, complete: boolean, normalized: readonly string[]): Buffer | null {
   const raw = maskBody(body, normalized);
   if (normalized.length === 0 || body.length === 0 || typeof contentEncoding !== 'string') return raw;
+  const d = decodeCodings(body, contentEncoding, complete);
+  if (d === 'none') return raw;
+  if (d === 'unknown' || d === 'failed') return null;
+  const masked = maskBody(d.bytes, normalized);
+  if (masked === d.bytes) return raw;
+  let out = masked;
+  for (const c of d.codecs) out = c.encode(out);
+  return out;
+}
+
+/**
+ * A body with its `Content-Encoding` undone: a list (`gzip, br`) from the last coding listed, each of
+ * gzip, deflate (zlib-wrapped or raw), br and (on Node ≥ 22.15) zstd, up to MAX_CHECKED_DECODED_BYTES. A cut
+ * prefix (`complete` false) decodes as far as it goes. 'none' when no coding applies; 'unknown' when one is
+ * not known here; 'failed' when it does not decode (or decodes past the limit).
+ */
+export function decodeCodings(body: Buffer, contentEncoding: string, complete: boolean): { bytes: Buffer; codecs: Codec[] } | 'none' | 'unknown' | 'failed' {
   const codings = contentEncoding.split(',').map((c) => c.trim().toLowerCase()).filter((c) => c !== '' && c !== 'identity');
-  if (codings.length === 0) return raw;
+  if (codings.length === 0) return 'none';
   const codecs = codings.map((c) => codecFor(c));
-  if (codecs.some((c) => c === null)) return null;
+  if (codecs.some((c) => c === null)) return 'unknown';
   let decoded = body;
   try {
     // Applied in the order listed, so undone from the last. Each layer inside a cut one is cut too.
     for (let i = codecs.length - 1; i >= 0; i--) decoded = codecs[i]!.decode(decoded, complete);
   } catch {
-    return null;
+    return 'failed';
   }
-  const masked = maskBody(decoded, normalized);
-  if (masked === decoded) return raw;
-  let out = masked;
-  for (const c of codecs) out = c!.encode(out);
-  return out;
+  return { bytes: decoded, codecs: codecs as Codec[] };
 }
 
 function codecFor(coding: string): Codec | null {

@@ -453,7 +453,7 @@ describe('airlock exchange ID (one exchange in full, from the SQLite file)', { c
     assert.match(c.stdout, /^< response body: first 10 of 4\.8M kept \(bodyCaptureBytes\), sha256 (ab){32}$/m);
     assert.match(c.stdout, /^ {2}first part$/m);
     const d = await cli(['exchange', ids.dropped!, '--data-dir', D]);
-    assert.match(d.stdout, /^< response body: 4\.0K sent, not kept \(capture off, or pruned to stay within bodyStoreBytes\), sha256 (cd){32}$/m);
+    assert.match(d.stdout, /^< response body: 4\.0K sent, not kept \(capture off, an encoding that could not be checked for secrets, or pruned to stay within bodyStoreBytes\), sha256 (cd){32}$/m);
     assert.match(d.stdout, /\\x1b\[31mRED\\x1b\[0m/);
     assert.ok(!d.stdout.includes('\x1b') && !d.stdout.includes('\u202e'));
   });

@@ -3,7 +3,7 @@
 // The end-to-end export through a real gateway and Chromium's replay of it are in test/record/har-export.test.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { gzipSync } from 'node:zlib';
+import { brotliCompressSync, deflateRawSync, gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { HarWriter, harEntry, harFromRecord } from '../../main/store/har';
 import { openStore, type ExchangeRecord, type SessionRecord } from '../../main/store';
@@ -200,4 +200,19 @@ test('phases never go below zero when the measured parts add up to a hair over t
     assert.ok(x.timings.receive >= 0 && x.timings.connect >= 0, JSON.stringify(x.timings));
     assert.ok(Math.abs(x.timings.connect + x.timings.wait + x.timings.receive - x.time) < 1e-9);
   }
+});
+
+test('a list of codings (gzip, br) and raw deflate are decoded as the masker decodes them', () => {
+  const text = Buffer.from('{"ok":true,"items":[1,2,3]}');
+  const both = brotliCompressSync(gzipSync(text)); // gzip applied first, then br: `gzip, br`
+  const e = harEntry(rec({ responseHeaders: { 'content-type': 'application/json', 'content-encoding': 'gzip, br' }, responseBody: both, responseBytes: both.length }));
+  assert.equal(e.response.content.text, text.toString());
+  assert.equal(e.response.content.size, text.length);
+  assert.equal(e.response.content.compression, text.length - both.length);
+  const raw = deflateRawSync(text);
+  const d = harEntry(rec({ responseHeaders: { 'content-encoding': 'deflate' }, responseBody: raw, responseBytes: raw.length }));
+  assert.equal(d.response.content.text, text.toString());
+  const unknown = harEntry(rec({ responseHeaders: { 'content-encoding': 'compress' }, responseBody: Buffer.from([0x1f, 0x9d, 0x90]) }));
+  assert.equal(unknown.response.content.comment, 'compress-encoded');
+  assert.equal(unknown.response.content.encoding, 'base64');
 });

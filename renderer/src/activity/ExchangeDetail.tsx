@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'react';
-import type { BodyView, ExchangeDetailView } from '../../../main/contract';
+import { BODY_NOT_KEPT, type BodyView, type ExchangeDetailView } from '../../../main/contract';
 import { useAirlock, useSnapshot } from '../state/hooks';
 import { saveTextFile } from '../shared/save-file';
 import { VerdictBadge } from '../shared/badges';
@@ -42,7 +42,7 @@ function Body({ b, which, id, reviewId }: { b: BodyView; which: 'request' | 'res
   if (b.kind === 'none') {
     return (
       <p className="muted small">
-        {b.bytes === 0 ? 'No body.' : `${bytes(b.bytes)} sent; not kept (capture off, or pruned to stay within bodyStoreBytes).`}
+        {b.bytes === 0 ? 'No body.' : `${bytes(b.bytes)} sent; not kept (${BODY_NOT_KEPT}).`}
         {hash}
       </p>
     );

@@ -489,9 +489,16 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
   // What the record masks wherever it appears: every stored credential, the upstream proxy's password.
   const secrets = () => [...credentials.allSecrets(), ...(upstreamProxy?.secrets() ?? [])];
   store.setSecrets(secrets());
-  // Credentials set while running (by the CLI) are picked up by the lookup every upstream
-  // request makes (below), which refreshes the log's mask list before that exchange is recorded.
+  // Credentials set while running (by the CLI) are picked up by the lookup every upstream request makes
+  // (below), and before any exchange is recorded (the record stage), which refreshes the log's mask list:
+  // a plain-HTTP or refused request never looks a credential up, but its path may still carry one.
   let maskedVersion = credentials.version;
+  const refreshMasks = (): void => {
+    if (credentials.currentVersion() !== maskedVersion) {
+      maskedVersion = credentials.version;
+      store.setSecrets(secrets());
+    }
+  };
   // Retention: exchanges older than N days go (an audit event says so); audit rows never do.
   const prune = () => {
     try {
@@ -537,7 +544,7 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
     const own = normalizeSecrets([...headerSecrets(ex.requestHeaders), ...headerSecrets(ex.responseHeaders)]);
     return { type: 'exchange', exchange: { ...view, path: maskTextPre(maskQuery(view.path), own), error: view.error === null ? null : maskTextPre(view.error, own) } };
   });
-  const stages = defaultStages({ guard: options.record ? recordGuardStage(store) : undefined, hold, record: recordStage(options.record ? store : null, emitExchange), ownPorts, upstreamProxy });
+  const stages = defaultStages({ guard: options.record ? recordGuardStage(store) : undefined, hold, record: recordStage(options.record ? store : null, emitExchange, refreshMasks), ownPorts, upstreamProxy });
   const auth = new AgentAuthenticator(store.agents);
   const issuer = new LeafIssuer(ca, { onWarning: warnCa });
   void issuer.warm();
@@ -570,10 +577,7 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
       resolve: (authority) => {
         const c = credentials.resolve(authority);
         // A credential set while running is masked in the log before its first exchange is recorded.
-        if (credentials.version !== maskedVersion) {
-          maskedVersion = credentials.version;
-          store.setSecrets(secrets());
-        }
+        refreshMasks();
         return c ? { header: c.header, secrets: c.secrets } : null;
       },
     },

@@ -228,6 +228,15 @@ export class CredentialStore {
     return map.get(authority) ?? null;
   }
 
+  /**
+   * The credentials' version after looking for a change (another process's `airlock credential set`):
+   * cheap, the file is read again only when it changed or a second has passed.
+   */
+  currentVersion(): number {
+    this.load();
+    return this.version;
+  }
+
   /** Every secret value (for masking in the log). */
   allSecrets(): string[] {
     return [...this.load().values()].flatMap((c) => c.secrets);

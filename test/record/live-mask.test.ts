@@ -7,7 +7,7 @@ import { createLogger } from '../../main/log';
 import { startAirlock, type RunningAirlock } from '../../main/service';
 import type { AirlockEvent, ExchangeView } from '../../main/contract/views';
 import { createTestPki, makeTempDir, removeDir, runCommand, startUpstream, type TestPki, type Upstream } from '../helpers/index';
-import { cliEnv, waitFor } from './cli';
+import { AIRLOCK_BIN, cliEnv, waitFor } from './cli';
 
 const SECRET = 'LIVESECRET-abcdef123';
 let pki: TestPki;
@@ -54,4 +54,33 @@ test('recording off: the live row still masks the exchange\'s own header secret 
   const { live } = await liveRow(false);
   assert.equal(live.path, '/hello/[masked]?api_key=[masked]&n=1');
   assert.equal(JSON.stringify(live).includes(SECRET), false);
+});
+
+test('a credential set by the CLI while the gateway runs is masked in a plain-HTTP path that never looks it up', async () => {
+  const plainUp = await startUpstream({ pki, tls: false });
+  try {
+    const dataDir = await makeTempDir('airlock-live-cred-');
+    dirs.push(dataDir);
+    const airlock = await startAirlock({ dataDir, log: createLogger('error'), proxyPort: 0, consolePort: null, upstreamCa: [pki.caPath] });
+    running.push(airlock);
+    const token = newAgentToken();
+    airlock.service.store.agents.add('cred-bot', ['ai-coding']);
+    airlock.service.store.agents.addToken('cred-bot', hashToken(token), 'test', null);
+    const secret = 'STOREDCREDSECRET777';
+    // Another process stores it, as a user would while the gateway runs.
+    const set = await runCommand(process.execPath, [AIRLOCK_BIN, 'credential', 'set', 'api.example.com', '--bearer', '--data-dir', dataDir],
+      { env: cliEnv(), input: `${secret}\n`, timeoutMs: 30_000 });
+    assert.equal(set.code, 0, set.stderr);
+    const events: AirlockEvent[] = [];
+    airlock.service.subscribe((e) => events.push(e));
+    const r = await runCommand('curl', ['-sS', '--max-time', '15', '--proxy', airlock.proxyUrl, '--proxy-user', `cred-bot:${token}`,
+      `${plainUp.url}/leak/${secret}`], { env: cliEnv(), timeoutMs: 20_000 });
+    assert.equal(r.code, 0, r.stderr);
+    const live = await waitFor('the live row', () => events.find((e): e is Extract<AirlockEvent, { type: 'exchange' }> => e.type === 'exchange')?.exchange, 5_000);
+    assert.equal(live.path, '/leak/[masked]');
+    airlock.service.store.exchanges.flush();
+    assert.equal(airlock.service.store.exchanges.get(live.id)!.path, '/leak/[masked]');
+  } finally {
+    await plainUp.close();
+  }
 });

@@ -124,7 +124,7 @@ export type RecordedText = { path: string; error: string | null };
  * Last step: every exchange goes to the local record (batched, off the hot path) and to live UIs, which get
  * its path and error as recorded (null when recording is off or the record could not serialise it).
  */
-export function recordStage(store: Store | null, emit: (ex: Exchange, recorded: RecordedText | null) => void): Stage {
+export function recordStage(store: Store | null, emit: (ex: Exchange, recorded: RecordedText | null) => void, beforeRecord: () => void = () => {}): Stage {
   return {
     name: 'record',
     onDone(ex) {
@@ -137,6 +137,7 @@ export function recordStage(store: Store | null, emit: (ex: Exchange, recorded: 
         }
         if (review) applyHeldPush(ex, review);
       }
+      if (store) beforeRecord();
       emit(ex, store ? store.exchanges.record(toRecord(ex)) : null);
     },
   };

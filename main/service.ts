@@ -33,7 +33,7 @@ import { defaultStages } from './pipeline/default-stages';
 import { recordGuardStage, recordStage, type RecordedText } from './pipeline/stages/record';
 import { BUILTIN_POLICY, builtinRules, targetDenial } from './pipeline/stages/decide';
 import { otherGateway, readRuntime } from './config/runtime-file';
-import { headerSecrets, maskQuery, maskTextPre, normalizeSecrets, openStore, parseHeadOption, sessionView, type Store, type StoreOptions } from './store';
+import { headerSecrets, maskQuery, maskTextPre, normalizeSecrets, openStore, querySecrets, parseHeadOption, sessionView, type Store, type StoreOptions } from './store';
 import { writeNodePreload } from './env/node-preload';
 import { CredentialStore, FileKeyProvider } from './credentials/credential-store';
 import { RemoteCache } from './git/remote-cache';
@@ -541,7 +541,7 @@ export async function startAirlock(opts: StartAirlockOptions): Promise<RunningAi
   const emitExchange = (ex: import('./exchange/exchange').Exchange, recorded: RecordedText | null) => service?.emit(() => {
     const view = ex.toView();
     if (recorded) return { type: 'exchange', exchange: { ...view, path: recorded.path, error: recorded.error } };
-    const own = normalizeSecrets([...headerSecrets(ex.requestHeaders), ...headerSecrets(ex.responseHeaders)]);
+    const own = normalizeSecrets([...headerSecrets(ex.requestHeaders), ...headerSecrets(ex.responseHeaders), ...querySecrets(view.path)]);
     return { type: 'exchange', exchange: { ...view, path: maskTextPre(maskQuery(view.path), own), error: view.error === null ? null : maskTextPre(view.error, own) } };
   });
   const stages = defaultStages({ guard: options.record ? recordGuardStage(store) : undefined, hold, record: recordStage(options.record ? store : null, emitExchange, refreshMasks), ownPorts, upstreamProxy });

@@ -4,7 +4,7 @@ import { deflateRawSync, gunzipSync, gzip, gzipSync } from 'node:zlib';
 import type Database from 'better-sqlite3';
 import type { ExchangeView, SessionView } from '../contract/views';
 import { AirlockError } from '../contract/errors';
-import { headerSecrets, maskBody, maskedHeadersJson, maskEncodedBody, maskQuery, maskTextPre, withMoreSecrets } from './mask';
+import { headerSecrets, maskBody, maskedHeadersJson, maskEncodedBody, maskQuery, maskTextPre, querySecrets, withMoreSecrets } from './mask';
 import { WalCheckpointer } from './checkpointer';
 import { bodiesSealPart, createSealer, pruneBoundary } from './seals';
 import { createWriterFn, DATABASE_WIDE_ERRORS, InlineWriter, WriteWorker, type BatchWriter, type FailedWrites, type WireWrite, type WriteWorkerFault, type WriteWorkerSql } from './write-worker';
@@ -614,7 +614,7 @@ export function createWriteQueue(
     const t = rec.timings ?? { connectMs: null, tlsMs: null, upstreamMs: null, totalMs: null };
     // The stored credentials, and those this exchange carries in its own sensitive headers (an agent's
     // API key, a session cookie): masked wherever else in its record they appear (an echo in a body).
-    const own = headerSecrets(rec.requestHeaders);
+    const own = rec.path.includes('?') ? [...headerSecrets(rec.requestHeaders), ...querySecrets(rec.path)] : headerSecrets(rec.requestHeaders);
     const ownRes = headerSecrets(rec.responseHeaders);
     const secrets = own.length + ownRes.length === 0 ? storedSecrets : withMoreSecrets(storedSecrets, [...own, ...ownRes]);
     // A body stored whole and unmasked needs no hash here (`get` derives it); a masked one keeps the hash of what was sent.

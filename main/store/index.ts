@@ -43,7 +43,7 @@ export {
   type ExportDigest,
 } from './audit';
 export { canonicalJson } from './canonical-json';
-export { headerSecrets, maskHeaders, maskQuery, maskText, maskTextPre, MASK, normalizeSecrets, SENSITIVE_HEADERS } from './mask';
+export { headerSecrets, maskHeaders, maskQuery, maskText, maskTextPre, MASK, normalizeSecrets, querySecrets, SENSITIVE_HEADERS } from './mask';
 export { MIGRATIONS, SCHEMA_VERSION } from './migrations';
 export { INTERRUPTED_REASON } from './reviews';
 export { FORWARD_UNKNOWN_REASON, FORWARD_UNKNOWN_RESULT, RESTORED_EXCHANGE_ERROR, type RecoveryInput, type RecoveryReport } from './recovery';

@@ -72,6 +72,32 @@ export function maskQuery(path: string): string {
   return changed ? `${path.slice(0, q)}?${parts.join('&')}` : path;
 }
 
+/**
+ * The values of a path's sensitive query parameters (those maskQuery masks), decoded, when they are long
+ * enough to search for: an upstream may echo them in a body or a redirect's Location, where they are
+ * masked too.
+ */
+export function querySecrets(path: string): string[] {
+  const q = path.indexOf('?');
+  if (q === -1) return [];
+  const out: string[] = [];
+  for (const p of path.slice(q + 1).split('#')[0]!.split('&')) {
+    const eq = p.indexOf('=');
+    if (eq === -1) continue;
+    const decode = (s: string): string => {
+      try {
+        return decodeURIComponent(s.replace(/\+/g, ' '));
+      } catch {
+        return s; // a malformed escape: as written
+      }
+    };
+    if (!SENSITIVE_QUERY_PARAM.test(decode(p.slice(0, eq)).toLowerCase())) continue;
+    const raw = p.slice(eq + 1);
+    for (const v of new Set([raw, decode(raw)])) if (v.length >= MIN_HEADER_SECRET_LENGTH) out.push(v);
+  }
+  return out;
+}
+
 /** Secrets shorter than this are ignored: masking "ab" everywhere would destroy the record without protecting anything. */
 export const MIN_SECRET_LENGTH = 4;
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { maskHeaders, maskText } from '../../main/store';
-import { isSensitiveHeader, MAX_CHECKED_DECODED_BYTES, maskBody, maskedHeadersJson, maskEncodedBody, maskQuery, normalizeSecrets } from '../../main/store/mask';
+import { isSensitiveHeader, MAX_CHECKED_DECODED_BYTES, maskBody, maskedHeadersJson, maskEncodedBody, maskQuery, normalizeSecrets, querySecrets } from '../../main/store/mask';
 
 test('maskHeaders: credential headers by name (any case), secrets inside other values, undefined dropped', () => {
   const out = maskHeaders(
@@ -194,4 +194,13 @@ test('maskQuery: values of token, key, secret and signature parameters; everythi
   assert.equal(maskQuery('/x?%74oken=a'), '/x?%74oken=[masked]', 'names are compared decoded');
   assert.equal(maskQuery('/x?TOKEN=a'), '/x?TOKEN=[masked]', 'in any case');
   for (const p of ['/plain/path', '/x?page=2&per_page=100', '/x?token=', '/x?token', '/x?%zz=1', '/x?']) assert.equal(maskQuery(p), p);
+});
+
+test('querySecrets: the values of sensitive query parameters, as sent and decoded, long enough to search for', () => {
+  assert.deepEqual(querySecrets('/a'), []);
+  assert.deepEqual(querySecrets('/a?page=2&q=hello-world-1234'), []);
+  assert.deepEqual(querySecrets('/a?access_token=abcdefgh123&page=2'), ['abcdefgh123']);
+  assert.deepEqual(querySecrets('/a?api%5Fkey=a%2Bb%2Fc%3D1234&x'), ['a%2Bb%2Fc%3D1234', 'a+b/c=1234']);
+  assert.deepEqual(querySecrets('/a?token=short&sig=x%ZZbadescape#frag'), ['x%ZZbadescape']);
+  assert.deepEqual(querySecrets('/a?client_secret=two+words+here#token=notthis12345'), ['two+words+here', 'two words here']);
 });

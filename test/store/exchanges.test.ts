@@ -633,3 +633,18 @@ test('close() right after recording keeps the exchanges whose bodies are still b
     }
   }
 });
+
+test('a sensitive query value of the request is masked in a redirect\'s Location and in bodies, short ones are not searched for', async () => {
+  const { store } = await fresh();
+  const id = store.exchanges.nextId();
+  store.exchanges.record(exchange(id, {
+    path: '/login?code=OAUTHCODE-998877&state=s1&token=abc',
+    responseHeaders: { location: 'https://app.example/cb?code=OAUTHCODE-998877&state=s1', 'x-note': 'abc stays' },
+    responseBody: Buffer.from('{"code":"OAUTHCODE-998877"}'),
+  }));
+  const x = store.exchanges.get(id)!;
+  assert.equal(x.path, '/login?code=[masked]&state=s1&token=[masked]');
+  assert.equal(x.responseHeaders!.location, 'https://app.example/cb?code=[masked]&state=s1');
+  assert.equal(x.responseHeaders!['x-note'], 'abc stays', 'a 3-character value is masked in the path only');
+  assert.equal(x.responseBody!.toString(), '{"code":"[masked]"}');
+});

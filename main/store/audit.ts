@@ -518,21 +518,23 @@ export interface ExportMatch {
  */
 export function matchExports(events: Iterable<AuditEvent>, files: ExportDigest[]): ExportMatch[] {
   const wanted = new Map(files.map((f) => [f.sha256, f]));
-  const found = new Map<string, AuditEvent>();
+  // Every export event with those bytes: the same query exported twice gives the same file.
+  const found = new Map<string, AuditEvent[]>();
   for (const e of events) {
     if (!(EXPORT_ACTIONS as readonly string[]).includes(e.action)) continue;
     const d = e.details as { sha256?: unknown; bytes?: unknown } | null;
     if (d === null || typeof d !== 'object' || typeof d.sha256 !== 'string') continue;
     const f = wanted.get(d.sha256);
-    if (f && d.bytes === f.bytes && !found.has(d.sha256)) found.set(d.sha256, e);
+    if (f && d.bytes === f.bytes) found.set(d.sha256, [...(found.get(d.sha256) ?? []), e]);
   }
   return files.map((f) => {
-    const e = found.get(f.sha256) ?? null;
+    const [e, ...again] = found.get(f.sha256) ?? [];
     if (!e) return { file: f.file, event: null, line: `${f.file}: not an export this audit log recorded (sha256 ${f.sha256}, ${f.bytes} bytes): changed since, or from elsewhere` };
     const d = e.details as { count?: unknown };
     const what = e.action === 'exchanges.exported'
       ? `the ${e.subject} export of ${typeof d.count === 'number' ? `${d.count} exchange${d.count === 1 ? '' : 's'}` : 'exchanges'}`
       : `the ${e.subject} export of the audit log`;
-    return { file: f.file, event: e, line: `${f.file}: ${what} made ${e.at} by ${e.actor} (audit seq ${e.seq}), unchanged` };
+    const also = again.length === 0 ? '' : `; the same bytes were exported again at audit seq ${again.map((x) => x.seq).join(', ')}`;
+    return { file: f.file, event: e, line: `${f.file}: ${what} made ${e.at} by ${e.actor} (audit seq ${e.seq}), unchanged${also}` };
   });
 }

@@ -532,8 +532,17 @@ export function sealChecker(db: Database.Database): { observe(e: AuditEvent): vo
       let pruned = 0;
       let partlyPruned = 0;
       const open = new Set<number>();
+      // Seals follow one another: each starts where the one before ended (the first at the record's start).
+      // A gap is rows no seal covers (the gateway's counter of what is sealed was moved): they are named.
+      let end = 0;
       for (const { seq, d } of seals) {
         const range = d.from === d.to ? 'no new range' : `${d.from + 1}–${d.to}`;
+        if (d.from !== end) {
+          problems.push(d.from > end
+            ? `seal seq ${seq} starts after exchange ${d.from}, but the seals before it end at ${end}: exchanges ${end + 1}–${d.from} were never sealed`
+            : `seal seq ${seq} starts at exchange ${d.from + 1}, inside what the seals before it covered (up to ${end})`);
+        }
+        end = Math.max(end, d.to);
         if (d.sessions) {
           // Sessions are never deleted by Airlock: every one a seal names must be there, as it was.
           const got = hashSessions(db, d.sessions.ids);
@@ -546,7 +555,8 @@ export function sealChecker(db: Database.Database): { observe(e: AuditEvent): vo
           open.delete(id);
         }
         for (const id of d.open) open.add(id);
-        const lowest = Math.min(d.from + 1, ...d.closed);
+        let lowest = d.from + 1;
+        for (const id of d.closed) if (id < lowest) lowest = id; // a loop: a seal may close many ids
         if (d.to <= prunedThrough && d.closed.every((id) => id <= prunedThrough)) {
           pruned++;
           continue;

@@ -357,3 +357,38 @@ test('sessions are sealed once they end: one changed or deleted afterwards fails
   v = withStore(file, (x) => x.audit.verify());
   assert.match(v.message, /sessions sealed at seq \d+: 1 of 1 deleted \(s-c\)/);
 });
+
+// ---- what a red-team session found (docs/decisions.md, "Seals, attacked"): each edit fails verify now
+
+test('the counter of what is sealed moved ahead: the next seal starts past a gap, and verify names the rows no seal covers', async () => {
+  const { file, store } = await fresh();
+  const ids = recordSome(store, 5);
+  store.exchanges.seal();
+  const mine = recordSome(store, 3); // what the agent wants gone
+  onFile(file, (db) => db.prepare("UPDATE counters SET next = 1000000000000000 WHERE name = 'sealed-through'").run());
+  store.sessions.start({ id: 's-x', agent: 'bot', clientAddress: '127.0.0.1', startedAt: '2026-01-02T00:00:01.000Z' });
+  store.sessions.end('s-x', '2026-01-02T00:00:02.000Z');
+  store.exchanges.seal(); // made for the session; its range starts at the moved counter
+  onFile(file, (db) => db.prepare('DELETE FROM exchanges WHERE id >= ?').run(Number(mine[0])));
+  const v = store.audit.verify();
+  assert.equal(v.ok, false);
+  assert.match(v.message, new RegExp(`seal seq \\d+ starts after exchange 1000000000000000, but the seals before it end at ${ids.at(-1)}: exchanges ${Number(ids.at(-1)) + 1}–1000000000000000 were never sealed`));
+  store.close();
+});
+
+test('a seal that closes very many ids is checked without running out of stack', async () => {
+  const { file, store } = await fresh();
+  recordSome(store, 3);
+  store.exchanges.seal();
+  // 150 000 ids named open by hand: the next seal "closes" the ones with rows, verify walks them all.
+  onFile(file, (db) => {
+    const ins = db.prepare('INSERT OR IGNORE INTO seal_open (id) VALUES (?)');
+    db.transaction(() => { for (let i = 1; i <= 150_000; i++) ins.run(i); })();
+  });
+  recordSome(store, 1);
+  store.exchanges.seal();
+  const v = store.audit.verify();
+  assert.equal(v.ok, false, 'ids no seal left open, closed: tampering');
+  assert.match(v.message, /covers exchange \d+, which no earlier seal left open/);
+  store.close();
+});

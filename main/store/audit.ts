@@ -139,9 +139,27 @@ function* verifyDatabase(db: Database.Database, opts: VerifyOptions): Generator<
   }
   // A chain that does not hold vouches for nothing; so does one that is not the kept head's.
   if (!r.ok) return r;
+  // A trigger or view of someone else's can change rows as Airlock writes them (delete an agent's exchanges,
+  // rewrite a session), and the gateway would then seal what the table holds: the schema is checked first.
+  const schema = schemaProblems(db);
+  if (schema.length > 0) return failedCheck(r, "the record's schema was changed", schema);
   const withR = withReviews(r, reviews.check());
   if (!withR.ok) return withR;
   return withExchanges(withR, yield* seals.check());
+}
+
+/** The triggers Airlock creates (migrations.ts): the audit log's append-only guards. It creates no views. */
+const OWN_TRIGGERS = ['audit_events_no_delete', 'audit_events_no_update'];
+
+/** Triggers and views Airlock did not create, and its own triggers missing. */
+function schemaProblems(db: Database.Database): string[] {
+  const rows = db.prepare<[], { type: string; name: string; tbl_name: string }>("SELECT type, name, tbl_name FROM sqlite_master WHERE type IN ('trigger', 'view') ORDER BY name").all();
+  const problems = rows.filter((r) => !(r.type === 'trigger' && OWN_TRIGGERS.includes(r.name)))
+    .map((r) => `a ${r.type} Airlock did not create ("${r.name}" on ${r.tbl_name}): it can change rows as they are written`);
+  for (const name of OWN_TRIGGERS) {
+    if (!rows.some((r) => r.type === 'trigger' && r.name === name)) problems.push(`the audit log's append-only trigger "${name}" is gone`);
+  }
+  return problems;
 }
 
 /** A chain that holds, and a table that does not match it: the first ten differences, and how many more. */

@@ -167,19 +167,24 @@ test('audit: the Status view verifies against a kept head, and shows a cut-off e
 
   const later = airlock.service.store.audit.head()!;
 
-  // Someone with the file cuts the end off (the triggers dropped first): the chain alone still verifies
-  // when what was cut is not a review's event (the reviews table would say otherwise).
+  // Someone with the file cuts the end off (the triggers dropped first, and put back after): the chain alone
+  // still verifies when what was cut is not a review's event (the reviews table would say otherwise).
   const Database = sqlite();
   const db = new Database(join(dataDir, 'airlock.db'));
-  db.exec('DROP TRIGGER IF EXISTS audit_events_no_update; DROP TRIGGER IF EXISTS audit_events_no_delete;');
-  db.prepare('DELETE FROM audit_events WHERE seq >= ?').run(later.seq);
+  const triggers = db.prepare("SELECT sql FROM sqlite_master WHERE type = 'trigger'").all() as Array<{ sql: string }>;
+  const cutFrom = (seq: number) => {
+    db.exec('DROP TRIGGER IF EXISTS audit_events_no_update; DROP TRIGGER IF EXISTS audit_events_no_delete;');
+    db.prepare('DELETE FROM audit_events WHERE seq >= ?').run(seq);
+    for (const t of triggers) db.exec(t.sql);
+  };
+  cutFrom(later.seq);
   assert.equal((await airlock.service.verifyAudit()).ok, true);
   await page.getByLabel('Kept head').fill(later.hash);
   await verify.click();
   await result.filter({ hasText: 'BROKEN' }).waitFor();
   assert.match(await result.innerText(), new RegExp(`not the log the head ${later.hash} was taken from`));
   // Cut further, into the review's events: the reviews table no longer matches the chain, head or not.
-  db.prepare('DELETE FROM audit_events WHERE seq >= ?').run(lastOfPush.seq);
+  cutFrom(lastOfPush.seq);
   db.close();
   const cut = await airlock.service.verifyAudit();
   assert.equal(cut.ok, false);

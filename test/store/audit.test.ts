@@ -32,8 +32,10 @@ async function withEvents(n = 10) {
 /** A second connection, as an attacker with the file: drops the append-only triggers first. */
 function tamper(file: string, sql: string) {
   const db = new Database(file);
+  const triggers = db.prepare("SELECT sql FROM sqlite_master WHERE type = 'trigger'").all() as Array<{ sql: string }>;
   db.exec('DROP TRIGGER IF EXISTS audit_events_no_update; DROP TRIGGER IF EXISTS audit_events_no_delete;');
   db.exec(sql);
+  for (const t of triggers) db.exec(t.sql); // put back, as a careful attacker would (verify names a missing one)
   db.close();
 }
 

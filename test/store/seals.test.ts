@@ -392,3 +392,23 @@ test('a seal that closes very many ids is checked without running out of stack',
   assert.match(v.message, /covers exchange \d+, which no earlier seal left open/);
   store.close();
 });
+
+test('a trigger planted in the record (rows deleted as they are written, a session rewritten) fails verify; so does a missing guard', async () => {
+  const { file, store } = await fresh();
+  recordSome(store, 3);
+  store.exchanges.seal();
+  onFile(file, (db) => {
+    db.exec(`CREATE TRIGGER hide_mine AFTER INSERT ON exchanges WHEN NEW.host = 'evil.example' BEGIN DELETE FROM exchanges WHERE id = NEW.id; END`);
+    db.exec(`CREATE VIEW mine AS SELECT id FROM exchanges`);
+  });
+  recordSome(store, 2, () => ({ host: 'evil.example' }));
+  store.exchanges.seal();
+  const v = store.audit.verify();
+  assert.equal(v.ok, false);
+  assert.match(v.message, /^the record's schema was changed: a trigger Airlock did not create \("hide_mine" on exchanges\): it can change rows as they are written; a view Airlock did not create \("mine" on mine\)/);
+  onFile(file, (db) => db.exec('DROP TRIGGER hide_mine; DROP VIEW mine; DROP TRIGGER audit_events_no_delete'));
+  const gone = store.audit.verify();
+  assert.equal(gone.ok, false);
+  assert.match(gone.message, /the audit log's append-only trigger "audit_events_no_delete" is gone/);
+  store.close();
+});

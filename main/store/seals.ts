@@ -513,13 +513,13 @@ function isSealDetails(d: unknown): d is SealDetails {
  * rows written since the last seal are counted as not sealed yet.
  */
 export function sealChecker(db: Database.Database): { observe(e: AuditEvent): void; check(): Generator<void, ExchangesCheck> } {
-  const seals: { seq: number; d: SealDetails }[] = [];
+  const seals: { seq: number; at: string; d: SealDetails }[] = [];
   const problems: string[] = [];
   let prunedThrough = 0;
   return {
     observe(e) {
       if (e.action === SEAL_ACTION) {
-        if (isSealDetails(e.details)) seals.push({ seq: e.seq, d: e.details });
+        if (isSealDetails(e.details)) seals.push({ seq: e.seq, at: e.at, d: e.details });
         else problems.push(`seal seq ${e.seq}: its details are not a seal`);
       } else if (e.action === 'retention.pruned' && e.subject === 'exchanges') {
         const t = (e.details as { throughId?: unknown } | null)?.throughId;
@@ -532,6 +532,7 @@ export function sealChecker(db: Database.Database): { observe(e: AuditEvent): vo
       let pruned = 0;
       let partlyPruned = 0;
       const open = new Set<number>();
+      const sealedSessionIds = new Set<string>();
       // Seals follow one another: each starts where the one before ended (the first at the record's start).
       // A gap is rows no seal covers (the gateway's counter of what is sealed was moved): they are named.
       let end = 0;
@@ -544,6 +545,7 @@ export function sealChecker(db: Database.Database): { observe(e: AuditEvent): vo
         }
         end = Math.max(end, d.to);
         if (d.sessions) {
+          for (const id of d.sessions.ids) sealedSessionIds.add(id);
           // Sessions are never deleted by Airlock: every one a seal names must be there, as it was.
           const got = hashSessions(db, d.sessions.ids);
           if (got.missing.length > 0) problems.push(`sessions sealed at seq ${seq}: ${got.missing.length} of ${d.sessions.ids.length} deleted (${got.missing.slice(0, 3).join(', ')}${got.missing.length > 3 ? ', …' : ''})`);
@@ -571,6 +573,17 @@ export function sealChecker(db: Database.Database): { observe(e: AuditEvent): vo
         } else if (got.sha256 !== d.sha256) {
           problems.push(`exchanges ${range} (sealed at seq ${seq}): a row was changed since the seal (its ${d.count} rows no longer hash to ${d.sha256.slice(0, 12)}…)`);
         } else sealedRows += d.count;
+      }
+      // Every session that ended before a seal was made is in the next seal (at most SEAL_MAX_SESSIONS a
+      // seal): one that ended before the last seal but one and is in none was kept out (its `sealed` flag set
+      // by hand). The last seal is left out: it was planned before its event was written.
+      const before = seals.length >= 2 ? seals[seals.length - 2]! : null;
+      if (before && seals.every(({ d }) => (d.sessions?.ids.length ?? 0) < SEAL_MAX_SESSIONS)) {
+        const kept: string[] = [];
+        for (const r of db.prepare<[string], { id: string }>('SELECT id FROM sessions WHERE ended_at IS NOT NULL AND ended_at < ? ORDER BY id').iterate(before.at)) {
+          if (!sealedSessionIds.has(r.id)) kept.push(r.id);
+        }
+        if (kept.length > 0) problems.push(`${kept.length} session${kept.length === 1 ? '' : 's'} ended before seal seq ${before.seq} but no seal covers ${kept.length === 1 ? 'it' : 'them'} (${kept.slice(0, 3).join(', ')}${kept.length > 3 ? ', …' : ''})`);
       }
       // Retention deletes every row up to where it pruned: a row there now was put there afterwards.
       const below = db.prepare<[number], { n: number }>('SELECT count(*) AS n FROM exchanges WHERE id <= ?').get(prunedThrough)!.n;

@@ -412,3 +412,24 @@ test('a trigger planted in the record (rows deleted as they are written, a sessi
   assert.match(gone.message, /the audit log's append-only trigger "audit_events_no_delete" is gone/);
   store.close();
 });
+
+test('a session kept out of its seal (its sealed flag set by hand) fails verify once a later seal was made', async () => {
+  const { file, store } = await fresh();
+  store.sessions.start({ id: 's-kept', agent: 'bot', clientAddress: '127.0.0.1', startedAt: '2026-01-02T00:00:00.000Z' });
+  store.sessions.start({ id: 's-fair', agent: 'bot', clientAddress: '127.0.0.1', startedAt: '2026-01-02T00:00:00.000Z' });
+  store.sessions.end('s-kept', '2026-01-01T23:59:59.000Z');
+  store.sessions.end('s-fair', '2026-01-01T23:59:59.000Z');
+  recordSome(store, 2);
+  store.exchanges.flush();
+  onFile(file, (db) => db.prepare("UPDATE sessions SET sealed = 1 WHERE id = 's-kept'").run());
+  store.exchanges.seal();
+  recordSome(store, 1);
+  store.exchanges.seal();
+  recordSome(store, 1);
+  store.exchanges.seal();
+  onFile(file, (db) => db.prepare("UPDATE sessions SET via = 'forged' WHERE id = 's-kept'").run());
+  const v = store.audit.verify();
+  assert.equal(v.ok, false);
+  assert.match(v.message, /1 session ended before seal seq \d+ but no seal covers it \(s-kept\)/);
+  store.close();
+});

@@ -867,7 +867,14 @@ export function createWriteQueue(
       let throughId = 0;
       if (oldestStmt.get({ cutoff }) !== undefined) {
         sealer.sealNow();
-        throughId = pruneBoundary(db, firstKeptStmt.get({ cutoff })?.id ?? Number.MAX_SAFE_INTEGER);
+        const b = pruneBoundary(db, firstKeptStmt.get({ cutoff })?.id ?? Number.MAX_SAFE_INTEGER);
+        if (b.refused !== null) {
+          // Rows changed outside Airlock: deleting them would delete the evidence. Kept, and said.
+          audit.append({ actor: 'system', action: 'retention.refused', subject: 'exchanges', details: { olderThanDays, cutoff, reason: b.refused } });
+          opts.onError(new Error(`retention: ${b.refused}`));
+          return 0;
+        }
+        throughId = b.through;
       }
       const pruned = db.transaction(() => {
         const count = throughId > 0 ? pruneStmt.run(throughId).changes : 0; // bodies are in the row

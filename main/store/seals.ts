@@ -491,9 +491,58 @@ class DigestLog {
   }
 }
 
-/** Where retention may delete up to: the end of the last seal that ends before `firstKept` (0: nothing). */
-export function pruneBoundary(db: Database.Database, firstKept: number): number {
-  return db.prepare<[number], { upto: number | null }>('SELECT max(upto) AS upto FROM exchange_seals WHERE upto < ?').get(firstKept)?.upto ?? 0;
+/** The seals in the chain, in order (the audit log is the authority: `exchange_seals` is only a table). */
+function chainSeals(db: Database.Database): { seq: number; d: SealDetails }[] {
+  const out: { seq: number; d: SealDetails }[] = [];
+  for (const r of db.prepare<[string], { seq: number; details: string }>('SELECT seq, details FROM audit_events WHERE action = ? ORDER BY seq').iterate(SEAL_ACTION)) {
+    let d: unknown;
+    try {
+      d = JSON.parse(r.details);
+    } catch {
+      continue;
+    }
+    if (isSealDetails(d)) out.push({ seq: r.seq, d });
+  }
+  return out;
+}
+
+/** How far retention has deleted, as its events in the chain say. */
+function prunedThroughInChain(db: Database.Database): number {
+  let through = 0;
+  for (const r of db.prepare<[], { details: string }>("SELECT details FROM audit_events WHERE action = 'retention.pruned' AND subject = 'exchanges'").iterate()) {
+    try {
+      const t = (JSON.parse(r.details) as { throughId?: unknown }).throughId;
+      if (Number.isSafeInteger(t) && (t as number) > through) through = t as number;
+    } catch { /* not a retention event Airlock wrote */ }
+  }
+  return through;
+}
+
+/**
+ * Where retention may delete up to, from the seals in the chain: the end of the last seal that ends before
+ * `firstKept` (0: nothing), once every seal it would delete still matches its rows. Rows are chosen by their
+ * start time, which anyone with the file can change: a row backdated (or a boundary faked in `exchange_seals`)
+ * would have Airlock itself delete evidence. A seal that does not match is not deleted: `refused` names it.
+ */
+export function pruneBoundary(db: Database.Database, firstKept: number): { through: number; refused: string | null } {
+  const done = prunedThroughInChain(db);
+  let through = 0;
+  const toCheck: { seq: number; d: SealDetails }[] = [];
+  for (const s of chainSeals(db)) {
+    if (s.d.to >= firstKept) break; // seals follow one another: the rest end later
+    through = s.d.to;
+    if (s.d.to > done) toCheck.push(s);
+  }
+  for (const { seq, d } of toCheck) {
+    let lowest = d.from + 1;
+    for (const id of d.closed) if (id < lowest) lowest = id;
+    if (lowest <= done) continue; // part of it deleted already (an id it closed): it cannot be compared
+    const got = runToEnd(hashRows(db, d));
+    if (got.count !== d.count || got.sha256 !== d.sha256) {
+      return { through: 0, refused: `exchanges ${d.from + 1}–${d.to} no longer match their seal (seq ${seq}): nothing was deleted; \`airlock audit verify\` says more` };
+    }
+  }
+  return { through, refused: null };
 }
 
 function isSealDetails(d: unknown): d is SealDetails {
@@ -516,6 +565,7 @@ export function sealChecker(db: Database.Database): { observe(e: AuditEvent): vo
   const seals: { seq: number; at: string; d: SealDetails }[] = [];
   const problems: string[] = [];
   let prunedThrough = 0;
+  const prunes: { seq: number; through: number }[] = [];
   return {
     observe(e) {
       if (e.action === SEAL_ACTION) {
@@ -523,6 +573,7 @@ export function sealChecker(db: Database.Database): { observe(e: AuditEvent): vo
         else problems.push(`seal seq ${e.seq}: its details are not a seal`);
       } else if (e.action === 'retention.pruned' && e.subject === 'exchanges') {
         const t = (e.details as { throughId?: unknown } | null)?.throughId;
+        if (Number.isSafeInteger(t) && (t as number) > 0) prunes.push({ seq: e.seq, through: t as number });
         if (Number.isSafeInteger(t) && (t as number) > prunedThrough) prunedThrough = t as number;
       }
     },
@@ -573,6 +624,12 @@ export function sealChecker(db: Database.Database): { observe(e: AuditEvent): vo
         } else if (got.sha256 !== d.sha256) {
           problems.push(`exchanges ${range} (sealed at seq ${seq}): a row was changed since the seal (its ${d.count} rows no longer hash to ${d.sha256.slice(0, 12)}…)`);
         } else sealedRows += d.count;
+      }
+      // Retention deletes whole seals: a boundary anywhere else was not Airlock's (an event appended by hand).
+      for (const p of prunes) {
+        if (!seals.some(({ seq, d }) => seq < p.seq && d.to === p.through)) {
+          problems.push(`retention event seq ${p.seq} deleted exchanges up to ${p.through}, where no earlier seal ends`);
+        }
       }
       // Every session that ended before a seal was made is in the next seal (at most SEAL_MAX_SESSIONS a
       // seal): one that ended before the last seal but one and is in none was kept out (its `sealed` flag set

@@ -433,3 +433,40 @@ test('a session kept out of its seal (its sealed flag set by hand) fails verify 
   assert.match(v.message, /1 session ended before seal seq \d+ but no seal covers it \(s-kept\)/);
   store.close();
 });
+
+test('retention never deletes rows changed since their seal (backdated to look old, or a boundary faked in exchange_seals); a prune event not at a seal\'s end fails verify', async () => {
+  const { file, store } = await fresh();
+  const day = (d: number, i: number) => `2026-01-0${d}T0${i % 10}:00:00.000Z`;
+  recordSome(store, 3, (i) => ({ startedAt: day(1, i) }));
+  const today = recordSome(store, 4, (i) => ({ startedAt: day(5, i) }));
+  store.exchanges.seal();
+  // The agent backdates today's rows (its own) so that the next prune would delete them as old.
+  onFile(file, (db) => db.prepare("UPDATE exchanges SET started_at = '2000-01-01T00:00:00.000Z' WHERE id >= ?").run(Number(today[0])));
+  // 30 days kept, on Feb 3: Jan 1 is old, Jan 5 is not (but now looks it).
+  const n = store.exchanges.prune(30, new Date('2026-02-03T00:00:00.000Z'));
+  assert.equal(n, 0, 'nothing deleted');
+  const refused = store.audit.head()!;
+  assert.equal(refused.action, 'retention.refused');
+  assert.match((refused.details as { reason: string }).reason, /^exchanges \d+–\d+ no longer match their seal \(seq \d+\): nothing was deleted/);
+  assert.equal(store.exchanges.count(), 7, 'the evidence is kept');
+  assert.equal(store.audit.verify().ok, false);
+  store.close();
+
+  // A boundary faked inside a seal (exchange_seals is only a table): the prune goes by the chain's seals.
+  const b = await fresh();
+  recordSome(b.store, 3, (i) => ({ startedAt: day(1, i) }));
+  const kept = recordSome(b.store, 5, (i) => ({ startedAt: day(5, i) }));
+  b.store.exchanges.seal();
+  onFile(b.file, (db) => {
+    db.prepare('UPDATE exchanges SET started_at = ? WHERE id = ?').run('2000-01-01T00:00:00.000Z', Number(kept[0]));
+    db.prepare('INSERT OR REPLACE INTO exchange_seals (upto, seq) VALUES (?, 1)').run(Number(kept[0]));
+  });
+  assert.equal(b.store.exchanges.prune(30, new Date('2026-02-03T00:00:00.000Z')), 3, 'only the old seal goes: the faked boundary is not a seal of the chain');
+  assert.equal(b.store.exchanges.count(), 5);
+  // An event appended by hand that deletes to the middle of a seal.
+  b.store.audit.append({ actor: 'system', action: 'retention.pruned', subject: 'exchanges', details: { count: 1, olderThanDays: 0, cutoff: '2026-01-20T00:00:00.000Z', throughId: Number(kept[1]) } });
+  const v = b.store.audit.verify();
+  assert.equal(v.ok, false);
+  assert.match(v.message, new RegExp(`retention event seq \\d+ deleted exchanges up to ${kept[1]}, where no earlier seal ends`));
+  b.store.close();
+});

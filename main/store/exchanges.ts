@@ -553,6 +553,7 @@ export function createWriteQueue(
     await new Promise((r) => setImmediate(r));
     let count = 0;
     let freed = 0;
+    let lastId = 0;
     try {
       // The running count is an estimate (a row recorded twice counts twice): measure before dropping anything.
       if (closed) return;
@@ -580,13 +581,14 @@ export function createWriteQueue(
             bodyBytes -= n;
             freed += n;
             count++;
+            lastId = r.id;
             prunedBelowSet.run(r.id + 1);
           }
         }).immediate();
         await new Promise((r) => setImmediate(r));
       }
       if (count > 0 && !closed) {
-        audit.append({ actor: 'system', action: 'retention.pruned', subject: 'bodies', details: { count, freedBytes: freed, maxBytes: bodyLimit, reason: 'the bodies stored passed bodyStoreBytes; the oldest went first' } });
+        audit.append({ actor: 'system', action: 'retention.pruned', subject: 'bodies', details: { count, freedBytes: freed, maxBytes: bodyLimit, throughId: lastId, reason: 'the bodies stored passed bodyStoreBytes; the oldest went first' } });
       }
     } catch (err) {
       if (!closed) opts.onError(err);

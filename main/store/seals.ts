@@ -84,8 +84,33 @@ export interface SealedBodies {
  */
 export function bodiesSealPart(b: SealedBodies, sealed: string | null): string {
   const meta = `${b.reqEncoding ?? ''}:${b.reqComplete}:${b.reqSha ?? ''}:${b.resEncoding ?? ''}:${b.resComplete}:${b.resSha ?? ''}`;
-  if (b.req === null && b.res === null) return sealed ?? `:${meta}`;
+  if (b.req === null && b.res === null) {
+    if (sealed === null) return `:${meta}`;
+    // The part is taken on trust only as far as the row still reads as the body budget left it: a part put
+    // there by hand, or the row's hashes, flags or encodings changed since, make the row differ from its seal.
+    return droppedAsAirlockDrops(sealed, b) ? sealed : `${sealed}|now:${meta}`;
+  }
   return `${b.req === null ? '-' : sha256Hex(b.req)}/${b.res === null ? '-' : sha256Hex(b.res)}:${meta}`;
+}
+
+/**
+ * Whether a row without bodies reads as the body budget leaves one (exchanges.ts, dropBodies) given the part
+ * its bodies had (`sealed`): both encodings gone; a dropped body marked not whole, a missing one as it was;
+ * each SHA-256 the one recorded, or for a body stored whole and uncompressed its own (which the part holds).
+ * A compressed body's hash as sent is not in the part: any SHA-256 is taken there.
+ */
+function droppedAsAirlockDrops(sealed: string, b: SealedBodies): boolean {
+  const m = /^([0-9a-f]{64}|-)\/([0-9a-f]{64}|-):([^:]*):([01]):([0-9a-f]{64}|):([^:]*):([01]):([0-9a-f]{64}|)$/.exec(sealed);
+  if (!m) return false; // Airlock drops bodies only from rows that had one, and writes this form
+  const side = (stored: string, enc: string, complete: string, sha: string, nowEnc: string | null, nowComplete: number, nowSha: string | null): boolean => {
+    if (nowEnc !== null) return false;
+    if (nowComplete !== (stored === '-' ? Number(complete) : 0)) return false;
+    if (sha !== '') return nowSha === sha;
+    if (stored === '-') return nowSha === null;
+    if (complete === '1' && enc === '') return nowSha === stored;
+    return nowSha !== null && /^[0-9a-f]{64}$/.test(nowSha);
+  };
+  return side(m[1]!, m[3]!, m[4]!, m[5]!, b.reqEncoding, b.reqComplete, b.reqSha) && side(m[2]!, m[6]!, m[7]!, m[8]!, b.resEncoding, b.resComplete, b.resSha);
 }
 
 type OneShot = { hash(alg: string, data: Buffer | string, enc?: string): string | Buffer };
@@ -566,11 +591,17 @@ export function sealChecker(db: Database.Database): { observe(e: AuditEvent): vo
   const problems: string[] = [];
   let prunedThrough = 0;
   const prunes: { seq: number; through: number }[] = [];
+  /** How far the body budget dropped bodies (oldest first), as its events say; null once one does not say (older Airlock). */
+  let bodiesThrough: number | null = 0;
   return {
     observe(e) {
       if (e.action === SEAL_ACTION) {
         if (isSealDetails(e.details)) seals.push({ seq: e.seq, at: e.at, d: e.details });
         else problems.push(`seal seq ${e.seq}: its details are not a seal`);
+      } else if (e.action === 'retention.pruned' && e.subject === 'bodies') {
+        const t = (e.details as { throughId?: unknown } | null)?.throughId;
+        if (!Number.isSafeInteger(t)) bodiesThrough = null;
+        else if (bodiesThrough !== null && (t as number) > bodiesThrough) bodiesThrough = t as number;
       } else if (e.action === 'retention.pruned' && e.subject === 'exchanges') {
         const t = (e.details as { throughId?: unknown } | null)?.throughId;
         if (Number.isSafeInteger(t) && (t as number) > 0) prunes.push({ seq: e.seq, through: t as number });
@@ -624,6 +655,14 @@ export function sealChecker(db: Database.Database): { observe(e: AuditEvent): vo
         } else if (got.sha256 !== d.sha256) {
           problems.push(`exchanges ${range} (sealed at seq ${seq}): a row was changed since the seal (its ${d.count} rows no longer hash to ${d.sha256.slice(0, 12)}…)`);
         } else sealedRows += d.count;
+      }
+      // The body budget drops bodies oldest first, and its events say how far: bodies gone from a row past that
+      // were removed by someone else (their hashes left in place, as the budget leaves them).
+      if (bodiesThrough !== null) {
+        const rows = db.prepare<[number], { id: number }>('SELECT id FROM exchanges WHERE bodies_sealed IS NOT NULL AND id > ? ORDER BY id LIMIT 4').all(bodiesThrough);
+        if (rows.length > 0) {
+          problems.push(`the bodies of exchange${rows.length === 1 ? '' : 's'} ${rows.slice(0, 3).map((r) => r.id).join(', ')}${rows.length > 3 ? ', …' : ''} were removed, past where the body budget dropped any (${bodiesThrough === 0 ? 'it dropped none' : `up to ${bodiesThrough}`})`);
+        }
       }
       // Retention deletes whole seals: a boundary anywhere else was not Airlock's (an event appended by hand).
       for (const p of prunes) {

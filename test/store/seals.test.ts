@@ -3,7 +3,10 @@
 // that `verify` names the seal whose rows changed, or that Airlock's own changes keep every seal whole.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { sqlite } from '../../main/store/sqlite';
 import { openStore } from '../../main/store';
 import type { AuditEvent, Store } from '../../main/store';
@@ -469,4 +472,51 @@ test('retention never deletes rows changed since their seal (backdated to look o
   assert.equal(v.ok, false);
   assert.match(v.message, new RegExp(`retention event seq \\d+ deleted exchanges up to ${kept[1]}, where no earlier seal ends`));
   b.store.close();
+});
+
+test('bodies removed by hand, as the body budget would leave them, fail verify: past its reach, with their hashes changed, or on a row that had none', async () => {
+  const { file, store } = await fresh();
+  const ids = recordSome(store, 12, (i) => (i === 11 ? { responseBody: null, responseBytes: 0 } : {}));
+  store.exchanges.seal();
+  const stored = onFile(file, (db) => (db.prepare('SELECT sum(length(request_body)) + sum(length(response_body)) AS n FROM exchanges').get() as { n: number }).n);
+  store.exchanges.limitBodies(Math.floor(stored * 0.6)); // the oldest go, not all
+  await store.exchanges.bodiesPruned();
+  const budget = store.audit.list().filter((e) => e.action === 'retention.pruned' && e.subject === 'bodies').at(-1)!;
+  const through = (budget.details as { throughId: number }).throughId;
+  assert.ok(through >= Number(ids[4]) && through < Number(ids[10]), `the budget dropped up to ${through}`);
+  assert.equal(store.audit.verify().ok, true);
+  store.close();
+
+  /** What the body budget writes, done by hand to row `id`: the part of its seal kept, the bodies gone. */
+  const dropByHand = (db: InstanceType<typeof Database>, id: number, sha?: string) => {
+    const r = db.prepare('SELECT * FROM exchanges WHERE id = ?').get(id) as Record<string, unknown>;
+    const hex = (b: unknown) => (b ? createHash('sha256').update(b as Buffer).digest('hex') : '-');
+    const part = `${hex(r.request_body)}/${hex(r.response_body)}:${r.request_body_encoding ?? ''}:${r.request_body_complete}:${r.request_body_sha256 ?? ''}:${r.response_body_encoding ?? ''}:${r.response_body_complete}:${r.response_body_sha256 ?? ''}`;
+    const kept = (b: unknown, enc: unknown, complete: unknown, s: unknown) => (s ?? (b && complete === 1 ? createHash('sha256').update(enc ? gunzipSync(b as Buffer) : (b as Buffer)).digest('hex') : null));
+    db.prepare(`UPDATE exchanges SET bodies_sealed = ?, request_body_sha256 = ?, response_body_sha256 = ?,
+      request_body_complete = CASE WHEN request_body IS NULL THEN request_body_complete ELSE 0 END,
+      response_body_complete = CASE WHEN response_body IS NULL THEN response_body_complete ELSE 0 END,
+      request_body = NULL, response_body = NULL, request_body_encoding = NULL, response_body_encoding = NULL WHERE id = ?`)
+      .run(part, kept(r.request_body, r.request_body_encoding, r.request_body_complete, r.request_body_sha256),
+        sha ?? kept(r.response_body, r.response_body_encoding, r.response_body_complete, r.response_body_sha256), id);
+  };
+  // 1. Exactly as the budget would, but past where it dropped any.
+  const copy1 = join(await dirs(), 'airlock.db');
+  copyFileSync(file, copy1);
+  onFile(copy1, (db) => dropByHand(db, Number(ids[10])));
+  let v = withStore(copy1, (s) => s.audit.verify());
+  assert.equal(v.ok, false);
+  assert.match(v.message, new RegExp(`the bodies of exchange ${ids[10]} were removed, past where the body budget dropped any \\(up to ${through}\\)`));
+  // 2. Inside its reach, with the hash of a dropped (small, uncompressed) response changed to an innocent one.
+  assert.ok(through >= Number(ids[1]));
+  const copy2 = join(await dirs(), 'airlock.db');
+  copyFileSync(file, copy2);
+  onFile(copy2, (db) => db.prepare('UPDATE exchanges SET response_body_sha256 = ? WHERE id = ?').run('0'.repeat(64), Number(ids[1])));
+  v = withStore(copy2, (s) => s.audit.verify());
+  assert.equal(v.ok, false);
+  assert.match(v.message, /a row was changed since the seal/);
+  // 3. A part put on a row that never had bodies (its meta then changed).
+  onFile(file, (db) => db.prepare("UPDATE exchanges SET bodies_sealed = ':' || request_body_encoding, request_body_sha256 = ? WHERE id = ?").run('1'.repeat(64), Number(ids[11])));
+  v = withStore(file, (s) => s.audit.verify());
+  assert.equal(v.ok, false);
 });

@@ -297,7 +297,6 @@ export function createSealer(
   };
   let running: { plan: Plan; steps: Generator<void, { count: number; sha256: string }>; immediate: NodeJS.Immediate | null } | null = null;
 
-  const throughGet = db.prepare<[], { next: number }>("SELECT next FROM counters WHERE name = 'sealed-through'");
   const throughSet = db.prepare<[number]>("INSERT INTO counters (name, next) VALUES ('sealed-through', ?) ON CONFLICT(name) DO UPDATE SET next = max(next, excluded.next)");
   const maxId = db.prepare<[], { id: number | null }>('SELECT max(id) AS id FROM exchanges');
   const startedOf = db.prepare<[number], { started_at: string }>('SELECT started_at FROM exchanges WHERE id = ?');
@@ -308,14 +307,35 @@ export function createSealer(
     'SELECT id FROM sessions INDEXED BY sessions_to_seal WHERE ended_at IS NOT NULL AND sealed IS NULL ORDER BY id LIMIT ?',
   );
   const sessionSealed = db.prepare<[string]>('UPDATE sessions SET sealed = 1 WHERE id = ?');
-  const openWritten = db.prepare<[], { id: number }>('SELECT o.id FROM seal_open o WHERE EXISTS (SELECT 1 FROM exchanges e WHERE e.id = o.id) ORDER BY o.id');
   const openAdd = db.prepare<[number]>('INSERT OR IGNORE INTO seal_open (id) VALUES (?)');
   const openDel = db.prepare<[number]>('DELETE FROM seal_open WHERE id = ?');
   const openPrune = db.prepare<[number]>('DELETE FROM seal_open WHERE id <= ?');
   const boundaryAdd = db.prepare<[number, number]>('INSERT OR REPLACE INTO exchange_seals (upto, seq) VALUES (?, ?)');
   const boundaryPrune = db.prepare<[number]>('DELETE FROM exchange_seals WHERE upto <= ?');
 
-  const through = (): number => throughGet.get()?.next ?? 0;
+  /**
+   * Where the last seal ended and the ids seals left open, from the chain (read once, when this process first
+   * seals, then kept here): `counters` and `seal_open` are tables anyone with the file can change, and a seal
+   * that trusted them could be made to skip rows (a moved counter) or never cover an id (one taken out of
+   * seal_open). The tables are still written, for older Airlock.
+   */
+  let chain: { to: number; open: Set<number> } | null = null;
+  const fromChain = (): { to: number; open: Set<number> } => {
+    if (chain) return chain;
+    let to = 0;
+    const open = new Set<number>();
+    for (const { d } of chainSeals(db)) {
+      to = Math.max(to, d.to);
+      for (const id of d.closed) open.delete(id);
+      for (const id of d.open) open.add(id);
+    }
+    const done = prunedThroughInChain(db);
+    for (const id of open) if (id <= done) open.delete(id);
+    chain = { to, open };
+    return chain;
+  };
+  const through = (): number => fromChain().to;
+  const rowExists = db.prepare<[number], { id: number }>('SELECT id FROM exchanges WHERE id = ?');
 
   /**
    * What the next seal covers, or null when nothing was written since the last one. A seal never spans two
@@ -337,7 +357,7 @@ export function createSealer(
         dayCut = true;
       }
     }
-    const closed = openWritten.all().map((r) => r.id);
+    const closed = [...fromChain().open].filter((id) => rowExists.get(id) !== undefined).sort((a, b) => a - b);
     const sessions = sessionsToSeal.all(SEAL_MAX_SESSIONS).map((r) => r.id);
     if (to === from && closed.length === 0 && sessions.length === 0) return null;
     const open = [...outstanding].filter((id) => id > from && id <= to).sort((a, b) => a - b);
@@ -359,6 +379,11 @@ export function createSealer(
     const d: SealDetails = { from: p.from, to: p.to, open: p.open, closed: p.closed, count: p.count, sha256: p.sha256, ...(p.sessions ? { sessions: p.sessions } : {}) };
     const e = appendTx.immediate(d);
     for (const id of d.open) outstanding.delete(id);
+    // Committed: what the chain now says.
+    const c = fromChain();
+    for (const id of d.closed) c.open.delete(id);
+    for (const id of d.open) c.open.add(id);
+    c.to = Math.max(c.to, d.to);
     return e;
   }
 
@@ -438,6 +463,7 @@ export function createSealer(
     pruned(upto) {
       openPrune.run(upto);
       boundaryPrune.run(upto);
+      if (chain) for (const id of chain.open) if (id <= upto) chain.open.delete(id);
     },
     stop() {
       stopped = true;

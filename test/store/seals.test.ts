@@ -363,36 +363,61 @@ test('sessions are sealed once they end: one changed or deleted afterwards fails
 
 // ---- what a red-team session found (docs/decisions.md, "Seals, attacked"): each edit fails verify now
 
-test('the counter of what is sealed moved ahead: the next seal starts past a gap, and verify names the rows no seal covers', async () => {
+test('the counter of what is sealed moved ahead, or ids taken out of seal_open: the sealer goes by the chain, and verify names a seal that starts past a gap', async () => {
   const { file, store } = await fresh();
   const ids = recordSome(store, 5);
   store.exchanges.seal();
   const mine = recordSome(store, 3); // what the agent wants gone
   onFile(file, (db) => db.prepare("UPDATE counters SET next = 1000000000000000 WHERE name = 'sealed-through'").run());
-  store.sessions.start({ id: 's-x', agent: 'bot', clientAddress: '127.0.0.1', startedAt: '2026-01-02T00:00:01.000Z' });
-  store.sessions.end('s-x', '2026-01-02T00:00:02.000Z');
-  store.exchanges.seal(); // made for the session; its range starts at the moved counter
+  store.exchanges.seal();
+  const last = seals(store).at(-1)!.details;
+  assert.deepEqual([last.from, last.to, last.count], [Number(ids.at(-1)), Number(mine.at(-1)), 3], 'sealed where the chain says the last seal ended');
   onFile(file, (db) => db.prepare('DELETE FROM exchanges WHERE id >= ?').run(Number(mine[0])));
-  const v = store.audit.verify();
+  let v = store.audit.verify();
   assert.equal(v.ok, false);
-  assert.match(v.message, new RegExp(`seal seq \\d+ starts after exchange 1000000000000000, but the seals before it end at ${ids.at(-1)}: exchanges ${Number(ids.at(-1)) + 1}–1000000000000000 were never sealed`));
+  assert.match(v.message, /: 0 rows where the seal counted 3 \(rows deleted\)/);
   store.close();
+
+  // A seal event that starts past a gap (written by hand, or by a sealer that trusted the table).
+  const b = await fresh();
+  recordSome(b.store, 2);
+  b.store.exchanges.seal();
+  const to = seals(b.store).at(-1)!.details.to;
+  b.store.audit.append({ actor: 'system', action: SEAL_ACTION, subject: 'exchanges', details: { from: 1e15, to: 1e15, open: [], closed: [], count: 0, sha256: createHash('sha256').digest('hex') } });
+  v = b.store.audit.verify();
+  assert.equal(v.ok, false);
+  assert.match(v.message, new RegExp(`seal seq \\d+ starts after exchange 1000000000000000, but the seals before it end at ${to}: exchanges ${to + 1}–1000000000000000 were never sealed`));
+  b.store.close();
 });
 
 test('a seal that closes very many ids is checked without running out of stack', async () => {
-  const { file, store } = await fresh();
+  const { store } = await fresh();
   recordSome(store, 3);
   store.exchanges.seal();
-  // 150 000 ids named open by hand: the next seal "closes" the ones with rows, verify walks them all.
-  onFile(file, (db) => {
-    const ins = db.prepare('INSERT OR IGNORE INTO seal_open (id) VALUES (?)');
-    db.transaction(() => { for (let i = 1; i <= 150_000; i++) ins.run(i); })();
-  });
-  recordSome(store, 1);
-  store.exchanges.seal();
+  const closed = Array.from({ length: 150_000 }, (_, i) => i + 1);
+  const to = seals(store).at(-1)!.details.to;
+  store.audit.append({ actor: 'system', action: SEAL_ACTION, subject: 'exchanges', details: { from: to, to, open: [], closed, count: 0, sha256: createHash('sha256').digest('hex') } });
   const v = store.audit.verify();
   assert.equal(v.ok, false, 'ids no seal left open, closed: tampering');
   assert.match(v.message, /covers exchange \d+, which no earlier seal left open/);
+  store.close();
+});
+
+test('an in-flight id taken out of seal_open is still covered once its row is written (the sealer goes by the chain)', async () => {
+  const { file, store } = await fresh();
+  recordSome(store, 2);
+  const early = store.exchanges.nextId(); // in flight
+  recordSome(store, 2);
+  store.exchanges.seal();
+  assert.deepEqual(seals(store).at(-1)!.details.open, [Number(early)]);
+  onFile(file, (db) => db.prepare('DELETE FROM seal_open').run());
+  store.exchanges.record(exchange(early, { path: '/the-held-one' }));
+  store.exchanges.seal();
+  assert.deepEqual(seals(store).at(-1)!.details.closed, [Number(early)]);
+  onFile(file, (db) => db.prepare("UPDATE exchanges SET path = '/nothing' WHERE id = ?").run(Number(early)));
+  const v = store.audit.verify();
+  assert.equal(v.ok, false);
+  assert.match(v.message, /a row was changed since the seal/);
   store.close();
 });
 

@@ -20,7 +20,7 @@ import { openStore, sessionView, type Store, type ExchangeRecord, type ExchangeF
 import { createHttpApiClient, followEvents } from './console/client';
 import { reviewLine, reviewText } from './cli/format-review';
 import { escapeJsonText, EXCHANGE_CSV_HEADER, exchangeCsvRow, exchangeDetail, exchangeFollowHeader, exchangeFollowLine, exchangeJson, exchangesTable, heldBodyFile, plain, safeJson, sessionsTable, shortBytes } from './cli/format-record';
-import { HarWriter } from './store/har';
+import { harComment, HarWriter } from './store/har';
 import { CredentialStore, FileKeyProvider, normaliseHostKey } from './credentials/credential-store';
 import { MAX_LIST_LIMIT, type AirlockApi } from './contract/api';
 import { parseTimeBound } from './contract/time';
@@ -687,7 +687,7 @@ async function cmdExchangesExport(argv: string[]): Promise<number> {
     if (outFile) fd = openPrivate(outFile);
     let buf = '';
     const rows = (format === 'har' ? store.exchanges.records(q) : store.exchanges.iterate(q)) as IterableIterator<ExchangeView | ExchangeRecord>;
-    const har = format === 'har' ? new HarWriter({ name: 'Airlock', version: VERSION }, (id) => store.sessions.get(id), harComment(q), escapeJsonText) : null;
+    const har = format === 'har' ? new HarWriter({ name: 'Airlock', version: VERSION }, (id) => store.sessions.get(id), harComment(q, new Date()), escapeJsonText) : null;
     buf = format === 'csv' ? EXCHANGE_CSV_HEADER + '\r\n' : har ? har.head() : '';
     for (const x of rows) {
       buf += har ? har.entry(x as ExchangeRecord) : format === 'csv' ? exchangeCsvRow(x as ExchangeView) : safeJson(x) + '\n';
@@ -711,17 +711,6 @@ async function cmdExchangesExport(argv: string[]): Promise<number> {
   }
   if (outFile) process.stderr.write(`${count} exchange${count === 1 ? '' : 's'} written to ${outFile}\n`);
   return 0;
-}
-
-/** The HAR log's comment: what the file holds and what was masked. */
-function harComment(q: { since?: string; until?: string; agent?: string; sessionId?: string }): string {
-  const filters = [
-    q.agent !== undefined ? `agent ${q.agent}` : null, q.sessionId !== undefined ? `session ${q.sessionId}` : null,
-    q.since ? `since ${q.since}` : null, q.until ? `until ${q.until}` : null,
-  ].filter(Boolean);
-  return `Airlock's record of agent traffic${filters.length ? ` (${filters.join(', ')})` : ''}, exported ${new Date().toISOString()}: `
-    + 'credentials are masked as they were recorded; bodies are kept up to the capture cap; each session (agent connection) is a page; '
-    + '_airlock holds the exchange id, policy decision and review.';
 }
 
 async function cmdExchanges(argv: string[]): Promise<number> {

@@ -20,7 +20,7 @@ import {
 } from './contract/views';
 import { displayBody } from './store/body-display';
 import { parseExchangeId } from './store/exchanges';
-import { harFromRecord } from './store/har';
+import { harComment, harFromRecord } from './store/har';
 import type { HeaderMap } from './store/types';
 
 /** Characters of each body `getExchange` returns as text (the rest: `airlock exchange ID --body`). */
@@ -299,12 +299,9 @@ export class AirlockService implements AirlockClient {
     if (sessionId !== undefined && !this.store.sessions.get(sessionId)) throw new AirlockError('not-found', `no session ${sessionId} in the record`);
     const filter = { sessionId, agent, since };
     this.store.exchanges.flush(); // what the UI has shown is in the file the export reads
-    const what = [agent !== undefined ? `agent ${agent}` : null, sessionId !== undefined ? `session ${sessionId}` : null, filter.since ? `since ${filter.since}` : null].filter(Boolean);
     const har = await harFromRecord(this.store.file, filter, {
       creator: { name: 'Airlock', version: VERSION },
-      comment: `Airlock's record of agent traffic${what.length ? ` (${what.join(', ')})` : ''}, exported ${new Date().toISOString()}${via ? ` from the ${via}` : ''}: `
-        + 'credentials are masked as they were recorded; bodies are kept up to the capture cap; each session (agent connection) is a page; '
-        + '_airlock holds the exchange id, policy decision and review.',
+      comment: harComment(filter, new Date(), via),
       maxBytes: HAR_EXPORT_MAX_BYTES,
       tooLarge: () => new AirlockError('bad-request', `These exchanges make a HAR of more than ${HAR_EXPORT_MAX_BYTES / 1024 / 1024} MiB: export them with \`airlock exchanges export --format har --out FILE\`${sessionId !== undefined ? ` --session ${sessionId}` : ''}, which writes any size.`),
     });

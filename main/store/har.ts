@@ -37,6 +37,17 @@ export type HarContent = {
   comment?: string;
 };
 
+/** The log's comment: what the file holds (the query), when and through what it was exported, and what was masked. */
+export function harComment(q: ExportQuery, exportedAt: Date, via?: string): string {
+  const filters = [
+    q.agent !== undefined ? `agent ${q.agent}` : null, q.sessionId !== undefined ? `session ${q.sessionId}` : null,
+    q.since ? `since ${q.since}` : null, q.until ? `until ${q.until}` : null,
+  ].filter(Boolean);
+  return `Airlock's record of agent traffic${filters.length ? ` (${filters.join(', ')})` : ''}, exported ${exportedAt.toISOString()}${via ? ` from the ${via}` : ''}: `
+    + 'credentials are masked as they were recorded; bodies are kept up to the capture cap; each session (agent connection) is a page; '
+    + '_airlock holds the exchange id, policy decision and review.';
+}
+
 export type HarBodyInfo = {
   /** Bytes that passed (the body as sent, content-encoded if the sender encoded it). */
   bytes: number;
